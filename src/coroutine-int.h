@@ -1,0 +1,121 @@
+/*
+ * Coroutine internals shared by the core (coroutine.c), the pool
+ * (co-pool.c), the stacks (co-stack.c), the two switch backends and the
+ * event loop.  Not installed: users see include/coblk/coroutine.h only.
+ */
+#ifndef COBLK_COROUTINE_INT_H
+#define COBLK_COROUTINE_INT_H
+
+#include <setjmp.h>
+#include <stdint.h>
+#include "coblk/coroutine.h"
+
+/* What a switch tells the coroutine switched to. */
+typedef enum {
+    CO_ACTION_ENTER = 1,
+    CO_ACTION_YIELD = 2,
+    CO_ACTION_TERMINATE = 3,
+} co_action;
+
+typedef struct co_stack {
+    void *guard;        /* lowest page: PROT_NONE, overflow faults here */
+    void *base;         /* lowest usable byte */
+    size_t size;        /* usable bytes below the coblk_co at the top */
+    size_t map_size;    /* the whole mapping, guard included */
+    size_t asked;       /* the stack size the creator asked for */
+    unsigned valgrind_id;
+} co_stack;
+
+/* An intrusive FIFO of coroutines linked through queue_next. */
+typedef struct co_fifo {
+    coblk_co *head;
+    coblk_co **tail;
+} co_fifo;
+
+struct coblk_co {
+    coblk_co_fn *entry;         /* NULL while idle in the pool */
+    void *opaque;
+    coblk_co *caller;           /* who entered us; non-NULL while running */
+    /* The function that scheduled this coroutine (event loop), to name the
+     * culprit when it is entered or scheduled a second time. */
+    const char *_Atomic scheduled;
+    void *aio;                  /* event loop context it last ran in */
+    coblk_co *queue_next;       /* link in a wakeup list or a CoQueue */
+    co_fifo wakeup;             /* to run after we yield or terminate */
+    coblk_co *pool_next;        /* link in a pool batch */
+    coblk_co *batch_next;       /* link between pool batches */
+    co_stack stack;
+    union {
+        void *sp;               /* asm backend: saved stack pointer */
+        sigjmp_buf env;         /* ucontext backend */
+    } regs;
+    void *tsan_fiber;
+};
+
+/* ---- core (coroutine.c) ------------------------------------------------ */
+
+/* Runs co->entry and terminates, in a loop: a pooled coroutine is reused
+ * from the top of this loop.  Called by the backends on a fresh stack. */
+__attribute__((noreturn)) void co_trampoline(coblk_co *co);
+
+/* Frees a coroutine and its stack (the pool calls it when full). */
+void co_destroy(coblk_co *co);
+
+/* Queues co to run after the current coroutine yields or terminates. */
+void co_wakeup_push(coblk_co *self, coblk_co *co);
+
+/* Live coroutines (idle in a pool or not), for tests. */
+unsigned co_live_count(void);
+
+/* ---- stacks (co-stack.c) ------------------------------------------------- */
+
+/* Maps size bytes of stack (rounded up to pages) with a guard page below and
+ * room for a coblk_co at the top; returns that coblk_co, zeroed except for
+ * its stack, or NULL with errno set. */
+coblk_co *co_stack_new(size_t size);
+void co_stack_free(coblk_co *co);
+
+/* ---- pool (co-pool.c) ---------------------------------------------------- */
+
+/* An idle coroutine with a stack of stack_size bytes, or NULL. */
+coblk_co *co_pool_get(size_t stack_size);
+/* Takes a terminated coroutine; frees it if the pool is full. */
+void co_pool_put(coblk_co *co);
+
+typedef struct co_pool_stats {
+    unsigned local_idle;    /* in this thread's pool */
+    unsigned shared_idle;   /* in the shared pool */
+    unsigned shared_max;    /* bound of the shared pool */
+} co_pool_stats;
+void co_pool_get_stats(co_pool_stats *stats);
+
+#define CO_POOL_BATCH 64u
+#define CO_POOL_LOCAL_BATCHES 3u   /* per thread: 3 batches, 192 idle */
+#define CO_POOL_SHARED_DEFAULT 1024u
+
+/* ---- switch backends (co-switch-*.c) -------------------------------------- */
+
+/* Makes the first switch to co run co_trampoline(co) on co's stack. */
+int co_backend_prepare(coblk_co *co);
+
+/* Saves the running context in from, resumes to; returns the action of
+ * whoever switches back to from. */
+co_action co_backend_switch(coblk_co *from, coblk_co *to, co_action action);
+
+/* ---- coroutine-safe thread-locals ------------------------------------------
+ * A coroutine can yield on one thread and resume on another, but the
+ * compiler assumes a function never changes threads and may keep a
+ * thread-local's address in a register across the switch.  Access such
+ * variables only through these out-of-line accessors; the empty asm hides
+ * the address so it is computed afresh on every call. */
+#define CO_TLS(type, var)                                                   \
+    static __thread type co_tls_##var                                      \
+        __attribute__((tls_model("initial-exec")));                         \
+    static __attribute__((noinline, unused)) type *var##_ptr(void)          \
+    {                                                                       \
+        type *p = &co_tls_##var;                                            \
+        __asm__ volatile("" : "+r"(p));                                     \
+        return p;                                                           \
+    }
+
+#endif /* COBLK_COROUTINE_INT_H */

@@ -1,0 +1,72 @@
+#!/bin/sh
+# Coroutine benchmark: the asm backend against the seed's design (the
+# ucontext backend), alternating runs on the same machine, medians and
+# ratios printed with the targets of issue 2.
+#
+# usage: tests/bench/coroutine.sh [ROUNDS [SCALE]]   (from the build tree)
+set -eu
+
+rounds=${1:-5}
+scale=${2:-1}
+dir=$(dirname "$0")
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+backends=ucontext
+[ -x "$dir/bench-coroutine-asm" ] && backends="ucontext asm"
+for b in $backends; do
+    [ -x "$dir/bench-coroutine-$b" ] || {
+        echo "coroutine.sh: $dir/bench-coroutine-$b missing: run make first" >&2
+        exit 1
+    }
+done
+
+i=1
+while [ "$i" -le "$rounds" ]; do
+    for b in $backends; do
+        "$dir/bench-coroutine-$b" "$scale" >>"$out/$b"
+    done
+    i=$((i + 1))
+done
+
+median() {  # median of metric $2 in file $1
+    grep "^$2 " "$1" | awk '{print $2}' | sort -g |
+        awk '{v[NR] = $1} END {
+            if (NR % 2) print v[(NR + 1) / 2];
+            else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo "coroutine benchmark: $rounds alternating rounds, median ns per operation"
+printf '%-10s %10s %10s %8s\n' metric ucontext asm asm/seed
+status=0
+for m in lifecycle yield nesting cycle; do
+    u=$(median "$out/ucontext" "$m")
+    if [ -f "$out/asm" ]; then
+        a=$(median "$out/asm" "$m")
+        printf '%-10s %10s %10s %8s\n' "$m" "$u" "$a" \
+            "$(awk -v a="$a" -v u="$u" 'BEGIN { printf "%.2f", a / u }')"
+    else
+        printf '%-10s %10s %10s %8s\n' "$m" "$u" - -
+    fi
+done
+
+# Targets (issue 2): asm yield <= 0.65x seed, asm lifecycle <= 0.6x seed,
+# nesting <= 250 ns per level.
+check() {  # description, value, limit
+    if awk -v v="$2" -v l="$3" 'BEGIN { exit !(v <= l) }'; then
+        echo "target met:    $1 ($2 <= $3)"
+    else
+        echo "target missed: $1 ($2 > $3)"
+        status=1
+    fi
+}
+if [ -f "$out/asm" ]; then
+    ratio() { awk -v a="$(median "$out/asm" "$1")" \
+                  -v u="$(median "$out/ucontext" "$1")" \
+                  'BEGIN { printf "%.2f", a / u }'; }
+    check "asm yield / seed" "$(ratio yield)" 0.65
+    check "asm lifecycle / seed" "$(ratio lifecycle)" 0.6
+    check "asm nesting ns/level" "$(median "$out/asm" nesting)" 250
+fi
+check "ucontext nesting ns/level" "$(median "$out/ucontext" nesting)" 250
+exit $status
