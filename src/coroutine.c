@@ -45,11 +45,15 @@ static void co_die(const char *fmt, ...)
     abort();
 }
 
-static co_action co_switch(coblk_co *from, coblk_co *to, co_action action)
+/* Switches from the running coroutine to `to`.  `current` is this thread's
+ * current-coroutine slot, looked up by the caller before the switch: after
+ * it the caller may be on another thread, and must look it up again. */
+static co_action co_switch(coblk_co **current, coblk_co *from, coblk_co *to,
+                           co_action action)
 {
     void *fake_stack = NULL;
 
-    *current_ptr() = to;
+    *current = to;
     san_switch_start(to, action == CO_ACTION_TERMINATE ? NULL : &fake_stack);
     co_action ret = co_backend_switch(from, to, action);
     san_switch_finish(fake_stack, NULL, NULL);
@@ -65,8 +69,9 @@ void co_trampoline(coblk_co *co)
         coblk_co *to = co->caller;
         co->caller = NULL;
         co->entry = NULL;
-        /* Returns when the pool hands this coroutine out again. */
-        co_switch(co, to, CO_ACTION_TERMINATE);
+        /* Returns when the pool hands this coroutine out again, maybe to
+         * another thread. */
+        co_switch(current_ptr(), co, to, CO_ACTION_TERMINATE);
     }
 }
 
@@ -120,19 +125,19 @@ coblk_co *coblk_co_create(coblk_co_fn *fn, void *opaque)
     return co;
 }
 
-static coblk_co *current_or_leader(void)
+/* The thread's first coroutine switch: from now on the leader stands for
+ * the thread's own stack. */
+static coblk_co *leader_init(coblk_co **current)
 {
-    coblk_co *cur = *current_ptr();
-    if (cur) {
-        return cur;
-    }
-    cur = leader_ptr();
-    san_leader_init(cur);
-    *current_ptr() = cur;
-    return cur;
+    coblk_co *leader = leader_ptr();
+
+    san_leader_init(leader);
+    *current = leader;
+    return leader;
 }
 
-static void check_enterable(const coblk_co *co)
+__attribute__((noreturn, noinline, cold))
+static void die_not_enterable(const coblk_co *co)
 {
     const char *scheduled = atomic_load(&co->scheduled);
     if (scheduled) {
@@ -142,8 +147,15 @@ static void check_enterable(const coblk_co *co)
     if (co->caller) {
         co_die("coroutine %p re-entered recursively", (void *)co);
     }
-    if (!co->entry) {
-        co_die("coroutine %p entered after it terminated", (void *)co);
+    co_die("coroutine %p entered after it terminated", (void *)co);
+}
+
+static void check_enterable(const coblk_co *co)
+{
+    if (__builtin_expect(atomic_load_explicit(&co->scheduled,
+                                              memory_order_relaxed) ||
+                         co->caller || !co->entry, 0)) {
+        die_not_enterable(co);
     }
 }
 
@@ -163,7 +175,10 @@ static void fifo_prepend(co_fifo *fifo, co_fifo *front)
 
 void coblk_co_enter(coblk_co *co)
 {
-    coblk_co *from = current_or_leader();
+    /* The enterer always resumes on this thread: only `to` switches back
+     * to it, and `to` runs here. */
+    coblk_co **current = current_ptr();
+    coblk_co *from = *current ? *current : leader_init(current);
     co_fifo pending = { .head = co, .tail = &co->queue_next };
 
     co->queue_next = NULL;
@@ -176,7 +191,7 @@ void coblk_co_enter(coblk_co *co)
 
         check_enterable(to);
         to->caller = from;
-        co_action action = co_switch(from, to, CO_ACTION_ENTER);
+        co_action action = co_switch(current, from, to, CO_ACTION_ENTER);
 
         /* Coroutines woken while `to` ran go first, depth-first, as in the
          * seed's aio_co_enter. */
@@ -196,13 +211,14 @@ void co_wakeup_push(coblk_co *self, coblk_co *co)
 
 void coroutine_fn coblk_co_yield(void)
 {
-    coblk_co *self = coblk_co_self();
-    if (!self) {
+    coblk_co **current = current_ptr();
+    coblk_co *self = *current;
+    if (!self || !self->caller) {
         co_die("coblk_co_yield() called outside a coroutine");
     }
     coblk_co *to = self->caller;
     self->caller = NULL;
-    co_switch(self, to, CO_ACTION_YIELD);
+    co_switch(current, self, to, CO_ACTION_YIELD);
 }
 
 coblk_co *coblk_co_self(void)

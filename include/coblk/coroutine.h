@@ -8,7 +8,9 @@
  *
  * Coroutines are not bound to a thread: one created on thread A may be
  * entered (and terminate) on thread B, as long as only one thread touches
- * it at a time.
+ * it at a time.  Code that may resume on another thread after a yield must
+ * not keep thread-local values across it (glibc even declares
+ * pthread_self() const, so the compiler may reuse its result).
  *
  * Misuse (entering a running or scheduled coroutine, yielding outside a
  * coroutine) is a programming error: it prints a message and aborts, in

@@ -3,12 +3,14 @@
 # ucontext backend), alternating runs on the same machine, medians and
 # ratios printed with the targets of issue 2.
 #
-# usage: tests/bench/coroutine.sh [ROUNDS [SCALE]]   (from the build tree)
+# usage: tests/bench/coroutine.sh [ROUNDS [SCALE]]
+# Run it from the build tree (the source tree for an in-tree build).
 set -eu
 
 rounds=${1:-5}
 scale=${2:-1}
-dir=$(dirname "$0")
+dir=tests/bench
+[ -x "$dir/bench-coroutine-ucontext" ] || dir=$(dirname "$0")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
