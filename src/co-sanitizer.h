@@ -9,7 +9,9 @@
 
 #include <pthread.h>
 
-#include "coroutine-int.h"
+#ifndef COBLK_COROUTINE_INT_H
+#error "include coroutine-int.h, which includes this file"
+#endif
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>

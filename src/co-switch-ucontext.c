@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <ucontext.h>
 
-#include "co-sanitizer.h"
 #include "coroutine-int.h"
 
 /* makecontext passes only ints: pointers travel in two halves. */

@@ -26,6 +26,15 @@ typedef struct co_stack {
     unsigned valgrind_id;
 } co_stack;
 
+/* The asm backend's saved state (co-switch-asm.h); offsets are used there. */
+typedef struct co_regs {
+    void *sp;
+    void *ip;               /* where to resume */
+    void *bp;               /* the frame pointer cannot be a clobber */
+    uint32_t mxcsr;
+    uint16_t fpu_cw;
+} co_regs;
+
 /* An intrusive FIFO of coroutines linked through queue_next. */
 typedef struct co_fifo {
     coblk_co *head;
@@ -39,14 +48,21 @@ struct coblk_co {
     /* The function that scheduled this coroutine (event loop), to name the
      * culprit when it is entered or scheduled a second time. */
     const char *_Atomic scheduled;
-    void *aio;                  /* event loop context it last ran in */
+    /* The event loop context it last ran in: inherited from whoever
+     * entered it (a thread's leader holds the thread's context). */
+    void *_Atomic aio;
+    /* The current-coroutine slot of the thread it runs on, NULL once it has
+     * switched out: a coroutine scheduled from another thread just before
+     * it yields is entered only after the yield is complete. */
+    coblk_co **_Atomic running_on;
     coblk_co *queue_next;       /* link in a wakeup list or a CoQueue */
+    coblk_co *sched_next;       /* link in an event loop's scheduled list */
     co_fifo wakeup;             /* to run after we yield or terminate */
     coblk_co *pool_next;        /* link in a pool batch */
     coblk_co *batch_next;       /* link between pool batches */
     co_stack stack;
     union {
-        void *sp;               /* asm backend: saved stack pointer */
+        co_regs asm_regs;       /* asm backend */
         sigjmp_buf env;         /* ucontext backend */
     } regs;
     void *tsan_fiber;
@@ -63,6 +79,13 @@ void co_destroy(coblk_co *co);
 
 /* Queues co to run after the current coroutine yields or terminates. */
 void co_wakeup_push(coblk_co *self, coblk_co *co);
+
+/* Sets the event loop context of this thread's own stack, inherited by the
+ * coroutines it enters. */
+void co_set_thread_aio(void *aio);
+
+/* Waits until co, if running on another thread, has switched out. */
+void co_wait_switched_out(coblk_co *co);
 
 /* Live coroutines (idle in a pool or not), for tests. */
 unsigned co_live_count(void);
@@ -99,8 +122,23 @@ void co_pool_get_stats(co_pool_stats *stats);
 int co_backend_prepare(coblk_co *co);
 
 /* Saves the running context in from, resumes to; returns the action of
- * whoever switches back to from. */
+ * whoever switches back to from.  coroutine.c is compiled once per backend,
+ * so the asm backend's switch can be inline. */
+#ifdef CO_SWITCH_ASM
+#include "co-switch-asm.h"
+#else
 co_action co_backend_switch(coblk_co *from, coblk_co *to, co_action action);
+#endif
+
+/* A hint to the CPU inside a spin-wait loop. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
 
 /* ---- coroutine-safe thread-locals ------------------------------------------
  * A coroutine can yield on one thread and resume on another, but the
@@ -117,5 +155,54 @@ co_action co_backend_switch(coblk_co *from, coblk_co *to, co_action action);
         __asm__ volatile("" : "+r"(p));                                     \
         return p;                                                           \
     }
+
+/* ---- the switch, inline for the backends that allow it -------------------- */
+
+#include "co-sanitizer.h"
+
+/* This thread's current-coroutine slot (out of line: see CO_TLS). */
+coblk_co **co_current_slot(void);
+__attribute__((noreturn, cold)) void co_die_yield_outside(void);
+
+/* Switches from the running coroutine to `to`.  `current` is this thread's
+ * current-coroutine slot, looked up by the caller before the switch: after
+ * it the caller may be on another thread, and must look it up again. */
+static inline __attribute__((always_inline)) co_action
+co_switch(coblk_co **current, coblk_co *from, coblk_co *to, co_action action)
+{
+    void *fake_stack = NULL;
+
+    *current = to;
+    san_switch_start(to, action == CO_ACTION_TERMINATE ? NULL : &fake_stack);
+    co_action ret = co_backend_switch(from, to, action);
+    san_switch_finish(fake_stack, NULL, NULL);
+    return ret;
+}
+
+/* coblk_co_yield(), inline. */
+static inline __attribute__((always_inline)) void co_yield_switch(void)
+{
+    coblk_co **current = co_current_slot();
+    coblk_co *self = *current;
+    if (__builtin_expect(!self || !self->caller, 0)) {
+        co_die_yield_outside();
+    }
+    coblk_co *to = self->caller;
+    self->caller = NULL;
+    co_switch(current, self, to, CO_ACTION_YIELD);
+}
+
+/* coroutine_fn: yields, for coblk's own code on its hot paths.  With the
+ * asm backend the switch is inline, so the coroutine resumes without a
+ * return: a return after a switch is predicted from the other stack's
+ * calls and mispredicts, which costs more than the rest of the switch. */
+static inline void co_yield_inline(void)
+{
+#ifdef CO_SWITCH_ASM
+    co_yield_switch();
+#else
+    coblk_co_yield();
+#endif
+}
 
 #endif /* COBLK_COROUTINE_INT_H */

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "co-sanitizer.h"
 #include "coroutine-int.h"
 
 #define STACK_MIN (16u * 1024u)
@@ -26,6 +25,11 @@
  * before the thread's first enter).  A coroutine is running exactly while
  * its caller is set; the leader never has one. */
 CO_TLS(coblk_co *, current)
+
+coblk_co **co_current_slot(void)
+{
+    return current_ptr();
+}
 /* Stands for the thread's own stack when a coroutine switches back to it. */
 CO_TLS(coblk_co, leader)
 
@@ -43,21 +47,6 @@ static void co_die(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     abort();
-}
-
-/* Switches from the running coroutine to `to`.  `current` is this thread's
- * current-coroutine slot, looked up by the caller before the switch: after
- * it the caller may be on another thread, and must look it up again. */
-static co_action co_switch(coblk_co **current, coblk_co *from, coblk_co *to,
-                           co_action action)
-{
-    void *fake_stack = NULL;
-
-    *current = to;
-    san_switch_start(to, action == CO_ACTION_TERMINATE ? NULL : &fake_stack);
-    co_action ret = co_backend_switch(from, to, action);
-    san_switch_finish(fake_stack, NULL, NULL);
-    return ret;
 }
 
 void co_trampoline(coblk_co *co)
@@ -169,36 +158,83 @@ static void fifo_prepend(co_fifo *fifo, co_fifo *front)
         fifo->tail = front->tail;
     }
     fifo->head = front->head;
-    front->head = NULL;
-    front->tail = &front->head;
 }
 
-void coblk_co_enter(coblk_co *co)
+/* Runs `to` until it yields or terminates; returns the coroutines it woke
+ * meanwhile, in order. */
+static inline co_fifo run_one(coblk_co **current, coblk_co *from,
+                              coblk_co *to)
 {
-    /* The enterer always resumes on this thread: only `to` switches back
-     * to it, and `to` runs here. */
-    coblk_co **current = current_ptr();
-    coblk_co *from = *current ? *current : leader_init(current);
-    co_fifo pending = { .head = co, .tail = &co->queue_next };
+    check_enterable(to);
+    to->caller = from;
+    atomic_store_explicit(&to->aio, atomic_load_explicit(
+                              &from->aio, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&to->running_on, current, memory_order_relaxed);
+    co_action action = co_switch(current, from, to, CO_ACTION_ENTER);
+    /* `to` is saved: another thread may enter it from now on. */
+    atomic_store_explicit(&to->running_on, NULL, memory_order_release);
 
-    co->queue_next = NULL;
+    co_fifo woken = to->wakeup;
+    if (woken.head) {
+        to->wakeup.head = NULL;
+        to->wakeup.tail = &to->wakeup.head;
+    }
+    if (action == CO_ACTION_TERMINATE) {
+        co_pool_put(to);
+    }
+    return woken;
+}
+
+/* Runs the coroutines woken by one that yielded or terminated.  Those woken
+ * meanwhile go first, depth-first, as in the seed's aio_co_enter. */
+__attribute__((noinline))
+static void run_woken(coblk_co **current, coblk_co *from, co_fifo pending)
+{
     while (pending.head) {
         coblk_co *to = pending.head;
         pending.head = to->queue_next;
         if (!pending.head) {
             pending.tail = &pending.head;
         }
+        co_fifo woken = run_one(current, from, to);
+        fifo_prepend(&pending, &woken);
+    }
+}
 
-        check_enterable(to);
-        to->caller = from;
-        co_action action = co_switch(current, from, to, CO_ACTION_ENTER);
+void coblk_co_enter(coblk_co *co)
+{
+    /* The enterer always resumes on this thread: only `co` switches back
+     * to it, and `co` runs here. */
+    coblk_co **current = current_ptr();
+    coblk_co *from = *current ? *current : leader_init(current);
 
-        /* Coroutines woken while `to` ran go first, depth-first, as in the
-         * seed's aio_co_enter. */
-        fifo_prepend(&pending, &to->wakeup);
-        if (action == CO_ACTION_TERMINATE) {
-            co_pool_put(to);
+    co_fifo woken = run_one(current, from, co);
+    if (__builtin_expect(woken.head != NULL, 0)) {
+        run_woken(current, from, woken);
+    }
+}
+
+void co_set_thread_aio(void *aio)
+{
+    coblk_co **current = current_ptr();
+    coblk_co *leader = *current ? leader_ptr() : leader_init(current);
+
+    atomic_store_explicit(&leader->aio, aio, memory_order_relaxed);
+}
+
+void co_wait_switched_out(coblk_co *co)
+{
+    coblk_co **mine = current_ptr();
+
+    for (;;) {
+        coblk_co **on = atomic_load_explicit(&co->running_on,
+                                             memory_order_acquire);
+        /* Running here is misuse, which check_enterable() reports. */
+        if (!on || on == mine) {
+            return;
         }
+        cpu_relax();
     }
 }
 
@@ -209,21 +245,20 @@ void co_wakeup_push(coblk_co *self, coblk_co *co)
     self->wakeup.tail = &co->queue_next;
 }
 
-void coroutine_fn coblk_co_yield(void)
+void co_die_yield_outside(void)
 {
-    coblk_co **current = current_ptr();
-    coblk_co *self = *current;
-    if (!self || !self->caller) {
-        co_die("coblk_co_yield() called outside a coroutine");
-    }
-    coblk_co *to = self->caller;
-    self->caller = NULL;
-    co_switch(current, self, to, CO_ACTION_YIELD);
+    co_die("coblk_co_yield() called outside a coroutine");
 }
 
-coblk_co *coblk_co_self(void)
+void coroutine_fn coblk_co_yield(void)
 {
-    coblk_co *cur = *current_ptr();
+    co_yield_switch();
+}
+
+/* Out of line, so that it reads this thread's slot on every call. */
+__attribute__((noinline)) coblk_co *coblk_co_self(void)
+{
+    coblk_co *cur = co_tls_current;
     return cur && cur->caller ? cur : NULL;
 }
 

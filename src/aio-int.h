@@ -1,0 +1,123 @@
+/*
+ * Event loop internals for the block layer: getting an SQE whose CQE wakes
+ * a coroutine.  Not installed.
+ *
+ * Every SQE handed out produces exactly one CQE (no multishot, no linked
+ * timeouts), so the count of SQEs handed out and not yet reaped is the
+ * number of CQEs to come; keeping it at or below the CQ size means the
+ * completion queue can never overflow.
+ */
+#ifndef COBLK_AIO_INT_H
+#define COBLK_AIO_INT_H
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coblk/aio.h"
+#include "coblk/co-lock.h"
+#include "coroutine-int.h"
+
+/* What a CQE's user_data points to. */
+typedef struct aio_cqe_handler aio_cqe_handler;
+struct aio_cqe_handler {
+    void (*complete)(coblk_aio *ctx, aio_cqe_handler *handler, int res,
+                     uint32_t flags);
+};
+
+/* A request a coroutine waits for; lives on the coroutine's stack. */
+typedef struct aio_co_request {
+    aio_cqe_handler handler;
+    coblk_co *co;
+    int res;
+    uint32_t flags;
+    bool done;
+} aio_co_request;
+
+typedef struct aio_bh aio_bh;
+
+/* Counters of the rare paths: if they happen, someone should know. */
+typedef struct aio_stats {
+    uint64_t submits;           /* io_uring_enter calls that submitted */
+    uint64_t sq_full;           /* SQ full: submitted early to make room */
+    uint64_t slot_waits;        /* waited for a CQ slot (in-flight limit) */
+    uint64_t submit_retries;    /* -EINTR / -EAGAIN / -EBUSY from the ring */
+    uint64_t notifies;          /* eventfd writes by other threads */
+    unsigned inflight_peak;     /* most SQEs in flight at once */
+} aio_stats;
+
+struct coblk_aio {
+    struct io_uring ring;
+    unsigned setup_flags;       /* the fast modes the kernel accepted */
+    unsigned inflight;          /* SQEs handed out whose CQE is not reaped */
+    unsigned inflight_max;      /* the CQ size */
+    bool reaping_in_coroutine;  /* the loop was run from a coroutine */
+    coblk_co_queue slot_waiters;  /* coroutines waiting for inflight room */
+    aio_stats stats;
+
+    /* Filled by other threads, emptied by the loop. */
+    coblk_co *_Atomic scheduled;  /* LIFO, linked by sched_next */
+    aio_bh *_Atomic bhs;          /* LIFO */
+    atomic_bool sleeping;       /* the loop is (about to be) blocked */
+    atomic_bool notified;       /* an eventfd write is on its way */
+    int event_fd;
+    uint64_t event_value;       /* the eventfd read's buffer */
+    aio_cqe_handler event_handler;
+};
+
+struct io_uring_sqe *aio_get_sqe_slow(coblk_aio *ctx,
+                                      aio_cqe_handler *handler);
+
+/* Returns an SQE whose CQE will go to handler.  Never NULL: when the SQ is
+ * full it submits what is queued; when the in-flight limit is reached it
+ * yields (in a coroutine) or runs the loop until a completion makes room. */
+static inline struct io_uring_sqe *aio_get_sqe(coblk_aio *ctx,
+                                               aio_cqe_handler *handler)
+{
+    struct io_uring_sqe *sqe;
+
+    if (__builtin_expect(ctx->inflight < ctx->inflight_max, 1) &&
+        (sqe = io_uring_get_sqe(&ctx->ring)) != NULL) {
+        ctx->inflight++;
+        io_uring_sqe_set_data(sqe, handler);
+        return sqe;
+    }
+    return aio_get_sqe_slow(ctx, handler);
+}
+
+void aio_co_request_complete(coblk_aio *ctx, aio_cqe_handler *handler,
+                             int res, uint32_t flags);
+
+/* The context the current coroutine runs in, or NULL. */
+static inline coblk_aio *aio_co_context(void)
+{
+    coblk_co *self = coblk_co_self();
+    return self ? atomic_load_explicit(&self->aio, memory_order_relaxed)
+                : NULL;
+}
+
+/* coroutine_fn: an SQE for a request the current coroutine will wait for
+ * with aio_co_wait().  Marks the request in progress before anything can
+ * complete it. */
+static inline struct io_uring_sqe *aio_co_prep(coblk_aio *ctx,
+                                               aio_co_request *req)
+{
+    req->handler.complete = aio_co_request_complete;
+    req->co = coblk_co_self();
+    req->done = false;
+    return aio_get_sqe(ctx, &req->handler);
+}
+
+/* coroutine_fn: waits for a request prepared with aio_co_prep() and returns
+ * its CQE's result.  Yields only while the request is in progress: the
+ * completion may have come first. */
+static inline int aio_co_wait(aio_co_request *req)
+{
+    while (!req->done) {
+        co_yield_inline();
+    }
+    return req->res;
+}
+
+#endif /* COBLK_AIO_INT_H */

@@ -1,0 +1,489 @@
+/*
+ * The event loop: one context per thread on one io_uring.
+ *
+ * An iteration (coblk_aio_poll) runs the coroutines other threads scheduled
+ * and the bottom halves they queued, submits every SQE prepared since the
+ * last iteration with one io_uring_enter, and dispatches the CQEs to their
+ * handlers, which mostly wake a coroutine.  Other threads wake a blocked
+ * loop through an eventfd whose read is always pending on the ring, and
+ * only when the loop said it is going to sleep.
+ *
+ * Not here: what the SQEs do (blk/), coroutine switching (coroutine.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "aio-int.h"
+
+#define ENTRIES_DEFAULT 256u
+#define ENTRIES_MAX 32768u
+
+struct aio_bh {
+    aio_bh *next;
+    void (*fn)(void *opaque);
+    void *opaque;
+};
+
+/* This thread's context; read through the accessor because coroutines
+ * reading it may have changed threads since their last look. */
+CO_TLS(coblk_aio *, thread_aio)
+
+__attribute__((noreturn, format(printf, 1, 2)))
+static void aio_die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("coblk: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+coblk_aio *coblk_aio_current(void)
+{
+    return *thread_aio_ptr();
+}
+
+static void check_owner(const coblk_aio *ctx, const char *what)
+{
+    if (*thread_aio_ptr() != ctx) {
+        aio_die("%s: the context belongs to another thread", what);
+    }
+}
+
+/* ---- submission ------------------------------------------------------------- */
+
+/* Submits what is queued and, with wait_nr, waits for that many CQEs.
+ * Transient ring errors are retried; anything else means a broken ring. */
+static void submit(coblk_aio *ctx, unsigned wait_nr)
+{
+    for (;;) {
+        int ret = wait_nr ? io_uring_submit_and_wait(&ctx->ring, wait_nr)
+                          : io_uring_submit_and_get_events(&ctx->ring);
+        if (ret >= 0) {
+            ctx->stats.submits++;
+            return;
+        }
+        if (ret == -EINTR) {
+            /* A signal: the caller's loop comes round again. */
+            ctx->stats.submit_retries++;
+            return;
+        }
+        if (ret != -EAGAIN && ret != -EBUSY) {
+            aio_die("io_uring_enter failed: %s", strerror(-ret));
+        }
+        /* The kernel is short of memory or CQ room: let it breathe. */
+        ctx->stats.submit_retries++;
+        sched_yield();
+    }
+}
+
+static void wait_for_slot(coblk_aio *ctx)
+{
+    ctx->stats.slot_waits++;
+    if (coblk_in_coroutine()) {
+        coblk_co_queue_wait(&ctx->slot_waiters, NULL);
+    } else {
+        coblk_aio_poll(ctx, true);
+    }
+}
+
+struct io_uring_sqe *aio_get_sqe_slow(coblk_aio *ctx,
+                                      aio_cqe_handler *handler)
+{
+    for (;;) {
+        if (ctx->inflight >= ctx->inflight_max) {
+            wait_for_slot(ctx);
+            continue;
+        }
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&ctx->ring);
+        if (!sqe) {
+            ctx->stats.sq_full++;
+            submit(ctx, 0);
+            continue;
+        }
+        ctx->inflight++;
+        if (ctx->inflight > ctx->stats.inflight_peak) {
+            ctx->stats.inflight_peak = ctx->inflight;
+        }
+        io_uring_sqe_set_data(sqe, handler);
+        return sqe;
+    }
+}
+
+/* ---- completions ------------------------------------------------------------ */
+
+void aio_co_request_complete(coblk_aio *ctx, aio_cqe_handler *handler,
+                             int res, uint32_t flags)
+{
+    aio_co_request *req = (aio_co_request *)handler;
+    coblk_co *co = req->co;
+
+    req->res = res;
+    req->flags = flags;
+    req->done = true;
+    if (co->caller) {
+        /* Still running: it (or a coroutine it entered) ran the loop before
+         * yielding.  aio_co_wait() will see `done` and not yield. */
+        return;
+    }
+    if (!ctx->reaping_in_coroutine &&
+        atomic_load_explicit(&co->aio, memory_order_relaxed) == ctx) {
+        coblk_co_enter(co);     /* the common case, without the checks */
+    } else {
+        coblk_aio_co_wake(co);
+    }
+}
+
+/* Each reaped CQE frees an in-flight slot for a coroutine waiting for one. */
+static void wake_slot_waiters(coblk_aio *ctx, unsigned freed)
+{
+    while (freed-- > 0 && coblk_co_queue_next(&ctx->slot_waiters)) {
+    }
+}
+
+/* Dispatches the CQEs that are there; returns how many. */
+static unsigned reap(coblk_aio *ctx)
+{
+    struct io_uring_cq *cq = &ctx->ring.cq;
+    unsigned reaped = 0;
+
+    ctx->reaping_in_coroutine = coblk_in_coroutine();
+    for (;;) {
+        /* Read afresh each time: a handler may run a coroutine that runs
+         * the loop, which reaps too. */
+        unsigned head = *cq->khead;
+        if (head == io_uring_smp_load_acquire(cq->ktail)) {
+            break;
+        }
+        struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
+        aio_cqe_handler *handler = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        uint32_t flags = cqe->flags;
+
+        /* Release the CQE before the handler runs: it may run coroutines
+         * that submit, and the in-flight count must match the CQ's room. */
+        io_uring_smp_store_release(cq->khead, head + 1);
+        ctx->inflight--;
+        reaped++;
+        handler->complete(ctx, handler, res, flags);
+    }
+    wake_slot_waiters(ctx, reaped);
+    return reaped;
+}
+
+/* ---- cross-thread: scheduled coroutines, bottom halves, notify ------------ */
+
+static void notify(coblk_aio *ctx)
+{
+    /* Pairs with the fence in sleep_until_work(): either the loop sees what we queued
+     * before it sleeps, or we see it sleeping. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&ctx->sleeping, memory_order_relaxed) &&
+        !atomic_exchange(&ctx->notified, true)) {
+        ctx->stats.notifies++;
+        if (eventfd_write(ctx->event_fd, 1) < 0) {
+            aio_die("eventfd_write: %s", strerror(errno));
+        }
+    }
+}
+
+static void arm_event_read(coblk_aio *ctx);
+
+static void event_read_complete(coblk_aio *ctx, aio_cqe_handler *handler,
+                                int res, uint32_t flags)
+{
+    if (res < 0 && res != -EAGAIN && res != -EINTR && res != -ECANCELED) {
+        aio_die("reading the notifier eventfd: %s", strerror(-res));
+    }
+    atomic_store(&ctx->notified, false);
+    arm_event_read(ctx);
+}
+
+static void arm_event_read(coblk_aio *ctx)
+{
+    struct io_uring_sqe *sqe = aio_get_sqe(ctx, &ctx->event_handler);
+
+    io_uring_prep_read(sqe, ctx->event_fd, &ctx->event_value,
+                       sizeof(ctx->event_value), 0);
+}
+
+/* Reverses a LIFO taken from another thread into arrival order. */
+#define REVERSE(list, link)                                                 \
+    do {                                                                    \
+        __typeof__(list) reversed_ = NULL;                                  \
+        while (list) {                                                      \
+            __typeof__(list) next_ = (list)->link;                          \
+            (list)->link = reversed_;                                       \
+            reversed_ = (list);                                             \
+            (list) = next_;                                                 \
+        }                                                                   \
+        (list) = reversed_;                                                 \
+    } while (0)
+
+static bool run_scheduled(coblk_aio *ctx)
+{
+    if (!atomic_load_explicit(&ctx->scheduled, memory_order_relaxed)) {
+        return false;
+    }
+    coblk_co *list = atomic_exchange_explicit(&ctx->scheduled, NULL,
+                                              memory_order_acquire);
+    REVERSE(list, sched_next);
+    while (list) {
+        coblk_co *co = list;
+        list = co->sched_next;
+        co_wait_switched_out(co);
+        atomic_store_explicit(&co->scheduled, NULL, memory_order_relaxed);
+        coblk_co_enter(co);
+    }
+    return true;
+}
+
+static bool run_bhs(coblk_aio *ctx)
+{
+    if (!atomic_load_explicit(&ctx->bhs, memory_order_relaxed)) {
+        return false;
+    }
+    aio_bh *list = atomic_exchange_explicit(&ctx->bhs, NULL,
+                                            memory_order_acquire);
+    REVERSE(list, next);
+    while (list) {
+        aio_bh *bh = list;
+        list = bh->next;
+        bh->fn(bh->opaque);
+        free(bh);
+    }
+    return true;
+}
+
+static bool has_queued_work(coblk_aio *ctx)
+{
+    return atomic_load_explicit(&ctx->scheduled, memory_order_relaxed) ||
+           atomic_load_explicit(&ctx->bhs, memory_order_relaxed);
+}
+
+void coblk_aio_co_schedule(coblk_aio *ctx, coblk_co *co)
+{
+    const char *already = NULL;
+
+    if (!atomic_compare_exchange_strong(&co->scheduled, &already,
+                                        "coblk_aio_co_schedule")) {
+        aio_die("coroutine %p already scheduled in '%s'", (void *)co,
+                already);
+    }
+    coblk_co *head = atomic_load_explicit(&ctx->scheduled,
+                                          memory_order_relaxed);
+    do {
+        co->sched_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &ctx->scheduled, &head, co, memory_order_release,
+        memory_order_relaxed));
+    notify(ctx);
+}
+
+int coblk_aio_bh_schedule(coblk_aio *ctx, void (*fn)(void *), void *opaque)
+{
+    aio_bh *bh = malloc(sizeof(*bh));
+    if (!bh) {
+        return -ENOMEM;
+    }
+    bh->fn = fn;
+    bh->opaque = opaque;
+    aio_bh *head = atomic_load_explicit(&ctx->bhs, memory_order_relaxed);
+    do {
+        bh->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &ctx->bhs, &head, bh, memory_order_release, memory_order_relaxed));
+    notify(ctx);
+    return 0;
+}
+
+void coblk_aio_co_enter(coblk_aio *ctx, coblk_co *co)
+{
+    coblk_aio *here = *thread_aio_ptr();
+
+    if (ctx && ctx != here) {
+        coblk_aio_co_schedule(ctx, co);
+        return;
+    }
+    coblk_co *self = coblk_co_self();
+    if (!self) {
+        coblk_co_enter(co);
+    } else if (self == co) {
+        aio_die("coroutine %p woke itself", (void *)co);
+    } else {
+        co_wakeup_push(self, co);
+    }
+}
+
+void coblk_aio_co_wake(coblk_co *co)
+{
+    coblk_aio_co_enter(atomic_load_explicit(&co->aio, memory_order_relaxed),
+                       co);
+}
+
+/* ---- the loop ------------------------------------------------------------- */
+
+/* Blocks until a CQE arrives, unless other threads queued work meanwhile. */
+static void sleep_until_work(coblk_aio *ctx)
+{
+    atomic_store_explicit(&ctx->sleeping, true, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!has_queued_work(ctx)) {
+        submit(ctx, 1);
+    }
+    atomic_store_explicit(&ctx->sleeping, false, memory_order_relaxed);
+}
+
+bool coblk_aio_poll(coblk_aio *ctx, bool blocking)
+{
+    check_owner(ctx, "coblk_aio_poll");
+
+    bool progress = run_scheduled(ctx);
+    progress |= run_bhs(ctx);
+    progress |= reap(ctx) > 0;
+
+    if (blocking && !progress) {
+        sleep_until_work(ctx);
+    } else if (io_uring_sq_ready(&ctx->ring) || ctx->inflight > 1) {
+        /* Submit the batch; with deferred task running this is also what
+         * posts the completions of requests already in flight. */
+        submit(ctx, 0);
+    }
+    progress |= reap(ctx) > 0;
+    progress |= run_scheduled(ctx);
+    progress |= run_bhs(ctx);
+    return progress;
+}
+
+/* ---- timers and fd readiness ------------------------------------------------ */
+
+int coroutine_fn coblk_co_sleep_ns(uint64_t ns)
+{
+    coblk_aio *ctx = aio_co_context();
+    if (!ctx) {
+        return -EPERM;
+    }
+    struct __kernel_timespec ts = {
+        .tv_sec = (long long)(ns / 1000000000u),
+        .tv_nsec = (long long)(ns % 1000000000u),
+    };
+    aio_co_request req;
+    io_uring_prep_timeout(aio_co_prep(ctx, &req), &ts, 0, 0);
+    int ret = aio_co_wait(&req);
+    return ret == -ETIME ? 0 : ret;
+}
+
+int coroutine_fn coblk_co_wait_fd(int fd, short events)
+{
+    coblk_aio *ctx = aio_co_context();
+    if (!ctx) {
+        return -EPERM;
+    }
+    aio_co_request req;
+    io_uring_prep_poll_add(aio_co_prep(ctx, &req), fd, (unsigned)events);
+    return aio_co_wait(&req);
+}
+
+/* ---- set-up and tear-down ---------------------------------------------------- */
+
+/* The fast modes, best first; a kernel that rejects one (-EINVAL) gets the
+ * next: single issuer + deferred task running (6.1), cooperative task
+ * running (5.19), plain. */
+static const unsigned ring_modes[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+        IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+    0,
+};
+
+static int ring_init(coblk_aio *ctx, unsigned entries, unsigned flags)
+{
+    size_t first = flags & COBLK_AIO_PLAIN_RING
+                       ? sizeof(ring_modes) / sizeof(ring_modes[0]) - 1
+                       : 0;
+    int ret = -EINVAL;
+
+    for (size_t i = first; i < sizeof(ring_modes) / sizeof(ring_modes[0]);
+         i++) {
+        struct io_uring_params params = {
+            .flags = ring_modes[i] | IORING_SETUP_CQSIZE,
+            .cq_entries = 2 * entries,
+        };
+        ret = io_uring_queue_init_params(entries, &ctx->ring, &params);
+        if (ret == 0) {
+            ctx->setup_flags = ring_modes[i];
+            ctx->inflight_max = params.cq_entries;
+            /* Saves a file table lookup per io_uring_enter (5.18). */
+            io_uring_register_ring_fd(&ctx->ring);
+            return 0;
+        }
+        if (ret != -EINVAL) {
+            break;
+        }
+    }
+    return ret;
+}
+
+int coblk_aio_new(unsigned entries, unsigned flags, coblk_aio **out)
+{
+    if (entries == 0) {
+        entries = ENTRIES_DEFAULT;
+    }
+    if (entries > ENTRIES_MAX || (flags & ~COBLK_AIO_PLAIN_RING) || !out) {
+        return -EINVAL;
+    }
+    if (*thread_aio_ptr()) {
+        return -EEXIST;
+    }
+    coblk_aio *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) {
+        return -ENOMEM;
+    }
+    int ret = ring_init(ctx, entries, flags);
+    if (ret < 0) {
+        free(ctx);
+        return ret;
+    }
+    ctx->event_fd = eventfd(0, EFD_CLOEXEC);
+    if (ctx->event_fd < 0) {
+        ret = -errno;
+        io_uring_queue_exit(&ctx->ring);
+        free(ctx);
+        return ret;
+    }
+    ctx->event_handler.complete = event_read_complete;
+    arm_event_read(ctx);
+    *thread_aio_ptr() = ctx;
+    co_set_thread_aio(ctx);
+    *out = ctx;
+    return 0;
+}
+
+void coblk_aio_free(coblk_aio *ctx)
+{
+    if (!ctx) {
+        return;
+    }
+    check_owner(ctx, "coblk_aio_free");
+    run_scheduled(ctx);
+    while (run_bhs(ctx)) {
+    }
+    io_uring_queue_exit(&ctx->ring);
+    close(ctx->event_fd);
+    *thread_aio_ptr() = NULL;
+    co_set_thread_aio(NULL);
+    free(ctx);
+}

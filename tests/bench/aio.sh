@@ -1,0 +1,47 @@
+#!/bin/sh
+# Event loop benchmark: coroutines waiting for IORING_OP_NOP at queue depth
+# 32 against a plain liburing loop doing the same NOPs (same ring set-up),
+# alternating runs; then cross-thread hops between two iothreads.  Prints
+# medians, the ratio and the target of issue 3.
+#
+# usage: tests/bench/aio.sh [ROUNDS [NOPS [HOPS]]]   (from the build tree)
+set -eu
+
+rounds=${1:-7}
+nops=${2:-2000000}
+hops=${3:-300000}
+bench=tests/bench/bench-aio
+[ -x "$bench" ] || bench=$(dirname "$0")/bench-aio
+[ -x "$bench" ] || { echo "aio.sh: bench-aio missing: run make first" >&2; exit 2; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+i=1
+while [ "$i" -le "$rounds" ]; do
+    "$bench" nop "$nops" coblk >>"$out/nop"
+    "$bench" nop "$nops" plain >>"$out/nop"
+    "$bench" hops "$hops" >>"$out/hops"
+    i=$((i + 1))
+done
+
+median() {  # median of metric $2 in file $1
+    grep "^$2 " "$1" | awk '{print $2}' | sort -g |
+        awk '{v[NR] = $1} END {
+            if (NR % 2) print v[(NR + 1) / 2];
+            else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+coblk=$(median "$out/nop" nop_coblk)
+plain=$(median "$out/nop" nop_plain)
+ratio=$(awk -v c="$coblk" -v p="$plain" 'BEGIN { printf "%.2f", c / p }')
+echo "event loop benchmark: $rounds alternating rounds, medians"
+echo "NOP at QD32, coroutines:        $coblk ns/NOP"
+echo "NOP at QD32, plain liburing:    $plain ns/NOP"
+echo "coroutine machinery overhead:   $(awk -v c="$coblk" -v p="$plain" 'BEGIN { printf "%.1f", c - p }') ns/NOP (ratio $ratio)"
+echo "cross-thread hops per second:   $(median "$out/hops" hops_per_sec)"
+if awk -v r="$ratio" 'BEGIN { exit !(r <= 1.3) }'; then
+    echo "target met:    NOP ratio $ratio <= 1.3"
+else
+    echo "target missed: NOP ratio $ratio > 1.3"
+    exit 1
+fi
