@@ -97,14 +97,14 @@ static inline coblk_aio *aio_co_context(void)
                 : NULL;
 }
 
-/* coroutine_fn: an SQE for a request the current coroutine will wait for
- * with aio_co_wait().  Marks the request in progress before anything can
+/* coroutine_fn (only): an SQE for a request the current coroutine will wait
+ * for with aio_co_wait().  Marks the request in progress before anything can
  * complete it. */
 static inline struct io_uring_sqe *aio_co_prep(coblk_aio *ctx,
                                                aio_co_request *req)
 {
     req->handler.complete = aio_co_request_complete;
-    req->co = coblk_co_self();
+    req->co = *co_current_slot();
     req->done = false;
     return aio_get_sqe(ctx, &req->handler);
 }

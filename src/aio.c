@@ -154,6 +154,19 @@ static void wake_slot_waiters(coblk_aio *ctx, unsigned freed)
     }
 }
 
+/* Handlers live on coroutine stacks that went cold while the kernel
+ * worked: fetch the next one while this one runs.  (Measured: fetching
+ * further ahead, or the coroutine behind the handler too, is slower.) */
+static inline void prefetch_next_handler(struct io_uring_cq *cq,
+                                         unsigned head, unsigned tail)
+{
+    if (tail - head > 1) {
+        __builtin_prefetch(io_uring_cqe_get_data(
+                               &cq->cqes[(head + 1) & cq->ring_mask]),
+                           1);
+    }
+}
+
 /* Dispatches the CQEs that are there; returns how many. */
 static unsigned reap(coblk_aio *ctx)
 {
@@ -165,13 +178,15 @@ static unsigned reap(coblk_aio *ctx)
         /* Read afresh each time: a handler may run a coroutine that runs
          * the loop, which reaps too. */
         unsigned head = *cq->khead;
-        if (head == io_uring_smp_load_acquire(cq->ktail)) {
+        unsigned tail = io_uring_smp_load_acquire(cq->ktail);
+        if (head == tail) {
             break;
         }
         struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
         aio_cqe_handler *handler = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
         uint32_t flags = cqe->flags;
+        prefetch_next_handler(cq, head, tail);
 
         /* Release the CQE before the handler runs: it may run coroutines
          * that submit, and the in-flight count must match the CQ's room. */

@@ -27,7 +27,7 @@ void co_asm_start(void);
 int co_backend_prepare(coblk_co *co)
 {
     uintptr_t top = (uintptr_t)co->stack.base + co->stack.size;
-    co_regs *regs = &co->regs.asm_regs;
+    co_regs *regs = &co->asm_regs;
 
     regs->sp = (void *)((top & ~(uintptr_t)15) - 16);
     regs->ip = (void *)co_asm_start;

@@ -29,8 +29,8 @@ _Static_assert(offsetof(co_regs, sp) == 0 && offsetof(co_regs, ip) == 8 &&
 static inline __attribute__((always_inline)) co_action
 co_backend_switch(coblk_co *from, coblk_co *to, co_action action)
 {
-    co_regs *save = &from->regs.asm_regs;
-    co_regs *load = &to->regs.asm_regs;
+    co_regs *save = &from->asm_regs;
+    co_regs *load = &to->asm_regs;
     uintptr_t value = (uintptr_t)action;
 
     /* Fixed registers: rdx carries the action across; rdi holds the

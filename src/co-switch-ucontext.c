@@ -37,7 +37,7 @@ static void uc_start(int co_lo, int co_hi, int launch_lo, int launch_hi)
 
     san_switch_finish(NULL, &creator_base, &creator.stack.size);
     creator.stack.base = (void *)creator_base;
-    if (!sigsetjmp(co->regs.env, 0)) {
+    if (!sigsetjmp(co->env, 0)) {
         /* Back to co_backend_prepare(); the first enter lands below. */
         san_switch_start(&creator, NULL);
         siglongjmp(launch->back, 1);
@@ -76,9 +76,9 @@ int co_backend_prepare(coblk_co *co)
 __attribute__((noinline))
 co_action co_backend_switch(coblk_co *from, coblk_co *to, co_action action)
 {
-    int ret = sigsetjmp(from->regs.env, 0);
+    int ret = sigsetjmp(from->env, 0);
     if (ret == 0) {
-        siglongjmp(to->regs.env, (int)action);
+        siglongjmp(to->env, (int)action);
     }
     return (co_action)ret;
 }

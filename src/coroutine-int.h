@@ -42,30 +42,32 @@ typedef struct co_fifo {
 } co_fifo;
 
 struct coblk_co {
-    coblk_co_fn *entry;         /* NULL while idle in the pool */
-    void *opaque;
+    /* Hot: an enter and the asm switch read only this first cache line,
+     * so waking a coroutine whose line went cold costs one miss, not
+     * three. */
+    co_regs asm_regs;           /* asm backend */
     coblk_co *caller;           /* who entered us; non-NULL while running */
-    /* The function that scheduled this coroutine (event loop), to name the
-     * culprit when it is entered or scheduled a second time. */
-    const char *_Atomic scheduled;
     /* The event loop context it last ran in: inherited from whoever
      * entered it (a thread's leader holds the thread's context). */
     void *_Atomic aio;
+    /* The function that scheduled this coroutine (event loop), to name the
+     * culprit when it is entered or scheduled a second time. */
+    const char *_Atomic scheduled;
+    coblk_co_fn *entry;         /* NULL while idle in the pool */
+
     /* The current-coroutine slot of the thread it runs on, NULL once it has
      * switched out: a coroutine scheduled from another thread just before
      * it yields is entered only after the yield is complete. */
     coblk_co **_Atomic running_on;
+    co_fifo wakeup;             /* to run after we yield or terminate */
+    void *opaque;
     coblk_co *queue_next;       /* link in a wakeup list or a CoQueue */
     coblk_co *sched_next;       /* link in an event loop's scheduled list */
-    co_fifo wakeup;             /* to run after we yield or terminate */
     coblk_co *pool_next;        /* link in a pool batch */
     coblk_co *batch_next;       /* link between pool batches */
     co_stack stack;
-    union {
-        co_regs asm_regs;       /* asm backend */
-        sigjmp_buf env;         /* ucontext backend */
-    } regs;
     void *tsan_fiber;
+    sigjmp_buf env;             /* ucontext backend */
 };
 
 /* ---- core (coroutine.c) ------------------------------------------------ */
@@ -144,8 +146,23 @@ static inline void cpu_relax(void)
  * A coroutine can yield on one thread and resume on another, but the
  * compiler assumes a function never changes threads and may keep a
  * thread-local's address in a register across the switch.  Access such
- * variables only through these out-of-line accessors; the empty asm hides
- * the address so it is computed afresh on every call. */
+ * variables only through var_ptr(), which computes the address afresh on
+ * every call: on x86-64 in an asm statement the compiler can neither hoist
+ * nor merge (two instructions), elsewhere out of line. */
+#if defined(__x86_64__)
+#define CO_TLS(type, var)                                                   \
+    static __thread type co_tls_##var                                      \
+        __attribute__((used, tls_model("initial-exec")));                   \
+    static inline __attribute__((always_inline, unused)) type *var##_ptr(  \
+        void)                                                               \
+    {                                                                       \
+        type *p;                                                            \
+        __asm__ volatile("movq %%fs:0, %0\n\t"                               \
+                         "addq co_tls_" #var "@gottpoff(%%rip), %0"         \
+                         : "=r"(p));                                        \
+        return p;                                                           \
+    }
+#else
 #define CO_TLS(type, var)                                                   \
     static __thread type co_tls_##var                                      \
         __attribute__((tls_model("initial-exec")));                         \
@@ -155,6 +172,7 @@ static inline void cpu_relax(void)
         __asm__ volatile("" : "+r"(p));                                     \
         return p;                                                           \
     }
+#endif
 
 /* ---- the switch, inline for the backends that allow it -------------------- */
 
