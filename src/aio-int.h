@@ -43,7 +43,7 @@ typedef struct aio_stats {
     uint64_t sq_full;           /* SQ full: submitted early to make room */
     uint64_t slot_waits;        /* waited for a CQ slot (in-flight limit) */
     uint64_t submit_retries;    /* -EINTR / -EAGAIN / -EBUSY from the ring */
-    uint64_t notifies;          /* eventfd writes by other threads */
+    _Atomic uint64_t notifies;  /* eventfd writes (by any thread) */
     unsigned inflight_peak;     /* most SQEs in flight at once */
 } aio_stats;
 
@@ -61,6 +61,10 @@ struct coblk_aio {
     aio_bh *_Atomic bhs;          /* LIFO */
     atomic_bool sleeping;       /* the loop is (about to be) blocked */
     atomic_bool notified;       /* an eventfd write is on its way */
+    /* Threads between queueing work here and finishing notify(): the loop
+     * may run that work, and its owner free the context, before they are
+     * done with it (an iothread's stop request is one such). */
+    atomic_uint notifiers;
     int event_fd;
     uint64_t event_value;       /* the eventfd read's buffer */
     aio_cqe_handler event_handler;

@@ -22,6 +22,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #include "aio-int.h"
 
@@ -201,14 +206,16 @@ static unsigned reap(coblk_aio *ctx)
 
 /* ---- cross-thread: scheduled coroutines, bottom halves, notify ------------ */
 
+/* The caller has just queued work with a sequentially consistent push.
+ * With the loop's sequentially consistent store of `sleeping` and load of
+ * the queues, either the loop sees the work before it sleeps, or we see it
+ * sleeping. */
 static void notify(coblk_aio *ctx)
 {
-    /* Pairs with the fence in sleep_until_work(): either the loop sees what we queued
-     * before it sleeps, or we see it sleeping. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&ctx->sleeping, memory_order_relaxed) &&
+    if (atomic_load(&ctx->sleeping) &&
         !atomic_exchange(&ctx->notified, true)) {
-        ctx->stats.notifies++;
+        atomic_fetch_add_explicit(&ctx->stats.notifies, 1,
+                                  memory_order_relaxed);
         if (eventfd_write(ctx->event_fd, 1) < 0) {
             aio_die("eventfd_write: %s", strerror(errno));
         }
@@ -285,8 +292,19 @@ static bool run_bhs(coblk_aio *ctx)
 
 static bool has_queued_work(coblk_aio *ctx)
 {
-    return atomic_load_explicit(&ctx->scheduled, memory_order_relaxed) ||
-           atomic_load_explicit(&ctx->bhs, memory_order_relaxed);
+    return atomic_load(&ctx->scheduled) || atomic_load(&ctx->bhs);
+}
+
+/* Brackets queueing work for ctx from any thread: ctx is not freed between
+ * the two (see coblk_aio_free). */
+static void notifier_enter(coblk_aio *ctx)
+{
+    atomic_fetch_add_explicit(&ctx->notifiers, 1, memory_order_acquire);
+}
+
+static void notifier_exit(coblk_aio *ctx)
+{
+    atomic_fetch_sub_explicit(&ctx->notifiers, 1, memory_order_release);
 }
 
 void coblk_aio_co_schedule(coblk_aio *ctx, coblk_co *co)
@@ -298,14 +316,16 @@ void coblk_aio_co_schedule(coblk_aio *ctx, coblk_co *co)
         aio_die("coroutine %p already scheduled in '%s'", (void *)co,
                 already);
     }
+    notifier_enter(ctx);
     coblk_co *head = atomic_load_explicit(&ctx->scheduled,
                                           memory_order_relaxed);
     do {
         co->sched_next = head;
     } while (!atomic_compare_exchange_weak_explicit(
-        &ctx->scheduled, &head, co, memory_order_release,
+        &ctx->scheduled, &head, co, memory_order_seq_cst,
         memory_order_relaxed));
     notify(ctx);
+    notifier_exit(ctx);
 }
 
 int coblk_aio_bh_schedule(coblk_aio *ctx, void (*fn)(void *), void *opaque)
@@ -316,12 +336,14 @@ int coblk_aio_bh_schedule(coblk_aio *ctx, void (*fn)(void *), void *opaque)
     }
     bh->fn = fn;
     bh->opaque = opaque;
+    notifier_enter(ctx);
     aio_bh *head = atomic_load_explicit(&ctx->bhs, memory_order_relaxed);
     do {
         bh->next = head;
     } while (!atomic_compare_exchange_weak_explicit(
-        &ctx->bhs, &head, bh, memory_order_release, memory_order_relaxed));
+        &ctx->bhs, &head, bh, memory_order_seq_cst, memory_order_relaxed));
     notify(ctx);
+    notifier_exit(ctx);
     return 0;
 }
 
@@ -351,13 +373,30 @@ void coblk_aio_co_wake(coblk_co *co)
 
 /* ---- the loop ------------------------------------------------------------- */
 
+/* valgrind does not know io_uring_enter blocks and keeps its big lock
+ * across it, so a thread waiting in it would stop every other thread.
+ * Under valgrind the loop submits, then waits at most a millisecond in
+ * poll(), which valgrind knows. */
+static void wait_in_slices(coblk_aio *ctx)
+{
+    struct pollfd ring = { .fd = ctx->ring.ring_fd, .events = POLLIN };
+
+    submit(ctx, 0);
+    if (!io_uring_cq_ready(&ctx->ring)) {
+        poll(&ring, 1, 1);
+    }
+}
+
 /* Blocks until a CQE arrives, unless other threads queued work meanwhile. */
 static void sleep_until_work(coblk_aio *ctx)
 {
-    atomic_store_explicit(&ctx->sleeping, true, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    atomic_store(&ctx->sleeping, true);
     if (!has_queued_work(ctx)) {
-        submit(ctx, 1);
+        if (RUNNING_ON_VALGRIND) {
+            wait_in_slices(ctx);
+        } else {
+            submit(ctx, 1);
+        }
     }
     atomic_store_explicit(&ctx->sleeping, false, memory_order_relaxed);
 }
@@ -493,9 +532,14 @@ void coblk_aio_free(coblk_aio *ctx)
         return;
     }
     check_owner(ctx, "coblk_aio_free");
-    run_scheduled(ctx);
-    while (run_bhs(ctx)) {
-    }
+    do {
+        run_scheduled(ctx);
+        run_bhs(ctx);
+        /* Let threads that queued work finish notifying us. */
+        while (atomic_load_explicit(&ctx->notifiers, memory_order_acquire)) {
+            cpu_relax();
+        }
+    } while (has_queued_work(ctx));
     io_uring_queue_exit(&ctx->ring);
     close(ctx->event_fd);
     *thread_aio_ptr() = NULL;

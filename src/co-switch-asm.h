@@ -27,12 +27,14 @@ _Static_assert(offsetof(co_regs, sp) == 0 && offsetof(co_regs, ip) == 8 &&
                "co_regs offsets are hard-coded in the switch below");
 
 static inline __attribute__((always_inline)) co_action
-co_backend_switch(coblk_co *from, coblk_co *to, co_action action)
+co_backend_switch(coblk_co *from, coblk_co *to, co_action action,
+                  void **fake_stack)
 {
     co_regs *save = &from->asm_regs;
     co_regs *load = &to->asm_regs;
     uintptr_t value = (uintptr_t)action;
 
+    san_switch_start(to, fake_stack);
     /* Fixed registers: rdx carries the action across; rdi holds the
      * coroutine switched to, which a fresh stack's start code needs; and
      * `load` must not be given rbp, which the switch overwrites. */

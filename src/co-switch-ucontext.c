@@ -74,10 +74,12 @@ int co_backend_prepare(coblk_co *co)
 /* noinline: sigsetjmp may return on another thread than it was called on,
  * so nothing thread-local may be computed around it in the caller. */
 __attribute__((noinline))
-co_action co_backend_switch(coblk_co *from, coblk_co *to, co_action action)
+co_action co_backend_switch(coblk_co *from, coblk_co *to, co_action action,
+                            void **fake_stack)
 {
     int ret = sigsetjmp(from->env, 0);
     if (ret == 0) {
+        san_switch_start(to, fake_stack);
         siglongjmp(to->env, (int)action);
     }
     return (co_action)ret;

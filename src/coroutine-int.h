@@ -124,12 +124,16 @@ void co_pool_get_stats(co_pool_stats *stats);
 int co_backend_prepare(coblk_co *co);
 
 /* Saves the running context in from, resumes to; returns the action of
- * whoever switches back to from.  coroutine.c is compiled once per backend,
+ * whoever switches back to from.  Calls san_switch_start(to, fake_stack)
+ * right before it leaves the stack (ThreadSanitizer wants a setjmp on the
+ * fiber it later longjmps from).  coroutine.c is compiled once per backend,
  * so the asm backend's switch can be inline. */
+#include "co-sanitizer.h"
 #ifdef CO_SWITCH_ASM
 #include "co-switch-asm.h"
 #else
-co_action co_backend_switch(coblk_co *from, coblk_co *to, co_action action);
+co_action co_backend_switch(coblk_co *from, coblk_co *to, co_action action,
+                            void **fake_stack);
 #endif
 
 /* A hint to the CPU inside a spin-wait loop. */
@@ -176,8 +180,6 @@ static inline void cpu_relax(void)
 
 /* ---- the switch, inline for the backends that allow it -------------------- */
 
-#include "co-sanitizer.h"
-
 /* This thread's current-coroutine slot (out of line: see CO_TLS). */
 coblk_co **co_current_slot(void);
 __attribute__((noreturn, cold)) void co_die_yield_outside(void);
@@ -191,8 +193,9 @@ co_switch(coblk_co **current, coblk_co *from, coblk_co *to, co_action action)
     void *fake_stack = NULL;
 
     *current = to;
-    san_switch_start(to, action == CO_ACTION_TERMINATE ? NULL : &fake_stack);
-    co_action ret = co_backend_switch(from, to, action);
+    co_action ret = co_backend_switch(
+        from, to, action,
+        action == CO_ACTION_TERMINATE ? NULL : &fake_stack);
     san_switch_finish(fake_stack, NULL, NULL);
     return ret;
 }

@@ -5,6 +5,7 @@
 # medians, the ratio and the target of issue 3.
 #
 # usage: tests/bench/aio.sh [ROUNDS [NOPS [HOPS]]]   (from the build tree)
+# Exit status: 0 target met, 1 target missed, 2 the benchmark failed.
 set -eu
 
 rounds=${1:-7}
@@ -23,9 +24,9 @@ command -v taskset >/dev/null 2>&1 && pin="taskset -c $(($(nproc) - 1))"
 
 i=1
 while [ "$i" -le "$rounds" ]; do
-    $pin "$bench" nop "$nops" coblk >>"$out/nop"
-    $pin "$bench" nop "$nops" plain >>"$out/nop"
-    "$bench" hops "$hops" >>"$out/hops"
+    $pin "$bench" nop "$nops" coblk >>"$out/nop" || exit 2
+    $pin "$bench" nop "$nops" plain >>"$out/nop" || exit 2
+    "$bench" hops "$hops" >>"$out/hops" || exit 2
     i=$((i + 1))
 done
 

@@ -9,6 +9,8 @@
  *   hops N         a coroutine hopping between two iothreads N times;
  *                  prints hops per second.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <liburing.h>
 #include <semaphore.h>

@@ -5,6 +5,7 @@
 #
 # usage: tests/bench/coroutine.sh [ROUNDS [SCALE]]
 # Run it from the build tree (the source tree for an in-tree build).
+# Exit status: 0 targets met, 1 a target missed, 2 the benchmark failed.
 set -eu
 
 rounds=${1:-5}
@@ -19,14 +20,14 @@ backends=ucontext
 for b in $backends; do
     [ -x "$dir/bench-coroutine-$b" ] || {
         echo "coroutine.sh: $dir/bench-coroutine-$b missing: run make first" >&2
-        exit 1
+        exit 2
     }
 done
 
 i=1
 while [ "$i" -le "$rounds" ]; do
     for b in $backends; do
-        "$dir/bench-coroutine-$b" "$scale" >>"$out/$b"
+        "$dir/bench-coroutine-$b" "$scale" >>"$out/$b" || exit 2
     done
     i=$((i + 1))
 done
