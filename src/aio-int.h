@@ -53,6 +53,7 @@ struct coblk_aio {
     unsigned inflight;          /* SQEs handed out whose CQE is not reaped */
     unsigned inflight_max;      /* the CQ size */
     bool reaping_in_coroutine;  /* the loop was run from a coroutine */
+    uint64_t poll_ns;           /* spin this long before sleeping, if idle */
     coblk_co_queue slot_waiters;  /* coroutines waiting for inflight room */
     aio_stats stats;
 

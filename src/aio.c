@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
@@ -307,15 +309,34 @@ static void notifier_exit(coblk_aio *ctx)
     atomic_fetch_sub_explicit(&ctx->notifiers, 1, memory_order_release);
 }
 
-void coblk_aio_co_schedule(coblk_aio *ctx, coblk_co *co)
+/* Names the code at addr, for a message; "" when it has no symbol. */
+static const char *symbol_at(void *addr, char *buf, size_t size)
+{
+    Dl_info info;
+
+    if (addr && dladdr(addr, &info) && info.dli_sname) {
+        snprintf(buf, size, " from %s+%#lx", info.dli_sname,
+                 (unsigned long)((char *)addr - (char *)info.dli_saddr));
+    } else {
+        snprintf(buf, size, " from %p", addr);
+    }
+    return buf;
+}
+
+/* `who` is the public function that scheduled co, `from` where it was
+ * called from: both name the culprit if co is scheduled twice. */
+static void schedule(coblk_aio *ctx, coblk_co *co, const char *who,
+                     void *from)
 {
     const char *already = NULL;
 
-    if (!atomic_compare_exchange_strong(&co->scheduled, &already,
-                                        "coblk_aio_co_schedule")) {
-        aio_die("coroutine %p already scheduled in '%s'", (void *)co,
-                already);
+    if (!atomic_compare_exchange_strong(&co->scheduled, &already, who)) {
+        char first[128];
+        aio_die("coroutine %p already scheduled in '%s'%s; scheduled again "
+                "by '%s'", (void *)co, already,
+                symbol_at(co->scheduled_from, first, sizeof(first)), who);
     }
+    co->scheduled_from = from;
     notifier_enter(ctx);
     coblk_co *head = atomic_load_explicit(&ctx->scheduled,
                                           memory_order_relaxed);
@@ -326,6 +347,11 @@ void coblk_aio_co_schedule(coblk_aio *ctx, coblk_co *co)
         memory_order_relaxed));
     notify(ctx);
     notifier_exit(ctx);
+}
+
+void coblk_aio_co_schedule(coblk_aio *ctx, coblk_co *co)
+{
+    schedule(ctx, co, "coblk_aio_co_schedule", __builtin_return_address(0));
 }
 
 int coblk_aio_bh_schedule(coblk_aio *ctx, void (*fn)(void *), void *opaque)
@@ -347,12 +373,13 @@ int coblk_aio_bh_schedule(coblk_aio *ctx, void (*fn)(void *), void *opaque)
     return 0;
 }
 
-void coblk_aio_co_enter(coblk_aio *ctx, coblk_co *co)
+static void enter_or_schedule(coblk_aio *ctx, coblk_co *co, const char *who,
+                              void *from)
 {
     coblk_aio *here = *thread_aio_ptr();
 
     if (ctx && ctx != here) {
-        coblk_aio_co_schedule(ctx, co);
+        schedule(ctx, co, who, from);
         return;
     }
     coblk_co *self = coblk_co_self();
@@ -365,10 +392,16 @@ void coblk_aio_co_enter(coblk_aio *ctx, coblk_co *co)
     }
 }
 
+void coblk_aio_co_enter(coblk_aio *ctx, coblk_co *co)
+{
+    enter_or_schedule(ctx, co, "coblk_aio_co_enter",
+                      __builtin_return_address(0));
+}
+
 void coblk_aio_co_wake(coblk_co *co)
 {
-    coblk_aio_co_enter(atomic_load_explicit(&co->aio, memory_order_relaxed),
-                       co);
+    enter_or_schedule(atomic_load_explicit(&co->aio, memory_order_relaxed),
+                      co, "coblk_aio_co_wake", __builtin_return_address(0));
 }
 
 /* ---- the loop ------------------------------------------------------------- */
@@ -387,9 +420,50 @@ static void wait_in_slices(coblk_aio *ctx)
     }
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Spins up to poll_ns for work from other threads; true if some came.
+ * Only when the ring is idle (the notifier's read is always in flight):
+ * completions of requests in flight need a system call to be posted. */
+static bool spin_for_work(coblk_aio *ctx)
+{
+    if (!ctx->poll_ns || ctx->inflight > 1 || RUNNING_ON_VALGRIND) {
+        return false;
+    }
+    uint64_t deadline = now_ns() + ctx->poll_ns;
+    do {
+        for (int i = 0; i < 64; i++) {
+            if (has_queued_work(ctx)) {
+                return true;
+            }
+            cpu_relax();
+        }
+    } while (now_ns() < deadline);
+    return false;
+}
+
+int coblk_aio_set_poll_ns(coblk_aio *ctx, uint64_t ns)
+{
+    check_owner(ctx, "coblk_aio_set_poll_ns");
+    if (ns > 1000000000u) {
+        return -EINVAL;
+    }
+    ctx->poll_ns = ns;
+    return 0;
+}
+
 /* Blocks until a CQE arrives, unless other threads queued work meanwhile. */
 static void sleep_until_work(coblk_aio *ctx)
 {
+    if (spin_for_work(ctx)) {
+        return;
+    }
     atomic_store(&ctx->sleeping, true);
     if (!has_queued_work(ctx)) {
         if (RUNNING_ON_VALGRIND) {

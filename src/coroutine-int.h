@@ -63,6 +63,7 @@ struct coblk_co {
     void *opaque;
     coblk_co *queue_next;       /* link in a wakeup list or a CoQueue */
     coblk_co *sched_next;       /* link in an event loop's scheduled list */
+    void *scheduled_from;       /* return address in who scheduled it */
     coblk_co *pool_next;        /* link in a pool batch */
     coblk_co *batch_next;       /* link between pool batches */
     co_stack stack;

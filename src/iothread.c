@@ -14,6 +14,8 @@
 
 #include "aio-int.h"
 
+#define IOTHREAD_POLL_NS 32768
+
 struct coblk_iothread {
     pthread_t thread;
     coblk_aio *ctx;
@@ -33,6 +35,9 @@ static void *iothread_run(void *opaque)
     if (t->start_error < 0) {
         return NULL;
     }
+    /* QEMU's iothread default (poll-max-ns): an idle iothread answers
+     * another thread in well under a microsecond instead of several. */
+    coblk_aio_set_poll_ns(t->ctx, IOTHREAD_POLL_NS);
     while (!atomic_load_explicit(&t->stopping, memory_order_relaxed)) {
         coblk_aio_poll(t->ctx, true);
     }

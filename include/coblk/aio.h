@@ -53,6 +53,13 @@ COBLK_API coblk_aio *coblk_aio_current(void);
  * anything was done. */
 COBLK_API bool coblk_aio_poll(coblk_aio *ctx, bool blocking);
 
+/* How long the loop spins, waiting for work from other threads, before it
+ * sleeps in the kernel: a sleeping thread takes microseconds to wake.  It
+ * spins only when nothing is in flight on its ring, so I/O completions are
+ * never delayed.  0 (the default; iothreads: 32 us) never spins.  Call from
+ * the context's thread.  Returns 0, or -EINVAL above one second. */
+COBLK_API int coblk_aio_set_poll_ns(coblk_aio *ctx, uint64_t ns);
+
 /* Wakes co, which waits in the context it last ran in: enters it now if
  * that is this thread's context (after the current coroutine yields, when
  * called from one), else schedules it there. */
