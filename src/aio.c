@@ -17,7 +17,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,19 +44,6 @@ struct aio_bh {
  * reading it may have changed threads since their last look. */
 CO_TLS(coblk_aio *, thread_aio)
 
-__attribute__((noreturn, format(printf, 1, 2)))
-static void aio_die(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("coblk: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    abort();
-}
-
 coblk_aio *coblk_aio_current(void)
 {
     return *thread_aio_ptr();
@@ -66,7 +52,7 @@ coblk_aio *coblk_aio_current(void)
 static void check_owner(const coblk_aio *ctx, const char *what)
 {
     if (*thread_aio_ptr() != ctx) {
-        aio_die("%s: the context belongs to another thread", what);
+        co_die("%s: the context belongs to another thread", what);
     }
 }
 
@@ -89,7 +75,7 @@ static void submit(coblk_aio *ctx, unsigned wait_nr)
             return;
         }
         if (ret != -EAGAIN && ret != -EBUSY) {
-            aio_die("io_uring_enter failed: %s", strerror(-ret));
+            co_die("io_uring_enter failed: %s", strerror(-ret));
         }
         /* The kernel is short of memory or CQ room: let it breathe. */
         ctx->stats.submit_retries++;
@@ -219,7 +205,7 @@ static void notify(coblk_aio *ctx)
         atomic_fetch_add_explicit(&ctx->stats.notifies, 1,
                                   memory_order_relaxed);
         if (eventfd_write(ctx->event_fd, 1) < 0) {
-            aio_die("eventfd_write: %s", strerror(errno));
+            co_die("eventfd_write: %s", strerror(errno));
         }
     }
 }
@@ -230,7 +216,7 @@ static void event_read_complete(coblk_aio *ctx, aio_cqe_handler *handler,
                                 int res, uint32_t flags)
 {
     if (res < 0 && res != -EAGAIN && res != -EINTR && res != -ECANCELED) {
-        aio_die("reading the notifier eventfd: %s", strerror(-res));
+        co_die("reading the notifier eventfd: %s", strerror(-res));
     }
     atomic_store(&ctx->notified, false);
     arm_event_read(ctx);
@@ -332,7 +318,7 @@ static void schedule(coblk_aio *ctx, coblk_co *co, const char *who,
 
     if (!atomic_compare_exchange_strong(&co->scheduled, &already, who)) {
         char first[128];
-        aio_die("coroutine %p already scheduled in '%s'%s; scheduled again "
+        co_die("coroutine %p already scheduled in '%s'%s; scheduled again "
                 "by '%s'", (void *)co, already,
                 symbol_at(co->scheduled_from, first, sizeof(first)), who);
     }
@@ -386,7 +372,7 @@ static void enter_or_schedule(coblk_aio *ctx, coblk_co *co, const char *who,
     if (!self) {
         coblk_co_enter(co);
     } else if (self == co) {
-        aio_die("coroutine %p woke itself", (void *)co);
+        co_die("coroutine %p woke itself", (void *)co);
     } else {
         co_wakeup_push(self, co);
     }

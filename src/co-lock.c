@@ -11,9 +11,6 @@
  */
 #include "config.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-
 #include "coblk/aio.h"
 #include "coblk/co-lock.h"
 #include "coroutine-int.h"
@@ -21,10 +18,9 @@
 __attribute__((noreturn))
 static void lock_die(const char *what, const void *lock)
 {
-    fprintf(stderr, "coblk: %s(%p) %s\n", what, lock,
-            coblk_in_coroutine() ? "by a coroutine that does not hold it"
-                                 : "called outside a coroutine");
-    abort();
+    co_die("%s(%p) %s", what, lock,
+           coblk_in_coroutine() ? "by a coroutine that does not hold it"
+                                : "called outside a coroutine");
 }
 
 /* ---- CoQueue ------------------------------------------------------------------ */

@@ -73,6 +73,11 @@ struct coblk_co {
 
 /* ---- core (coroutine.c) ------------------------------------------------ */
 
+/* Prints "coblk: " and the message, and aborts: for misuse that would
+ * otherwise corrupt a stack or lose a wake-up. */
+__attribute__((noreturn, format(printf, 1, 2), cold))
+void co_die(const char *fmt, ...);
+
 /* Runs co->entry and terminates, in a loop: a pooled coroutine is reused
  * from the top of this loop.  Called by the backends on a fresh stack. */
 __attribute__((noreturn)) void co_trampoline(coblk_co *co);

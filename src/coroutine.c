@@ -36,8 +36,7 @@ CO_TLS(coblk_co, leader)
 static atomic_uint live_count;
 static atomic_size_t stack_size = COBLK_CO_STACK_DEFAULT;
 
-__attribute__((noreturn, format(printf, 1, 2)))
-static void co_die(const char *fmt, ...)
+void co_die(const char *fmt, ...)
 {
     va_list ap;
 

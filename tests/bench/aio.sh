@@ -7,6 +7,7 @@
 # usage: tests/bench/aio.sh [ROUNDS [NOPS [HOPS]]]   (from the build tree)
 # Exit status: 0 target met, 1 target missed, 2 the benchmark failed.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 rounds=${1:-7}
 nops=${2:-2000000}
@@ -30,12 +31,6 @@ while [ "$i" -le "$rounds" ]; do
     i=$((i + 1))
 done
 
-median() {  # median of metric $2 in file $1
-    grep "^$2 " "$1" | awk '{print $2}' | sort -g |
-        awk '{v[NR] = $1} END {
-            if (NR % 2) print v[(NR + 1) / 2];
-            else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 coblk=$(median "$out/nop" nop_coblk)
 plain=$(median "$out/nop" nop_plain)

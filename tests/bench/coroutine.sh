@@ -7,6 +7,7 @@
 # Run it from the build tree (the source tree for an in-tree build).
 # Exit status: 0 targets met, 1 a target missed, 2 the benchmark failed.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 rounds=${1:-5}
 scale=${2:-1}
@@ -32,12 +33,6 @@ while [ "$i" -le "$rounds" ]; do
     i=$((i + 1))
 done
 
-median() {  # median of metric $2 in file $1
-    grep "^$2 " "$1" | awk '{print $2}' | sort -g |
-        awk '{v[NR] = $1} END {
-            if (NR % 2) print v[(NR + 1) / 2];
-            else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 echo "coroutine benchmark: $rounds alternating rounds, median ns per operation"
 printf '%-10s %10s %10s %8s\n' metric ucontext asm asm/seed
