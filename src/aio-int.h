@@ -71,6 +71,10 @@ struct coblk_aio {
     aio_cqe_handler event_handler;
 };
 
+/* coblk_aio_poll() that waits at most timeout_ns for something to do (0:
+ * not at all, negative: without a limit). */
+bool aio_poll_timeout(coblk_aio *ctx, int64_t timeout_ns);
+
 struct io_uring_sqe *aio_get_sqe_slow(coblk_aio *ctx,
                                       aio_cqe_handler *handler);
 

@@ -445,7 +445,28 @@ int coblk_aio_set_poll_ns(coblk_aio *ctx, uint64_t ns)
 }
 
 /* Blocks until a CQE arrives, unless other threads queued work meanwhile. */
-static void sleep_until_work(coblk_aio *ctx)
+/* Submits, then waits at most timeout_ns (or without a limit, if
+ * negative) for a CQE. */
+static void wait_with_timeout(coblk_aio *ctx, int64_t timeout_ns)
+{
+    struct __kernel_timespec limit = {
+        .tv_sec = timeout_ns / 1000000000,
+        .tv_nsec = timeout_ns % 1000000000,
+    };
+    struct io_uring_cqe *cqe;
+
+    if (timeout_ns < 0) {
+        submit(ctx, 1);
+        return;
+    }
+    int ret = io_uring_submit_and_wait_timeout(&ctx->ring, &cqe, 1, &limit,
+                                               NULL);
+    if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+        co_die("io_uring_enter failed: %s", strerror(-ret));
+    }
+}
+
+static void sleep_until_work(coblk_aio *ctx, int64_t timeout_ns)
 {
     if (spin_for_work(ctx)) {
         return;
@@ -455,7 +476,7 @@ static void sleep_until_work(coblk_aio *ctx)
         if (RUNNING_ON_VALGRIND) {
             wait_in_slices(ctx);
         } else {
-            submit(ctx, 1);
+            wait_with_timeout(ctx, timeout_ns);
         }
     }
     atomic_store_explicit(&ctx->sleeping, false, memory_order_relaxed);
@@ -463,14 +484,19 @@ static void sleep_until_work(coblk_aio *ctx)
 
 bool coblk_aio_poll(coblk_aio *ctx, bool blocking)
 {
+    return aio_poll_timeout(ctx, blocking ? -1 : 0);
+}
+
+bool aio_poll_timeout(coblk_aio *ctx, int64_t timeout_ns)
+{
     check_owner(ctx, "coblk_aio_poll");
 
     bool progress = run_scheduled(ctx);
     progress |= run_bhs(ctx);
     progress |= reap(ctx) > 0;
 
-    if (blocking && !progress) {
-        sleep_until_work(ctx);
+    if (timeout_ns != 0 && !progress) {
+        sleep_until_work(ctx, timeout_ns);
     } else if (io_uring_sq_ready(&ctx->ring) || ctx->inflight > 1) {
         /* Submit the batch; with deferred task running this is also what
          * posts the completions of requests already in flight. */

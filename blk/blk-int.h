@@ -1,0 +1,103 @@
+/*
+ * Block layer internals: the device, the driver ops table, the generic
+ * request path and the helpers drivers share.  Not installed.
+ */
+#ifndef COBLK_BLK_INT_H
+#define COBLK_BLK_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "coblk/coblk.h"
+
+typedef struct blk_driver blk_driver;
+
+/* Counters of rare paths (see STYLE.md: a short read nobody saw happen). */
+typedef struct blk_stats {
+    atomic_ulong short_reads;       /* resubmitted for the rest */
+    atomic_ulong short_writes;
+    atomic_ulong resubmits;         /* -EAGAIN / -EINTR from the kernel */
+    atomic_ulong bounces;           /* misaligned for O_DIRECT */
+    atomic_ulong splits;            /* over the driver's limits */
+} blk_stats;
+
+struct coblk_dev {
+    const blk_driver *drv;
+    void *opaque;                   /* the driver's state */
+    int flags;                      /* COBLK_OPEN_* */
+    uint64_t size;                  /* bytes */
+    uint32_t mem_align;             /* buffers must be aligned to this */
+    uint32_t offset_align;          /* offsets and lengths, to this */
+    uint64_t max_transfer;          /* bytes per driver call */
+    char serial[COBLK_ID_BYTES];
+    atomic_uint in_flight;          /* requests in the generic path */
+    /* A read-modify-write (misaligned O_DIRECT write) is running alone:
+     * other requests wait for it, and it waited for them. */
+    atomic_bool serialising;
+    blk_stats stats;
+};
+
+/* A driver: one static const table per file in blk/.  The byte ranges it
+ * gets are in bounds, non-empty, aligned for the device, at most
+ * max_transfer bytes and at most IOV_MAX iovecs. */
+struct blk_driver {
+    const char *name;
+    /* Parses args (the spec after "name:") and sets dev->size and, when
+     * they differ from the defaults, the alignment and limits. */
+    int (*open)(struct coblk_dev *dev, const char *args);
+    void (*close)(struct coblk_dev *dev);
+    int coroutine_fn (*co_preadv)(struct coblk_dev *dev, uint64_t offset,
+                                  uint64_t bytes, const struct iovec *iov,
+                                  unsigned iovcnt);
+    int coroutine_fn (*co_pwritev)(struct coblk_dev *dev, uint64_t offset,
+                                   uint64_t bytes, const struct iovec *iov,
+                                   unsigned iovcnt, int req_flags);
+    int coroutine_fn (*co_flush)(struct coblk_dev *dev);
+    /* Optional: NULL answers -ENOTSUP. */
+    int coroutine_fn (*co_pdiscard)(struct coblk_dev *dev, uint64_t offset,
+                                    uint64_t bytes);
+    int coroutine_fn (*co_pwrite_zeroes)(struct coblk_dev *dev,
+                                         uint64_t offset, uint64_t bytes,
+                                         int req_flags);
+};
+
+extern const blk_driver blk_file_driver;
+extern const blk_driver blk_null_driver;
+
+/* Runs a virtio-blk request and sets its status and error. */
+void coroutine_fn blk_co_request(struct coblk_dev *dev, struct coblk_req *req);
+
+/* Sets this thread's coblk_last_error() message and returns err. */
+__attribute__((format(printf, 2, 3)))
+int blk_error(int err, const char *fmt, ...);
+
+/* Parses a size: digits with an optional k, M, G, T (binary) suffix. */
+int blk_parse_size(const char *text, uint64_t *out);
+
+/* For each "key=value" in a comma-separated list, calls fn; stops at the
+ * first error it returns. */
+int blk_parse_options(const char *args,
+                      int (*fn)(void *opaque, const char *key,
+                                const char *value),
+                      void *opaque);
+
+/* ---- iovec helpers (iov.c) ------------------------------------------------ */
+
+uint64_t iov_size(const struct iovec *iov, unsigned iovcnt);
+/* Copies bytes at skip into / out of an iovec; returns bytes copied. */
+size_t iov_from_buf(const struct iovec *iov, unsigned iovcnt, size_t skip,
+                    const void *buf, size_t bytes);
+size_t iov_to_buf(const struct iovec *iov, unsigned iovcnt, size_t skip,
+                  void *buf, size_t bytes);
+void iov_memset(const struct iovec *iov, unsigned iovcnt, size_t skip,
+                int c, size_t bytes);
+/* Describes up to bytes at skip of iov in out, stopping when out_max
+ * entries are used; returns the entries used and sets *covered (if not
+ * NULL) to the bytes they describe. */
+unsigned iov_slice(const struct iovec *iov, unsigned iovcnt, size_t skip,
+                   size_t bytes, struct iovec *out, unsigned out_max,
+                   size_t *covered);
+
+#endif /* COBLK_BLK_INT_H */

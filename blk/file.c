@@ -1,0 +1,325 @@
+/*
+ * file:PATH: regular files and block devices on io_uring.
+ *
+ * Every request is an SQE on the ring of the context the calling coroutine
+ * runs in.  The kernel may transfer less than asked: a short read or write
+ * is resubmitted for the rest (offset and iovec both advanced), a read
+ * that hits end of file is zero-filled, a write that makes no progress
+ * twice is -ENOSPC, and -EAGAIN / -EINTR are resubmitted; each is counted
+ * in dev->stats.  O_DIRECT alignment is the kernel's own (statx DIOALIGN),
+ * enforced by the generic path with bounce buffers.
+ *
+ * Not here: bounds, splitting and bouncing (io.c); formats (qcow2.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aio-int.h"
+#include "blk-int.h"
+
+#define ZERO_CHUNK (1u << 20)
+#define DIO_ALIGN_FALLBACK 4096
+
+typedef struct file_state {
+    int fd;
+} file_state;
+
+static int file_fd(struct coblk_dev *dev)
+{
+    return ((file_state *)dev->opaque)->fd;
+}
+
+/* O_DIRECT needs: the kernel says (6.1+), a block device's logical block
+ * size, or the largest usual value. */
+static void set_dio_alignment(struct coblk_dev *dev, int fd, bool is_bdev)
+{
+    struct statx stx;
+
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+        (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+        dev->mem_align = stx.stx_dio_mem_align;
+        dev->offset_align = stx.stx_dio_offset_align;
+        return;
+    }
+    int block_size;
+    if (is_bdev && ioctl(fd, BLKSSZGET, &block_size) == 0 && block_size > 0) {
+        dev->mem_align = dev->offset_align = (uint32_t)block_size;
+        return;
+    }
+    dev->mem_align = dev->offset_align = DIO_ALIGN_FALLBACK;
+}
+
+static int file_open(struct coblk_dev *dev, const char *path)
+{
+    int oflags = O_CLOEXEC |
+                 (dev->flags & COBLK_OPEN_RDONLY ? O_RDONLY : O_RDWR) |
+                 (dev->flags & COBLK_OPEN_DIRECT ? O_DIRECT : 0);
+    struct stat st;
+
+    if (!*path) {
+        return blk_error(-EINVAL, "file: no path (file:/path/to/image)");
+    }
+    int fd = open(path, oflags);
+    if (fd < 0) {
+        int err = -errno;
+        if (err == -EINVAL && (dev->flags & COBLK_OPEN_DIRECT)) {
+            return blk_error(err, "file: %s: this file system does not "
+                             "support O_DIRECT", path);
+        }
+        return blk_error(err, "file: %s: %s", path, strerror(-err));
+    }
+    int ret = 0;
+    if (fstat(fd, &st) < 0) {
+        ret = blk_error(-errno, "file: %s: %s", path, strerror(errno));
+    } else if (S_ISREG(st.st_mode)) {
+        dev->size = (uint64_t)st.st_size;
+    } else if (S_ISBLK(st.st_mode)) {
+        if (ioctl(fd, BLKGETSIZE64, &dev->size) < 0) {
+            ret = blk_error(-errno, "file: %s: size: %s", path,
+                            strerror(errno));
+        }
+    } else {
+        ret = blk_error(-EINVAL, "file: %s is not a regular file or block "
+                        "device", path);
+    }
+    file_state *s = ret == 0 ? calloc(1, sizeof(*s)) : NULL;
+    if (ret == 0 && !s) {
+        ret = blk_error(-ENOMEM, "out of memory");
+    }
+    if (ret < 0) {
+        close(fd);
+        return ret;
+    }
+    if (dev->flags & COBLK_OPEN_DIRECT) {
+        set_dio_alignment(dev, fd, S_ISBLK(st.st_mode));
+    }
+    s->fd = fd;
+    dev->opaque = s;
+    return 0;
+}
+
+static void file_close(struct coblk_dev *dev)
+{
+    file_state *s = dev->opaque;
+
+    close(s->fd);
+    free(s);
+}
+
+/* Runs one SQE prepared by prep and returns its result. */
+static int coroutine_fn file_submit(coblk_aio *ctx,
+                                    void (*prep)(struct io_uring_sqe *sqe,
+                                                 void *opaque),
+                                    void *opaque)
+{
+    aio_co_request req;
+
+    prep(aio_co_prep(ctx, &req), opaque);
+    return aio_co_wait(&req);
+}
+
+struct rw_args {
+    int fd;
+    bool write;
+    int rw_flags;
+    uint64_t offset;
+    const struct iovec *iov;
+    unsigned iovcnt;
+};
+
+static void prep_rw(struct io_uring_sqe *sqe, void *opaque)
+{
+    struct rw_args *a = opaque;
+
+    /* One buffer: the plain op, which spares the kernel an iovec import. */
+    if (a->iovcnt == 1) {
+        if (a->write) {
+            io_uring_prep_write(sqe, a->fd, a->iov[0].iov_base,
+                                (unsigned)a->iov[0].iov_len, a->offset);
+        } else {
+            io_uring_prep_read(sqe, a->fd, a->iov[0].iov_base,
+                               (unsigned)a->iov[0].iov_len, a->offset);
+        }
+    } else if (a->write) {
+        io_uring_prep_writev(sqe, a->fd, a->iov, a->iovcnt, a->offset);
+    } else {
+        io_uring_prep_readv(sqe, a->fd, a->iov, a->iovcnt, a->offset);
+    }
+    sqe->rw_flags = a->rw_flags;
+}
+
+static int coroutine_fn file_rw(struct coblk_dev *dev, bool write,
+                                uint64_t offset, uint64_t bytes,
+                                const struct iovec *iov, unsigned iovcnt,
+                                int rw_flags)
+{
+    coblk_aio *ctx = aio_co_context();
+    struct rw_args a = { .fd = file_fd(dev), .write = write,
+                         .rw_flags = rw_flags, .offset = offset,
+                         .iov = iov, .iovcnt = iovcnt };
+    struct iovec *rest = NULL;      /* the iovec left after a short one */
+    uint64_t done = 0;
+    bool stalled = false;
+    int ret = 0;
+
+    if (!ctx) {
+        return -EPERM;
+    }
+    while (done < bytes) {
+        int res = file_submit(ctx, prep_rw, &a);
+        if (res == -EAGAIN || res == -EINTR) {
+            atomic_fetch_add(&dev->stats.resubmits, 1);
+            continue;
+        }
+        if (res < 0) {
+            ret = res;
+            break;
+        }
+        if (res == 0 && !write) {
+            /* End of file (it shrank under us): the rest reads as zeroes. */
+            iov_memset(iov, iovcnt, done, 0, bytes - done);
+            break;
+        }
+        if (res == 0) {
+            if (stalled) {
+                ret = -ENOSPC;
+                break;
+            }
+            stalled = true;
+        }
+        done += (uint64_t)res;
+        if (done == bytes) {
+            break;
+        }
+        atomic_fetch_add(write ? &dev->stats.short_writes
+                               : &dev->stats.short_reads, 1);
+        if (!rest && !(rest = malloc(iovcnt * sizeof(*rest)))) {
+            ret = -ENOMEM;
+            break;
+        }
+        a.iovcnt = iov_slice(iov, iovcnt, done, bytes - done, rest, iovcnt,
+                             NULL);
+        a.iov = rest;
+        a.offset = offset + done;
+    }
+    free(rest);
+    return ret;
+}
+
+static int coroutine_fn file_preadv(struct coblk_dev *dev, uint64_t offset,
+                                    uint64_t bytes, const struct iovec *iov,
+                                    unsigned iovcnt)
+{
+    return file_rw(dev, false, offset, bytes, iov, iovcnt, 0);
+}
+
+static int coroutine_fn file_pwritev(struct coblk_dev *dev, uint64_t offset,
+                                     uint64_t bytes, const struct iovec *iov,
+                                     unsigned iovcnt, int req_flags)
+{
+    return file_rw(dev, true, offset, bytes, iov, iovcnt,
+                   req_flags & COBLK_REQ_F_FUA ? RWF_DSYNC : 0);
+}
+
+struct fsync_args {
+    int fd;
+};
+
+static void prep_fsync(struct io_uring_sqe *sqe, void *opaque)
+{
+    io_uring_prep_fsync(sqe, ((struct fsync_args *)opaque)->fd,
+                        IORING_FSYNC_DATASYNC);
+}
+
+static int coroutine_fn file_flush(struct coblk_dev *dev)
+{
+    coblk_aio *ctx = aio_co_context();
+    struct fsync_args a = { .fd = file_fd(dev) };
+
+    return ctx ? file_submit(ctx, prep_fsync, &a) : -EPERM;
+}
+
+struct fallocate_args {
+    int fd;
+    int mode;
+    uint64_t offset, bytes;
+};
+
+static void prep_fallocate(struct io_uring_sqe *sqe, void *opaque)
+{
+    struct fallocate_args *a = opaque;
+
+    io_uring_prep_fallocate(sqe, a->fd, a->mode, a->offset, a->bytes);
+}
+
+static int coroutine_fn file_fallocate(struct coblk_dev *dev, int mode,
+                                       uint64_t offset, uint64_t bytes)
+{
+    coblk_aio *ctx = aio_co_context();
+    struct fallocate_args a = { .fd = file_fd(dev), .mode = mode,
+                                .offset = offset, .bytes = bytes };
+
+    return ctx ? file_submit(ctx, prep_fallocate, &a) : -EPERM;
+}
+
+static int coroutine_fn file_pdiscard(struct coblk_dev *dev, uint64_t offset,
+                                      uint64_t bytes)
+{
+    return file_fallocate(dev, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                          offset, bytes);
+}
+
+/* Writes zeroes the slow way, for file systems without ZERO_RANGE. */
+static int coroutine_fn write_zero_buffers(struct coblk_dev *dev,
+                                           uint64_t offset, uint64_t bytes)
+{
+    size_t chunk = bytes < ZERO_CHUNK ? (size_t)bytes : ZERO_CHUNK;
+    void *zeroes;
+    int ret = 0;
+
+    if (posix_memalign(&zeroes, dev->mem_align > 8 ? dev->mem_align : 8,
+                       chunk)) {
+        return -ENOMEM;
+    }
+    memset(zeroes, 0, chunk);
+    for (uint64_t done = 0; done < bytes && ret == 0; done += chunk) {
+        size_t len = bytes - done < chunk ? (size_t)(bytes - done) : chunk;
+        struct iovec iov = { .iov_base = zeroes, .iov_len = len };
+        ret = file_rw(dev, true, offset + done, len, &iov, 1, 0);
+    }
+    free(zeroes);
+    return ret;
+}
+
+static int coroutine_fn file_pwrite_zeroes(struct coblk_dev *dev,
+                                           uint64_t offset, uint64_t bytes,
+                                           int req_flags)
+{
+    int mode = req_flags & COBLK_REQ_F_UNMAP
+                   ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+                   : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+    int ret = file_fallocate(dev, mode, offset, bytes);
+    if (ret == -EOPNOTSUPP || ret == -EINVAL) {
+        ret = write_zero_buffers(dev, offset, bytes);
+    }
+    return ret;
+}
+
+const blk_driver blk_file_driver = {
+    .name = "file",
+    .open = file_open,
+    .close = file_close,
+    .co_preadv = file_preadv,
+    .co_pwritev = file_pwritev,
+    .co_flush = file_flush,
+    .co_pdiscard = file_pdiscard,
+    .co_pwrite_zeroes = file_pwrite_zeroes,
+};

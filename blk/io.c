@@ -1,0 +1,363 @@
+/*
+ * The generic request path, between the public calls and the drivers:
+ * bounds (overflow-safe), read-only devices, empty requests, in-flight
+ * counting for drain, splitting to the driver's limits, and bounce buffers
+ * for O_DIRECT requests the kernel would refuse.
+ *
+ * A misaligned O_DIRECT write is a read-modify-write of whole blocks; it
+ * runs alone on the device (waiting for, and holding off, every other
+ * request), since a write landing in the same block meanwhile would be
+ * undone.  That is slow and rare: virtio-blk requests are whole sectors.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blk-int.h"
+
+#define SERIALISE_POLL_NS 10000
+
+static bool in_bounds(const struct coblk_dev *dev, uint64_t offset,
+                      uint64_t bytes)
+{
+    return offset <= dev->size && bytes <= dev->size - offset;
+}
+
+static bool dio_aligned(const struct coblk_dev *dev, uint64_t offset,
+                        uint64_t bytes, const struct iovec *iov,
+                        unsigned iovcnt)
+{
+    if (dev->offset_align == 1 && dev->mem_align == 1) {
+        return true;
+    }
+    if ((offset | bytes) & (dev->offset_align - 1)) {
+        return false;
+    }
+    for (unsigned i = 0; i < iovcnt; i++) {
+        if (((uintptr_t)iov[i].iov_base | iov[i].iov_len) &
+            (dev->mem_align - 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- in flight ------------------------------------------------------------- */
+
+static void coroutine_fn request_begin(struct coblk_dev *dev)
+{
+    for (;;) {
+        atomic_fetch_add(&dev->in_flight, 1);
+        if (!atomic_load(&dev->serialising)) {
+            return;
+        }
+        atomic_fetch_sub(&dev->in_flight, 1);
+        while (atomic_load(&dev->serialising)) {
+            coblk_co_sleep_ns(SERIALISE_POLL_NS);
+        }
+    }
+}
+
+static void request_end(struct coblk_dev *dev)
+{
+    atomic_fetch_sub(&dev->in_flight, 1);
+}
+
+/* Called within request_begin/end: waits until this is the device's only
+ * request and keeps it so until serialise_end(). */
+static void coroutine_fn serialise_begin(struct coblk_dev *dev)
+{
+    bool expected = false;
+
+    while (!atomic_compare_exchange_weak(&dev->serialising, &expected,
+                                         true)) {
+        expected = false;
+        coblk_co_sleep_ns(SERIALISE_POLL_NS);
+    }
+    while (atomic_load(&dev->in_flight) > 1) {
+        coblk_co_sleep_ns(SERIALISE_POLL_NS);
+    }
+}
+
+static void serialise_end(struct coblk_dev *dev)
+{
+    atomic_store(&dev->serialising, false);
+}
+
+/* ---- splitting ------------------------------------------------------------- */
+
+/* Calls the driver on pieces of at most max_transfer bytes and IOV_MAX
+ * iovecs. */
+static int coroutine_fn rw_split(struct coblk_dev *dev, bool write,
+                                 uint64_t offset, uint64_t bytes,
+                                 const struct iovec *iov, unsigned iovcnt,
+                                 int req_flags)
+{
+    if (bytes <= dev->max_transfer && iovcnt <= IOV_MAX) {
+        return write ? dev->drv->co_pwritev(dev, offset, bytes, iov, iovcnt,
+                                            req_flags)
+                     : dev->drv->co_preadv(dev, offset, bytes, iov, iovcnt);
+    }
+    atomic_fetch_add(&dev->stats.splits, 1);
+    struct iovec *piece = malloc(IOV_MAX * sizeof(*piece));
+    if (!piece) {
+        return -ENOMEM;
+    }
+    int ret = 0;
+    for (uint64_t done = 0; done < bytes && ret == 0;) {
+        uint64_t most = bytes - done < dev->max_transfer ? bytes - done
+                                                         : dev->max_transfer;
+        size_t len;
+        unsigned n = iov_slice(iov, iovcnt, done, most, piece, IOV_MAX,
+                               &len);
+        ret = write ? dev->drv->co_pwritev(dev, offset + done, len, piece, n,
+                                           req_flags)
+                    : dev->drv->co_preadv(dev, offset + done, len, piece, n);
+        done += len;
+    }
+    free(piece);
+    return ret;
+}
+
+/* ---- bounce buffers ----------------------------------------------------------- */
+
+static int coroutine_fn rw_bounced(struct coblk_dev *dev, bool write,
+                                   uint64_t offset, uint64_t bytes,
+                                   const struct iovec *iov, unsigned iovcnt,
+                                   int req_flags)
+{
+    uint64_t align = dev->offset_align;
+    uint64_t start = offset & ~(align - 1);
+    uint64_t end = (offset + bytes + align - 1) & ~(align - 1);
+    uint64_t len = end - start;
+    bool rmw = write && (start != offset || end != offset + bytes);
+    void *buf;
+    int ret;
+
+    atomic_fetch_add(&dev->stats.bounces, 1);
+    if (len > SIZE_MAX ||
+        posix_memalign(&buf, dev->mem_align < sizeof(void *)
+                                 ? sizeof(void *) : dev->mem_align,
+                       (size_t)len)) {
+        return -ENOMEM;
+    }
+    struct iovec whole = { .iov_base = buf, .iov_len = (size_t)len };
+    if (rmw) {
+        serialise_begin(dev);
+    }
+    if (!write || rmw) {
+        ret = rw_split(dev, false, start, len, &whole, 1, 0);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    if (write) {
+        iov_to_buf(iov, iovcnt, 0, (char *)buf + (offset - start), bytes);
+        ret = rw_split(dev, true, start, len, &whole, 1, req_flags);
+    } else {
+        iov_from_buf(iov, iovcnt, 0, (char *)buf + (offset - start), bytes);
+    }
+out:
+    if (rmw) {
+        serialise_end(dev);
+    }
+    free(buf);
+    return ret;
+}
+
+/* ---- the byte-range entry points ---------------------------------------------- */
+
+static int coroutine_fn co_rw(struct coblk_dev *dev, bool write,
+                              uint64_t offset, uint64_t bytes,
+                              const struct iovec *iov, unsigned iovcnt,
+                              int req_flags)
+{
+    if (!dev || (bytes && !iov)) {
+        return -EINVAL;
+    }
+    if (!in_bounds(dev, offset, bytes)) {
+        return -EINVAL;
+    }
+    if (write && (dev->flags & COBLK_OPEN_RDONLY)) {
+        return -EROFS;
+    }
+    if (bytes == 0) {
+        return 0;
+    }
+    if (iov_size(iov, iovcnt) < bytes) {
+        return -EINVAL;
+    }
+    request_begin(dev);
+    int ret = dio_aligned(dev, offset, bytes, iov, iovcnt)
+                  ? rw_split(dev, write, offset, bytes, iov, iovcnt,
+                             req_flags)
+                  : rw_bounced(dev, write, offset, bytes, iov, iovcnt,
+                               req_flags);
+    request_end(dev);
+    return ret;
+}
+
+int coroutine_fn coblk_co_preadv(struct coblk_dev *dev, uint64_t offset,
+                                 uint64_t bytes, const struct iovec *iov,
+                                 unsigned iovcnt)
+{
+    return co_rw(dev, false, offset, bytes, iov, iovcnt, 0);
+}
+
+int coroutine_fn coblk_co_pwritev(struct coblk_dev *dev, uint64_t offset,
+                                  uint64_t bytes, const struct iovec *iov,
+                                  unsigned iovcnt, int req_flags)
+{
+    if (req_flags & ~COBLK_REQ_F_FUA) {
+        return -EINVAL;
+    }
+    return co_rw(dev, true, offset, bytes, iov, iovcnt, req_flags);
+}
+
+int coroutine_fn coblk_co_flush(struct coblk_dev *dev)
+{
+    if (!dev) {
+        return -EINVAL;
+    }
+    if (dev->flags & COBLK_OPEN_RDONLY) {
+        return 0;       /* nothing written, nothing to make durable */
+    }
+    request_begin(dev);
+    int ret = dev->drv->co_flush(dev);
+    request_end(dev);
+    return ret;
+}
+
+/* Discard and write-zeroes: a range, no data. */
+static int coroutine_fn co_range(struct coblk_dev *dev, bool zeroes,
+                                 uint64_t offset, uint64_t bytes,
+                                 int req_flags)
+{
+    if (!dev || !in_bounds(dev, offset, bytes)) {
+        return -EINVAL;
+    }
+    if (dev->flags & COBLK_OPEN_RDONLY) {
+        return -EROFS;
+    }
+    if (bytes == 0) {
+        return 0;
+    }
+    if (zeroes ? !dev->drv->co_pwrite_zeroes : !dev->drv->co_pdiscard) {
+        return -ENOTSUP;
+    }
+    request_begin(dev);
+    int ret = zeroes ? dev->drv->co_pwrite_zeroes(dev, offset, bytes,
+                                                  req_flags)
+                     : dev->drv->co_pdiscard(dev, offset, bytes);
+    request_end(dev);
+    return ret;
+}
+
+int coroutine_fn coblk_co_pdiscard(struct coblk_dev *dev, uint64_t offset,
+                                   uint64_t bytes)
+{
+    return co_range(dev, false, offset, bytes, 0);
+}
+
+int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
+                                        uint64_t offset, uint64_t bytes,
+                                        int req_flags)
+{
+    if (req_flags & ~COBLK_REQ_F_UNMAP) {
+        return -EINVAL;
+    }
+    return co_range(dev, true, offset, bytes, req_flags);
+}
+
+/* ---- virtio-blk requests ----------------------------------------------------------- */
+
+static void set_result(struct coblk_req *req, int ret)
+{
+    req->error = ret < 0 ? ret : 0;
+    req->status = ret == 0 ? COBLK_S_OK
+                  : ret == -ENOTSUP || ret == -EOPNOTSUPP ? COBLK_S_UNSUPP
+                                                          : COBLK_S_IOERR;
+}
+
+static int coroutine_fn request_rw(struct coblk_dev *dev,
+                                   struct coblk_req *req, bool write)
+{
+    uint64_t bytes = iov_size(req->iov, req->iovcnt);
+    uint64_t sectors = dev->size / COBLK_SECTOR_SIZE;
+
+    if (bytes % COBLK_SECTOR_SIZE) {
+        return -EINVAL;
+    }
+    if (req->sector > sectors || bytes / COBLK_SECTOR_SIZE >
+                                     sectors - req->sector) {
+        return -EINVAL;
+    }
+    return co_rw(dev, write, req->sector * COBLK_SECTOR_SIZE, bytes,
+                 req->iov, req->iovcnt,
+                 write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0);
+}
+
+static int coroutine_fn request_range(struct coblk_dev *dev,
+                                      struct coblk_req *req, bool zeroes)
+{
+    uint64_t sectors = dev->size / COBLK_SECTOR_SIZE;
+
+    if (req->sector > sectors || req->nr_sectors > sectors - req->sector) {
+        return -EINVAL;
+    }
+    return co_range(dev, zeroes, req->sector * COBLK_SECTOR_SIZE,
+                    (uint64_t)req->nr_sectors * COBLK_SECTOR_SIZE,
+                    (int)(req->flags & COBLK_REQ_F_UNMAP));
+}
+
+/* Flags each type accepts; anything else is UNSUPP. */
+static uint32_t allowed_flags(uint32_t type)
+{
+    switch (type) {
+    case COBLK_REQ_OUT:
+        return COBLK_REQ_F_FUA;
+    case COBLK_REQ_WRITE_ZEROES:
+        return COBLK_REQ_F_UNMAP;
+    default:
+        return 0;
+    }
+}
+
+void coroutine_fn blk_co_request(struct coblk_dev *dev, struct coblk_req *req)
+{
+    int ret;
+
+    if (req->flags & ~allowed_flags(req->type)) {
+        set_result(req, -ENOTSUP);
+        return;
+    }
+    switch (req->type) {
+    case COBLK_REQ_IN:
+        ret = request_rw(dev, req, false);
+        break;
+    case COBLK_REQ_OUT:
+        ret = request_rw(dev, req, true);
+        break;
+    case COBLK_REQ_FLUSH:
+        ret = coblk_co_flush(dev);
+        break;
+    case COBLK_REQ_GET_ID:
+        iov_from_buf(req->iov, req->iovcnt, 0, dev->serial,
+                     COBLK_ID_BYTES);
+        ret = 0;
+        break;
+    case COBLK_REQ_DISCARD:
+        ret = request_range(dev, req, false);
+        break;
+    case COBLK_REQ_WRITE_ZEROES:
+        ret = request_range(dev, req, true);
+        break;
+    default:
+        ret = -ENOTSUP;
+        break;
+    }
+    set_result(req, ret);
+}

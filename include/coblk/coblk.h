@@ -1,0 +1,141 @@
+/*
+ * libcoblk: block devices on coroutines and io_uring.
+ *
+ * Open a device by a short spec ("file:/path", "null:size=1G"), then either
+ * submit virtio-blk style requests on a queue and reap their completions,
+ * call the synchronous helpers, or, from coroutine code, the coblk_co_*
+ * functions.  Every function returns 0 (or a count) or a negative errno;
+ * coblk_last_error() then says what went wrong, for a human.  Nothing
+ * aborts on bad input.
+ */
+#ifndef COBLK_COBLK_H
+#define COBLK_COBLK_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "coblk/aio.h"
+#include "coblk/coroutine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct coblk_dev;
+struct coblk_queue;
+
+/* Request types, with virtio-blk's values. */
+enum {
+    COBLK_REQ_IN = 0,               /* read into iov */
+    COBLK_REQ_OUT = 1,              /* write from iov */
+    COBLK_REQ_FLUSH = 4,
+    COBLK_REQ_GET_ID = 8,           /* a 20-byte serial into iov */
+    COBLK_REQ_DISCARD = 11,         /* nr_sectors from sector */
+    COBLK_REQ_WRITE_ZEROES = 13,    /* nr_sectors from sector */
+};
+
+/* Request flags. */
+enum {
+    COBLK_REQ_F_FUA = 1u << 0,      /* OUT: durable before completion */
+    COBLK_REQ_F_UNMAP = 1u << 1,    /* WRITE_ZEROES: may deallocate */
+};
+
+/* Request status, with virtio-blk's values. */
+enum {
+    COBLK_S_OK = 0,
+    COBLK_S_IOERR = 1,
+    COBLK_S_UNSUPP = 2,
+};
+
+#define COBLK_SECTOR_SIZE 512
+#define COBLK_ID_BYTES 20
+
+struct coblk_req {
+    uint32_t type;
+    uint32_t flags;
+    uint64_t sector;                /* in 512-byte units */
+    uint32_t nr_sectors;            /* DISCARD and WRITE_ZEROES */
+    struct iovec *iov;              /* IN, OUT, GET_ID */
+    unsigned iovcnt;
+    uint8_t status;                 /* out: COBLK_S_* */
+    int error;                      /* out: 0 or -errno, the detail */
+    void *opaque;                   /* the caller's */
+    uint64_t reserved[4];           /* the library's; leave alone */
+};
+
+/* Open flags; 0 is read-write and buffered. */
+enum {
+    COBLK_OPEN_RDONLY = 1u << 0,
+    COBLK_OPEN_DIRECT = 1u << 1,    /* bypass the page cache (O_DIRECT) */
+};
+
+/* Opens spec: "file:PATH", "null:size=SIZE[,latency-ns=N]", or a path
+ * (a file).  Returns 0, or -EINVAL (bad spec), -ENOENT, -EACCES, ...; see
+ * coblk_last_error(). */
+COBLK_API int coblk_dev_open(const char *spec, int flags,
+                             struct coblk_dev **out);
+
+/* Waits for the device's requests in flight, then closes it. */
+COBLK_API void coblk_dev_close(struct coblk_dev *dev);
+
+/* Size in bytes, or -errno. */
+COBLK_API int64_t coblk_dev_size(struct coblk_dev *dev);
+
+/* A queue of at most `depth` requests in flight whose coroutines run in
+ * ctx, or in this thread's context (made if there is none) when ctx is
+ * NULL: the caller then runs them in coblk_queue_reap(). */
+COBLK_API int coblk_queue_new(struct coblk_dev *dev, unsigned depth,
+                              coblk_aio *ctx, struct coblk_queue **out);
+
+/* Submits n requests; returns how many were taken (fewer when the queue is
+ * full), or -EINVAL.  A taken request completes exactly once: it comes back
+ * from coblk_queue_reap() with its status set. */
+COBLK_API int coblk_queue_submit(struct coblk_queue *q,
+                                 struct coblk_req **reqs, unsigned n);
+
+/* Waits until at least min requests completed (or timeout_ms passed; -1:
+ * no limit) and returns up to max of them in done.  Returns the count, or
+ * -EINVAL. */
+COBLK_API int coblk_queue_reap(struct coblk_queue *q, struct coblk_req **done,
+                               unsigned min, unsigned max, int timeout_ms);
+
+/* An fd that is readable while completions wait to be reaped (for a queue
+ * whose context runs on another thread; otherwise the ring's fd). */
+COBLK_API int coblk_queue_fd(struct coblk_queue *q);
+
+/* Waits for the queue's requests in flight, then frees it. */
+COBLK_API void coblk_queue_free(struct coblk_queue *q);
+
+/* Synchronous helpers (submit and wait).  Return 0 or -errno. */
+COBLK_API int coblk_pread(struct coblk_dev *dev, void *buf, size_t bytes,
+                          uint64_t offset);
+COBLK_API int coblk_pwrite(struct coblk_dev *dev, const void *buf,
+                           size_t bytes, uint64_t offset);
+COBLK_API int coblk_flush(struct coblk_dev *dev);
+
+/* For coroutine code: byte ranges, any alignment.  Return 0 or -errno. */
+COBLK_API int coroutine_fn coblk_co_preadv(struct coblk_dev *dev,
+                                           uint64_t offset, uint64_t bytes,
+                                           const struct iovec *iov,
+                                           unsigned iovcnt);
+COBLK_API int coroutine_fn coblk_co_pwritev(struct coblk_dev *dev,
+                                            uint64_t offset, uint64_t bytes,
+                                            const struct iovec *iov,
+                                            unsigned iovcnt, int req_flags);
+COBLK_API int coroutine_fn coblk_co_flush(struct coblk_dev *dev);
+COBLK_API int coroutine_fn coblk_co_pdiscard(struct coblk_dev *dev,
+                                             uint64_t offset, uint64_t bytes);
+COBLK_API int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
+                                                  uint64_t offset,
+                                                  uint64_t bytes,
+                                                  int req_flags);
+
+/* What the last failing call on this thread said, or "". */
+COBLK_API const char *coblk_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COBLK_COBLK_H */
