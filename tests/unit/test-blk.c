@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -264,6 +265,342 @@ static void test_integrity_null(void **state)
     run_integrity("null:size=8M", 0, false, true, 4000);
 }
 
+/* ---- bad requests: exact status and errno ------------------------------------- */
+
+/* Runs one request on a local queue and returns it completed. */
+static void run_one(struct coblk_dev *dev, struct coblk_req *req)
+{
+    struct coblk_queue *q;
+    struct coblk_req *done;
+
+    assert_int_equal(coblk_queue_new(dev, 1, NULL, &q), 0);
+    assert_int_equal(coblk_queue_submit(q, &req, 1), 1);
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, -1), 1);
+    assert_ptr_equal(done, req);
+    coblk_queue_free(q);
+}
+
+static void expect_request(struct coblk_dev *dev, struct coblk_req req,
+                           uint8_t status, int error)
+{
+    run_one(dev, &req);
+    if (req.status != status || req.error != error) {
+        fail_msg("request type %u sector %llu: status %u error %d, expected "
+                 "%u %d", req.type, (unsigned long long)req.sector,
+                 req.status, req.error, status, error);
+    }
+}
+
+static void test_bad_requests(void **state)
+{
+    struct coblk_dev *dev;
+    static char buf[4096];
+    struct iovec iov = { .iov_base = buf, .iov_len = 4096 };
+    struct iovec odd = { .iov_base = buf, .iov_len = 1000 };
+    uint64_t sectors = DEV_SIZE / SECTOR;
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    /* In bounds, the last 8 sectors. */
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .sector = sectors - 8,
+                                            .iov = &iov, .iovcnt = 1 },
+                   COBLK_S_OK, 0);
+    /* One sector past the end, far past, and overflowing. */
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .sector = sectors - 7,
+                                            .iov = &iov, .iovcnt = 1 },
+                   COBLK_S_IOERR, -EINVAL);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .sector = UINT64_MAX - 3,
+                                            .iov = &iov, .iovcnt = 1 },
+                   COBLK_S_IOERR, -EINVAL);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_WRITE_ZEROES,
+                                            .sector = sectors - 1,
+                                            .nr_sectors = UINT32_MAX },
+                   COBLK_S_IOERR, -EINVAL);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_DISCARD,
+                                            .sector = sectors + 1 },
+                   COBLK_S_IOERR, -EINVAL);
+    /* Not a whole number of sectors. */
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .iov = &odd, .iovcnt = 1 },
+                   COBLK_S_IOERR, -EINVAL);
+    /* Unknown type and flags. */
+    expect_request(dev, (struct coblk_req){ .type = 99 }, COBLK_S_UNSUPP,
+                   -ENOTSUP);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .flags = COBLK_REQ_F_UNMAP,
+                                            .iov = &iov, .iovcnt = 1 },
+                   COBLK_S_UNSUPP, -ENOTSUP);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .flags = 1u << 7,
+                                            .iov = &iov, .iovcnt = 1 },
+                   COBLK_S_UNSUPP, -ENOTSUP);
+    /* Zero length: success without I/O. */
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .sector = sectors },
+                   COBLK_S_OK, 0);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_FLUSH },
+                   COBLK_S_OK, 0);
+    coblk_dev_close(dev);
+}
+
+static void test_get_id(void **state)
+{
+    struct coblk_dev *dev;
+    char id[COBLK_ID_BYTES + 4];
+    struct iovec iov = { .iov_base = id, .iov_len = sizeof(id) };
+
+    memset(id, 'x', sizeof(id));
+    assert_int_equal(coblk_dev_open("null:size=1M", 0, &dev), 0);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_GET_ID,
+                                            .iov = &iov, .iovcnt = 1 },
+                   COBLK_S_OK, 0);
+    assert_memory_equal(id, "coblk-null-", 11);
+    assert_int_equal(id[COBLK_ID_BYTES], 'x');     /* 20 bytes, no more */
+    coblk_dev_close(dev);
+}
+
+static void test_read_only_device(void **state)
+{
+    struct coblk_dev *dev;
+    static char buf[SECTOR], back[SECTOR];
+    struct iovec iov = { .iov_base = buf, .iov_len = SECTOR };
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    memset(buf, 0x5c, SECTOR);
+    assert_int_equal(coblk_pwrite(dev, buf, SECTOR, 0), 0);
+    coblk_dev_close(dev);
+
+    assert_int_equal(coblk_dev_open(file_spec(), COBLK_OPEN_RDONLY, &dev), 0);
+    memset(buf, 0x77, SECTOR);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .iov = &iov, .iovcnt = 1 },
+                   COBLK_S_IOERR, -EROFS);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_WRITE_ZEROES,
+                                            .nr_sectors = 1 },
+                   COBLK_S_IOERR, -EROFS);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_DISCARD,
+                                            .nr_sectors = 1 },
+                   COBLK_S_IOERR, -EROFS);
+    assert_int_equal(coblk_pwrite(dev, buf, SECTOR, 0), -EROFS);
+    /* Nothing changed. */
+    assert_int_equal(coblk_pread(dev, back, SECTOR, 0), 0);
+    for (int i = 0; i < SECTOR; i++) {
+        assert_int_equal((unsigned char)back[i], 0x5c);
+    }
+    coblk_dev_close(dev);
+}
+
+static void test_write_zeroes_and_discard(void **state)
+{
+    struct coblk_dev *dev;
+    static unsigned char buf[8 * SECTOR];
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    memset(buf, 0xee, sizeof(buf));
+    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), 64 * SECTOR), 0);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_WRITE_ZEROES,
+                                            .sector = 65, .nr_sectors = 2 },
+                   COBLK_S_OK, 0);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_WRITE_ZEROES,
+                                            .flags = COBLK_REQ_F_UNMAP,
+                                            .sector = 68, .nr_sectors = 1 },
+                   COBLK_S_OK, 0);
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 64 * SECTOR), 0);
+    for (unsigned i = 0; i < sizeof(buf); i++) {
+        unsigned sector = 64 + i / SECTOR;
+        bool zero = sector == 65 || sector == 66 || sector == 68;
+        assert_int_equal(buf[i], zero ? 0 : 0xee);
+    }
+    /* A discarded range of a file reads back as zeroes (a punched hole). */
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_DISCARD,
+                                            .sector = 64, .nr_sectors = 8 },
+                   COBLK_S_OK, 0);
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 64 * SECTOR), 0);
+    for (unsigned i = 0; i < sizeof(buf); i++) {
+        assert_int_equal(buf[i], 0);
+    }
+    coblk_dev_close(dev);
+}
+
+static void test_sync_helpers(void **state)
+{
+    struct coblk_dev *dev;
+    char out[1000], in[1000];
+
+    assert_int_equal(coblk_dev_open(file_spec(), COBLK_OPEN_DIRECT, &dev) == 0
+                         ? 0 : coblk_dev_open(file_spec(), 0, &dev), 0);
+    for (unsigned i = 0; i < sizeof(out); i++) {
+        out[i] = (char)(i * 7);
+    }
+    /* Byte granularity, even on O_DIRECT: a read-modify-write. */
+    assert_int_equal(coblk_pwrite(dev, out, sizeof(out), 12345), 0);
+    assert_int_equal(coblk_flush(dev), 0);
+    assert_int_equal(coblk_pread(dev, in, sizeof(in), 12345), 0);
+    assert_memory_equal(in, out, sizeof(out));
+
+    assert_int_equal(coblk_pread(dev, in, 2, DEV_SIZE - 1), -EINVAL);
+    assert_non_null(strstr(coblk_last_error(), "past the end"));
+    assert_int_equal(coblk_pread(NULL, in, 1, 0), -EINVAL);
+    coblk_dev_close(dev);
+}
+
+static void test_read_past_shrunk_file_is_zero(void **state)
+{
+    struct coblk_dev *dev;
+    char buf[2 * SECTOR];
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    memset(buf, 0x33, sizeof(buf));
+    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), DEV_SIZE - 2 * SECTOR),
+                     0);
+    /* The file shrinks under the device: the tail reads as zeroes. */
+    assert_int_equal(truncate(image, DEV_SIZE - SECTOR), 0);
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), DEV_SIZE - 2 * SECTOR),
+                     0);
+    for (int i = 0; i < 2 * SECTOR; i++) {
+        assert_int_equal(buf[i], i < SECTOR ? 0x33 : 0);
+    }
+    coblk_dev_close(dev);
+    assert_int_equal(truncate(image, DEV_SIZE), 0);
+}
+
+/* ---- queues on iothreads, drain --------------------------------------------- */
+
+struct half {
+    struct coblk_dev *dev;
+    coblk_iothread *thread;
+    unsigned first_slot;
+    int failures;
+};
+
+/* Writes then reads back every slot of one half of the device through a
+ * queue on its own iothread. */
+static void *write_half(void *opaque)
+{
+    struct half *h = opaque;
+    struct coblk_queue *q;
+    enum { N = DEPTH / 2 };
+    static __thread struct slot_req slots[N];
+    struct coblk_req *reqs[N], *done[N];
+
+    assert_int_equal(coblk_queue_new(h->dev, N, coblk_iothread_aio(h->thread),
+                                     &q), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < N; i++) {
+            if (!slots[i].buf) {
+                slots[i].buf = malloc(SLOT);
+            }
+            memset(slots[i].buf, pass ? 0 : (int)(h->first_slot + i + 1),
+                   SLOT);
+            slots[i].iov[0] = (struct iovec){ .iov_base = slots[i].buf,
+                                              .iov_len = SLOT };
+            slots[i].req = (struct coblk_req){
+                .type = pass ? COBLK_REQ_IN : COBLK_REQ_OUT,
+                .sector = (uint64_t)(h->first_slot + i) * (SLOT / SECTOR),
+                .iov = slots[i].iov, .iovcnt = 1 };
+            reqs[i] = &slots[i].req;
+        }
+        assert_int_equal(coblk_queue_submit(q, reqs, N), N);
+        int got = 0;
+        while (got < N) {
+            int n = coblk_queue_reap(q, done, 1, N, 5000);
+            assert_true(n > 0);
+            for (int i = 0; i < n; i++) {
+                h->failures += done[i]->status != COBLK_S_OK;
+            }
+            got += n;
+        }
+    }
+    for (unsigned i = 0; i < N; i++) {
+        for (size_t b = 0; b < SLOT; b++) {
+            if (slots[i].buf[b] != (unsigned char)(h->first_slot + i + 1)) {
+                h->failures++;
+                break;
+            }
+        }
+        free(slots[i].buf);
+        slots[i].buf = NULL;
+    }
+    coblk_queue_free(q);
+    return NULL;
+}
+
+static void test_two_queues_on_two_iothreads(void **state)
+{
+    struct coblk_dev *dev;
+    struct half halves[2];
+    pthread_t submitters[2];
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    for (int i = 0; i < 2; i++) {
+        halves[i] = (struct half){ .dev = dev, .first_slot = i * DEPTH / 2 };
+        assert_int_equal(coblk_iothread_new("blk", &halves[i].thread), 0);
+        pthread_create(&submitters[i], NULL, write_half, &halves[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(submitters[i], NULL);
+        coblk_iothread_join(halves[i].thread);
+        assert_int_equal(halves[i].failures, 0);
+    }
+    coblk_dev_close(dev);
+}
+
+static void test_close_drains_requests_in_flight(void **state)
+{
+    struct coblk_dev *dev;
+    coblk_iothread *thread;
+    struct coblk_queue *q;
+    struct coblk_req reqs[16], *ptrs[16];
+    static char buf[16][SECTOR];
+    struct iovec iov[16];
+
+    /* Each request waits 20 ms on a timer in the iothread. */
+    assert_int_equal(coblk_dev_open("null:size=1M,latency-ns=20000000", 0,
+                                    &dev), 0);
+    assert_int_equal(coblk_iothread_new("drain", &thread), 0);
+    assert_int_equal(coblk_queue_new(dev, 16, coblk_iothread_aio(thread), &q),
+                     0);
+    for (int i = 0; i < 16; i++) {
+        memset(buf[i], 0xff, SECTOR);
+        iov[i] = (struct iovec){ .iov_base = buf[i], .iov_len = SECTOR };
+        reqs[i] = (struct coblk_req){ .type = COBLK_REQ_IN, .sector = i,
+                                      .iov = &iov[i], .iovcnt = 1 };
+        ptrs[i] = &reqs[i];
+    }
+    assert_int_equal(coblk_queue_submit(q, ptrs, 16), 16);
+    /* Full: a 17th is not taken. */
+    assert_int_equal(coblk_queue_submit(q, ptrs, 1), 0);
+    coblk_queue_free(q);    /* waits for all 16 */
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(reqs[i].status, COBLK_S_OK);
+        assert_int_equal(reqs[i].error, 0);
+        assert_int_equal(buf[i][0], 0);
+    }
+    assert_int_equal(atomic_load(&dev->in_flight), 0);
+    coblk_dev_close(dev);
+    coblk_iothread_join(thread);
+}
+
+static void test_queue_bad_arguments(void **state)
+{
+    struct coblk_dev *dev;
+    struct coblk_queue *q;
+    struct coblk_req *done[1];
+
+    assert_int_equal(coblk_dev_open("null:size=1M", 0, &dev), 0);
+    assert_int_equal(coblk_queue_new(dev, 0, NULL, &q), -EINVAL);
+    assert_int_equal(coblk_queue_new(NULL, 4, NULL, &q), -EINVAL);
+    assert_int_equal(coblk_queue_new(dev, 4, NULL, &q), 0);
+    assert_int_equal(coblk_queue_submit(q, NULL, 1), -EINVAL);
+    assert_int_equal(coblk_queue_reap(q, done, 2, 1, 0), -EINVAL);
+    /* Nothing outstanding: returns at once with none. */
+    assert_int_equal(coblk_queue_reap(q, done, 1, 1, -1), 0);
+    coblk_queue_free(q);
+    coblk_dev_close(dev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +609,15 @@ int main(void)
         cmocka_unit_test(test_integrity_file_buffered),
         cmocka_unit_test(test_integrity_file_direct),
         cmocka_unit_test(test_integrity_null),
+        cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_get_id),
+        cmocka_unit_test(test_read_only_device),
+        cmocka_unit_test(test_write_zeroes_and_discard),
+        cmocka_unit_test(test_sync_helpers),
+        cmocka_unit_test(test_read_past_shrunk_file_is_zero),
+        cmocka_unit_test(test_two_queues_on_two_iothreads),
+        cmocka_unit_test(test_close_drains_requests_in_flight),
+        cmocka_unit_test(test_queue_bad_arguments),
     };
 
     return cmocka_run_group_tests_name("blk", tests, make_image,
