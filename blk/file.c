@@ -134,8 +134,13 @@ static void mark_read(const struct iovec *iov, unsigned iovcnt, size_t bytes)
     (void)bytes;
 }
 
-/* Runs one SQE prepared by prep and returns its result. */
-static int coroutine_fn file_submit(coblk_aio *ctx,
+/* Runs one SQE prepared by prep and returns its result.
+ *
+ * The hot path is inlined into as few frames as possible: each function
+ * still on the stack when a coroutine yields returns, after the wake, to
+ * an address the CPU's return predictor cannot know (it was filled by the
+ * event loop's calls), and a mispredicted return costs ~20 cycles. */
+static inline __attribute__((always_inline)) int coroutine_fn file_submit(coblk_aio *ctx,
                                     void (*prep)(struct io_uring_sqe *sqe,
                                                  void *opaque),
                                     void *opaque)
@@ -155,7 +160,8 @@ struct rw_args {
     unsigned iovcnt;
 };
 
-static void prep_rw(struct io_uring_sqe *sqe, void *opaque)
+static inline __attribute__((always_inline)) void
+prep_rw(struct io_uring_sqe *sqe, void *opaque)
 {
     struct rw_args *a = opaque;
 
@@ -176,7 +182,8 @@ static void prep_rw(struct io_uring_sqe *sqe, void *opaque)
     sqe->rw_flags = a->rw_flags;
 }
 
-static int coroutine_fn file_rw(struct coblk_dev *dev, bool write,
+static inline __attribute__((always_inline)) int coroutine_fn
+file_rw(struct coblk_dev *dev, bool write,
                                 uint64_t offset, uint64_t bytes,
                                 const struct iovec *iov, unsigned iovcnt,
                                 int rw_flags)

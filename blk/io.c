@@ -91,7 +91,8 @@ static void serialise_end(struct coblk_dev *dev)
 
 /* Calls the driver on pieces of at most max_transfer bytes and IOV_MAX
  * iovecs. */
-static int coroutine_fn rw_split(struct coblk_dev *dev, bool write,
+static inline __attribute__((always_inline)) int coroutine_fn
+rw_split(struct coblk_dev *dev, bool write,
                                  uint64_t offset, uint64_t bytes,
                                  const struct iovec *iov, unsigned iovcnt,
                                  int req_flags)
@@ -170,7 +171,9 @@ out:
 
 /* ---- the byte-range entry points ---------------------------------------------- */
 
-static int coroutine_fn co_rw(struct coblk_dev *dev, bool write,
+/* Inlined into its callers: see file_submit() on return prediction. */
+static inline __attribute__((always_inline)) int coroutine_fn
+co_rw(struct coblk_dev *dev, bool write,
                               uint64_t offset, uint64_t bytes,
                               const struct iovec *iov, unsigned iovcnt,
                               int req_flags)
@@ -282,7 +285,8 @@ static void set_result(struct coblk_req *req, int ret)
                                                           : COBLK_S_IOERR;
 }
 
-static int coroutine_fn request_rw(struct coblk_dev *dev,
+static inline __attribute__((always_inline)) int coroutine_fn
+request_rw(struct coblk_dev *dev,
                                    struct coblk_req *req, bool write)
 {
     uint64_t bytes = iov_size(req->iov, req->iovcnt);
