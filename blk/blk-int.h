@@ -65,6 +65,7 @@ struct blk_driver {
 
 extern const blk_driver blk_file_driver;
 extern const blk_driver blk_null_driver;
+extern const blk_driver blk_blkdebug_driver;
 
 /* Runs a virtio-blk request and sets its status and error. */
 void coroutine_fn blk_co_request(struct coblk_dev *dev, struct coblk_req *req);

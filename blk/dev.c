@@ -19,6 +19,7 @@
 static const blk_driver *const drivers[] = {
     &blk_file_driver,
     &blk_null_driver,
+    &blk_blkdebug_driver,
 };
 
 #define ERROR_MAX 512
@@ -152,7 +153,8 @@ int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
     if (drv == &blk_file_driver && args == spec &&
         looks_like_unknown_driver(spec)) {
         return blk_error(-EINVAL,
-                         "'%.*s' in '%s' is no driver (file, null) and '%s' "
+                         "'%.*s' in '%s' is no driver (file, null, blkdebug) "
+                         "and '%s' "
                          "is no file",
                          (int)(strchr(spec, ':') - spec), spec, spec, spec);
     }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -601,6 +602,150 @@ static void test_queue_bad_arguments(void **state)
     coblk_dev_close(dev);
 }
 
+/* ---- blkdebug -------------------------------------------------------------------- */
+
+static char *blkdebug_spec(const char *rules)
+{
+    static char spec[200];
+
+    snprintf(spec, sizeof(spec), "blkdebug:%s:file:%s", rules, image);
+    return spec;
+}
+
+static void test_blkdebug_rejects_bad_rules(void **state)
+{
+    expect_open_error("blkdebug:", 0, -EINVAL, "expected blkdebug:RULES:CHILD");
+    expect_open_error("blkdebug:event=read:", 0, -EINVAL,
+                      "expected blkdebug:RULES:CHILD");
+    expect_open_error("blkdebug:event=foo:null:size=1M", 0, -EINVAL,
+                      "bad event 'foo'");
+    expect_open_error("blkdebug:bogus=1:null:size=1M", 0, -EINVAL,
+                      "unknown rule option 'bogus'");
+    expect_open_error("blkdebug:errno=EWHAT:null:size=1M", 0, -EINVAL,
+                      "bad errno 'EWHAT'");
+    expect_open_error("blkdebug:every=0:null:size=1M", 0, -EINVAL,
+                      "bad every '0'");
+    expect_open_error("blkdebug:prob=2:null:size=1M", 0, -EINVAL,
+                      "bad prob '2'");
+    expect_open_error("blkdebug:errno=EIO:null:", 0, -EINVAL,
+                      "size= is required");
+}
+
+/* Reads n single sectors through a queue; returns the failures, each
+ * checked to be IOERR with -err, and every request reaped exactly once. */
+static int count_failures(struct coblk_dev *dev, unsigned n, int err)
+{
+    struct coblk_queue *q;
+    struct coblk_req *reqs = calloc(n, sizeof(*reqs));
+    struct coblk_req **ptrs = calloc(n, sizeof(*ptrs));
+    unsigned char *seen = calloc(n, 1);
+    static char buf[SECTOR];
+    struct iovec iov = { .iov_base = buf, .iov_len = SECTOR };
+    int failures = 0;
+
+    assert_int_equal(coblk_queue_new(dev, 8, NULL, &q), 0);
+    for (unsigned i = 0; i < n; i++) {
+        reqs[i] = (struct coblk_req){ .type = COBLK_REQ_IN, .sector = i,
+                                      .iov = &iov, .iovcnt = 1,
+                                      .opaque = &seen[i] };
+        ptrs[i] = &reqs[i];
+    }
+    unsigned submitted = 0, reaped = 0;
+    while (reaped < n) {
+        int taken = coblk_queue_submit(q, ptrs + submitted, n - submitted);
+        assert_true(taken >= 0);
+        submitted += (unsigned)taken;
+        struct coblk_req *done[8];
+        int got = coblk_queue_reap(q, done, 1, 8, -1);
+        for (int i = 0; i < got; i++) {
+            unsigned char *mark = done[i]->opaque;
+            assert_int_equal(*mark, 0);     /* exactly once */
+            *mark = 1;
+            if (done[i]->status != COBLK_S_OK) {
+                assert_int_equal(done[i]->status, COBLK_S_IOERR);
+                assert_int_equal(done[i]->error, -err);
+                failures++;
+            }
+        }
+        reaped += (unsigned)got;
+    }
+    coblk_queue_free(q);
+    free(seen);
+    free(ptrs);
+    free(reqs);
+    return failures;
+}
+
+static void test_blkdebug_errors(void **state)
+{
+    struct coblk_dev *dev;
+    char buf[SECTOR];
+
+    assert_int_equal(coblk_dev_open(blkdebug_spec("event=read,errno=EIO,"
+                                                  "every=3"), 0, &dev), 0);
+    assert_int_equal(count_failures(dev, 30, EIO), 10);
+    /* Writes are not read events: they all pass. */
+    assert_int_equal(coblk_pwrite(dev, buf, SECTOR, 0), 0);
+    coblk_dev_close(dev);
+
+    assert_int_equal(coblk_dev_open(blkdebug_spec("event=read,once,"
+                                                  "errno=ENOSPC"), 0, &dev),
+                     0);
+    assert_int_equal(count_failures(dev, 20, ENOSPC), 1);
+    assert_int_equal(count_failures(dev, 20, ENOSPC), 0);  /* still usable */
+    coblk_dev_close(dev);
+
+    /* An offset range: only sectors 4 and 5 fail. */
+    assert_int_equal(coblk_dev_open(blkdebug_spec("offset=2048,len=1024,"
+                                                  "errno=5"), 0, &dev), 0);
+    assert_int_equal(count_failures(dev, 16, EIO), 2);
+    coblk_dev_close(dev);
+
+    assert_int_equal(coblk_dev_open(blkdebug_spec("event=flush,errno=EIO"), 0,
+                                    &dev), 0);
+    assert_int_equal(coblk_flush(dev), -EIO);
+    coblk_dev_close(dev);
+}
+
+static void test_blkdebug_probability_is_seeded(void **state)
+{
+    struct coblk_dev *a, *b;
+
+    assert_int_equal(coblk_dev_open("blkdebug:prob=0.25,seed=7,errno=EIO:"
+                                    "null:size=1M", 0, &a), 0);
+    assert_int_equal(coblk_dev_open("blkdebug:prob=0.25,seed=7,errno=EIO:"
+                                    "null:size=1M", 0, &b), 0);
+    int fa = count_failures(a, 400, EIO);
+    int fb = count_failures(b, 400, EIO);
+    assert_int_equal(fa, fb);
+    assert_true(fa > 60 && fa < 140);       /* about 100 */
+    coblk_dev_close(a);
+    coblk_dev_close(b);
+}
+
+static void test_blkdebug_short_transfers_keep_data(void **state)
+{
+    /* Every read and write split in two; the data must not change. */
+    run_integrity(blkdebug_spec("event=write,short=512;event=read,"
+                                "short=1024"), 0, true, false, 2000);
+}
+
+static void test_blkdebug_delay(void **state)
+{
+    struct coblk_dev *dev;
+    char buf[SECTOR];
+    struct timespec t0, t1;
+
+    assert_int_equal(coblk_dev_open("blkdebug:delay-ns=5000000:null:size=1M",
+                                    0, &dev), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(coblk_pread(dev, buf, SECTOR, 0), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
+    assert_true(ns >= 5e6);
+    coblk_dev_close(dev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +763,11 @@ int main(void)
         cmocka_unit_test(test_two_queues_on_two_iothreads),
         cmocka_unit_test(test_close_drains_requests_in_flight),
         cmocka_unit_test(test_queue_bad_arguments),
+        cmocka_unit_test(test_blkdebug_rejects_bad_rules),
+        cmocka_unit_test(test_blkdebug_errors),
+        cmocka_unit_test(test_blkdebug_probability_is_seeded),
+        cmocka_unit_test(test_blkdebug_short_transfers_keep_data),
+        cmocka_unit_test(test_blkdebug_delay),
     };
 
     return cmocka_run_group_tests_name("blk", tests, make_image,

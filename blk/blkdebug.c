@@ -1,0 +1,349 @@
+/*
+ * blkdebug:RULES:CHILDSPEC: a filter over any device that injects faults.
+ *
+ * RULES is one or more rules separated by ';', each a comma-separated list:
+ *   event=read|write|flush|any   which requests (default any)
+ *   offset=N,len=N               only those touching these bytes
+ *   errno=EIO|ENOSPC|...|N       fail them with this error
+ *   short=BYTES                  transfer them in two parts, BYTES first,
+ *                                as the kernel does on a short transfer
+ *   delay-ns=N                   wait this long first
+ *   once | every=N | prob=P      when: the first match, every Nth match,
+ *   seed=S                       or with probability P (0..1), seeded
+ * e.g. "blkdebug:event=read,errno=EIO,every=3;event=write,short=512:file:x"
+ *
+ * Requests go to the child through its public entry points, so the
+ * child's own generic path (bounds, alignment) applies below the filter.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blk-int.h"
+
+#define MAX_RULES 16
+
+enum event { EVENT_ANY, EVENT_READ, EVENT_WRITE, EVENT_FLUSH };
+
+typedef struct rule {
+    enum event event;
+    uint64_t offset, len;           /* len 0: any offset */
+    int err;                        /* negative errno, or 0 */
+    uint64_t short_bytes;
+    uint64_t delay_ns;
+    bool once;
+    uint64_t every;                 /* 0: every match */
+    double prob;                    /* < 0: no probability */
+    uint64_t seed;
+    atomic_ulong matches;
+} rule;
+
+typedef struct blkdebug_state {
+    struct coblk_dev *child;
+    unsigned nr_rules;
+    rule rules[MAX_RULES];
+} blkdebug_state;
+
+static const struct {
+    const char *name;
+    int err;
+} errno_names[] = {
+    { "EIO", EIO }, { "ENOSPC", ENOSPC }, { "EAGAIN", EAGAIN },
+    { "EINVAL", EINVAL }, { "EROFS", EROFS }, { "ENOMEM", ENOMEM },
+    { "ETIMEDOUT", ETIMEDOUT }, { "ENOTSUP", ENOTSUP },
+};
+
+static int parse_errno(const char *value, int *err)
+{
+    for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]);
+         i++) {
+        if (!strcmp(value, errno_names[i].name)) {
+            *err = errno_names[i].err;
+            return 0;
+        }
+    }
+    char *end;
+    long n = strtol(value, &end, 10);
+    if (!*value || *end || n <= 0 || n > 4095) {
+        return -EINVAL;
+    }
+    *err = (int)n;
+    return 0;
+}
+
+static int parse_u64(const char *value, uint64_t *out)
+{
+    char *end;
+
+    if (!*value || *value == '-') {
+        return -EINVAL;
+    }
+    errno = 0;
+    *out = strtoull(value, &end, 10);
+    return errno || *end ? -EINVAL : 0;
+}
+
+static int rule_option(void *opaque, const char *key, const char *value)
+{
+    rule *r = opaque;
+    int err = 0;
+
+    if (!strcmp(key, "event")) {
+        static const char *const names[] = { "any", "read", "write",
+                                             "flush" };
+        err = -EINVAL;
+        for (int i = 0; i < 4; i++) {
+            if (!strcmp(value, names[i])) {
+                r->event = (enum event)i;
+                err = 0;
+            }
+        }
+    } else if (!strcmp(key, "errno")) {
+        err = parse_errno(value, &r->err);
+        r->err = -r->err;
+    } else if (!strcmp(key, "offset")) {
+        err = blk_parse_size(value, &r->offset);
+    } else if (!strcmp(key, "len")) {
+        err = blk_parse_size(value, &r->len);
+    } else if (!strcmp(key, "short")) {
+        err = blk_parse_size(value, &r->short_bytes);
+    } else if (!strcmp(key, "delay-ns")) {
+        err = parse_u64(value, &r->delay_ns);
+    } else if (!strcmp(key, "every")) {
+        err = parse_u64(value, &r->every);
+        err = err ? err : r->every ? 0 : -EINVAL;
+    } else if (!strcmp(key, "seed")) {
+        err = parse_u64(value, &r->seed);
+    } else if (!strcmp(key, "prob")) {
+        char *end;
+        r->prob = strtod(value, &end);
+        err = *value && !*end && r->prob >= 0 && r->prob <= 1 ? 0 : -EINVAL;
+    } else {
+        return blk_error(-EINVAL, "blkdebug: unknown rule option '%s' "
+                         "(event, offset, len, errno, short, delay-ns, "
+                         "once, every, prob, seed)", key);
+    }
+    if (err) {
+        return blk_error(-EINVAL, "blkdebug: bad %s '%s'", key, value);
+    }
+    return 0;
+}
+
+/* "once" is a flag without a value: accept it by rewriting to once=1. */
+static int parse_rule(char *text, rule *r)
+{
+    char *once = strstr(text, "once");
+    r->prob = -1;
+    if (once && (once == text || once[-1] == ',') &&
+        (once[4] == ',' || once[4] == '\0')) {
+        r->once = true;
+        memmove(once, once + 4, strlen(once + 4) + 1);
+        size_t len = strlen(text);
+        if (len && text[len - 1] == ',') {
+            text[len - 1] = '\0';
+        }
+        if (*text == ',') {
+            memmove(text, text + 1, strlen(text));
+        }
+    }
+    if (!*text) {
+        return r->once ? 0 : blk_error(-EINVAL, "blkdebug: empty rule");
+    }
+    return blk_parse_options(text, rule_option, r);
+}
+
+static int parse_rules(const char *text, blkdebug_state *s)
+{
+    char *copy = strdup(text);
+    char *save = NULL;
+    int ret = 0;
+
+    if (!copy) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    for (char *item = strtok_r(copy, ";", &save); item && ret == 0;
+         item = strtok_r(NULL, ";", &save)) {
+        if (s->nr_rules == MAX_RULES) {
+            ret = blk_error(-EINVAL, "blkdebug: at most %d rules",
+                            MAX_RULES);
+            break;
+        }
+        ret = parse_rule(item, &s->rules[s->nr_rules++]);
+    }
+    free(copy);
+    if (ret == 0 && s->nr_rules == 0) {
+        ret = blk_error(-EINVAL, "blkdebug: no rules "
+                        "(blkdebug:RULES:CHILDSPEC)");
+    }
+    return ret;
+}
+
+static int blkdebug_open(struct coblk_dev *dev, const char *args)
+{
+    const char *colon = strchr(args, ':');
+
+    if (!colon || !colon[1]) {
+        return blk_error(-EINVAL, "blkdebug: expected blkdebug:RULES:CHILD, "
+                         "e.g. blkdebug:event=read,errno=EIO:file:x.img");
+    }
+    blkdebug_state *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    char *rules = strndup(args, (size_t)(colon - args));
+    int ret = rules ? parse_rules(rules, s) : -ENOMEM;
+    free(rules);
+    if (ret == 0) {
+        ret = coblk_dev_open(colon + 1, dev->flags, &s->child);
+    }
+    if (ret < 0) {
+        free(s);
+        return ret;
+    }
+    dev->opaque = s;
+    dev->size = s->child->size;
+    return 0;
+}
+
+static void blkdebug_close(struct coblk_dev *dev)
+{
+    blkdebug_state *s = dev->opaque;
+
+    coblk_dev_close(s->child);
+    free(s);
+}
+
+/* A deterministic draw in [0, 1) for the nth match of a rule. */
+static double draw(uint64_t seed, uint64_t n)
+{
+    uint64_t x = seed ^ (n * 0x9e3779b97f4a7c15u);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    x ^= x >> 31;
+    return (double)(x >> 11) / (double)(1ull << 53);
+}
+
+/* The first rule that fires for this request, or NULL. */
+static rule *firing_rule(blkdebug_state *s, enum event event,
+                         uint64_t offset, uint64_t bytes)
+{
+    for (unsigned i = 0; i < s->nr_rules; i++) {
+        rule *r = &s->rules[i];
+        if (r->event != EVENT_ANY && r->event != event) {
+            continue;
+        }
+        if (r->len && (offset >= r->offset + r->len ||
+                       offset + bytes <= r->offset)) {
+            continue;
+        }
+        uint64_t n = atomic_fetch_add(&r->matches, 1) + 1;
+        bool fires = r->once    ? n == 1
+                     : r->every ? n % r->every == 0
+                     : r->prob >= 0 ? draw(r->seed, n) < r->prob
+                                    : true;
+        if (fires) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Applies a rule's delay and error; returns the error or 0. */
+static int coroutine_fn inject(const rule *r)
+{
+    if (r && r->delay_ns) {
+        coblk_co_sleep_ns(r->delay_ns);
+    }
+    return r ? r->err : 0;
+}
+
+static int coroutine_fn blkdebug_rw(struct coblk_dev *dev, bool write,
+                                    uint64_t offset, uint64_t bytes,
+                                    const struct iovec *iov, unsigned iovcnt,
+                                    int req_flags)
+{
+    blkdebug_state *s = dev->opaque;
+    const rule *r = firing_rule(s, write ? EVENT_WRITE : EVENT_READ, offset,
+                                bytes);
+    int ret = inject(r);
+    if (ret < 0) {
+        return ret;
+    }
+    uint64_t first = r && r->short_bytes && r->short_bytes < bytes
+                         ? r->short_bytes : bytes;
+    struct iovec *part = malloc((iovcnt + 1) * sizeof(*part));
+    if (!part) {
+        return -ENOMEM;
+    }
+    for (uint64_t done = 0; done < bytes && ret == 0;) {
+        uint64_t len = done == 0 ? first : bytes - done;
+        size_t covered;
+        unsigned n = iov_slice(iov, iovcnt, done, len, part, iovcnt + 1,
+                               &covered);
+        ret = write ? coblk_co_pwritev(s->child, offset + done, covered,
+                                       part, n, req_flags)
+                    : coblk_co_preadv(s->child, offset + done, covered,
+                                      part, n);
+        done += covered;
+    }
+    free(part);
+    return ret;
+}
+
+static int coroutine_fn blkdebug_preadv(struct coblk_dev *dev,
+                                        uint64_t offset, uint64_t bytes,
+                                        const struct iovec *iov,
+                                        unsigned iovcnt)
+{
+    return blkdebug_rw(dev, false, offset, bytes, iov, iovcnt, 0);
+}
+
+static int coroutine_fn blkdebug_pwritev(struct coblk_dev *dev,
+                                         uint64_t offset, uint64_t bytes,
+                                         const struct iovec *iov,
+                                         unsigned iovcnt, int req_flags)
+{
+    return blkdebug_rw(dev, true, offset, bytes, iov, iovcnt, req_flags);
+}
+
+static int coroutine_fn blkdebug_flush(struct coblk_dev *dev)
+{
+    blkdebug_state *s = dev->opaque;
+    int ret = inject(firing_rule(s, EVENT_FLUSH, 0, 0));
+
+    return ret < 0 ? ret : coblk_co_flush(s->child);
+}
+
+static int coroutine_fn blkdebug_pdiscard(struct coblk_dev *dev,
+                                          uint64_t offset, uint64_t bytes)
+{
+    return coblk_co_pdiscard(((blkdebug_state *)dev->opaque)->child, offset,
+                             bytes);
+}
+
+static int coroutine_fn blkdebug_pwrite_zeroes(struct coblk_dev *dev,
+                                               uint64_t offset,
+                                               uint64_t bytes, int req_flags)
+{
+    blkdebug_state *s = dev->opaque;
+    int ret = inject(firing_rule(s, EVENT_WRITE, offset, bytes));
+
+    return ret < 0 ? ret
+                   : coblk_co_pwrite_zeroes(s->child, offset, bytes,
+                                            req_flags);
+}
+
+const blk_driver blk_blkdebug_driver = {
+    .name = "blkdebug",
+    .open = blkdebug_open,
+    .close = blkdebug_close,
+    .co_preadv = blkdebug_preadv,
+    .co_pwritev = blkdebug_pwritev,
+    .co_flush = blkdebug_flush,
+    .co_pdiscard = blkdebug_pdiscard,
+    .co_pwrite_zeroes = blkdebug_pwrite_zeroes,
+};
