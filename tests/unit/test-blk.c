@@ -584,6 +584,44 @@ static void test_close_drains_requests_in_flight(void **state)
     coblk_iothread_join(thread);
 }
 
+/* More iovecs than the kernel takes in one call (IOV_MAX): split. */
+static void test_many_iovecs_are_split(void **state)
+{
+    enum { SEGS = 2500 };
+    struct coblk_dev *dev;
+    struct iovec *iov = calloc(SEGS, sizeof(*iov));
+    unsigned char *out = malloc(SEGS * SECTOR), *in = malloc(SEGS * SECTOR);
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    for (unsigned i = 0; i < SEGS * SECTOR; i++) {
+        out[i] = (unsigned char)(i / SECTOR + i);
+    }
+    for (unsigned i = 0; i < SEGS; i++) {
+        iov[i] = (struct iovec){ .iov_base = out + i * SECTOR,
+                                 .iov_len = SECTOR };
+    }
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .sector = 100, .iov = iov,
+                                            .iovcnt = SEGS },
+                   COBLK_S_OK, 0);
+    for (unsigned i = 0; i < SEGS; i++) {
+        iov[i].iov_base = in + (SEGS - 1 - i) * SECTOR;    /* reversed */
+    }
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .sector = 100, .iov = iov,
+                                            .iovcnt = SEGS },
+                   COBLK_S_OK, 0);
+    for (unsigned i = 0; i < SEGS; i++) {
+        assert_memory_equal(in + (SEGS - 1 - i) * SECTOR, out + i * SECTOR,
+                            SECTOR);
+    }
+    assert_true(atomic_load(&dev->stats.splits) >= 2);
+    coblk_dev_close(dev);
+    free(iov);
+    free(out);
+    free(in);
+}
+
 static void test_queue_bad_arguments(void **state)
 {
     struct coblk_dev *dev;
@@ -762,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_read_past_shrunk_file_is_zero),
         cmocka_unit_test(test_two_queues_on_two_iothreads),
         cmocka_unit_test(test_close_drains_requests_in_flight),
+        cmocka_unit_test(test_many_iovecs_are_split),
         cmocka_unit_test(test_queue_bad_arguments),
         cmocka_unit_test(test_blkdebug_rejects_bad_rules),
         cmocka_unit_test(test_blkdebug_errors),
