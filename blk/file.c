@@ -7,7 +7,9 @@
  * that hits end of file is zero-filled, a write that makes no progress
  * twice is -ENOSPC, and -EAGAIN / -EINTR are resubmitted; each is counted
  * in dev->stats.  O_DIRECT alignment is the kernel's own (statx DIOALIGN),
- * enforced by the generic path with bounce buffers.
+ * enforced by the generic path with bounce buffers.  Reads and writes use
+ * the file registered in each context's fixed-file table, which spares the
+ * kernel a file lookup per request.
  *
  * Not here: bounds, splitting and bouncing (io.c); formats (qcow2.c).
  */
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -32,8 +35,17 @@
 #define ZERO_CHUNK (1u << 20)
 #define DIO_ALIGN_FALLBACK 4096
 
+/* The contexts this file is registered in (see aio_fixed_file_add). */
+#define FIXED_SLOTS 4
+
 typedef struct file_state {
     int fd;
+    pthread_mutex_t fixed_lock;     /* registering, not looking up */
+    struct {
+        coblk_aio *_Atomic ctx;     /* NULL: free */
+        int index;
+    } fixed[FIXED_SLOTS];
+    bool fixed_full;                /* all slots taken: stop trying */
 } file_state;
 
 static int file_fd(struct coblk_dev *dev)
@@ -106,6 +118,7 @@ static int file_open(struct coblk_dev *dev, const char *path)
         set_dio_alignment(dev, fd, S_ISBLK(st.st_mode));
     }
     s->fd = fd;
+    pthread_mutex_init(&s->fixed_lock, NULL);
     dev->opaque = s;
     return 0;
 }
@@ -114,8 +127,61 @@ static void file_close(struct coblk_dev *dev)
 {
     file_state *s = dev->opaque;
 
+    for (int i = 0; i < FIXED_SLOTS; i++) {
+        if (atomic_load(&s->fixed[i].ctx)) {
+            aio_fixed_file_remove(&s->fixed[i].ctx, s->fixed[i].index);
+        }
+    }
+    pthread_mutex_destroy(&s->fixed_lock);
     close(s->fd);
     free(s);
+}
+
+/* Registers the file in ctx, once; returns the index or -errno. */
+static int register_in(file_state *s, coblk_aio *ctx)
+{
+    int ret = -ENOSPC;
+
+    pthread_mutex_lock(&s->fixed_lock);
+    for (int i = 0; i < FIXED_SLOTS; i++) {
+        if (atomic_load(&s->fixed[i].ctx) == ctx) {
+            ret = s->fixed[i].index;    /* raced with ourselves: done */
+            goto out;
+        }
+    }
+    for (int i = 0; i < FIXED_SLOTS; i++) {
+        if (!atomic_load(&s->fixed[i].ctx)) {
+            ret = aio_fixed_file_add(ctx, s->fd, &s->fixed[i].ctx);
+            if (ret >= 0) {
+                s->fixed[i].index = ret;
+            }
+            goto out;
+        }
+    }
+out:
+    if (ret < 0) {
+        s->fixed_full = true;   /* no table, or no room: plain fd from now */
+    }
+    pthread_mutex_unlock(&s->fixed_lock);
+    return ret;
+}
+
+/* The file's index in ctx's fixed-file table, or -1 for the plain fd.
+ * Only ctx's own thread registers or looks up ctx, so the index read
+ * after a matching ctx is the one stored before it. */
+static int fixed_index(file_state *s, coblk_aio *ctx)
+{
+    for (int i = 0; i < FIXED_SLOTS; i++) {
+        if (atomic_load_explicit(&s->fixed[i].ctx, memory_order_relaxed) ==
+            ctx) {
+            return s->fixed[i].index;
+        }
+    }
+    if (s->fixed_full) {
+        return -1;
+    }
+    int index = register_in(s, ctx);
+    return index < 0 ? -1 : index;
 }
 
 /* The kernel filled these bytes through the ring, which memcheck cannot
@@ -152,7 +218,8 @@ static inline __attribute__((always_inline)) int coroutine_fn file_submit(coblk_
 }
 
 struct rw_args {
-    int fd;
+    int fd;                 /* an index when fixed */
+    bool fixed;
     bool write;
     int rw_flags;
     uint64_t offset;
@@ -180,6 +247,9 @@ prep_rw(struct io_uring_sqe *sqe, void *opaque)
         io_uring_prep_readv(sqe, a->fd, a->iov, a->iovcnt, a->offset);
     }
     sqe->rw_flags = a->rw_flags;
+    if (a->fixed) {
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
 }
 
 static inline __attribute__((always_inline)) int coroutine_fn
@@ -199,6 +269,11 @@ file_rw(struct coblk_dev *dev, bool write,
 
     if (!ctx) {
         return -EPERM;
+    }
+    int index = fixed_index(dev->opaque, ctx);
+    if (index >= 0) {
+        a.fd = index;
+        a.fixed = true;
     }
     while (done < bytes) {
         int res = file_submit(ctx, prep_rw, &a);

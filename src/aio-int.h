@@ -47,8 +47,16 @@ typedef struct aio_stats {
     unsigned inflight_peak;     /* most SQEs in flight at once */
 } aio_stats;
 
+/* Registered (fixed) files: a sparse table per ring, so requests skip the
+ * kernel's file lookup.  Each slot remembers the word its owner keeps the
+ * slot's context in, to clear it when the context goes first. */
+#define AIO_FIXED_FILES 64
+
 struct coblk_aio {
     struct io_uring ring;
+    bool fixed_files;           /* the kernel gave us a table */
+    uint64_t fixed_used;        /* bitmap of slots */
+    coblk_aio *_Atomic *fixed_owner[AIO_FIXED_FILES];
     unsigned setup_flags;       /* the fast modes the kernel accepted */
     unsigned inflight;          /* SQEs handed out whose CQE is not reaped */
     unsigned inflight_max;      /* the CQ size */
@@ -70,6 +78,13 @@ struct coblk_aio {
     uint64_t event_value;       /* the eventfd read's buffer */
     aio_cqe_handler event_handler;
 };
+
+/* Registers fd in ctx's fixed-file table (on ctx's thread) and returns
+ * its index, or -ENOTSUP (no table) / -ENOSPC (full) / -errno.  *owner
+ * is set to ctx, and cleared (to NULL) if ctx is freed first. */
+int aio_fixed_file_add(coblk_aio *ctx, int fd, coblk_aio *_Atomic *owner);
+/* Releases the slot from any thread; ctx must be *owner, not NULL. */
+void aio_fixed_file_remove(coblk_aio *_Atomic *owner, int index);
 
 /* coblk_aio_poll() that waits at most timeout_ns for something to do (0:
  * not at all, negative: without a limit). */

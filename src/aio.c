@@ -537,6 +537,98 @@ int coroutine_fn coblk_co_wait_fd(int fd, short events)
     return aio_co_wait(&req);
 }
 
+/* ---- registered files ----------------------------------------------------------- */
+
+/* Guards the fixed-file bookkeeping of every context: a device and a
+ * context may go away on different threads, and each must clear the
+ * other's reference.  Only set-up and tear-down take it. */
+static pthread_mutex_t fixed_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int aio_fixed_file_add(coblk_aio *ctx, int fd, coblk_aio *_Atomic *owner)
+{
+    if (!ctx->fixed_files) {
+        return -ENOTSUP;
+    }
+    pthread_mutex_lock(&fixed_lock);
+    int index = ctx->fixed_used == UINT64_MAX
+                    ? -ENOSPC : __builtin_ctzll(~ctx->fixed_used);
+    if (index >= 0) {
+        int ret = io_uring_register_files_update(&ctx->ring, (unsigned)index,
+                                                 &fd, 1);
+        if (ret < 0) {
+            index = ret;
+        } else {
+            ctx->fixed_used |= 1ull << index;
+            ctx->fixed_owner[index] = owner;
+            atomic_store(owner, ctx);
+        }
+    }
+    pthread_mutex_unlock(&fixed_lock);
+    return index;
+}
+
+struct fixed_remove {
+    coblk_aio *ctx;
+    int index;
+};
+
+static void fixed_remove_here(coblk_aio *ctx, int index)
+{
+    int none = -1;
+
+    io_uring_register_files_update(&ctx->ring, (unsigned)index, &none, 1);
+    pthread_mutex_lock(&fixed_lock);
+    ctx->fixed_used &= ~(1ull << index);
+    pthread_mutex_unlock(&fixed_lock);
+}
+
+static void fixed_remove_bh(void *opaque)
+{
+    struct fixed_remove *r = opaque;
+
+    fixed_remove_here(r->ctx, r->index);
+    free(r);
+}
+
+void aio_fixed_file_remove(coblk_aio *_Atomic *owner, int index)
+{
+    pthread_mutex_lock(&fixed_lock);
+    coblk_aio *ctx = atomic_exchange(owner, NULL);
+    bool here = ctx && ctx == coblk_aio_current();
+    if (ctx) {
+        ctx->fixed_owner[index] = NULL;
+    }
+    if (ctx && !here) {
+        /* The ring's own thread must update its table (single issuer).
+         * Queued under the lock, so that a coblk_aio_free() racing with us
+         * (fixed_files_forget() takes the lock) still runs it. */
+        struct fixed_remove *r = malloc(sizeof(*r));
+        if (r) {
+            *r = (struct fixed_remove){ .ctx = ctx, .index = index };
+            if (coblk_aio_bh_schedule(ctx, fixed_remove_bh, r) < 0) {
+                free(r);    /* the slot stays taken, harmlessly */
+            }
+        }
+    }
+    pthread_mutex_unlock(&fixed_lock);
+    if (here) {
+        fixed_remove_here(ctx, index);
+    }
+}
+
+/* The context goes: its files' owners must forget it. */
+static void fixed_files_forget(coblk_aio *ctx)
+{
+    pthread_mutex_lock(&fixed_lock);
+    for (int i = 0; i < AIO_FIXED_FILES; i++) {
+        if (ctx->fixed_owner[i]) {
+            atomic_store(ctx->fixed_owner[i], NULL);
+        }
+    }
+    ctx->fixed_used = 0;
+    pthread_mutex_unlock(&fixed_lock);
+}
+
 /* ---- set-up and tear-down ---------------------------------------------------- */
 
 /* The fast modes, best first; a kernel that rejects one (-EINVAL) gets the
@@ -605,6 +697,9 @@ int coblk_aio_new(unsigned entries, unsigned flags, coblk_aio **out)
         return ret;
     }
     ctx->event_handler.complete = event_read_complete;
+    /* Sparse file tables came with 5.19; without, requests use plain fds. */
+    ctx->fixed_files = io_uring_register_files_sparse(&ctx->ring,
+                                                      AIO_FIXED_FILES) == 0;
     arm_event_read(ctx);
     *thread_aio_ptr() = ctx;
     co_set_thread_aio(ctx);
@@ -618,6 +713,9 @@ void coblk_aio_free(coblk_aio *ctx)
         return;
     }
     check_owner(ctx, "coblk_aio_free");
+    /* First, so that no device queues a fixed-file removal after the
+     * bottom halves below ran. */
+    fixed_files_forget(ctx);
     do {
         run_scheduled(ctx);
         run_bhs(ctx);

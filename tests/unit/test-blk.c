@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "aio-int.h"
 #include "blk-int.h"
 
 #define DEV_SIZE (8u << 20)
@@ -584,6 +585,58 @@ static void test_close_drains_requests_in_flight(void **state)
     coblk_iothread_join(thread);
 }
 
+/* Registered files: one slot per device and context, given back on close,
+ * on this thread at once and on another thread's context by a bottom half;
+ * a context freed first takes its table along. */
+static void test_fixed_files_are_given_back(void **state)
+{
+    struct coblk_dev *dev;
+    char buf[SECTOR];
+    coblk_aio *ctx;
+
+    assert_int_equal(coblk_aio_new(0, 0, &ctx), 0);
+    if (!ctx->fixed_files) {
+        coblk_aio_free(ctx);
+        skip();     /* a kernel without sparse file tables */
+    }
+    for (int i = 0; i < 3 * AIO_FIXED_FILES; i++) {
+        assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+        assert_int_equal(coblk_pread(dev, buf, SECTOR, 0), 0);
+        assert_int_equal(__builtin_popcountll(ctx->fixed_used), 1);
+        coblk_dev_close(dev);
+        assert_int_equal(ctx->fixed_used, 0);
+    }
+
+    /* Registered on an iothread, closed from here: a bottom half there. */
+    coblk_iothread *thread;
+    struct coblk_queue *q;
+    struct iovec iov = { .iov_base = buf, .iov_len = SECTOR };
+    struct coblk_req req = { .type = COBLK_REQ_IN, .iov = &iov, .iovcnt = 1 };
+    struct coblk_req *reqs[] = { &req }, *done[1];
+    assert_int_equal(coblk_iothread_new("fixed", &thread), 0);
+    coblk_aio *remote = coblk_iothread_aio(thread);
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    assert_int_equal(coblk_queue_new(dev, 1, remote, &q), 0);
+    assert_int_equal(coblk_queue_submit(q, reqs, 1), 1);
+    assert_int_equal(coblk_queue_reap(q, done, 1, 1, -1), 1);
+    assert_int_equal(req.status, COBLK_S_OK);
+    coblk_queue_free(q);
+    coblk_dev_close(dev);
+    coblk_iothread_join(thread);    /* runs the pending bottom half */
+
+    /* The context goes first: closing the device later must not touch it. */
+    assert_int_equal(coblk_iothread_new("fixed", &thread), 0);
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    assert_int_equal(coblk_queue_new(dev, 1, coblk_iothread_aio(thread), &q),
+                     0);
+    assert_int_equal(coblk_queue_submit(q, reqs, 1), 1);
+    assert_int_equal(coblk_queue_reap(q, done, 1, 1, -1), 1);
+    coblk_queue_free(q);
+    coblk_iothread_join(thread);
+    coblk_dev_close(dev);
+    coblk_aio_free(ctx);
+}
+
 /* More iovecs than the kernel takes in one call (IOV_MAX): split. */
 static void test_many_iovecs_are_split(void **state)
 {
@@ -801,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_two_queues_on_two_iothreads),
         cmocka_unit_test(test_close_drains_requests_in_flight),
         cmocka_unit_test(test_many_iovecs_are_split),
+        cmocka_unit_test(test_fixed_files_are_given_back),
         cmocka_unit_test(test_queue_bad_arguments),
         cmocka_unit_test(test_blkdebug_rejects_bad_rules),
         cmocka_unit_test(test_blkdebug_errors),
