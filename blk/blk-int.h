@@ -5,6 +5,7 @@
 #ifndef COBLK_BLK_INT_H
 #define COBLK_BLK_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,7 +33,11 @@ struct coblk_dev {
     uint32_t offset_align;          /* offsets and lengths, to this */
     uint64_t max_transfer;          /* bytes per driver call */
     char serial[COBLK_ID_BYTES];
-    atomic_uint in_flight;          /* requests in the generic path */
+    /* Requests in the generic path through coblk_co_*, and queue requests
+     * where a read-modify-write may need to wait for them (io.c). */
+    atomic_uint in_flight;
+    pthread_mutex_t queues_lock;
+    struct coblk_queue *queues;     /* open queues, for drain */
     /* A read-modify-write (misaligned O_DIRECT write) is running alone:
      * other requests wait for it, and it waited for them. */
     atomic_bool serialising;
@@ -67,8 +72,12 @@ extern const blk_driver blk_file_driver;
 extern const blk_driver blk_null_driver;
 extern const blk_driver blk_blkdebug_driver;
 
-/* Runs a virtio-blk request and sets its status and error. */
+/* Runs a virtio-blk request of a queue (which counts it for drain) and
+ * sets its status and error. */
 void coroutine_fn blk_co_request(struct coblk_dev *dev, struct coblk_req *req);
+
+/* Requests running in the device's queues (queue.c). */
+unsigned blk_queues_running(struct coblk_dev *dev);
 
 /* Sets this thread's coblk_last_error() message and returns err. */
 __attribute__((format(printf, 2, 3)))

@@ -168,8 +168,10 @@ int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
     dev->mem_align = 1;
     dev->offset_align = 1;
     dev->max_transfer = 1u << 30;
+    pthread_mutex_init(&dev->queues_lock, NULL);
     int ret = drv->open(dev, args);
     if (ret < 0) {
+        pthread_mutex_destroy(&dev->queues_lock);
         free(dev);
         return ret;
     }
@@ -193,7 +195,7 @@ void coblk_dev_close(struct coblk_dev *dev)
     }
     /* Requests in flight run in their queues' contexts, which their owners
      * poll; wait for them to finish. */
-    while (atomic_load(&dev->in_flight)) {
+    while (atomic_load(&dev->in_flight) || blk_queues_running(dev)) {
         coblk_aio *ctx = coblk_aio_current();
         if (ctx && !coblk_in_coroutine()) {
             coblk_aio_poll(ctx, false);
@@ -202,6 +204,7 @@ void coblk_dev_close(struct coblk_dev *dev)
         }
     }
     dev->drv->close(dev);
+    pthread_mutex_destroy(&dev->queues_lock);
     free(dev);
 }
 

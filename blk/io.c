@@ -173,10 +173,8 @@ out:
 
 /* Inlined into its callers: see file_submit() on return prediction. */
 static inline __attribute__((always_inline)) int coroutine_fn
-co_rw(struct coblk_dev *dev, bool write,
-                              uint64_t offset, uint64_t bytes,
-                              const struct iovec *iov, unsigned iovcnt,
-                              int req_flags)
+co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
+      const struct iovec *iov, unsigned iovcnt, int req_flags, bool track)
 {
     if (!dev || (bytes && !iov)) {
         return -EINVAL;
@@ -193,13 +191,17 @@ co_rw(struct coblk_dev *dev, bool write,
     if (iov_size(iov, iovcnt) < bytes) {
         return -EINVAL;
     }
-    request_begin(dev);
+    if (track) {
+        request_begin(dev);
+    }
     int ret = dio_aligned(dev, offset, bytes, iov, iovcnt)
                   ? rw_split(dev, write, offset, bytes, iov, iovcnt,
                              req_flags)
                   : rw_bounced(dev, write, offset, bytes, iov, iovcnt,
                                req_flags);
-    request_end(dev);
+    if (track) {
+        request_end(dev);
+    }
     return ret;
 }
 
@@ -207,7 +209,7 @@ int coroutine_fn coblk_co_preadv(struct coblk_dev *dev, uint64_t offset,
                                  uint64_t bytes, const struct iovec *iov,
                                  unsigned iovcnt)
 {
-    return co_rw(dev, false, offset, bytes, iov, iovcnt, 0);
+    return co_rw(dev, false, offset, bytes, iov, iovcnt, 0, true);
 }
 
 int coroutine_fn coblk_co_pwritev(struct coblk_dev *dev, uint64_t offset,
@@ -217,7 +219,7 @@ int coroutine_fn coblk_co_pwritev(struct coblk_dev *dev, uint64_t offset,
     if (req_flags & ~COBLK_REQ_F_FUA) {
         return -EINVAL;
     }
-    return co_rw(dev, true, offset, bytes, iov, iovcnt, req_flags);
+    return co_rw(dev, true, offset, bytes, iov, iovcnt, req_flags, true);
 }
 
 int coroutine_fn coblk_co_flush(struct coblk_dev *dev)
@@ -285,6 +287,15 @@ static void set_result(struct coblk_req *req, int ret)
                                                           : COBLK_S_IOERR;
 }
 
+/* A queue counts its own requests for drain (without a locked instruction
+ * per request); the device's count is needed on top only where a
+ * read-modify-write may have to wait for every request: O_DIRECT with a
+ * block size. */
+static bool needs_tracking(const struct coblk_dev *dev)
+{
+    return dev->offset_align > 1;
+}
+
 static inline __attribute__((always_inline)) int coroutine_fn
 request_rw(struct coblk_dev *dev,
                                    struct coblk_req *req, bool write)
@@ -301,7 +312,8 @@ request_rw(struct coblk_dev *dev,
     }
     return co_rw(dev, write, req->sector * COBLK_SECTOR_SIZE, bytes,
                  req->iov, req->iovcnt,
-                 write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0);
+                 write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0,
+                 needs_tracking(dev));
 }
 
 static int coroutine_fn request_range(struct coblk_dev *dev,

@@ -31,7 +31,11 @@ struct coblk_queue {
     bool own_ctx;               /* made for this queue */
     bool local;                 /* ctx is the creating thread's */
     unsigned depth;
-    atomic_uint running;        /* submitted, not completed */
+    /* Submitted, not completed: written by one thread for a local queue
+     * (plain loads and stores, no locked instruction per request), by two
+     * for a remote one. */
+    atomic_uint running;
+    struct coblk_queue *next;   /* in the device's list */
     unsigned unreaped;          /* submitted, not reaped (reaper's own) */
     /* Completed requests, a ring of `depth` (remote: under lock). */
     struct coblk_req **done;
@@ -51,6 +55,30 @@ static void push_done(struct coblk_queue *q, struct coblk_req *req)
 {
     q->done[(q->done_head + q->done_count) % q->depth] = req;
     q->done_count++;
+}
+
+static void running_add(struct coblk_queue *q, int delta)
+{
+    if (q->local) {
+        unsigned now = atomic_load_explicit(&q->running, memory_order_relaxed);
+        atomic_store_explicit(&q->running, now + (unsigned)delta,
+                              memory_order_release);
+    } else {
+        atomic_fetch_add_explicit(&q->running, (unsigned)delta,
+                                  memory_order_release);
+    }
+}
+
+unsigned blk_queues_running(struct coblk_dev *dev)
+{
+    unsigned running = 0;
+
+    pthread_mutex_lock(&dev->queues_lock);
+    for (struct coblk_queue *q = dev->queues; q; q = q->next) {
+        running += atomic_load_explicit(&q->running, memory_order_acquire);
+    }
+    pthread_mutex_unlock(&dev->queues_lock);
+    return running;
 }
 
 static void coroutine_fn request_co(void *opaque)
@@ -73,7 +101,7 @@ static void coroutine_fn request_co(void *opaque)
             eventfd_write(q->event_fd, 1);
         }
     }
-    atomic_fetch_sub_explicit(&q->running, 1, memory_order_release);
+    running_add(q, -1);
 }
 
 int coblk_queue_new(struct coblk_dev *dev, unsigned depth, coblk_aio *ctx,
@@ -125,6 +153,10 @@ int coblk_queue_new(struct coblk_dev *dev, unsigned depth, coblk_aio *ctx,
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&q->more_done, &attr);
     pthread_condattr_destroy(&attr);
+    pthread_mutex_lock(&dev->queues_lock);
+    q->next = dev->queues;
+    dev->queues = q;
+    pthread_mutex_unlock(&dev->queues_lock);
     *out = q;
     return 0;
 }
@@ -150,7 +182,7 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
             break;
         }
         q->unreaped++;
-        atomic_fetch_add_explicit(&q->running, 1, memory_order_relaxed);
+        running_add(q, 1);
         coblk_aio_co_enter(q->ctx, co);
     }
     return (int)taken;
@@ -262,6 +294,13 @@ void coblk_queue_free(struct coblk_queue *q)
             usleep(1000);
         }
     }
+    pthread_mutex_lock(&q->dev->queues_lock);
+    struct coblk_queue **link = &q->dev->queues;
+    while (*link != q) {
+        link = &(*link)->next;
+    }
+    *link = q->next;
+    pthread_mutex_unlock(&q->dev->queues_lock);
     coblk_co_pool_unreserve(q->depth);
     if (q->own_ctx) {
         coblk_aio_free(q->ctx);
