@@ -82,9 +82,12 @@ COBLK_API void coblk_dev_close(struct coblk_dev *dev);
 /* Size in bytes, or -errno. */
 COBLK_API int64_t coblk_dev_size(struct coblk_dev *dev);
 
-/* A queue of at most `depth` requests in flight whose coroutines run in
- * ctx, or in this thread's context (made if there is none) when ctx is
- * NULL: the caller then runs them in coblk_queue_reap(). */
+/* A queue of at most `depth` requests in flight (submitted and not yet
+ * reaped) whose coroutines run in ctx, or in this thread's context (made if
+ * there is none) when ctx is NULL: the caller then runs them in
+ * coblk_queue_reap().  A queue is used from one thread at a time; one on
+ * this thread's context, from this thread only.  Free a device's queues
+ * before the device. */
 COBLK_API int coblk_queue_new(struct coblk_dev *dev, unsigned depth,
                               coblk_aio *ctx, struct coblk_queue **out);
 
