@@ -236,8 +236,10 @@ static rule *firing_rule(blkdebug_state *s, enum event event,
         if (r->event != EVENT_ANY && r->event != event) {
             continue;
         }
-        if (r->len && (offset >= r->offset + r->len ||
-                       offset + bytes <= r->offset)) {
+        /* Overlap of [offset, +bytes) and [r->offset, +r->len), written
+         * without sums that could wrap. */
+        if (r->len && (offset >= r->offset ? offset - r->offset >= r->len
+                                           : r->offset - offset >= bytes)) {
             continue;
         }
         uint64_t n = atomic_fetch_add(&r->matches, 1) + 1;

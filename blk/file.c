@@ -296,6 +296,8 @@ file_rw(struct coblk_dev *dev, bool write,
                 break;
             }
             stalled = true;
+        } else {
+            stalled = false;
         }
         if (!write) {
             mark_read(a.iov, a.iovcnt, (size_t)res);

@@ -74,8 +74,11 @@ static void coroutine_fn serialise_begin(struct coblk_dev *dev)
 
     while (!atomic_compare_exchange_weak(&dev->serialising, &expected,
                                          true)) {
+        /* Another read-modify-write runs: it waits for us to leave. */
         expected = false;
+        request_end(dev);
         coblk_co_sleep_ns(SERIALISE_POLL_NS);
+        request_begin(dev);
     }
     while (atomic_load(&dev->in_flight) > 1) {
         coblk_co_sleep_ns(SERIALISE_POLL_NS);
@@ -171,6 +174,12 @@ out:
 
 /* ---- the byte-range entry points ---------------------------------------------- */
 
+static int coroutine_fn co_rw_trimmed(struct coblk_dev *dev, bool write,
+                                      uint64_t offset, uint64_t bytes,
+                                      const struct iovec *iov,
+                                      unsigned iovcnt, int req_flags,
+                                      bool track);
+
 /* Inlined into its callers: see file_submit() on return prediction. */
 static inline __attribute__((always_inline)) int coroutine_fn
 co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
@@ -188,8 +197,14 @@ co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
     if (bytes == 0) {
         return 0;
     }
-    if (iov_size(iov, iovcnt) < bytes) {
+    uint64_t iov_bytes = iov_size(iov, iovcnt);
+    if (iov_bytes < bytes) {
         return -EINVAL;
+    }
+    if (iov_bytes > bytes) {
+        /* Drivers transfer whole iovecs: hand them exactly `bytes`. */
+        return co_rw_trimmed(dev, write, offset, bytes, iov, iovcnt,
+                             req_flags, track);
     }
     if (track) {
         request_begin(dev);
@@ -202,6 +217,22 @@ co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
     if (track) {
         request_end(dev);
     }
+    return ret;
+}
+
+static int coroutine_fn co_rw_trimmed(struct coblk_dev *dev, bool write,
+                                      uint64_t offset, uint64_t bytes,
+                                      const struct iovec *iov,
+                                      unsigned iovcnt, int req_flags,
+                                      bool track)
+{
+    struct iovec *exact = malloc(iovcnt * sizeof(*exact));
+    if (!exact) {
+        return -ENOMEM;
+    }
+    unsigned n = iov_slice(iov, iovcnt, 0, bytes, exact, iovcnt, NULL);
+    int ret = co_rw(dev, write, offset, bytes, exact, n, req_flags, track);
+    free(exact);
     return ret;
 }
 

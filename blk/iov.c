@@ -12,6 +12,9 @@ uint64_t iov_size(const struct iovec *iov, unsigned iovcnt)
     uint64_t total = 0;
 
     for (unsigned i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > UINT64_MAX - total) {
+            return UINT64_MAX;  /* absurd lengths: callers reject them */
+        }
         total += iov[i].iov_len;
     }
     return total;

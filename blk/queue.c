@@ -28,7 +28,6 @@
 struct coblk_queue {
     struct coblk_dev *dev;
     coblk_aio *ctx;
-    bool own_ctx;               /* made for this queue */
     bool local;                 /* ctx is the creating thread's */
     unsigned depth;
     /* Submitted, not completed: written by one thread for a local queue
@@ -121,11 +120,9 @@ int coblk_queue_new(struct coblk_dev *dev, unsigned depth, coblk_aio *ctx,
     q->event_fd = -1;
     int ret = 0;
     if (!ctx) {
-        ctx = coblk_aio_current();
-        if (!ctx) {
-            ret = coblk_aio_new(0, 0, &ctx);
-            q->own_ctx = ret == 0;
-        }
+        /* Shared with every later user on this thread: not the queue's to
+         * free. */
+        ctx = aio_thread_ctx(&ret);
     }
     q->ctx = ctx;
     q->local = ctx == coblk_aio_current();
@@ -137,9 +134,6 @@ int coblk_queue_new(struct coblk_dev *dev, unsigned depth, coblk_aio *ctx,
         ret = coblk_co_pool_reserve(depth);
     }
     if (ret < 0) {
-        if (q->own_ctx) {
-            coblk_aio_free(ctx);
-        }
         if (q->event_fd >= 0) {
             close(q->event_fd);
         }
@@ -302,9 +296,6 @@ void coblk_queue_free(struct coblk_queue *q)
     *link = q->next;
     pthread_mutex_unlock(&q->dev->queues_lock);
     coblk_co_pool_unreserve(q->depth);
-    if (q->own_ctx) {
-        coblk_aio_free(q->ctx);
-    }
     if (q->event_fd >= 0) {
         close(q->event_fd);
     }
@@ -355,15 +346,11 @@ static int run_sync(struct sync_op *op, const char *what)
     if (coblk_in_coroutine()) {
         sync_co(op);
     } else {
-        coblk_aio *ctx = coblk_aio_current();
-        bool own = false;
+        int ret = 0;
+        coblk_aio *ctx = aio_thread_ctx(&ret);
         if (!ctx) {
-            int ret = coblk_aio_new(0, 0, &ctx);
-            if (ret < 0) {
-                return blk_error(ret, "%s: no event loop: %s", what,
-                                 strerror(-ret));
-            }
-            own = true;
+            return blk_error(ret, "%s: no event loop: %s", what,
+                             strerror(-ret));
         }
         coblk_co *co = coblk_co_create(sync_co, op);
         if (!co) {
@@ -373,9 +360,6 @@ static int run_sync(struct sync_op *op, const char *what)
             while (!op->done) {
                 coblk_aio_poll(ctx, true);
             }
-        }
-        if (own) {
-            coblk_aio_free(ctx);
         }
     }
     if (op->ret == -EINVAL && op->kind != SYNC_FLUSH &&

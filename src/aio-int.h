@@ -61,6 +61,7 @@ struct coblk_aio {
     unsigned inflight;          /* SQEs handed out whose CQE is not reaped */
     unsigned inflight_max;      /* the CQ size */
     bool reaping_in_coroutine;  /* the loop was run from a coroutine */
+    bool made_by_library;       /* by aio_thread_ctx(), freed at exit */
     uint64_t poll_ns;           /* spin this long before sleeping, if idle */
     coblk_co_queue slot_waiters;  /* coroutines waiting for inflight room */
     aio_stats stats;
@@ -85,6 +86,11 @@ struct coblk_aio {
 int aio_fixed_file_add(coblk_aio *ctx, int fd, coblk_aio *_Atomic *owner);
 /* Releases the slot from any thread; ctx must be *owner, not NULL. */
 void aio_fixed_file_remove(coblk_aio *_Atomic *owner, int index);
+
+/* This thread's context; when it has none, one made by the library and
+ * freed when the thread exits (or by coblk_aio_free()).  NULL with *err
+ * set if it cannot be made. */
+coblk_aio *aio_thread_ctx(int *err);
 
 /* coblk_aio_poll() that waits at most timeout_ns for something to do (0:
  * not at all, negative: without a limit). */

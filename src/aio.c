@@ -176,6 +176,12 @@ static unsigned reap(coblk_aio *ctx)
             break;
         }
         struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
+        if (cqe->user_data == LIBURING_UDATA_TIMEOUT) {
+            /* liburing's own timeout for a timed wait on kernels without
+             * IORING_FEAT_EXT_ARG (before 5.11): not one of ours. */
+            io_uring_smp_store_release(cq->khead, head + 1);
+            continue;
+        }
         aio_cqe_handler *handler = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
         uint32_t flags = cqe->flags;
@@ -370,6 +376,8 @@ static void enter_or_schedule(coblk_aio *ctx, coblk_co *co, const char *who,
     }
     coblk_co *self = coblk_co_self();
     if (!self) {
+        /* Without a context, co may still be switching out elsewhere. */
+        co_wait_switched_out(co);
         coblk_co_enter(co);
     } else if (self == co) {
         co_die("coroutine %p woke itself", (void *)co);
@@ -629,6 +637,40 @@ static void fixed_files_forget(coblk_aio *ctx)
     pthread_mutex_unlock(&fixed_lock);
 }
 
+/* ---- the library's own per-thread context -------------------------------------- */
+
+static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t thread_ctx_key;
+
+static void free_thread_ctx(void *ctx)
+{
+    coblk_aio_free(ctx);
+}
+
+static void make_thread_ctx_key(void)
+{
+    if (pthread_key_create(&thread_ctx_key, free_thread_ctx) != 0) {
+        co_die("pthread_key_create failed");
+    }
+}
+
+coblk_aio *aio_thread_ctx(int *err)
+{
+    coblk_aio *ctx = coblk_aio_current();
+    if (ctx) {
+        return ctx;
+    }
+    int ret = coblk_aio_new(0, 0, &ctx);
+    if (ret < 0) {
+        *err = ret;
+        return NULL;
+    }
+    pthread_once(&thread_ctx_once, make_thread_ctx_key);
+    pthread_setspecific(thread_ctx_key, ctx);
+    ctx->made_by_library = true;
+    return ctx;
+}
+
 /* ---- set-up and tear-down ---------------------------------------------------- */
 
 /* The fast modes, best first; a kernel that rejects one (-EINVAL) gets the
@@ -713,6 +755,9 @@ void coblk_aio_free(coblk_aio *ctx)
         return;
     }
     check_owner(ctx, "coblk_aio_free");
+    if (ctx->made_by_library) {
+        pthread_setspecific(thread_ctx_key, NULL);  /* freed here, not twice */
+    }
     /* First, so that no device queues a fixed-file removal after the
      * bottom halves below ran. */
     fixed_files_forget(ctx);

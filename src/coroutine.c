@@ -171,14 +171,15 @@ static inline co_fifo run_one(coblk_co **current, coblk_co *from,
                           memory_order_relaxed);
     atomic_store_explicit(&to->running_on, current, memory_order_relaxed);
     co_action action = co_switch(current, from, to, CO_ACTION_ENTER);
-    /* `to` is saved: another thread may enter it from now on. */
-    atomic_store_explicit(&to->running_on, NULL, memory_order_release);
 
+    /* Take its wakeup list before publishing that it switched out: from
+     * then on another thread may enter it, and it may wake others. */
     co_fifo woken = to->wakeup;
     if (woken.head) {
         to->wakeup.head = NULL;
         to->wakeup.tail = &to->wakeup.head;
     }
+    atomic_store_explicit(&to->running_on, NULL, memory_order_release);
     if (action == CO_ACTION_TERMINATE) {
         co_pool_put(to);
     }
