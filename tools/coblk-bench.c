@@ -94,14 +94,16 @@ int main(int argc, char **argv)
 
     if (bench_parse_args(&cfg, argc, argv, err, sizeof(err)) < 0) {
         fprintf(stderr, "coblk-bench: %s\n", err);
+        bench_config_free(&cfg);
         return 1;
     }
-    if (cfg.show_help) {
-        usage(stdout);
-        return 0;
-    }
-    if (cfg.show_version) {
-        printf("coblk-bench-%s\n", PACKAGE_VERSION);
+    if (cfg.show_help || cfg.show_version || cfg.parse_only) {
+        if (cfg.show_help) {
+            usage(stdout);
+        } else if (cfg.show_version) {
+            printf("coblk-bench-%s\n", PACKAGE_VERSION);
+        }
+        bench_config_free(&cfg);
         return 0;
     }
     if (argc == 1) {
@@ -110,9 +112,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "coblk-bench: no job defined (start one with "
                 "--name=NAME)\n");
         return 1;
-    }
-    if (cfg.parse_only) {
-        return 0;
     }
 
     unsigned total = 0;
