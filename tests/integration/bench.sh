@@ -29,6 +29,14 @@ check "null: 4096 I/Os" grep -q '"total_ios" : 4096,' "$work/null.json"
 check "file: 4096 writes" grep -q '"total_ios" : 4096,' "$work/file.json"
 check "file: laid out" test "$(stat -c %s "$work/img")" -eq 16777216
 
+# Valid JSON, even with a job name that needs escaping.
+"$bench" --name='a"b\c' --ioengine=null --size=1M --output-format=json \
+    >"$work/escaped.json"
+if command -v python3 >/dev/null 2>&1; then
+    check "json parses" python3 -c 'import json, sys; json.load(sys.stdin)' \
+        <"$work/escaped.json"
+fi
+
 # The keys fio-plot and fio_jsonplus_clat2csv read.
 for key in '"jobs"' '"jobname"' '"read"' '"iops"' '"bw"' '"clat_ns"' \
            '"percentile"' '"lat_ns"' '"mean"' '"job options"' '"usr_cpu"' \

@@ -121,6 +121,23 @@ void report_normal(FILE *out, const struct bench_config *cfg,
     }
 }
 
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            fprintf(out, "\\%c", c);
+        } else if (c < 0x20) {
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fputc(c, out);
+        }
+    }
+    fputc('"', out);
+}
+
 static void json_lat(FILE *out, const char *key, const struct lat_stats *c,
                      bool with_percentiles, bool last)
 {
@@ -164,12 +181,13 @@ static void json_dir(FILE *out, const char *name, const struct dir_stats *d,
 
 static void json_options(FILE *out, const struct job *job)
 {
-    fprintf(out, "      \"job options\" : {\n"
-            "        \"name\" : \"%s\",\n        \"rw\" : \"%s\",\n"
+    fprintf(out, "      \"job options\" : {\n        \"name\" : ");
+    json_string(out, job->name);
+    fprintf(out, ",\n        \"rw\" : \"%s\",\n"
             "        \"bs\" : \"%" PRIu64 "\",\n"
             "        \"iodepth\" : \"%u\",\n"
             "        \"ioengine\" : \"%s\"\n      },\n",
-            job->name, bench_rw_name(job->rw), job->bs, job->iodepth,
+            bench_rw_name(job->rw), job->bs, job->iodepth,
             job->engine == ENGINE_NULL ? "null" : "io_uring");
 }
 
@@ -185,9 +203,10 @@ void report_json(FILE *out, const struct bench_config *cfg,
     for (unsigned i = 0; i < shown; i++) {
         struct job_result r = group ? merge(results, n) : results[i];
         double sec = r.runtime_ns ? r.runtime_ns / 1e9 : 1;
-        fprintf(out, "    {\n      \"jobname\" : \"%s\",\n"
-                "      \"groupid\" : 0,\n      \"error\" : %d,\n"
-                "      \"elapsed\" : %" PRIu64 ",\n", r.job->name, -r.error,
+        fprintf(out, "    {\n      \"jobname\" : ");
+        json_string(out, r.job->name);
+        fprintf(out, ",\n      \"groupid\" : 0,\n      \"error\" : %d,\n"
+                "      \"elapsed\" : %" PRIu64 ",\n", -r.error,
                 (r.runtime_ns + 999999999) / 1000000000);
         json_options(out, r.job);
         for (int d = 0; d < DIR_COUNT; d++) {
