@@ -174,12 +174,6 @@ out:
 
 /* ---- the byte-range entry points ---------------------------------------------- */
 
-static int coroutine_fn co_rw_trimmed(struct coblk_dev *dev, bool write,
-                                      uint64_t offset, uint64_t bytes,
-                                      const struct iovec *iov,
-                                      unsigned iovcnt, int req_flags,
-                                      bool track);
-
 /* Inlined into its callers: see file_submit() on return prediction. */
 static inline __attribute__((always_inline)) int coroutine_fn
 co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
@@ -201,10 +195,15 @@ co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
     if (iov_bytes < bytes) {
         return -EINVAL;
     }
+    struct iovec *exact = NULL;
     if (iov_bytes > bytes) {
         /* Drivers transfer whole iovecs: hand them exactly `bytes`. */
-        return co_rw_trimmed(dev, write, offset, bytes, iov, iovcnt,
-                             req_flags, track);
+        exact = malloc(iovcnt * sizeof(*exact));
+        if (!exact) {
+            return -ENOMEM;
+        }
+        iovcnt = iov_slice(iov, iovcnt, 0, bytes, exact, iovcnt, NULL);
+        iov = exact;
     }
     if (track) {
         request_begin(dev);
@@ -217,22 +216,9 @@ co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
     if (track) {
         request_end(dev);
     }
-    return ret;
-}
-
-static int coroutine_fn co_rw_trimmed(struct coblk_dev *dev, bool write,
-                                      uint64_t offset, uint64_t bytes,
-                                      const struct iovec *iov,
-                                      unsigned iovcnt, int req_flags,
-                                      bool track)
-{
-    struct iovec *exact = malloc(iovcnt * sizeof(*exact));
-    if (!exact) {
-        return -ENOMEM;
+    if (exact) {
+        free(exact);
     }
-    unsigned n = iov_slice(iov, iovcnt, 0, bytes, exact, iovcnt, NULL);
-    int ret = co_rw(dev, write, offset, bytes, exact, n, req_flags, track);
-    free(exact);
     return ret;
 }
 

@@ -40,9 +40,5 @@ echo "NOP at QD32, coroutines:        $coblk ns/NOP"
 echo "NOP at QD32, plain liburing:    $plain ns/NOP"
 echo "coroutine machinery overhead:   $(awk -v c="$coblk" -v p="$plain" 'BEGIN { printf "%.1f", c - p }') ns/NOP (ratio $ratio)"
 echo "cross-thread hops per second:   $(median "$out/hops" hops_per_sec)"
-if awk -v r="$ratio" 'BEGIN { exit !(r <= 1.3) }'; then
-    echo "target met:    NOP ratio $ratio <= 1.3"
-else
-    echo "target missed: NOP ratio $ratio > 1.3"
-    exit 1
-fi
+target "NOP ratio coblk / plain" "$ratio" "<=" 1.3
+exit $status

@@ -36,7 +36,6 @@ done
 
 echo "coroutine benchmark: $rounds alternating rounds, median ns per operation"
 printf '%-10s %10s %10s %8s\n' metric ucontext asm asm/seed
-status=0
 for m in lifecycle yield nesting cycle; do
     u=$(median "$out/ucontext" "$m")
     if [ -f "$out/asm" ]; then
@@ -50,21 +49,13 @@ done
 
 # Targets (issue 2): asm yield <= 0.65x seed, asm lifecycle <= 0.6x seed,
 # nesting <= 250 ns per level.
-check() {  # description, value, limit
-    if awk -v v="$2" -v l="$3" 'BEGIN { exit !(v <= l) }'; then
-        echo "target met:    $1 ($2 <= $3)"
-    else
-        echo "target missed: $1 ($2 > $3)"
-        status=1
-    fi
-}
 if [ -f "$out/asm" ]; then
     ratio() { awk -v a="$(median "$out/asm" "$1")" \
                   -v u="$(median "$out/ucontext" "$1")" \
                   'BEGIN { printf "%.2f", a / u }'; }
-    check "asm yield / seed" "$(ratio yield)" 0.65
-    check "asm lifecycle / seed" "$(ratio lifecycle)" 0.6
-    check "asm nesting ns/level" "$(median "$out/asm" nesting)" 250
+    target "asm yield / seed" "$(ratio yield)" "<=" 0.65
+    target "asm lifecycle / seed" "$(ratio lifecycle)" "<=" 0.6
+    target "asm nesting ns/level" "$(median "$out/asm" nesting)" "<=" 250
 fi
-check "ucontext nesting ns/level" "$(median "$out/ucontext" nesting)" 250
+target "ucontext nesting ns/level" "$(median "$out/ucontext" nesting)" "<=" 250
 exit $status

@@ -62,9 +62,5 @@ fi
 fio_null=$(median "$out/fio" null_iops)
 r=$(ratio "$coblk_null" "$fio_null")
 echo "null, fio:             $fio_null IOPS"
-if awk -v r="$r" 'BEGIN { exit !(r >= 2.5) }'; then
-    echo "target met:    coblk / fio null = $r >= 2.5"
-else
-    echo "target missed: coblk / fio null = $r < 2.5"
-    exit 1
-fi
+target "coblk / fio null" "$r" ">=" 2.5
+exit $status
