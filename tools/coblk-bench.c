@@ -10,13 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/options.h"
+#include "bench/plot.h"
 #include "bench/report.h"
 #include "bench/run.h"
+#include "bench/status.h"
 
 #define DEFAULT_SIZE (1ull << 30)
+#define POLL_NS 50000000ull     /* how often the main thread looks */
 
 static void usage(FILE *out)
 {
@@ -27,50 +31,49 @@ static void usage(FILE *out)
           "--rw=randread --bs=4k --iodepth=32 --direct=1\n"
           "With no arguments: 4k random reads, iodepth 32, 10 s, on a 1 GiB "
           "sparse temporary file.\n"
-          "Program options: --output=FILE --output-format=normal|json "
+          "Program options: --output=FILE "
+          "--output-format=normal|json|json+|terse (several: a,b) "
+          "--minimal --eta=auto|always|never --eta-interval=TIME "
+          "--status-interval=TIME --section=JOB --plot=FILE.svg "
           "--parse-only --version --help\n"
-          "Job options: name filename size offset bs rw rwmixread iodepth "
-          "numjobs runtime time_based direct ioengine (io_uring, null) "
-          "norandommap randseed group_reporting\n", out);
+          "Job options: see coblk-bench(1); fio's names and units.\n", out);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* The README's main job: what fio users run first. */
-static void default_job(struct bench_config *cfg)
+static int default_job(struct bench_config *cfg)
 {
-    static struct job job;
     const char *runtime = getenv("COBLK_BENCH_RUNTIME");
     char err[256];
 
-    bench_job_defaults(&job);
-    snprintf(job.name, sizeof(job.name), "randread");
-    job.rw = RW_RANDREAD;
-    job.iodepth = 32;
-    job.direct = true;
-    job.time_based = true;
-    job.runtime_ns = 10000000000ull;
-    if (runtime && bench_set_option(&job, "runtime", runtime, err,
-                                    sizeof(err)) < 0) {
-        fprintf(stderr, "coblk-bench: COBLK_BENCH_RUNTIME: %s\n", err);
-        exit(1);
+    cfg->jobs = malloc(sizeof(*cfg->jobs));
+    if (!cfg->jobs) {
+        fprintf(stderr, "coblk-bench: out of memory\n");
+        return -1;
     }
-    cfg->jobs = malloc(sizeof(job));
-    cfg->jobs[0] = job;
-    cfg->nr_jobs = 1;
-}
-
-struct instance {
-    const struct job *job;
-    const char *spec;
-    unsigned index;
-    struct job_result *result;
-};
-
-static void *run_instance(void *opaque)
-{
-    struct instance *in = opaque;
-
-    bench_run(in->job, in->spec, in->index, in->result);
-    return NULL;
+    struct job *job = &cfg->jobs[0];
+    bench_job_defaults(job);
+    cfg->nr_jobs = cfg->nr_groups = 1;
+    snprintf(job->name, sizeof(job->name), "randread");
+    job->rw = RW_RANDREAD;
+    job->iodepth = 32;
+    job->direct = true;
+    job->time_based = true;
+    job->runtime_ns = 10000000000ull;
+    if ((runtime && bench_set_option(job, "runtime", runtime, err,
+                                     sizeof(err)) < 0) ||
+        bench_job_finish(job, err, sizeof(err)) < 0) {
+        fprintf(stderr, "coblk-bench: COBLK_BENCH_RUNTIME: %s\n", err);
+        return -1;
+    }
+    return 0;
 }
 
 /* A sparse temporary file for a job that names none. */
@@ -87,106 +90,311 @@ static int temp_file(const struct job *job, char *path, size_t size)
     return ret;
 }
 
+/* ---- a run: jobs, their instances and the threads running them ----------- */
+
+struct instance {
+    const struct job *job;
+    const char *spec;
+    unsigned index, log_index;
+    struct job_result *result;
+    pthread_t thread;
+    bool started;
+};
+
+struct run {
+    struct bench_config *cfg;
+    char (*specs)[4200];
+    char (*temps)[64];
+    struct instance *inst;
+    struct job_result *results, *snapshots;
+    unsigned total;
+    FILE *out;
+    bool eta;                   /* show the status line */
+    uint64_t start_ns;
+};
+
+static void *run_instance(void *opaque)
+{
+    struct instance *in = opaque;
+
+    bench_run(in->job, in->spec, in->index, in->log_index, in->result);
+    return NULL;
+}
+
+static int prepare_specs(struct run *run)
+{
+    struct bench_config *cfg = run->cfg;
+    char err[1024];
+
+    for (unsigned j = 0; j < cfg->nr_jobs; j++) {
+        struct job *job = &cfg->jobs[j];
+        if (!job->filename[0] && job->engine == ENGINE_IO_URING) {
+            if (temp_file(job, run->temps[j], sizeof(run->temps[j])) < 0) {
+                fprintf(stderr, "coblk-bench: temporary file in /var/tmp: "
+                        "%s\n", strerror(errno));
+                return -1;
+            }
+            snprintf(job->filename, sizeof(job->filename), "%s",
+                     run->temps[j]);
+        }
+        if (bench_device_spec(job, run->specs[j], sizeof(run->specs[j]), err,
+                              sizeof(err)) < 0) {
+            fprintf(stderr, "coblk-bench: %s: %s\n", job->name, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int setup_instances(struct run *run)
+{
+    struct bench_config *cfg = run->cfg;
+    unsigned k = 0;
+
+    for (unsigned j = 0; j < cfg->nr_jobs; j++) {
+        run->total += cfg->jobs[j].numjobs;
+    }
+    run->results = calloc(run->total, sizeof(*run->results));
+    run->snapshots = cfg->status_interval_ns
+                     ? calloc(run->total, sizeof(*run->snapshots)) : NULL;
+    run->inst = calloc(run->total, sizeof(*run->inst));
+    run->specs = calloc(cfg->nr_jobs, sizeof(*run->specs));
+    run->temps = calloc(cfg->nr_jobs, sizeof(*run->temps));
+    if (!run->results || !run->inst || !run->specs || !run->temps ||
+        (cfg->status_interval_ns && !run->snapshots)) {
+        fprintf(stderr, "coblk-bench: out of memory\n");
+        return -1;
+    }
+    for (unsigned j = 0; j < cfg->nr_jobs; j++) {
+        for (unsigned i = 0; i < cfg->jobs[j].numjobs; i++, k++) {
+            run->inst[k] = (struct instance){
+                .job = &cfg->jobs[j], .spec = run->specs[j], .index = i,
+                .log_index = k + 1, .result = &run->results[k] };
+            bench_result_init(&run->results[k], &cfg->jobs[j], i);
+            if (run->snapshots) {
+                bench_result_init(&run->snapshots[k], &cfg->jobs[j], i);
+                run->results[k].snapshot = &run->snapshots[k];
+            }
+        }
+    }
+    return prepare_specs(run);
+}
+
+static bool all_done(const struct run *run, unsigned from, unsigned to)
+{
+    for (unsigned i = from; i < to; i++) {
+        if (atomic_load_explicit(&run->results[i].progress.state,
+                                 memory_order_acquire) != STATE_DONE) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --status-interval: the report so far, from copies the instances make. */
+static void status_report(struct run *run, unsigned to)
+{
+    unsigned gen = bench_request_snapshot();
+    uint64_t give_up = now_ns() + 1000000000ull;
+
+    for (unsigned i = 0; i < to; i++) {
+        const struct progress *p = &run->results[i].progress;
+        while (atomic_load_explicit(&p->snapshot_gen, memory_order_acquire) !=
+                   gen &&
+               atomic_load_explicit(&p->state, memory_order_acquire) !=
+                   STATE_DONE &&
+               now_ns() < give_up) {
+            usleep(1000);
+        }
+        if (atomic_load_explicit(&p->state, memory_order_acquire) ==
+            STATE_DONE) {
+            run->snapshots[i] = run->results[i];
+            run->snapshots[i].series = (struct series){ 0 };
+        }
+    }
+    report_write(run->out, run->cfg, run->snapshots, to, OUTPUT_NORMAL);
+    fflush(run->out);
+}
+
+/* Waits for instances [from, to), showing progress on the way. */
+static void watch(struct run *run, unsigned from, unsigned to)
+{
+    struct status_prev prev = { .t_ns = now_ns() };
+    uint64_t next_eta = now_ns() + run->cfg->eta_interval_ns;
+    uint64_t next_status = now_ns() + run->cfg->status_interval_ns;
+
+    while (!all_done(run, from, to)) {
+        struct timespec ts = { 0, POLL_NS };
+        nanosleep(&ts, NULL);
+        uint64_t now = now_ns();
+        if (run->eta && now >= next_eta) {
+            char line[512];
+            status_line(line, sizeof(line), run->results + from, to - from,
+                        run->start_ns, now, &prev);
+            fprintf(stderr, "\r%-79s", line);
+            fflush(stderr);
+            next_eta = now + run->cfg->eta_interval_ns;
+        }
+        if (run->cfg->status_interval_ns && now >= next_status) {
+            status_report(run, to);
+            next_status = now + run->cfg->status_interval_ns;
+        }
+    }
+    if (run->eta) {
+        fprintf(stderr, "\r%79s\r", "");
+    }
+}
+
+/* Jobs run together up to the next stonewall, which waits for them. */
+static int run_all(struct run *run)
+{
+    unsigned from = 0;
+
+    while (from < run->total) {
+        unsigned to = from;
+        do {
+            struct instance *in = &run->inst[to];
+            if (pthread_create(&in->thread, NULL, run_instance, in) != 0) {
+                fprintf(stderr, "coblk-bench: cannot start a thread\n");
+                return -1;
+            }
+            in->started = true;
+            to++;
+        } while (to < run->total && !(run->inst[to].job->stonewall &&
+                                      run->inst[to].index == 0));
+        watch(run, from, to);
+        from = to;
+    }
+    return 0;
+}
+
+static int join_all(struct run *run)
+{
+    int status = 0;
+
+    for (unsigned i = 0; i < run->total; i++) {
+        if (!run->inst[i].started) {
+            continue;
+        }
+        pthread_join(run->inst[i].thread, NULL);
+        if (run->results[i].error) {
+            fprintf(stderr, "coblk-bench: %s: %s\n",
+                    run->results[i].job->name, run->results[i].errmsg);
+            status = -1;
+        }
+    }
+    return status;
+}
+
+/* fio's order: terse, then json or json+, then normal. */
+static void write_reports(struct run *run)
+{
+    static const unsigned order[] = { OUTPUT_TERSE, OUTPUT_JSON_PLUS,
+                                      OUTPUT_JSON, OUTPUT_NORMAL };
+    unsigned formats = run->cfg->formats;
+
+    if (formats & OUTPUT_JSON_PLUS) {
+        formats &= ~(unsigned)OUTPUT_JSON;
+    }
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (formats & order[i]) {
+            report_write(run->out, run->cfg, run->results, run->total,
+                         order[i]);
+        }
+    }
+}
+
+static void free_run(struct run *run)
+{
+    for (unsigned j = 0; run->temps && j < run->cfg->nr_jobs; j++) {
+        if (run->temps[j][0]) {
+            unlink(run->temps[j]);
+        }
+    }
+    for (unsigned i = 0; run->results && i < run->total; i++) {
+        bench_result_free(&run->results[i]);
+    }
+    if (run->out && run->out != stdout) {
+        fclose(run->out);
+    }
+    free(run->results);
+    free(run->snapshots);
+    free(run->inst);
+    free(run->specs);
+    free(run->temps);
+}
+
+static int open_output(struct run *run)
+{
+    const struct bench_config *cfg = run->cfg;
+
+    run->out = cfg->output[0] ? fopen(cfg->output, "w") : stdout;
+    if (!run->out) {
+        fprintf(stderr, "coblk-bench: %s: %s\n", cfg->output,
+                strerror(errno));
+        return -1;
+    }
+    run->eta = cfg->eta == ETA_ALWAYS ||
+               (cfg->eta == ETA_AUTO && isatty(STDERR_FILENO) &&
+                isatty(STDOUT_FILENO) && !cfg->status_interval_ns);
+    return 0;
+}
+
+static int run_jobs(struct bench_config *cfg)
+{
+    struct run run = { .cfg = cfg, .start_ns = now_ns() };
+    char err[1024];
+    int status = -1;
+
+    if (setup_instances(&run) == 0 && open_output(&run) == 0) {
+        int ran = run_all(&run);
+        status = join_all(&run) < 0 || ran < 0 ? -1 : 0;
+        if (ran == 0) {
+            write_reports(&run);
+        }
+        if (ran == 0 && cfg->plot[0] &&
+            plot_svg(cfg->plot, run.results, run.total, err,
+                     sizeof(err)) < 0) {
+            fprintf(stderr, "coblk-bench: %s\n", err);
+            status = -1;
+        }
+        if (run.out != stdout && fflush(run.out) != 0) {
+            fprintf(stderr, "coblk-bench: %s: %s\n", cfg->output,
+                    strerror(errno));
+            status = -1;
+        }
+    }
+    free_run(&run);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct bench_config cfg;
     char err[1024];
+    int status = 0;
 
     if (bench_parse_args(&cfg, argc, argv, err, sizeof(err)) < 0) {
         fprintf(stderr, "coblk-bench: %s\n", err);
         bench_config_free(&cfg);
         return 1;
     }
-    if (cfg.show_help || cfg.show_version || cfg.parse_only) {
-        if (cfg.show_help) {
-            usage(stdout);
-        } else if (cfg.show_version) {
-            printf("coblk-bench-%s\n", PACKAGE_VERSION);
-        }
-        bench_config_free(&cfg);
-        return 0;
-    }
-    if (argc == 1) {
-        default_job(&cfg);
+    if (cfg.show_help) {
+        usage(stdout);
+    } else if (cfg.show_version) {
+        printf("coblk-bench-%s\n", PACKAGE_VERSION);
+    } else if (cfg.parse_only) {
+        status = 0;
+    } else if (argc == 1 && default_job(&cfg) < 0) {
+        status = 1;
     } else if (cfg.nr_jobs == 0) {
         fprintf(stderr, "coblk-bench: no job defined (start one with "
-                "--name=NAME)\n");
-        return 1;
+                "--name=NAME%s)\n", cfg.nr_sections ? ", or check --section"
+                                                     : "");
+        status = 1;
+    } else {
+        status = run_jobs(&cfg) < 0 ? 1 : 0;
     }
-
-    unsigned total = 0;
-    for (unsigned j = 0; j < cfg.nr_jobs; j++) {
-        total += cfg.jobs[j].numjobs;
-    }
-    struct job_result *results = calloc(total, sizeof(*results));
-    struct instance *instances = calloc(total, sizeof(*instances));
-    pthread_t *threads = calloc(total, sizeof(*threads));
-    char (*specs)[4200] = calloc(cfg.nr_jobs, sizeof(*specs));
-    char (*temps)[64] = calloc(cfg.nr_jobs, sizeof(*temps));
-    int status = 0;
-    unsigned started = 0;
-
-    for (unsigned j = 0; j < cfg.nr_jobs && status == 0; j++) {
-        struct job *job = &cfg.jobs[j];
-        if (!job->filename[0] && job->engine == ENGINE_IO_URING) {
-            if (temp_file(job, temps[j], sizeof(temps[j])) < 0) {
-                fprintf(stderr, "coblk-bench: temporary file: %s\n",
-                        strerror(errno));
-                status = 1;
-                break;
-            }
-            snprintf(job->filename, sizeof(job->filename), "%s", temps[j]);
-        }
-        if (bench_device_spec(job, specs[j], sizeof(specs[j]), err,
-                              sizeof(err)) < 0) {
-            fprintf(stderr, "coblk-bench: %s: %s\n", job->name, err);
-            status = 1;
-            break;
-        }
-        for (unsigned i = 0; i < job->numjobs; i++, started++) {
-            instances[started] = (struct instance){
-                .job = job, .spec = specs[j], .index = i,
-                .result = &results[started] };
-            if (pthread_create(&threads[started], NULL, run_instance,
-                               &instances[started]) != 0) {
-                fprintf(stderr, "coblk-bench: cannot start a thread\n");
-                status = 1;
-                break;
-            }
-        }
-    }
-    for (unsigned i = 0; i < started; i++) {
-        pthread_join(threads[i], NULL);
-        if (results[i].error) {
-            fprintf(stderr, "coblk-bench: %s: %s\n", results[i].job->name,
-                    results[i].errmsg);
-            status = 1;
-        }
-    }
-    for (unsigned j = 0; j < cfg.nr_jobs; j++) {
-        if (temps[j][0]) {
-            unlink(temps[j]);
-        }
-    }
-    if (started == total) {
-        FILE *out = cfg.output[0] ? fopen(cfg.output, "w") : stdout;
-        if (!out) {
-            fprintf(stderr, "coblk-bench: %s: %s\n", cfg.output,
-                    strerror(errno));
-            status = 1;
-        } else {
-            (cfg.format == OUTPUT_JSON ? report_json : report_normal)(
-                out, &cfg, results, total);
-            if (out != stdout) {
-                fclose(out);
-            }
-        }
-    }
-    free(results);
-    free(instances);
-    free(threads);
-    free(specs);
-    free(temps);
     bench_config_free(&cfg);
     return status;
 }

@@ -57,10 +57,109 @@ else
     echo "fio not installed: no comparison with its JSON"
 fi
 
+json() {  # file, python expression on d (the parsed JSON): prints it
+    python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"
+}
+
+# Exact counts of the other kinds: loops, number_ios, fsync (as fio: a
+# flush before the write after every 16th), end_fsync, variable sizes.
+"$bench" --name=j --ioengine=null --size=4M --bs=4k --loops=3 \
+    --output-format=json >"$work/loops.json"
+check "loops=3: 3072 I/Os" test "$(json "$work/loops.json" \
+    "d['jobs'][0]['read']['total_ios']")" -eq 3072
+"$bench" --name=j --ioengine=null --size=1G --number_ios=1000 \
+    --rw=randread --output-format=json >"$work/nios.json"
+check "number_ios=1000" test "$(json "$work/nios.json" \
+    "d['jobs'][0]['read']['total_ios']")" -eq 1000
+"$bench" --name=j --filename="$work/sync.img" --size=16M --rw=randwrite \
+    --fsync=16 --end_fsync=1 --output-format=json >"$work/sync.json"
+check "fsync=16 on 4096 writes: 255 flushes, and end_fsync one more" \
+    test "$(json "$work/sync.json" "d['jobs'][0]['sync']['total_ios']")" \
+    -eq 256
+"$bench" --name=j --ioengine=null --size=64M --bssplit=4k/50:64k/50 \
+    --rw=randwrite --output-format=json >"$work/split.json"
+check "bssplit: all of size written" test "$(json "$work/split.json" \
+    "d['jobs'][0]['write']['io_bytes'] >= 64 << 20")" = True
+
+# Verification: a written file checks; a flipped byte is found, named
+# and fails the run; other checksums do not pass for crc32c data.
+img="$work/verify.img"
+"$bench" --name=v --filename="$img" --size=8M --rw=randwrite --bs=4k \
+    --iodepth=8 --verify=crc32c >/dev/null 2>"$work/verify.err"
+check "verify: clean data passes" test ! -s "$work/verify.err"
+"$bench" --name=v --filename="$img" --size=8M --rw=randwrite --bs=4k \
+    --iodepth=8 --verify=crc32c --verify_only=1 --output-format=json \
+    >"$work/vonly.json" 2>"$work/verify.err"
+check "verify_only: reads back all 2048 blocks" test "$(json \
+    "$work/vonly.json" "d['jobs'][0]['read']['total_ios']")" -eq 2048
+printf 'XX' | dd of="$img" bs=1 seek=$((4096 * 77 + 1000)) conv=notrunc \
+    2>/dev/null
+if "$bench" --name=v --filename="$img" --size=8M --rw=randwrite --bs=4k \
+    --verify=crc32c --verify_only=1 >/dev/null 2>"$work/verify.err"; then
+    check "verify: corruption fails the run" false
+else
+    check "verify: names the bad block" grep -q \
+        "offset 315392: data checksum: expected crc32c" "$work/verify.err"
+fi
+if "$bench" --name=v --filename="$img" --size=8M --rw=randread --bs=4k \
+    --verify=crc32c >/dev/null 2>"$work/verify.err"; then
+    check "verify on reads: corruption fails the run" false
+else
+    check "verify on reads: names the bad block" grep -q "offset 315392" \
+        "$work/verify.err"
+fi
+"$bench" --name=v --filename="$img" --size=8M --rw=write --bs=64k \
+    --verify=md5 --verify_backlog=8 --verify_pattern=0xdeadbeef \
+    --output-format=json >"$work/backlog.json" 2>"$work/verify.err"
+check "verify_backlog with md5 and a pattern" test ! -s "$work/verify.err"
+check "verify_backlog: every block read back" test "$(json \
+    "$work/backlog.json" "d['jobs'][0]['read']['total_ios']")" -eq 128
+
+# Logs in fio's names and columns: time, value, direction, size, prio.
+(cd "$work" && "$bench" --name=l --ioengine=null --size=4M --rw=randrw \
+    --write_lat_log=lg --write_bw_log=lg --write_iops_log=lg >/dev/null)
+for kind in lat clat slat bw iops; do
+    check "log lg_$kind.1.log" test -s "$work/lg_$kind.1.log"
+done
+check "lat log: a line per I/O" test "$(wc -l <"$work/lg_lat.1.log")" -eq 1024
+check "lat log columns" awk -F', ' 'NF != 5 || $3 > 1 || $4 != 4096 \
+    { bad = 1 } END { exit bad }' "$work/lg_lat.1.log"
+
+# Output formats: terse has fio's field count, json+ bins count every I/O.
+"$bench" --name=t --ioengine=null --size=16M --minimal >"$work/terse"
+fields=$(awk -F';' '{ print NF }' "$work/terse")
+check "terse v3: fio 3.33's 121 fields (no disk stats)" test "$fields" -eq 121
+if command -v fio >/dev/null 2>&1; then
+    fio --name=t --ioengine=null --size=16M --minimal >"$work/fio.terse"
+    check "terse: as many fields as fio" test "$fields" -eq \
+        "$(awk -F';' '{ print NF }' "$work/fio.terse")"
+fi
+"$bench" --name=p --ioengine=null --size=16M --output-format=json+ \
+    >"$work/plus.json"
+check "json+: bins add up to the I/Os" test "$(json "$work/plus.json" \
+    "sum(d['jobs'][0]['read']['clat_ns']['bins'].values())")" -eq 4096
+
+# Groups: stonewall runs b after a and reports two groups; --section picks.
+"$bench" --name=a --ioengine=null --size=4M --name=b --ioengine=null \
+    --size=4M --stonewall >"$work/groups"
+check "two run status groups" test "$(grep -c '^Run status group' \
+    "$work/groups")" -eq 2
+"$bench" --section=b --name=a --ioengine=null --size=4M --name=b \
+    --ioengine=null --size=8M --output-format=json >"$work/section.json"
+check "--section=b runs b only" test "$(json "$work/section.json" \
+    "[j['jobname'] for j in d['jobs']]")" = "['b']"
+
+# --plot writes an SVG report.
+"$bench" --name=g --ioengine=null --size=64M --plot="$work/r.svg" >/dev/null
+check "plot: an SVG file" grep -q '</svg>' "$work/r.svg"
+
 # Bad values: one line, exit 1.
 for args in "--name=j --bs=0" "--name=j --iodepth=-1" "--name=j --rw=up" \
             "--bogus" "/nonexistent.fio" \
-            "--name=j --filename=$work/img --size=64M"; do
+            "--name=j --filename=$work/img --size=64M" \
+            "--name=j --ioengine=null --verify=crc32c" \
+            "--name=j --bssplit=4k/90:8k/20" \
+            "--name=j --ioengine=null --write_lat_log=/nonexistent/x"; do
     # shellcheck disable=SC2086
     if "$bench" $args >"$work/out" 2>"$work/err"; then
         check "rejects $args" false

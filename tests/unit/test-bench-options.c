@@ -57,6 +57,54 @@ static const struct value_case cases[] = {
     { "numjobs", "4", AT(numjobs), 4, NULL },
     { "bogus", "1", AT(bs), 0, "unrecognized option '--bogus'" },
     { "bs", NULL, AT(bs), 0, "option 'bs' needs a value" },
+    { "bsrange", "4k-64k", AT(bs_max), 65536, NULL },
+    { "bsrange", "64k-4k", AT(bs_min), 0, "bsrange: invalid range '64k-4k'" },
+    { "bsrange", "4k", AT(bs_min), 0, "bsrange: expected MIN-MAX" },
+    { "bssplit", "4k/10:64k/50:32k", AT(nr_bssplit), 3, NULL },
+    { "bssplit", "4k/60:64k/50", AT(nr_bssplit), 0, "must add up to 100" },
+    { "bssplit", "4k/50:8k/40", AT(nr_bssplit), 0, "must add up to 100" },
+    { "bssplit", "4k/x", AT(nr_bssplit), 0, "bssplit: invalid entry '4k'" },
+    { "rwmixwrite", "30", AT(rwmixread), 70, NULL },
+    { "rwmixwrite", "130", AT(rwmixread), 0, "rwmixwrite: expected 0 to 100" },
+    { "iodepth_batch_submit", "8", AT(iodepth_batch_submit), 8, NULL },
+    { "iodepth_batch_complete_min", "4", AT(iodepth_batch_complete_min), 4,
+      NULL },
+    { "ramp_time", "2s", AT(ramp_time_ns), 2000000000, NULL },
+    { "startdelay", "500ms", AT(startdelay_ns), 500000000, NULL },
+    { "fixedbufs", NULL, AT(fixedbufs), 1, NULL },
+    { "registerfiles", "1", AT(registerfiles), 1, NULL },
+    { "sqthread_poll", "0", AT(sqthread_poll), 0, NULL },
+    { "hipri", "1", AT(hipri), 1, NULL },
+    { "randrepeat", "0", AT(randrepeat), 0, NULL },
+    { "rate", "1m", AT(rate[0]), 1 << 20, NULL },
+    { "rate", "1m,2m", AT(rate[1]), 2 << 20, NULL },
+    { "rate", ",2m", AT(rate[0]), 0, NULL },
+    { "rate", "fast", AT(rate[0]), 0, "rate: invalid value 'fast'" },
+    { "rate_iops", "500", AT(rate_iops[1]), 500, NULL },
+    { "rate_iops", "1k", AT(rate_iops[0]), 0, "rate_iops: invalid value" },
+    { "random_distribution", "zipf:1.2", AT(distribution), DIST_ZIPF, NULL },
+    { "random_distribution", "random", AT(distribution), DIST_RANDOM, NULL },
+    { "random_distribution", "zipf:1", AT(distribution), 0, "THETA > 0" },
+    { "random_distribution", "pareto:0.5", AT(distribution), 0,
+      "expected random or zipf" },
+    { "fsync", "8", AT(fsync), 8, NULL },
+    { "end_fsync", "1", AT(end_fsync), 1, NULL },
+    { "verify", "md5", AT(verify), VERIFY_MD5, NULL },
+    { "verify", "crc32c-intel", AT(verify), VERIFY_CRC32C, NULL },
+    { "verify", "sha1", AT(verify), 0, "verify: expected crc32c, md5 or 0" },
+    { "verify_pattern", "0xdeadbeef", AT(verify_pattern_len), 4, NULL },
+    { "verify_backlog", "16", AT(verify_backlog), 16, NULL },
+    { "verify_fatal", "1", AT(verify_fatal), 1, NULL },
+    { "do_verify", "0", AT(do_verify), 0, NULL },
+    { "percentile_list", "99:99.9:99.99", AT(nr_percentiles), 3, NULL },
+    { "percentile_list", "50:101", AT(nr_percentiles), 0, "(0, 100]" },
+    { "percentile_list", "", AT(nr_percentiles), 0, "percentile_list: empty" },
+    { "log_avg_msec", "100", AT(log_avg_msec), 100, NULL },
+    { "loops", "3", AT(loops), 3, NULL },
+    { "loops", "0", AT(loops), 0, "loops: 0 out of range" },
+    { "number_ios", "100", AT(number_ios), 100, NULL },
+    { "stonewall", NULL, AT(stonewall), 1, NULL },
+    { "new_group", NULL, AT(new_group), 1, NULL },
 };
 
 static uint64_t field_value(const struct job *job, size_t offset,
@@ -64,6 +112,10 @@ static uint64_t field_value(const struct job *job, size_t offset,
 {
     const char *p = (const char *)job + offset;
 
+    if (offset == offsetof(struct job, bssplit) ||
+        offset == offsetof(struct job, verify_pattern)) {
+        size = sizeof(uint64_t);
+    }
     switch (size) {
     case sizeof(bool):
         return *(const bool *)p;
@@ -130,7 +182,7 @@ static void test_command_line_jobs_inherit_globals(void **state)
     assert_string_equal(cfg.jobs[1].name, "b");
     assert_int_equal(cfg.jobs[1].iodepth, 4);
     assert_int_equal(cfg.jobs[1].rw, RW_READ);      /* not a's */
-    assert_int_equal(cfg.format, OUTPUT_JSON);
+    assert_int_equal(cfg.formats, OUTPUT_JSON);
     bench_config_free(&cfg);
 
     assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a", "--nope=1",
@@ -197,12 +249,133 @@ static void test_job_file(void **state)
     bench_config_free(&cfg);
 }
 
+static void test_values_in_depth(void **state)
+{
+    struct job job;
+    char err[256];
+
+    bench_job_defaults(&job);
+    assert_int_equal(bench_set_option(&job, "bssplit", "4k/10:64k/50:32k:8k",
+                                      err, sizeof(err)), 0);
+    assert_int_equal(job.bssplit[0].pct, 10);
+    assert_int_equal(job.bssplit[1].bs, 65536);
+    assert_int_equal(job.bssplit[2].pct + job.bssplit[3].pct, 40);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(job.bs_min, 4096);
+    assert_int_equal(job.bs_max, 65536);
+
+    assert_int_equal(bench_set_option(&job, "verify_pattern", "0xdeadbeef",
+                                      err, sizeof(err)), 0);
+    assert_memory_equal(job.verify_pattern, "\xde\xad\xbe\xef", 4);
+    assert_int_equal(bench_set_option(&job, "percentile_list", "50:99.5",
+                                      err, sizeof(err)), 0);
+    assert_true(job.percentiles[1] == 99.5);
+    assert_int_equal(bench_set_option(&job, "random_distribution",
+                                      "zipf:0.8", err, sizeof(err)), 0);
+    assert_true(job.zipf_theta == 0.8);
+
+    snprintf(job.name, sizeof(job.name), "lj");
+    assert_int_equal(bench_set_option(&job, "write_lat_log", NULL, err,
+                                      sizeof(err)), 0);
+    assert_string_equal(job.lat_log, "lj");
+    assert_int_equal(bench_set_option(&job, "write_bw_log", "/tmp/x", err,
+                                      sizeof(err)), 0);
+    assert_string_equal(job.bw_log, "/tmp/x");
+
+    /* Combinations that cannot run. */
+    bench_job_defaults(&job);
+    job.verify = VERIFY_CRC32C;
+    job.engine = ENGINE_NULL;
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not ioengine=null"));
+    job.engine = ENGINE_IO_URING;
+    job.rw = RW_TRIM;
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "verify does not apply to rw=trim"));
+    bench_job_defaults(&job);
+    job.verify_only = true;
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "verify_only needs verify="));
+    bench_job_defaults(&job);
+    job.iodepth = 4;
+    job.iodepth_batch_submit = 16;
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(job.iodepth_batch_submit, 4);
+}
+
+static void test_program_options(void **state)
+{
+    struct bench_config cfg;
+    char err[256];
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--output-format=json+,"
+                           "normal", "--eta=never", "--eta-interval=500ms",
+                           "--status-interval=2", "--plot=/tmp/p.svg",
+                           "--name=a", NULL), 0);
+    assert_int_equal(cfg.formats, OUTPUT_JSON_PLUS | OUTPUT_NORMAL);
+    assert_int_equal(cfg.eta, ETA_NEVER);
+    assert_int_equal(cfg.eta_interval_ns, 500000000);
+    assert_int_equal(cfg.status_interval_ns, 2000000000);
+    assert_string_equal(cfg.plot, "/tmp/p.svg");
+    bench_config_free(&cfg);
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--minimal", "--name=a",
+                           NULL), 0);
+    assert_int_equal(cfg.formats, OUTPUT_TERSE);
+    assert_int_equal(cfg.eta_interval_ns, 1000000000);   /* fio's default */
+    bench_config_free(&cfg);
+
+    static const char *const bad[][2] = {
+        { "--output-format=json,xml", "got 'xml'" },
+        { "--eta=sometimes", "eta: expected auto, always or never" },
+        { "--status-interval=10ms", "at least 1000ms" },
+        { "--terse-version=2", "only 3" },
+        { "--section=", "section: needs a job name" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse(&cfg, err, sizeof(err), bad[i][0], NULL), -1);
+        if (!strstr(err, bad[i][1])) {
+            fail_msg("%s: expected \"%s\", got \"%s\"", bad[i][0], bad[i][1],
+                     err);
+        }
+        bench_config_free(&cfg);
+    }
+}
+
+static void test_groups_and_sections(void **state)
+{
+    struct bench_config cfg;
+    char err[256];
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a", "--name=b",
+                           "--name=c", "--stonewall", "--name=d",
+                           "--new_group", "--name=e", NULL), 0);
+    assert_int_equal(cfg.nr_jobs, 5);
+    assert_int_equal(cfg.nr_groups, 3);
+    assert_int_equal(cfg.jobs[1].groupid, 0);
+    assert_int_equal(cfg.jobs[2].groupid, 1);
+    assert_int_equal(cfg.jobs[3].groupid, 2);
+    assert_int_equal(cfg.jobs[4].groupid, 2);
+    bench_config_free(&cfg);
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--section=b",
+                           "--section=d", "--name=a", "--name=b", "--name=c",
+                           "--name=d", NULL), 0);
+    assert_int_equal(cfg.nr_jobs, 2);
+    assert_string_equal(cfg.jobs[0].name, "b");
+    assert_string_equal(cfg.jobs[1].name, "d");
+    bench_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_option_values),
         cmocka_unit_test(test_command_line_jobs_inherit_globals),
         cmocka_unit_test(test_job_file),
+        cmocka_unit_test(test_values_in_depth),
+        cmocka_unit_test(test_program_options),
+        cmocka_unit_test(test_groups_and_sections),
     };
 
     return cmocka_run_group_tests_name("bench-options", tests, NULL, NULL);

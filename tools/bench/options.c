@@ -15,8 +15,17 @@
 #include <strings.h>
 
 #include "options.h"
+#include "verify.h"
 
-enum opt_type { OPT_STR, OPT_SIZE, OPT_UINT, OPT_TIME, OPT_BOOL, OPT_ENUM };
+#define MAX_BS (1ull << 30)
+
+enum opt_type {
+    OPT_STR, OPT_SIZE, OPT_UINT, OPT_TIME, OPT_BOOL, OPT_ENUM,
+    OPT_FUNC,                   /* parsed by its own function */
+};
+
+typedef int (*opt_parser)(struct job *job, const char *value, char *err,
+                          size_t err_size);
 
 struct opt {
     const char *name;
@@ -25,6 +34,8 @@ struct opt {
     size_t size;                /* of the field (OPT_STR) */
     uint64_t min, max;          /* OPT_SIZE, OPT_UINT */
     const char *const *choices; /* OPT_ENUM, NULL-terminated */
+    opt_parser parse;           /* OPT_FUNC */
+    bool value_optional;        /* OPT_FUNC: may be given as a flag */
 };
 
 static const char *const rw_names[] = {
@@ -33,33 +44,13 @@ static const char *const rw_names[] = {
 };
 static const char *const engine_names[] = { "io_uring", "null", NULL };
 
-#define FIELD(f) offsetof(struct job, f), sizeof(((struct job *)0)->f)
-
-static const struct opt options[] = {
-    { "name", OPT_STR, FIELD(name), 0, 0, NULL },
-    { "filename", OPT_STR, FIELD(filename), 0, 0, NULL },
-    { "size", OPT_SIZE, FIELD(size), 1, UINT64_MAX, NULL },
-    { "offset", OPT_SIZE, FIELD(offset), 0, UINT64_MAX, NULL },
-    { "bs", OPT_SIZE, FIELD(bs), 1, 1u << 30, NULL },
-    { "rw", OPT_ENUM, FIELD(rw), 0, 0, rw_names },
-    { "readwrite", OPT_ENUM, FIELD(rw), 0, 0, rw_names },
-    { "rwmixread", OPT_UINT, FIELD(rwmixread), 0, 100, NULL },
-    { "iodepth", OPT_UINT, FIELD(iodepth), 1, 65536, NULL },
-    { "numjobs", OPT_UINT, FIELD(numjobs), 1, 4096, NULL },
-    { "runtime", OPT_TIME, FIELD(runtime_ns), 0, UINT64_MAX, NULL },
-    { "time_based", OPT_BOOL, FIELD(time_based), 0, 0, NULL },
-    { "direct", OPT_BOOL, FIELD(direct), 0, 0, NULL },
-    { "ioengine", OPT_ENUM, FIELD(engine), 0, 0, engine_names },
-    { "norandommap", OPT_BOOL, FIELD(norandommap), 0, 0, NULL },
-    { "randseed", OPT_UINT, FIELD(randseed), 0, UINT64_MAX, NULL },
-    { "group_reporting", OPT_BOOL, FIELD(group_reporting), 0, 0, NULL },
-};
-
 void bench_job_defaults(struct job *job)
 {
     *job = (struct job){
         .bs = 4096, .rw = RW_READ, .rwmixread = 50, .iodepth = 1,
         .numjobs = 1, .engine = ENGINE_IO_URING, .randseed = 0x89,
+        .iodepth_batch_submit = 1, .iodepth_batch_complete_min = 1,
+        .randrepeat = true, .do_verify = true, .loops = 1,
     };
 }
 
@@ -162,6 +153,325 @@ static bool parse_time_ns(const char *text, uint64_t *out)
     return false;
 }
 
+/* ---- options with their own syntax ------------------------------------------ */
+
+static int parse_rwmixwrite(struct job *job, const char *value, char *err,
+                            size_t err_size)
+{
+    uint64_t pct;
+    const char *unit;
+
+    if (!parse_number(value, &pct, &unit) || *unit || pct > 100) {
+        return fail(err, err_size, "rwmixwrite: expected 0 to 100, got '%s'",
+                    value);
+    }
+    job->rwmixread = 100 - (unsigned)pct;
+    return 0;
+}
+
+/* "4k-64k": the range bs takes at random. */
+static int parse_bsrange(struct job *job, const char *value, char *err,
+                         size_t err_size)
+{
+    char low[64], *dash;
+
+    if (strlen(value) >= sizeof(low) || !(dash = strchr(strcpy(low, value),
+                                                         '-'))) {
+        return fail(err, err_size, "bsrange: expected MIN-MAX, got '%s'",
+                    value);
+    }
+    *dash = '\0';
+    if (!parse_size(low, &job->bs_min) || !parse_size(dash + 1, &job->bs_max)
+        || !job->bs_min || job->bs_min > job->bs_max ||
+        job->bs_max > MAX_BS) {
+        return fail(err, err_size, "bsrange: invalid range '%s' (MIN-MAX, "
+                    "0 < MIN <= MAX <= 1g)", value);
+    }
+    job->nr_bssplit = 0;
+    return 0;
+}
+
+/* "4k/10:64k/50:32k": sizes with percentages; those without one share
+ * what the others leave. */
+static int parse_bssplit(struct job *job, const char *value, char *err,
+                         size_t err_size)
+{
+    char copy[1024], *save, *item;
+    unsigned n = 0, given = 0, unweighted = 0;
+    bool weighted[MAX_BSSPLIT];
+
+    if (strlen(value) >= sizeof(copy) || strchr(value, ',')) {
+        return fail(err, err_size, "bssplit: expected SIZE/PCT:SIZE/PCT..., "
+                    "one list for all directions, got '%s'", value);
+    }
+    strcpy(copy, value);
+    for (item = strtok_r(copy, ":", &save); item;
+         item = strtok_r(NULL, ":", &save)) {
+        struct bs_split *split = &job->bssplit[n];
+        char *slash = strchr(item, '/');
+        uint64_t pct = 0;
+        const char *unit;
+        if (slash) {
+            *slash = '\0';
+        }
+        if (n == MAX_BSSPLIT || !parse_size(item, &split->bs) ||
+            !split->bs || split->bs > MAX_BS ||
+            (slash && (!parse_number(slash + 1, &pct, &unit) || *unit ||
+                       pct > 100))) {
+            return fail(err, err_size, "bssplit: invalid entry '%s' in '%s' "
+                        "(at most %d of SIZE/PCT)", item, value, MAX_BSSPLIT);
+        }
+        split->pct = slash ? (unsigned)pct : 0;
+        weighted[n] = slash != NULL;
+        given += split->pct;
+        unweighted += !slash;
+        n++;
+    }
+    if (!n || given > 100 || (given < 100 && !unweighted)) {
+        return fail(err, err_size, "bssplit: percentages in '%s' must add up "
+                    "to 100", value);
+    }
+    for (unsigned i = 0, left = 100 - given; i < n; i++) {
+        if (!weighted[i]) {
+            unsigned share = left / unweighted--;
+            job->bssplit[i].pct = share;
+            left -= share;
+        }
+    }
+    job->nr_bssplit = n;
+    job->bs_min = job->bs_max = 0;
+    return 0;
+}
+
+/* "1m" for both directions, "1m,2m" read and write, ",2m" write only. */
+static int parse_rate_pair(const char *name, const char *value,
+                           uint64_t out[2], bool sizes, char *err,
+                           size_t err_size)
+{
+    const char *comma = strchr(value, ',');
+    char part[2][64] = { "", "" };
+
+    if (strlen(value) >= sizeof(part[0])) {
+        return fail(err, err_size, "%s: invalid value '%s'", name, value);
+    }
+    if (comma) {
+        memcpy(part[0], value, (size_t)(comma - value));
+        strcpy(part[1], comma + 1);
+    } else {
+        strcpy(part[0], value);
+        strcpy(part[1], value);
+    }
+    for (int d = 0; d < 2; d++) {
+        const char *unit;
+        bool ok = !part[d][0] ||
+                  (sizes ? parse_size(part[d], &out[d])
+                         : parse_number(part[d], &out[d], &unit) && !*unit);
+        if (!ok) {
+            return fail(err, err_size, "%s: invalid value '%s' (RATE or "
+                        "READ,WRITE)", name, value);
+        }
+        if (!part[d][0]) {
+            out[d] = 0;
+        }
+    }
+    return 0;
+}
+
+static int parse_rate(struct job *job, const char *value, char *err,
+                      size_t err_size)
+{
+    return parse_rate_pair("rate", value, job->rate, true, err, err_size);
+}
+
+static int parse_rate_iops(struct job *job, const char *value, char *err,
+                           size_t err_size)
+{
+    return parse_rate_pair("rate_iops", value, job->rate_iops, false, err,
+                           err_size);
+}
+
+/* "random", or "zipf:THETA" with THETA > 0 and not 1. */
+static int parse_distribution(struct job *job, const char *value, char *err,
+                              size_t err_size)
+{
+    char *end;
+
+    if (!strcmp(value, "random")) {
+        job->distribution = DIST_RANDOM;
+        return 0;
+    }
+    if (!strncmp(value, "zipf:", 5)) {
+        double theta = strtod(value + 5, &end);
+        if (end != value + 5 && !*end && theta > 0 && theta != 1 &&
+            theta < 100) {
+            job->distribution = DIST_ZIPF;
+            job->zipf_theta = theta;
+            return 0;
+        }
+    }
+    return fail(err, err_size, "random_distribution: expected random or "
+                "zipf:THETA (THETA > 0, not 1), got '%s'", value);
+}
+
+static int parse_verify(struct job *job, const char *value, char *err,
+                        size_t err_size)
+{
+    static const struct {
+        const char *name;
+        enum verify_algo algo;
+    } algos[] = {
+        { "0", VERIFY_NONE }, { "null", VERIFY_NONE },
+        { "crc32c", VERIFY_CRC32C }, { "crc32c-intel", VERIFY_CRC32C },
+        { "md5", VERIFY_MD5 },
+    };
+
+    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++) {
+        if (!strcmp(value, algos[i].name)) {
+            job->verify = algos[i].algo;
+            return 0;
+        }
+    }
+    return fail(err, err_size, "verify: expected crc32c, md5 or 0, got "
+                "'%s'", value);
+}
+
+static int parse_verify_pattern(struct job *job, const char *value, char *err,
+                                size_t err_size)
+{
+    return verify_parse_pattern(value, job->verify_pattern,
+                                MAX_VERIFY_PATTERN, &job->verify_pattern_len,
+                                err, err_size);
+}
+
+/* "99:99.9:99.99" */
+static int parse_percentiles(struct job *job, const char *value, char *err,
+                             size_t err_size)
+{
+    const char *at = value;
+    unsigned n = 0;
+
+    while (*at) {
+        char *end;
+        double pct = strtod(at, &end);
+        if (end == at || (*end && *end != ':') || !(pct > 0 && pct <= 100) ||
+            n == MAX_PERCENTILES) {
+            return fail(err, err_size, "percentile_list: expected up to %d "
+                        "values in (0, 100] separated by ':', got '%s'",
+                        MAX_PERCENTILES, value);
+        }
+        job->percentiles[n++] = pct;
+        at = *end ? end + 1 : end;
+    }
+    if (!n) {
+        return fail(err, err_size, "percentile_list: empty");
+    }
+    job->nr_percentiles = n;
+    return 0;
+}
+
+/* write_*_log: a file name prefix, the job's name when none is given. */
+static int set_log_prefix(char *prefix, size_t size, const struct job *job,
+                          const char *value, const char *name, char *err,
+                          size_t err_size)
+{
+    const char *chosen = value ? value : job->name[0] ? job->name
+                                                      : "coblk-bench";
+    if (!*chosen || strlen(chosen) >= size) {
+        return fail(err, err_size, "%s: needs a file name prefix of at most "
+                    "%zu bytes", name, size - 1);
+    }
+    strcpy(prefix, chosen);
+    return 0;
+}
+
+static int parse_lat_log(struct job *job, const char *value, char *err,
+                         size_t err_size)
+{
+    return set_log_prefix(job->lat_log, sizeof(job->lat_log), job, value,
+                          "write_lat_log", err, err_size);
+}
+
+static int parse_bw_log(struct job *job, const char *value, char *err,
+                        size_t err_size)
+{
+    return set_log_prefix(job->bw_log, sizeof(job->bw_log), job, value,
+                          "write_bw_log", err, err_size);
+}
+
+static int parse_iops_log(struct job *job, const char *value, char *err,
+                          size_t err_size)
+{
+    return set_log_prefix(job->iops_log, sizeof(job->iops_log), job, value,
+                          "write_iops_log", err, err_size);
+}
+
+#define OPTION(n, t, f, lo, hi, ch)                                          \
+    { .name = n, .type = t, .offset = offsetof(struct job, f),               \
+      .size = sizeof(((struct job *)0)->f), .min = lo, .max = hi,            \
+      .choices = ch }
+#define FUNC(n, fn) { .name = n, .type = OPT_FUNC, .parse = fn }
+#define FLAG_FUNC(n, fn)                                                     \
+    { .name = n, .type = OPT_FUNC, .parse = fn, .value_optional = true }
+
+static const struct opt options[] = {
+    OPTION("name", OPT_STR, name, 0, 0, NULL),
+    OPTION("filename", OPT_STR, filename, 0, 0, NULL),
+    OPTION("size", OPT_SIZE, size, 1, UINT64_MAX, NULL),
+    OPTION("offset", OPT_SIZE, offset, 0, UINT64_MAX, NULL),
+    OPTION("bs", OPT_SIZE, bs, 1, MAX_BS, NULL),
+    OPTION("blocksize", OPT_SIZE, bs, 1, MAX_BS, NULL),
+    FUNC("bsrange", parse_bsrange),
+    FUNC("bssplit", parse_bssplit),
+    OPTION("rw", OPT_ENUM, rw, 0, 0, rw_names),
+    OPTION("readwrite", OPT_ENUM, rw, 0, 0, rw_names),
+    OPTION("rwmixread", OPT_UINT, rwmixread, 0, 100, NULL),
+    FUNC("rwmixwrite", parse_rwmixwrite),
+    OPTION("iodepth", OPT_UINT, iodepth, 1, 65536, NULL),
+    OPTION("iodepth_batch_submit", OPT_UINT, iodepth_batch_submit, 0, 65536,
+           NULL),
+    OPTION("iodepth_batch", OPT_UINT, iodepth_batch_submit, 0, 65536, NULL),
+    OPTION("iodepth_batch_complete_min", OPT_UINT, iodepth_batch_complete_min,
+           0, 65536, NULL),
+    OPTION("iodepth_batch_complete", OPT_UINT, iodepth_batch_complete_min, 0,
+           65536, NULL),
+    OPTION("numjobs", OPT_UINT, numjobs, 1, 4096, NULL),
+    OPTION("runtime", OPT_TIME, runtime_ns, 0, UINT64_MAX, NULL),
+    OPTION("time_based", OPT_BOOL, time_based, 0, 0, NULL),
+    OPTION("ramp_time", OPT_TIME, ramp_time_ns, 0, UINT64_MAX, NULL),
+    OPTION("startdelay", OPT_TIME, startdelay_ns, 0, UINT64_MAX, NULL),
+    OPTION("direct", OPT_BOOL, direct, 0, 0, NULL),
+    OPTION("ioengine", OPT_ENUM, engine, 0, 0, engine_names),
+    OPTION("fixedbufs", OPT_BOOL, fixedbufs, 0, 0, NULL),
+    OPTION("registerfiles", OPT_BOOL, registerfiles, 0, 0, NULL),
+    OPTION("sqthread_poll", OPT_BOOL, sqthread_poll, 0, 0, NULL),
+    OPTION("hipri", OPT_BOOL, hipri, 0, 0, NULL),
+    OPTION("norandommap", OPT_BOOL, norandommap, 0, 0, NULL),
+    OPTION("randrepeat", OPT_BOOL, randrepeat, 0, 0, NULL),
+    OPTION("randseed", OPT_UINT, randseed, 0, UINT64_MAX, NULL),
+    FUNC("random_distribution", parse_distribution),
+    FUNC("rate", parse_rate),
+    FUNC("rate_iops", parse_rate_iops),
+    OPTION("fsync", OPT_UINT, fsync, 0, UINT32_MAX, NULL),
+    OPTION("end_fsync", OPT_BOOL, end_fsync, 0, 0, NULL),
+    FUNC("verify", parse_verify),
+    OPTION("do_verify", OPT_BOOL, do_verify, 0, 0, NULL),
+    OPTION("verify_only", OPT_BOOL, verify_only, 0, 0, NULL),
+    OPTION("verify_fatal", OPT_BOOL, verify_fatal, 0, 0, NULL),
+    OPTION("verify_backlog", OPT_UINT, verify_backlog, 0, UINT32_MAX, NULL),
+    FUNC("verify_pattern", parse_verify_pattern),
+    OPTION("group_reporting", OPT_BOOL, group_reporting, 0, 0, NULL),
+    FUNC("percentile_list", parse_percentiles),
+    FLAG_FUNC("write_lat_log", parse_lat_log),
+    FLAG_FUNC("write_bw_log", parse_bw_log),
+    FLAG_FUNC("write_iops_log", parse_iops_log),
+    OPTION("log_avg_msec", OPT_UINT, log_avg_msec, 0, UINT32_MAX, NULL),
+    OPTION("stonewall", OPT_BOOL, stonewall, 0, 0, NULL),
+    OPTION("wait_for_previous", OPT_BOOL, stonewall, 0, 0, NULL),
+    OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
+    OPTION("loops", OPT_UINT, loops, 1, UINT32_MAX, NULL),
+    OPTION("number_ios", OPT_UINT, number_ios, 0, UINT64_MAX, NULL),
+};
+
 static const struct opt *find_option(const char *name)
 {
     for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
@@ -183,6 +493,12 @@ int bench_set_option(struct job *job, const char *name, const char *value,
         return fail(err, err_size, "unrecognized option '--%s'", name);
     }
     field = (char *)job + o->offset;
+    if (o->type == OPT_FUNC) {
+        if (!value && !o->value_optional) {
+            return fail(err, err_size, "option '%s' needs a value", name);
+        }
+        return o->parse(job, value, err, err_size);
+    }
     if (!value && o->type != OPT_BOOL) {
         return fail(err, err_size, "option '%s' needs a value", name);
     }
@@ -226,6 +542,8 @@ int bench_set_option(struct job *job, const char *name, const char *value,
             return fail(err, err_size, "%s: invalid time '%s'", name, value);
         }
         break;
+    case OPT_FUNC:
+        break;
     }
     if (number < o->min || number > o->max) {
         return fail(err, err_size, "%s: %s out of range [%llu, %llu]", name,
@@ -257,38 +575,143 @@ static struct job *add_job(struct bench_config *cfg, const char *name,
     return job;
 }
 
-/* Options of the program rather than of a job; 1 if name was one. */
+static int parse_formats(struct bench_config *cfg, const char *value,
+                         char *err, size_t err_size)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } formats[] = {
+        { "normal", OUTPUT_NORMAL }, { "json", OUTPUT_JSON },
+        { "json+", OUTPUT_JSON_PLUS }, { "terse", OUTPUT_TERSE },
+    };
+    char copy[256], *save, *item;
+
+    if (!value || strlen(value) >= sizeof(copy)) {
+        return fail(err, err_size, "output-format: expected a list of "
+                    "normal, json, json+ and terse");
+    }
+    cfg->formats = 0;
+    strcpy(copy, value);
+    for (item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        size_t i = 0;
+        while (i < sizeof(formats) / sizeof(formats[0]) &&
+               strcmp(item, formats[i].name)) {
+            i++;
+        }
+        if (i == sizeof(formats) / sizeof(formats[0])) {
+            return fail(err, err_size, "output-format: expected normal, "
+                        "json, json+ or terse, got '%s'", item);
+        }
+        cfg->formats |= formats[i].bit;
+    }
+    if (!cfg->formats) {
+        return fail(err, err_size, "output-format: empty");
+    }
+    return 0;
+}
+
+static int parse_eta(struct bench_config *cfg, const char *value, char *err,
+                     size_t err_size)
+{
+    static const char *const modes[] = { "auto", "always", "never" };
+
+    for (int i = 0; i < 3; i++) {
+        if (value && !strcmp(value, modes[i])) {
+            cfg->eta = (enum eta_mode)i;
+            return 0;
+        }
+    }
+    return fail(err, err_size, "eta: expected auto, always or never, got "
+                "'%s'", value ? value : "");
+}
+
+static int parse_interval(const char *name, const char *value, uint64_t min,
+                          uint64_t *out, char *err, size_t err_size)
+{
+    uint64_t ns;
+
+    if (!value || !parse_time_ns(value, &ns) || ns < min) {
+        return fail(err, err_size, "%s: expected a time of at least %llums, "
+                    "got '%s'", name, (unsigned long long)(min / 1000000),
+                    value ? value : "");
+    }
+    *out = ns;
+    return 0;
+}
+
+static int add_section(struct bench_config *cfg, const char *value,
+                       char *err, size_t err_size)
+{
+    char **sections = realloc(cfg->sections,
+                              (cfg->nr_sections + 1) * sizeof(*sections));
+    if (!sections) {
+        return fail(err, err_size, "out of memory");
+    }
+    cfg->sections = sections;
+    if (!value || !*value ||
+        !(sections[cfg->nr_sections] = strdup(value))) {
+        return fail(err, err_size, "section: needs a job name");
+    }
+    cfg->nr_sections++;
+    return 0;
+}
+
+static int set_path(char *field, size_t size, const char *name,
+                    const char *value, char *err, size_t err_size)
+{
+    if (!value || !*value || strlen(value) >= size) {
+        return fail(err, err_size, "%s: needs a file name", name);
+    }
+    strcpy(field, value);
+    return 0;
+}
+
+/* Options of the program rather than of a job: 1 if name was one (0 on
+ * success inside), 0 if not, -1 on a bad value. */
 static int global_flag(struct bench_config *cfg, const char *name,
                        const char *value, char *err, size_t err_size)
 {
+    int ret;
+
     if (!strcmp(name, "output-format")) {
-        if (!value || (strcmp(value, "normal") && strcmp(value, "json"))) {
-            return fail(err, err_size, "output-format: expected normal or "
-                        "json, got '%s'", value ? value : "");
-        }
-        cfg->format = strcmp(value, "json") ? OUTPUT_NORMAL : OUTPUT_JSON;
-        return 1;
-    }
-    if (!strcmp(name, "output")) {
-        if (!value || strlen(value) >= sizeof(cfg->output)) {
-            return fail(err, err_size, "output: needs a file name");
-        }
-        strcpy(cfg->output, value);
-        return 1;
-    }
-    if (!strcmp(name, "parse-only")) {
+        ret = parse_formats(cfg, value, err, err_size);
+    } else if (!strcmp(name, "minimal")) {
+        cfg->formats = OUTPUT_TERSE;
+        ret = 0;
+    } else if (!strcmp(name, "terse-version")) {
+        ret = value && !strcmp(value, "3") ? 0
+              : fail(err, err_size, "terse-version: only 3 is supported");
+    } else if (!strcmp(name, "output")) {
+        ret = set_path(cfg->output, sizeof(cfg->output), name, value, err,
+                       err_size);
+    } else if (!strcmp(name, "plot")) {
+        ret = set_path(cfg->plot, sizeof(cfg->plot), name, value, err,
+                       err_size);
+    } else if (!strcmp(name, "eta")) {
+        ret = parse_eta(cfg, value, err, err_size);
+    } else if (!strcmp(name, "eta-interval")) {
+        ret = parse_interval(name, value, 100000000, &cfg->eta_interval_ns,
+                             err, err_size);
+    } else if (!strcmp(name, "status-interval")) {
+        ret = parse_interval(name, value, 1000000000,
+                             &cfg->status_interval_ns, err, err_size);
+    } else if (!strcmp(name, "section")) {
+        ret = add_section(cfg, value, err, err_size);
+    } else if (!strcmp(name, "parse-only")) {
         cfg->parse_only = true;
-        return 1;
-    }
-    if (!strcmp(name, "help")) {
+        ret = 0;
+    } else if (!strcmp(name, "help")) {
         cfg->show_help = true;
-        return 1;
-    }
-    if (!strcmp(name, "version")) {
+        ret = 0;
+    } else if (!strcmp(name, "version")) {
         cfg->show_version = true;
-        return 1;
+        ret = 0;
+    } else {
+        return 0;
     }
-    return 0;
+    return ret < 0 ? -1 : 1;
 }
 
 /* One "name[=value]" for the current job (or the globals). */
@@ -418,6 +841,87 @@ static int parse_job_file(struct bench_config *cfg, const char *path,
     return 0;
 }
 
+/* Settings that depend on others, and combinations that cannot work. */
+int bench_job_finish(struct job *job, char *err, size_t err_size)
+{
+    if (job->nr_bssplit) {
+        job->bs_min = job->bs_max = job->bssplit[0].bs;
+        for (unsigned i = 1; i < job->nr_bssplit; i++) {
+            uint64_t bs = job->bssplit[i].bs;
+            job->bs_min = bs < job->bs_min ? bs : job->bs_min;
+            job->bs_max = bs > job->bs_max ? bs : job->bs_max;
+        }
+    } else if (!job->bs_min) {
+        job->bs_min = job->bs_max = job->bs;
+    }
+    if (!job->iodepth_batch_submit || job->iodepth_batch_submit > job->iodepth) {
+        job->iodepth_batch_submit = job->iodepth_batch_submit ? job->iodepth
+                                                              : 1;
+    }
+    if (job->iodepth_batch_complete_min > job->iodepth) {
+        job->iodepth_batch_complete_min = job->iodepth;
+    }
+    if (job->verify && (job->rw == RW_TRIM || job->rw == RW_RANDTRIM)) {
+        return fail(err, err_size, "%s: verify does not apply to rw=%s",
+                    job->name, bench_rw_name(job->rw));
+    }
+    if (job->verify && job->engine == ENGINE_NULL) {
+        return fail(err, err_size, "%s: verify needs a device that keeps "
+                    "data, not ioengine=null", job->name);
+    }
+    if (job->verify_only && !job->verify) {
+        return fail(err, err_size, "%s: verify_only needs verify=crc32c or "
+                    "verify=md5", job->name);
+    }
+    if (job->verify && job->time_based &&
+        (job->rw != RW_READ && job->rw != RW_RANDREAD)) {
+        return fail(err, err_size, "%s: verify needs a size-based job, not "
+                    "time_based", job->name);
+    }
+    return 0;
+}
+
+static bool section_chosen(const struct bench_config *cfg, const char *name)
+{
+    if (!cfg->nr_sections) {
+        return true;
+    }
+    for (unsigned i = 0; i < cfg->nr_sections; i++) {
+        if (!strcmp(cfg->sections[i], name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int finish_config(struct bench_config *cfg, char *err,
+                         size_t err_size)
+{
+    unsigned kept = 0;
+
+    cfg->formats = cfg->formats ? cfg->formats : OUTPUT_NORMAL;
+    cfg->eta_interval_ns = cfg->eta_interval_ns ? cfg->eta_interval_ns
+                                                : 1000000000;
+    for (unsigned i = 0; i < cfg->nr_jobs; i++) {
+        if (section_chosen(cfg, cfg->jobs[i].name)) {
+            cfg->jobs[kept++] = cfg->jobs[i];
+        }
+    }
+    cfg->nr_jobs = kept;
+    cfg->nr_groups = kept ? 1 : 0;
+    for (unsigned i = 0; i < kept; i++) {
+        struct job *job = &cfg->jobs[i];
+        if (i && (job->stonewall || job->new_group)) {
+            cfg->nr_groups++;
+        }
+        job->groupid = cfg->nr_groups ? cfg->nr_groups - 1 : 0;
+        if (bench_job_finish(job, err, err_size) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int bench_parse_args(struct bench_config *cfg, int argc, char **argv,
                      char *err, size_t err_size)
 {
@@ -441,12 +945,17 @@ int bench_parse_args(struct bench_config *cfg, int argc, char **argv,
             return -1;
         }
     }
-    return 0;
+    return finish_config(cfg, err, err_size);
 }
 
 void bench_config_free(struct bench_config *cfg)
 {
     free(cfg->jobs);
+    for (unsigned i = 0; i < cfg->nr_sections; i++) {
+        free(cfg->sections[i]);
+    }
+    free(cfg->sections);
     cfg->jobs = NULL;
-    cfg->nr_jobs = 0;
+    cfg->sections = NULL;
+    cfg->nr_jobs = cfg->nr_sections = 0;
 }

@@ -6,6 +6,7 @@
 #define COBLK_BENCH_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum rw_mode {
@@ -14,6 +15,17 @@ enum rw_mode {
 };
 
 enum engine { ENGINE_IO_URING, ENGINE_NULL };
+enum distribution { DIST_RANDOM, DIST_ZIPF };
+enum verify_algo { VERIFY_NONE, VERIFY_CRC32C, VERIFY_MD5 };
+
+#define MAX_BSSPLIT 16
+#define MAX_PERCENTILES 64
+#define MAX_VERIFY_PATTERN 512
+
+struct bs_split {
+    uint64_t bs;
+    unsigned pct;
+};
 
 struct job {
     char name[64];
@@ -32,16 +44,62 @@ struct job {
     bool norandommap;
     uint64_t randseed;
     bool group_reporting;
+
+    /* Block sizes: bs, or a range, or a weighted split (fio's bsrange,
+     * bssplit); bs_min/bs_max always hold the smallest and largest. */
+    uint64_t bs_min, bs_max;
+    struct bs_split bssplit[MAX_BSSPLIT];
+    unsigned nr_bssplit;
+    unsigned iodepth_batch_submit;      /* submit once this many are ready */
+    unsigned iodepth_batch_complete_min;
+    uint64_t ramp_time_ns, startdelay_ns;
+    /* io_uring tuning: coblk always registers its files; these are
+     * accepted for fio's job files and shown in the job options. */
+    bool fixedbufs, registerfiles, sqthread_poll, hipri;
+    bool randrepeat;                    /* false: seed from the clock */
+    uint64_t rate[2], rate_iops[2];     /* per second, read and write */
+    enum distribution distribution;
+    double zipf_theta;
+    unsigned fsync;                     /* flush after this many writes */
+    bool end_fsync;
+    enum verify_algo verify;
+    bool do_verify, verify_only, verify_fatal;
+    unsigned verify_backlog;            /* verify after this many writes */
+    uint8_t verify_pattern[MAX_VERIFY_PATTERN];
+    unsigned verify_pattern_len;        /* 0: pseudo-random data */
+    double percentiles[MAX_PERCENTILES];
+    unsigned nr_percentiles;
+    char lat_log[256], bw_log[256], iops_log[256];  /* file prefixes */
+    uint64_t log_avg_msec;
+    bool stonewall, new_group;
+    unsigned loops;
+    uint64_t number_ios;                /* 0: no limit */
+    unsigned groupid;                   /* set by bench_parse_args */
 };
 
-enum output_format { OUTPUT_NORMAL, OUTPUT_JSON };
+/* Output formats; fio takes several at once ("json,normal"). */
+enum {
+    OUTPUT_NORMAL = 1 << 0,
+    OUTPUT_JSON = 1 << 1,
+    OUTPUT_JSON_PLUS = 1 << 2,          /* json with latency histograms */
+    OUTPUT_TERSE = 1 << 3,
+};
+
+enum eta_mode { ETA_AUTO, ETA_ALWAYS, ETA_NEVER };
 
 struct bench_config {
     struct job global;          /* options before the first --name */
     struct job *jobs;
     unsigned nr_jobs;
-    enum output_format format;
+    unsigned formats;           /* OUTPUT_* bits */
     char output[4096];          /* "" = stdout */
+    char plot[4096];            /* "" = no SVG report */
+    enum eta_mode eta;
+    uint64_t eta_interval_ns;
+    uint64_t status_interval_ns;    /* 0: no periodic reports */
+    char **sections;            /* --section: run only these jobs */
+    unsigned nr_sections;
+    unsigned nr_groups;
     bool parse_only;
     bool show_help;
     bool show_version;
@@ -59,6 +117,10 @@ int bench_set_option(struct job *job, const char *name, const char *value,
                      char *err, size_t err_size);
 
 void bench_job_defaults(struct job *job);
+/* Derives settings that depend on others (block size range, batches) and
+ * rejects combinations that cannot run; 0 or -1 with a message in err.
+ * bench_parse_args does this for every job. */
+int bench_job_finish(struct job *job, char *err, size_t err_size);
 void bench_config_free(struct bench_config *cfg);
 
 const char *bench_rw_name(enum rw_mode rw);

@@ -1,8 +1,8 @@
 /*
  * One job instance: its own event loop and queue, iodepth requests in
- * flight, blocks chosen sequentially or at random.  With the random map
- * (fio's default) a full-period generator visits every block exactly once
- * per pass, in O(1) memory.
+ * flight.  The loop prepares what is free, submits in batches, reaps and
+ * accounts; everything optional (rate limits, flushes, ramp, logs,
+ * verification) costs a branch when it is off.
  */
 #include "config.h"
 
@@ -18,9 +18,14 @@
 #include <unistd.h>
 
 #include "coblk/coblk.h"
+#include "logs.h"
+#include "pick.h"
 #include "run.h"
+#include "verify.h"
 
 #define DEFAULT_NULL_SIZE (1ull << 30)
+#define DIR_SYNC DIR_COUNT      /* a slot carrying a flush */
+#define VERIFY_BATCH 4096       /* extents read back per round */
 
 static uint64_t now_ns(void)
 {
@@ -28,6 +33,16 @@ static uint64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t when_ns)
+{
+    struct timespec ts = { .tv_sec = (time_t)(when_ns / 1000000000u),
+                           .tv_nsec = (long)(when_ns % 1000000000u) };
+
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+           EINTR) {
+    }
 }
 
 int bench_device_spec(const struct job *job, char *spec, size_t size,
@@ -70,105 +85,59 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     return 0;
 }
 
-/* ---- choosing blocks ------------------------------------------------------------ */
-
-struct sequencer {
-    uint64_t blocks;
-    bool random, map;
-    uint64_t next;              /* sequential cursor, or generator state */
-    uint64_t mask;              /* random map: period - 1 (a power of two) */
-    uint64_t rng;
-};
-
-static uint64_t xorshift(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static void sequencer_init(struct sequencer *seq, const struct job *job,
-                           uint64_t blocks, unsigned instance)
-{
-    *seq = (struct sequencer){ .blocks = blocks,
-                               .random = bench_rw_is_random(job->rw),
-                               .map = !job->norandommap,
-                               .rng = job->randseed * 2654435761u +
-                                      instance + 1 };
-    uint64_t period = 1;
-    while (period < blocks) {
-        period <<= 1;
-    }
-    seq->mask = period - 1;
-    seq->next = xorshift(&seq->rng) & seq->mask;
-}
-
-static uint64_t next_block(struct sequencer *seq)
-{
-    if (!seq->random) {
-        return seq->next++ % seq->blocks;
-    }
-    if (!seq->map) {
-        return xorshift(&seq->rng) % seq->blocks;
-    }
-    /* x -> 5x + 1 mod 2^k has full period (Hull-Dobell); values past the
-     * end are skipped, so each block comes once per pass. */
-    do {
-        seq->next = (seq->next * 5 + 1) & seq->mask;
-    } while (seq->next >= seq->blocks);
-    return seq->next;
-}
-
-/* ---- the I/O loop ---------------------------------------------------------------- */
+/* ---- state of a running instance ------------------------------------------- */
 
 struct slot {
     struct coblk_req req;
     struct iovec iov;
-    uint64_t issued_ns;
-    int dir;
+    uint64_t prep_ns, sub_ns;
+    uint64_t bytes;
+    int dir;                    /* DIR_* or DIR_SYNC */
 };
 
-static int direction(const struct job *job, uint64_t *rng)
-{
-    switch (job->rw) {
-    case RW_READ:
-    case RW_RANDREAD:
-        return DIR_READ;
-    case RW_WRITE:
-    case RW_RANDWRITE:
-        return DIR_WRITE;
-    case RW_TRIM:
-    case RW_RANDTRIM:
-        return DIR_TRIM;
-    default:
-        return xorshift(rng) % 100 < job->rwmixread ? DIR_READ : DIR_WRITE;
-    }
-}
+struct extent {
+    uint64_t unit, count;       /* in units of bs_min */
+};
 
-static void prepare(struct slot *s, const struct job *job,
-                    struct sequencer *seq, uint64_t first_sector)
-{
-    static const uint32_t types[] = { COBLK_REQ_IN, COBLK_REQ_OUT,
-                                      COBLK_REQ_DISCARD };
-    uint64_t sectors = job->bs / COBLK_SECTOR_SIZE;
+struct runner {
+    const struct job *job;
+    struct job_result *r;
+    struct coblk_queue *q;
+    struct picker pick;
+    struct slot *slots;
+    char *buffers;
+    struct slot **free_slots;
+    unsigned nr_free;
+    struct coblk_req **ready;   /* prepared, not yet submitted */
+    unsigned nr_ready;
+    struct slot *held;          /* prepared, waiting for the rate limit */
+    struct coblk_req **done;
+    unsigned inflight;
 
-    s->dir = direction(job, &seq->rng);
-    s->req.type = types[s->dir];
-    s->req.sector = first_sector + next_block(seq) * sectors;
-    s->req.nr_sectors = (uint32_t)sectors;
-    s->req.iov = s->dir == DIR_TRIM ? NULL : &s->iov;
-    s->req.iovcnt = s->dir == DIR_TRIM ? 0 : 1;
-}
+    uint64_t first_sector, unit_bytes, units;
+    uint64_t issued_bytes, total_bytes, issued_ios, max_ios;
+    uint64_t start_ns, stats_ns, deadline_ns, ramp_end_ns;
+    uint64_t rate_bytes[2], rate_ios[2];    /* since stats_ns */
+    uint64_t writes_since_sync;
 
-static void cpu_times(double *usr, double *sys)
-{
-    struct rusage ru;
+    /* Sampling for the series, bw/iops statistics and logs. */
+    uint64_t next_sample_ns, next_log_ns, log_interval_ns;
+    uint64_t sample_ios[DIR_COUNT], sample_bytes[DIR_COUNT];
+    uint64_t log_ios[DIR_COUNT], log_bytes[DIR_COUNT];
+    struct job_logs logs;
+    bool logging;
+    unsigned log_index;
 
-    getrusage(RUSAGE_THREAD, &ru);
-    *usr = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
-    *sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
+    /* Verification: the write number each unit last got. */
+    struct verify_params vp;
+    uint64_t seed, write_seq;
+    uint32_t *unit_seq;
+    struct extent *backlog;
+    unsigned nr_backlog;
+    uint64_t bad_units;
+    bool verifying;             /* reading back what was written */
+    unsigned snapshot_gen;      /* the last snapshot request served */
+};
 
 static int job_error(struct job_result *r, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -177,6 +146,9 @@ static int job_error(struct job_result *r, int err, const char *fmt, ...)
 {
     va_list ap;
 
+    if (r->error) {
+        return r->error;
+    }
     va_start(ap, fmt);
     vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
     va_end(ap);
@@ -184,128 +156,792 @@ static int job_error(struct job_result *r, int err, const char *fmt, ...)
     return err;
 }
 
-static void io_loop(const struct job *job, struct coblk_queue *q,
-                    struct slot *slots, uint64_t first_sector,
-                    uint64_t blocks, unsigned instance, struct job_result *r)
+static const char *dir_name(int dir)
 {
-    struct sequencer seq;
-    struct coblk_req **batch = calloc(job->iodepth, sizeof(*batch));
-    uint64_t total = job->time_based ? UINT64_MAX : blocks;
-    uint64_t issued = 0, completed = 0;
-    uint64_t start = now_ns();
-    uint64_t deadline = job->runtime_ns ? start + job->runtime_ns
-                                        : UINT64_MAX;
-    unsigned ready = 0;
+    static const char *const names[] = { "read", "write", "trim", "flush" };
+    return names[dir];
+}
 
-    sequencer_init(&seq, job, blocks, instance);
-    for (unsigned i = 0; i < job->iodepth && issued + ready < total; i++) {
-        batch[ready++] = &slots[i].req;
+static bool ramping(const struct runner *rn)
+{
+    return rn->ramp_end_ns != 0;
+}
+
+/* ---- sampling ---------------------------------------------------------------- */
+
+static bool job_does(const struct job *job, int dir)
+{
+    switch (job->rw) {
+    case RW_READ:
+    case RW_RANDREAD:
+        return dir == DIR_READ;
+    case RW_WRITE:
+    case RW_RANDWRITE:
+        return dir == DIR_WRITE || (dir == DIR_READ && job->verify);
+    case RW_TRIM:
+    case RW_RANDTRIM:
+        return dir == DIR_TRIM;
+    default:
+        return dir != DIR_TRIM;
     }
+}
+
+static int series_push(struct series *s, const struct series_point *p)
+{
+    if (s->count == s->capacity) {
+        size_t cap = s->capacity ? 2 * s->capacity : 64;
+        struct series_point *points = realloc(s->points, cap * sizeof(*p));
+        if (!points) {
+            return -ENOMEM;
+        }
+        s->points = points;
+        s->capacity = cap;
+    }
+    s->points[s->count++] = *p;
+    return 0;
+}
+
+/* One 500 ms interval: a point of the series, bw and IOPS samples. */
+static void take_sample(struct runner *rn, uint64_t now)
+{
+    struct job_result *r = rn->r;
+    double sec = (double)r->series.interval_ms / 1000;
+    struct series_point p = { .t_ms = (now - rn->stats_ns) / 1000000 };
+
+    for (int d = 0; d < DIR_COUNT; d++) {
+        p.ios[d] = r->dir[d].ios - rn->sample_ios[d];
+        p.bytes[d] = r->dir[d].bytes - rn->sample_bytes[d];
+        rn->sample_ios[d] = r->dir[d].ios;
+        rn->sample_bytes[d] = r->dir[d].bytes;
+        if (job_does(rn->job, d)) {
+            sample_add(&r->dir[d].bw, (double)p.bytes[d] / 1024 / sec);
+            sample_add(&r->dir[d].iops, (double)p.ios[d] / sec);
+        }
+    }
+    if (series_push(&r->series, &p) < 0) {
+        job_error(r, -ENOMEM, "out of memory for the I/O series");
+    }
+    rn->next_sample_ns += r->series.interval_ms * 1000000;
+}
+
+/* The bandwidth and IOPS logs' line for the window ending now. */
+static void log_window(struct runner *rn, uint64_t now)
+{
+    struct job_result *r = rn->r;
+    uint64_t begin = rn->next_log_ns - rn->log_interval_ns;
+    double sec = (double)(now > begin ? now - begin : 1) / 1e9;
+
+    for (int d = 0; d < DIR_COUNT; d++) {
+        uint64_t ios = r->dir[d].ios - rn->log_ios[d];
+        uint64_t bytes = r->dir[d].bytes - rn->log_bytes[d];
+        rn->log_ios[d] = r->dir[d].ios;
+        rn->log_bytes[d] = r->dir[d].bytes;
+        if (job_does(rn->job, d)) {
+            logs_window(&rn->logs, (now - rn->stats_ns) / 1000000, d,
+                        ios ? bytes / ios : rn->job->bs_min,
+                        (double)bytes / 1024 / sec, (double)ios / sec);
+        }
+    }
+    rn->next_log_ns += rn->log_interval_ns;
+}
+
+/* Statistics start afresh when the ramp ends. */
+static void end_ramp(struct runner *rn, uint64_t now)
+{
+    struct job_result *r = rn->r;
+
+    memset(r->dir, 0, sizeof(r->dir));
+    memset(&r->sync, 0, sizeof(r->sync));
+    memset(r->io_depth, 0, sizeof(r->io_depth));
+    memset(r->submit, 0, sizeof(r->submit));
+    memset(r->complete, 0, sizeof(r->complete));
+    rn->ramp_end_ns = 0;
+    rn->stats_ns = now;
+    rn->next_sample_ns = now + r->series.interval_ms * 1000000;
+    rn->next_log_ns = now + rn->log_interval_ns;
+    if (rn->job->runtime_ns) {
+        rn->deadline_ns = now + rn->job->runtime_ns;
+    }
+    memset(rn->rate_bytes, 0, sizeof(rn->rate_bytes));
+    memset(rn->rate_ios, 0, sizeof(rn->rate_ios));
+    atomic_store_explicit(&r->progress.state, STATE_RUNNING,
+                          memory_order_relaxed);
+}
+
+static _Atomic unsigned snapshot_request;
+
+unsigned bench_request_snapshot(void)
+{
+    return atomic_fetch_add(&snapshot_request, 1) + 1;
+}
+
+static void serve_snapshot(struct runner *rn)
+{
+    unsigned gen = atomic_load_explicit(&snapshot_request,
+                                        memory_order_relaxed);
+    struct job_result *r = rn->r;
+
+    if (gen == rn->snapshot_gen || !r->snapshot) {
+        return;
+    }
+    rn->snapshot_gen = gen;
+    memcpy(r->snapshot->dir, r->dir, sizeof(r->dir));
+    r->snapshot->sync = r->sync;
+    memcpy(r->snapshot->io_depth, r->io_depth, sizeof(r->io_depth));
+    memcpy(r->snapshot->submit, r->submit, sizeof(r->submit));
+    memcpy(r->snapshot->complete, r->complete, sizeof(r->complete));
+    r->snapshot->runtime_ns = now_ns() - rn->stats_ns;
+    atomic_store_explicit(&r->progress.snapshot_gen, gen,
+                          memory_order_release);
+}
+
+static void tick(struct runner *rn, uint64_t now)
+{
+    serve_snapshot(rn);
+    if (ramping(rn)) {
+        if (now >= rn->ramp_end_ns) {
+            end_ramp(rn, now);
+        }
+        return;
+    }
+    if (now >= rn->next_sample_ns) {
+        take_sample(rn, now);
+    }
+    if (rn->logging && now >= rn->next_log_ns) {
+        log_window(rn, now);
+    }
+}
+
+static void publish_progress(struct runner *rn)
+{
+    struct job_result *r = rn->r;
+
+    for (int d = 0; d < DIR_COUNT; d++) {
+        atomic_store_explicit(&r->progress.ios[d], r->dir[d].ios,
+                              memory_order_relaxed);
+        atomic_store_explicit(&r->progress.bytes[d], r->dir[d].bytes,
+                              memory_order_relaxed);
+    }
+}
+
+/* ---- preparing requests ------------------------------------------------------ */
+
+static void fill_for_verify(struct runner *rn, struct slot *s, uint64_t unit)
+{
+    uint64_t seq = ++rn->write_seq;
+    char *buf = s->iov.iov_base;
+
+    for (uint64_t i = 0; i < s->bytes / rn->unit_bytes; i++) {
+        verify_fill(&rn->vp, buf + i * rn->unit_bytes,
+                    (unit + i) * rn->unit_bytes + rn->job->offset, seq);
+        rn->unit_seq[unit + i] = (uint32_t)seq;
+    }
+}
+
+static void prepare_flush(struct slot *s)
+{
+    s->dir = DIR_SYNC;
+    s->bytes = 0;
+    s->req.type = COBLK_REQ_FLUSH;
+    s->req.sector = 0;
+    s->req.nr_sectors = 0;
+    s->req.iov = NULL;
+    s->req.iovcnt = 0;
+}
+
+static void prepare_io(struct runner *rn, struct slot *s)
+{
+    static const uint32_t types[] = { COBLK_REQ_IN, COBLK_REQ_OUT,
+                                      COBLK_REQ_DISCARD };
+    int dir = picker_direction(&rn->pick);
+    uint64_t bytes;
+    uint64_t unit = picker_block(&rn->pick, &bytes);
+
+    s->dir = dir;
+    s->bytes = bytes;
+    s->req.type = types[dir];
+    s->req.sector = rn->first_sector + unit * (rn->unit_bytes /
+                                               COBLK_SECTOR_SIZE);
+    s->req.nr_sectors = (uint32_t)(bytes / COBLK_SECTOR_SIZE);
+    s->iov.iov_len = bytes;
+    s->req.iov = dir == DIR_TRIM ? NULL : &s->iov;
+    s->req.iovcnt = dir == DIR_TRIM ? 0 : 1;
+    rn->issued_bytes += bytes;
+    rn->issued_ios++;
+    if (dir == DIR_WRITE) {
+        rn->writes_since_sync++;
+        if (rn->unit_seq) {
+            fill_for_verify(rn, s, unit);
+        }
+    }
+}
+
+/* When the rate limits let an I/O of s's direction go: 0 for now. */
+static uint64_t rate_wait_until(const struct runner *rn, const struct slot *s,
+                                uint64_t now)
+{
+    const struct job *job = rn->job;
+    int d = s->dir;
+    uint64_t at = 0;
+
+    if (d > DIR_WRITE || ramping(rn)) {
+        return 0;
+    }
+    if (job->rate[d]) {
+        at = rn->stats_ns + (uint64_t)((double)rn->rate_bytes[d] * 1e9 /
+                                       (double)job->rate[d]);
+    }
+    if (job->rate_iops[d]) {
+        uint64_t by_iops = rn->stats_ns + (uint64_t)((double)rn->rate_ios[d] *
+                                                     1e9 /
+                                                     (double)job->rate_iops[d]);
+        at = by_iops > at ? by_iops : at;
+    }
+    return at > now ? at : 0;
+}
+
+static bool more_to_issue(const struct runner *rn, uint64_t now)
+{
+    return rn->issued_bytes < rn->total_bytes &&
+           rn->issued_ios < rn->max_ios && now < rn->deadline_ns &&
+           !rn->r->error;
+}
+
+/* Prepares requests into every free slot the limits allow; returns the
+ * time the rate limit holds the next one until (0: not held). */
+static uint64_t prepare_ready(struct runner *rn, uint64_t now)
+{
+    const struct job *job = rn->job;
+
+    while (rn->nr_free || rn->held) {
+        struct slot *s = rn->held;
+        if (!s) {
+            bool more = more_to_issue(rn, now);
+            /* As fio: a flush before the write after every fsync=N. */
+            bool sync = job->fsync && rn->writes_since_sync >= job->fsync &&
+                        more;
+            if (!more) {
+                break;
+            }
+            s = rn->free_slots[--rn->nr_free];
+            if (sync) {
+                prepare_flush(s);
+                rn->writes_since_sync = 0;
+            } else {
+                prepare_io(rn, s);
+            }
+        }
+        uint64_t wait = rate_wait_until(rn, s, now);
+        rn->held = wait ? s : NULL;
+        if (wait) {
+            return wait;
+        }
+        if (s->dir <= DIR_WRITE) {
+            rn->rate_bytes[s->dir] += s->bytes;
+            rn->rate_ios[s->dir]++;
+        }
+        s->prep_ns = now;
+        rn->ready[rn->nr_ready++] = &s->req;
+    }
+    return 0;
+}
+
+/* ---- submitting and completing ---------------------------------------------- */
+
+static int submit_ready(struct runner *rn)
+{
+    unsigned n = rn->nr_ready;
+
+    if (coblk_queue_submit(rn->q, rn->ready, n) != (int)n) {
+        return job_error(rn->r, -EIO, "submit: %s", coblk_last_error());
+    }
+    uint64_t now = now_ns();
+    for (unsigned i = 0; i < n; i++) {
+        ((struct slot *)rn->ready[i])->sub_ns = now;
+    }
+    rn->inflight += n;
+    rn->nr_ready = 0;
+    if (!ramping(rn)) {
+        struct job_result *r = rn->r;
+        struct slot *first = (struct slot *)rn->ready[0];
+        if (first->dir < DIR_COUNT) {
+            /* One batch, one preparation time: one slat value. */
+            lat_add_n(&r->dir[first->dir].slat, now - first->prep_ns, n);
+        }
+        r->io_depth[depth_bucket(rn->inflight)] += n;
+        r->submit[batch_bucket(n)]++;
+    }
+    return 0;
+}
+
+static void check_read(struct runner *rn, const struct slot *s,
+                       uint64_t unit, bool known_seq)
+{
+    const char *buf = s->iov.iov_base;
+
+    for (uint64_t i = 0; i < s->bytes / rn->unit_bytes; i++) {
+        char msg[400];
+        uint64_t seq = known_seq ? rn->unit_seq[unit + i] : VERIFY_ANY_SEQ;
+        if (verify_check(&rn->vp, buf + i * rn->unit_bytes,
+                         (unit + i) * rn->unit_bytes + rn->job->offset, seq,
+                         msg, sizeof(msg)) < 0) {
+            if (!rn->bad_units++) {
+                job_error(rn->r, -EILSEQ, "verify: %s", msg);
+            }
+        }
+        rn->r->verified++;
+    }
+}
+
+static uint64_t slot_unit(const struct runner *rn, const struct slot *s)
+{
+    return (s->req.sector - rn->first_sector) * COBLK_SECTOR_SIZE /
+           rn->unit_bytes;
+}
+
+static void account(struct runner *rn, struct slot *s, uint64_t now)
+{
+    struct job_result *r = rn->r;
+
+    if (s->dir == DIR_SYNC) {
+        lat_add(&r->sync, now - s->sub_ns);
+        return;
+    }
+    struct dir_stats *d = &r->dir[s->dir];
+    d->ios++;
+    d->bytes += s->bytes;
+    lat_add(&d->clat, now - s->sub_ns);
+    lat_add(&d->lat, now - s->prep_ns);
+    if (rn->logging) {
+        logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir, s->bytes,
+                s->sub_ns - s->prep_ns, now - s->sub_ns, now - s->prep_ns);
+    }
+}
+
+static void complete(struct runner *rn, struct slot *s, uint64_t now)
+{
+    if (s->req.status != COBLK_S_OK) {
+        job_error(rn->r, s->req.error ? s->req.error : -EIO,
+                  "%s at offset %llu: %s", dir_name(s->dir),
+                  (unsigned long long)s->req.sector * COBLK_SECTOR_SIZE,
+                  strerror(s->req.error ? -s->req.error : EIO));
+    } else if (s->dir == DIR_READ && (rn->verifying || (rn->job->verify &&
+                                                        !rn->unit_seq))) {
+        /* Reads of a job that writes are checked once all is written. */
+        check_read(rn, s, slot_unit(rn, s), rn->verifying);
+    } else if (s->dir == DIR_WRITE && rn->backlog) {
+        rn->backlog[rn->nr_backlog++] = (struct extent){
+            slot_unit(rn, s), s->bytes / rn->unit_bytes };
+    }
+    if (!ramping(rn)) {
+        account(rn, s, now);
+    }
+    rn->free_slots[rn->nr_free++] = s;
+}
+
+/* Waits for at least min completions (or timeout_ms) and handles them. */
+static void reap(struct runner *rn, unsigned min, int timeout_ms)
+{
+    int got = coblk_queue_reap(rn->q, rn->done, min, rn->inflight,
+                               timeout_ms);
+    uint64_t now = now_ns();
+
+    if (got < 0) {
+        job_error(rn->r, got, "reap: %s", coblk_last_error());
+        return;
+    }
+    for (int i = 0; i < got; i++) {
+        complete(rn, (struct slot *)rn->done[i], now);
+    }
+    rn->inflight -= (unsigned)got;
+    if (got && !ramping(rn)) {
+        rn->r->complete[batch_bucket((unsigned)got)]++;
+    }
+    publish_progress(rn);
+}
+
+static void drain(struct runner *rn)
+{
+    while (rn->inflight) {
+        reap(rn, rn->inflight, -1);
+    }
+}
+
+/* ---- verification passes ----------------------------------------------------- */
+
+/* Reads the extents back and checks every unit against its write. */
+static void verify_extents(struct runner *rn, const struct extent *ext,
+                           size_t n)
+{
+    uint64_t max_units = rn->job->bs_max / rn->unit_bytes;
+
+    rn->verifying = true;
+    for (size_t i = 0; i < n && !(rn->bad_units && rn->job->verify_fatal);) {
+        struct extent e = ext[i];
+        while (e.count && !(rn->bad_units && rn->job->verify_fatal)) {
+            if (!rn->nr_free) {
+                reap(rn, 1, -1);
+                continue;
+            }
+            struct slot *s = rn->free_slots[--rn->nr_free];
+            uint64_t units = e.count < max_units ? e.count : max_units;
+            s->dir = DIR_READ;
+            s->bytes = units * rn->unit_bytes;
+            s->req = (struct coblk_req){
+                .type = COBLK_REQ_IN, .iov = &s->iov, .iovcnt = 1,
+                .sector = rn->first_sector + e.unit * (rn->unit_bytes /
+                                                       COBLK_SECTOR_SIZE) };
+            s->iov.iov_len = s->bytes;
+            s->prep_ns = now_ns();
+            rn->ready[rn->nr_ready++] = &s->req;
+            if (submit_ready(rn) < 0) {
+                return;
+            }
+            e.unit += units;
+            e.count -= units;
+        }
+        i++;
+    }
+    drain(rn);
+    rn->verifying = false;
+}
+
+/* Reads back every unit the job wrote, in offset order. */
+static void verify_written(struct runner *rn)
+{
+    struct extent *list = malloc(VERIFY_BATCH * sizeof(*list));
+    size_t n = 0;
+
+    if (!list) {
+        job_error(rn->r, -ENOMEM, "out of memory for verification");
+        return;
+    }
+    atomic_store_explicit(&rn->r->progress.state, STATE_VERIFYING,
+                          memory_order_relaxed);
+    for (uint64_t u = 0; u < rn->units; u++) {
+        if (!rn->unit_seq[u]) {
+            continue;
+        }
+        if (n && list[n - 1].unit + list[n - 1].count == u) {
+            list[n - 1].count++;
+            continue;
+        }
+        if (n == VERIFY_BATCH) {
+            verify_extents(rn, list, n);
+            n = 0;
+        }
+        list[n++] = (struct extent){ u, 1 };
+    }
+    verify_extents(rn, list, n);
+    free(list);
+}
+
+/* verify_only: what a run of the same job would have written, without
+ * writing it (same seeds, same choices). */
+static void replay_writes(struct runner *rn)
+{
+    while (rn->issued_bytes < rn->total_bytes &&
+           rn->issued_ios < rn->max_ios) {
+        int dir = picker_direction(&rn->pick);
+        uint64_t bytes;
+        uint64_t unit = picker_block(&rn->pick, &bytes);
+        rn->issued_bytes += bytes;
+        rn->issued_ios++;
+        if (dir == DIR_WRITE) {
+            rn->write_seq++;
+            for (uint64_t i = 0; i < bytes / rn->unit_bytes; i++) {
+                rn->unit_seq[unit + i] = (uint32_t)rn->write_seq;
+            }
+        }
+    }
+}
+
+static void verify_backlog(struct runner *rn)
+{
+    drain(rn);
+    verify_extents(rn, rn->backlog, rn->nr_backlog);
+    rn->nr_backlog = 0;
+}
+
+/* ---- the I/O loop ---------------------------------------------------------- */
+
+static void io_loop(struct runner *rn)
+{
+    const struct job *job = rn->job;
+
     for (;;) {
         uint64_t now = now_ns();
-        bool stop = now >= deadline || r->error;
-        unsigned n = 0;
-        for (unsigned i = 0; i < ready && !stop && issued < total; i++) {
-            struct slot *s = (struct slot *)batch[i];
-            prepare(s, job, &seq, first_sector);
-            s->issued_ns = now;
-            batch[n++] = &s->req;
-            issued++;
+        tick(rn, now);
+        if (rn->backlog && rn->nr_backlog >= job->verify_backlog) {
+            verify_backlog(rn);
         }
-        if (n && coblk_queue_submit(q, batch, n) != (int)n) {
-            job_error(r, -EIO, "submit: %s", coblk_last_error());
+        uint64_t held_until = prepare_ready(rn, now);
+        bool all_ready = !rn->nr_free || !more_to_issue(rn, now);
+        if (rn->nr_ready &&
+            (rn->nr_ready >= job->iodepth_batch_submit || all_ready) &&
+            submit_ready(rn) < 0) {
             break;
         }
-        if (completed == issued) {
-            break;
-        }
-        int got = coblk_queue_reap(q, batch, 1, job->iodepth, -1);
-        now = now_ns();
-        for (int i = 0; i < got; i++) {
-            struct slot *s = (struct slot *)batch[i];
-            struct dir_stats *d = &r->dir[s->dir];
-            if (s->req.status != COBLK_S_OK && !r->error) {
-                job_error(r, s->req.error, "%s at offset %llu: %s",
-                          s->dir == DIR_READ ? "read" : s->dir == DIR_WRITE
-                                                            ? "write"
-                                                            : "trim",
-                          (unsigned long long)s->req.sector *
-                              COBLK_SECTOR_SIZE,
-                          strerror(-s->req.error));
+        if (!rn->inflight) {
+            if (!held_until) {
+                break;
             }
-            d->ios++;
-            d->bytes += job->bs;
-            lat_add(&d->clat, now - s->issued_ns);
+            sleep_until(held_until);
+            continue;
         }
-        completed += (uint64_t)got;
-        ready = (unsigned)got;
+        unsigned min = job->iodepth_batch_complete_min;
+        min = min > rn->inflight ? rn->inflight : min ? min : 1;
+        int timeout_ms = -1;
+        if (held_until) {
+            timeout_ms = (int)((held_until - now + 999999) / 1000000);
+        } else if (rn->deadline_ns != UINT64_MAX) {
+            min = 1;    /* so the deadline is seen */
+        }
+        reap(rn, min, timeout_ms);
     }
-    r->runtime_ns = now_ns() - start;
-    free(batch);
+    drain(rn);
+}
+
+static void end_of_job(struct runner *rn)
+{
+    if (rn->job->end_fsync && job_does(rn->job, DIR_WRITE) && !rn->r->error) {
+        struct slot *s = rn->free_slots[--rn->nr_free];
+        prepare_flush(s);
+        s->prep_ns = now_ns();
+        rn->ready[rn->nr_ready++] = &s->req;
+        if (submit_ready(rn) == 0) {
+            drain(rn);
+        }
+    }
+    if (rn->backlog && rn->nr_backlog) {
+        verify_backlog(rn);
+    }
+    if (rn->unit_seq && rn->job->do_verify && !rn->backlog &&
+        (!rn->r->error || rn->bad_units)) {
+        verify_written(rn);
+    }
+    if (rn->bad_units > 1) {
+        size_t len = strlen(rn->r->errmsg);
+        snprintf(rn->r->errmsg + len, sizeof(rn->r->errmsg) - len,
+                 " (%llu bad blocks in all)",
+                 (unsigned long long)rn->bad_units);
+    }
+}
+
+/* ---- setting up -------------------------------------------------------------- */
+
+static int check_geometry(struct runner *rn, uint64_t dev_size,
+                          const char *spec)
+{
+    const struct job *job = rn->job;
+    uint64_t size = job->size ? job->size
+                  : dev_size > job->offset ? dev_size - job->offset : 0;
+
+    if (job->offset > dev_size || size > dev_size - job->offset) {
+        return job_error(rn->r, -EINVAL, "size=%llu at offset=%llu goes past "
+                         "the end of %s (%llu bytes)",
+                         (unsigned long long)size,
+                         (unsigned long long)job->offset, spec,
+                         (unsigned long long)dev_size);
+    }
+    if (job->bs_min % COBLK_SECTOR_SIZE || job->bs_max % job->bs_min ||
+        job->offset % COBLK_SECTOR_SIZE || size < job->bs_max) {
+        return job_error(rn->r, -EINVAL, "block sizes %llu-%llu and "
+                         "offset=%llu must be multiples of 512 (the largest "
+                         "a multiple of the smallest), and at most "
+                         "size=%llu", (unsigned long long)job->bs_min,
+                         (unsigned long long)job->bs_max,
+                         (unsigned long long)job->offset,
+                         (unsigned long long)size);
+    }
+    rn->unit_bytes = job->bs_min;
+    rn->units = size / job->bs_min;
+    rn->first_sector = job->offset / COBLK_SECTOR_SIZE;
+    rn->total_bytes = job->time_based ? UINT64_MAX
+                      : rn->units * job->bs_min * job->loops;
+    rn->max_ios = job->number_ios ? job->number_ios : UINT64_MAX;
+    return 0;
+}
+
+static int alloc_slots(struct runner *rn)
+{
+    const struct job *job = rn->job;
+    size_t depth = job->iodepth;
+    size_t bytes = (size_t)job->bs_max * depth;
+
+    rn->slots = calloc(depth, sizeof(*rn->slots));
+    rn->free_slots = calloc(depth, sizeof(*rn->free_slots));
+    rn->ready = calloc(depth, sizeof(*rn->ready));
+    rn->done = calloc(depth, sizeof(*rn->done));
+    if (!rn->slots || !rn->free_slots || !rn->ready || !rn->done ||
+        posix_memalign((void **)&rn->buffers, 4096, bytes)) {
+        rn->buffers = NULL;
+        return job_error(rn->r, -ENOMEM, "out of memory for %zu buffers of "
+                         "%llu bytes", depth,
+                         (unsigned long long)job->bs_max);
+    }
+    uint64_t seed = rn->seed;
+    for (size_t i = 0; i < bytes; i += sizeof(uint64_t)) {
+        uint64_t v = picker_rand(&seed);        /* incompressible writes */
+        memcpy(rn->buffers + i, &v, sizeof(v));
+    }
+    for (size_t i = 0; i < job->iodepth; i++) {
+        rn->slots[i].iov.iov_base = rn->buffers + i * job->bs_max;
+        rn->free_slots[rn->nr_free++] = &rn->slots[i];
+    }
+    return 0;
+}
+
+static int setup_verify(struct runner *rn)
+{
+    const struct job *job = rn->job;
+
+    if (!job->verify) {
+        return 0;
+    }
+    rn->vp = (struct verify_params){
+        .algo = job->verify, .seed = rn->seed,
+        .pattern = job->verify_pattern_len ? job->verify_pattern : NULL,
+        .pattern_len = job->verify_pattern_len,
+        .unit = (uint32_t)rn->unit_bytes };
+    if (rn->unit_bytes < VERIFY_MIN_UNIT || rn->unit_bytes > UINT32_MAX) {
+        return job_error(rn->r, -EINVAL, "verify needs blocks of at least "
+                         "%d bytes", VERIFY_MIN_UNIT);
+    }
+    if (!job_does(job, DIR_WRITE) && !job->verify_only) {
+        return 0;       /* reads check what the headers say */
+    }
+    if (job->verify_only && !job->randrepeat) {
+        return job_error(rn->r, -EINVAL, "verify_only replays the writes: "
+                         "it needs randrepeat=1");
+    }
+    rn->unit_seq = calloc(rn->units, sizeof(*rn->unit_seq));
+    if (job->verify_backlog) {
+        rn->backlog = calloc(job->verify_backlog + job->iodepth,
+                             sizeof(*rn->backlog));
+    }
+    if (!rn->unit_seq || (job->verify_backlog && !rn->backlog)) {
+        return job_error(rn->r, -ENOMEM, "verify: out of memory for the "
+                         "log of %llu written blocks",
+                         (unsigned long long)rn->units);
+    }
+    return 0;
+}
+
+static void cpu_usage(struct job_result *r, int sign)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_THREAD, &ru);
+    r->usr_sec += sign * (ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6);
+    r->sys_sec += sign * (ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    r->ctx += (uint64_t)(sign * (ru.ru_nvcsw + ru.ru_nivcsw));
+    r->majf += (uint64_t)(sign * ru.ru_majflt);
+    r->minf += (uint64_t)(sign * ru.ru_minflt);
+}
+
+static uint64_t instance_seed(const struct job *job, unsigned instance)
+{
+    if (job->randrepeat) {
+        return job->randseed + instance;
+    }
+    return now_ns() ^ ((uint64_t)getpid() << 32) ^ instance;
+}
+
+static void start_clocks(struct runner *rn)
+{
+    const struct job *job = rn->job;
+    uint64_t now = now_ns();
+
+    rn->start_ns = rn->stats_ns = now;
+    rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
+    rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
+                                        job->runtime_ns
+                                      : UINT64_MAX;
+    rn->log_interval_ns = (job->log_avg_msec ? job->log_avg_msec : 500) *
+                          1000000;
+    rn->next_sample_ns = now + rn->r->series.interval_ms * 1000000;
+    rn->next_log_ns = now + rn->log_interval_ns;
+    atomic_store_explicit(&rn->r->progress.total_bytes,
+                          job->time_based ? 0 : rn->total_bytes,
+                          memory_order_relaxed);
+    atomic_store_explicit(&rn->r->progress.end_ns,
+                          rn->deadline_ns == UINT64_MAX ? 0 : rn->deadline_ns,
+                          memory_order_relaxed);
+    atomic_store_explicit(&rn->r->progress.state,
+                          ramping(rn) ? STATE_RAMP : STATE_RUNNING,
+                          memory_order_relaxed);
+}
+
+static void run_job(struct runner *rn)
+{
+    const struct job *job = rn->job;
+    char err[512];
+
+    if (logs_open(&rn->logs, job, rn->log_index, err, sizeof(err)) < 0) {
+        job_error(rn->r, -EIO, "%s", err);
+        return;
+    }
+    rn->logging = job->lat_log[0] || job->bw_log[0] || job->iops_log[0];
+    picker_init(&rn->pick, job, rn->units, rn->seed);
+    start_clocks(rn);
+    cpu_usage(rn->r, -1);
+    if (job->verify_only) {
+        replay_writes(rn);
+    } else {
+        io_loop(rn);
+    }
+    end_of_job(rn);
+    cpu_usage(rn->r, 1);
+    rn->r->runtime_ns = now_ns() - rn->stats_ns;
+    if (rn->logging && !ramping(rn)) {
+        log_window(rn, rn->stats_ns + rn->r->runtime_ns);   /* the rest */
+    }
+    if (logs_close(&rn->logs, rn->r->runtime_ns / 1000000, err,
+                   sizeof(err)) < 0) {
+        job_error(rn->r, -EIO, "%s", err);
+    }
+}
+
+static void free_runner(struct runner *rn)
+{
+    free(rn->slots);
+    free(rn->free_slots);
+    free(rn->ready);
+    free(rn->done);
+    free(rn->buffers);
+    free(rn->unit_seq);
+    free(rn->backlog);
 }
 
 void bench_run(const struct job *job, const char *spec, unsigned instance,
-               struct job_result *r)
+               unsigned log_index, struct job_result *r)
 {
+    struct runner rn = { .job = job, .r = r, .log_index = log_index,
+                         .seed = instance_seed(job, instance) };
     struct coblk_dev *dev = NULL;
-    struct coblk_queue *q = NULL;
-    bool read_only = job->rw == RW_READ || job->rw == RW_RANDREAD;
-    struct slot *slots = NULL;
-    char *buffers = NULL;
+    bool read_only = !job_does(job, DIR_WRITE) && !job_does(job, DIR_TRIM);
 
-    memset(r, 0, sizeof(*r));
-    r->job = job;
-    r->instance = instance;
+    if (job->startdelay_ns) {
+        sleep_until(now_ns() + job->startdelay_ns);
+    }
     if (coblk_dev_open(spec, (job->direct ? COBLK_OPEN_DIRECT : 0) |
                                  (read_only ? COBLK_OPEN_RDONLY : 0),
                        &dev) < 0) {
         job_error(r, -EINVAL, "%s", coblk_last_error());
-        return;
+    } else if (check_geometry(&rn, (uint64_t)coblk_dev_size(dev), spec) ==
+                   0 &&
+               alloc_slots(&rn) == 0 && setup_verify(&rn) == 0) {
+        if (coblk_queue_new(dev, job->iodepth, NULL, &rn.q) < 0) {
+            job_error(r, -ENOMEM, "cannot set up the queue: %s",
+                      coblk_last_error());
+        } else {
+            run_job(&rn);
+        }
     }
-    uint64_t dev_size = (uint64_t)coblk_dev_size(dev);
-    uint64_t size = job->size ? job->size
-                  : dev_size > job->offset ? dev_size - job->offset : 0;
-    if (job->offset > dev_size || size > dev_size - job->offset) {
-        job_error(r, -EINVAL, "size=%llu at offset=%llu goes past the end of "
-                  "%s (%llu bytes)", (unsigned long long)size,
-                  (unsigned long long)job->offset, spec,
-                  (unsigned long long)dev_size);
-        goto out;
-    }
-    if (job->bs % COBLK_SECTOR_SIZE || job->offset % COBLK_SECTOR_SIZE ||
-        size < job->bs) {
-        job_error(r, -EINVAL, "bs=%llu and offset=%llu must be multiples of "
-                  "512, and bs at most size=%llu",
-                  (unsigned long long)job->bs,
-                  (unsigned long long)job->offset, (unsigned long long)size);
-        goto out;
-    }
-    if (coblk_queue_new(dev, job->iodepth, NULL, &q) < 0 ||
-        !(slots = calloc(job->iodepth, sizeof(*slots))) ||
-        posix_memalign((void **)&buffers, 4096,
-                       (size_t)job->bs * job->iodepth)) {
-        job_error(r, -ENOMEM, "cannot set up the queue: %s",
-                  coblk_last_error());
-        goto out;
-    }
-    uint64_t seed = job->randseed + instance;
-    for (size_t i = 0; i < (size_t)job->bs * job->iodepth; i++) {
-        buffers[i] = (char)xorshift(&seed);     /* incompressible writes */
-    }
-    for (unsigned i = 0; i < job->iodepth; i++) {
-        slots[i].iov = (struct iovec){ .iov_base = buffers + i * job->bs,
-                                       .iov_len = job->bs };
-    }
-    double usr0, sys0;
-    cpu_times(&usr0, &sys0);
-    io_loop(job, q, slots, job->offset / COBLK_SECTOR_SIZE, size / job->bs,
-            instance, r);
-    cpu_times(&r->usr_sec, &r->sys_sec);
-    r->usr_sec -= usr0;
-    r->sys_sec -= sys0;
-out:
-    coblk_queue_free(q);
+    coblk_queue_free(rn.q);
     coblk_dev_close(dev);
-    free(slots);
-    free(buffers);
+    free_runner(&rn);
+    atomic_store_explicit(&r->progress.state, STATE_DONE,
+                          memory_order_release);
 }

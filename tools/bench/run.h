@@ -4,17 +4,55 @@
 #ifndef COBLK_BENCH_RUN_H
 #define COBLK_BENCH_RUN_H
 
+#include <stdatomic.h>
+
 #include "options.h"
 #include "stats.h"
 
 enum { DIR_READ, DIR_WRITE, DIR_TRIM, DIR_COUNT };
 
+/* I/O done in one sampling interval (fio's 500 ms bw/iops averaging). */
+struct series_point {
+    uint64_t t_ms;              /* end of the interval, since the start */
+    uint64_t ios[DIR_COUNT];
+    uint64_t bytes[DIR_COUNT];
+};
+
+struct series {
+    struct series_point *points;
+    size_t count, capacity;
+    uint64_t interval_ms;
+};
+
+/* What a running instance has done so far, for the status line: written
+ * by the instance with relaxed stores, read by the main thread. */
+struct progress {
+    _Atomic uint64_t ios[DIR_COUNT];
+    _Atomic uint64_t bytes[DIR_COUNT];
+    _Atomic uint64_t total_bytes;   /* to do; 0 when time_based */
+    _Atomic uint64_t end_ns;    /* CLOCK_MONOTONIC deadline, 0 if none */
+    _Atomic int state;          /* enum progress_state; DONE is a release */
+    _Atomic unsigned snapshot_gen;  /* the last snapshot taken (release) */
+};
+
+enum progress_state { STATE_WAITING, STATE_RAMP, STATE_RUNNING,
+                      STATE_VERIFYING, STATE_DONE };
+
 struct job_result {
     const struct job *job;
     unsigned instance;
     struct dir_stats dir[DIR_COUNT];
+    struct lat_stats sync;      /* flushes (fsync=, end_fsync) */
+    uint64_t io_depth[DEPTH_BUCKETS];   /* at each submission */
+    uint64_t submit[DEPTH_BUCKETS];     /* requests per submit call */
+    uint64_t complete[DEPTH_BUCKETS];   /* requests per reap */
+    uint64_t verified;          /* blocks read back and checked */
     uint64_t runtime_ns;
     double usr_sec, sys_sec;    /* this thread's CPU time */
+    uint64_t ctx, majf, minf;   /* context switches, page faults */
+    struct series series;
+    struct progress progress;
+    struct job_result *snapshot;    /* where --status-interval copies go */
     int error;                  /* 0 or -errno */
     char errmsg[512];
 };
@@ -24,8 +62,23 @@ struct job_result {
 int bench_device_spec(const struct job *job, char *spec, size_t size,
                       char *err, size_t err_size);
 
-/* Runs the job on the device spec; fills result. */
+/* Runs instance number `instance` of the job on the device spec; fills
+ * result (set up by bench_result_init).  log_index numbers its log files
+ * (fio's: instances of all jobs counted from 1). */
 void bench_run(const struct job *job, const char *spec, unsigned instance,
-               struct job_result *result);
+               unsigned log_index, struct job_result *result);
+
+/* Asks every running instance to copy its result into its snapshot (in
+ * its next loop turn); returns the generation to wait for in
+ * progress.snapshot_gen.  The copies carry no series. */
+unsigned bench_request_snapshot(void);
+
+void bench_result_init(struct job_result *r, const struct job *job,
+                       unsigned instance);
+/* Adds from into into (group_reporting): sums counts, merges statistics,
+ * keeps the longest runtime and the first error.  Returns 0 or -ENOMEM. */
+int bench_result_merge(struct job_result *into,
+                       const struct job_result *from);
+void bench_result_free(struct job_result *r);
 
 #endif

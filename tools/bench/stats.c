@@ -1,5 +1,5 @@
 /*
- * Latency statistics (see stats.h).
+ * Statistics (see stats.h).
  */
 #include "config.h"
 
@@ -17,8 +17,7 @@ static unsigned bucket_of(uint64_t ns)
     return (msb - 3) * 16 + sub;
 }
 
-/* The middle of the values bucket b holds. */
-static uint64_t bucket_value(unsigned b)
+uint64_t lat_bucket_value(unsigned b)
 {
     if (b < 16) {
         return b;
@@ -28,7 +27,7 @@ static uint64_t bucket_value(unsigned b)
     return low + ((1ull << (msb - 4)) >> 1);
 }
 
-void lat_add(struct lat_stats *s, uint64_t ns)
+void lat_add_n(struct lat_stats *s, uint64_t ns, uint64_t n)
 {
     if (s->count == 0 || ns < s->min_ns) {
         s->min_ns = ns;
@@ -36,10 +35,15 @@ void lat_add(struct lat_stats *s, uint64_t ns)
     if (ns > s->max_ns) {
         s->max_ns = ns;
     }
-    s->count++;
-    s->sum_ns += (double)ns;
-    s->sum_sq_ns += (double)ns * (double)ns;
-    s->buckets[bucket_of(ns)]++;
+    s->count += n;
+    s->sum_ns += (double)ns * (double)n;
+    s->sum_sq_ns += (double)ns * (double)ns * (double)n;
+    s->buckets[bucket_of(ns)] += n;
+}
+
+void lat_add(struct lat_stats *s, uint64_t ns)
+{
+    lat_add_n(s, ns, 1);
 }
 
 void lat_merge(struct lat_stats *into, const struct lat_stats *from)
@@ -66,15 +70,20 @@ double lat_mean(const struct lat_stats *s)
     return s->count ? s->sum_ns / (double)s->count : 0;
 }
 
-double lat_stdev(const struct lat_stats *s)
+/* The sample standard deviation from the count, sum and sum of squares. */
+static double stdev_of(uint64_t count, double sum, double sum_sq)
 {
-    if (s->count < 2) {
+    if (count < 2) {
         return 0;
     }
-    double mean = lat_mean(s);
-    double var = s->sum_sq_ns / (double)s->count - mean * mean;
-    return var > 0 ? sqrt(var * (double)s->count / (double)(s->count - 1))
-                   : 0;
+    double mean = sum / (double)count;
+    double var = sum_sq / (double)count - mean * mean;
+    return var > 0 ? sqrt(var * (double)count / (double)(count - 1)) : 0;
+}
+
+double lat_stdev(const struct lat_stats *s)
+{
+    return stdev_of(s->count, s->sum_ns, s->sum_sq_ns);
 }
 
 uint64_t lat_percentile(const struct lat_stats *s, double pct)
@@ -89,9 +98,70 @@ uint64_t lat_percentile(const struct lat_stats *s, double pct)
     for (unsigned b = 0; b < LAT_BUCKETS; b++) {
         seen += s->buckets[b];
         if (seen >= rank) {
-            uint64_t v = bucket_value(b);
+            uint64_t v = lat_bucket_value(b);
             return v < s->min_ns ? s->min_ns : v > s->max_ns ? s->max_ns : v;
         }
     }
     return s->max_ns;
+}
+
+unsigned depth_bucket(unsigned depth)
+{
+    unsigned b = 0;
+
+    while (b < DEPTH_BUCKETS - 1 && depth >= 2u << b) {
+        b++;
+    }
+    return b;
+}
+
+unsigned batch_bucket(unsigned batch)
+{
+    if (batch == 0) {
+        return 0;
+    }
+    unsigned b = 1;
+    while (b < DEPTH_BUCKETS - 1 && batch > 4u << (b - 1)) {
+        b++;
+    }
+    return b;
+}
+
+void sample_add(struct sample_stats *s, double value)
+{
+    if (!s->count || value < s->min) {
+        s->min = value;
+    }
+    if (!s->count || value > s->max) {
+        s->max = value;
+    }
+    s->count++;
+    s->sum += value;
+    s->sum_sq += value * value;
+}
+
+void sample_merge(struct sample_stats *into, const struct sample_stats *from)
+{
+    if (!from->count) {
+        return;
+    }
+    if (!into->count || from->min < into->min) {
+        into->min = from->min;
+    }
+    if (!into->count || from->max > into->max) {
+        into->max = from->max;
+    }
+    into->count += from->count;
+    into->sum += from->sum;
+    into->sum_sq += from->sum_sq;
+}
+
+double sample_mean(const struct sample_stats *s)
+{
+    return s->count ? s->sum / (double)s->count : 0;
+}
+
+double sample_stdev(const struct sample_stats *s)
+{
+    return stdev_of(s->count, s->sum, s->sum_sq);
 }

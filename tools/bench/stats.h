@@ -1,11 +1,13 @@
 /*
- * Latency statistics: count, min, max, mean, stdev and a log-linear
- * histogram (16 sub-buckets per power of two, under 6.25% error) for
- * percentiles, as fio keeps them.
+ * Statistics as fio keeps them: latencies (count, min, max, mean, stdev and
+ * a log-linear histogram, 16 sub-buckets per power of two, under 6.25%
+ * error, for percentiles), periodic samples of bandwidth and IOPS, and the
+ * distributions of queue depth and batch sizes.
  */
 #ifndef COBLK_BENCH_STATS_H
 #define COBLK_BENCH_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define LAT_BUCKETS (64 * 16)
@@ -17,17 +19,42 @@ struct lat_stats {
     uint64_t buckets[LAT_BUCKETS];
 };
 
+/* Plain running statistics of samples (bandwidth, IOPS). */
+struct sample_stats {
+    uint64_t count;
+    double min, max, sum, sum_sq;
+};
+
 struct dir_stats {
     uint64_t ios;
     uint64_t bytes;
-    struct lat_stats clat;
+    struct lat_stats slat;      /* preparing to submitted */
+    struct lat_stats clat;      /* submitted to completed */
+    struct lat_stats lat;       /* preparing to completed */
+    struct sample_stats bw;     /* KiB/s, one sample per interval */
+    struct sample_stats iops;
 };
 
+/* fio's depth buckets: 1, 2, 4, 8, 16, 32, >=64 (IO depths) and
+ * 0, 4, 8, 16, 32, 64, >=64 (submit and complete batch sizes). */
+#define DEPTH_BUCKETS 7
+unsigned depth_bucket(unsigned depth);
+unsigned batch_bucket(unsigned batch);
+
 void lat_add(struct lat_stats *s, uint64_t ns);
+/* n samples of the same value (a batch submitted together). */
+void lat_add_n(struct lat_stats *s, uint64_t ns, uint64_t n);
 void lat_merge(struct lat_stats *into, const struct lat_stats *from);
 double lat_mean(const struct lat_stats *s);
 double lat_stdev(const struct lat_stats *s);
 /* The value below which pct percent of samples lie (bucket midpoint). */
 uint64_t lat_percentile(const struct lat_stats *s, double pct);
+/* The middle of the latencies histogram bucket b holds, in ns. */
+uint64_t lat_bucket_value(unsigned b);
+
+void sample_add(struct sample_stats *s, double value);
+void sample_merge(struct sample_stats *into, const struct sample_stats *from);
+double sample_mean(const struct sample_stats *s);
+double sample_stdev(const struct sample_stats *s);
 
 #endif

@@ -1,0 +1,186 @@
+/*
+ * coblk-bench's choices: every block once per pass with the random map,
+ * sizes in their range and split, zipf's skew, directions by rwmixread.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bench/pick.h"
+
+static struct job make_job(enum rw_mode rw)
+{
+    struct job job;
+    char err[128];
+
+    bench_job_defaults(&job);
+    job.rw = rw;
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    return job;
+}
+
+static void test_random_map_visits_each_block_once(void **state)
+{
+    static const uint64_t sizes[] = { 1, 2, 3, 1000, 4096, 65537 };
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct job job = make_job(RW_RANDREAD);
+        struct picker p;
+        uint64_t blocks = sizes[i], bytes;
+        uint8_t *seen = calloc(blocks, 1);
+
+        picker_init(&p, &job, blocks, 42);
+        for (uint64_t n = 0; n < 2 * blocks; n++) {
+            uint64_t b = picker_block(&p, &bytes);
+            assert_true(b < blocks);
+            assert_int_equal(bytes, 4096);
+            assert_true(seen[b] < 2);
+            seen[b]++;
+            if (n == blocks - 1) {      /* one pass: each exactly once */
+                for (uint64_t k = 0; k < blocks; k++) {
+                    assert_int_equal(seen[k], 1);
+                }
+            }
+        }
+        free(seen);
+    }
+}
+
+static void test_sequential_wraps_and_clamps(void **state)
+{
+    struct job job = make_job(RW_READ);
+    struct picker p;
+    uint64_t bytes;
+    char err[128];
+
+    job.bs_min = 4096;
+    job.bs_max = 16384;     /* bsrange=4k-16k */
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    picker_init(&p, &job, 10, 1);
+    uint64_t expect = 0, sizes[5] = { 0 };
+    for (int n = 0; n < 1000; n++) {
+        uint64_t b = picker_block(&p, &bytes);
+        assert_int_equal(b, expect);
+        assert_true(bytes >= 4096 && bytes <= 16384 && bytes % 4096 == 0);
+        assert_true(b * 4096 + bytes <= 10 * 4096);     /* never past */
+        sizes[bytes / 4096]++;
+        expect = (b + bytes / 4096) % 10;
+    }
+    for (int k = 1; k <= 4; k++) {
+        assert_true(sizes[k] > 0);
+    }
+}
+
+static void test_bssplit_proportions(void **state)
+{
+    struct job job = make_job(RW_RANDWRITE);
+    struct picker p;
+    char err[128];
+    uint64_t bytes, small = 0, large = 0;
+    const int n = 100000;
+
+    assert_int_equal(bench_set_option(&job, "bssplit", "4k/80:64k/20", err,
+                                      sizeof(err)), 0);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    picker_init(&p, &job, 1 << 20, 7);
+    for (int i = 0; i < n; i++) {
+        picker_block(&p, &bytes);
+        small += bytes == 4096;
+        large += bytes > 4096;  /* 64k, or less at the end of the device */
+    }
+    assert_int_equal(small + large, n);
+    assert_true(fabs((double)small / n - 0.8) < 0.01);
+}
+
+/* The share of draws landing on the hottest tenth of the blocks against
+ * the exact zipf mass of ranks 1..n/10. */
+static void check_zipf(double theta)
+{
+    const uint64_t n = 10000;
+    const int draws = 200000;
+    struct zipf z;
+    uint64_t rng = 99, hot = 0;
+    double mass = 0, hot_mass = 0;
+
+    zipf_init(&z, theta, n);
+    for (uint64_t k = 1; k <= n; k++) {
+        double w = pow((double)k, -theta);
+        mass += w;
+        hot_mass += k <= n / 10 ? w : 0;
+    }
+    for (int i = 0; i < draws; i++) {
+        uint64_t k = zipf_draw(&z, &rng);
+        assert_true(k >= 1 && k <= n);
+        hot += k <= n / 10;
+    }
+    double share = (double)hot / draws, expected = hot_mass / mass;
+    if (fabs(share - expected) > 0.01) {
+        fail_msg("zipf %.2f: hottest tenth got %.4f, expected %.4f", theta,
+                 share, expected);
+    }
+}
+
+static void test_zipf_skew(void **state)
+{
+    check_zipf(0.8);
+    check_zipf(1.2);
+    check_zipf(2.5);
+
+    /* Through the picker: blocks stay in range, hot ones repeat. */
+    struct job job = make_job(RW_RANDREAD);
+    struct picker p;
+    char err[128];
+    uint64_t bytes, counts[1000] = { 0 }, max = 0;
+    assert_int_equal(bench_set_option(&job, "random_distribution", "zipf:1.2",
+                                      err, sizeof(err)), 0);
+    picker_init(&p, &job, 1000, 3);
+    for (int i = 0; i < 100000; i++) {
+        uint64_t b = picker_block(&p, &bytes);
+        assert_true(b < 1000);
+        counts[b]++;
+    }
+    for (int i = 0; i < 1000; i++) {
+        max = counts[i] > max ? counts[i] : max;
+    }
+    assert_true(max > 100000 / 10);     /* uniform would be ~100 */
+}
+
+static void test_directions(void **state)
+{
+    struct job job = make_job(RW_RANDRW);
+    struct picker p;
+    int reads = 0;
+
+    job.rwmixread = 70;
+    picker_init(&p, &job, 100, 5);
+    for (int i = 0; i < 100000; i++) {
+        int d = picker_direction(&p);
+        assert_true(d == 0 || d == 1);
+        reads += d == 0;
+    }
+    assert_true(abs(reads - 70000) < 1000);
+    job = make_job(RW_TRIM);
+    picker_init(&p, &job, 100, 5);
+    assert_int_equal(picker_direction(&p), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_map_visits_each_block_once),
+        cmocka_unit_test(test_sequential_wraps_and_clamps),
+        cmocka_unit_test(test_bssplit_proportions),
+        cmocka_unit_test(test_zipf_skew),
+        cmocka_unit_test(test_directions),
+    };
+
+    return cmocka_run_group_tests_name("bench-pick", tests, NULL, NULL);
+}

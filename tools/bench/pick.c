@@ -1,0 +1,189 @@
+/*
+ * Choosing blocks, sizes and directions (see pick.h).
+ */
+#include "config.h"
+
+#include <math.h>
+
+#include "pick.h"
+
+uint64_t picker_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static double uniform01(uint64_t *s)
+{
+    return (double)(picker_rand(s) >> 11) * 0x1.0p-53;
+}
+
+/* (exp(x) - 1) / x and log1p(x) / x, continuous at 0. */
+static double expm1_over(double x)
+{
+    return fabs(x) > 1e-8 ? expm1(x) / x : 1 + x / 2;
+}
+
+static double log1p_over(double x)
+{
+    return fabs(x) > 1e-8 ? log1p(x) / x : 1 - x / 2;
+}
+
+/* The hat function's integral H(x) = (x^(1-theta) - 1) / (1 - theta), its
+ * inverse, and the density h(x) = x^-theta. */
+static double zipf_H(const struct zipf *z, double x)
+{
+    double log_x = log(x);
+    return expm1_over((1 - z->theta) * log_x) * log_x;
+}
+
+static double zipf_H_inv(const struct zipf *z, double x)
+{
+    double t = x * (1 - z->theta);
+    if (t < -1) {
+        t = -1;                 /* rounding at the edge of the domain */
+    }
+    return exp(log1p_over(t) * x);
+}
+
+static double zipf_h(const struct zipf *z, double x)
+{
+    return exp(-z->theta * log(x));
+}
+
+void zipf_init(struct zipf *z, double theta, uint64_t n)
+{
+    z->theta = theta;
+    z->n = (double)n;
+    z->h_x1 = zipf_H(z, 1.5) - 1;
+    z->h_n = zipf_H(z, z->n + 0.5);
+    z->s = 2 - zipf_H_inv(z, zipf_H(z, 2.5) - zipf_h(z, 2));
+}
+
+uint64_t zipf_draw(const struct zipf *z, uint64_t *rng)
+{
+    for (;;) {
+        double u = uniform01(rng);
+        double hu = z->h_n + u * (z->h_x1 - z->h_n);
+        double x = zipf_H_inv(z, hu);
+        double k = floor(x + 0.5);
+        k = k < 1 ? 1 : k > z->n ? z->n : k;
+        if (k - x <= z->s || hu >= zipf_H(z, k + 0.5) - zipf_h(z, k)) {
+            return (uint64_t)k;
+        }
+    }
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+void picker_init(struct picker *p, const struct job *job, uint64_t blocks,
+                 uint64_t seed)
+{
+    *p = (struct picker){ .job = job, .blocks = blocks,
+                          .random = bench_rw_is_random(job->rw),
+                          .map = !job->norandommap,
+                          .rng = seed * 2654435761u + 1 };
+    uint64_t period = 1;
+    while (period < blocks) {
+        period <<= 1;
+    }
+    p->mask = period - 1;
+    p->next = p->random ? picker_rand(&p->rng) & p->mask : 0;
+    if (job->distribution == DIST_ZIPF) {
+        zipf_init(&p->zipf, job->zipf_theta, blocks);
+        /* Hot ranks spread over the device, as fio hashes them: any
+         * multiplier coprime with the block count is a permutation. */
+        p->scramble = 0x9e3779b97f4a7c15ull % blocks | 1;
+        while (gcd(p->scramble, blocks) != 1) {
+            p->scramble += 2;
+        }
+    }
+}
+
+static uint64_t random_block(struct picker *p)
+{
+    if (p->job->distribution == DIST_ZIPF) {
+        uint64_t rank = zipf_draw(&p->zipf, &p->rng) - 1;
+        return (uint64_t)(((unsigned __int128)rank * p->scramble) %
+                          p->blocks);
+    }
+    if (!p->map) {
+        return picker_rand(&p->rng) % p->blocks;
+    }
+    /* x -> 5x + 1 mod 2^k has full period (Hull-Dobell); values past the
+     * end are skipped, so each block comes once per pass. */
+    do {
+        p->next = (p->next * 5 + 1) & p->mask;
+    } while (p->next >= p->blocks);
+    return p->next;
+}
+
+static uint64_t pick_size(struct picker *p)
+{
+    const struct job *job = p->job;
+
+    if (job->nr_bssplit) {
+        unsigned roll = (unsigned)(picker_rand(&p->rng) % 100), sum = 0;
+        for (unsigned i = 0; i < job->nr_bssplit; i++) {
+            sum += job->bssplit[i].pct;
+            if (roll < sum) {
+                return job->bssplit[i].bs;
+            }
+        }
+        return job->bssplit[job->nr_bssplit - 1].bs;
+    }
+    if (job->bs_min == job->bs_max) {
+        return job->bs_min;
+    }
+    uint64_t steps = job->bs_max / job->bs_min;
+    return job->bs_min * (1 + picker_rand(&p->rng) % steps);
+}
+
+uint64_t picker_block(struct picker *p, uint64_t *bytes)
+{
+    uint64_t size = pick_size(p);
+    uint64_t units = size / p->job->bs_min;
+    uint64_t block;
+
+    if (p->random) {
+        block = random_block(p);
+    } else {
+        block = p->next % p->blocks;
+    }
+    if (units > p->blocks - block) {
+        units = p->blocks - block;
+        size = units * p->job->bs_min;
+    }
+    if (!p->random) {
+        p->next = block + units;
+    }
+    *bytes = size;
+    return block;
+}
+
+int picker_direction(struct picker *p)
+{
+    switch (p->job->rw) {
+    case RW_READ:
+    case RW_RANDREAD:
+        return 0;
+    case RW_WRITE:
+    case RW_RANDWRITE:
+        return 1;
+    case RW_TRIM:
+    case RW_RANDTRIM:
+        return 2;
+    default:
+        return picker_rand(&p->rng) % 100 < p->job->rwmixread ? 0 : 1;
+    }
+}

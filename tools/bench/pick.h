@@ -1,0 +1,45 @@
+/*
+ * Choosing what each I/O does: its direction, its block (sequentially, by
+ * a random map that visits every block once per pass, uniformly at random,
+ * or by a zipf distribution) and its size (bs, bsrange, bssplit).
+ */
+#ifndef COBLK_BENCH_PICK_H
+#define COBLK_BENCH_PICK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "options.h"
+
+/* Rejection-inversion sampling of ranks 1..n with P(k) ~ 1/k^theta
+ * (Hörmann and Derflinger): O(1) set-up and draws, any theta > 0. */
+struct zipf {
+    double theta, n;
+    double h_x1, h_n, s;
+};
+
+struct picker {
+    const struct job *job;
+    uint64_t blocks;            /* of bs_min bytes */
+    bool random, map;
+    uint64_t next;              /* sequential cursor, or map state */
+    uint64_t mask;              /* random map: period - 1 (a power of two) */
+    uint64_t rng;
+    uint64_t scramble;          /* zipf: rank -> block multiplier */
+    struct zipf zipf;
+};
+
+void picker_init(struct picker *p, const struct job *job, uint64_t blocks,
+                 uint64_t seed);
+/* The next block (in bs_min units) and the size of the I/O there, never
+ * past the last block. */
+uint64_t picker_block(struct picker *p, uint64_t *bytes);
+/* 0 read, 1 write, 2 trim: from rw and rwmixread. */
+int picker_direction(struct picker *p);
+
+uint64_t picker_rand(uint64_t *state);
+void zipf_init(struct zipf *z, double theta, uint64_t n);
+/* A rank in 1..n, drawing uniform numbers from rng. */
+uint64_t zipf_draw(const struct zipf *z, uint64_t *rng);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * Job results: setting up, merging for group_reporting, freeing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+
+void bench_result_init(struct job_result *r, const struct job *job,
+                       unsigned instance)
+{
+    memset(r, 0, sizeof(*r));
+    r->job = job;
+    r->instance = instance;
+    r->series.interval_ms = 500;
+}
+
+static void dir_merge(struct dir_stats *into, const struct dir_stats *from)
+{
+    into->ios += from->ios;
+    into->bytes += from->bytes;
+    lat_merge(&into->slat, &from->slat);
+    lat_merge(&into->clat, &from->clat);
+    lat_merge(&into->lat, &from->lat);
+    sample_merge(&into->bw, &from->bw);
+    sample_merge(&into->iops, &from->iops);
+}
+
+/* Interval by interval: the group's I/O in each one. */
+static int series_merge(struct series *into, const struct series *from)
+{
+    if (from->count > into->capacity) {
+        struct series_point *p = realloc(into->points,
+                                         from->count * sizeof(*p));
+        if (!p) {
+            return -ENOMEM;
+        }
+        into->points = p;
+        into->capacity = from->count;
+    }
+    for (size_t i = 0; i < from->count; i++) {
+        struct series_point *to = &into->points[i];
+        const struct series_point *add = &from->points[i];
+        if (i >= into->count) {
+            *to = (struct series_point){ .t_ms = add->t_ms };
+        }
+        for (int d = 0; d < DIR_COUNT; d++) {
+            to->ios[d] += add->ios[d];
+            to->bytes[d] += add->bytes[d];
+        }
+        if (add->t_ms > to->t_ms) {
+            to->t_ms = add->t_ms;
+        }
+    }
+    if (from->count > into->count) {
+        into->count = from->count;
+    }
+    return 0;
+}
+
+int bench_result_merge(struct job_result *into, const struct job_result *from)
+{
+    for (int d = 0; d < DIR_COUNT; d++) {
+        dir_merge(&into->dir[d], &from->dir[d]);
+    }
+    lat_merge(&into->sync, &from->sync);
+    for (int b = 0; b < DEPTH_BUCKETS; b++) {
+        into->io_depth[b] += from->io_depth[b];
+        into->submit[b] += from->submit[b];
+        into->complete[b] += from->complete[b];
+    }
+    into->verified += from->verified;
+    if (from->runtime_ns > into->runtime_ns) {
+        into->runtime_ns = from->runtime_ns;
+    }
+    into->usr_sec += from->usr_sec;
+    into->sys_sec += from->sys_sec;
+    into->ctx += from->ctx;
+    into->majf += from->majf;
+    into->minf += from->minf;
+    if (!into->error && from->error) {
+        into->error = from->error;
+        memcpy(into->errmsg, from->errmsg, sizeof(into->errmsg));
+    }
+    return series_merge(&into->series, &from->series);
+}
+
+void bench_result_free(struct job_result *r)
+{
+    free(r->series.points);
+    r->series = (struct series){ .interval_ms = r->series.interval_ms };
+}
