@@ -106,7 +106,9 @@ struct run {
     char (*specs)[4200];
     char (*temps)[64];
     struct instance *inst;
-    struct job_result *results, *snapshots;
+    struct job_result *results;
+    struct job_result *snapshots;   /* written by the instances */
+    struct job_result *views;       /* the main thread's copies of them */
     unsigned total;
     FILE *out;
     bool eta;                   /* show the status line */
@@ -155,13 +157,15 @@ static int setup_instances(struct run *run)
         run->total += cfg->jobs[j].numjobs;
     }
     run->results = calloc(run->total, sizeof(*run->results));
-    run->snapshots = cfg->status_interval_ns
-                     ? calloc(run->total, sizeof(*run->snapshots)) : NULL;
+    if (cfg->status_interval_ns) {
+        run->snapshots = calloc(run->total, sizeof(*run->snapshots));
+        run->views = calloc(run->total, sizeof(*run->views));
+    }
     run->inst = calloc(run->total, sizeof(*run->inst));
     run->specs = calloc(cfg->nr_jobs, sizeof(*run->specs));
     run->temps = calloc(cfg->nr_jobs, sizeof(*run->temps));
     if (!run->results || !run->inst || !run->specs || !run->temps ||
-        (cfg->status_interval_ns && !run->snapshots)) {
+        (cfg->status_interval_ns && (!run->snapshots || !run->views))) {
         fprintf(stderr, "coblk-bench: out of memory\n");
         return -1;
     }
@@ -191,28 +195,45 @@ static bool all_done(const struct run *run, unsigned from, unsigned to)
     return true;
 }
 
-/* --status-interval: the report so far, from copies the instances make. */
+/* One instance's report so far: its copy if it made one in time (it
+ * may be in a verification pass or a start delay), its result if done. */
+static void take_view(struct run *run, unsigned i, unsigned gen,
+                      uint64_t give_up)
+{
+    const struct progress *p = &run->results[i].progress;
+    struct job_result *view = &run->views[i];
+
+    for (;;) {
+        if (atomic_load_explicit(&p->state, memory_order_acquire) ==
+            STATE_DONE) {
+            *view = run->results[i];
+            break;
+        }
+        if (atomic_load_explicit(&p->snapshot_gen, memory_order_acquire) ==
+            gen) {
+            *view = run->snapshots[i];
+            break;
+        }
+        if (now_ns() >= give_up) {
+            bench_result_init(view, run->inst[i].job, run->inst[i].index);
+            break;
+        }
+        usleep(1000);
+    }
+    view->series = (struct series){ 0 };
+    view->snapshot = NULL;
+}
+
+/* --status-interval: the report so far. */
 static void status_report(struct run *run, unsigned to)
 {
     unsigned gen = bench_request_snapshot();
     uint64_t give_up = now_ns() + 1000000000ull;
 
     for (unsigned i = 0; i < to; i++) {
-        const struct progress *p = &run->results[i].progress;
-        while (atomic_load_explicit(&p->snapshot_gen, memory_order_acquire) !=
-                   gen &&
-               atomic_load_explicit(&p->state, memory_order_acquire) !=
-                   STATE_DONE &&
-               now_ns() < give_up) {
-            usleep(1000);
-        }
-        if (atomic_load_explicit(&p->state, memory_order_acquire) ==
-            STATE_DONE) {
-            run->snapshots[i] = run->results[i];
-            run->snapshots[i].series = (struct series){ 0 };
-        }
+        take_view(run, i, gen, give_up);
     }
-    report_write(run->out, run->cfg, run->snapshots, to, OUTPUT_NORMAL);
+    report_write(run->out, run->cfg, run->views, to, OUTPUT_NORMAL);
     fflush(run->out);
 }
 
@@ -319,6 +340,7 @@ static void free_run(struct run *run)
     }
     free(run->results);
     free(run->snapshots);
+    free(run->views);
     free(run->inst);
     free(run->specs);
     free(run->temps);

@@ -149,6 +149,15 @@ check "two run status groups" test "$(grep -c '^Run status group' \
 check "--section=b runs b only" test "$(json "$work/section.json" \
     "[j['jobname'] for j in d['jobs']]")" = "['b']"
 
+# While it runs: the status line, and --status-interval's reports so far.
+"$bench" --name=s --ioengine=null --size=1G --runtime=2500ms --time_based \
+    --eta=always --eta-interval=500ms --status-interval=1 \
+    >"$work/status.out" 2>"$work/status.err"
+check "status line" grep -q 'Jobs: 1 (f=1): \[R\?r(1)\]\[[0-9.]*%\]' \
+    "$work/status.err"
+check "two reports so far, then the last" test "$(grep -c 'read: IOPS=' \
+    "$work/status.out")" -eq 3
+
 # --plot writes an SVG report.
 "$bench" --name=g --ioengine=null --size=64M --plot="$work/r.svg" >/dev/null
 check "plot: an SVG file" grep -q '</svg>' "$work/r.svg"

@@ -277,8 +277,9 @@ unsigned bench_request_snapshot(void)
 
 static void serve_snapshot(struct runner *rn)
 {
+    /* Acquire: the main thread is done reading the previous copy. */
     unsigned gen = atomic_load_explicit(&snapshot_request,
-                                        memory_order_relaxed);
+                                        memory_order_acquire);
     struct job_result *r = rn->r;
 
     if (gen == rn->snapshot_gen || !r->snapshot) {
