@@ -177,6 +177,7 @@ static int setup_instances(struct run *run)
             bench_result_init(&run->results[k], &cfg->jobs[j], i);
             if (run->snapshots) {
                 bench_result_init(&run->snapshots[k], &cfg->jobs[j], i);
+                bench_result_init(&run->views[k], &cfg->jobs[j], i);
                 run->results[k].snapshot = &run->snapshots[k];
             }
         }
@@ -195,8 +196,9 @@ static bool all_done(const struct run *run, unsigned from, unsigned to)
     return true;
 }
 
-/* One instance's report so far: its copy if it made one in time (it
- * may be in a verification pass or a start delay), its result if done. */
+/* One instance's report so far: its copy if it made one in time (it may
+ * be in a start delay, or waiting long for a rate limit), its result if
+ * done. */
 static void take_view(struct run *run, unsigned i, unsigned gen,
                       uint64_t give_up)
 {
@@ -215,8 +217,7 @@ static void take_view(struct run *run, unsigned i, unsigned gen,
             break;
         }
         if (now_ns() >= give_up) {
-            bench_result_init(view, run->inst[i].job, run->inst[i].index);
-            break;
+            return;     /* the last view it gave */
         }
         usleep(1000);
     }
@@ -228,7 +229,7 @@ static void take_view(struct run *run, unsigned i, unsigned gen,
 static void status_report(struct run *run, unsigned to)
 {
     unsigned gen = bench_request_snapshot();
-    uint64_t give_up = now_ns() + 1000000000ull;
+    uint64_t give_up = now_ns() + 200000000ull;
 
     for (unsigned i = 0; i < to; i++) {
         take_view(run, i, gen, give_up);

@@ -67,15 +67,30 @@ json() {  # file, python expression on d (the parsed JSON): prints it
     --output-format=json >"$work/loops.json"
 check "loops=3: 3072 I/Os" test "$(json "$work/loops.json" \
     "d['jobs'][0]['read']['total_ios']")" -eq 3072
-"$bench" --name=j --ioengine=null --size=1G --number_ios=1000 \
+"$bench" --name=j --ioengine=null --size=4M --number_ios=10 --loops=3 \
     --rw=randread --output-format=json >"$work/nios.json"
-check "number_ios=1000" test "$(json "$work/nios.json" \
-    "d['jobs'][0]['read']['total_ios']")" -eq 1000
+check "number_ios=10 per loop, 3 loops" test "$(json "$work/nios.json" \
+    "d['jobs'][0]['read']['total_ios']")" -eq 30
+"$bench" --name=j --ioengine=null --size=1M --time_based \
+    --output-format=json >"$work/tb.json"
+check "time_based without runtime: size-based, as fio" test "$(json \
+    "$work/tb.json" "d['jobs'][0]['read']['total_ios']")" -eq 256
+"$bench" --name=j --ioengine=null --size=64M --ramp_time=1 \
+    --output-format=json >"$work/ramp.json"
+check "a job done within ramp_time still reports its I/O, as fio" \
+    test "$(json "$work/ramp.json" "d['jobs'][0]['read']['total_ios']")" \
+    -eq 16384
+start=$(date +%s)
+"$bench" --name=j --ioengine=null --size=1M --rate_iops=1 --runtime=100ms \
+    --output-format=json >"$work/rate.json"
+check "rate limit stops at runtime" test "$(($(date +%s) - start))" -le 1
+check "rate_iops=1 in 100ms: 1 I/O" test "$(json "$work/rate.json" \
+    "d['jobs'][0]['read']['total_ios']")" -eq 1
 "$bench" --name=j --filename="$work/sync.img" --size=16M --rw=randwrite \
     --fsync=16 --end_fsync=1 --output-format=json >"$work/sync.json"
-check "fsync=16 on 4096 writes: 255 flushes, and end_fsync one more" \
+check "fsync=16 on 4096 writes: 255 flushes (end_fsync's not counted)" \
     test "$(json "$work/sync.json" "d['jobs'][0]['sync']['total_ios']")" \
-    -eq 256
+    -eq 255
 "$bench" --name=j --ioengine=null --size=64M --bssplit=4k/50:64k/50 \
     --rw=randwrite --output-format=json >"$work/split.json"
 check "bssplit: all of size written" test "$(json "$work/split.json" \
@@ -114,6 +129,36 @@ fi
 check "verify_backlog with md5 and a pattern" test ! -s "$work/verify.err"
 check "verify_backlog: every block read back" test "$(json \
     "$work/backlog.json" "d['jobs'][0]['read']['total_ios']")" -eq 128
+
+# Verification with loops (each pass checked), sizes that are not
+# multiples of the smallest, verify_only after a backlogged run, and
+# overlapping writes in flight (the device is slowed once so that the
+# second pass's write to a block overtakes the first's).
+"$bench" --name=v --filename="$work/loops.img" --size=1M --rw=write \
+    --loops=2 --verify=crc32c --output-format=json >"$work/vloops.json"
+check "verify after each of 2 loops" test "$(json "$work/vloops.json" \
+    "d['jobs'][0]['read']['total_ios']")" -eq 512
+"$bench" --name=v --filename="$work/split.img" --size=4M --rw=randwrite \
+    --bssplit=4k/30:6k/30:8k/40 --verify=crc32c >/dev/null \
+    2>"$work/verify.err"
+check "verify with bssplit=4k/30:6k/30:8k/40" test ! -s "$work/verify.err"
+"$bench" --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
+    --verify=crc32c --verify_backlog=16 >/dev/null
+dd if=/dev/zero of="$work/bl.img" bs=4096 seek=10 count=1 conv=notrunc \
+    2>/dev/null
+if "$bench" --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
+    --verify=crc32c --verify_backlog=16 --verify_only=1 >/dev/null \
+    2>"$work/verify.err"; then
+    check "verify_only with verify_backlog finds a zeroed block" false
+else
+    check "verify_only with verify_backlog finds a zeroed block" grep -q \
+        "offset 40960: bad magic" "$work/verify.err"
+fi
+truncate -s 8k "$work/ovl.img"
+"$bench" --name=v --filename="blkdebug:event=write,delay-ns=50000000,once:file:$work/ovl.img" \
+    --size=8k --rw=write --loops=2 --iodepth=4 --verify=crc32c >/dev/null \
+    2>"$work/verify.err"
+check "overlapping writes in flight go in order" test ! -s "$work/verify.err"
 
 # Logs in fio's names and columns: time, value, direction, size, prio.
 (cd "$work" && "$bench" --name=l --ioengine=null --size=4M --rw=randrw \
@@ -168,7 +213,9 @@ for args in "--name=j --bs=0" "--name=j --iodepth=-1" "--name=j --rw=up" \
             "--name=j --filename=$work/img --size=64M" \
             "--name=j --ioengine=null --verify=crc32c" \
             "--name=j --bssplit=4k/90:8k/20" \
-            "--name=j --ioengine=null --write_lat_log=/nonexistent/x"; do
+            "--name=j --ioengine=null --write_lat_log=/nonexistent/x" \
+            "--name=j --ioengine=null --size=1k --bs=4k" \
+            "--name=j --ioengine=null --bs=700"; do
     # shellcheck disable=SC2086
     if "$bench" $args >"$work/out" 2>"$work/err"; then
         check "rejects $args" false

@@ -203,13 +203,15 @@ static void test_job_file(void **state)
         "# another\n"
         "[global]\n"
         "ioengine=null\n"
-        "bs = 16k\n"
+        "bs = 16k ; a trailing comment\n"
+        "verify_pattern=\"a#b\"\t# a # inside a value stays\n"
         "size=${COBLK_TEST_SIZE}\n"
         "\n"
         "[reader]\n"
         "rw=randread\n"
         "iodepth=8\n"
         "time_based\n"
+        "runtime=5\n"
         "[writer]\n"
         "rw=write\n";
     struct bench_config cfg;
@@ -224,6 +226,8 @@ static void test_job_file(void **state)
     assert_string_equal(cfg.jobs[0].name, "reader");
     assert_int_equal(cfg.jobs[0].engine, ENGINE_NULL);
     assert_int_equal(cfg.jobs[0].bs, 16384);
+    assert_int_equal(cfg.jobs[0].verify_pattern_len, 3);
+    assert_memory_equal(cfg.jobs[0].verify_pattern, "a#b", 3);
     assert_int_equal(cfg.jobs[0].size, 32 << 20);
     assert_int_equal(cfg.jobs[0].iodepth, 8);
     assert_true(cfg.jobs[0].time_based);

@@ -782,6 +782,19 @@ static char *trim(char *s)
     return s;
 }
 
+/* Cuts a ';' or '#' comment: at the start of the line, or after a space
+ * (so that a value such as a quoted pattern may hold one). */
+static void strip_comment(char *line)
+{
+    for (char *c = line; *c; c++) {
+        if ((*c == ';' || *c == '#') &&
+            (c == line || isspace((unsigned char)c[-1]))) {
+            *c = '\0';
+            return;
+        }
+    }
+}
+
 static int parse_job_file(struct bench_config *cfg, const char *path,
                           char *err, size_t err_size)
 {
@@ -801,8 +814,9 @@ static int parse_job_file(struct bench_config *cfg, const char *path,
             fclose(f);
             return fail(err, err_size, "%s:%d: line too long", path, lineno);
         }
+        strip_comment(line);
         char *text = trim(line);
-        if (!*text || *text == ';' || *text == '#') {
+        if (!*text) {
             continue;
         }
         if (*text == '[') {
@@ -842,17 +856,54 @@ static int parse_job_file(struct bench_config *cfg, const char *path,
 }
 
 /* Settings that depend on others, and combinations that cannot work. */
-int bench_job_finish(struct job *job, char *err, size_t err_size)
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* bs_min, bs_max and the unit blocks are counted in: the greatest common
+ * divisor of the sizes, so that every I/O covers whole units. */
+static int finish_block_sizes(struct job *job, char *err, size_t err_size)
 {
     if (job->nr_bssplit) {
-        job->bs_min = job->bs_max = job->bssplit[0].bs;
+        job->bs_min = job->bs_max = job->bs_unit = job->bssplit[0].bs;
         for (unsigned i = 1; i < job->nr_bssplit; i++) {
             uint64_t bs = job->bssplit[i].bs;
             job->bs_min = bs < job->bs_min ? bs : job->bs_min;
             job->bs_max = bs > job->bs_max ? bs : job->bs_max;
+            job->bs_unit = gcd64(job->bs_unit, bs);
         }
     } else if (!job->bs_min) {
-        job->bs_min = job->bs_max = job->bs;
+        job->bs_min = job->bs_max = job->bs_unit = job->bs;
+    } else {
+        job->bs_unit = job->bs_min;     /* bsrange: multiples of MIN */
+    }
+    if (job->bs_unit % 512) {
+        return fail(err, err_size, "%s: block sizes must be multiples of "
+                    "512 (got %llu to %llu)", job->name,
+                    (unsigned long long)job->bs_min,
+                    (unsigned long long)job->bs_max);
+    }
+    if (job->size && job->size < job->bs_max) {
+        return fail(err, err_size, "%s: size=%llu is smaller than the block "
+                    "size %llu", job->name, (unsigned long long)job->size,
+                    (unsigned long long)job->bs_max);
+    }
+    return 0;
+}
+
+int bench_job_finish(struct job *job, char *err, size_t err_size)
+{
+    if (finish_block_sizes(job, err, err_size) < 0) {
+        return -1;
+    }
+    if (job->time_based && !job->runtime_ns) {
+        job->time_based = false;        /* as fio: nothing to base it on */
     }
     if (!job->iodepth_batch_submit || job->iodepth_batch_submit > job->iodepth) {
         job->iodepth_batch_submit = job->iodepth_batch_submit ? job->iodepth

@@ -46,8 +46,9 @@ struct job {
     bool group_reporting;
 
     /* Block sizes: bs, or a range, or a weighted split (fio's bsrange,
-     * bssplit); bs_min/bs_max always hold the smallest and largest. */
-    uint64_t bs_min, bs_max;
+     * bssplit); bs_min/bs_max always hold the smallest and largest, and
+     * bs_unit what they all are multiples of (blocks are counted in it). */
+    uint64_t bs_min, bs_max, bs_unit;
     struct bs_split bssplit[MAX_BSSPLIT];
     unsigned nr_bssplit;
     unsigned iodepth_batch_submit;      /* submit once this many are ready */

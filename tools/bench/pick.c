@@ -152,7 +152,7 @@ static uint64_t pick_size(struct picker *p)
 uint64_t picker_block(struct picker *p, uint64_t *bytes)
 {
     uint64_t size = pick_size(p);
-    uint64_t units = size / p->job->bs_min;
+    uint64_t units = size / p->job->bs_unit;
     uint64_t block;
 
     if (p->random) {
@@ -162,7 +162,7 @@ uint64_t picker_block(struct picker *p, uint64_t *bytes)
     }
     if (units > p->blocks - block) {
         units = p->blocks - block;
-        size = units * p->job->bs_min;
+        size = units * p->job->bs_unit;
     }
     if (!p->random) {
         p->next = block + units;

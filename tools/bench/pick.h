@@ -20,7 +20,7 @@ struct zipf {
 
 struct picker {
     const struct job *job;
-    uint64_t blocks;            /* of bs_min bytes */
+    uint64_t blocks;            /* of bs_unit bytes */
     bool random, map;
     uint64_t next;              /* sequential cursor, or map state */
     uint64_t mask;              /* random map: period - 1 (a power of two) */
@@ -31,7 +31,7 @@ struct picker {
 
 void picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                  uint64_t seed);
-/* The next block (in bs_min units) and the size of the I/O there, never
+/* The next block (in bs_unit units) and the size of the I/O there, never
  * past the last block. */
 uint64_t picker_block(struct picker *p, uint64_t *bytes);
 /* 0 read, 1 write, 2 trim: from rw and rwmixread. */

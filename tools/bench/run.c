@@ -24,7 +24,8 @@
 #include "verify.h"
 
 #define DEFAULT_NULL_SIZE (1ull << 30)
-#define DIR_SYNC DIR_COUNT      /* a slot carrying a flush */
+#define DIR_SYNC DIR_COUNT      /* a slot carrying a flush (fsync=) */
+#define DIR_END_SYNC (DIR_COUNT + 1)    /* end_fsync's: not in the stats */
 #define VERIFY_BATCH 4096       /* extents read back per round */
 
 static uint64_t now_ns(void)
@@ -92,11 +93,12 @@ struct slot {
     struct iovec iov;
     uint64_t prep_ns, sub_ns;
     uint64_t bytes;
-    int dir;                    /* DIR_* or DIR_SYNC */
+    uint64_t seq;               /* verify: the write's number */
+    int dir;                    /* DIR_*, DIR_SYNC or DIR_END_SYNC */
 };
 
 struct extent {
-    uint64_t unit, count;       /* in units of bs_min */
+    uint64_t unit, count;       /* in units of bs_unit */
 };
 
 struct runner {
@@ -110,7 +112,7 @@ struct runner {
     unsigned nr_free;
     struct coblk_req **ready;   /* prepared, not yet submitted */
     unsigned nr_ready;
-    struct slot *held;          /* prepared, waiting for the rate limit */
+    struct slot *held;          /* prepared, waiting (enum hold) */
     struct coblk_req **done;
     unsigned inflight;
 
@@ -128,10 +130,13 @@ struct runner {
     bool logging;
     unsigned log_index;
 
-    /* Verification: the write number each unit last got. */
+    /* Verification: the write number each unit last got, and which units
+     * a write in flight covers (overlapping writes go one at a time, or
+     * the device may keep either). */
     struct verify_params vp;
     uint64_t seed, write_seq;
     uint32_t *unit_seq;
+    uint8_t *unit_busy;
     struct extent *backlog;
     unsigned nr_backlog;
     uint64_t bad_units;
@@ -158,7 +163,8 @@ static int job_error(struct job_result *r, int err, const char *fmt, ...)
 
 static const char *dir_name(int dir)
 {
-    static const char *const names[] = { "read", "write", "trim", "flush" };
+    static const char *const names[] = { "read", "write", "trim", "flush",
+                                         "flush" };
     return names[dir];
 }
 
@@ -329,13 +335,12 @@ static void publish_progress(struct runner *rn)
 
 static void fill_for_verify(struct runner *rn, struct slot *s, uint64_t unit)
 {
-    uint64_t seq = ++rn->write_seq;
     char *buf = s->iov.iov_base;
 
+    s->seq = ++rn->write_seq;
     for (uint64_t i = 0; i < s->bytes / rn->unit_bytes; i++) {
         verify_fill(&rn->vp, buf + i * rn->unit_bytes,
-                    (unit + i) * rn->unit_bytes + rn->job->offset, seq);
-        rn->unit_seq[unit + i] = (uint32_t)seq;
+                    (unit + i) * rn->unit_bytes + rn->job->offset, s->seq);
     }
 }
 
@@ -385,7 +390,7 @@ static uint64_t rate_wait_until(const struct runner *rn, const struct slot *s,
     int d = s->dir;
     uint64_t at = 0;
 
-    if (d > DIR_WRITE || ramping(rn)) {
+    if (d > DIR_WRITE) {
         return 0;
     }
     if (job->rate[d]) {
@@ -408,46 +413,121 @@ static bool more_to_issue(const struct runner *rn, uint64_t now)
            !rn->r->error;
 }
 
-/* Prepares requests into every free slot the limits allow; returns the
- * time the rate limit holds the next one until (0: not held). */
-static uint64_t prepare_ready(struct runner *rn, uint64_t now)
+/* Why the prepared request in rn->held waits. */
+enum hold { HOLD_NONE, HOLD_RATE, HOLD_OVERLAP };
+
+static uint64_t slot_unit(const struct runner *rn, const struct slot *s)
+{
+    return (s->req.sector - rn->first_sector) * COBLK_SECTOR_SIZE /
+           rn->unit_bytes;
+}
+
+static bool overlaps_write_in_flight(const struct runner *rn,
+                                     const struct slot *s)
+{
+    uint64_t unit = slot_unit(rn, s);
+
+    for (uint64_t i = 0; i < s->bytes / rn->unit_bytes; i++) {
+        if (rn->unit_busy[unit + i]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void mark_busy(struct runner *rn, const struct slot *s, uint8_t busy)
+{
+    memset(rn->unit_busy + slot_unit(rn, s), busy, s->bytes / rn->unit_bytes);
+}
+
+/* The run ended while a request waited: it is not issued after all. */
+static void drop_held(struct runner *rn)
+{
+    struct slot *s = rn->held;
+
+    if (s->dir <= DIR_TRIM) {
+        rn->issued_bytes -= s->bytes;
+        rn->issued_ios--;
+    }
+    rn->free_slots[rn->nr_free++] = s;
+    rn->held = NULL;
+}
+
+static enum hold hold_reason(struct runner *rn, struct slot *s, uint64_t now,
+                             uint64_t *until)
+{
+    if (s->dir == DIR_WRITE && rn->unit_busy &&
+        overlaps_write_in_flight(rn, s)) {
+        return HOLD_OVERLAP;
+    }
+    *until = rate_wait_until(rn, s, now);
+    return *until ? HOLD_RATE : HOLD_NONE;
+}
+
+/* Prepares requests into every free slot the limits allow; returns why
+ * the next one waits, and with HOLD_RATE until when. */
+static enum hold prepare_ready(struct runner *rn, uint64_t now,
+                               uint64_t *until)
 {
     const struct job *job = rn->job;
 
+    if (rn->held && (now >= rn->deadline_ns || rn->r->error)) {
+        drop_held(rn);
+    }
     while (rn->nr_free || rn->held) {
         struct slot *s = rn->held;
         if (!s) {
-            bool more = more_to_issue(rn, now);
-            /* As fio: a flush before the write after every fsync=N. */
-            bool sync = job->fsync && rn->writes_since_sync >= job->fsync &&
-                        more;
-            if (!more) {
+            if (!more_to_issue(rn, now)) {
                 break;
             }
             s = rn->free_slots[--rn->nr_free];
-            if (sync) {
+            /* As fio: a flush before the write after every fsync=N. */
+            if (job->fsync && rn->writes_since_sync >= job->fsync) {
                 prepare_flush(s);
                 rn->writes_since_sync = 0;
             } else {
                 prepare_io(rn, s);
             }
         }
-        uint64_t wait = rate_wait_until(rn, s, now);
-        rn->held = wait ? s : NULL;
-        if (wait) {
-            return wait;
+        enum hold why = hold_reason(rn, s, now, until);
+        rn->held = why == HOLD_NONE ? NULL : s;
+        if (why != HOLD_NONE) {
+            return why;
         }
         if (s->dir <= DIR_WRITE) {
             rn->rate_bytes[s->dir] += s->bytes;
             rn->rate_ios[s->dir]++;
         }
+        if (s->dir == DIR_WRITE && rn->unit_busy) {
+            mark_busy(rn, s, 1);
+        }
         s->prep_ns = now;
         rn->ready[rn->nr_ready++] = &s->req;
     }
-    return 0;
+    return HOLD_NONE;
 }
 
 /* ---- submitting and completing ---------------------------------------------- */
+
+/* Submission latencies of a batch just submitted at now: one update per
+ * run of requests of the same direction prepared at the same time. */
+static void add_slat(struct runner *rn, uint64_t now, unsigned n)
+{
+    for (unsigned i = 0; i < n;) {
+        const struct slot *s = (const struct slot *)rn->ready[i];
+        unsigned run = 1;
+        while (i + run < n &&
+               ((const struct slot *)rn->ready[i + run])->dir == s->dir &&
+               ((const struct slot *)rn->ready[i + run])->prep_ns ==
+                   s->prep_ns) {
+            run++;
+        }
+        if (s->dir < DIR_COUNT) {
+            lat_add_n(&rn->r->dir[s->dir].slat, now - s->prep_ns, run);
+        }
+        i += run;
+    }
+}
 
 static int submit_ready(struct runner *rn)
 {
@@ -462,16 +542,9 @@ static int submit_ready(struct runner *rn)
     }
     rn->inflight += n;
     rn->nr_ready = 0;
-    if (!ramping(rn)) {
-        struct job_result *r = rn->r;
-        struct slot *first = (struct slot *)rn->ready[0];
-        if (first->dir < DIR_COUNT) {
-            /* One batch, one preparation time: one slat value. */
-            lat_add_n(&r->dir[first->dir].slat, now - first->prep_ns, n);
-        }
-        r->io_depth[depth_bucket(rn->inflight)] += n;
-        r->submit[batch_bucket(n)]++;
-    }
+    add_slat(rn, now, n);
+    rn->r->io_depth[depth_bucket(rn->inflight)] += n;
+    rn->r->submit[batch_bucket(n)]++;
     return 0;
 }
 
@@ -494,18 +567,14 @@ static void check_read(struct runner *rn, const struct slot *s,
     }
 }
 
-static uint64_t slot_unit(const struct runner *rn, const struct slot *s)
-{
-    return (s->req.sector - rn->first_sector) * COBLK_SECTOR_SIZE /
-           rn->unit_bytes;
-}
-
 static void account(struct runner *rn, struct slot *s, uint64_t now)
 {
     struct job_result *r = rn->r;
 
-    if (s->dir == DIR_SYNC) {
-        lat_add(&r->sync, now - s->sub_ns);
+    if (s->dir >= DIR_SYNC) {
+        if (s->dir == DIR_SYNC) {
+            lat_add(&r->sync, now - s->sub_ns);
+        }
         return;
     }
     struct dir_stats *d = &r->dir[s->dir];
@@ -513,14 +582,31 @@ static void account(struct runner *rn, struct slot *s, uint64_t now)
     d->bytes += s->bytes;
     lat_add(&d->clat, now - s->sub_ns);
     lat_add(&d->lat, now - s->prep_ns);
-    if (rn->logging) {
+    if (rn->logging && !ramping(rn)) {
         logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir, s->bytes,
                 s->sub_ns - s->prep_ns, now - s->sub_ns, now - s->prep_ns);
     }
 }
 
+/* A write done: its units now hold its number. */
+static void record_write(struct runner *rn, const struct slot *s)
+{
+    uint64_t unit = slot_unit(rn, s);
+
+    for (uint64_t i = 0; i < s->bytes / rn->unit_bytes; i++) {
+        rn->unit_seq[unit + i] = (uint32_t)s->seq;
+    }
+    if (rn->backlog) {
+        rn->backlog[rn->nr_backlog++] = (struct extent){
+            unit, s->bytes / rn->unit_bytes };
+    }
+}
+
 static void complete(struct runner *rn, struct slot *s, uint64_t now)
 {
+    if (s->dir == DIR_WRITE && rn->unit_busy) {
+        mark_busy(rn, s, 0);
+    }
     if (s->req.status != COBLK_S_OK) {
         job_error(rn->r, s->req.error ? s->req.error : -EIO,
                   "%s at offset %llu: %s", dir_name(s->dir),
@@ -530,18 +616,16 @@ static void complete(struct runner *rn, struct slot *s, uint64_t now)
                                                         !rn->unit_seq))) {
         /* Reads of a job that writes are checked once all is written. */
         check_read(rn, s, slot_unit(rn, s), rn->verifying);
-    } else if (s->dir == DIR_WRITE && rn->backlog) {
-        rn->backlog[rn->nr_backlog++] = (struct extent){
-            slot_unit(rn, s), s->bytes / rn->unit_bytes };
+    } else if (s->dir == DIR_WRITE && rn->unit_seq) {
+        record_write(rn, s);
     }
-    if (!ramping(rn)) {
-        account(rn, s, now);
-    }
+    account(rn, s, now);
     rn->free_slots[rn->nr_free++] = s;
 }
 
-/* Waits for at least min completions (or timeout_ms) and handles them. */
-static void reap(struct runner *rn, unsigned min, int timeout_ms)
+/* Waits for at least min completions (or timeout_ms) and handles them;
+ * returns the time it saw them at. */
+static uint64_t reap(struct runner *rn, unsigned min, int timeout_ms)
 {
     int got = coblk_queue_reap(rn->q, rn->done, min, rn->inflight,
                                timeout_ms);
@@ -549,16 +633,18 @@ static void reap(struct runner *rn, unsigned min, int timeout_ms)
 
     if (got < 0) {
         job_error(rn->r, got, "reap: %s", coblk_last_error());
-        return;
+        return now;
     }
     for (int i = 0; i < got; i++) {
         complete(rn, (struct slot *)rn->done[i], now);
     }
     rn->inflight -= (unsigned)got;
-    if (got && !ramping(rn)) {
+    if (got) {
         rn->r->complete[batch_bucket((unsigned)got)]++;
     }
     publish_progress(rn);
+    serve_snapshot(rn);
+    return now;
 }
 
 static void drain(struct runner *rn)
@@ -659,6 +745,9 @@ static void replay_writes(struct runner *rn)
 
 static void verify_backlog(struct runner *rn)
 {
+    if (rn->nr_ready) {
+        submit_ready(rn);       /* so their writes are in this backlog */
+    }
     drain(rn);
     verify_extents(rn, rn->backlog, rn->nr_backlog);
     rn->nr_backlog = 0;
@@ -666,17 +755,28 @@ static void verify_backlog(struct runner *rn)
 
 /* ---- the I/O loop ---------------------------------------------------------- */
 
+/* How long a reap may wait for the rate limit: never past the end. */
+static int wait_ms(const struct runner *rn, uint64_t until, uint64_t now)
+{
+    until = until < rn->deadline_ns ? until : rn->deadline_ns;
+    return until > now ? (int)((until - now + 999999) / 1000000) : 0;
+}
+
 static void io_loop(struct runner *rn)
 {
     const struct job *job = rn->job;
+    /* One clock read per turn: when the last completions were seen is
+     * when the next requests are prepared. */
+    uint64_t now = now_ns();
 
     for (;;) {
-        uint64_t now = now_ns();
         tick(rn, now);
         if (rn->backlog && rn->nr_backlog >= job->verify_backlog) {
             verify_backlog(rn);
+            now = now_ns();
         }
-        uint64_t held_until = prepare_ready(rn, now);
+        uint64_t until = 0;
+        enum hold hold = prepare_ready(rn, now, &until);
         bool all_ready = !rn->nr_free || !more_to_issue(rn, now);
         if (rn->nr_ready &&
             (rn->nr_ready >= job->iodepth_batch_submit || all_ready) &&
@@ -684,42 +784,70 @@ static void io_loop(struct runner *rn)
             break;
         }
         if (!rn->inflight) {
-            if (!held_until) {
+            if (hold != HOLD_RATE) {
                 break;
             }
-            sleep_until(held_until);
+            sleep_until(until < rn->deadline_ns ? until : rn->deadline_ns);
+            now = now_ns();
             continue;
         }
         unsigned min = job->iodepth_batch_complete_min;
         min = min > rn->inflight ? rn->inflight : min ? min : 1;
         int timeout_ms = -1;
-        if (held_until) {
-            timeout_ms = (int)((held_until - now + 999999) / 1000000);
-        } else if (rn->deadline_ns != UINT64_MAX) {
-            min = 1;    /* so the deadline is seen */
+        if (hold == HOLD_RATE) {
+            timeout_ms = wait_ms(rn, until, now);
+        } else if (hold == HOLD_OVERLAP || rn->deadline_ns != UINT64_MAX) {
+            min = 1;    /* the write it waits for, or the deadline */
         }
-        reap(rn, min, timeout_ms);
+        now = reap(rn, min, timeout_ms);
+    }
+    if (rn->held) {
+        drop_held(rn);
     }
     drain(rn);
 }
 
-static void end_of_job(struct runner *rn)
+/* After each pass over the region (loops=): check what it wrote. */
+static void verify_pass(struct runner *rn)
 {
-    if (rn->job->end_fsync && job_does(rn->job, DIR_WRITE) && !rn->r->error) {
-        struct slot *s = rn->free_slots[--rn->nr_free];
-        prepare_flush(s);
-        s->prep_ns = now_ns();
-        rn->ready[rn->nr_ready++] = &s->req;
-        if (submit_ready(rn) == 0) {
-            drain(rn);
-        }
-    }
     if (rn->backlog && rn->nr_backlog) {
         verify_backlog(rn);
     }
     if (rn->unit_seq && rn->job->do_verify && !rn->backlog &&
         (!rn->r->error || rn->bad_units)) {
         verify_written(rn);
+    }
+}
+
+static void end_fsync(struct runner *rn)
+{
+    struct slot *s = rn->free_slots[--rn->nr_free];
+
+    prepare_flush(s);
+    s->dir = DIR_END_SYNC;
+    s->prep_ns = now_ns();
+    rn->ready[rn->nr_ready++] = &s->req;
+    if (submit_ready(rn) == 0) {
+        drain(rn);
+    }
+}
+
+static void run_passes(struct runner *rn)
+{
+    const struct job *job = rn->job;
+    unsigned passes = job->time_based ? 1 : job->loops;
+
+    for (unsigned pass = 0; pass < passes && !rn->r->error; pass++) {
+        rn->issued_bytes = rn->issued_ios = 0;
+        if (job->verify_only) {
+            replay_writes(rn);
+        } else {
+            io_loop(rn);
+        }
+        verify_pass(rn);
+    }
+    if (job->end_fsync && job_does(job, DIR_WRITE) && !rn->r->error) {
+        end_fsync(rn);
     }
     if (rn->bad_units > 1) {
         size_t len = strlen(rn->r->errmsg);
@@ -745,21 +873,19 @@ static int check_geometry(struct runner *rn, uint64_t dev_size,
                          (unsigned long long)job->offset, spec,
                          (unsigned long long)dev_size);
     }
-    if (job->bs_min % COBLK_SECTOR_SIZE || job->bs_max % job->bs_min ||
-        job->offset % COBLK_SECTOR_SIZE || size < job->bs_max) {
-        return job_error(rn->r, -EINVAL, "block sizes %llu-%llu and "
-                         "offset=%llu must be multiples of 512 (the largest "
-                         "a multiple of the smallest), and at most "
-                         "size=%llu", (unsigned long long)job->bs_min,
+    if (job->offset % COBLK_SECTOR_SIZE || size < job->bs_max) {
+        return job_error(rn->r, -EINVAL, "offset=%llu must be a multiple of "
+                         "512, and the block size %llu at most the size "
+                         "%llu", (unsigned long long)job->offset,
                          (unsigned long long)job->bs_max,
-                         (unsigned long long)job->offset,
                          (unsigned long long)size);
     }
-    rn->unit_bytes = job->bs_min;
-    rn->units = size / job->bs_min;
+    rn->unit_bytes = job->bs_unit;
+    rn->units = size / job->bs_unit;
     rn->first_sector = job->offset / COBLK_SECTOR_SIZE;
+    /* Per pass (loops=), as fio counts size and number_ios. */
     rn->total_bytes = job->time_based ? UINT64_MAX
-                      : rn->units * job->bs_min * job->loops;
+                                      : rn->units * job->bs_unit;
     rn->max_ios = job->number_ios ? job->number_ios : UINT64_MAX;
     return 0;
 }
@@ -817,11 +943,13 @@ static int setup_verify(struct runner *rn)
                          "it needs randrepeat=1");
     }
     rn->unit_seq = calloc(rn->units, sizeof(*rn->unit_seq));
-    if (job->verify_backlog) {
+    rn->unit_busy = calloc(rn->units, sizeof(*rn->unit_busy));
+    bool backlog = job->verify_backlog && !job->verify_only;
+    if (backlog) {
         rn->backlog = calloc(job->verify_backlog + job->iodepth,
                              sizeof(*rn->backlog));
     }
-    if (!rn->unit_seq || (job->verify_backlog && !rn->backlog)) {
+    if (!rn->unit_seq || !rn->unit_busy || (backlog && !rn->backlog)) {
         return job_error(rn->r, -ENOMEM, "verify: out of memory for the "
                          "log of %llu written blocks",
                          (unsigned long long)rn->units);
@@ -887,12 +1015,7 @@ static void run_job(struct runner *rn)
     picker_init(&rn->pick, job, rn->units, rn->seed);
     start_clocks(rn);
     cpu_usage(rn->r, -1);
-    if (job->verify_only) {
-        replay_writes(rn);
-    } else {
-        io_loop(rn);
-    }
-    end_of_job(rn);
+    run_passes(rn);
     cpu_usage(rn->r, 1);
     rn->r->runtime_ns = now_ns() - rn->stats_ns;
     if (rn->logging && !ramping(rn)) {
@@ -912,6 +1035,7 @@ static void free_runner(struct runner *rn)
     free(rn->done);
     free(rn->buffers);
     free(rn->unit_seq);
+    free(rn->unit_busy);
     free(rn->backlog);
 }
 
