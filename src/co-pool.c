@@ -33,7 +33,9 @@ typedef struct local_pool {
     bool exit_hook_set;
 } local_pool;
 
-static __thread local_pool local;
+/* initial-exec: libcoblk is linked at start-up, and the general model
+ * costs a __tls_get_addr call per coroutine. */
+static __thread local_pool local __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static coblk_co *shared_batches;        /* linked by batch_next */
