@@ -1,7 +1,9 @@
 /*
- * null:size=SIZE[,latency-ns=N]: completes every request without I/O;
- * reads return zeroes.  Measures the engine's own cost, like fio's null
- * engine; latency-ns makes each request wait on a timer first.
+ * null:size=SIZE[,latency-ns=N][,read-zeroes=on|off]: completes every
+ * request without I/O; reads return zeroes, or with read-zeroes=off leave
+ * the buffer as it was (as fio's null engine and QEMU's null-co do).
+ * Measures the engine's own cost; latency-ns makes each request wait on a
+ * timer first.
  */
 #include "config.h"
 
@@ -13,12 +15,14 @@
 
 typedef struct null_state {
     uint64_t latency_ns;
+    bool read_zeroes;
 } null_state;
 
 struct null_options {
     uint64_t size;
     uint64_t latency_ns;
     bool have_size;
+    bool keep_buffers;          /* read-zeroes=off */
 };
 
 static int null_option(void *opaque, const char *key, const char *value)
@@ -41,8 +45,17 @@ static int null_option(void *opaque, const char *key, const char *value)
         }
         return 0;
     }
-    return blk_error(-EINVAL, "null: unknown option '%s' (size, latency-ns)",
-                     key);
+    if (!strcmp(key, "read-zeroes")) {
+        bool off = !strcmp(value, "off") || !strcmp(value, "0");
+        if (!off && strcmp(value, "on") && strcmp(value, "1")) {
+            return blk_error(-EINVAL, "null: read-zeroes is on or off, not "
+                             "'%s'", value);
+        }
+        opts->keep_buffers = off;
+        return 0;
+    }
+    return blk_error(-EINVAL, "null: unknown option '%s' (size, latency-ns, "
+                     "read-zeroes)", key);
 }
 
 static int null_open(struct coblk_dev *dev, const char *args)
@@ -60,6 +73,7 @@ static int null_open(struct coblk_dev *dev, const char *args)
         return blk_error(-ENOMEM, "out of memory");
     }
     s->latency_ns = opts.latency_ns;
+    s->read_zeroes = !opts.keep_buffers;
     dev->opaque = s;
     dev->size = opts.size;
     return 0;
@@ -81,7 +95,11 @@ static int coroutine_fn null_preadv(struct coblk_dev *dev, uint64_t offset,
                                     uint64_t bytes, const struct iovec *iov,
                                     unsigned iovcnt)
 {
-    iov_memset(iov, iovcnt, 0, 0, bytes);
+    null_state *s = dev->opaque;
+
+    if (s->read_zeroes) {
+        iov_memset(iov, iovcnt, 0, 0, bytes);
+    }
     return null_wait(dev);
 }
 

@@ -79,6 +79,8 @@ static void test_open_rejects_bad_specs(void **state)
     expect_open_error("null:size=1G,speed=9", 0, -EINVAL,
                       "unknown option 'speed'");
     expect_open_error("null:size", 0, -EINVAL, "has no value");
+    expect_open_error("null:size=1G,read-zeroes=maybe", 0, -EINVAL,
+                      "read-zeroes is on or off, not 'maybe'");
     expect_open_error("file:/nonexistent/coblk.img", 0, -ENOENT,
                       "/nonexistent/coblk.img");
     expect_open_error("file:/dev/null", 0, -EINVAL,
@@ -447,6 +449,25 @@ static void test_sync_helpers(void **state)
     assert_non_null(strstr(coblk_last_error(), "past the end"));
     assert_int_equal(coblk_pread(NULL, in, 1, 0), -EINVAL);
     coblk_dev_close(dev);
+}
+
+static void test_null_reads_zeroes_unless_told_not_to(void **state)
+{
+    static const char *const specs[] = { "null:size=1M",
+                                         "null:size=1M,read-zeroes=on",
+                                         "null:size=1M,read-zeroes=off" };
+    char buf[4096];
+
+    for (int i = 0; i < 3; i++) {
+        struct coblk_dev *dev;
+        assert_int_equal(coblk_dev_open(specs[i], 0, &dev), 0);
+        memset(buf, 0xa5, sizeof(buf));
+        assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 8192), 0);
+        for (size_t k = 0; k < sizeof(buf); k++) {
+            assert_int_equal((unsigned char)buf[k], i < 2 ? 0 : 0xa5);
+        }
+        coblk_dev_close(dev);
+    }
 }
 
 static void test_read_past_shrunk_file_is_zero(void **state)
@@ -977,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_read_only_device),
         cmocka_unit_test(test_write_zeroes_and_discard),
         cmocka_unit_test(test_sync_helpers),
+        cmocka_unit_test(test_null_reads_zeroes_unless_told_not_to),
         cmocka_unit_test(test_read_past_shrunk_file_is_zero),
         cmocka_unit_test(test_two_queues_on_two_iothreads),
         cmocka_unit_test(test_close_drains_requests_in_flight),

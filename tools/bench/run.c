@@ -52,7 +52,8 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     const char *name = job->filename;
 
     if (job->engine == ENGINE_NULL) {
-        snprintf(spec, size, "null:size=%llu",
+        /* Like fio's null engine: buffers are not touched. */
+        snprintf(spec, size, "null:size=%llu,read-zeroes=off",
                  (unsigned long long)(job->size ? job->offset + job->size
                                                 : DEFAULT_NULL_SIZE));
         return 0;
