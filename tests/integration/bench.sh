@@ -154,6 +154,18 @@ else
     check "verify_only with verify_backlog finds a zeroed block" grep -q \
         "offset 40960: bad magic" "$work/verify.err"
 fi
+dd if=/dev/zero of="$work/bl.img" bs=4096 seek=20 count=1 conv=notrunc \
+    2>/dev/null
+"$bench" --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
+    --verify=crc32c --verify_only=1 >/dev/null 2>"$work/verify.err" || :
+check "without verify_fatal every bad block is counted" grep -q \
+    "(2 bad blocks in all)" "$work/verify.err"
+"$bench" --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
+    --verify=crc32c --verify_only=1 --verify_fatal=1 >/dev/null \
+    2>"$work/verify.err" || :
+check "verify_fatal stops at the first" test "$(grep -c "bad magic" \
+    "$work/verify.err")" -eq 1 -a "$(grep -c "in all" "$work/verify.err")" \
+    -eq 0
 truncate -s 8k "$work/ovl.img"
 "$bench" --name=v --filename="blkdebug:event=write,delay-ns=50000000,once:file:$work/ovl.img" \
     --size=8k --rw=write --loops=2 --iodepth=4 --verify=crc32c >/dev/null \
@@ -183,6 +195,12 @@ fi
     >"$work/plus.json"
 check "json+: bins add up to the I/Os" test "$(json "$work/plus.json" \
     "sum(d['jobs'][0]['read']['clat_ns']['bins'].values())")" -eq 4096
+if command -v fio_jsonplus_clat2csv >/dev/null 2>&1; then
+    fio_jsonplus_clat2csv "$work/plus.json" "$work/clat.csv" >/dev/null
+    check "fio_jsonplus_clat2csv reads and validates our json+" \
+        fio_jsonplus_clat2csv --validate "$work/plus.json" "$work/clat.csv" \
+        >/dev/null
+fi
 
 # Groups: stonewall runs b after a and reports two groups; --section picks.
 "$bench" --name=a --ioengine=null --size=4M --name=b --ioengine=null \
