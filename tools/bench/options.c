@@ -856,7 +856,7 @@ static int parse_job_file(struct bench_config *cfg, const char *path,
 }
 
 /* Settings that depend on others, and combinations that cannot work. */
-static uint64_t gcd64(uint64_t a, uint64_t b)
+uint64_t bench_gcd(uint64_t a, uint64_t b)
 {
     while (b) {
         uint64_t t = a % b;
@@ -876,7 +876,7 @@ static int finish_block_sizes(struct job *job, char *err, size_t err_size)
             uint64_t bs = job->bssplit[i].bs;
             job->bs_min = bs < job->bs_min ? bs : job->bs_min;
             job->bs_max = bs > job->bs_max ? bs : job->bs_max;
-            job->bs_unit = gcd64(job->bs_unit, bs);
+            job->bs_unit = bench_gcd(job->bs_unit, bs);
         }
     } else if (!job->bs_min) {
         job->bs_min = job->bs_max = job->bs_unit = job->bs;

@@ -125,6 +125,7 @@ int bench_job_finish(struct job *job, char *err, size_t err_size);
 void bench_config_free(struct bench_config *cfg);
 
 const char *bench_rw_name(enum rw_mode rw);
+uint64_t bench_gcd(uint64_t a, uint64_t b);
 bool bench_rw_is_random(enum rw_mode rw);
 
 #endif

@@ -76,16 +76,6 @@ uint64_t zipf_draw(const struct zipf *z, uint64_t *rng)
     }
 }
 
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 void picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                  uint64_t seed)
 {
@@ -104,7 +94,7 @@ void picker_init(struct picker *p, const struct job *job, uint64_t blocks,
         /* Hot ranks spread over the device, as fio hashes them: any
          * multiplier coprime with the block count is a permutation. */
         p->scramble = 0x9e3779b97f4a7c15ull % blocks | 1;
-        while (gcd(p->scramble, blocks) != 1) {
+        while (bench_gcd(p->scramble, blocks) != 1) {
             p->scramble += 2;
         }
     }
