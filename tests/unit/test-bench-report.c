@@ -447,7 +447,7 @@ static void test_normal_units(void **state)
     assert_has(text, "    clat (nsec): min=150, max=8286.9k, avg=");
     assert_has(text, "     lat (msec): min=3, max=150, avg=76.50, ");
     assert_has(text, "    clat percentiles (nsec):\n"
-               "     |  1.00th=[    150],");
+               "     |  1.00th=[    151],");
     assert_has(text, "  lat (nsec)   : 250=99.90%\n"
                "  lat (msec)   : 10=0.10%\n");
     assert_has(text, "  WRITE: bw=2000KiB/s");
@@ -479,7 +479,7 @@ static void test_normal_sync_and_error(void **state)
     assert_has(text, "  lat (usec)   : 250=50.00%, 500=50.00%\n"
                "  fsync/fdatasync/sync_file_range:\n"
                "    sync (nsec): min=80, max=86, avg=");
-    assert_has(text, "    sync percentiles (nsec):\n     |  1.00th=[   82],");
+    assert_has(text, "    sync percentiles (nsec):\n     |  1.00th=[   80],");
     assert_has(text, "     issued rwts: total=0,1000,0,250 ");
     assert_has(text, "\nj1: (groupid=0, jobs=1): err= 5 (Input/output error)"
                ": pid=");

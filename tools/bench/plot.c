@@ -783,10 +783,10 @@ struct bins {
     unsigned first, last, group;
 };
 
-/* The smallest latency bucket b holds (stats.c's log-linear layout). */
-static double bucket_low(unsigned b)
+/* The smallest latency bar k holds. */
+static double bar_low(const struct bins *bins, unsigned k)
 {
-    return b < 16 ? b : ldexp(16 + b % 16, (int)(b / 16) - 1);
+    return (double)lat_bucket_low(k * bins->group);
 }
 
 static uint64_t bucket_sum(const struct lat_stats *s, unsigned from,
@@ -820,7 +820,7 @@ static bool hist_bins(const struct report *rep, struct bins *bins)
         }
     }
     bins->group = 1;
-    while (bins->group < 16 && bins->last / bins->group
+    while (bins->group < LAT_SUB && bins->last / bins->group
            - bins->first / bins->group >= MAX_BARS) {
         bins->group *= 2;
     }
@@ -865,9 +865,8 @@ static void draw_bars(const struct chart *c, const struct report *rep,
         if (share <= 0) {
             continue;
         }
-        double x0 = chart_x(c, bucket_low(k * bins->group));
-        double w = (chart_x(c, bucket_low((k + 1) * bins->group)) - x0)
-                   / nr_slots;
+        double x0 = chart_x(c, bar_low(bins, k));
+        double w = (chart_x(c, bar_low(bins, k + 1)) - x0) / nr_slots;
         double gap = w > 4 ? 0.5 : 0;
         double left = x0 + slot * w + gap, right = left + w - 2 * gap;
         double y = fmin(chart_y(c, share), base - 1);    /* 1 px at least */
@@ -900,8 +899,8 @@ static void chart_hist(const struct report *rep, double top)
 
     chart_open(c.out, "hist", "Completion latency histogram", top);
     if (any) {
-        axis_log(&c.x, bucket_low(bins.first / bins.group * bins.group),
-                 bucket_low((bins.last / bins.group + 1) * bins.group));
+        axis_log(&c.x, bar_low(&bins, bins.first / bins.group),
+                 bar_low(&bins, bins.last / bins.group + 1));
         c.x.label = label_ns;
         c.x.title = "Completion latency";
         axis_linear(&c.y, hist_max(rep, &bins));

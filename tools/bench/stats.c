@@ -7,24 +7,38 @@
 
 #include "stats.h"
 
+/* Bucket b < LAT_SUB holds the value b; above, an octave [2^k, 2^(k+1))
+ * is split in LAT_SUB equal parts.  The last octave also holds all that
+ * is larger (hours). */
 static unsigned bucket_of(uint64_t ns)
 {
-    if (ns < 16) {
+    if (ns < LAT_SUB) {
         return (unsigned)ns;
     }
     unsigned msb = 63 - (unsigned)__builtin_clzll(ns);
-    unsigned sub = (unsigned)(ns >> (msb - 4)) & 15;
-    return (msb - 3) * 16 + sub;
+    if (msb > LAT_MAX_BIT) {
+        return LAT_BUCKETS - 1;
+    }
+    unsigned sub = (unsigned)(ns >> (msb - LAT_SUB_BITS)) & (LAT_SUB - 1);
+    return (msb - LAT_SUB_BITS + 1) * LAT_SUB + sub;
+}
+
+uint64_t lat_bucket_low(unsigned b)
+{
+    if (b < LAT_SUB) {
+        return b;
+    }
+    unsigned msb = b / LAT_SUB + LAT_SUB_BITS - 1;
+    return ((uint64_t)(LAT_SUB + b % LAT_SUB)) << (msb - LAT_SUB_BITS);
 }
 
 uint64_t lat_bucket_value(unsigned b)
 {
-    if (b < 16) {
+    if (b < LAT_SUB) {
         return b;
     }
-    unsigned msb = b / 16 + 3;
-    uint64_t low = ((uint64_t)(16 + b % 16)) << (msb - 4);
-    return low + ((1ull << (msb - 4)) >> 1);
+    unsigned msb = b / LAT_SUB + LAT_SUB_BITS - 1;
+    return lat_bucket_low(b) + ((1ull << (msb - LAT_SUB_BITS)) >> 1);
 }
 
 void lat_add_n(struct lat_stats *s, uint64_t ns, uint64_t n)
@@ -98,6 +112,9 @@ uint64_t lat_percentile(const struct lat_stats *s, double pct)
     for (unsigned b = 0; b < LAT_BUCKETS; b++) {
         seen += s->buckets[b];
         if (seen >= rank) {
+            if (b == LAT_BUCKETS - 1) {
+                return s->max_ns;       /* the overflow bucket */
+            }
             uint64_t v = lat_bucket_value(b);
             return v < s->min_ns ? s->min_ns : v > s->max_ns ? s->max_ns : v;
         }

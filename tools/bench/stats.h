@@ -1,7 +1,6 @@
 /*
  * Statistics as fio keeps them: latencies (count, min, max, mean, stdev and
- * a log-linear histogram, 16 sub-buckets per power of two, under 6.25%
- * error, for percentiles), periodic samples of bandwidth and IOPS, and the
+ * a log-linear histogram for percentiles), periodic samples of bandwidth and IOPS, and the
  * distributions of queue depth and batch sizes.
  */
 #ifndef COBLK_BENCH_STATS_H
@@ -10,7 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LAT_BUCKETS (64 * 16)
+/* 64 sub-buckets per power of two, as fio: under 1.6% error (half that
+ * from the midpoint), up to 2^40 ns (18 minutes). */
+#define LAT_SUB_BITS 6
+#define LAT_SUB (1u << LAT_SUB_BITS)
+#define LAT_MAX_BIT 40
+#define LAT_BUCKETS ((LAT_MAX_BIT - LAT_SUB_BITS + 2) * LAT_SUB)
 
 struct lat_stats {
     uint64_t count;
@@ -49,8 +53,9 @@ double lat_mean(const struct lat_stats *s);
 double lat_stdev(const struct lat_stats *s);
 /* The value below which pct percent of samples lie (bucket midpoint). */
 uint64_t lat_percentile(const struct lat_stats *s, double pct);
-/* The middle of the latencies histogram bucket b holds, in ns. */
+/* The middle (the smallest) latency histogram bucket b holds, in ns. */
 uint64_t lat_bucket_value(unsigned b);
+uint64_t lat_bucket_low(unsigned b);
 
 void sample_add(struct sample_stats *s, double value);
 void sample_merge(struct sample_stats *into, const struct sample_stats *from);
