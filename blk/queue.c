@@ -139,6 +139,12 @@ int coblk_queue_new(struct coblk_dev *dev, unsigned depth, coblk_aio *ctx,
         }
         free(q->done);
         free(q);
+        if (ret == -E2BIG) {
+            return blk_error(ret, "coblk_queue_new: %u more coroutines than "
+                             "the system's memory maps allow "
+                             "(vm.max_map_count / 4 in all, each with its "
+                             "own stack): use a smaller depth", depth);
+        }
         return blk_error(ret, "coblk_queue_new: %s", strerror(-ret));
     }
     pthread_mutex_init(&q->lock, NULL);

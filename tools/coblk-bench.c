@@ -196,6 +196,24 @@ static bool all_done(const struct run *run, unsigned from, unsigned to)
     return true;
 }
 
+/* fio's order: terse, then json or json+, then normal. */
+static void write_reports(struct run *run, const struct job_result *results,
+                          unsigned n)
+{
+    static const unsigned order[] = { OUTPUT_TERSE, OUTPUT_JSON_PLUS,
+                                      OUTPUT_JSON, OUTPUT_NORMAL };
+    unsigned formats = run->cfg->formats;
+
+    if (formats & OUTPUT_JSON_PLUS) {
+        formats &= ~(unsigned)OUTPUT_JSON;
+    }
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (formats & order[i]) {
+            report_write(run->out, run->cfg, results, n, order[i]);
+        }
+    }
+}
+
 /* One instance's report so far: its copy if it made one in time (it may
  * be in a start delay, or waiting long for a rate limit), its result if
  * done. */
@@ -234,7 +252,7 @@ static void status_report(struct run *run, unsigned to)
     for (unsigned i = 0; i < to; i++) {
         take_view(run, i, gen, give_up);
     }
-    report_write(run->out, run->cfg, run->views, to, OUTPUT_NORMAL);
+    write_reports(run, run->views, to);
     fflush(run->out);
 }
 
@@ -290,40 +308,26 @@ static int run_all(struct run *run)
     return 0;
 }
 
+/* Waits for every thread; one line per job that failed (its first
+ * failed instance's error), so that exit 1 comes with one line a cause. */
 static int join_all(struct run *run)
 {
     int status = 0;
 
     for (unsigned i = 0; i < run->total; i++) {
-        if (!run->inst[i].started) {
-            continue;
+        if (run->inst[i].started) {
+            pthread_join(run->inst[i].thread, NULL);
         }
-        pthread_join(run->inst[i].thread, NULL);
-        if (run->results[i].error) {
-            fprintf(stderr, "coblk-bench: %s: %s\n",
-                    run->results[i].job->name, run->results[i].errmsg);
-            status = -1;
+    }
+    for (unsigned i = 0; i < run->total; i++) {
+        const struct job_result *r = &run->results[i];
+        bool first_of_job = i == 0 || run->results[i - 1].job != r->job;
+        if (r->error && (first_of_job || !run->results[i - 1].error)) {
+            fprintf(stderr, "coblk-bench: %s: %s\n", r->job->name, r->errmsg);
         }
+        status = r->error ? -1 : status;
     }
     return status;
-}
-
-/* fio's order: terse, then json or json+, then normal. */
-static void write_reports(struct run *run)
-{
-    static const unsigned order[] = { OUTPUT_TERSE, OUTPUT_JSON_PLUS,
-                                      OUTPUT_JSON, OUTPUT_NORMAL };
-    unsigned formats = run->cfg->formats;
-
-    if (formats & OUTPUT_JSON_PLUS) {
-        formats &= ~(unsigned)OUTPUT_JSON;
-    }
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        if (formats & order[i]) {
-            report_write(run->out, run->cfg, run->results, run->total,
-                         order[i]);
-        }
-    }
 }
 
 static void free_run(struct run *run)
@@ -370,10 +374,14 @@ static int run_jobs(struct bench_config *cfg)
     int status = -1;
 
     if (setup_instances(&run) == 0 && open_output(&run) == 0) {
+        if (cfg->formats & OUTPUT_NORMAL) {
+            report_start(run.out, cfg);
+            fflush(run.out);
+        }
         int ran = run_all(&run);
         status = join_all(&run) < 0 || ran < 0 ? -1 : 0;
         if (ran == 0) {
-            write_reports(&run);
+            write_reports(&run, run.results, run.total);
         }
         if (ran == 0 && cfg->plot[0] &&
             plot_svg(cfg->plot, run.results, run.total, err,

@@ -28,6 +28,10 @@ check "null: 4096 I/Os" grep -q '"total_ios" : 4096,' "$work/null.json"
     --iodepth=16 --output-format=json >"$work/file.json"
 check "file: 4096 writes" grep -q '"total_ios" : 4096,' "$work/file.json"
 check "file: laid out" test "$(stat -c %s "$work/img")" -eq 16777216
+"$bench" --name=j --filename="$work/img" --size=32M --rw=read \
+    --number_ios=1 >/dev/null
+check "a short file is laid out to size, as fio" \
+    test "$(stat -c %s "$work/img")" -eq 33554432
 
 # Valid JSON, even with a job name that needs escaping.
 "$bench" --name='a"b\c' --ioengine=null --size=1M --output-format=json \
@@ -93,8 +97,16 @@ check "fsync=16 on 4096 writes: 255 flushes (end_fsync's not counted)" \
     -eq 255
 "$bench" --name=j --ioengine=null --size=64M --bssplit=4k/50:64k/50 \
     --rw=randwrite --output-format=json >"$work/split.json"
-check "bssplit: all of size written" test "$(json "$work/split.json" \
-    "d['jobs'][0]['write']['io_bytes'] >= 64 << 20")" = True
+check "bssplit: exactly size written" test "$(json "$work/split.json" \
+    "d['jobs'][0]['write']['io_bytes'] == 64 << 20")" = True
+"$bench" --name=j --ioengine=null --size=16M --rw=randread \
+    --bssplit=4k/50:64k/30:16k/20 --output-format=json >"$work/split2.json"
+check "random bssplit: each block once, as fio" test "$(json \
+    "$work/split2.json" "d['jobs'][0]['read']['io_kbytes']")" -eq 16384
+start=$(date +%s)
+"$bench" --name=j --ioengine=null --size=1M --loops=4294967295 \
+    --runtime=200ms >/dev/null
+check "runtime ends loops too" test "$(($(date +%s) - start))" -le 2
 
 # Verification: a written file checks; a flipped byte is found, named
 # and fails the run; other checksums do not pass for crc32c data.
@@ -220,6 +232,10 @@ check "status line" grep -q 'Jobs: 1 (f=1): \[R\?r(1)\]\[[0-9.]*%\]' \
     "$work/status.err"
 check "two reports so far, then the last" test "$(grep -c 'read: IOPS=' \
     "$work/status.out")" -eq 3
+"$bench" --name=s --ioengine=null --size=1G --runtime=2500ms --time_based \
+    --status-interval=1 --output-format=terse >"$work/status.terse"
+check "--status-interval in the chosen format" awk -F';' \
+    'NF != 121 { bad = 1 } END { exit bad || NR != 3 }' "$work/status.terse"
 
 # --plot writes an SVG report.
 "$bench" --name=g --ioengine=null --size=64M --plot="$work/r.svg" >/dev/null
@@ -228,12 +244,15 @@ check "plot: an SVG file" grep -q '</svg>' "$work/r.svg"
 # Bad values: one line, exit 1.
 for args in "--name=j --bs=0" "--name=j --iodepth=-1" "--name=j --rw=up" \
             "--bogus" "/nonexistent.fio" \
-            "--name=j --filename=$work/img --size=64M" \
+            "--name=j --filename=null:size=1M --size=64M" \
             "--name=j --ioengine=null --verify=crc32c" \
             "--name=j --bssplit=4k/90:8k/20" \
             "--name=j --ioengine=null --write_lat_log=/nonexistent/x" \
             "--name=j --ioengine=null --size=1k --bs=4k" \
-            "--name=j --ioengine=null --bs=700"; do
+            "--name=j --ioengine=null --bs=700" \
+            "--name=j --ioengine=null --verify_backlog=4294967295" \
+            "--name=j --filename=$work/img --verify=md5 --verify_only=1 --time_based --runtime=1ms" \
+            "--name=j --ioengine=null --offset=18446744073709551615 --size=4k"; do
     # shellcheck disable=SC2086
     if "$bench" $args >"$work/out" 2>"$work/err"; then
         check "rejects $args" false

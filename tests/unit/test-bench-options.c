@@ -346,6 +346,53 @@ static void test_program_options(void **state)
     }
 }
 
+/* "job options" and "global options" as fio shows them: given with a
+ * value, as typed, a repeated one replacing the first. */
+static void given_string(const struct job *job, char *out, size_t size)
+{
+    size_t pos = 0, used = 0;
+    const char *name, *value;
+
+    out[0] = '\0';
+    while (bench_given_next(job, &pos, &name, &value) && used < size) {
+        used += (size_t)snprintf(out + used, size - used, "%s%s=%s",
+                                 used ? " " : "", name, value);
+    }
+}
+
+static void test_options_as_given(void **state)
+{
+    struct bench_config cfg;
+    char err[256], text[512];
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--bs=8k", "--name=j",
+                           "--ioengine=null", "--size=16m", "--time_based",
+                           "--bs=4k", "--size=1g", NULL), 0);
+    given_string(&cfg.global, text, sizeof(text));
+    assert_string_equal(text, "bs=8k");
+    given_string(&cfg.jobs[0], text, sizeof(text));
+    assert_string_equal(text, "name=j ioengine=null bs=4k size=1g");
+    bench_config_free(&cfg);
+
+    /* In a job file, name= renames the section's job (fio), and the
+     * section's name is not an option given. */
+    char path[] = "/tmp/coblk-given-XXXXXX";
+    int fd = mkstemp(path);
+    const char *file = "[a]\nioengine=null\nname=b\nbs=8k\n[c]\n";
+    assert_int_equal(write(fd, file, strlen(file)), (ssize_t)strlen(file));
+    close(fd);
+    assert_int_equal(parse(&cfg, err, sizeof(err), path, NULL), 0);
+    assert_int_equal(cfg.nr_jobs, 2);
+    assert_string_equal(cfg.jobs[0].name, "b");
+    assert_int_equal(cfg.jobs[0].bs, 8192);
+    given_string(&cfg.jobs[0], text, sizeof(text));
+    assert_string_equal(text, "ioengine=null name=b bs=8k");
+    assert_string_equal(cfg.jobs[1].name, "c");
+    assert_int_equal(cfg.jobs[1].given_len, 0);
+    bench_config_free(&cfg);
+    unlink(path);
+}
+
 static void test_groups_and_sections(void **state)
 {
     struct bench_config cfg;
@@ -379,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_job_file),
         cmocka_unit_test(test_values_in_depth),
         cmocka_unit_test(test_program_options),
+        cmocka_unit_test(test_options_as_given),
         cmocka_unit_test(test_groups_and_sections),
     };
 

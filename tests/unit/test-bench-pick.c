@@ -37,7 +37,7 @@ static void test_random_map_visits_each_block_once(void **state)
         uint64_t blocks = sizes[i], bytes;
         uint8_t *seen = calloc(blocks, 1);
 
-        picker_init(&p, &job, blocks, 42);
+        assert_int_equal(picker_init(&p, &job, blocks, 42), 0);
         for (uint64_t n = 0; n < 2 * blocks; n++) {
             uint64_t b = picker_block(&p, &bytes);
             assert_true(b < blocks);
@@ -64,7 +64,7 @@ static void test_sequential_wraps_and_clamps(void **state)
     job.bs_min = 4096;
     job.bs_max = 16384;     /* bsrange=4k-16k */
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
-    picker_init(&p, &job, 10, 1);
+    assert_int_equal(picker_init(&p, &job, 10, 1), 0);
     uint64_t expect = 0, sizes[5] = { 0 };
     for (int n = 0; n < 1000; n++) {
         uint64_t b = picker_block(&p, &bytes);
@@ -87,10 +87,11 @@ static void test_bssplit_proportions(void **state)
     uint64_t bytes, small = 0, large = 0;
     const int n = 100000;
 
+    job.norandommap = true;     /* sizes as drawn, none cut short */
     assert_int_equal(bench_set_option(&job, "bssplit", "4k/80:64k/20", err,
                                       sizeof(err)), 0);
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
-    picker_init(&p, &job, 1 << 20, 7);
+    assert_int_equal(picker_init(&p, &job, 1 << 20, 7), 0);
     for (int i = 0; i < n; i++) {
         picker_block(&p, &bytes);
         small += bytes == 4096;
@@ -128,6 +129,39 @@ static void check_zipf(double theta)
     }
 }
 
+/* Sizes that vary under the random map: each pass covers every block
+ * exactly once, I/Os cut short where the next block is taken. */
+static void test_random_map_with_varying_sizes(void **state)
+{
+    struct job job = make_job(RW_RANDWRITE);
+    struct picker p;
+    char err[128];
+    const uint64_t blocks = 5000;
+    uint8_t *hits = calloc(blocks, 1);
+
+    assert_int_equal(bench_set_option(&job, "bssplit", "4k/40:12k/30:64k/30",
+                                      err, sizeof(err)), 0);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(job.bs_unit, 4096);
+    assert_int_equal(picker_init(&p, &job, blocks, 11), 0);
+    for (int pass = 1; pass <= 2; pass++) {
+        uint64_t covered = 0;
+        while (covered < blocks) {
+            uint64_t bytes, b = picker_block(&p, &bytes);
+            assert_true(bytes >= 4096 && bytes <= 65536);
+            for (uint64_t u = b; u < b + bytes / 4096; u++) {
+                assert_true(u < blocks);
+                assert_int_equal(hits[u], pass - 1);    /* once a pass */
+                hits[u]++;
+            }
+            covered += bytes / 4096;
+        }
+        assert_int_equal(covered, blocks);
+    }
+    picker_free(&p);
+    free(hits);
+}
+
 static void test_zipf_skew(void **state)
 {
     check_zipf(0.8);
@@ -141,7 +175,7 @@ static void test_zipf_skew(void **state)
     uint64_t bytes, counts[1000] = { 0 }, max = 0;
     assert_int_equal(bench_set_option(&job, "random_distribution", "zipf:1.2",
                                       err, sizeof(err)), 0);
-    picker_init(&p, &job, 1000, 3);
+    assert_int_equal(picker_init(&p, &job, 1000, 3), 0);
     for (int i = 0; i < 100000; i++) {
         uint64_t b = picker_block(&p, &bytes);
         assert_true(b < 1000);
@@ -160,7 +194,7 @@ static void test_directions(void **state)
     int reads = 0;
 
     job.rwmixread = 70;
-    picker_init(&p, &job, 100, 5);
+    assert_int_equal(picker_init(&p, &job, 100, 5), 0);
     for (int i = 0; i < 100000; i++) {
         int d = picker_direction(&p);
         assert_true(d == 0 || d == 1);
@@ -168,7 +202,7 @@ static void test_directions(void **state)
     }
     assert_true(abs(reads - 70000) < 1000);
     job = make_job(RW_TRIM);
-    picker_init(&p, &job, 100, 5);
+    assert_int_equal(picker_init(&p, &job, 100, 5), 0);
     assert_int_equal(picker_direction(&p), 2);
 }
 
@@ -178,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_random_map_visits_each_block_once),
         cmocka_unit_test(test_sequential_wraps_and_clamps),
         cmocka_unit_test(test_bssplit_proportions),
+        cmocka_unit_test(test_random_map_with_varying_sizes),
         cmocka_unit_test(test_zipf_skew),
         cmocka_unit_test(test_directions),
     };

@@ -34,14 +34,24 @@ static struct bench_config config(unsigned nr_groups)
     return cfg;
 }
 
+/* As the command line does it: "job options" are those given. */
+static void set(struct job *job, const char *name, const char *value)
+{
+    char err[256];
+
+    if (bench_set_option(job, name, value, err, sizeof(err)) < 0) {
+        fail_msg("%s=%s: %s", name, value, err);
+    }
+}
+
 static struct job make_job(const char *name, unsigned groupid, bool grouped)
 {
     struct job job;
 
     bench_job_defaults(&job);
-    snprintf(job.name, sizeof(job.name), "%s", name);
-    job.rw = RW_RANDREAD;
-    job.iodepth = 8;
+    set(&job, "name", name);
+    set(&job, "rw", "randread");
+    set(&job, "iodepth", "8");
     job.groupid = groupid;
     job.group_reporting = grouped;
     return job;
@@ -242,8 +252,8 @@ static void test_json(void **state)
     struct job_result *r = calloc(1, sizeof(*r));
     char checks[4096];
 
-    job.bs = 8192;
-    job.direct = true;
+    set(&job, "bs", "8k");
+    set(&job, "direct", "1");
     fill(r, &job, DIR_READ);
     char *text = render(&cfg, r, 1, OUTPUT_JSON);
     snprintf(checks, sizeof(checks),
@@ -294,9 +304,12 @@ static void test_json_global_options(void **state)
     struct bench_config cfg = config(1);
     struct job_result *r = calloc(1, sizeof(*r));
 
-    cfg.global.group_reporting = true;
-    cfg.global.iodepth = 8;
-    struct job job = make_job("j1", 0, true);
+    set(&cfg.global, "iodepth", "8");
+    set(&cfg.global, "group_reporting", "1");
+    struct job job = cfg.global;
+    job.given_len = 0;          /* what a job inherits is not its own */
+    set(&job, "name", "j1");
+    set(&job, "rw", "randread");
     fill(r, &job, DIR_READ);
     char *text = render(&cfg, r, 1, OUTPUT_JSON);
     check_json(text,

@@ -832,6 +832,18 @@ static void test_queue_bad_arguments(void **state)
     assert_int_equal(coblk_dev_open("null:size=1M", 0, &dev), 0);
     assert_int_equal(coblk_queue_new(dev, 0, NULL, &q), -EINVAL);
     assert_int_equal(coblk_queue_new(NULL, 4, NULL, &q), -EINVAL);
+    assert_int_equal(coblk_queue_new(dev, 65537, NULL, &q), -EINVAL);
+    /* More coroutines than the memory maps allow: a message that says so
+     * (where the system's limit is below the largest depth). */
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    unsigned long maps = 0;
+    if (f && fscanf(f, "%lu", &maps) == 1 && maps / 4 < 65536) {
+        assert_int_equal(coblk_queue_new(dev, 65536, NULL, &q), -E2BIG);
+        assert_non_null(strstr(coblk_last_error(), "max_map_count"));
+    }
+    if (f) {
+        fclose(f);
+    }
     assert_int_equal(coblk_queue_new(dev, 4, NULL, &q), 0);
     assert_int_equal(coblk_queue_submit(q, NULL, 1), -EINVAL);
     assert_int_equal(coblk_queue_reap(q, done, 2, 1, 0), -EINVAL);

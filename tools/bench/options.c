@@ -457,7 +457,7 @@ static const struct opt options[] = {
     OPTION("do_verify", OPT_BOOL, do_verify, 0, 0, NULL),
     OPTION("verify_only", OPT_BOOL, verify_only, 0, 0, NULL),
     OPTION("verify_fatal", OPT_BOOL, verify_fatal, 0, 0, NULL),
-    OPTION("verify_backlog", OPT_UINT, verify_backlog, 0, UINT32_MAX, NULL),
+    OPTION("verify_backlog", OPT_UINT, verify_backlog, 0, 1u << 20, NULL),
     FUNC("verify_pattern", parse_verify_pattern),
     OPTION("group_reporting", OPT_BOOL, group_reporting, 0, 0, NULL),
     FUNC("percentile_list", parse_percentiles),
@@ -482,8 +482,8 @@ static const struct opt *find_option(const char *name)
     return NULL;
 }
 
-int bench_set_option(struct job *job, const char *name, const char *value,
-                     char *err, size_t err_size)
+static int set_option(struct job *job, const char *name, const char *value,
+                      char *err, size_t err_size)
 {
     const struct opt *o = find_option(name);
     char *field;
@@ -558,6 +558,59 @@ int bench_set_option(struct job *job, const char *name, const char *value,
     return 0;
 }
 
+/* ---- options as given -------------------------------------------------------- */
+
+bool bench_given_next(const struct job *job, size_t *pos, const char **name,
+                      const char **value)
+{
+    if (*pos >= job->given_len) {
+        return false;
+    }
+    *name = job->given + *pos;
+    *value = *name + strlen(*name) + 1;
+    *pos = (size_t)(*value + strlen(*value) + 1 - job->given);
+    return true;
+}
+
+static void forget_given(struct job *job, const char *name)
+{
+    size_t pos = 0, at;
+    const char *n, *v;
+
+    while (at = pos, bench_given_next(job, &pos, &n, &v)) {
+        if (!strcmp(n, name)) {
+            memmove(job->given + at, job->given + pos, job->given_len - pos);
+            job->given_len -= pos - at;
+            return;
+        }
+    }
+}
+
+static int remember_given(struct job *job, const char *name,
+                          const char *value, char *err, size_t err_size)
+{
+    size_t n = strlen(name) + 1, v = strlen(value) + 1;
+
+    forget_given(job, name);
+    if (job->given_len + n + v > sizeof(job->given)) {
+        return fail(err, err_size, "%s: too many options for one job",
+                    job->name);
+    }
+    memcpy(job->given + job->given_len, name, n);
+    memcpy(job->given + job->given_len + n, value, v);
+    job->given_len += n + v;
+    return 0;
+}
+
+int bench_set_option(struct job *job, const char *name, const char *value,
+                     char *err, size_t err_size)
+{
+    if (set_option(job, name, value, err, err_size) < 0) {
+        return -1;
+    }
+    return value ? remember_given(job, name, value, err, err_size) : 0;
+}
+
 /* ---- command line and job files ---------------------------------------------- */
 
 static struct job *add_job(struct bench_config *cfg, const char *name,
@@ -571,6 +624,7 @@ static struct job *add_job(struct bench_config *cfg, const char *name,
     cfg->jobs = jobs;
     struct job *job = &jobs[cfg->nr_jobs++];
     *job = cfg->global;
+    job->given_len = 0;         /* the globals' are "global options" */
     snprintf(job->name, sizeof(job->name), "%s", name);
     return job;
 }
@@ -714,9 +768,11 @@ static int global_flag(struct bench_config *cfg, const char *name,
     return ret < 0 ? -1 : 1;
 }
 
-/* One "name[=value]" for the current job (or the globals). */
-static int apply(struct bench_config *cfg, struct job *job, char *item,
-                 char *err, size_t err_size)
+/* One "name[=value]" for the current job (or the globals).  On the
+ * command line --name starts a job; in a job file the section does, and
+ * name= renames it, as fio. */
+static int apply(struct bench_config *cfg, struct job *job, bool in_file,
+                 char *item, char *err, size_t err_size)
 {
     char *eq = strchr(item, '=');
     const char *value = NULL;
@@ -729,8 +785,12 @@ static int apply(struct bench_config *cfg, struct job *job, char *item,
     if (flag) {
         return flag < 0 ? -1 : 0;
     }
-    if (!strcmp(item, "name")) {
-        return add_job(cfg, value ? value : "", err, err_size) ? 0 : -1;
+    if (!strcmp(item, "name") && !in_file) {
+        job = add_job(cfg, value ? value : "", err, err_size);
+        if (!job) {
+            return -1;
+        }
+        return value ? remember_given(job, item, value, err, err_size) : 0;
     }
     return bench_set_option(job ? job : &cfg->global, item, value, err,
                             err_size);
@@ -844,7 +904,7 @@ static int parse_job_file(struct bench_config *cfg, const char *path,
             text[len] = '=';
             memmove(text + len + 1, value, strlen(value) + 1);
         }
-        if (apply(cfg, job, text, err, err_size) < 0) {
+        if (apply(cfg, job, true, text, err, err_size) < 0) {
             size_t len = strlen(err);
             snprintf(err + len, err_size - len, " (%s:%d)", path, lineno);
             fclose(f);
@@ -924,10 +984,19 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
         return fail(err, err_size, "%s: verify_only needs verify=crc32c or "
                     "verify=md5", job->name);
     }
-    if (job->verify && job->time_based &&
-        (job->rw != RW_READ && job->rw != RW_RANDREAD)) {
+    bool reads_only = job->rw == RW_READ || job->rw == RW_RANDREAD;
+    if (job->verify && job->time_based && (!reads_only || job->verify_only)) {
         return fail(err, err_size, "%s: verify needs a size-based job, not "
                     "time_based", job->name);
+    }
+    if (reads_only) {
+        job->verify_only = false;   /* a read job checks what it reads */
+    }
+    if (job->size && job->offset > UINT64_MAX - job->size) {
+        return fail(err, err_size, "%s: offset=%llu plus size=%llu is past "
+                    "any device", job->name,
+                    (unsigned long long)job->offset,
+                    (unsigned long long)job->size);
     }
     return 0;
 }
@@ -992,7 +1061,7 @@ int bench_parse_args(struct bench_config *cfg, int argc, char **argv,
         }
         strcpy(item, arg + 2);
         struct job *job = cfg->nr_jobs ? &cfg->jobs[cfg->nr_jobs - 1] : NULL;
-        if (apply(cfg, job, item, err, err_size) < 0) {
+        if (apply(cfg, job, false, item, err, err_size) < 0) {
             return -1;
         }
     }

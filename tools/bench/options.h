@@ -21,6 +21,7 @@ enum verify_algo { VERIFY_NONE, VERIFY_CRC32C, VERIFY_MD5 };
 #define MAX_BSSPLIT 16
 #define MAX_PERCENTILES 64
 #define MAX_VERIFY_PATTERN 512
+#define MAX_GIVEN 8192
 
 struct bs_split {
     uint64_t bs;
@@ -76,6 +77,10 @@ struct job {
     unsigned loops;
     uint64_t number_ios;                /* 0: no limit */
     unsigned groupid;                   /* set by bench_parse_args */
+    /* The options given with a value, as typed, for fio's "job options":
+     * "name\0value\0" pairs, a later one replacing an earlier. */
+    char given[MAX_GIVEN];
+    size_t given_len;
 };
 
 /* Output formats; fio takes several at once ("json,normal"). */
@@ -118,6 +123,10 @@ int bench_set_option(struct job *job, const char *name, const char *value,
                      char *err, size_t err_size);
 
 void bench_job_defaults(struct job *job);
+/* The next option given to job as typed (start with *pos = 0); false at
+ * the end. */
+bool bench_given_next(const struct job *job, size_t *pos, const char **name,
+                      const char **value);
 /* Derives settings that depend on others (block size range, batches) and
  * rejects combinations that cannot run; 0 or -1 with a message in err.
  * bench_parse_args does this for every job. */

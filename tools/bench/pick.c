@@ -3,7 +3,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "pick.h"
 
@@ -76,8 +79,8 @@ uint64_t zipf_draw(const struct zipf *z, uint64_t *rng)
     }
 }
 
-void picker_init(struct picker *p, const struct job *job, uint64_t blocks,
-                 uint64_t seed)
+int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
+                uint64_t seed)
 {
     *p = (struct picker){ .job = job, .blocks = blocks,
                           .random = bench_rw_is_random(job->rw),
@@ -98,6 +101,44 @@ void picker_init(struct picker *p, const struct job *job, uint64_t blocks,
             p->scramble += 2;
         }
     }
+    bool sizes_vary = job->nr_bssplit > 1 || job->bs_min != job->bs_max;
+    if (p->random && p->map && sizes_vary &&
+        job->distribution == DIST_RANDOM) {
+        p->used = calloc((blocks + 63) / 64, sizeof(*p->used));
+        if (!p->used) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void picker_free(struct picker *p)
+{
+    free(p->used);
+    p->used = NULL;
+}
+
+static bool is_used(const struct picker *p, uint64_t block)
+{
+    return p->used[block / 64] >> (block % 64) & 1;
+}
+
+/* Takes up to units free blocks from block on; returns how many. */
+static uint64_t take_free_run(struct picker *p, uint64_t block,
+                              uint64_t units)
+{
+    uint64_t n = 0;
+
+    while (n < units && block + n < p->blocks && !is_used(p, block + n)) {
+        p->used[(block + n) / 64] |= 1ull << ((block + n) % 64);
+        n++;
+    }
+    p->nr_used += n;
+    if (p->nr_used == p->blocks) {      /* a pass is done: the next one */
+        memset(p->used, 0, (p->blocks + 63) / 64 * sizeof(*p->used));
+        p->nr_used = 0;
+    }
+    return n;
 }
 
 static uint64_t random_block(struct picker *p)
@@ -114,7 +155,7 @@ static uint64_t random_block(struct picker *p)
      * end are skipped, so each block comes once per pass. */
     do {
         p->next = (p->next * 5 + 1) & p->mask;
-    } while (p->next >= p->blocks);
+    } while (p->next >= p->blocks || (p->used && is_used(p, p->next)));
     return p->next;
 }
 
@@ -150,10 +191,12 @@ uint64_t picker_block(struct picker *p, uint64_t *bytes)
     } else {
         block = p->next % p->blocks;
     }
-    if (units > p->blocks - block) {
+    if (p->used) {
+        units = take_free_run(p, block, units);
+    } else if (units > p->blocks - block) {
         units = p->blocks - block;
-        size = units * p->job->bs_unit;
     }
+    size = units * p->job->bs_unit;
     if (!p->random) {
         p->next = block + units;
     }

@@ -27,10 +27,16 @@ struct picker {
     uint64_t rng;
     uint64_t scramble;          /* zipf: rank -> block multiplier */
     struct zipf zipf;
+    /* Random map with sizes that vary: the blocks used this pass, so
+     * that I/Os neither overlap nor leave gaps (fio's axmap). */
+    uint64_t *used;
+    uint64_t nr_used;
 };
 
-void picker_init(struct picker *p, const struct job *job, uint64_t blocks,
-                 uint64_t seed);
+/* 0, or -ENOMEM (the map of used blocks). */
+int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
+                uint64_t seed);
+void picker_free(struct picker *p);
 /* The next block (in bs_unit units) and the size of the I/O there, never
  * past the last block. */
 uint64_t picker_block(struct picker *p, uint64_t *bytes);

@@ -760,288 +760,22 @@ static void jw_str(struct jw *w, const char *key, const char *value)
     json_string(w->out, value);
 }
 
-/* ---- job options as strings, those that differ from ref ----------------- */
+/* ---- job options as given ---------------------------------------------- */
 
-#define OPT_LEN 4352            /* a filename, or a hex verify pattern */
-
-typedef void (*opt_format)(const struct job *job, char *buf, size_t size);
-
-enum opt_kind { OK_STR, OK_SIZE, OK_UINT, OK_U64, OK_TIME, OK_BOOL, OK_FUNC };
-
-struct shown_opt {
-    const char *name;
-    enum opt_kind kind;
-    size_t offset;
-    opt_format format;          /* OK_FUNC */
-};
-
-/* Sizes as fio users write them: 4k, 64M, 1G. */
-static void format_size(uint64_t v, char *buf, size_t size)
+/* fio's "job options" (or "global options"): the options given there with
+ * a value, as typed; none, no object. */
+static void json_options(struct jw *w, const char *key, const struct job *job)
 {
-    static const char *const units[] = { "", "k", "M", "G", "T", "P" };
-    unsigned u = 0;
+    size_t pos = 0;
+    const char *name, *value;
 
-    while (v && u < 5 && v % 1024 == 0) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, size, "%" PRIu64 "%s", v, units[u]);
-}
-
-static void format_time(uint64_t ns, char *buf, size_t size)
-{
-    if (ns % 1000000000 == 0) {
-        snprintf(buf, size, "%" PRIu64, ns / 1000000000);
-    } else if (ns % 1000000 == 0) {
-        snprintf(buf, size, "%" PRIu64 "ms", ns / 1000000);
-    } else {
-        snprintf(buf, size, "%" PRIu64 "us", ns / 1000);
-    }
-}
-
-static void format_rw(const struct job *job, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", bench_rw_name(job->rw));
-}
-
-static void format_engine(const struct job *job, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", job->engine == ENGINE_NULL ? "null"
-                                                         : "io_uring");
-}
-
-static void format_bs(const struct job *job, char *buf, size_t size)
-{
-    bool other = job->nr_bssplit || job->bs_min != job->bs_max;
-
-    buf[0] = '\0';
-    if (!other) {
-        format_size(job->bs, buf, size);
-    }
-}
-
-static void format_bsrange(const struct job *job, char *buf, size_t size)
-{
-    char low[32], high[32];
-
-    buf[0] = '\0';
-    if (!job->nr_bssplit && job->bs_min != job->bs_max) {
-        format_size(job->bs_min, low, sizeof(low));
-        format_size(job->bs_max, high, sizeof(high));
-        snprintf(buf, size, "%s-%s", low, high);
-    }
-}
-
-static void format_bssplit(const struct job *job, char *buf, size_t size)
-{
-    size_t len = 0;
-
-    buf[0] = '\0';
-    for (unsigned i = 0; i < job->nr_bssplit && len < size; i++) {
-        char bs[32];
-        format_size(job->bssplit[i].bs, bs, sizeof(bs));
-        len += (size_t)snprintf(buf + len, size - len, "%s%s/%u",
-                                i ? ":" : "", bs, job->bssplit[i].pct);
-    }
-}
-
-/* "R,W" as fio takes them; one value when both are the same. */
-static void format_pair(const uint64_t v[2], bool sizes, char *buf,
-                        size_t size)
-{
-    char part[2][32] = { "", "" };
-
-    for (int d = 0; d < 2; d++) {
-        if (v[d] && sizes) {
-            format_size(v[d], part[d], sizeof(part[d]));
-        } else if (v[d]) {
-            snprintf(part[d], sizeof(part[d]), "%" PRIu64, v[d]);
-        }
-    }
-    if (v[0] == v[1]) {
-        snprintf(buf, size, "%s", v[0] ? part[0] : "0");
-    } else {
-        snprintf(buf, size, "%s,%s", part[0], part[1]);
-    }
-}
-
-static void format_rate(const struct job *job, char *buf, size_t size)
-{
-    format_pair(job->rate, true, buf, size);
-}
-
-static void format_rate_iops(const struct job *job, char *buf, size_t size)
-{
-    format_pair(job->rate_iops, false, buf, size);
-}
-
-static void format_distribution(const struct job *job, char *buf,
-                                size_t size)
-{
-    if (job->distribution == DIST_ZIPF) {
-        snprintf(buf, size, "zipf:%g", job->zipf_theta);
-    } else {
-        snprintf(buf, size, "random");
-    }
-}
-
-static void format_verify(const struct job *job, char *buf, size_t size)
-{
-    static const char *const names[] = { "0", "crc32c", "md5" };
-
-    snprintf(buf, size, "%s", names[job->verify]);
-}
-
-static void format_verify_pattern(const struct job *job, char *buf,
-                                  size_t size)
-{
-    size_t len = 0;
-
-    buf[0] = '\0';
-    for (unsigned i = 0; i < job->verify_pattern_len && len + 3 < size; i++) {
-        len += (size_t)snprintf(buf + len, size - len, "%s%02x",
-                                i ? "" : "0x", job->verify_pattern[i]);
-    }
-}
-
-static void format_percentiles(const struct job *job, char *buf, size_t size)
-{
-    size_t len = 0;
-
-    buf[0] = '\0';
-    for (unsigned i = 0; i < job->nr_percentiles && len < size; i++) {
-        len += (size_t)snprintf(buf + len, size - len, "%s%g", i ? ":" : "",
-                                job->percentiles[i]);
-    }
-}
-
-#define AT(f) offsetof(struct job, f)
-#define FN(fn) 0, fn
-
-static const struct shown_opt shown_opts[] = {
-    { "ioengine", OK_FUNC, FN(format_engine) },
-    { "filename", OK_STR, AT(filename), NULL },
-    { "size", OK_SIZE, AT(size), NULL },
-    { "offset", OK_SIZE, AT(offset), NULL },
-    { "rw", OK_FUNC, FN(format_rw) },
-    { "rwmixread", OK_UINT, AT(rwmixread), NULL },
-    { "bs", OK_FUNC, FN(format_bs) },
-    { "bsrange", OK_FUNC, FN(format_bsrange) },
-    { "bssplit", OK_FUNC, FN(format_bssplit) },
-    { "iodepth", OK_UINT, AT(iodepth), NULL },
-    { "iodepth_batch_submit", OK_UINT, AT(iodepth_batch_submit), NULL },
-    { "iodepth_batch_complete_min", OK_UINT, AT(iodepth_batch_complete_min),
-      NULL },
-    { "direct", OK_BOOL, AT(direct), NULL },
-    { "numjobs", OK_UINT, AT(numjobs), NULL },
-    { "runtime", OK_TIME, AT(runtime_ns), NULL },
-    { "time_based", OK_BOOL, AT(time_based), NULL },
-    { "ramp_time", OK_TIME, AT(ramp_time_ns), NULL },
-    { "startdelay", OK_TIME, AT(startdelay_ns), NULL },
-    { "loops", OK_UINT, AT(loops), NULL },
-    { "number_ios", OK_U64, AT(number_ios), NULL },
-    { "fixedbufs", OK_BOOL, AT(fixedbufs), NULL },
-    { "registerfiles", OK_BOOL, AT(registerfiles), NULL },
-    { "sqthread_poll", OK_BOOL, AT(sqthread_poll), NULL },
-    { "hipri", OK_BOOL, AT(hipri), NULL },
-    { "norandommap", OK_BOOL, AT(norandommap), NULL },
-    { "randrepeat", OK_BOOL, AT(randrepeat), NULL },
-    { "randseed", OK_U64, AT(randseed), NULL },
-    { "random_distribution", OK_FUNC, FN(format_distribution) },
-    { "rate", OK_FUNC, FN(format_rate) },
-    { "rate_iops", OK_FUNC, FN(format_rate_iops) },
-    { "fsync", OK_UINT, AT(fsync), NULL },
-    { "end_fsync", OK_BOOL, AT(end_fsync), NULL },
-    { "verify", OK_FUNC, FN(format_verify) },
-    { "do_verify", OK_BOOL, AT(do_verify), NULL },
-    { "verify_only", OK_BOOL, AT(verify_only), NULL },
-    { "verify_fatal", OK_BOOL, AT(verify_fatal), NULL },
-    { "verify_backlog", OK_UINT, AT(verify_backlog), NULL },
-    { "verify_pattern", OK_FUNC, FN(format_verify_pattern) },
-    { "percentile_list", OK_FUNC, FN(format_percentiles) },
-    { "write_lat_log", OK_STR, AT(lat_log), NULL },
-    { "write_bw_log", OK_STR, AT(bw_log), NULL },
-    { "write_iops_log", OK_STR, AT(iops_log), NULL },
-    { "log_avg_msec", OK_U64, AT(log_avg_msec), NULL },
-    { "stonewall", OK_BOOL, AT(stonewall), NULL },
-    { "new_group", OK_BOOL, AT(new_group), NULL },
-    { "group_reporting", OK_BOOL, AT(group_reporting), NULL },
-};
-
-#define NR_SHOWN_OPTS (sizeof(shown_opts) / sizeof(shown_opts[0]))
-
-static void opt_value(const struct shown_opt *o, const struct job *job,
-                      char *buf, size_t size)
-{
-    const char *field = (const char *)job + o->offset;
-    uint64_t u64;
-    unsigned u;
-    bool flag;
-
-    switch (o->kind) {
-    case OK_STR:
-        snprintf(buf, size, "%s", field);
-        break;
-    case OK_SIZE:
-    case OK_U64:
-    case OK_TIME:
-        memcpy(&u64, field, sizeof(u64));
-        if (o->kind == OK_SIZE) {
-            format_size(u64, buf, size);
-        } else if (o->kind == OK_TIME) {
-            format_time(u64, buf, size);
-        } else {
-            snprintf(buf, size, "%" PRIu64, u64);
-        }
-        break;
-    case OK_UINT:
-        memcpy(&u, field, sizeof(u));
-        snprintf(buf, size, "%u", u);
-        break;
-    case OK_BOOL:
-        memcpy(&flag, field, sizeof(flag));
-        snprintf(buf, size, "%d", flag);
-        break;
-    case OK_FUNC:
-        o->format(job, buf, size);
-        break;
-    }
-}
-
-/* Fills value when the job sets the option otherwise than ref. */
-static bool opt_differs(const struct shown_opt *o, const struct job *job,
-                        const struct job *ref, char value[OPT_LEN])
-{
-    char theirs[OPT_LEN];
-
-    opt_value(o, job, value, OPT_LEN);
-    opt_value(o, ref, theirs, OPT_LEN);
-    return value[0] && strcmp(value, theirs);
-}
-
-/* fio's "job options" (or "global options"): the options given there,
- * here those that differ from ref; none, no object, as fio. */
-static void json_options(struct jw *w, const char *key, const struct job *job,
-                         const struct job *ref, bool with_name)
-{
-    char value[OPT_LEN];
-    bool any = with_name;
-
-    for (size_t i = 0; i < NR_SHOWN_OPTS && !any; i++) {
-        any = opt_differs(&shown_opts[i], job, ref, value);
-    }
-    if (!any) {
+    if (!bench_given_next(job, &pos, &name, &value)) {
         return;
     }
     jw_open(w, key, '{');
-    if (with_name) {
-        jw_str(w, "name", job->name);
-    }
-    for (size_t i = 0; i < NR_SHOWN_OPTS; i++) {
-        if (opt_differs(&shown_opts[i], job, ref, value)) {
-            jw_str(w, shown_opts[i].name, value);
-        }
-    }
+    do {
+        jw_str(w, name, value);
+    } while (bench_given_next(job, &pos, &name, &value));
     jw_close(w, '}');
 }
 
@@ -1215,7 +949,7 @@ static void json_block(struct jw *w, const struct report *rep,
     jw_int(w, "error", -r->error);
     jw_uint(w, "eta", 0);
     jw_uint(w, "elapsed", (r->runtime_ns + 999999999) / 1000000000);
-    json_options(w, "job options", r->job, &cfg->global, true);
+    json_options(w, "job options", r->job);
     for (int d = 0; d < DIR_COUNT; d++) {
         json_dir(w, r, d, &grp, &pl, plus);
     }
@@ -1230,18 +964,16 @@ static void report_json(FILE *out, const struct report *rep,
 {
     struct jw w = { .out = out, .first = true };
     char time_text[32];
-    struct job defaults;
 
     snprintf(time_text, sizeof(time_text), "%.*s",
              (int)strcspn(when, "\n"), when);
-    bench_job_defaults(&defaults);
     jw_open(&w, NULL, '{');
     jw_str(&w, "fio version", "coblk-bench-" PACKAGE_VERSION);
     jw_int(&w, "timestamp", (long long)now->tv_sec);
     jw_int(&w, "timestamp_ms", (long long)now->tv_sec * 1000 +
            now->tv_usec / 1000);
     jw_str(&w, "time", time_text);
-    json_options(&w, "global options", &cfg->global, &defaults, false);
+    json_options(&w, "global options", &cfg->global);
     jw_open(&w, "jobs", '[');
     for (unsigned i = 0; i < rep->nr_blocks; i++) {
         json_block(&w, rep, cfg, &rep->blocks[i], plus);
@@ -1252,6 +984,34 @@ static void report_json(FILE *out, const struct report *rep,
 }
 
 /* ---- entry point -------------------------------------------------------- */
+
+/* "j: (g=0): rw=randread, bs=(R) 4096B-4096B, (W) ..., iodepth=32" */
+static void job_line(FILE *out, const struct job *job)
+{
+    char low[NUM_LEN], high[NUM_LEN];
+
+    num2str(low, job->bs_min, 4, true, N2S_BYTE);
+    num2str(high, job->bs_max, 4, true, N2S_BYTE);
+    fprintf(out, "%s: (g=%u): rw=%s, bs=(R) %s-%s, (W) %s-%s, (T) %s-%s, "
+            "ioengine=%s, iodepth=%u\n", job->name, job->groupid,
+            bench_rw_name(job->rw), low, high, low, high, low, high,
+            job->engine == ENGINE_NULL ? "null" : "io_uring", job->iodepth);
+}
+
+void report_start(FILE *out, const struct bench_config *cfg)
+{
+    unsigned total = 0;
+
+    for (unsigned j = 0; j < cfg->nr_jobs; j++) {
+        job_line(out, &cfg->jobs[j]);
+        if (cfg->jobs[j].numjobs > 1) {
+            fputs("...\n", out);
+        }
+        total += cfg->jobs[j].numjobs;
+    }
+    fprintf(out, "coblk-bench-%s\nStarting %u thread%s\n", PACKAGE_VERSION,
+            total, total == 1 ? "" : "s");
+}
 
 void report_write(FILE *out, const struct bench_config *cfg,
                   const struct job_result *results, unsigned n,

@@ -16,6 +16,9 @@
 void report_write(FILE *out, const struct bench_config *cfg,
                   const struct job_result *results, unsigned n,
                   unsigned format);
+/* What the normal format prints before the jobs start: each job's line,
+ * the version and how many threads start, as fio. */
+void report_start(FILE *out, const struct bench_config *cfg);
 
 enum n2s_unit { N2S_NONE, N2S_BYTE, N2S_BYTEPERSEC };
 

@@ -65,17 +65,19 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
         return 0;
     }
     struct stat st;
-    if (stat(name, &st) < 0) {
-        /* fio lays out a missing file; a sparse one does for us. */
-        if (!job->size) {
-            snprintf(err, err_size, "%s: no such file, and no size= to "
-                     "create it with", name);
-            return -1;
-        }
+    bool missing = stat(name, &st) < 0;
+    uint64_t want = job->offset + job->size;
+    if (missing && !job->size) {
+        snprintf(err, err_size, "%s: no such file, and no size= to create "
+                 "it with", name);
+        return -1;
+    }
+    /* fio lays out a missing or short file; a sparse one does for us. */
+    if (missing || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < want)) {
         int fd = open(name, O_CREAT | O_WRONLY, 0644);
-        if (fd < 0 || ftruncate(fd, (off_t)(job->offset + job->size)) < 0) {
-            snprintf(err, err_size, "%s: cannot create: %s", name,
-                     strerror(errno));
+        if (fd < 0 || ftruncate(fd, (off_t)want) < 0) {
+            snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", name,
+                     (unsigned long long)want, strerror(errno));
             if (fd >= 0) {
                 close(fd);
             }
@@ -838,7 +840,9 @@ static void run_passes(struct runner *rn)
     const struct job *job = rn->job;
     unsigned passes = job->time_based ? 1 : job->loops;
 
-    for (unsigned pass = 0; pass < passes && !rn->r->error; pass++) {
+    for (unsigned pass = 0;
+         pass < passes && !rn->r->error && now_ns() < rn->deadline_ns;
+         pass++) {
         rn->issued_bytes = rn->issued_ios = 0;
         if (job->verify_only) {
             replay_writes(rn);
@@ -909,7 +913,8 @@ static int alloc_slots(struct runner *rn)
                          (unsigned long long)job->bs_max);
     }
     uint64_t seed = rn->seed;
-    for (size_t i = 0; i < bytes; i += sizeof(uint64_t)) {
+    for (size_t i = 0; job_does(job, DIR_WRITE) && i < bytes;
+         i += sizeof(uint64_t)) {
         uint64_t v = picker_rand(&seed);        /* incompressible writes */
         memcpy(rn->buffers + i, &v, sizeof(v));
     }
@@ -1013,7 +1018,12 @@ static void run_job(struct runner *rn)
         return;
     }
     rn->logging = job->lat_log[0] || job->bw_log[0] || job->iops_log[0];
-    picker_init(&rn->pick, job, rn->units, rn->seed);
+    if (picker_init(&rn->pick, job, rn->units, rn->seed) < 0) {
+        job_error(rn->r, -ENOMEM, "out of memory for the random map of %llu "
+                  "blocks", (unsigned long long)rn->units);
+        logs_close(&rn->logs, 0, err, sizeof(err));
+        return;
+    }
     start_clocks(rn);
     cpu_usage(rn->r, -1);
     run_passes(rn);
@@ -1026,6 +1036,7 @@ static void run_job(struct runner *rn)
                    sizeof(err)) < 0) {
         job_error(rn->r, -EIO, "%s", err);
     }
+    picker_free(&rn->pick);
 }
 
 static void free_runner(struct runner *rn)
@@ -1059,8 +1070,8 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
                    0 &&
                alloc_slots(&rn) == 0 && setup_verify(&rn) == 0) {
         if (coblk_queue_new(dev, job->iodepth, NULL, &rn.q) < 0) {
-            job_error(r, -ENOMEM, "cannot set up the queue: %s",
-                      coblk_last_error());
+            job_error(r, -ENOMEM, "cannot set up a queue of iodepth=%u: "
+                      "%s", job->iodepth, coblk_last_error());
         } else {
             run_job(&rn);
         }
