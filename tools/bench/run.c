@@ -526,7 +526,8 @@ static void add_slat(struct runner *rn, uint64_t now, unsigned n)
             run++;
         }
         if (s->dir < DIR_COUNT) {
-            lat_add_n(&rn->r->dir[s->dir].slat, now - s->prep_ns, run);
+            lat_add_moments(&rn->r->dir[s->dir].slat, now - s->prep_ns,
+                            run);
         }
         i += run;
     }
@@ -584,7 +585,7 @@ static void account(struct runner *rn, struct slot *s, uint64_t now)
     d->ios++;
     d->bytes += s->bytes;
     lat_add(&d->clat, now - s->sub_ns);
-    lat_add(&d->lat, now - s->prep_ns);
+    lat_add_moments(&d->lat, now - s->prep_ns, 1);
     if (rn->logging && !ramping(rn)) {
         logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir, s->bytes,
                 s->sub_ns - s->prep_ns, now - s->sub_ns, now - s->prep_ns);

@@ -41,7 +41,7 @@ uint64_t lat_bucket_value(unsigned b)
     return lat_bucket_low(b) + ((1ull << (msb - LAT_SUB_BITS)) >> 1);
 }
 
-void lat_add_n(struct lat_stats *s, uint64_t ns, uint64_t n)
+void lat_add_moments(struct lat_stats *s, uint64_t ns, uint64_t n)
 {
     if (s->count == 0 || ns < s->min_ns) {
         s->min_ns = ns;
@@ -52,6 +52,11 @@ void lat_add_n(struct lat_stats *s, uint64_t ns, uint64_t n)
     s->count += n;
     s->sum_ns += (double)ns * (double)n;
     s->sum_sq_ns += (double)ns * (double)ns * (double)n;
+}
+
+void lat_add_n(struct lat_stats *s, uint64_t ns, uint64_t n)
+{
+    lat_add_moments(s, ns, n);
     s->buckets[bucket_of(ns)] += n;
 }
 

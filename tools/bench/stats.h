@@ -32,9 +32,9 @@ struct sample_stats {
 struct dir_stats {
     uint64_t ios;
     uint64_t bytes;
-    struct lat_stats slat;      /* preparing to submitted */
+    struct lat_stats slat;      /* preparing to submitted (no histogram) */
     struct lat_stats clat;      /* submitted to completed */
-    struct lat_stats lat;       /* preparing to completed */
+    struct lat_stats lat;       /* preparing to completed (no histogram) */
     struct sample_stats bw;     /* KiB/s, one sample per interval */
     struct sample_stats iops;
 };
@@ -48,6 +48,9 @@ unsigned batch_bucket(unsigned batch);
 void lat_add(struct lat_stats *s, uint64_t ns);
 /* n samples of the same value (a batch submitted together). */
 void lat_add_n(struct lat_stats *s, uint64_t ns, uint64_t n);
+/* The same without the histogram: for what is reported without
+ * percentiles (slat and lat, as fio does by default). */
+void lat_add_moments(struct lat_stats *s, uint64_t ns, uint64_t n);
 void lat_merge(struct lat_stats *into, const struct lat_stats *from);
 double lat_mean(const struct lat_stats *s);
 double lat_stdev(const struct lat_stats *s);
