@@ -39,14 +39,6 @@ static void usage(FILE *out)
           "Job options: see coblk-bench(1); fio's names and units.\n", out);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The README's main job: what fio users run first. */
 static int default_job(struct bench_config *cfg)
 {
@@ -234,7 +226,7 @@ static void take_view(struct run *run, unsigned i, unsigned gen,
             *view = run->snapshots[i];
             break;
         }
-        if (now_ns() >= give_up) {
+        if (bench_now_ns() >= give_up) {
             return;     /* the last view it gave */
         }
         usleep(1000);
@@ -247,7 +239,7 @@ static void take_view(struct run *run, unsigned i, unsigned gen,
 static void status_report(struct run *run, unsigned to)
 {
     unsigned gen = bench_request_snapshot();
-    uint64_t give_up = now_ns() + 200000000ull;
+    uint64_t give_up = bench_now_ns() + 200000000ull;
 
     for (unsigned i = 0; i < to; i++) {
         take_view(run, i, gen, give_up);
@@ -259,14 +251,14 @@ static void status_report(struct run *run, unsigned to)
 /* Waits for instances [from, to), showing progress on the way. */
 static void watch(struct run *run, unsigned from, unsigned to)
 {
-    struct status_prev prev = { .t_ns = now_ns() };
-    uint64_t next_eta = now_ns() + run->cfg->eta_interval_ns;
-    uint64_t next_status = now_ns() + run->cfg->status_interval_ns;
+    struct status_prev prev = { .t_ns = bench_now_ns() };
+    uint64_t next_eta = bench_now_ns() + run->cfg->eta_interval_ns;
+    uint64_t next_status = bench_now_ns() + run->cfg->status_interval_ns;
 
     while (!all_done(run, from, to)) {
         struct timespec ts = { 0, POLL_NS };
         nanosleep(&ts, NULL);
-        uint64_t now = now_ns();
+        uint64_t now = bench_now_ns();
         if (run->eta && now >= next_eta) {
             char line[512];
             status_line(line, sizeof(line), run->results + from, to - from,
@@ -369,7 +361,7 @@ static int open_output(struct run *run)
 
 static int run_jobs(struct bench_config *cfg)
 {
-    struct run run = { .cfg = cfg, .start_ns = now_ns() };
+    struct run run = { .cfg = cfg, .start_ns = bench_now_ns() };
     char err[1024];
     int status = -1;
 

@@ -72,7 +72,6 @@ int bench_result_merge(struct job_result *into, const struct job_result *from)
         into->submit[b] += from->submit[b];
         into->complete[b] += from->complete[b];
     }
-    into->verified += from->verified;
     if (from->runtime_ns > into->runtime_ns) {
         into->runtime_ns = from->runtime_ns;
     }

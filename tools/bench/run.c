@@ -28,7 +28,7 @@
 #define DIR_END_SYNC (DIR_COUNT + 1)    /* end_fsync's: not in the stats */
 #define VERIFY_BATCH 4096       /* extents read back per round */
 
-static uint64_t now_ns(void)
+uint64_t bench_now_ns(void)
 {
     struct timespec ts;
 
@@ -58,9 +58,8 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
                                                 : DEFAULT_NULL_SIZE));
         return 0;
     }
-    const char *colon = strchr(name, ':');
-    if (colon && (!strncmp(name, "file:", 5) || !strncmp(name, "null:", 5) ||
-                  !strncmp(name, "blkdebug:", 9))) {
+    if (!strncmp(name, "file:", 5) || !strncmp(name, "null:", 5) ||
+        !strncmp(name, "blkdebug:", 9)) {
         snprintf(spec, size, "%s", name);
         return 0;
     }
@@ -121,7 +120,7 @@ struct runner {
 
     uint64_t first_sector, unit_bytes, units;
     uint64_t issued_bytes, total_bytes, issued_ios, max_ios;
-    uint64_t start_ns, stats_ns, deadline_ns, ramp_end_ns;
+    uint64_t stats_ns, deadline_ns, ramp_end_ns;
     uint64_t rate_bytes[2], rate_ios[2];    /* since stats_ns */
     uint64_t writes_since_sync;
 
@@ -210,6 +209,16 @@ static int series_push(struct series *s, const struct series_point *p)
     return 0;
 }
 
+/* The I/O of direction d since the marks, which move up to now. */
+static void since_mark(const struct job_result *r, int d, uint64_t ios_mark[],
+                       uint64_t bytes_mark[], uint64_t *ios, uint64_t *bytes)
+{
+    *ios = r->dir[d].ios - ios_mark[d];
+    *bytes = r->dir[d].bytes - bytes_mark[d];
+    ios_mark[d] = r->dir[d].ios;
+    bytes_mark[d] = r->dir[d].bytes;
+}
+
 /* One 500 ms interval: a point of the series, bw and IOPS samples. */
 static void take_sample(struct runner *rn, uint64_t now)
 {
@@ -218,10 +227,8 @@ static void take_sample(struct runner *rn, uint64_t now)
     struct series_point p = { .t_ms = (now - rn->stats_ns) / 1000000 };
 
     for (int d = 0; d < DIR_COUNT; d++) {
-        p.ios[d] = r->dir[d].ios - rn->sample_ios[d];
-        p.bytes[d] = r->dir[d].bytes - rn->sample_bytes[d];
-        rn->sample_ios[d] = r->dir[d].ios;
-        rn->sample_bytes[d] = r->dir[d].bytes;
+        since_mark(r, d, rn->sample_ios, rn->sample_bytes, &p.ios[d],
+                   &p.bytes[d]);
         if (job_does(rn->job, d)) {
             sample_add(&r->dir[d].bw, (double)p.bytes[d] / 1024 / sec);
             sample_add(&r->dir[d].iops, (double)p.ios[d] / sec);
@@ -241,10 +248,8 @@ static void log_window(struct runner *rn, uint64_t now)
     double sec = (double)(now > begin ? now - begin : 1) / 1e9;
 
     for (int d = 0; d < DIR_COUNT; d++) {
-        uint64_t ios = r->dir[d].ios - rn->log_ios[d];
-        uint64_t bytes = r->dir[d].bytes - rn->log_bytes[d];
-        rn->log_ios[d] = r->dir[d].ios;
-        rn->log_bytes[d] = r->dir[d].bytes;
+        uint64_t ios, bytes;
+        since_mark(r, d, rn->log_ios, rn->log_bytes, &ios, &bytes);
         if (job_does(rn->job, d)) {
             logs_window(&rn->logs, (now - rn->stats_ns) / 1000000, d,
                         ios ? bytes / ios : rn->job->bs_min,
@@ -300,14 +305,13 @@ static void serve_snapshot(struct runner *rn)
     memcpy(r->snapshot->io_depth, r->io_depth, sizeof(r->io_depth));
     memcpy(r->snapshot->submit, r->submit, sizeof(r->submit));
     memcpy(r->snapshot->complete, r->complete, sizeof(r->complete));
-    r->snapshot->runtime_ns = now_ns() - rn->stats_ns;
+    r->snapshot->runtime_ns = bench_now_ns() - rn->stats_ns;
     atomic_store_explicit(&r->progress.snapshot_gen, gen,
                           memory_order_release);
 }
 
 static void tick(struct runner *rn, uint64_t now)
 {
-    serve_snapshot(rn);
     if (ramping(rn)) {
         if (now >= rn->ramp_end_ns) {
             end_ramp(rn, now);
@@ -540,7 +544,7 @@ static int submit_ready(struct runner *rn)
     if (coblk_queue_submit(rn->q, rn->ready, n) != (int)n) {
         return job_error(rn->r, -EIO, "submit: %s", coblk_last_error());
     }
-    uint64_t now = now_ns();
+    uint64_t now = bench_now_ns();
     for (unsigned i = 0; i < n; i++) {
         ((struct slot *)rn->ready[i])->sub_ns = now;
     }
@@ -567,7 +571,6 @@ static void check_read(struct runner *rn, const struct slot *s,
                 job_error(rn->r, -EILSEQ, "verify: %s", msg);
             }
         }
-        rn->r->verified++;
     }
 }
 
@@ -592,14 +595,20 @@ static void account(struct runner *rn, struct slot *s, uint64_t now)
     }
 }
 
+static void set_unit_seq(struct runner *rn, uint64_t unit, uint64_t bytes,
+                         uint64_t seq)
+{
+    for (uint64_t i = 0; i < bytes / rn->unit_bytes; i++) {
+        rn->unit_seq[unit + i] = (uint32_t)seq;
+    }
+}
+
 /* A write done: its units now hold its number. */
 static void record_write(struct runner *rn, const struct slot *s)
 {
     uint64_t unit = slot_unit(rn, s);
 
-    for (uint64_t i = 0; i < s->bytes / rn->unit_bytes; i++) {
-        rn->unit_seq[unit + i] = (uint32_t)s->seq;
-    }
+    set_unit_seq(rn, unit, s->bytes, s->seq);
     if (rn->backlog) {
         rn->backlog[rn->nr_backlog++] = (struct extent){
             unit, s->bytes / rn->unit_bytes };
@@ -633,7 +642,7 @@ static uint64_t reap(struct runner *rn, unsigned min, int timeout_ms)
 {
     int got = coblk_queue_reap(rn->q, rn->done, min, rn->inflight,
                                timeout_ms);
-    uint64_t now = now_ns();
+    uint64_t now = bench_now_ns();
 
     if (got < 0) {
         job_error(rn->r, got, "reap: %s", coblk_last_error());
@@ -683,7 +692,7 @@ static void verify_extents(struct runner *rn, const struct extent *ext,
                 .sector = rn->first_sector + e.unit * (rn->unit_bytes /
                                                        COBLK_SECTOR_SIZE) };
             s->iov.iov_len = s->bytes;
-            s->prep_ns = now_ns();
+            s->prep_ns = bench_now_ns();
             rn->ready[rn->nr_ready++] = &s->req;
             if (submit_ready(rn) < 0) {
                 return;
@@ -739,10 +748,7 @@ static void replay_writes(struct runner *rn)
         rn->issued_bytes += bytes;
         rn->issued_ios++;
         if (dir == DIR_WRITE) {
-            rn->write_seq++;
-            for (uint64_t i = 0; i < bytes / rn->unit_bytes; i++) {
-                rn->unit_seq[unit + i] = (uint32_t)rn->write_seq;
-            }
+            set_unit_seq(rn, unit, bytes, ++rn->write_seq);
         }
     }
 }
@@ -771,13 +777,13 @@ static void io_loop(struct runner *rn)
     const struct job *job = rn->job;
     /* One clock read per turn: when the last completions were seen is
      * when the next requests are prepared. */
-    uint64_t now = now_ns();
+    uint64_t now = bench_now_ns();
 
     for (;;) {
         tick(rn, now);
         if (rn->backlog && rn->nr_backlog >= job->verify_backlog) {
             verify_backlog(rn);
-            now = now_ns();
+            now = bench_now_ns();
         }
         uint64_t until = 0;
         enum hold hold = prepare_ready(rn, now, &until);
@@ -792,7 +798,7 @@ static void io_loop(struct runner *rn)
                 break;
             }
             sleep_until(until < rn->deadline_ns ? until : rn->deadline_ns);
-            now = now_ns();
+            now = bench_now_ns();
             continue;
         }
         unsigned min = job->iodepth_batch_complete_min;
@@ -829,7 +835,7 @@ static void end_fsync(struct runner *rn)
 
     prepare_flush(s);
     s->dir = DIR_END_SYNC;
-    s->prep_ns = now_ns();
+    s->prep_ns = bench_now_ns();
     rn->ready[rn->nr_ready++] = &s->req;
     if (submit_ready(rn) == 0) {
         drain(rn);
@@ -842,7 +848,7 @@ static void run_passes(struct runner *rn)
     unsigned passes = job->time_based ? 1 : job->loops;
 
     for (unsigned pass = 0;
-         pass < passes && !rn->r->error && now_ns() < rn->deadline_ns;
+         pass < passes && !rn->r->error && bench_now_ns() < rn->deadline_ns;
          pass++) {
         rn->issued_bytes = rn->issued_ios = 0;
         if (job->verify_only) {
@@ -981,15 +987,15 @@ static uint64_t instance_seed(const struct job *job, unsigned instance)
     if (job->randrepeat) {
         return job->randseed + instance;
     }
-    return now_ns() ^ ((uint64_t)getpid() << 32) ^ instance;
+    return bench_now_ns() ^ ((uint64_t)getpid() << 32) ^ instance;
 }
 
 static void start_clocks(struct runner *rn)
 {
     const struct job *job = rn->job;
-    uint64_t now = now_ns();
+    uint64_t now = bench_now_ns();
 
-    rn->start_ns = rn->stats_ns = now;
+    rn->stats_ns = now;
     rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
     rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
                                         job->runtime_ns
@@ -1029,7 +1035,7 @@ static void run_job(struct runner *rn)
     cpu_usage(rn->r, -1);
     run_passes(rn);
     cpu_usage(rn->r, 1);
-    rn->r->runtime_ns = now_ns() - rn->stats_ns;
+    rn->r->runtime_ns = bench_now_ns() - rn->stats_ns;
     if (rn->logging && !ramping(rn)) {
         log_window(rn, rn->stats_ns + rn->r->runtime_ns);   /* the rest */
     }
@@ -1061,7 +1067,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     bool read_only = !job_does(job, DIR_WRITE) && !job_does(job, DIR_TRIM);
 
     if (job->startdelay_ns) {
-        sleep_until(now_ns() + job->startdelay_ns);
+        sleep_until(bench_now_ns() + job->startdelay_ns);
     }
     if (coblk_dev_open(spec, (job->direct ? COBLK_OPEN_DIRECT : 0) |
                                  (read_only ? COBLK_OPEN_RDONLY : 0),

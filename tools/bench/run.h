@@ -46,7 +46,6 @@ struct job_result {
     uint64_t io_depth[DEPTH_BUCKETS];   /* at each submission */
     uint64_t submit[DEPTH_BUCKETS];     /* requests per submit call */
     uint64_t complete[DEPTH_BUCKETS];   /* requests per reap */
-    uint64_t verified;          /* blocks read back and checked */
     uint64_t runtime_ns;
     double usr_sec, sys_sec;    /* this thread's CPU time */
     uint64_t ctx, majf, minf;   /* context switches, page faults */
@@ -56,6 +55,9 @@ struct job_result {
     int error;                  /* 0 or -errno */
     char errmsg[512];
 };
+
+/* CLOCK_MONOTONIC in ns: the clock of deadlines and progress. */
+uint64_t bench_now_ns(void);
 
 /* The device spec for a job (a temporary file is made when it names
  * none); 0 or -1 with a message in err. */
