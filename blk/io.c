@@ -5,8 +5,8 @@
  * for O_DIRECT requests the kernel would refuse.
  *
  * A misaligned O_DIRECT write is a read-modify-write of whole blocks; it
- * runs alone on the device (waiting for, and holding off, every other
- * request), since a write landing in the same block meanwhile would be
+ * runs alone among the device's writes (waiting for, and holding off, every
+ * other one), since a write landing in the same block meanwhile would be
  * undone.  That is slow and rare: virtio-blk requests are whole sectors.
  */
 #include "config.h"
@@ -174,10 +174,31 @@ out:
 
 /* ---- the byte-range entry points ---------------------------------------------- */
 
-/* Inlined into its callers: see file_submit() on return prediction. */
+/* A request already checked: in bounds, allowed, not empty, and iov
+ * describing exactly `bytes`.  Inlined into its callers: see file_submit()
+ * on return prediction. */
+static inline __attribute__((always_inline)) int coroutine_fn
+co_rw_checked(struct coblk_dev *dev, bool write, uint64_t offset,
+              uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
+              int req_flags, bool track)
+{
+    if (track) {
+        request_begin(dev);
+    }
+    int ret = dio_aligned(dev, offset, bytes, iov, iovcnt)
+                  ? rw_split(dev, write, offset, bytes, iov, iovcnt,
+                             req_flags)
+                  : rw_bounced(dev, write, offset, bytes, iov, iovcnt,
+                               req_flags);
+    if (track) {
+        request_end(dev);
+    }
+    return ret;
+}
+
 static inline __attribute__((always_inline)) int coroutine_fn
 co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
-      const struct iovec *iov, unsigned iovcnt, int req_flags, bool track)
+      const struct iovec *iov, unsigned iovcnt, int req_flags)
 {
     if (!dev || (bytes && !iov)) {
         return -EINVAL;
@@ -195,30 +216,19 @@ co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
     if (iov_bytes < bytes) {
         return -EINVAL;
     }
-    struct iovec *exact = NULL;
-    if (iov_bytes > bytes) {
-        /* Drivers transfer whole iovecs: hand them exactly `bytes`. */
-        exact = malloc(iovcnt * sizeof(*exact));
-        if (!exact) {
-            return -ENOMEM;
-        }
-        iovcnt = iov_slice(iov, iovcnt, 0, bytes, exact, iovcnt, NULL);
-        iov = exact;
+    if (iov_bytes == bytes) {
+        return co_rw_checked(dev, write, offset, bytes, iov, iovcnt,
+                             req_flags, true);
     }
-    if (track) {
-        request_begin(dev);
+    /* Drivers transfer whole iovecs: hand them exactly `bytes`. */
+    struct iovec *exact = malloc(iovcnt * sizeof(*exact));
+    if (!exact) {
+        return -ENOMEM;
     }
-    int ret = dio_aligned(dev, offset, bytes, iov, iovcnt)
-                  ? rw_split(dev, write, offset, bytes, iov, iovcnt,
-                             req_flags)
-                  : rw_bounced(dev, write, offset, bytes, iov, iovcnt,
-                               req_flags);
-    if (track) {
-        request_end(dev);
-    }
-    if (exact) {
-        free(exact);
-    }
+    iovcnt = iov_slice(iov, iovcnt, 0, bytes, exact, iovcnt, NULL);
+    int ret = co_rw_checked(dev, write, offset, bytes, exact, iovcnt,
+                            req_flags, true);
+    free(exact);
     return ret;
 }
 
@@ -226,7 +236,7 @@ int coroutine_fn coblk_co_preadv(struct coblk_dev *dev, uint64_t offset,
                                  uint64_t bytes, const struct iovec *iov,
                                  unsigned iovcnt)
 {
-    return co_rw(dev, false, offset, bytes, iov, iovcnt, 0, true);
+    return co_rw(dev, false, offset, bytes, iov, iovcnt, 0);
 }
 
 int coroutine_fn coblk_co_pwritev(struct coblk_dev *dev, uint64_t offset,
@@ -236,7 +246,7 @@ int coroutine_fn coblk_co_pwritev(struct coblk_dev *dev, uint64_t offset,
     if (req_flags & ~COBLK_REQ_F_FUA) {
         return -EINVAL;
     }
-    return co_rw(dev, true, offset, bytes, iov, iovcnt, req_flags, true);
+    return co_rw(dev, true, offset, bytes, iov, iovcnt, req_flags);
 }
 
 int coroutine_fn coblk_co_flush(struct coblk_dev *dev)
@@ -305,12 +315,13 @@ static void set_result(struct coblk_req *req, int ret)
 }
 
 /* A queue counts its own requests for drain (without a locked instruction
- * per request); the device's count is needed on top only where a
- * read-modify-write may have to wait for every request: O_DIRECT with a
- * block size. */
-static bool needs_tracking(const struct coblk_dev *dev)
+ * per request); the device's count is needed on top only for a request a
+ * read-modify-write (O_DIRECT with a block size) must wait for: a write.
+ * A read racing with one sees each block before or after it, and the bytes
+ * the read-modify-write did not target are the same in both. */
+static bool needs_tracking(const struct coblk_dev *dev, bool write)
 {
-    return dev->offset_align > 1;
+    return write && dev->offset_align > 1;
 }
 
 static inline __attribute__((always_inline)) int coroutine_fn
@@ -327,10 +338,16 @@ request_rw(struct coblk_dev *dev,
                                      sectors - req->sector) {
         return -EINVAL;
     }
-    return co_rw(dev, write, req->sector * COBLK_SECTOR_SIZE, bytes,
-                 req->iov, req->iovcnt,
-                 write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0,
-                 needs_tracking(dev));
+    if (write && (dev->flags & COBLK_OPEN_RDONLY)) {
+        return -EROFS;
+    }
+    if (bytes == 0) {
+        return 0;
+    }
+    return co_rw_checked(dev, write, req->sector * COBLK_SECTOR_SIZE, bytes,
+                         req->iov, req->iovcnt,
+                         write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0,
+                         needs_tracking(dev, write));
 }
 
 static int coroutine_fn request_range(struct coblk_dev *dev,
