@@ -50,9 +50,18 @@ static struct coblk_queue *queue_of(const struct coblk_req *req)
     return (struct coblk_queue *)(uintptr_t)req->reserved[0];
 }
 
+/* i + n, an index of the done ring, wrapped (without a division: this runs
+ * twice a request). */
+static unsigned ring_index(const struct coblk_queue *q, unsigned i,
+                           unsigned n)
+{
+    i += n;
+    return i >= q->depth ? i - q->depth : i;
+}
+
 static void push_done(struct coblk_queue *q, struct coblk_req *req)
 {
-    q->done[(q->done_head + q->done_count) % q->depth] = req;
+    q->done[ring_index(q, q->done_head, q->done_count)] = req;
     q->done_count++;
 }
 
@@ -167,6 +176,9 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
     if (!q || (n && !reqs)) {
         return blk_error(-EINVAL, "coblk_queue_submit: no queue or requests");
     }
+    /* The common case enters directly: a fresh coroutine needs none of
+     * coblk_aio_co_enter()'s checks for one that may be switching out. */
+    bool direct = q->local && !coblk_in_coroutine();
     unsigned taken = 0;
     for (; taken < n && q->unreaped < q->depth; taken++) {
         struct coblk_req *req = reqs[taken];
@@ -183,7 +195,11 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
         }
         q->unreaped++;
         running_add(q, 1);
-        coblk_aio_co_enter(q->ctx, co);
+        if (direct) {
+            coblk_co_enter(co);
+        } else {
+            coblk_aio_co_enter(q->ctx, co);
+        }
     }
     return (int)taken;
 }
@@ -198,7 +214,7 @@ static unsigned take_done(struct coblk_queue *q, struct coblk_req **done,
     unsigned n = q->done_count < max ? q->done_count : max;
     for (unsigned i = 0; i < n; i++) {
         done[i] = q->done[q->done_head];
-        q->done_head = (q->done_head + 1) % q->depth;
+        q->done_head = ring_index(q, q->done_head, 1);
     }
     q->done_count -= n;
     if (!q->local) {
