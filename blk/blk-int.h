@@ -95,7 +95,13 @@ int blk_parse_options(const char *args,
 
 /* ---- iovec helpers (iov.c) ------------------------------------------------ */
 
-uint64_t iov_size(const struct iovec *iov, unsigned iovcnt);
+/* Bytes in iov, any count (UINT64_MAX if that overflows). */
+uint64_t iov_sum(const struct iovec *iov, unsigned iovcnt);
+/* iov_sum(), inline for the common request of one buffer. */
+static inline uint64_t iov_size(const struct iovec *iov, unsigned iovcnt)
+{
+    return iovcnt == 1 ? iov[0].iov_len : iov_sum(iov, iovcnt);
+}
 /* Copies bytes at skip into / out of an iovec; returns bytes copied. */
 size_t iov_from_buf(const struct iovec *iov, unsigned iovcnt, size_t skip,
                     const void *buf, size_t bytes);

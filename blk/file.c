@@ -170,12 +170,11 @@ out:
     return ret;
 }
 
-/* The file's index in ctx's fixed-file table, or -1 for the plain fd.
- * Only ctx's own thread registers or looks up ctx, so the index read
- * after a matching ctx is the one stored before it. */
-static int fixed_index(file_state *s, coblk_aio *ctx)
+/* fixed_index() past the first slot: the rest, and registering. */
+static __attribute__((noinline)) int fixed_index_slow(file_state *s,
+                                                      coblk_aio *ctx)
 {
-    for (int i = 0; i < FIXED_SLOTS; i++) {
+    for (int i = 1; i < FIXED_SLOTS; i++) {
         if (atomic_load_explicit(&s->fixed[i].ctx, memory_order_relaxed) ==
             ctx) {
             return s->fixed[i].index;
@@ -186,6 +185,19 @@ static int fixed_index(file_state *s, coblk_aio *ctx)
     }
     int index = register_in(s, ctx);
     return index < 0 ? -1 : index;
+}
+
+/* The file's index in ctx's fixed-file table, or -1 for the plain fd.
+ * Only ctx's own thread registers or looks up ctx, so the index read
+ * after a matching ctx is the one stored before it.  Inline for the first
+ * slot: one thread doing all the I/O is the usual case. */
+static inline int fixed_index(file_state *s, coblk_aio *ctx)
+{
+    if (atomic_load_explicit(&s->fixed[0].ctx, memory_order_relaxed) ==
+        ctx) {
+        return s->fixed[0].index;
+    }
+    return fixed_index_slow(s, ctx);
 }
 
 /* The kernel filled these bytes through the ring, which memcheck cannot

@@ -93,18 +93,13 @@ static void serialise_end(struct coblk_dev *dev)
 /* ---- splitting ------------------------------------------------------------- */
 
 /* Calls the driver on pieces of at most max_transfer bytes and IOV_MAX
- * iovecs. */
-static inline __attribute__((always_inline)) int coroutine_fn
-rw_split(struct coblk_dev *dev, bool write,
-                                 uint64_t offset, uint64_t bytes,
-                                 const struct iovec *iov, unsigned iovcnt,
-                                 int req_flags)
+ * iovecs.  Out of line: rare, and its state would widen the frame of every
+ * request. */
+static __attribute__((noinline)) int coroutine_fn
+rw_pieces(struct coblk_dev *dev, bool write, uint64_t offset,
+          uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
+          int req_flags)
 {
-    if (bytes <= dev->max_transfer && iovcnt <= IOV_MAX) {
-        return write ? dev->drv->co_pwritev(dev, offset, bytes, iov, iovcnt,
-                                            req_flags)
-                     : dev->drv->co_preadv(dev, offset, bytes, iov, iovcnt);
-    }
     atomic_fetch_add(&dev->stats.splits, 1);
     struct iovec *piece = malloc(IOV_MAX * sizeof(*piece));
     if (!piece) {
@@ -126,12 +121,25 @@ rw_split(struct coblk_dev *dev, bool write,
     return ret;
 }
 
+/* Calls the driver, in pieces when the request exceeds its limits. */
+static inline __attribute__((always_inline)) int coroutine_fn
+rw_split(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
+         const struct iovec *iov, unsigned iovcnt, int req_flags)
+{
+    if (bytes <= dev->max_transfer && iovcnt <= IOV_MAX) {
+        return write ? dev->drv->co_pwritev(dev, offset, bytes, iov, iovcnt,
+                                            req_flags)
+                     : dev->drv->co_preadv(dev, offset, bytes, iov, iovcnt);
+    }
+    return rw_pieces(dev, write, offset, bytes, iov, iovcnt, req_flags);
+}
+
 /* ---- bounce buffers ----------------------------------------------------------- */
 
-static int coroutine_fn rw_bounced(struct coblk_dev *dev, bool write,
-                                   uint64_t offset, uint64_t bytes,
-                                   const struct iovec *iov, unsigned iovcnt,
-                                   int req_flags)
+/* Out of line for the reason rw_pieces() is. */
+static __attribute__((noinline)) int coroutine_fn
+rw_bounced(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
+           const struct iovec *iov, unsigned iovcnt, int req_flags)
 {
     uint64_t align = dev->offset_align;
     uint64_t start = offset & ~(align - 1);

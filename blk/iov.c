@@ -7,7 +7,7 @@
 
 #include "blk-int.h"
 
-uint64_t iov_size(const struct iovec *iov, unsigned iovcnt)
+uint64_t iov_sum(const struct iovec *iov, unsigned iovcnt)
 {
     uint64_t total = 0;
 
