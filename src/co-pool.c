@@ -147,7 +147,7 @@ coblk_co *co_pool_get(size_t stack_size)
     coblk_co *co = local.partial;
     local.partial = co->pool_next;
     local.partial_count--;
-    if (co->stack.asked != stack_size) {
+    if (co->stack_asked != stack_size) {
         /* Made before coblk_co_set_stack_size() changed the size. */
         co_destroy(co);
         return NULL;

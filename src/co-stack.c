@@ -60,7 +60,7 @@ coblk_co *co_stack_new(size_t size)
     co->stack.base = map + page;
     co->stack.size = (size_t)((char *)co - (map + page));
     co->stack.map_size = map_size;
-    co->stack.asked = size;
+    co->stack_asked = size;
 #ifdef HAVE_VALGRIND_VALGRIND_H
     co->stack.valgrind_id = VALGRIND_STACK_REGISTER(
         co->stack.base, (char *)co->stack.base + co->stack.size);

@@ -7,6 +7,7 @@
 #define COBLK_COROUTINE_INT_H
 
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "coblk/coroutine.h"
 
@@ -22,7 +23,6 @@ typedef struct co_stack {
     void *base;         /* lowest usable byte */
     size_t size;        /* usable bytes below the coblk_co at the top */
     size_t map_size;    /* the whole mapping, guard included */
-    size_t asked;       /* the stack size the creator asked for */
     unsigned valgrind_id;
 } co_stack;
 
@@ -55,21 +55,31 @@ struct coblk_co {
     const char *_Atomic scheduled;
     coblk_co_fn *entry;         /* NULL while idle in the pool */
 
+    /* The second line: what a coroutine's life from the pool and back
+     * touches besides the first (taking it, entering it, its first switch
+     * out, its termination). */
     /* The current-coroutine slot of the thread it runs on, NULL once it has
      * switched out: a coroutine scheduled from another thread just before
      * it yields is entered only after the yield is complete. */
     coblk_co **_Atomic running_on;
     co_fifo wakeup;             /* to run after we yield or terminate */
     void *opaque;
+    coblk_co *pool_next;        /* link in a pool batch */
+    coblk_co *batch_next;       /* link between pool batches */
+    size_t stack_asked;         /* the stack size its creator asked for */
+
     coblk_co *queue_next;       /* link in a wakeup list or a CoQueue */
     coblk_co *sched_next;       /* link in an event loop's scheduled list */
     void *scheduled_from;       /* return address in who scheduled it */
-    coblk_co *pool_next;        /* link in a pool batch */
-    coblk_co *batch_next;       /* link between pool batches */
     co_stack stack;
     void *tsan_fiber;
     sigjmp_buf env;             /* ucontext backend */
 };
+
+_Static_assert(offsetof(struct coblk_co, running_on) == 64 &&
+                   offsetof(struct coblk_co, stack_asked) + sizeof(size_t) <=
+                       128,
+               "a pooled coroutine's life touches two cache lines");
 
 /* ---- core (coroutine.c) ------------------------------------------------ */
 
