@@ -46,7 +46,10 @@ struct coblk_dev {
 
 /* A driver: one static const table per file in blk/.  The byte ranges it
  * gets are in bounds, non-empty, aligned for the device, at most
- * max_transfer bytes and at most IOV_MAX iovecs. */
+ * max_transfer bytes and at most IOV_MAX iovecs.  One exception: where the
+ * size is not a multiple of offset_align, a bounced request covers the
+ * whole last block, past the end; reading there gives zeroes, and writing
+ * there must not grow the device. */
 struct blk_driver {
     const char *name;
     /* Parses args (the spec after "name:") and sets dev->size and, when

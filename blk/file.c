@@ -368,12 +368,38 @@ static int coroutine_fn file_preadv(struct coblk_dev *dev, uint64_t offset,
     return file_rw(dev, false, offset, bytes, iov, iovcnt, 0);
 }
 
+/* A write of the last block of a file whose size is not a multiple of the
+ * O_DIRECT block (a read-modify-write, the only request that passes the
+ * end): the file must keep its size.  Synchronous calls on the loop's
+ * thread, but metadata only, and rare. */
+static __attribute__((noinline)) int coroutine_fn
+write_past_end(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
+               const struct iovec *iov, unsigned iovcnt, int rw_flags)
+{
+    int fd = file_fd(dev);
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    int ret = file_rw(dev, true, offset, bytes, iov, iovcnt, rw_flags);
+    bool grew = (uint64_t)st.st_size < offset + bytes;
+    if (grew && ftruncate(fd, st.st_size) < 0 && ret == 0) {
+        ret = -errno;
+    }
+    return ret;
+}
+
 static int coroutine_fn file_pwritev(struct coblk_dev *dev, uint64_t offset,
                                      uint64_t bytes, const struct iovec *iov,
                                      unsigned iovcnt, int req_flags)
 {
-    return file_rw(dev, true, offset, bytes, iov, iovcnt,
-                   req_flags & COBLK_REQ_F_FUA ? RWF_DSYNC : 0);
+    int rw_flags = req_flags & COBLK_REQ_F_FUA ? RWF_DSYNC : 0;
+
+    if (__builtin_expect(offset + bytes > dev->size, 0)) {
+        return write_past_end(dev, offset, bytes, iov, iovcnt, rw_flags);
+    }
+    return file_rw(dev, true, offset, bytes, iov, iovcnt, rw_flags);
 }
 
 struct fsync_args {

@@ -898,6 +898,45 @@ static void test_reads_race_read_modify_writes(void **state)
     free(bufs);
 }
 
+/* A file whose size is not a multiple of the O_DIRECT block size: a
+ * read-modify-write of its last, partial block keeps the size. */
+static void test_rmw_of_a_partial_last_block_keeps_the_size(void **state)
+{
+    char path[80], spec[90];
+    const off_t size = 4 * 4096 + 1000;
+    struct coblk_dev *dev;
+    struct stat st;
+    unsigned char buf[100], back[1000];
+
+    snprintf(path, sizeof(path), "/var/tmp/coblk-test-tail-%d.img", getpid());
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, size), 0);
+    if (coblk_dev_open(spec, COBLK_OPEN_DIRECT, &dev) < 0) {
+        close(fd);
+        unlink(path);
+        skip();
+    }
+    memset(buf, 0x5a, sizeof(buf));
+    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), size - 300), 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, size);
+    assert_int_equal(coblk_pread(dev, back, sizeof(back), size - 1000), 0);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(back[i], i >= 700 && i < 800 ? 0x5a : 0);
+    }
+    /* The whole tail, and a write that ends exactly at the end. */
+    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), size - 100), 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, size);
+    assert_int_equal(pread(fd, back, 100, size - 100), 100);
+    assert_memory_equal(back, buf, 100);
+    coblk_dev_close(dev);
+    close(fd);
+    unlink(path);
+}
+
 /* Two queues share the thread's context; freeing one keeps it. */
 static void test_queues_share_the_thread_context(void **state)
 {
@@ -1116,6 +1155,7 @@ int main(void)
         cmocka_unit_test(test_longer_iovec_transfers_only_bytes),
         cmocka_unit_test(test_concurrent_read_modify_writes),
         cmocka_unit_test(test_reads_race_read_modify_writes),
+        cmocka_unit_test(test_rmw_of_a_partial_last_block_keeps_the_size),
         cmocka_unit_test(test_queues_share_the_thread_context),
         cmocka_unit_test(test_queue_bad_arguments),
         cmocka_unit_test(test_blkdebug_rejects_bad_rules),
