@@ -75,9 +75,14 @@ extern const blk_driver blk_file_driver;
 extern const blk_driver blk_null_driver;
 extern const blk_driver blk_blkdebug_driver;
 
-/* Runs a virtio-blk request of a queue (which counts it for drain) and
- * sets its status and error. */
-void coroutine_fn blk_co_request(struct coblk_dev *dev, struct coblk_req *req);
+/* The coroutine a queue runs each request in (io.c): runs the request on
+ * the device in req->reserved[1], sets its status and error, and gives it
+ * to blk_queue_request_done(). */
+void coroutine_fn blk_request_co(void *opaque);
+
+/* A queue's request is done (queue.c): it goes to the completed ones, and
+ * stops counting for drain. */
+void blk_queue_request_done(struct coblk_req *req);
 
 /* Requests running in the device's queues (queue.c). */
 unsigned blk_queues_running(struct coblk_dev *dev);

@@ -89,12 +89,10 @@ unsigned blk_queues_running(struct coblk_dev *dev)
     return running;
 }
 
-static void coroutine_fn request_co(void *opaque)
+void blk_queue_request_done(struct coblk_req *req)
 {
-    struct coblk_req *req = opaque;
     struct coblk_queue *q = queue_of(req);
 
-    blk_co_request(q->dev, req);
     if (q->local) {
         push_done(q, req);
     } else {
@@ -183,9 +181,10 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
     for (; taken < n && q->unreaped < q->depth; taken++) {
         struct coblk_req *req = reqs[taken];
         req->reserved[0] = (uintptr_t)q;
+        req->reserved[1] = (uintptr_t)q->dev;
         req->status = COBLK_S_IOERR;
         req->error = -EINPROGRESS;
-        coblk_co *co = coblk_co_create(request_co, req);
+        coblk_co *co = coblk_co_create(blk_request_co, req);
         if (!co) {
             if (taken == 0) {
                 return blk_error(-ENOMEM, "coblk_queue_submit: out of "
