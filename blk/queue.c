@@ -195,7 +195,7 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
         q->unreaped++;
         running_add(q, 1);
         if (direct) {
-            coblk_co_enter(co);
+            co_enter_inline(co);
         } else {
             coblk_aio_co_enter(q->ctx, co);
         }

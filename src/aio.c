@@ -118,8 +118,11 @@ struct io_uring_sqe *aio_get_sqe_slow(coblk_aio *ctx,
 
 /* ---- completions ------------------------------------------------------------ */
 
-void aio_co_request_complete(coblk_aio *ctx, aio_cqe_handler *handler,
-                             int res, uint32_t flags)
+/* aio_co_request_complete(), inline in the reaping loop: see
+ * co_enter_inline(). */
+static inline __attribute__((always_inline)) void
+co_request_complete(coblk_aio *ctx, aio_cqe_handler *handler, int res,
+                    uint32_t flags)
 {
     aio_co_request *req = (aio_co_request *)handler;
     coblk_co *co = req->co;
@@ -134,10 +137,16 @@ void aio_co_request_complete(coblk_aio *ctx, aio_cqe_handler *handler,
     }
     if (!ctx->reaping_in_coroutine &&
         atomic_load_explicit(&co->aio, memory_order_relaxed) == ctx) {
-        coblk_co_enter(co);     /* the common case, without the checks */
+        co_enter_inline(co);    /* the common case, without the checks */
     } else {
         coblk_aio_co_wake(co);
     }
+}
+
+void aio_co_request_complete(coblk_aio *ctx, aio_cqe_handler *handler,
+                             int res, uint32_t flags)
+{
+    co_request_complete(ctx, handler, res, flags);
 }
 
 /* Each reaped CQE frees an in-flight slot for a coroutine waiting for one. */
@@ -192,7 +201,11 @@ static unsigned reap(coblk_aio *ctx)
         io_uring_smp_store_release(cq->khead, head + 1);
         ctx->inflight--;
         reaped++;
-        handler->complete(ctx, handler, res, flags);
+        if (handler->complete == aio_co_request_complete) {
+            co_request_complete(ctx, handler, res, flags);
+        } else {
+            handler->complete(ctx, handler, res, flags);
+        }
     }
     wake_slot_waiters(ctx, reaped);
     return reaped;

@@ -7,6 +7,7 @@
 #define COBLK_COROUTINE_INT_H
 
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "coblk/coroutine.h"
@@ -227,6 +228,64 @@ static inline __attribute__((always_inline)) void co_yield_switch(void)
     coblk_co *to = self->caller;
     self->caller = NULL;
     co_switch(current, self, to, CO_ACTION_YIELD);
+}
+
+/* ---- entering, inline for the loops that enter one coroutine after another */
+
+/* The rare parts of an enter (coroutine.c). */
+coblk_co *co_leader_init(coblk_co **current);
+__attribute__((noreturn, cold)) void co_die_not_enterable(const coblk_co *co);
+/* Runs the coroutines woken by one that yielded or terminated.  Those woken
+ * meanwhile go first, depth-first, as in the seed's aio_co_enter. */
+__attribute__((noinline)) void co_run_woken(coblk_co **current,
+                                            coblk_co *from, co_fifo pending);
+
+/* Runs `to` until it yields or terminates; returns the coroutines it woke
+ * meanwhile, in order. */
+static inline __attribute__((always_inline)) co_fifo
+co_run_one(coblk_co **current, coblk_co *from, coblk_co *to)
+{
+    if (__builtin_expect(atomic_load_explicit(&to->scheduled,
+                                              memory_order_relaxed) ||
+                         to->caller || !to->entry, 0)) {
+        co_die_not_enterable(to);
+    }
+    to->caller = from;
+    atomic_store_explicit(&to->aio, atomic_load_explicit(
+                              &from->aio, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&to->running_on, current, memory_order_relaxed);
+    co_action action = co_switch(current, from, to, CO_ACTION_ENTER);
+
+    /* Take its wakeup list before publishing that it switched out: from
+     * then on another thread may enter it, and it may wake others. */
+    co_fifo woken = to->wakeup;
+    if (woken.head) {
+        to->wakeup.head = NULL;
+        to->wakeup.tail = &to->wakeup.head;
+    }
+    atomic_store_explicit(&to->running_on, NULL, memory_order_release);
+    if (action == CO_ACTION_TERMINATE) {
+        co_pool_put(to);
+    }
+    return woken;
+}
+
+/* coblk_co_enter(), inline.  Where a loop enters coroutine after coroutine
+ * (completions, submissions), this spares the return after each switch
+ * back, which mispredicts: the coroutine's own returns took the
+ * return-stack entries of its enterer's calls. */
+static inline __attribute__((always_inline)) void co_enter_inline(coblk_co *co)
+{
+    /* The enterer always resumes on this thread: only `co` switches back
+     * to it, and `co` runs here. */
+    coblk_co **current = co_current_slot();
+    coblk_co *from = *current ? *current : co_leader_init(current);
+
+    co_fifo woken = co_run_one(current, from, co);
+    if (__builtin_expect(woken.head != NULL, 0)) {
+        co_run_woken(current, from, woken);
+    }
 }
 
 /* coroutine_fn: yields, for coblk's own code on its hot paths.  With the

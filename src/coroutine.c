@@ -115,7 +115,7 @@ coblk_co *coblk_co_create(coblk_co_fn *fn, void *opaque)
 
 /* The thread's first coroutine switch: from now on the leader stands for
  * the thread's own stack. */
-static coblk_co *leader_init(coblk_co **current)
+coblk_co *co_leader_init(coblk_co **current)
 {
     coblk_co *leader = leader_ptr();
 
@@ -124,8 +124,7 @@ static coblk_co *leader_init(coblk_co **current)
     return leader;
 }
 
-__attribute__((noreturn, noinline, cold))
-static void die_not_enterable(const coblk_co *co)
+void co_die_not_enterable(const coblk_co *co)
 {
     const char *scheduled = atomic_load(&co->scheduled);
     if (scheduled) {
@@ -136,15 +135,6 @@ static void die_not_enterable(const coblk_co *co)
         co_die("coroutine %p re-entered recursively", (void *)co);
     }
     co_die("coroutine %p entered after it terminated", (void *)co);
-}
-
-static void check_enterable(const coblk_co *co)
-{
-    if (__builtin_expect(atomic_load_explicit(&co->scheduled,
-                                              memory_order_relaxed) ||
-                         co->caller || !co->entry, 0)) {
-        die_not_enterable(co);
-    }
 }
 
 static void fifo_prepend(co_fifo *fifo, co_fifo *front)
@@ -159,37 +149,9 @@ static void fifo_prepend(co_fifo *fifo, co_fifo *front)
     fifo->head = front->head;
 }
 
-/* Runs `to` until it yields or terminates; returns the coroutines it woke
- * meanwhile, in order. */
-static inline co_fifo run_one(coblk_co **current, coblk_co *from,
-                              coblk_co *to)
-{
-    check_enterable(to);
-    to->caller = from;
-    atomic_store_explicit(&to->aio, atomic_load_explicit(
-                              &from->aio, memory_order_relaxed),
-                          memory_order_relaxed);
-    atomic_store_explicit(&to->running_on, current, memory_order_relaxed);
-    co_action action = co_switch(current, from, to, CO_ACTION_ENTER);
-
-    /* Take its wakeup list before publishing that it switched out: from
-     * then on another thread may enter it, and it may wake others. */
-    co_fifo woken = to->wakeup;
-    if (woken.head) {
-        to->wakeup.head = NULL;
-        to->wakeup.tail = &to->wakeup.head;
-    }
-    atomic_store_explicit(&to->running_on, NULL, memory_order_release);
-    if (action == CO_ACTION_TERMINATE) {
-        co_pool_put(to);
-    }
-    return woken;
-}
-
 /* Runs the coroutines woken by one that yielded or terminated.  Those woken
  * meanwhile go first, depth-first, as in the seed's aio_co_enter. */
-__attribute__((noinline))
-static void run_woken(coblk_co **current, coblk_co *from, co_fifo pending)
+void co_run_woken(coblk_co **current, coblk_co *from, co_fifo pending)
 {
     while (pending.head) {
         coblk_co *to = pending.head;
@@ -197,28 +159,20 @@ static void run_woken(coblk_co **current, coblk_co *from, co_fifo pending)
         if (!pending.head) {
             pending.tail = &pending.head;
         }
-        co_fifo woken = run_one(current, from, to);
+        co_fifo woken = co_run_one(current, from, to);
         fifo_prepend(&pending, &woken);
     }
 }
 
 void coblk_co_enter(coblk_co *co)
 {
-    /* The enterer always resumes on this thread: only `co` switches back
-     * to it, and `co` runs here. */
-    coblk_co **current = current_ptr();
-    coblk_co *from = *current ? *current : leader_init(current);
-
-    co_fifo woken = run_one(current, from, co);
-    if (__builtin_expect(woken.head != NULL, 0)) {
-        run_woken(current, from, woken);
-    }
+    co_enter_inline(co);
 }
 
 void co_set_thread_aio(void *aio)
 {
     coblk_co **current = current_ptr();
-    coblk_co *leader = *current ? leader_ptr() : leader_init(current);
+    coblk_co *leader = *current ? leader_ptr() : co_leader_init(current);
 
     atomic_store_explicit(&leader->aio, aio, memory_order_relaxed);
 }
