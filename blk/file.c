@@ -387,6 +387,10 @@ write_past_end(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
     if (grew && ftruncate(fd, st.st_size) < 0 && ret == 0) {
         ret = -errno;
     }
+    /* A FUA write made the growth durable: so must the shrinking be. */
+    if (grew && (rw_flags & RWF_DSYNC) && fdatasync(fd) < 0 && ret == 0) {
+        ret = -errno;
+    }
     return ret;
 }
 

@@ -5,9 +5,10 @@
  * for O_DIRECT requests the kernel would refuse.
  *
  * A misaligned O_DIRECT write is a read-modify-write of whole blocks; it
- * runs alone among the device's writes (waiting for, and holding off, every
- * other one), since a write landing in the same block meanwhile would be
- * undone.  That is slow and rare: virtio-blk requests are whole sectors.
+ * runs alone among the device's writes and bounced reads (waiting for, and
+ * holding off, every other one), since a write landing in the same block
+ * meanwhile would be undone.  That is slow and rare: virtio-blk requests
+ * are whole sectors.
  */
 #include "config.h"
 
@@ -190,14 +191,19 @@ co_rw_checked(struct coblk_dev *dev, bool write, uint64_t offset,
               uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
               int req_flags, bool track)
 {
+    bool aligned = dio_aligned(dev, offset, bytes, iov, iovcnt);
+    /* Bounced, a read covers whole blocks: on a device whose size is not a
+     * multiple of them, past the end, where a read-modify-write may be
+     * growing the file for a moment (file.c's write_past_end).  It waits
+     * like a write. */
+    track = track || !aligned;
     if (track) {
         request_begin(dev);
     }
-    int ret = dio_aligned(dev, offset, bytes, iov, iovcnt)
-                  ? rw_split(dev, write, offset, bytes, iov, iovcnt,
-                             req_flags)
-                  : rw_bounced(dev, write, offset, bytes, iov, iovcnt,
-                               req_flags);
+    int ret = aligned ? rw_split(dev, write, offset, bytes, iov, iovcnt,
+                                 req_flags)
+                      : rw_bounced(dev, write, offset, bytes, iov, iovcnt,
+                                   req_flags);
     if (track) {
         request_end(dev);
     }
@@ -324,9 +330,10 @@ static void set_result(struct coblk_req *req, int ret)
 
 /* A queue counts its own requests for drain (without a locked instruction
  * per request); the device's count is needed on top only for a request a
- * read-modify-write (O_DIRECT with a block size) must wait for: a write.
- * A read racing with one sees each block before or after it, and the bytes
- * the read-modify-write did not target are the same in both. */
+ * read-modify-write (O_DIRECT with a block size) must wait for: a write,
+ * or a bounced read (co_rw_checked).  An aligned read racing with one sees
+ * each block before or after it, and the bytes the read-modify-write did
+ * not target are the same in both. */
 static bool needs_tracking(const struct coblk_dev *dev, bool write)
 {
     return write && dev->offset_align > 1;
