@@ -898,43 +898,74 @@ static void test_reads_race_read_modify_writes(void **state)
     free(bufs);
 }
 
+/* An O_DIRECT device on a file of its own, of a size not a multiple of
+ * the block size. */
+struct sized_image {
+    char path[80];
+    int fd;                     /* the file, to check its size and bytes */
+    struct coblk_dev *dev;
+};
+
+/* False where the file system has no O_DIRECT (the test skips). */
+static bool open_sized_image(struct sized_image *img, const char *name,
+                             off_t size)
+{
+    char spec[100];
+
+    snprintf(img->path, sizeof(img->path), "/var/tmp/coblk-test-%s-%d.img",
+             name, getpid());
+    snprintf(spec, sizeof(spec), "file:%s", img->path);
+    img->fd = open(img->path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    assert_true(img->fd >= 0);
+    assert_int_equal(ftruncate(img->fd, size), 0);
+    if (coblk_dev_open(spec, COBLK_OPEN_DIRECT, &img->dev) < 0) {
+        close(img->fd);
+        unlink(img->path);
+        return false;
+    }
+    return true;
+}
+
+static void close_sized_image(struct sized_image *img)
+{
+    coblk_dev_close(img->dev);
+    close(img->fd);
+    unlink(img->path);
+}
+
+static void assert_file_size(int fd, off_t size)
+{
+    struct stat st;
+
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, size);
+}
+
 /* A file whose size is not a multiple of the O_DIRECT block size: a
  * read-modify-write of its last, partial block keeps the size. */
 static void test_rmw_of_a_partial_last_block_keeps_the_size(void **state)
 {
-    char path[80], spec[90];
     const off_t size = 4 * 4096 + 1000;
-    struct coblk_dev *dev;
-    struct stat st;
+    struct sized_image img;
     unsigned char buf[100], back[1000];
 
-    snprintf(path, sizeof(path), "/var/tmp/coblk-test-tail-%d.img", getpid());
-    snprintf(spec, sizeof(spec), "file:%s", path);
-    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(ftruncate(fd, size), 0);
-    if (coblk_dev_open(spec, COBLK_OPEN_DIRECT, &dev) < 0) {
-        close(fd);
-        unlink(path);
+    if (!open_sized_image(&img, "tail", size)) {
         skip();
     }
     memset(buf, 0x5a, sizeof(buf));
-    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), size - 300), 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    assert_int_equal(st.st_size, size);
-    assert_int_equal(coblk_pread(dev, back, sizeof(back), size - 1000), 0);
+    assert_int_equal(coblk_pwrite(img.dev, buf, sizeof(buf), size - 300), 0);
+    assert_file_size(img.fd, size);
+    assert_int_equal(coblk_pread(img.dev, back, sizeof(back), size - 1000),
+                     0);
     for (int i = 0; i < 1000; i++) {
         assert_int_equal(back[i], i >= 700 && i < 800 ? 0x5a : 0);
     }
     /* The whole tail, and a write that ends exactly at the end. */
-    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), size - 100), 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    assert_int_equal(st.st_size, size);
-    assert_int_equal(pread(fd, back, 100, size - 100), 100);
+    assert_int_equal(coblk_pwrite(img.dev, buf, sizeof(buf), size - 100), 0);
+    assert_file_size(img.fd, size);
+    assert_int_equal(pread(img.fd, back, 100, size - 100), 100);
     assert_memory_equal(back, buf, 100);
-    coblk_dev_close(dev);
-    close(fd);
-    unlink(path);
+    close_sized_image(&img);
 }
 
 /* Counted like writes, a bounced queue read waits for a read-modify-write
@@ -959,29 +990,19 @@ static void read_counted(struct coblk_queue *q, uint64_t sector,
 
 static void test_bounced_reads_wait_for_read_modify_writes(void **state)
 {
-    char path[80], spec[90];
     const uint64_t size = 4 * 4096 + 1024;
-    struct coblk_dev *dev;
+    struct sized_image img;
     struct coblk_queue *q;
     unsigned char *buf = NULL, pattern[SECTOR];
-    struct stat st;
 
-    snprintf(path, sizeof(path), "/var/tmp/coblk-test-bounce-%d.img",
-             getpid());
-    snprintf(spec, sizeof(spec), "file:%s", path);
-    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(ftruncate(fd, (off_t)size), 0);
-    if (coblk_dev_open(spec, COBLK_OPEN_DIRECT, &dev) < 0) {
-        close(fd);
-        unlink(path);
+    if (!open_sized_image(&img, "bounce", (off_t)size)) {
         skip();
     }
+    struct coblk_dev *dev = img.dev;
     dev->offset_align = 4096;
     memset(pattern, 0x6b, sizeof(pattern));
     assert_int_equal(coblk_pwrite(dev, pattern, SECTOR, size - SECTOR), 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    assert_int_equal(st.st_size, size);
+    assert_file_size(img.fd, (off_t)size);
     assert_int_equal(posix_memalign((void **)&buf, 4096, 4096), 0);
     assert_int_equal(coblk_queue_new(dev, 4, NULL, &q), 0);
     read_counted(q, 0, 4096, buf, 0, dev);                      /* aligned */
@@ -997,16 +1018,13 @@ static void test_bounced_reads_wait_for_read_modify_writes(void **state)
     assert_int_equal(coblk_queue_submit(q, reqs, 1), 1);
     assert_int_equal(coblk_queue_reap(q, done, 1, 1, -1), 1);
     assert_int_equal(req.status, COBLK_S_OK);
-    assert_int_equal(fstat(fd, &st), 0);
-    assert_int_equal(st.st_size, size);
-    assert_int_equal(pread(fd, pattern, SECTOR, (off_t)(size - SECTOR)),
+    assert_file_size(img.fd, (off_t)size);
+    assert_int_equal(pread(img.fd, pattern, SECTOR, (off_t)(size - SECTOR)),
                      SECTOR);
     assert_memory_equal(pattern, buf, SECTOR);
     coblk_queue_free(q);
-    coblk_dev_close(dev);
+    close_sized_image(&img);
     free(buf);
-    close(fd);
-    unlink(path);
 }
 
 /* Two queues share the thread's context; freeing one keeps it. */
