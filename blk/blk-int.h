@@ -91,6 +91,15 @@ unsigned blk_queues_running(struct coblk_dev *dev);
 __attribute__((format(printf, 2, 3)))
 int blk_error(int err, const char *fmt, ...);
 
+/* The longest delay a spec may ask for (null's latency-ns, blkdebug's
+ * delay-ns): an hour. */
+#define BLK_DELAY_MAX_NS 3600000000000ull
+
+/* Parses option `key` of driver `drv`: digits only (no sign, no spaces),
+ * from min to max.  Returns 0, or -EINVAL with a message naming both. */
+int blk_parse_number(const char *drv, const char *key, const char *text,
+                     uint64_t min, uint64_t max, uint64_t *out);
+
 /* Parses a size: digits with an optional k, M, G, T (binary) suffix. */
 int blk_parse_size(const char *text, uint64_t *out);
 

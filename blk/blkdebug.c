@@ -17,7 +17,9 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,71 +66,95 @@ static int parse_errno(const char *value, int *err)
             return 0;
         }
     }
-    char *end;
-    long n = strtol(value, &end, 10);
-    if (!*value || *end || n <= 0 || n > 4095) {
-        return -EINVAL;
+    uint64_t n;
+    if (blk_parse_number("blkdebug", "errno", value, 1, 4095, &n) < 0) {
+        return blk_error(-EINVAL, "blkdebug: errno must be a name (EIO, "
+                         "ENOSPC, EAGAIN, EINVAL, EROFS, ENOMEM, ETIMEDOUT, "
+                         "ENOTSUP) or a number from 1 to 4095, not '%s'",
+                         value);
     }
     *err = (int)n;
     return 0;
 }
 
-static int parse_u64(const char *value, uint64_t *out)
+/* A probability: a decimal from 0 to 1, without sign or spaces. */
+static int parse_prob(const char *value, double *out)
 {
     char *end;
+    bool starts_right = isdigit((unsigned char)*value) || *value == '.';
+    double prob = starts_right ? strtod(value, &end) : -1;
 
-    if (!*value || *value == '-') {
-        return -EINVAL;
+    if (!starts_right || *end || !(prob >= 0 && prob <= 1)) {
+        return blk_error(-EINVAL, "blkdebug: prob must be from 0 to 1, not "
+                         "'%s'", value);
     }
-    errno = 0;
-    *out = strtoull(value, &end, 10);
-    return errno || *end ? -EINVAL : 0;
+    *out = prob;
+    return 0;
+}
+
+static int parse_event(const char *value, enum event *out)
+{
+    static const char *const names[] = { "any", "read", "write", "flush" };
+
+    for (int i = 0; i < 4; i++) {
+        if (!strcmp(value, names[i])) {
+            *out = (enum event)i;
+            return 0;
+        }
+    }
+    return blk_error(-EINVAL, "blkdebug: bad event '%s' (any, read, write, "
+                     "flush)", value);
+}
+
+/* A size (offset, len, short) with the option's name in the message. */
+static int parse_bytes(const char *key, const char *value, uint64_t *out)
+{
+    if (blk_parse_size(value, out) < 0) {
+        return blk_error(-EINVAL, "blkdebug: bad %s '%s' (bytes, e.g. 4096 "
+                         "or 4k)", key, value);
+    }
+    return 0;
 }
 
 static int rule_option(void *opaque, const char *key, const char *value)
 {
     rule *r = opaque;
-    int err = 0;
 
     if (!strcmp(key, "event")) {
-        static const char *const names[] = { "any", "read", "write",
-                                             "flush" };
-        err = -EINVAL;
-        for (int i = 0; i < 4; i++) {
-            if (!strcmp(value, names[i])) {
-                r->event = (enum event)i;
-                err = 0;
-            }
-        }
-    } else if (!strcmp(key, "errno")) {
-        err = parse_errno(value, &r->err);
+        return parse_event(value, &r->event);
+    }
+    if (!strcmp(key, "errno")) {
+        int ret = parse_errno(value, &r->err);
         r->err = -r->err;
-    } else if (!strcmp(key, "offset")) {
-        err = blk_parse_size(value, &r->offset);
-    } else if (!strcmp(key, "len")) {
-        err = blk_parse_size(value, &r->len);
-    } else if (!strcmp(key, "short")) {
-        err = blk_parse_size(value, &r->short_bytes);
-    } else if (!strcmp(key, "delay-ns")) {
-        err = parse_u64(value, &r->delay_ns);
-    } else if (!strcmp(key, "every")) {
-        err = parse_u64(value, &r->every);
-        err = err ? err : r->every ? 0 : -EINVAL;
-    } else if (!strcmp(key, "seed")) {
-        err = parse_u64(value, &r->seed);
-    } else if (!strcmp(key, "prob")) {
-        char *end;
-        r->prob = strtod(value, &end);
-        err = *value && !*end && r->prob >= 0 && r->prob <= 1 ? 0 : -EINVAL;
-    } else {
-        return blk_error(-EINVAL, "blkdebug: unknown rule option '%s' "
-                         "(event, offset, len, errno, short, delay-ns, "
-                         "once, every, prob, seed)", key);
+        return ret;
     }
-    if (err) {
-        return blk_error(-EINVAL, "blkdebug: bad %s '%s'", key, value);
+    if (!strcmp(key, "offset")) {
+        return parse_bytes(key, value, &r->offset);
     }
-    return 0;
+    if (!strcmp(key, "len")) {
+        return parse_bytes(key, value, &r->len);
+    }
+    if (!strcmp(key, "short")) {
+        return parse_bytes(key, value, &r->short_bytes);
+    }
+    if (!strcmp(key, "delay-ns")) {
+        return blk_parse_number("blkdebug", key, value, 0, BLK_DELAY_MAX_NS,
+                                &r->delay_ns);
+    }
+    if (!strcmp(key, "every")) {
+        return blk_parse_number("blkdebug", key, value, 1, UINT64_MAX,
+                                &r->every);
+    }
+    if (!strcmp(key, "seed")) {
+        return blk_parse_number("blkdebug", key, value, 0, UINT64_MAX,
+                                &r->seed);
+    }
+    if (!strcmp(key, "prob")) {
+        return parse_prob(value, &r->prob);
+    }
+    return blk_error(-EINVAL, "blkdebug: unknown rule option '%s' (event, "
+                     "offset, len, errno, short, delay-ns, once, every, "
+                     "prob, seed)", key);
 }
 
 /* "once" is a flag without a value: accept it by rewriting to once=1. */

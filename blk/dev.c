@@ -40,6 +40,27 @@ int blk_error(int err, const char *fmt, ...)
     return err;
 }
 
+int blk_parse_number(const char *drv, const char *key, const char *text,
+                     uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    uint64_t value = 0;
+
+    /* strtoull alone would take "-1" (as 2^64 - 1) and leading spaces. */
+    if (isdigit((unsigned char)*text)) {
+        errno = 0;
+        value = strtoull(text, &end, 10);
+    }
+    if (!isdigit((unsigned char)*text) || errno || *end || value < min ||
+        value > max) {
+        return blk_error(-EINVAL, "%s: %s must be a whole number from "
+                         "%" PRIu64 " to %" PRIu64 ", not '%s'", drv, key,
+                         min, max, text);
+    }
+    *out = value;
+    return 0;
+}
+
 int blk_parse_size(const char *text, uint64_t *out)
 {
     static const struct {

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,20 +31,19 @@ static int null_option(void *opaque, const char *key, const char *value)
     struct null_options *opts = opaque;
 
     if (!strcmp(key, "size")) {
-        if (blk_parse_size(value, &opts->size) < 0) {
-            return blk_error(-EINVAL, "null: bad size '%s' (e.g. 1G, 512M)",
-                             value);
+        /* coblk_dev_size() answers in an int64_t. */
+        if (blk_parse_size(value, &opts->size) < 0 ||
+            opts->size > INT64_MAX) {
+            return blk_error(-EINVAL, "null: bad size '%s' (e.g. 1G, 512M; "
+                             "at most %lld bytes)", value,
+                             (long long)INT64_MAX);
         }
         opts->have_size = true;
         return 0;
     }
     if (!strcmp(key, "latency-ns")) {
-        char *end;
-        opts->latency_ns = strtoull(value, &end, 10);
-        if (!*value || *end) {
-            return blk_error(-EINVAL, "null: bad latency-ns '%s'", value);
-        }
-        return 0;
+        return blk_parse_number("null", key, value, 0, BLK_DELAY_MAX_NS,
+                                &opts->latency_ns);
     }
     if (!strcmp(key, "read-zeroes")) {
         bool off = !strcmp(value, "off") || !strcmp(value, "0");

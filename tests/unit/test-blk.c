@@ -88,6 +88,49 @@ static void test_open_rejects_bad_specs(void **state)
     expect_open_error("null:size=1G", 1 << 9, -EINVAL, "unknown flags");
 }
 
+/* Every number in a spec is range-checked: strtoull alone takes "-1" as
+ * 2^64 - 1 and skips leading spaces, and a run then sleeps for ever. */
+static void test_open_rejects_numbers_out_of_range(void **state)
+{
+    expect_open_error("null:size=1M,latency-ns=-1", 0, -EINVAL,
+                      "null: latency-ns must be a whole number from 0 to "
+                      "3600000000000, not '-1'");
+    expect_open_error("null:size=1M,latency-ns=99999999999999999999", 0,
+                      -EINVAL, "not '99999999999999999999'");
+    expect_open_error("null:size=1M,latency-ns=3600000000001", 0, -EINVAL,
+                      "not '3600000000001'");
+    expect_open_error("null:size=1M,latency-ns= 5", 0, -EINVAL,
+                      "not ' 5'");
+    expect_open_error("null:size=1M,latency-ns=", 0, -EINVAL, "not ''");
+    expect_open_error("null:size=9223372036854775808", 0, -EINVAL,
+                      "at most 9223372036854775807 bytes");
+    expect_open_error("blkdebug:delay-ns= -1:null:size=1M", 0, -EINVAL,
+                      "blkdebug: delay-ns must be a whole number from 0 to "
+                      "3600000000000, not ' -1'");
+    expect_open_error("blkdebug:every= -1:null:size=1M", 0, -EINVAL,
+                      "blkdebug: every must be a whole number from 1 to "
+                      "18446744073709551615, not ' -1'");
+    expect_open_error("blkdebug:every=0:null:size=1M", 0, -EINVAL,
+                      "every must be a whole number from 1 to");
+    expect_open_error("blkdebug:seed=-3:null:size=1M", 0, -EINVAL,
+                      "seed must be a whole number from 0 to");
+    expect_open_error("blkdebug:errno= 5:null:size=1M", 0, -EINVAL,
+                      "a number from 1 to 4095, not ' 5'");
+    expect_open_error("blkdebug:errno=4096:null:size=1M", 0, -EINVAL,
+                      "not '4096'");
+    expect_open_error("blkdebug:prob= 0.5:null:size=1M", 0, -EINVAL,
+                      "prob must be from 0 to 1, not ' 0.5'");
+    expect_open_error("blkdebug:prob=nan:null:size=1M", 0, -EINVAL,
+                      "not 'nan'");
+    expect_open_error("blkdebug:short=-1:null:size=1M", 0, -EINVAL,
+                      "bad short '-1'");
+    struct coblk_dev *dev;
+    assert_int_equal(coblk_dev_open("blkdebug:delay-ns=3600000000000,every=1,"
+                                    "errno=4095,prob=.5,seed=0:"
+                                    "null:size=1M,latency-ns=0", 0, &dev), 0);
+    coblk_dev_close(dev);
+}
+
 static void test_open_sizes(void **state)
 {
     struct coblk_dev *dev;
@@ -1098,11 +1141,9 @@ static void test_blkdebug_rejects_bad_rules(void **state)
     expect_open_error("blkdebug:bogus=1:null:size=1M", 0, -EINVAL,
                       "unknown rule option 'bogus'");
     expect_open_error("blkdebug:errno=EWHAT:null:size=1M", 0, -EINVAL,
-                      "bad errno 'EWHAT'");
-    expect_open_error("blkdebug:every=0:null:size=1M", 0, -EINVAL,
-                      "bad every '0'");
+                      "or a number from 1 to 4095, not 'EWHAT'");
     expect_open_error("blkdebug:prob=2:null:size=1M", 0, -EINVAL,
-                      "bad prob '2'");
+                      "prob must be from 0 to 1, not '2'");
     expect_open_error("blkdebug:errno=EIO:null:", 0, -EINVAL,
                       "size= is required");
 }
@@ -1226,6 +1267,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_rejects_bad_specs),
+        cmocka_unit_test(test_open_rejects_numbers_out_of_range),
         cmocka_unit_test(test_open_sizes),
         cmocka_unit_test(test_integrity_file_buffered),
         cmocka_unit_test(test_integrity_file_direct),
