@@ -74,6 +74,45 @@ static void set_dio_alignment(struct coblk_dev *dev, int fd, bool is_bdev)
     dev->mem_align = dev->offset_align = DIO_ALIGN_FALLBACK;
 }
 
+/* Opens path without blocking: open() of a FIFO waits for a writer, and
+ * of some devices for the device.  Refuses what is no regular file or
+ * block device before opening it where it can, and after, by the fd, for
+ * what was swapped in meanwhile. */
+static int open_regular_or_block(const char *path, int oflags,
+                                 struct stat *st)
+{
+    if (stat(path, st) == 0 && !S_ISREG(st->st_mode) &&
+        !S_ISBLK(st->st_mode)) {
+        return blk_error(-EINVAL, "file: %s is not a regular file or block "
+                         "device", path);
+    }
+    int fd = open(path, oflags | O_NONBLOCK);
+    if (fd < 0) {
+        int err = -errno;
+        if (err == -EINVAL && (oflags & O_DIRECT)) {
+            return blk_error(err, "file: %s: this file system does not "
+                             "support O_DIRECT", path);
+        }
+        return blk_error(err, "file: %s: %s", path, strerror(-err));
+    }
+    int ret = 0;
+    if (fstat(fd, st) < 0) {
+        ret = blk_error(-errno, "file: %s: %s", path, strerror(errno));
+    } else if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
+        ret = blk_error(-EINVAL, "file: %s is not a regular file or block "
+                        "device", path);
+    } else if (fcntl(fd, F_SETFL, oflags & ~O_NONBLOCK) < 0) {
+        /* Non-blocking, io_uring would answer -EAGAIN where it should
+         * wait. */
+        ret = blk_error(-errno, "file: %s: %s", path, strerror(errno));
+    }
+    if (ret < 0) {
+        close(fd);
+        return ret;
+    }
+    return fd;
+}
+
 static int file_open(struct coblk_dev *dev, const char *path)
 {
     int oflags = O_CLOEXEC |
@@ -84,28 +123,15 @@ static int file_open(struct coblk_dev *dev, const char *path)
     if (!*path) {
         return blk_error(-EINVAL, "file: no path (file:/path/to/image)");
     }
-    int fd = open(path, oflags);
+    int fd = open_regular_or_block(path, oflags, &st);
     if (fd < 0) {
-        int err = -errno;
-        if (err == -EINVAL && (dev->flags & COBLK_OPEN_DIRECT)) {
-            return blk_error(err, "file: %s: this file system does not "
-                             "support O_DIRECT", path);
-        }
-        return blk_error(err, "file: %s: %s", path, strerror(-err));
+        return fd;
     }
     int ret = 0;
-    if (fstat(fd, &st) < 0) {
-        ret = blk_error(-errno, "file: %s: %s", path, strerror(errno));
-    } else if (S_ISREG(st.st_mode)) {
+    if (S_ISREG(st.st_mode)) {
         dev->size = (uint64_t)st.st_size;
-    } else if (S_ISBLK(st.st_mode)) {
-        if (ioctl(fd, BLKGETSIZE64, &dev->size) < 0) {
-            ret = blk_error(-errno, "file: %s: size: %s", path,
-                            strerror(errno));
-        }
-    } else {
-        ret = blk_error(-EINVAL, "file: %s is not a regular file or block "
-                        "device", path);
+    } else if (ioctl(fd, BLKGETSIZE64, &dev->size) < 0) {
+        ret = blk_error(-errno, "file: %s: size: %s", path, strerror(errno));
     }
     file_state *s = ret == 0 ? calloc(1, sizeof(*s)) : NULL;
     if (ret == 0 && !s) {

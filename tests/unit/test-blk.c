@@ -131,6 +131,26 @@ static void test_open_rejects_numbers_out_of_range(void **state)
     coblk_dev_close(dev);
 }
 
+/* A FIFO would block open() until a writer comes: refused without
+ * waiting, read-only or not.  (alarm: a hang fails the test.) */
+static void test_open_refuses_a_fifo_without_blocking(void **state)
+{
+    char fifo[64], spec[80];
+
+    snprintf(fifo, sizeof(fifo), "/var/tmp/coblk-test-fifo-%d", getpid());
+    snprintf(spec, sizeof(spec), "file:%s", fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    expect_open_error(spec, COBLK_OPEN_RDONLY, -EINVAL,
+                      "is not a regular file or block device");
+    expect_open_error(fifo, 0, -EINVAL,
+                      "is not a regular file or block device");
+    expect_open_error("/var/tmp", COBLK_OPEN_RDONLY, -EINVAL,
+                      "is not a regular file or block device");
+    alarm(0);
+    unlink(fifo);
+}
+
 static void test_open_sizes(void **state)
 {
     struct coblk_dev *dev;
@@ -1268,6 +1288,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_rejects_bad_specs),
         cmocka_unit_test(test_open_rejects_numbers_out_of_range),
+        cmocka_unit_test(test_open_refuses_a_fifo_without_blocking),
         cmocka_unit_test(test_open_sizes),
         cmocka_unit_test(test_integrity_file_buffered),
         cmocka_unit_test(test_integrity_file_direct),
