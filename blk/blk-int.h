@@ -112,12 +112,21 @@ int blk_parse_options(const char *args,
 
 /* ---- iovec helpers (iov.c) ------------------------------------------------ */
 
-/* Bytes in iov, any count (UINT64_MAX if that overflows). */
-uint64_t iov_sum(const struct iovec *iov, unsigned iovcnt);
-/* iov_sum(), inline for the common request of one buffer. */
-static inline uint64_t iov_size(const struct iovec *iov, unsigned iovcnt)
+/* Measures a caller's iovec: sets *bytes to its length (UINT64_MAX when
+ * the sum overflows, which callers reject) and returns 0, or -EINVAL for a
+ * missing array (iov NULL, iovcnt > 0) or -EFAULT for a NULL buffer of
+ * some length. */
+int iov_measure_any(const struct iovec *iov, unsigned iovcnt,
+                    uint64_t *bytes);
+/* iov_measure_any(), inline for the common request of one buffer. */
+static inline int iov_measure(const struct iovec *iov, unsigned iovcnt,
+                              uint64_t *bytes)
 {
-    return iovcnt == 1 ? iov[0].iov_len : iov_sum(iov, iovcnt);
+    if (__builtin_expect(iovcnt == 1 && iov && iov[0].iov_base, 1)) {
+        *bytes = iov[0].iov_len;
+        return 0;
+    }
+    return iov_measure_any(iov, iovcnt, bytes);
 }
 /* Copies bytes at skip into / out of an iovec; returns bytes copied. */
 size_t iov_from_buf(const struct iovec *iov, unsigned iovcnt, size_t skip,

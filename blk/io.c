@@ -214,10 +214,7 @@ static inline __attribute__((always_inline)) int coroutine_fn
 co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
       const struct iovec *iov, unsigned iovcnt, int req_flags)
 {
-    if (!dev || (bytes && !iov)) {
-        return -EINVAL;
-    }
-    if (!in_bounds(dev, offset, bytes)) {
+    if (!dev || !in_bounds(dev, offset, bytes)) {
         return -EINVAL;
     }
     if (write && (dev->flags & COBLK_OPEN_RDONLY)) {
@@ -226,7 +223,11 @@ co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
     if (bytes == 0) {
         return 0;
     }
-    uint64_t iov_bytes = iov_size(iov, iovcnt);
+    uint64_t iov_bytes;
+    int ret = iov_measure(iov, iovcnt, &iov_bytes);
+    if (ret < 0) {
+        return ret;
+    }
     if (iov_bytes < bytes) {
         return -EINVAL;
     }
@@ -240,7 +241,7 @@ co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
         return -ENOMEM;
     }
     iovcnt = iov_slice(iov, iovcnt, 0, bytes, exact, iovcnt, NULL);
-    int ret = co_rw_checked(dev, write, offset, bytes, exact, iovcnt,
+    ret = co_rw_checked(dev, write, offset, bytes, exact, iovcnt,
                             req_flags, true);
     free(exact);
     return ret;
@@ -343,9 +344,13 @@ static inline __attribute__((always_inline)) int coroutine_fn
 request_rw(struct coblk_dev *dev,
                                    struct coblk_req *req, bool write)
 {
-    uint64_t bytes = iov_size(req->iov, req->iovcnt);
     uint64_t sectors = dev->size / COBLK_SECTOR_SIZE;
+    uint64_t bytes;
+    int ret = iov_measure(req->iov, req->iovcnt, &bytes);
 
+    if (ret < 0) {
+        return ret;
+    }
     if (bytes % COBLK_SECTOR_SIZE) {
         return -EINVAL;
     }
@@ -376,6 +381,17 @@ static int coroutine_fn request_range(struct coblk_dev *dev,
     return co_range(dev, zeroes, req->sector * COBLK_SECTOR_SIZE,
                     (uint64_t)req->nr_sectors * COBLK_SECTOR_SIZE,
                     (int)(req->flags & COBLK_REQ_F_UNMAP));
+}
+
+static int request_get_id(struct coblk_dev *dev, struct coblk_req *req)
+{
+    uint64_t bytes;
+    int ret = iov_measure(req->iov, req->iovcnt, &bytes);
+
+    if (ret == 0) {
+        iov_from_buf(req->iov, req->iovcnt, 0, dev->serial, COBLK_ID_BYTES);
+    }
+    return ret;
 }
 
 /* Flags each type accepts; anything else is UNSUPP. */
@@ -412,9 +428,7 @@ co_request(struct coblk_dev *dev, struct coblk_req *req)
         ret = coblk_co_flush(dev);
         break;
     case COBLK_REQ_GET_ID:
-        iov_from_buf(req->iov, req->iovcnt, 0, dev->serial,
-                     COBLK_ID_BYTES);
-        ret = 0;
+        ret = request_get_id(dev, req);
         break;
     case COBLK_REQ_DISCARD:
         ret = request_range(dev, req, false);

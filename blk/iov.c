@@ -3,21 +3,28 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "blk-int.h"
 
-uint64_t iov_sum(const struct iovec *iov, unsigned iovcnt)
+int iov_measure_any(const struct iovec *iov, unsigned iovcnt,
+                    uint64_t *bytes)
 {
     uint64_t total = 0;
 
-    for (unsigned i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len > UINT64_MAX - total) {
-            return UINT64_MAX;  /* absurd lengths: callers reject them */
-        }
-        total += iov[i].iov_len;
+    if (iovcnt && !iov) {
+        return -EINVAL;
     }
-    return total;
+    for (unsigned i = 0; i < iovcnt; i++) {
+        if (!iov[i].iov_base && iov[i].iov_len) {
+            return -EFAULT;
+        }
+        total = iov[i].iov_len > UINT64_MAX - total ? UINT64_MAX
+                                                    : total + iov[i].iov_len;
+    }
+    *bytes = total;
+    return 0;
 }
 
 /* Walks bytes at skip of iov, calling fn on each piece. */

@@ -180,6 +180,14 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
     unsigned taken = 0;
     for (; taken < n && q->unreaped < q->depth; taken++) {
         struct coblk_req *req = reqs[taken];
+        if (!req) {
+            /* Taken so far: those; the next call gets the error. */
+            if (taken == 0) {
+                return blk_error(-EINVAL, "coblk_queue_submit: request %u "
+                                 "is NULL", taken);
+            }
+            break;
+        }
         req->reserved[0] = (uintptr_t)q;
         req->reserved[1] = (uintptr_t)q->dev;
         req->status = COBLK_S_IOERR;

@@ -239,7 +239,8 @@ static unsigned slot_of(const struct coblk_req *req)
 static void check_done(struct coblk_req *req, const unsigned char *shadow)
 {
     struct slot_req *s = req->opaque;
-    size_t bytes = iov_size(req->iov, req->iovcnt);
+    uint64_t bytes;
+    assert_int_equal(iov_measure(req->iov, req->iovcnt, &bytes), 0);
 
     if (req->status != COBLK_S_OK) {
         fail_msg("request at sector %llu: status %u error %d",
@@ -410,6 +411,74 @@ static void test_bad_requests(void **state)
                    COBLK_S_OK, 0);
     expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_FLUSH },
                    COBLK_S_OK, 0);
+    coblk_dev_close(dev);
+}
+
+/* NULL where a pointer is needed: an error on every driver, not a crash. */
+static void expect_null_pointer_errors(const char *spec, int flags)
+{
+    struct coblk_dev *dev;
+    static char buf[4096];
+    struct iovec two[2] = { { .iov_base = buf, .iov_len = 512 },
+                            { .iov_base = NULL, .iov_len = 512 } };
+    struct iovec null_base = { .iov_base = NULL, .iov_len = 4096 };
+    struct iovec id_at_null = { .iov_base = NULL, .iov_len = COBLK_ID_BYTES };
+
+    assert_int_equal(coblk_dev_open(spec, flags, &dev), 0);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .iovcnt = 1 },
+                   COBLK_S_IOERR, -EINVAL);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .iovcnt = 2 },
+                   COBLK_S_IOERR, -EINVAL);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_GET_ID,
+                                            .iovcnt = 1 },
+                   COBLK_S_IOERR, -EINVAL);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .iov = &null_base, .iovcnt = 1 },
+                   COBLK_S_IOERR, -EFAULT);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .iov = two, .iovcnt = 2 },
+                   COBLK_S_IOERR, -EFAULT);
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_GET_ID,
+                                            .iov = &id_at_null, .iovcnt = 1 },
+                   COBLK_S_IOERR, -EFAULT);
+    assert_int_equal(coblk_pread(dev, NULL, 512, 0), -EFAULT);
+    assert_int_equal(coblk_pwrite(dev, NULL, 512, 0), -EFAULT);
+    assert_int_equal(coblk_pread(dev, NULL, 0, 0), 0);     /* nothing */
+    coblk_dev_close(dev);
+}
+
+static void test_null_pointers_are_errors(void **state)
+{
+    char spec[120];
+
+    expect_null_pointer_errors(file_spec(), 0);
+    expect_null_pointer_errors(file_spec(), COBLK_OPEN_DIRECT);
+    expect_null_pointer_errors("null:size=1M", 0);
+    snprintf(spec, sizeof(spec), "blkdebug:event=read,delay-ns=1:%s",
+             file_spec());
+    expect_null_pointer_errors(spec, 0);
+}
+
+/* A NULL in the batch: what comes before it is taken, and a batch that
+ * starts with it is refused. */
+static void test_submit_stops_at_a_null_request(void **state)
+{
+    struct coblk_dev *dev;
+    struct coblk_queue *q;
+    struct coblk_req req = { .type = COBLK_REQ_FLUSH };
+    struct coblk_req *batch[] = { &req, NULL, &req }, *done[2];
+
+    assert_int_equal(coblk_dev_open("null:size=1M", 0, &dev), 0);
+    assert_int_equal(coblk_queue_new(dev, 4, NULL, &q), 0);
+    assert_int_equal(coblk_queue_submit(q, batch, 3), 1);
+    assert_int_equal(coblk_queue_submit(q, batch + 1, 2), -EINVAL);
+    assert_non_null(strstr(coblk_last_error(), "request 0 is NULL"));
+    assert_int_equal(coblk_queue_reap(q, done, 1, 2, -1), 1);
+    assert_ptr_equal(done[0], &req);
+    assert_int_equal(req.status, COBLK_S_OK);
+    coblk_queue_free(q);
     coblk_dev_close(dev);
 }
 
@@ -1294,6 +1363,8 @@ int main(void)
         cmocka_unit_test(test_integrity_file_direct),
         cmocka_unit_test(test_integrity_null),
         cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_null_pointers_are_errors),
+        cmocka_unit_test(test_submit_stops_at_a_null_request),
         cmocka_unit_test(test_get_id),
         cmocka_unit_test(test_read_only_device),
         cmocka_unit_test(test_write_zeroes_and_discard),
