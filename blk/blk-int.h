@@ -37,7 +37,7 @@ struct coblk_dev {
      * where a read-modify-write may need to wait for them (io.c). */
     atomic_uint in_flight;
     pthread_mutex_t queues_lock;
-    struct coblk_queue *queues;     /* open queues, for drain */
+    struct coblk_queue *queues;     /* open queues: no closing while any */
     /* A read-modify-write (misaligned O_DIRECT write) is running alone:
      * other requests wait for it, and it waited for them. */
     atomic_bool serialising;
@@ -84,8 +84,8 @@ void coroutine_fn blk_request_co(void *opaque);
  * stops counting for drain. */
 void blk_queue_request_done(struct coblk_req *req);
 
-/* Requests running in the device's queues (queue.c). */
-unsigned blk_queues_running(struct coblk_dev *dev);
+/* The device's open queues (queue.c). */
+unsigned blk_queues_open(struct coblk_dev *dev);
 
 /* Sets this thread's coblk_last_error() message and returns err. */
 __attribute__((format(printf, 2, 3)))

@@ -209,14 +209,22 @@ int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
     return 0;
 }
 
-void coblk_dev_close(struct coblk_dev *dev)
+int coblk_dev_close(struct coblk_dev *dev)
 {
     if (!dev) {
-        return;
+        return 0;
     }
-    /* Requests in flight run in their queues' contexts, which their owners
-     * poll; wait for them to finish. */
-    while (atomic_load(&dev->in_flight) || blk_queues_running(dev)) {
+    /* Their requests would run on a freed device. */
+    unsigned queues = blk_queues_open(dev);
+    if (queues) {
+        return blk_error(-EBUSY, "coblk_dev_close: %u queue%s of the device "
+                         "still open: free %s first (coblk_queue_free)",
+                         queues, queues == 1 ? "" : "s",
+                         queues == 1 ? "it" : "them");
+    }
+    /* Requests in flight through coblk_co_* run in their callers'
+     * contexts, which their owners poll; wait for them to finish. */
+    while (atomic_load(&dev->in_flight)) {
         coblk_aio *ctx = coblk_aio_current();
         if (ctx && !coblk_in_coroutine()) {
             coblk_aio_poll(ctx, false);
@@ -227,6 +235,7 @@ void coblk_dev_close(struct coblk_dev *dev)
     dev->drv->close(dev);
     pthread_mutex_destroy(&dev->queues_lock);
     free(dev);
+    return 0;
 }
 
 int64_t coblk_dev_size(struct coblk_dev *dev)

@@ -77,16 +77,16 @@ static void running_add(struct coblk_queue *q, int delta)
     }
 }
 
-unsigned blk_queues_running(struct coblk_dev *dev)
+unsigned blk_queues_open(struct coblk_dev *dev)
 {
-    unsigned running = 0;
+    unsigned n = 0;
 
     pthread_mutex_lock(&dev->queues_lock);
     for (struct coblk_queue *q = dev->queues; q; q = q->next) {
-        running += atomic_load_explicit(&q->running, memory_order_acquire);
+        n++;
     }
     pthread_mutex_unlock(&dev->queues_lock);
-    return running;
+    return n;
 }
 
 void blk_queue_request_done(struct coblk_req *req)

@@ -76,8 +76,10 @@ enum {
 COBLK_API int coblk_dev_open(const char *spec, int flags,
                              struct coblk_dev **out);
 
-/* Waits for the device's requests in flight, then closes it. */
-COBLK_API void coblk_dev_close(struct coblk_dev *dev);
+/* Waits for the device's requests in flight, then closes it.  Returns 0,
+ * or -EBUSY while queues of the device are open: free them first (the
+ * device stays open and usable). */
+COBLK_API int coblk_dev_close(struct coblk_dev *dev);
 
 /* Size in bytes, or -errno. */
 COBLK_API int64_t coblk_dev_size(struct coblk_dev *dev);

@@ -741,6 +741,32 @@ static void test_close_drains_requests_in_flight(void **state)
     coblk_iothread_join(thread);
 }
 
+/* A device whose queues are open is not closed under them: -EBUSY, and it
+ * stays usable (under ASan, a use after free would show here). */
+static void test_close_refuses_while_queues_are_open(void **state)
+{
+    struct coblk_dev *dev;
+    struct coblk_queue *q1, *q2;
+    struct coblk_req req = { .type = COBLK_REQ_FLUSH };
+    struct coblk_req *reqs[] = { &req }, *done[1];
+
+    assert_int_equal(coblk_dev_open("null:size=1M", 0, &dev), 0);
+    assert_int_equal(coblk_queue_new(dev, 4, NULL, &q1), 0);
+    assert_int_equal(coblk_queue_new(dev, 4, NULL, &q2), 0);
+    assert_int_equal(coblk_dev_close(dev), -EBUSY);
+    assert_string_equal(coblk_last_error(), "coblk_dev_close: 2 queues of the "
+                        "device still open: free them first "
+                        "(coblk_queue_free)");
+    coblk_queue_free(q2);
+    assert_int_equal(coblk_dev_close(dev), -EBUSY);
+    assert_non_null(strstr(coblk_last_error(), "1 queue of the device"));
+    assert_int_equal(coblk_queue_submit(q1, reqs, 1), 1);
+    assert_int_equal(coblk_queue_reap(q1, done, 1, 1, -1), 1);
+    assert_int_equal(req.status, COBLK_S_OK);
+    coblk_queue_free(q1);
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
 /* Registered files: one slot per device and context, given back on close,
  * on this thread at once and on another thread's context by a bottom half;
  * a context freed first takes its table along. */
@@ -1373,6 +1399,7 @@ int main(void)
         cmocka_unit_test(test_read_past_shrunk_file_is_zero),
         cmocka_unit_test(test_two_queues_on_two_iothreads),
         cmocka_unit_test(test_close_drains_requests_in_flight),
+        cmocka_unit_test(test_close_refuses_while_queues_are_open),
         cmocka_unit_test(test_many_iovecs_are_split),
         cmocka_unit_test(test_fixed_files_are_given_back),
         cmocka_unit_test(test_queue_fd_is_readable_while_completions_wait),
