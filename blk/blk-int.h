@@ -28,6 +28,7 @@ struct coblk_dev {
     const blk_driver *drv;
     void *opaque;                   /* the driver's state */
     int flags;                      /* COBLK_OPEN_* */
+    unsigned depth;                 /* 0: the device the user opened */
     uint64_t size;                  /* bytes */
     uint32_t mem_align;             /* buffers must be aligned to this */
     uint32_t offset_align;          /* offsets and lengths, to this */
@@ -86,6 +87,15 @@ void blk_queue_request_done(struct coblk_req *req);
 
 /* The device's open queues (queue.c). */
 unsigned blk_queues_open(struct coblk_dev *dev);
+
+/* How deep a device graph may be (filters, later backing chains): each
+ * level adds frames to the coroutine stack of every request through it. */
+#define BLK_DEPTH_MAX 64u
+
+/* Opens the device a filter or format stands on, with the parent's flags,
+ * one level deeper; fails past BLK_DEPTH_MAX. */
+int blk_open_child(struct coblk_dev *parent, const char *spec,
+                   struct coblk_dev **out);
 
 /* Sets this thread's coblk_last_error() message and returns err. */
 __attribute__((format(printf, 2, 3)))

@@ -222,7 +222,7 @@ static int blkdebug_open(struct coblk_dev *dev, const char *args)
     int ret = rules ? parse_rules(rules, s) : -ENOMEM;
     free(rules);
     if (ret == 0) {
-        ret = coblk_dev_open(colon + 1, dev->flags, &s->child);
+        ret = blk_open_child(dev, colon + 1, &s->child);
     }
     if (ret < 0) {
         free(s);

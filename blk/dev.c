@@ -160,14 +160,15 @@ static bool looks_like_unknown_driver(const char *spec)
     return true;
 }
 
-int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
+/* Opens a node `depth` levels below the device the user opened. */
+static int open_node(const char *spec, int flags, unsigned depth,
+                     struct coblk_dev **out)
 {
-    if (!spec || !*spec || !out) {
-        return blk_error(-EINVAL, "coblk_dev_open: no device spec");
-    }
-    if (flags & ~(COBLK_OPEN_RDONLY | COBLK_OPEN_DIRECT)) {
-        return blk_error(-EINVAL, "coblk_dev_open: unknown flags %#x",
-                         (unsigned)flags);
+    if (depth > BLK_DEPTH_MAX) {
+        /* Each level is a frame or more on a request's coroutine stack. */
+        return blk_error(-EINVAL, "the device graph is deeper than %u "
+                         "levels at '%.40s...': nest fewer drivers",
+                         BLK_DEPTH_MAX, spec);
     }
     const char *args;
     const blk_driver *drv = driver_for(spec, &args);
@@ -186,6 +187,7 @@ int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
     }
     dev->drv = drv;
     dev->flags = flags;
+    dev->depth = depth;
     dev->mem_align = 1;
     dev->offset_align = 1;
     dev->max_transfer = 1u << 30;
@@ -207,6 +209,28 @@ int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
     memcpy(dev->serial, serial, COBLK_ID_BYTES);
     *out = dev;
     return 0;
+}
+
+int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
+{
+    if (!spec || !*spec || !out) {
+        return blk_error(-EINVAL, "coblk_dev_open: no device spec");
+    }
+    if (flags & ~(COBLK_OPEN_RDONLY | COBLK_OPEN_DIRECT)) {
+        return blk_error(-EINVAL, "coblk_dev_open: unknown flags %#x",
+                         (unsigned)flags);
+    }
+    return open_node(spec, flags, 0, out);
+}
+
+int blk_open_child(struct coblk_dev *parent, const char *spec,
+                   struct coblk_dev **out)
+{
+    if (!*spec) {
+        return blk_error(-EINVAL, "%s: no child device spec",
+                         parent->drv->name);
+    }
+    return open_node(spec, parent->flags, parent->depth + 1, out);
 }
 
 int coblk_dev_close(struct coblk_dev *dev)

@@ -1339,6 +1339,55 @@ static void test_blkdebug_errors(void **state)
     coblk_dev_close(dev);
 }
 
+/* `levels` blkdebug filters over the test image. */
+static char *nested_spec(unsigned levels)
+{
+    static const char level[] = "blkdebug:event=flush,errno=EIO:";
+    char *spec = malloc(levels * strlen(level) + strlen(file_spec()) + 1);
+
+    spec[0] = '\0';
+    for (unsigned i = 0; i < levels; i++) {
+        strcat(spec, level);
+    }
+    strcat(spec, file_spec());
+    return spec;
+}
+
+/* The graph's depth is capped with a message, not a stack overflow in the
+ * first request; at the cap, requests go through every level. */
+static void test_graph_depth_is_capped(void **state)
+{
+    struct coblk_dev *dev;
+    char *spec = nested_spec(BLK_DEPTH_MAX + 1);
+    char out[4096], in[4096];
+
+    expect_open_error(spec, 0, -EINVAL, "the device graph is deeper than 64 "
+                      "levels at 'file:");
+    free(spec);
+    spec = nested_spec(2000);
+    expect_open_error(spec, 0, -EINVAL, "deeper than 64 levels");
+    free(spec);
+
+    spec = nested_spec(BLK_DEPTH_MAX);
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    memset(out, 0x3d, sizeof(out));
+    struct iovec iov = { .iov_base = out, .iov_len = sizeof(out) };
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .sector = 24, .iov = &iov,
+                                            .iovcnt = 1 },
+                   COBLK_S_OK, 0);
+    iov.iov_base = in;
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .sector = 24, .iov = &iov,
+                                            .iovcnt = 1 },
+                   COBLK_S_OK, 0);
+    assert_memory_equal(in, out, sizeof(in));
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_FLUSH },
+                   COBLK_S_IOERR, -EIO);
+    coblk_dev_close(dev);
+    free(spec);
+}
+
 static void test_blkdebug_probability_is_seeded(void **state)
 {
     struct coblk_dev *a, *b;
@@ -1412,6 +1461,7 @@ int main(void)
         cmocka_unit_test(test_queue_bad_arguments),
         cmocka_unit_test(test_blkdebug_rejects_bad_rules),
         cmocka_unit_test(test_blkdebug_errors),
+        cmocka_unit_test(test_graph_depth_is_capped),
         cmocka_unit_test(test_blkdebug_probability_is_seeded),
         cmocka_unit_test(test_blkdebug_short_transfers_keep_data),
         cmocka_unit_test(test_blkdebug_delay),
