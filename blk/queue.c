@@ -147,10 +147,15 @@ int coblk_queue_new(struct coblk_dev *dev, unsigned depth, coblk_aio *ctx,
         free(q->done);
         free(q);
         if (ret == -E2BIG) {
-            return blk_error(ret, "coblk_queue_new: %u more coroutines than "
-                             "the system's memory maps allow "
-                             "(vm.max_map_count / 4 in all, each with its "
-                             "own stack): use a smaller depth", depth);
+            co_pool_stats pool;
+            co_pool_get_stats(&pool);
+            return blk_error(ret, "coblk_queue_new: depth %u on top of the "
+                             "%u coroutines other queues reserved passes "
+                             "the %u the system's memory maps allow "
+                             "(vm.max_map_count: two maps a coroutine "
+                             "stack): use smaller depths or fewer queues, "
+                             "or raise vm.max_map_count", depth,
+                             pool.reserved, pool.reserve_max);
         }
         return blk_error(ret, "coblk_queue_new: %s", strerror(-ret));
     }

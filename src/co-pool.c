@@ -8,9 +8,9 @@
  * - beyond that whole batches move to and from a shared pool under a mutex:
  *   one lock per CO_POOL_BATCH creates or terminates at worst, and never the
  *   seed's "grab the entire global list";
- * - the shared pool is bounded (CO_POOL_SHARED_DEFAULT plus what users
- *   reserve), and reservations are capped well below vm.max_map_count, since
- *   every idle stack costs two mappings;
+ * - the shared pool is bounded: CO_POOL_SHARED_DEFAULT, or what users
+ *   reserve if that is more; reservations are capped below
+ *   vm.max_map_count, since every stack costs two mappings;
  * - a coroutine may terminate on another thread than it was created on: it
  *   simply joins the pool of the thread it terminated on;
  * - a thread's own batches are freed when the thread exits.
@@ -87,9 +87,12 @@ static void set_exit_hook(void)
     local.exit_hook_set = true;
 }
 
+/* Reserved coroutines are in use or idle, never both: the pool needs room
+ * for all of them idle, not for that on top of its default. */
 static unsigned shared_max_locked(void)
 {
-    return CO_POOL_SHARED_DEFAULT + shared_reserved;
+    return shared_reserved > CO_POOL_SHARED_DEFAULT ? shared_reserved
+                                                     : CO_POOL_SHARED_DEFAULT;
 }
 
 /* Returns a full batch from the shared pool, or NULL. */
@@ -183,6 +186,38 @@ void co_pool_put(coblk_co *co)
     }
 }
 
+static unsigned long max_map_count(void)
+{
+    unsigned long count = 65530;    /* the kernel's default */
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+
+    if (f) {
+        if (fscanf(f, "%lu", &count) != 1) {
+            count = 65530;
+        }
+        fclose(f);
+    }
+    return count;
+}
+
+/* At most this many coroutines reserved: each stack is two mappings
+ * (stack and guard), and CO_MAPS_KEPT stay for the rest of the process
+ * (libraries, malloc arenas, threads' stacks) and the coroutines beyond
+ * the reservations (a thread's idle batches, its own). */
+#define CO_MAPS_KEPT 16384ul
+
+static unsigned reserve_ceiling(void)
+{
+    static unsigned ceiling;
+
+    if (!ceiling) {
+        unsigned long maps = max_map_count();
+        ceiling = (unsigned)(maps > 2 * CO_MAPS_KEPT
+                                 ? (maps - CO_MAPS_KEPT) / 2 : maps / 4);
+    }
+    return ceiling;
+}
+
 void co_pool_get_stats(co_pool_stats *stats)
 {
     stats->local_idle = local.partial_count +
@@ -190,28 +225,9 @@ void co_pool_get_stats(co_pool_stats *stats)
     pthread_mutex_lock(&shared_lock);
     stats->shared_idle = atomic_load(&shared_batch_count) * CO_POOL_BATCH;
     stats->shared_max = shared_max_locked();
+    stats->reserved = shared_reserved;
+    stats->reserve_max = reserve_ceiling();
     pthread_mutex_unlock(&shared_lock);
-}
-
-/* At most this many idle coroutines in the shared pool: each holds two
- * mappings (stack and guard), and half of vm.max_map_count stays for the
- * rest of the process. */
-static unsigned shared_ceiling(void)
-{
-    static unsigned ceiling;
-
-    if (!ceiling) {
-        unsigned long max_map_count = 65530;  /* the kernel's default */
-        FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
-        if (f) {
-            if (fscanf(f, "%lu", &max_map_count) != 1) {
-                max_map_count = 65530;
-            }
-            fclose(f);
-        }
-        ceiling = (unsigned)(max_map_count / 4);
-    }
-    return ceiling;
 }
 
 int coblk_co_pool_reserve(unsigned n)
@@ -219,7 +235,7 @@ int coblk_co_pool_reserve(unsigned n)
     int ret = 0;
 
     pthread_mutex_lock(&shared_lock);
-    if ((unsigned long)shared_max_locked() + n > shared_ceiling()) {
+    if ((unsigned long)shared_reserved + n > reserve_ceiling()) {
         ret = -E2BIG;
     } else {
         shared_reserved += n;

@@ -128,6 +128,8 @@ typedef struct co_pool_stats {
     unsigned local_idle;    /* in this thread's pool */
     unsigned shared_idle;   /* in the shared pool */
     unsigned shared_max;    /* bound of the shared pool */
+    unsigned reserved;      /* by coblk_co_pool_reserve() */
+    unsigned reserve_max;   /* the most that may be */
 } co_pool_stats;
 void co_pool_get_stats(co_pool_stats *stats);
 

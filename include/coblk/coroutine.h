@@ -56,9 +56,11 @@ COBLK_API coblk_co *coblk_co_self(void);
 COBLK_API bool coblk_in_coroutine(void);
 
 /* Lets the pool keep n more idle coroutines, for a user about to run n at a
- * time (a queue of depth n).  Returns 0, or -E2BIG when the total would
- * come near vm.max_map_count (each stack is two mappings).  Undo with
- * coblk_co_pool_unreserve(). */
+ * time (a queue of depth n): the pool keeps up to 1024 idle, or what is
+ * reserved in all if that is more.  Returns 0, or -E2BIG past
+ * (vm.max_map_count - 16384) / 2 reserved in all, 24573 with the kernel's
+ * default (each stack is two mappings; the rest stay for the process).
+ * Undo with coblk_co_pool_unreserve(). */
 COBLK_API int coblk_co_pool_reserve(unsigned n);
 COBLK_API void coblk_co_pool_unreserve(unsigned n);
 

@@ -379,9 +379,11 @@ static void test_pool_is_bounded_and_reserve_raises_bound(void **state)
      * at most its bound. */
     assert_true(co_live_count() <= live_before + stats.shared_max);
 
+    /* The bound grows to what is reserved (not the default on top). */
     assert_int_equal(coblk_co_pool_reserve(3000), 0);
     stats = churn_in_thread();
-    assert_int_equal(stats.shared_max, CO_POOL_SHARED_DEFAULT + 3000);
+    assert_int_equal(stats.shared_max, 3000);
+    assert_int_equal(stats.reserved, 3000);
     assert_true(stats.shared_idle > CO_POOL_SHARED_DEFAULT);
     assert_true(stats.shared_idle <= stats.shared_max);
 
@@ -395,6 +397,37 @@ static void test_pool_is_bounded_and_reserve_raises_bound(void **state)
     coblk_co_pool_unreserve(UINT_MAX);      /* more than reserved: clamps */
     co_pool_get_stats(&stats);
     assert_int_equal(stats.shared_max, CO_POOL_SHARED_DEFAULT);
+    assert_int_equal(stats.reserved, 0);
+}
+
+/* Reservations go up to (vm.max_map_count - 16384) / 2 in all, the default
+ * bound of the pool not counted: 20 queues of depth 1000 fit with the
+ * kernel's default of 65530. */
+static void test_reservations_reach_the_stated_ceiling(void **state)
+{
+    unsigned long maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    co_pool_stats stats;
+
+    if (f) {
+        assert_int_equal(fscanf(f, "%lu", &maps), 1);
+        fclose(f);
+    }
+    co_pool_get_stats(&stats);
+    assert_int_equal(stats.reserved, 0);
+    assert_int_equal(stats.reserve_max,
+                     maps > 32768 ? (maps - 16384) / 2 : maps / 4);
+    if (maps >= 65530) {
+        for (int i = 0; i < 20; i++) {
+            assert_int_equal(coblk_co_pool_reserve(1000), 0);
+        }
+        coblk_co_pool_unreserve(20000);
+    }
+    assert_int_equal(coblk_co_pool_reserve(stats.reserve_max), 0);
+    assert_int_equal(coblk_co_pool_reserve(1), -E2BIG);
+    coblk_co_pool_unreserve(stats.reserve_max);
+    assert_int_equal(coblk_co_pool_reserve(1), 0);
+    coblk_co_pool_unreserve(1);
 }
 
 /* ---- across threads -------------------------------------------------------- */
@@ -655,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_wakeup_list_runs_after_yield),
         cmocka_unit_test(test_pool_reuses_terminated_coroutine),
         cmocka_unit_test(test_pool_is_bounded_and_reserve_raises_bound),
+        cmocka_unit_test(test_reservations_reach_the_stated_ceiling),
         cmocka_unit_test(test_created_on_one_thread_terminated_on_another),
         cmocka_unit_test(test_stack_size_setting),
         cmocka_unit_test(test_stack_overflow_hits_guard_page),
