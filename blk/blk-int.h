@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "coblk/co-lock.h"
 #include "coblk/coblk.h"
 
 typedef struct blk_driver blk_driver;
@@ -22,7 +23,20 @@ typedef struct blk_stats {
     atomic_ulong resubmits;         /* -EAGAIN / -EINTR from the kernel */
     atomic_ulong bounces;           /* misaligned for O_DIRECT */
     atomic_ulong splits;            /* over the driver's limits */
+    atomic_ulong serialising_waits; /* for an overlapping read-modify-write */
 } blk_stats;
+
+/* A request the device tracks while it runs (io.c), on its coroutine's
+ * stack: for drain, and so that a read-modify-write and the requests
+ * overlapping its blocks do not interleave. */
+typedef struct blk_tracked blk_tracked;
+struct blk_tracked {
+    blk_tracked *prev, *next;       /* in dev->tracked */
+    uint64_t begin, end;            /* bytes; whole blocks when bounced */
+    bool serialising;               /* a read-modify-write */
+    bool waiting;                   /* for another: not started */
+    coblk_co_queue waiters;         /* for it to end */
+};
 
 struct coblk_dev {
     const blk_driver *drv;
@@ -34,14 +48,14 @@ struct coblk_dev {
     uint32_t offset_align;          /* offsets and lengths, to this */
     uint64_t max_transfer;          /* bytes per driver call */
     char serial[COBLK_ID_BYTES];
-    /* Requests in the generic path through coblk_co_*, and queue requests
-     * where a read-modify-write may need to wait for them (io.c). */
-    atomic_uint in_flight;
+    /* Tracked requests (io.c): those through coblk_co_*, and queue
+     * requests a read-modify-write may need to wait for. */
+    coblk_co_mutex track_lock;
+    blk_tracked *tracked;
+    unsigned serialising;           /* read-modify-writes among them */
+    atomic_uint in_flight;          /* their count, for close */
     pthread_mutex_t queues_lock;
     struct coblk_queue *queues;     /* open queues: no closing while any */
-    /* A read-modify-write (misaligned O_DIRECT write) is running alone:
-     * other requests wait for it, and it waited for them. */
-    atomic_bool serialising;
     blk_stats stats;
 };
 

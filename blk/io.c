@@ -4,11 +4,11 @@
  * counting for drain, splitting to the driver's limits, and bounce buffers
  * for O_DIRECT requests the kernel would refuse.
  *
- * A misaligned O_DIRECT write is a read-modify-write of whole blocks; it
- * runs alone among the device's writes and bounced reads (waiting for, and
- * holding off, every other one), since a write landing in the same block
- * meanwhile would be undone.  That is slow and rare: virtio-blk requests
- * are whole sectors.
+ * A misaligned O_DIRECT write is a read-modify-write of whole blocks: a
+ * write, discard or bounced read landing in those blocks meanwhile would
+ * be undone or see them half done.  As QEMU's serialising requests, it
+ * waits for the overlapping requests in flight and holds off those that
+ * come while it runs; requests elsewhere on the device go on.
  */
 #include "config.h"
 
@@ -18,8 +18,6 @@
 #include <string.h>
 
 #include "blk-int.h"
-
-#define SERIALISE_POLL_NS 10000
 
 static bool in_bounds(const struct coblk_dev *dev, uint64_t offset,
                       uint64_t bytes)
@@ -48,47 +46,78 @@ static bool dio_aligned(const struct coblk_dev *dev, uint64_t offset,
 
 /* ---- in flight ------------------------------------------------------------- */
 
-static void coroutine_fn request_begin(struct coblk_dev *dev)
+static bool overlap(const blk_tracked *a, const blk_tracked *b)
 {
-    for (;;) {
-        atomic_fetch_add(&dev->in_flight, 1);
-        if (!atomic_load(&dev->serialising)) {
-            return;
+    return a->begin < b->end && b->begin < a->end;
+}
+
+/* A request t must wait for: one in flight whose blocks overlap t's, where
+ * either is a read-modify-write.  One that waits itself is passed over:
+ * it looks again when woken, before it does anything, and then finds t
+ * (waiting on each other instead would deadlock). */
+static blk_tracked *conflicting(struct coblk_dev *dev, const blk_tracked *t)
+{
+    for (blk_tracked *other = dev->tracked; other; other = other->next) {
+        if (other != t && (other->serialising || t->serialising) &&
+            !other->waiting && overlap(other, t)) {
+            return other;
         }
-        atomic_fetch_sub(&dev->in_flight, 1);
-        while (atomic_load(&dev->serialising)) {
-            coblk_co_sleep_ns(SERIALISE_POLL_NS);
-        }
     }
+    return NULL;
 }
 
-static void request_end(struct coblk_dev *dev)
+static void set_in_flight(struct coblk_dev *dev, int delta)
 {
-    atomic_fetch_sub(&dev->in_flight, 1);
+    /* Under track_lock: a plain add; atomic for coblk_dev_close(). */
+    unsigned n = atomic_load_explicit(&dev->in_flight, memory_order_relaxed);
+    atomic_store_explicit(&dev->in_flight, n + (unsigned)delta,
+                          memory_order_release);
 }
 
-/* Called within request_begin/end: waits until this is the device's only
- * request and keeps it so until serialise_end(). */
-static void coroutine_fn serialise_begin(struct coblk_dev *dev)
+/* Tracks a request on [begin, end) of the device until request_end(), for
+ * drain and for read-modify-writes (serialising), after waiting for the
+ * requests it conflicts with. */
+static void coroutine_fn request_begin(struct coblk_dev *dev, blk_tracked *t,
+                                       uint64_t begin, uint64_t end,
+                                       bool serialising)
 {
-    bool expected = false;
-
-    while (!atomic_compare_exchange_weak(&dev->serialising, &expected,
-                                         true)) {
-        /* Another read-modify-write runs: it waits for us to leave. */
-        expected = false;
-        request_end(dev);
-        coblk_co_sleep_ns(SERIALISE_POLL_NS);
-        request_begin(dev);
+    *t = (blk_tracked){ .begin = begin, .end = end,
+                        .serialising = serialising };
+    coblk_co_mutex_lock(&dev->track_lock);
+    t->next = dev->tracked;
+    if (t->next) {
+        t->next->prev = t;
     }
-    while (atomic_load(&dev->in_flight) > 1) {
-        coblk_co_sleep_ns(SERIALISE_POLL_NS);
+    dev->tracked = t;
+    set_in_flight(dev, 1);
+    dev->serialising += serialising;
+    /* Without read-modify-writes nothing conflicts: skip the walk. */
+    for (blk_tracked *other; dev->serialising &&
+                             (other = conflicting(dev, t)) != NULL;) {
+        atomic_fetch_add_explicit(&dev->stats.serialising_waits, 1,
+                                  memory_order_relaxed);
+        t->waiting = true;
+        coblk_co_queue_wait(&other->waiters, &dev->track_lock);
+        t->waiting = false;
     }
+    coblk_co_mutex_unlock(&dev->track_lock);
 }
 
-static void serialise_end(struct coblk_dev *dev)
+static void coroutine_fn request_end(struct coblk_dev *dev, blk_tracked *t)
 {
-    atomic_store(&dev->serialising, false);
+    coblk_co_mutex_lock(&dev->track_lock);
+    if (t->prev) {
+        t->prev->next = t->next;
+    } else {
+        dev->tracked = t->next;
+    }
+    if (t->next) {
+        t->next->prev = t->prev;
+    }
+    dev->serialising -= t->serialising;
+    coblk_co_queue_restart_all(&t->waiters);
+    set_in_flight(dev, -1);
+    coblk_co_mutex_unlock(&dev->track_lock);
 }
 
 /* ---- splitting ------------------------------------------------------------- */
@@ -137,7 +166,10 @@ rw_split(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
 
 /* ---- bounce buffers ----------------------------------------------------------- */
 
-/* Out of line for the reason rw_pieces() is. */
+/* Tracked over the whole blocks it reads: a bounced read covers them, on a
+ * device whose size is not a multiple of them even past the end, where a
+ * read-modify-write may be growing the file for a moment (file.c's
+ * write_past_end).  Out of line for the reason rw_pieces() is. */
 static __attribute__((noinline)) int coroutine_fn
 rw_bounced(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
            const struct iovec *iov, unsigned iovcnt, int req_flags)
@@ -158,9 +190,8 @@ rw_bounced(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
         return -ENOMEM;
     }
     struct iovec whole = { .iov_base = buf, .iov_len = (size_t)len };
-    if (rmw) {
-        serialise_begin(dev);
-    }
+    blk_tracked tracked;
+    request_begin(dev, &tracked, start, end, rmw);
     if (!write || rmw) {
         ret = rw_split(dev, false, start, len, &whole, 1, 0);
         if (ret < 0) {
@@ -174,40 +205,43 @@ rw_bounced(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
         iov_from_buf(iov, iovcnt, 0, (char *)buf + (offset - start), bytes);
     }
 out:
-    if (rmw) {
-        serialise_end(dev);
-    }
+    request_end(dev, &tracked);
     free(buf);
     return ret;
 }
 
 /* ---- the byte-range entry points ---------------------------------------------- */
 
+/* A request tracked for drain or for read-modify-writes.  Out of line for
+ * the reason rw_pieces() is. */
+static __attribute__((noinline)) int coroutine_fn
+rw_tracked(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
+           const struct iovec *iov, unsigned iovcnt, int req_flags)
+{
+    blk_tracked tracked;
+
+    request_begin(dev, &tracked, offset, offset + bytes, false);
+    int ret = rw_split(dev, write, offset, bytes, iov, iovcnt, req_flags);
+    request_end(dev, &tracked);
+    return ret;
+}
+
 /* A request already checked: in bounds, allowed, not empty, and iov
- * describing exactly `bytes`.  Inlined into its callers: see file_submit()
- * on return prediction. */
+ * describing exactly `bytes`; tracked if `track` (bounced ones always
+ * are).  Inlined into its callers: see file_submit() on return
+ * prediction. */
 static inline __attribute__((always_inline)) int coroutine_fn
 co_rw_checked(struct coblk_dev *dev, bool write, uint64_t offset,
               uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
               int req_flags, bool track)
 {
-    bool aligned = dio_aligned(dev, offset, bytes, iov, iovcnt);
-    /* Bounced, a read covers whole blocks: on a device whose size is not a
-     * multiple of them, past the end, where a read-modify-write may be
-     * growing the file for a moment (file.c's write_past_end).  It waits
-     * like a write. */
-    track = track || !aligned;
-    if (track) {
-        request_begin(dev);
+    if (!dio_aligned(dev, offset, bytes, iov, iovcnt)) {
+        return rw_bounced(dev, write, offset, bytes, iov, iovcnt, req_flags);
     }
-    int ret = aligned ? rw_split(dev, write, offset, bytes, iov, iovcnt,
-                                 req_flags)
-                      : rw_bounced(dev, write, offset, bytes, iov, iovcnt,
-                                   req_flags);
     if (track) {
-        request_end(dev);
+        return rw_tracked(dev, write, offset, bytes, iov, iovcnt, req_flags);
     }
-    return ret;
+    return rw_split(dev, write, offset, bytes, iov, iovcnt, req_flags);
 }
 
 static inline __attribute__((always_inline)) int coroutine_fn
@@ -272,9 +306,10 @@ int coroutine_fn coblk_co_flush(struct coblk_dev *dev)
     if (dev->flags & COBLK_OPEN_RDONLY) {
         return 0;       /* nothing written, nothing to make durable */
     }
-    request_begin(dev);
+    blk_tracked tracked;
+    request_begin(dev, &tracked, 0, 0, false);     /* overlaps nothing */
     int ret = dev->drv->co_flush(dev);
-    request_end(dev);
+    request_end(dev, &tracked);
     return ret;
 }
 
@@ -295,11 +330,12 @@ static int coroutine_fn co_range(struct coblk_dev *dev, bool zeroes,
     if (zeroes ? !dev->drv->co_pwrite_zeroes : !dev->drv->co_pdiscard) {
         return -ENOTSUP;
     }
-    request_begin(dev);
+    blk_tracked tracked;
+    request_begin(dev, &tracked, offset, offset + bytes, false);
     int ret = zeroes ? dev->drv->co_pwrite_zeroes(dev, offset, bytes,
                                                   req_flags)
                      : dev->drv->co_pdiscard(dev, offset, bytes);
-    request_end(dev);
+    request_end(dev, &tracked);
     return ret;
 }
 
@@ -330,8 +366,8 @@ static void set_result(struct coblk_req *req, int ret)
 }
 
 /* A queue counts its own requests for drain (without a locked instruction
- * per request); the device's count is needed on top only for a request a
- * read-modify-write (O_DIRECT with a block size) must wait for: a write,
+ * per request); the device tracks one on top only where a read-modify-
+ * write (O_DIRECT with a block size) must not interleave with it: a write,
  * or a bounced read (co_rw_checked).  An aligned read racing with one sees
  * each block before or after it, and the bytes the read-modify-write did
  * not target are the same in both. */

@@ -925,18 +925,26 @@ static void test_longer_iovec_transfers_only_bytes(void **state)
     coblk_dev_close(w.dev);
 }
 
-/* Read-modify-writes on two threads at once must both finish. */
+/* Read-modify-writes on two threads at once, into the same blocks (other
+ * bytes of them): both finish, and neither undoes the other. */
+#define RMW_ROUNDS 50
+
+struct rmw_writer {
+    struct coblk_dev *dev;
+    unsigned char value;
+    uint64_t at;                /* in each block */
+    int ret;
+};
+
 static void *misaligned_writes(void *opaque)
 {
-    struct coblk_dev *dev = opaque;
+    struct rmw_writer *w = opaque;
     char buf[100];
 
-    memset(buf, 0x44, sizeof(buf));
-    for (int i = 0; i < 50; i++) {
-        if (coblk_pwrite(dev, buf, sizeof(buf), 10 + (uint64_t)i * 8192) <
-            0) {
-            return (void *)1;
-        }
+    memset(buf, w->value, sizeof(buf));
+    for (int i = 0; i < RMW_ROUNDS && w->ret == 0; i++) {
+        w->ret = coblk_pwrite(w->dev, buf, sizeof(buf),
+                              w->at + (uint64_t)i * 4096);
     }
     return NULL;
 }
@@ -945,18 +953,76 @@ static void test_concurrent_read_modify_writes(void **state)
 {
     struct coblk_dev *dev;
     pthread_t threads[2];
-    void *failed[2];
+    struct rmw_writer writers[2];
+    static unsigned char zeroes[RMW_ROUNDS * 4096], back[4096];
 
     if (coblk_dev_open(file_spec(), COBLK_OPEN_DIRECT, &dev) < 0) {
         skip();
     }
+    assert_int_equal(coblk_pwrite(dev, zeroes, sizeof(zeroes), 0), 0);
     for (int i = 0; i < 2; i++) {
-        pthread_create(&threads[i], NULL, misaligned_writes, dev);
+        writers[i] = (struct rmw_writer){ .dev = dev, .value = 0x41 + i,
+                                          .at = 10 + 1000 * (uint64_t)i };
+        assert_int_equal(pthread_create(&threads[i], NULL, misaligned_writes,
+                                        &writers[i]), 0);
     }
     for (int i = 0; i < 2; i++) {
-        pthread_join(threads[i], &failed[i]);
-        assert_null(failed[i]);
+        pthread_join(threads[i], NULL);
+        assert_int_equal(writers[i].ret, 0);
     }
+    for (int block = 0; block < RMW_ROUNDS; block++) {
+        assert_int_equal(coblk_pread(dev, back, sizeof(back),
+                                     (uint64_t)block * 4096), 0);
+        for (int b = 0; b < 4096; b++) {
+            int expect = b >= 10 && b < 110 ? 0x41
+                         : b >= 1010 && b < 1110 ? 0x42 : 0;
+            if (back[b] != expect) {
+                fail_msg("block %d byte %d: %#x, expected %#x", block, b,
+                         back[b], expect);
+            }
+        }
+    }
+    coblk_dev_close(dev);
+}
+
+/* A read-modify-write holds off only the requests that overlap its
+ * blocks: on a null device with a 4 KiB block and 50 ms a request, a
+ * write elsewhere completes during it, one into its block after it. */
+static void test_read_modify_write_waits_only_for_overlaps(void **state)
+{
+    struct coblk_dev *dev;
+    struct coblk_queue *q;
+    static char buf[3][4096];
+    struct iovec iov[3] = { { buf[0], SECTOR }, { buf[1], 4096 },
+                            { buf[2], 4096 } };
+    struct coblk_req reqs[3] = {
+        { .type = COBLK_REQ_OUT, .sector = 1, .iov = &iov[0], .iovcnt = 1 },
+        { .type = COBLK_REQ_OUT, .sector = 8, .iov = &iov[1], .iovcnt = 1 },
+        { .type = COBLK_REQ_OUT, .sector = 0, .iov = &iov[2], .iovcnt = 1 },
+    };
+    struct coblk_req *batch[] = { &reqs[0], &reqs[1], &reqs[2] };
+
+    assert_int_equal(coblk_dev_open("null:size=1M,latency-ns=50000000", 0,
+                                    &dev), 0);
+    dev->offset_align = 4096;   /* sector 1 alone: a read-modify-write */
+    assert_int_equal(coblk_queue_new(dev, 3, NULL, &q), 0);
+    assert_int_equal(coblk_queue_submit(q, batch, 3), 3);
+    struct coblk_req *order[3];
+    for (int got = 0; got < 3;) {
+        int n = coblk_queue_reap(q, order + got, 1, 3 - got, -1);
+        assert_true(n > 0);
+        got += n;
+    }
+    /* Elsewhere, the read-modify-write itself, then its block. */
+    assert_ptr_equal(order[0], &reqs[1]);
+    assert_ptr_equal(order[1], &reqs[0]);
+    assert_ptr_equal(order[2], &reqs[2]);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(reqs[i].status, COBLK_S_OK);
+    }
+    assert_int_equal(atomic_load(&dev->stats.serialising_waits), 1);
+    assert_int_equal(atomic_load(&dev->stats.bounces), 1);
+    coblk_queue_free(q);
     coblk_dev_close(dev);
 }
 
@@ -1460,6 +1526,7 @@ int main(void)
         cmocka_unit_test(test_queue_fd_is_readable_while_completions_wait),
         cmocka_unit_test(test_longer_iovec_transfers_only_bytes),
         cmocka_unit_test(test_concurrent_read_modify_writes),
+        cmocka_unit_test(test_read_modify_write_waits_only_for_overlaps),
         cmocka_unit_test(test_reads_race_read_modify_writes),
         cmocka_unit_test(test_rmw_of_a_partial_last_block_keeps_the_size),
         cmocka_unit_test(test_bounced_reads_wait_for_read_modify_writes),
