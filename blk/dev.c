@@ -262,6 +262,30 @@ int coblk_dev_close(struct coblk_dev *dev)
     return 0;
 }
 
+int coblk_dev_stats(struct coblk_dev *dev, struct coblk_dev_stats *stats,
+                    size_t size)
+{
+    if (!dev || !stats) {
+        return blk_error(-EINVAL, "coblk_dev_stats: no device or stats");
+    }
+    const blk_stats *c = &dev->stats;
+    struct coblk_dev_stats now = {
+        .short_reads = atomic_load_explicit(&c->short_reads,
+                                            memory_order_relaxed),
+        .short_writes = atomic_load_explicit(&c->short_writes,
+                                             memory_order_relaxed),
+        .resubmits = atomic_load_explicit(&c->resubmits,
+                                          memory_order_relaxed),
+        .bounces = atomic_load_explicit(&c->bounces, memory_order_relaxed),
+        .splits = atomic_load_explicit(&c->splits, memory_order_relaxed),
+        .serialising_waits = atomic_load_explicit(&c->serialising_waits,
+                                                  memory_order_relaxed),
+    };
+    memset(stats, 0, size);
+    memcpy(stats, &now, size < sizeof(now) ? size : sizeof(now));
+    return 0;
+}
+
 int64_t coblk_dev_size(struct coblk_dev *dev)
 {
     if (!dev) {

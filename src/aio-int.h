@@ -43,6 +43,7 @@ typedef struct aio_stats {
     uint64_t sq_full;           /* SQ full: submitted early to make room */
     uint64_t slot_waits;        /* waited for a CQ slot (in-flight limit) */
     uint64_t submit_retries;    /* -EINTR / -EAGAIN / -EBUSY from the ring */
+    uint64_t cq_overflows;      /* the kernel kept CQEs aside, CQ full */
     _Atomic uint64_t notifies;  /* eventfd writes (by any thread) */
     unsigned inflight_peak;     /* most SQEs in flight at once */
 } aio_stats;
@@ -78,6 +79,9 @@ struct coblk_aio {
     int event_fd;
     uint64_t event_value;       /* the eventfd read's buffer */
     aio_cqe_handler event_handler;
+    /* A timed wait on a kernel whose waits take no time limit. */
+    struct __kernel_timespec wait_limit;
+    aio_cqe_handler timeout_handler;
 };
 
 /* Registers fd in ctx's fixed-file table (on ctx's thread) and returns

@@ -169,13 +169,12 @@ static inline void prefetch_next_handler(struct io_uring_cq *cq,
     }
 }
 
-/* Dispatches the CQEs that are there; returns how many. */
-static unsigned reap(coblk_aio *ctx)
+/* Dispatches the CQEs in the CQ; returns how many. */
+static unsigned reap_cq(coblk_aio *ctx)
 {
     struct io_uring_cq *cq = &ctx->ring.cq;
     unsigned reaped = 0;
 
-    ctx->reaping_in_coroutine = coblk_in_coroutine();
     for (;;) {
         /* Read afresh each time: a handler may run a coroutine that runs
          * the loop, which reaps too. */
@@ -185,12 +184,6 @@ static unsigned reap(coblk_aio *ctx)
             break;
         }
         struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
-        if (cqe->user_data == LIBURING_UDATA_TIMEOUT) {
-            /* liburing's own timeout for a timed wait on kernels without
-             * IORING_FEAT_EXT_ARG (before 5.11): not one of ours. */
-            io_uring_smp_store_release(cq->khead, head + 1);
-            continue;
-        }
         aio_cqe_handler *handler = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
         uint32_t flags = cqe->flags;
@@ -206,6 +199,23 @@ static unsigned reap(coblk_aio *ctx)
         } else {
             handler->complete(ctx, handler, res, flags);
         }
+    }
+    return reaped;
+}
+
+/* Dispatches the CQEs that are there, those the kernel kept aside for a
+ * full CQ included; returns how many. */
+static unsigned reap(coblk_aio *ctx)
+{
+    ctx->reaping_in_coroutine = coblk_in_coroutine();
+    unsigned reaped = reap_cq(ctx);
+    /* The in-flight limit keeps the CQ from filling; should it fill all
+     * the same, the kernel keeps the rest (IORING_FEAT_NODROP) until an
+     * enter with GETEVENTS moves them to the CQ. */
+    while (io_uring_cq_has_overflow(&ctx->ring)) {
+        ctx->stats.cq_overflows++;
+        io_uring_get_events(&ctx->ring);
+        reaped += reap_cq(ctx);
     }
     wake_slot_waiters(ctx, reaped);
     return reaped;
@@ -411,6 +421,28 @@ void coblk_aio_co_wake(coblk_co *co)
                       co, "coblk_aio_co_wake", __builtin_return_address(0));
 }
 
+int coblk_aio_stats(coblk_aio *ctx, struct coblk_aio_stats *stats,
+                    size_t size)
+{
+    if (!ctx || !stats) {
+        return -EINVAL;
+    }
+    check_owner(ctx, "coblk_aio_stats");
+    struct coblk_aio_stats now = {
+        .submits = ctx->stats.submits,
+        .sq_full = ctx->stats.sq_full,
+        .slot_waits = ctx->stats.slot_waits,
+        .submit_retries = ctx->stats.submit_retries,
+        .cq_overflows = ctx->stats.cq_overflows,
+        .notifies = atomic_load_explicit(&ctx->stats.notifies,
+                                         memory_order_relaxed),
+        .inflight_peak = ctx->stats.inflight_peak,
+    };
+    memset(stats, 0, size);
+    memcpy(stats, &now, size < sizeof(now) ? size : sizeof(now));
+    return 0;
+}
+
 /* ---- the loop ------------------------------------------------------------- */
 
 /* valgrind does not know io_uring_enter blocks and keeps its big lock
@@ -465,7 +497,11 @@ int coblk_aio_set_poll_ns(coblk_aio *ctx, uint64_t ns)
     return 0;
 }
 
-/* Blocks until a CQE arrives, unless other threads queued work meanwhile. */
+static void timeout_complete(coblk_aio *ctx, aio_cqe_handler *handler,
+                             int res, uint32_t flags)
+{
+}
+
 /* Submits, then waits at most timeout_ns (or without a limit, if
  * negative) for a CQE. */
 static void wait_with_timeout(coblk_aio *ctx, int64_t timeout_ns)
@@ -477,6 +513,16 @@ static void wait_with_timeout(coblk_aio *ctx, int64_t timeout_ns)
     struct io_uring_cqe *cqe;
 
     if (timeout_ns < 0) {
+        submit(ctx, 1);
+        return;
+    }
+    if (!(ctx->ring.features & IORING_FEAT_EXT_ARG)) {
+        /* Before 5.11 a wait takes no time limit: a timeout SQE of ours
+         * ends it (liburing's own would put a CQE in our CQ that is no
+         * handler's).  It completes at the limit or at the next CQE. */
+        ctx->wait_limit = limit;
+        io_uring_prep_timeout(aio_get_sqe(ctx, &ctx->timeout_handler),
+                              &ctx->wait_limit, 1, 0);
         submit(ctx, 1);
         return;
     }
@@ -752,6 +798,7 @@ int coblk_aio_new(unsigned entries, unsigned flags, coblk_aio **out)
         return ret;
     }
     ctx->event_handler.complete = event_read_complete;
+    ctx->timeout_handler.complete = timeout_complete;
     /* Sparse file tables came with 5.19; without, requests use plain fds. */
     ctx->fixed_files = io_uring_register_files_sparse(&ctx->ring,
                                                       AIO_FIXED_FILES) == 0;

@@ -15,6 +15,7 @@
 #define COBLK_AIO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "coblk/coroutine.h"
@@ -59,6 +60,23 @@ COBLK_API bool coblk_aio_poll(coblk_aio *ctx, bool blocking);
  * never delayed.  0 (the default; iothreads: 32 us) never spins.  Call from
  * the context's thread.  Returns 0, or -EINVAL above one second. */
 COBLK_API int coblk_aio_set_poll_ns(coblk_aio *ctx, uint64_t ns);
+
+/* Counters of a context's rare paths.  Fields are only ever appended. */
+struct coblk_aio_stats {
+    uint64_t submits;           /* io_uring_enter calls that submitted */
+    uint64_t sq_full;           /* SQ full: submitted early to make room */
+    uint64_t slot_waits;        /* waited for CQ room (the in-flight limit) */
+    uint64_t submit_retries;    /* -EINTR / -EAGAIN / -EBUSY from the ring */
+    uint64_t cq_overflows;      /* times the kernel kept CQEs aside, CQ full */
+    uint64_t notifies;          /* eventfd writes waking the loop */
+    uint64_t inflight_peak;     /* most SQEs in flight at once */
+};
+
+/* Copies ctx's counters into stats, of size bytes (pass sizeof(*stats);
+ * fields this library lacks read 0).  Call from the context's thread.
+ * Returns 0, or -EINVAL. */
+COBLK_API int coblk_aio_stats(coblk_aio *ctx, struct coblk_aio_stats *stats,
+                              size_t size);
 
 /* Wakes co, which waits in the context it last ran in: enters it now if
  * that is this thread's context (after the current coroutine yields, when

@@ -11,6 +11,7 @@
 #ifndef COBLK_COBLK_H
 #define COBLK_COBLK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -83,6 +84,23 @@ COBLK_API int coblk_dev_close(struct coblk_dev *dev);
 
 /* Size in bytes, or -errno. */
 COBLK_API int64_t coblk_dev_size(struct coblk_dev *dev);
+
+/* Counters of a device's rare paths (its own, not its children's): if
+ * they grow, someone should know.  Fields are only ever appended. */
+struct coblk_dev_stats {
+    uint64_t short_reads;       /* the kernel read less: the rest resubmitted */
+    uint64_t short_writes;
+    uint64_t resubmits;         /* -EAGAIN / -EINTR from the kernel */
+    uint64_t bounces;           /* misaligned for O_DIRECT: bounce buffers */
+    uint64_t splits;            /* past the driver's limits: in pieces */
+    uint64_t serialising_waits; /* for an overlapping read-modify-write */
+};
+
+/* Copies the device's counters into stats, of size bytes (pass
+ * sizeof(*stats); fields this library lacks read 0).  From any thread.
+ * Returns 0, or -EINVAL. */
+COBLK_API int coblk_dev_stats(struct coblk_dev *dev,
+                              struct coblk_dev_stats *stats, size_t size);
 
 /* A queue of at most `depth` requests in flight (submitted and not yet
  * reaped) whose coroutines run in ctx, or in this thread's context (made if

@@ -442,10 +442,10 @@ static void test_fd_readiness_on_pipe(void **state)
     close(fds[1]);
 }
 
-/* ---- a tiny ring: SQ full, CQ full -------------------------------------------------- */
+/* ---- a tiny ring: SQ full, CQ full, CQ overflow ------------------------------------ */
 
-#define NOP_WORKERS 300
 #define NOPS_EACH 20
+#define OUTSIDE_NOPS 100
 
 struct nop_worker {
     coblk_aio *ctx;
@@ -479,71 +479,167 @@ static void count_cqe(coblk_aio *c, aio_cqe_handler *handler, int res,
     ((struct counting_handler *)handler)->count++;
 }
 
-static void *tiny_ring_thread(void *opaque)
-{
-    struct nop_worker *workers = calloc(NOP_WORKERS, sizeof(*workers));
-    struct counting_handler counter = { .handler.complete = count_cqe };
-    coblk_aio *tiny;
+/* NOPs from `workers` coroutines and from outside them, on a ring of its
+ * own, which needs a thread of its own (one context a thread).  The thread
+ * only records: cmocka's asserts must fail on the test's thread. */
+struct nop_storm {
+    unsigned entries, flags, workers;
+    unsigned inflight_max;      /* 0: the ring's own limit */
+    int new_ret;
+    unsigned cq_size, setup_flags;
+    int completed, bad_results, callbacks;
+    unsigned inflight_after;
+    struct coblk_aio_stats stats;
+};
 
-    assert_int_equal(coblk_aio_new(4, 0, &tiny), 0);
-    assert_int_equal(tiny->inflight_max, 8);
-    for (int i = 0; i < NOP_WORKERS; i++) {
-        workers[i].ctx = tiny;
+static void *nop_storm_thread(void *opaque)
+{
+    struct nop_storm *run = opaque;
+    struct nop_worker *workers = calloc(run->workers, sizeof(*workers));
+    struct counting_handler counter = { .handler.complete = count_cqe };
+    coblk_aio *c;
+
+    run->new_ret = coblk_aio_new(run->entries, run->flags, &c);
+    if (run->new_ret < 0 || !workers) {
+        free(workers);
+        return NULL;
+    }
+    run->cq_size = c->inflight_max;
+    run->setup_flags = c->setup_flags;
+    if (run->inflight_max) {
+        c->inflight_max = run->inflight_max;    /* lets the CQ overflow */
+    }
+    for (unsigned i = 0; i < run->workers; i++) {
+        workers[i].ctx = c;
         coblk_co_enter(coblk_co_create(submit_nops, &workers[i]));
     }
     /* Outside a coroutine, a full ring makes aio_get_sqe() run the loop. */
-    for (int i = 0; i < 100; i++) {
-        io_uring_prep_nop(aio_get_sqe(tiny, &counter.handler));
+    for (int i = 0; i < OUTSIDE_NOPS; i++) {
+        io_uring_prep_nop(aio_get_sqe(c, &counter.handler));
     }
-    for (int i = 0; i < NOP_WORKERS; i++) {
-        poll_until(tiny, &workers[i].done);
+    for (unsigned i = 0; i < run->workers; i++) {
+        poll_until(c, &workers[i].done);
+        run->completed += workers[i].completed;
+        run->bad_results += workers[i].bad_results;
     }
-    while (tiny->inflight > 1) {    /* the notifier's read stays */
-        coblk_aio_poll(tiny, true);
+    while (c->inflight > 1) {    /* the notifier's read stays */
+        coblk_aio_poll(c, true);
     }
-    for (int i = 0; i < NOP_WORKERS; i++) {
-        assert_int_equal(workers[i].completed, NOPS_EACH);
-        assert_int_equal(workers[i].bad_results, 0);
-    }
-    assert_int_equal(counter.count, 100);
-    assert_true(tiny->stats.inflight_peak <= tiny->inflight_max);
-    assert_true(tiny->stats.sq_full > 0);
-    assert_true(tiny->stats.slot_waits > 0);
-    coblk_aio_free(tiny);
+    run->inflight_after = c->inflight;
+    run->callbacks = counter.count;
+    coblk_aio_stats(c, &run->stats, sizeof(run->stats));
+    coblk_aio_free(c);
     free(workers);
     return NULL;
 }
 
-static void test_tiny_ring_completes_every_nop_once(void **state)
+static void run_nop_storm(struct nop_storm *run)
 {
     pthread_t thread;
 
-    pthread_create(&thread, NULL, tiny_ring_thread, NULL);
-    pthread_join(thread, NULL);
+    assert_int_equal(pthread_create(&thread, NULL, nop_storm_thread, run), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(run->new_ret, 0);
+    assert_int_equal(run->completed, run->workers * NOPS_EACH);
+    assert_int_equal(run->bad_results, 0);
+    assert_int_equal(run->callbacks, OUTSIDE_NOPS);
+    assert_int_equal(run->inflight_after, 1);
 }
 
-static void *plain_ring_thread(void *opaque)
+static void test_tiny_ring_completes_every_nop_once(void **state)
 {
-    coblk_aio *plain;
-    struct nop_worker w = { 0 };
+    struct nop_storm run = { .entries = 4, .workers = 300 };
 
-    assert_int_equal(coblk_aio_new(8, COBLK_AIO_PLAIN_RING, &plain), 0);
-    assert_int_equal(plain->setup_flags, 0);
-    w.ctx = plain;
-    coblk_co_enter(coblk_co_create(submit_nops, &w));
-    poll_until(plain, &w.done);
-    assert_int_equal(w.completed, NOPS_EACH);
-    assert_int_equal(w.bad_results, 0);
-    coblk_aio_free(plain);
-    return NULL;
+    run_nop_storm(&run);
+    assert_int_equal(run.cq_size, 8);
+    assert_true(run.stats.inflight_peak <= 8);
+    assert_true(run.stats.sq_full > 0);
+    assert_true(run.stats.slot_waits > 0);
+    assert_int_equal(run.stats.cq_overflows, 0);
+}
+
+/* Past the in-flight limit the CQ overflows: the kernel keeps the rest,
+ * and the loop must fetch them, each once. */
+static void test_cq_overflow_loses_no_completion(void **state)
+{
+    struct nop_storm run = { .entries = 4, .workers = 300,
+                             .inflight_max = 64 };
+
+    run_nop_storm(&run);
+    assert_int_equal(run.cq_size, 8);
+    assert_true(run.stats.inflight_peak > 8);
+    assert_true(run.stats.cq_overflows > 0);
 }
 
 static void test_plain_ring_fallback_works(void **state)
 {
-    pthread_t thread;
+    struct nop_storm run = { .entries = 8, .flags = COBLK_AIO_PLAIN_RING,
+                             .workers = 1 };
 
-    pthread_create(&thread, NULL, plain_ring_thread, NULL);
-    pthread_join(thread, NULL);
+    run_nop_storm(&run);
+    assert_int_equal(run.setup_flags, 0);
+}
+
+/* Before 5.11 a wait takes no time limit: the loop ends a timed wait with
+ * a timeout SQE of its own, whose CQE is one of its handlers'. */
+static void sleep_30ms(void *opaque)
+{
+    *(int *)opaque = coblk_co_sleep_ns(30000000) == 0 ? 1 : -1;
+}
+
+static void test_timed_wait_without_ext_arg(void **state)
+{
+    unsigned features = ctx->ring.features;
+    int slept = 0;
+
+    ctx->ring.features &= ~IORING_FEAT_EXT_ARG;
+    double start = now_ns();
+    coblk_aio_poll(ctx, false);
+    aio_poll_timeout(ctx, 20000000);
+    assert_true(now_ns() - start >= 20e6);
+    coblk_co_enter(coblk_co_create(sleep_30ms, &slept));
+    for (int turns = 0; !slept; turns++) {
+        aio_poll_timeout(ctx, 5000000);
+        assert_true(turns < 1000);
+    }
+    assert_int_equal(slept, 1);
+    while (ctx->inflight > 1) {
+        aio_poll_timeout(ctx, 5000000);
+    }
+    ctx->ring.features = features;
+}
+
+/* The counters, through the public call. */
+static void test_aio_stats(void **state)
+{
+    struct coblk_aio_stats stats;
+    unsigned char tail[8];
+
+    assert_int_equal(coblk_aio_stats(NULL, &stats, sizeof(stats)), -EINVAL);
+    assert_int_equal(coblk_aio_stats(ctx, NULL, sizeof(stats)), -EINVAL);
+    ctx->stats.sq_full = 7;
+    ctx->stats.cq_overflows = 3;
+    assert_int_equal(coblk_aio_stats(ctx, &stats, sizeof(stats)), 0);
+    assert_int_equal(stats.sq_full, 7);
+    assert_int_equal(stats.cq_overflows, 3);
+    assert_true(stats.submits > 0);
+    /* An older caller's shorter struct, a newer one's longer: a prefix,
+     * and zeroes past what the library has. */
+    uint64_t first = 99;
+    assert_int_equal(coblk_aio_stats(ctx, (void *)&first, sizeof(first)), 0);
+    assert_int_equal(first, stats.submits);
+    struct {
+        struct coblk_aio_stats known;
+        unsigned char more[8];
+    } longer;
+    memset(&longer, 0xff, sizeof(longer));
+    assert_int_equal(coblk_aio_stats(ctx, (void *)&longer, sizeof(longer)),
+                     0);
+    memset(tail, 0, sizeof(tail));
+    assert_memory_equal(longer.more, tail, sizeof(tail));
+    assert_int_equal(longer.known.sq_full, 7);
+    ctx->stats.sq_full = 0;
+    ctx->stats.cq_overflows = 0;
 }
 
 /* ---- CoMutex ----------------------------------------------------------------------- */
@@ -695,7 +791,10 @@ int main(void)
         cmocka_unit_test(sleep_outside),
         cmocka_unit_test(test_fd_readiness_on_pipe),
         cmocka_unit_test(test_tiny_ring_completes_every_nop_once),
+        cmocka_unit_test(test_cq_overflow_loses_no_completion),
         cmocka_unit_test(test_plain_ring_fallback_works),
+        cmocka_unit_test(test_timed_wait_without_ext_arg),
+        cmocka_unit_test(test_aio_stats),
         cmocka_unit_test(test_co_mutex_one_thread),
         cmocka_unit_test(test_co_mutex_across_threads),
         cmocka_unit_test(test_unlocking_unheld_mutex_aborts),
