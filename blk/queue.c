@@ -240,14 +240,6 @@ static unsigned take_done(struct coblk_queue *q, struct coblk_req **done,
     return n;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Waits until min requests completed, or until deadline (CLOCK_MONOTONIC
  * ns; negative: none).  A local queue runs its requests meanwhile. */
 static void wait_for_done(struct coblk_queue *q, unsigned min,
@@ -256,7 +248,7 @@ static void wait_for_done(struct coblk_queue *q, unsigned min,
     if (q->local) {
         aio_poll_timeout(q->ctx, 0);    /* collect what is ready */
         while (q->done_count < min) {
-            int64_t left = deadline < 0 ? -1 : deadline - now_ns();
+            int64_t left = deadline < 0 ? -1 : deadline - aio_now_ns();
             if (deadline >= 0 && left <= 0) {
                 return;
             }
@@ -296,7 +288,8 @@ int coblk_queue_reap(struct coblk_queue *q, struct coblk_req **done,
         min = q->unreaped;
     }
     wait_for_done(q, min,
-                  timeout_ms < 0 ? -1 : now_ns() + timeout_ms * 1000000LL);
+                  timeout_ms < 0 ? -1
+                                 : aio_now_ns() + timeout_ms * 1000000LL);
     return (int)take_done(q, done, max);
 }
 

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "coblk/aio.h"
 #include "coblk/co-lock.h"
@@ -95,6 +96,15 @@ void aio_fixed_file_remove(coblk_aio *_Atomic *owner, int index);
  * freed when the thread exits (or by coblk_aio_free()).  NULL with *err
  * set if it cannot be made. */
 coblk_aio *aio_thread_ctx(int *err);
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of the loop's deadlines. */
+static inline int64_t aio_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* coblk_aio_poll() that waits at most timeout_ns for something to do (0:
  * not at all, negative: without a limit). */

@@ -459,14 +459,6 @@ static void wait_in_slices(coblk_aio *ctx)
     }
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Spins up to poll_ns for work from other threads; true if some came.
  * Only when the ring is idle (the notifier's read is always in flight):
  * completions of requests in flight need a system call to be posted. */
@@ -475,7 +467,7 @@ static bool spin_for_work(coblk_aio *ctx)
     if (!ctx->poll_ns || ctx->inflight > 1 || RUNNING_ON_VALGRIND) {
         return false;
     }
-    uint64_t deadline = now_ns() + ctx->poll_ns;
+    int64_t deadline = aio_now_ns() + (int64_t)ctx->poll_ns;
     do {
         for (int i = 0; i < 64; i++) {
             if (has_queued_work(ctx)) {
@@ -483,7 +475,7 @@ static bool spin_for_work(coblk_aio *ctx)
             }
             cpu_relax();
         }
-    } while (now_ns() < deadline);
+    } while (aio_now_ns() < deadline);
     return false;
 }
 
