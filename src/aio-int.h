@@ -136,7 +136,7 @@ void aio_co_request_complete(coblk_aio *ctx, aio_cqe_handler *handler,
 /* The context the current coroutine runs in, or NULL. */
 static inline coblk_aio *aio_co_context(void)
 {
-    coblk_co *self = coblk_co_self();
+    coblk_co *self = co_self_inline();
     return self ? atomic_load_explicit(&self->aio, memory_order_relaxed)
                 : NULL;
 }

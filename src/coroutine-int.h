@@ -199,8 +199,32 @@ static inline void cpu_relax(void)
 
 /* ---- the switch, inline for the backends that allow it -------------------- */
 
-/* This thread's current-coroutine slot (out of line: see CO_TLS). */
+/* This thread's current-coroutine slot: the running coroutine, or the
+ * thread's leader when none runs (NULL before the thread's first enter).
+ * A coroutine is running exactly while its caller is set; the leader never
+ * has one.  Defined in coroutine.c, read everywhere (see CO_TLS). */
+#if defined(__x86_64__)
+extern __thread coblk_co *co_tls_current
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+static inline __attribute__((always_inline)) coblk_co **co_current_slot(void)
+{
+    coblk_co **p;
+    __asm__ volatile("movq %%fs:0, %0\n\t"
+                     "addq co_tls_current@gottpoff(%%rip), %0"
+                     : "=r"(p));
+    return p;
+}
+#else
 coblk_co **co_current_slot(void);
+#endif
+
+/* The running coroutine, or NULL: coblk_co_self(), inline. */
+static inline __attribute__((always_inline)) coblk_co *co_self_inline(void)
+{
+    coblk_co *cur = *co_current_slot();
+    return cur && cur->caller ? cur : NULL;
+}
 __attribute__((noreturn, cold)) void co_die_yield_outside(void);
 
 /* Switches from the running coroutine to `to`.  `current` is this thread's

@@ -21,15 +21,20 @@
 #define STACK_MIN (16u * 1024u)
 #define STACK_MAX (64u * 1024u * 1024u)
 
-/* The running coroutine, or this thread's leader when none runs (or NULL
- * before the thread's first enter).  A coroutine is running exactly while
- * its caller is set; the leader never has one. */
-CO_TLS(coblk_co *, current)
+/* See co_current_slot(). */
+__thread coblk_co *co_tls_current
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
-coblk_co **co_current_slot(void)
+#if !defined(__x86_64__)
+/* Out of line, so that the slot's address is computed afresh after every
+ * switch (see CO_TLS). */
+__attribute__((noinline)) coblk_co **co_current_slot(void)
 {
-    return current_ptr();
+    coblk_co **p = &co_tls_current;
+    __asm__ volatile("" : "+r"(p));
+    return p;
 }
+#endif
 /* Stands for the thread's own stack when a coroutine switches back to it. */
 CO_TLS(coblk_co, leader)
 
@@ -59,7 +64,7 @@ void co_trampoline(coblk_co *co)
         co->entry = NULL;
         /* Returns when the pool hands this coroutine out again, maybe to
          * another thread. */
-        co_switch(current_ptr(), co, to, CO_ACTION_TERMINATE);
+        co_switch(co_current_slot(), co, to, CO_ACTION_TERMINATE);
     }
 }
 
@@ -171,7 +176,7 @@ void coblk_co_enter(coblk_co *co)
 
 void co_set_thread_aio(void *aio)
 {
-    coblk_co **current = current_ptr();
+    coblk_co **current = co_current_slot();
     coblk_co *leader = *current ? leader_ptr() : co_leader_init(current);
 
     atomic_store_explicit(&leader->aio, aio, memory_order_relaxed);
@@ -179,7 +184,7 @@ void co_set_thread_aio(void *aio)
 
 void co_wait_switched_out(coblk_co *co)
 {
-    coblk_co **mine = current_ptr();
+    coblk_co **mine = co_current_slot();
 
     for (;;) {
         coblk_co **on = atomic_load_explicit(&co->running_on,
@@ -209,11 +214,9 @@ void coroutine_fn coblk_co_yield(void)
     co_yield_switch();
 }
 
-/* Out of line, so that it reads this thread's slot on every call. */
-__attribute__((noinline)) coblk_co *coblk_co_self(void)
+coblk_co *coblk_co_self(void)
 {
-    coblk_co *cur = co_tls_current;
-    return cur && cur->caller ? cur : NULL;
+    return co_self_inline();
 }
 
 bool coblk_in_coroutine(void)
