@@ -17,9 +17,11 @@
 #include <cmocka.h>
 
 #include "bench/checksum.h"
+#include "bench/pattern.h"
 #include "bench/verify.h"
 
 #define UNIT_MAX (64 * 1024)
+#define PATTERN_MAX 512         /* a job's room for verify_pattern */
 
 static uint64_t rng_state = 0x0123456789abcdefull;
 
@@ -651,12 +653,12 @@ static void test_parse_pattern_good(void **state)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        uint8_t out[MAX_VERIFY_PATTERN];
+        uint8_t out[PATTERN_MAX];
         unsigned len = 0;
         char err[128] = "";
 
-        if (verify_parse_pattern(cases[i].text, out, sizeof(out), &len, err,
-                                 sizeof(err))) {
+        if (pattern_parse(cases[i].text, out, sizeof(out), &len, err,
+                          sizeof(err))) {
             fail_msg("%s: rejected: %s", cases[i].text, err);
         }
         if (len != cases[i].len || memcmp(out, cases[i].bytes, len)) {
@@ -668,21 +670,21 @@ static void test_parse_pattern_good(void **state)
 
 static void test_parse_pattern_longest(void **state)
 {
-    char text[2 + 2 * MAX_VERIFY_PATTERN + 3] = "0x";
-    uint8_t out[MAX_VERIFY_PATTERN];
+    char text[2 + 2 * PATTERN_MAX + 3] = "0x";
+    uint8_t out[PATTERN_MAX];
     unsigned len = 0;
     char err[128];
 
-    for (int i = 0; i < MAX_VERIFY_PATTERN; i++) {
+    for (int i = 0; i < PATTERN_MAX; i++) {
         sprintf(text + 2 + 2 * i, "%02x", i & 0xff);
     }
-    assert_int_equal(verify_parse_pattern(text, out, sizeof(out), &len, err,
-                                          sizeof(err)), 0);
-    assert_int_equal(len, MAX_VERIFY_PATTERN);
+    assert_int_equal(pattern_parse(text, out, sizeof(out), &len, err,
+                                   sizeof(err)), 0);
+    assert_int_equal(len, PATTERN_MAX);
     assert_int_equal(out[511], 0xff);
     strcat(text, "00");
-    assert_int_equal(verify_parse_pattern(text, out, sizeof(out), &len, err,
-                                          sizeof(err)), -1);
+    assert_int_equal(pattern_parse(text, out, sizeof(out), &len, err,
+                                   sizeof(err)), -1);
     assert_string_equal(err, "verify_pattern: longer than 512 bytes");
 }
 
@@ -714,12 +716,12 @@ static void test_parse_pattern_bad(void **state)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        uint8_t out[MAX_VERIFY_PATTERN];
+        uint8_t out[PATTERN_MAX];
         unsigned len = 12345;
         char err[128] = "";
 
-        int ret = verify_parse_pattern(cases[i].text, out, sizeof(out), &len,
-                                       err, sizeof(err));
+        int ret = pattern_parse(cases[i].text, out, sizeof(out), &len,
+                                err, sizeof(err));
         if (ret != -1 || strncmp(err, cases[i].err, strlen(cases[i].err))) {
             fail_msg("%s: got %d \"%s\", wanted \"%s\"", cases[i].text, ret,
                      err, cases[i].err);
@@ -730,14 +732,14 @@ static void test_parse_pattern_bad(void **state)
     uint8_t out[3];
     unsigned len;
     char err[128];
-    assert_int_equal(verify_parse_pattern("0xdeadbeef", out, sizeof(out),
-                                          &len, err, sizeof(err)), -1);
+    assert_int_equal(pattern_parse("0xdeadbeef", out, sizeof(out),
+                                   &len, err, sizeof(err)), -1);
     assert_string_equal(err, "verify_pattern: longer than 3 bytes");
-    assert_int_equal(verify_parse_pattern("\"abcd\"", out, sizeof(out), &len,
-                                          err, sizeof(err)), -1);
+    assert_int_equal(pattern_parse("\"abcd\"", out, sizeof(out), &len,
+                                   err, sizeof(err)), -1);
     assert_string_equal(err, "verify_pattern: longer than 3 bytes");
-    assert_int_equal(verify_parse_pattern("abc", out, sizeof(out), &len,
-                                          NULL, 0), -1);
+    assert_int_equal(pattern_parse("abc", out, sizeof(out), &len,
+                                   NULL, 0), -1);
 }
 
 int main(void)

@@ -15,7 +15,7 @@
 #include <strings.h>
 
 #include "options.h"
-#include "verify.h"
+#include "pattern.h"
 
 #define MAX_BS (1ull << 30)
 
@@ -338,9 +338,8 @@ static int parse_verify(struct job *job, const char *value, char *err,
 static int parse_verify_pattern(struct job *job, const char *value, char *err,
                                 size_t err_size)
 {
-    return verify_parse_pattern(value, job->verify_pattern,
-                                MAX_VERIFY_PATTERN, &job->verify_pattern_len,
-                                err, err_size);
+    return pattern_parse(value, job->verify_pattern, MAX_VERIFY_PATTERN,
+                         &job->verify_pattern_len, err, err_size);
 }
 
 /* "99:99.9:99.99" */

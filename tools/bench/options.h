@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "verify.h"
+
 enum rw_mode {
     RW_READ, RW_WRITE, RW_RANDREAD, RW_RANDWRITE, RW_RW, RW_RANDRW,
     RW_TRIM, RW_RANDTRIM,
@@ -16,7 +18,6 @@ enum rw_mode {
 
 enum engine { ENGINE_IO_URING, ENGINE_NULL };
 enum distribution { DIST_RANDOM, DIST_ZIPF };
-enum verify_algo { VERIFY_NONE, VERIFY_CRC32C, VERIFY_MD5 };
 
 #define MAX_BSSPLIT 16
 #define MAX_PERCENTILES 64
