@@ -108,6 +108,38 @@ start=$(date +%s)
     --runtime=200ms >/dev/null
 check "runtime ends loops too" test "$(($(date +%s) - start))" -le 2
 
+# Errors carry the library's errno into the report, as fio's carry the
+# system's: a missing file (without size= there is nothing to lay out),
+# a directory (EISDIR, as fio reports it), a queue the system cannot map.
+rc=0
+"$bench" --name=j --filename="$work/missing" --rw=read >"$work/enoent" \
+    2>"$work/enoent.err" || rc=$?
+check "missing file: exit 1" test "$rc" -eq 1
+check "missing file: the library's message" test "$(cat "$work/enoent.err")" \
+    = "coblk-bench: j: file: $work/missing: No such file or directory"
+check "missing file: err=2 in the report" grep -q \
+    "^j: (groupid=0, jobs=1): err= 2 (file: $work/missing: No such file" \
+    "$work/enoent"
+mkdir "$work/dir"
+"$bench" --name=j --filename="$work/dir" --rw=write --size=1M \
+    --output-format=json >"$work/eisdir.json" 2>/dev/null || :
+check "directory: error 21 in the JSON" test "$(json "$work/eisdir.json" \
+    "d['jobs'][0]['error']")" -eq 21
+if command -v fio >/dev/null 2>&1; then
+    fio --name=j --filename="$work/dir" --rw=write --size=1M \
+        --output-format=json >"$work/fio-eisdir.json" 2>/dev/null || :
+    check "directory: fio reports the same error" test "$(json \
+        "$work/fio-eisdir.json" "d['jobs'][0]['error']")" -eq 21
+fi
+if [ "$(($(cat /proc/sys/vm/max_map_count) / 4))" -lt 65536 ]; then
+    "$bench" --name=j --ioengine=null --iodepth=65536 --output-format=json \
+        >"$work/e2big.json" 2>/dev/null || :
+    check "a queue beyond vm.max_map_count: E2BIG (7), not ENOMEM" \
+        test "$(json "$work/e2big.json" "d['jobs'][0]['error']")" -eq 7
+else
+    echo "SKIPPED: vm.max_map_count allows iodepth=65536: no queue error"
+fi
+
 # Verification: a written file checks; a flipped byte is found, named
 # and fails the run; other checksums do not pass for crc32c data.
 img="$work/verify.img"

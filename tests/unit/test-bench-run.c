@@ -245,6 +245,22 @@ static void test_failed_read(void **state)
     done(r);
 }
 
+/* The library's errno, not one of our choosing. */
+static void test_failed_open(void **state)
+{
+    struct job job = make_job((const char *[]){ "rw=read", NULL });
+    struct job_result *r = run(&job, "file:/nonexistent/coblk-test");
+
+    assert_int_equal(r->error, -ENOENT);
+    assert_string_equal(r->errmsg, "file: /nonexistent/coblk-test: No such "
+                        "file or directory");
+    done(r);
+
+    r = run(&job, "null:size=1M,bogus=1");
+    assert_int_equal(r->error, -EINVAL);
+    done(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_rate_limit_by_count),
         cmocka_unit_test(test_verify_writes_and_catches_corruption),
         cmocka_unit_test(test_failed_read),
+        cmocka_unit_test(test_failed_open),
     };
 
     return cmocka_run_group_tests_name("bench-run", tests, NULL, NULL);

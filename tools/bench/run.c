@@ -66,13 +66,11 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     struct stat st;
     bool missing = stat(name, &st) < 0;
     uint64_t want = job->offset + job->size;
-    if (missing && !job->size) {
-        snprintf(err, err_size, "%s: no such file, and no size= to create "
-                 "it with", name);
-        return -1;
-    }
-    /* fio lays out a missing or short file; a sparse one does for us. */
-    if (missing || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < want)) {
+    /* fio lays out a missing or short file; a sparse one does for us.
+     * Without a size there is nothing to lay out: opening the file
+     * reports what is wrong with it. */
+    if (job->size &&
+        (missing || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < want))) {
         int fd = open(name, O_CREAT | O_WRONLY, 0644);
         if (fd < 0 || ftruncate(fd, (off_t)want) < 0) {
             snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", name,
@@ -871,10 +869,17 @@ static void run_passes(struct runner *rn)
 
 /* ---- setting up -------------------------------------------------------------- */
 
-static int check_geometry(struct runner *rn, uint64_t dev_size,
+static int check_geometry(struct runner *rn, struct coblk_dev *dev,
                           const char *spec)
 {
     const struct job *job = rn->job;
+    int64_t dev_bytes = coblk_dev_size(dev);
+
+    if (dev_bytes < 0) {
+        return job_error(rn->r, (int)dev_bytes, "%s: size: %s", spec,
+                         coblk_last_error());
+    }
+    uint64_t dev_size = (uint64_t)dev_bytes;
     uint64_t size = job->size ? job->size
                   : dev_size > job->offset ? dev_size - job->offset : 0;
 
@@ -1069,16 +1074,19 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     if (job->startdelay_ns) {
         sleep_until(bench_now_ns() + job->startdelay_ns);
     }
-    if (coblk_dev_open(spec, (job->direct ? COBLK_OPEN_DIRECT : 0) |
-                                 (read_only ? COBLK_OPEN_RDONLY : 0),
-                       &dev) < 0) {
-        job_error(r, -EINVAL, "%s", coblk_last_error());
-    } else if (check_geometry(&rn, (uint64_t)coblk_dev_size(dev), spec) ==
-                   0 &&
-               alloc_slots(&rn) == 0 && setup_verify(&rn) == 0) {
-        if (coblk_queue_new(dev, job->iodepth, NULL, &rn.q) < 0) {
-            job_error(r, -ENOMEM, "cannot set up a queue of iodepth=%u: "
-                      "%s", job->iodepth, coblk_last_error());
+    /* The library's errors are reported with its errno, as fio reports
+     * the system's. */
+    int ret = coblk_dev_open(spec, (job->direct ? COBLK_OPEN_DIRECT : 0) |
+                                       (read_only ? COBLK_OPEN_RDONLY : 0),
+                             &dev);
+    if (ret < 0) {
+        job_error(r, ret, "%s", coblk_last_error());
+    } else if (check_geometry(&rn, dev, spec) == 0 && alloc_slots(&rn) == 0 &&
+               setup_verify(&rn) == 0) {
+        ret = coblk_queue_new(dev, job->iodepth, NULL, &rn.q);
+        if (ret < 0) {
+            job_error(r, ret, "cannot set up a queue of iodepth=%u: %s",
+                      job->iodepth, coblk_last_error());
         } else {
             run_job(&rn);
         }
