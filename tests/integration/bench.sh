@@ -28,9 +28,9 @@ check "null: 4096 I/Os" grep -q '"total_ios" : 4096,' "$work/null.json"
     --iodepth=16 --output-format=json >"$work/file.json"
 check "file: 4096 writes" grep -q '"total_ios" : 4096,' "$work/file.json"
 check "file: laid out" test "$(stat -c %s "$work/img")" -eq 16777216
-"$bench" --name=j --filename="$work/img" --size=32M --rw=read \
+"$bench" --name=j --filename="$work/img" --size=32M --rw=write \
     --number_ios=1 >/dev/null
-check "a short file is laid out to size, as fio" \
+check "a short file is laid out to size for a job that writes, as fio" \
     test "$(stat -c %s "$work/img")" -eq 33554432
 
 # Valid JSON, even with a job name that needs escaping.
@@ -107,6 +107,38 @@ start=$(date +%s)
 "$bench" --name=j --ioengine=null --size=1M --loops=4294967295 \
     --runtime=200ms >/dev/null
 check "runtime ends loops too" test "$(($(date +%s) - start))" -le 2
+
+# A job that only reads never changes a file: a region past its end is
+# refused, one message for each condition; the file keeps its size.
+truncate -s 1M "$work/small.img"
+refused() {  # expected message, options...
+    want=$1
+    shift
+    rc=0
+    "$bench" --name=j "$@" >/dev/null 2>"$work/refused.err" || rc=$?
+    check "exit 1 for $*" test "$rc" -eq 1
+    check "message for $*" test "$(cat "$work/refused.err")" = \
+        "coblk-bench: j: $want"
+}
+refused "size=16777216 at offset=0 goes past the end of file:$work/small.img (1048576 bytes)" \
+    --rw=randread --filename="$work/small.img" --size=16M
+refused "offset=33554432 is at or past the end of file:$work/small.img (1048576 bytes)" \
+    --rw=read --filename="$work/small.img" --offset=32M
+refused "offset=33554432 is at or past the end of file:$work/small.img (1048576 bytes)" \
+    --rw=write --filename="$work/small.img" --offset=32M
+refused "offset=1000 is not a multiple of 512" \
+    --rw=read --filename="$work/small.img" --offset=1000
+refused "file:$work/small.img has 2048 bytes after offset=1046528, fewer than the block size 4096" \
+    --rw=read --filename="$work/small.img" --offset=1046528
+refused "null:size=0 is empty: no bytes to do I/O on" --filename=null:size=0
+refused "size=0 means the whole file, and ioengine=null has none: give a size" \
+    --ioengine=null --size=0
+check "a refused job leaves the file as it was" \
+    test "$(stat -c %s "$work/small.img")" -eq 1048576
+"$bench" --name=j --rw=read --filename="$work/small.img" --size=0 \
+    --output-format=json >"$work/size0.json"
+check "size=0: the whole file, as fio" test "$(json "$work/size0.json" \
+    "d['jobs'][0]['read']['io_bytes']")" -eq 1048576
 
 # Errors carry the library's errno into the report, as fio's carry the
 # system's: a missing file (without size= there is nothing to lay out),

@@ -37,6 +37,7 @@ static const struct value_case cases[] = {
     { "size", "1g", AT(size), 1 << 30, NULL },
     { "size", "2t", AT(size), 2ull << 40, NULL },
     { "size", "-1", AT(size), 0, "size: invalid size '-1'" },
+    { "size", "0", AT(size_given), 1, NULL },   /* fio's "the whole file" */
     { "iodepth", "32", AT(iodepth), 32, NULL },
     { "iodepth", "-1", AT(iodepth), 0, "iodepth: invalid number '-1'" },
     { "iodepth", "0", AT(iodepth), 0, "iodepth: 0 out of range" },

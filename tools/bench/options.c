@@ -169,6 +169,17 @@ static int parse_rwmixwrite(struct job *job, const char *value, char *err,
     return 0;
 }
 
+/* size=0 is fio's "no size": the whole file. */
+static int parse_job_size(struct job *job, const char *value, char *err,
+                          size_t err_size)
+{
+    if (!parse_size(value, &job->size)) {
+        return fail(err, err_size, "size: invalid size '%s'", value);
+    }
+    job->size_given = true;
+    return 0;
+}
+
 /* "4k-64k": the range bs takes at random. */
 static int parse_bsrange(struct job *job, const char *value, char *err,
                          size_t err_size)
@@ -415,7 +426,7 @@ static int parse_iops_log(struct job *job, const char *value, char *err,
 static const struct opt options[] = {
     OPTION("name", OPT_STR, name, 0, 0, NULL),
     OPTION("filename", OPT_STR, filename, 0, 0, NULL),
-    OPTION("size", OPT_SIZE, size, 1, UINT64_MAX, NULL),
+    FUNC("size", parse_job_size),
     OPTION("offset", OPT_SIZE, offset, 0, UINT64_MAX, NULL),
     OPTION("bs", OPT_SIZE, bs, 1, MAX_BS, NULL),
     OPTION("blocksize", OPT_SIZE, bs, 1, MAX_BS, NULL),
@@ -970,6 +981,10 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     }
     if (job->iodepth_batch_complete_min > job->iodepth) {
         job->iodepth_batch_complete_min = job->iodepth;
+    }
+    if (job->engine == ENGINE_NULL && job->size_given && !job->size) {
+        return fail(err, err_size, "%s: size=0 means the whole file, and "
+                    "ioengine=null has none: give a size", job->name);
     }
     if (job->verify && (job->rw == RW_TRIM || job->rw == RW_RANDTRIM)) {
         return fail(err, err_size, "%s: verify does not apply to rw=%s",

@@ -33,6 +33,7 @@ struct job {
     char name[64];
     char filename[4096];        /* a path or a coblk spec; "" = temp file */
     uint64_t size;              /* bytes to do I/O over; 0 = the file's */
+    bool size_given;            /* size= given, even as 0 */
     uint64_t offset;
     uint64_t bs;
     enum rw_mode rw;

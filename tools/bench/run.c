@@ -46,6 +46,11 @@ static void sleep_until(uint64_t when_ns)
     }
 }
 
+static bool only_reads(const struct job *job)
+{
+    return job->rw == RW_READ || job->rw == RW_RANDREAD;
+}
+
 int bench_device_spec(const struct job *job, char *spec, size_t size,
                       char *err, size_t err_size)
 {
@@ -66,11 +71,13 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     struct stat st;
     bool missing = stat(name, &st) < 0;
     uint64_t want = job->offset + job->size;
-    /* fio lays out a missing or short file; a sparse one does for us.
-     * Without a size there is nothing to lay out: opening the file
-     * reports what is wrong with it. */
-    if (job->size &&
-        (missing || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < want))) {
+    /* fio lays out a missing file, or one too short for a job that
+     * writes; a sparse one does for us.  A job that only reads never
+     * changes a file that exists: it is checked against the size the
+     * file has.  Without a size there is nothing to lay out. */
+    bool short_file = !missing && S_ISREG(st.st_mode) &&
+                      (uint64_t)st.st_size < want;
+    if (job->size && (missing || (short_file && !only_reads(job)))) {
         int fd = open(name, O_CREAT | O_WRONLY, 0644);
         if (fd < 0 || ftruncate(fd, (off_t)want) < 0) {
             snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", name,
@@ -869,6 +876,44 @@ static void run_passes(struct runner *rn)
 
 /* ---- setting up -------------------------------------------------------------- */
 
+/* The region the job does I/O on, within the device: one message per
+ * condition that fails. */
+static int check_region(struct runner *rn, uint64_t dev_size,
+                        const char *spec)
+{
+    const struct job *job = rn->job;
+    unsigned long long offset = job->offset, size = job->size;
+    unsigned long long bs = job->bs_max, end = dev_size;
+
+    if (offset % COBLK_SECTOR_SIZE) {
+        return job_error(rn->r, -EINVAL, "offset=%llu is not a multiple of "
+                         "%d", offset, COBLK_SECTOR_SIZE);
+    }
+    if (!dev_size) {
+        return job_error(rn->r, -EINVAL, "%s is empty: no bytes to do I/O "
+                         "on", spec);
+    }
+    if (offset >= dev_size) {
+        return job_error(rn->r, -EINVAL, "offset=%llu is at or past the end "
+                         "of %s (%llu bytes)", offset, spec, end);
+    }
+    if (size > dev_size - offset) {
+        return job_error(rn->r, -EINVAL, "size=%llu at offset=%llu goes past "
+                         "the end of %s (%llu bytes)", size, offset, spec,
+                         end);
+    }
+    if (size && size < bs) {
+        return job_error(rn->r, -EINVAL, "size=%llu is smaller than the "
+                         "block size %llu", size, bs);
+    }
+    if (!size && dev_size - offset < bs) {
+        return job_error(rn->r, -EINVAL, "%s has %llu bytes after "
+                         "offset=%llu, fewer than the block size %llu", spec,
+                         end - offset, offset, bs);
+    }
+    return 0;
+}
+
 static int check_geometry(struct runner *rn, struct coblk_dev *dev,
                           const char *spec)
 {
@@ -879,24 +924,11 @@ static int check_geometry(struct runner *rn, struct coblk_dev *dev,
         return job_error(rn->r, (int)dev_bytes, "%s: size: %s", spec,
                          coblk_last_error());
     }
-    uint64_t dev_size = (uint64_t)dev_bytes;
-    uint64_t size = job->size ? job->size
-                  : dev_size > job->offset ? dev_size - job->offset : 0;
-
-    if (job->offset > dev_size || size > dev_size - job->offset) {
-        return job_error(rn->r, -EINVAL, "size=%llu at offset=%llu goes past "
-                         "the end of %s (%llu bytes)",
-                         (unsigned long long)size,
-                         (unsigned long long)job->offset, spec,
-                         (unsigned long long)dev_size);
+    int ret = check_region(rn, (uint64_t)dev_bytes, spec);
+    if (ret < 0) {
+        return ret;
     }
-    if (job->offset % COBLK_SECTOR_SIZE || size < job->bs_max) {
-        return job_error(rn->r, -EINVAL, "offset=%llu must be a multiple of "
-                         "512, and the block size %llu at most the size "
-                         "%llu", (unsigned long long)job->offset,
-                         (unsigned long long)job->bs_max,
-                         (unsigned long long)size);
-    }
+    uint64_t size = job->size ? job->size : (uint64_t)dev_bytes - job->offset;
     rn->unit_bytes = job->bs_unit;
     rn->units = size / job->bs_unit;
     rn->first_sector = job->offset / COBLK_SECTOR_SIZE;
@@ -1069,7 +1101,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     struct runner rn = { .job = job, .r = r, .log_index = log_index,
                          .seed = instance_seed(job, instance) };
     struct coblk_dev *dev = NULL;
-    bool read_only = !job_does(job, DIR_WRITE) && !job_does(job, DIR_TRIM);
+    bool read_only = only_reads(job);
 
     if (job->startdelay_ns) {
         sleep_until(bench_now_ns() + job->startdelay_ns);
