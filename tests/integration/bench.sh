@@ -301,6 +301,83 @@ check "two reports so far, then the last" test "$(grep -c 'read: IOPS=' \
 check "--status-interval in the chosen format" awk -F';' \
     'NF != 121 { bad = 1 } END { exit bad || NR != 3 }' "$work/status.terse"
 
+# Signals, as fio: SIGINT or SIGTERM stops the jobs, says so, reports what
+# ran, removes the temporary files and exits 128; a second one exits at
+# once.  Each run goes on for an hour unless stopped.
+wait_for() {  # file, pattern: polls until the file has it; gives up after 60 s
+    tries=0
+    until grep -q "$2" "$1" 2>/dev/null; do
+        tries=$((tries + 1))
+        [ "$tries" -le 600 ] || return 1
+        sleep 0.1
+    done
+}
+stop() {  # signal, pid: sends it (the process may be gone), rc its status
+    kill "-$1" "$2" 2>/dev/null || :
+    rc=0
+    wait "$2" || rc=$?
+}
+mkdir "$work/tmp"
+TMPDIR="$work/tmp" "$bench" --name=j --size=64M --rw=randread --time_based \
+    --runtime=1h --status-interval=1 >"$work/int.out" 2>"$work/int.err" &
+pid=$!
+wait_for "$work/int.out" "read: IOPS=" || :
+check "the temporary file is in \$TMPDIR" test "$(ls "$work/tmp" | wc -l)" -eq 1
+stop INT "$pid"
+check "SIGINT: exit 128, as fio" test "$rc" -eq 128
+check "SIGINT: fio's line, where the report goes" grep -qx \
+    "coblk-bench: terminating on signal 2" "$work/int.out"
+sed -n '/terminating on signal/,$p' "$work/int.out" >"$work/int.report"
+check "SIGINT: then the report of what ran" grep -q \
+    "^  read: IOPS=.*msec)$" "$work/int.report"
+check "SIGINT: and its group's line" grep -q "^   READ: bw=" "$work/int.report"
+check "SIGINT: the temporary file is removed" test -z "$(ls "$work/tmp")"
+check "SIGINT: nothing on stderr" test ! -s "$work/int.err"
+
+TMPDIR="$work/tmp" "$bench" --name=j --size=64M --rw=randread --time_based \
+    --runtime=1h --status-interval=1 --output-format=json \
+    >"$work/term.json" 2>"$work/term.err" &
+pid=$!
+wait_for "$work/term.json" '"total_ios" : [1-9]' || :
+stop TERM "$pid"
+check "SIGTERM: exit 128" test "$rc" -eq 128
+check "SIGTERM with json only: the line on stderr, JSON unbroken" test \
+    "$(grep -v '^$' "$work/term.err")" = "coblk-bench: terminating on signal 15"
+last_json() {  # file, expression on d, the last JSON document in the file
+    python3 -c "import json, sys
+text, docs, at = open(sys.argv[1]).read(), [], 0
+while text[at:].strip():
+    doc, end = json.JSONDecoder().raw_decode(text, at)
+    docs.append(doc)
+    at = end + len(text[end:]) - len(text[end:].lstrip())
+d = docs[-1]
+print($2)" "$1"
+}
+check "SIGTERM: the last JSON report has the reads done" test "$(last_json \
+    "$work/term.json" "d['jobs'][0]['read']['total_ios'] > 0 and \
+d['jobs'][0]['error'] == 0")" = True
+check "SIGTERM: the temporary file is removed" test -z "$(ls "$work/tmp")"
+
+# The second job's last flush (end_fsync) is delayed for 10 minutes: the
+# first signal's report waits for it, the second signal does not.
+truncate -s 1M "$work/flush.img"
+TMPDIR="$work/tmp" "$bench" --name=a --size=64M --rw=randread --time_based \
+    --runtime=1h --status-interval=1 --name=b --rw=write --size=1M \
+    --end_fsync=1 \
+    --filename="blkdebug:event=flush,delay-ns=600000000000:file:$work/flush.img" \
+    >"$work/twice.out" 2>&1 &
+pid=$!
+wait_for "$work/twice.out" "read: IOPS=" || :
+kill -INT "$pid"
+wait_for "$work/twice.out" "terminating on signal 2" || :
+stop INT "$pid"
+check "a second signal: exit 128" test "$rc" -eq 128
+check "a second signal: no report waited for" test "$(sed -n \
+    '/terminating on signal/,$p' "$work/twice.out" | grep -c 'Run status')" \
+    -eq 0
+check "a second signal: the temporary file is removed" \
+    test -z "$(ls "$work/tmp")"
+
 # --plot writes an SVG report.
 "$bench" --name=g --ioengine=null --size=64M --plot="$work/r.svg" >/dev/null
 check "plot: an SVG file" grep -q '</svg>' "$work/r.svg"

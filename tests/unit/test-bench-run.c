@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +24,7 @@
 #include "bench/options.h"
 #include "bench/run.h"
 #include "bench/verify.h"
+#include "child.h"
 
 /* A job from "name=value" (or "flag") strings, finished as the command
  * line finishes it; fails the test on a bad option. */
@@ -261,6 +265,107 @@ static void test_failed_open(void **state)
     done(r);
 }
 
+/* ---- stopping (SIGINT, SIGTERM) ---------------------------------------- */
+
+/* bench_stop() lasts for the process: these run in a child, and report
+ * a failure with a message and abort(). */
+struct stop_case {
+    struct job running, rate_limited, delayed;
+};
+
+static void expect(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "%s\n", what);
+        abort();
+    }
+}
+
+struct instance {
+    const struct job *job;
+    struct job_result r;
+    pthread_t thread;
+};
+
+static void *instance_thread(void *arg)
+{
+    struct instance *in = arg;
+
+    bench_run(in->job, "null:size=1G", 0, 1, &in->r);
+    return NULL;
+}
+
+static struct instance *start(const struct job *job)
+{
+    struct instance *in = calloc(1, sizeof(*in));
+
+    expect(in != NULL, "out of memory");
+    in->job = job;
+    bench_result_init(&in->r, job, 0);
+    expect(pthread_create(&in->thread, NULL, instance_thread, in) == 0,
+           "pthread_create");
+    return in;
+}
+
+static void wait_for_first_read(const struct instance *in)
+{
+    while (!atomic_load(&in->r.progress.ios[DIR_READ])) {
+        sched_yield();
+    }
+}
+
+static void stop_instances(void *arg)
+{
+    const struct stop_case *c = arg;
+
+    alarm(300);                 /* a watchdog, not a bound: a hang fails */
+    struct instance *running = start(&c->running);
+    struct instance *limited = start(&c->rate_limited);
+    struct instance *delayed = start(&c->delayed);
+
+    wait_for_first_read(running);
+    wait_for_first_read(limited);
+    bench_stop();
+    pthread_join(running->thread, NULL);
+    pthread_join(limited->thread, NULL);
+    pthread_join(delayed->thread, NULL);
+    const struct dir_stats *reads = &running->r.dir[DIR_READ];
+    expect(!running->r.error && reads->ios > 0 &&
+           reads->ios == reads->clat.count,
+           "running: stopped with its I/O done and counted");
+    expect(!limited->r.error && limited->r.dir[DIR_READ].ios == 1,
+           "rate limited: stopped while waiting for its second I/O");
+    expect(!delayed->r.error && !delayed->r.dir[DIR_READ].ios &&
+           atomic_load(&delayed->r.progress.state) == STATE_DONE,
+           "start delay: stopped before starting");
+
+    struct instance *late = start(&c->running);
+    pthread_join(late->thread, NULL);
+    expect(!late->r.error && !late->r.dir[DIR_READ].ios,
+           "started after the stop: no I/O");
+}
+
+/* An hour's jobs end when asked. */
+static void test_stop(void **state)
+{
+    struct stop_case c = {
+        .running = make_job((const char *[]){
+            "rw=randread", "iodepth=16", "time_based", "runtime=1h",
+            NULL }),
+        .rate_limited = make_job((const char *[]){
+            "rw=randread", "rate_iops=1", "time_based", "runtime=1h",
+            NULL }),
+        .delayed = make_job((const char *[]){
+            "rw=randread", "startdelay=1h", NULL }),
+    };
+    char err[1024];
+
+    int status = run_in_child(stop_instances, &c, err, sizeof(err));
+    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+        fail_msg("child: status %d: %s", status, err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_verify_writes_and_catches_corruption),
         cmocka_unit_test(test_failed_read),
         cmocka_unit_test(test_failed_open),
+        cmocka_unit_test(test_stop),
     };
 
     return cmocka_run_group_tests_name("bench-run", tests, NULL, NULL);

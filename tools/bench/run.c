@@ -27,6 +27,22 @@
 #define DIR_SYNC DIR_COUNT      /* a slot carrying a flush (fsync=) */
 #define DIR_END_SYNC (DIR_COUNT + 1)    /* end_fsync's: not in the stats */
 #define VERIFY_BATCH 4096       /* extents read back per round */
+/* The longest an instance sleeps or waits for a completion without
+ * looking whether it was asked to stop. */
+#define STOP_CHECK_NS 100000000ull
+
+static atomic_bool stop_requested;
+
+void bench_stop(void)
+{
+    atomic_store_explicit(&stop_requested, true, memory_order_relaxed);
+}
+
+/* Relaxed: stopping a turn later does no harm. */
+static bool stopping(void)
+{
+    return atomic_load_explicit(&stop_requested, memory_order_relaxed);
+}
 
 uint64_t bench_now_ns(void)
 {
@@ -36,14 +52,29 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Sleeps until when_ns, but no longer than STOP_CHECK_NS. */
 static void sleep_until(uint64_t when_ns)
 {
+    uint64_t latest = bench_now_ns() + STOP_CHECK_NS;
+
+    when_ns = when_ns < latest ? when_ns : latest;
     struct timespec ts = { .tv_sec = (time_t)(when_ns / 1000000000u),
                            .tv_nsec = (long)(when_ns % 1000000000u) };
 
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
            EINTR) {
     }
+}
+
+/* startdelay: false if asked to stop meanwhile. */
+static bool start_delay(uint64_t ns)
+{
+    uint64_t until = bench_now_ns() + ns;
+
+    while (!stopping() && bench_now_ns() < until) {
+        sleep_until(until);
+    }
+    return !stopping();
 }
 
 static bool only_reads(const struct job *job)
@@ -422,7 +453,7 @@ static bool more_to_issue(const struct runner *rn, uint64_t now)
 {
     return rn->issued_bytes < rn->total_bytes &&
            rn->issued_ios < rn->max_ios && now < rn->deadline_ns &&
-           !rn->r->error;
+           !stopping() && !rn->r->error;
 }
 
 /* Why the prepared request in rn->held waits. */
@@ -483,7 +514,8 @@ static enum hold prepare_ready(struct runner *rn, uint64_t now,
 {
     const struct job *job = rn->job;
 
-    if (rn->held && (now >= rn->deadline_ns || rn->r->error)) {
+    if (rn->held && (now >= rn->deadline_ns || stopping() ||
+                     rn->r->error)) {
         drop_held(rn);
     }
     while (rn->nr_free || rn->held) {
@@ -674,6 +706,12 @@ static void drain(struct runner *rn)
 
 /* ---- verification passes ----------------------------------------------------- */
 
+/* A fatal bad block, or a stop, ends verification. */
+static bool verify_done(const struct runner *rn)
+{
+    return (rn->bad_units && rn->job->verify_fatal) || stopping();
+}
+
 /* Reads the extents back and checks every unit against its write. */
 static void verify_extents(struct runner *rn, const struct extent *ext,
                            size_t n)
@@ -681,9 +719,9 @@ static void verify_extents(struct runner *rn, const struct extent *ext,
     uint64_t max_units = rn->job->bs_max / rn->unit_bytes;
 
     rn->verifying = true;
-    for (size_t i = 0; i < n && !(rn->bad_units && rn->job->verify_fatal);) {
+    for (size_t i = 0; i < n && !verify_done(rn);) {
         struct extent e = ext[i];
-        while (e.count && !(rn->bad_units && rn->job->verify_fatal)) {
+        while (e.count && !verify_done(rn)) {
             if (!rn->nr_free) {
                 reap(rn, 1, -1);
                 continue;
@@ -746,7 +784,7 @@ static void verify_written(struct runner *rn)
 static void replay_writes(struct runner *rn)
 {
     while (rn->issued_bytes < rn->total_bytes &&
-           rn->issued_ios < rn->max_ios) {
+           rn->issued_ios < rn->max_ios && !stopping()) {
         int dir = picker_direction(&rn->pick);
         uint64_t bytes;
         uint64_t unit = picker_block(&rn->pick, &bytes);
@@ -770,10 +808,12 @@ static void verify_backlog(struct runner *rn)
 
 /* ---- the I/O loop ---------------------------------------------------------- */
 
-/* How long a reap may wait for the rate limit: never past the end. */
+/* How long a reap may wait for the rate limit: never past the end, nor
+ * longer than a stop may wait. */
 static int wait_ms(const struct runner *rn, uint64_t until, uint64_t now)
 {
     until = until < rn->deadline_ns ? until : rn->deadline_ns;
+    until = until < now + STOP_CHECK_NS ? until : now + STOP_CHECK_NS;
     return until > now ? (int)((until - now + 999999) / 1000000) : 0;
 }
 
@@ -825,6 +865,9 @@ static void io_loop(struct runner *rn)
 /* After each pass over the region (loops=): check what it wrote. */
 static void verify_pass(struct runner *rn)
 {
+    if (stopping()) {
+        return;
+    }
     if (rn->backlog && rn->nr_backlog) {
         verify_backlog(rn);
     }
@@ -852,8 +895,8 @@ static void run_passes(struct runner *rn)
     const struct job *job = rn->job;
     unsigned passes = job->time_based ? 1 : job->loops;
 
-    for (unsigned pass = 0;
-         pass < passes && !rn->r->error && bench_now_ns() < rn->deadline_ns;
+    for (unsigned pass = 0; pass < passes && !rn->r->error &&
+                            bench_now_ns() < rn->deadline_ns && !stopping();
          pass++) {
         rn->issued_bytes = rn->issued_ios = 0;
         if (job->verify_only) {
@@ -1103,8 +1146,10 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     struct coblk_dev *dev = NULL;
     bool read_only = only_reads(job);
 
-    if (job->startdelay_ns) {
-        sleep_until(bench_now_ns() + job->startdelay_ns);
+    if (job->startdelay_ns && !start_delay(job->startdelay_ns)) {
+        atomic_store_explicit(&r->progress.state, STATE_DONE,
+                              memory_order_release);
+        return;
     }
     /* The library's errors are reported with its errno, as fio reports
      * the system's. */

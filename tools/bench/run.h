@@ -70,6 +70,12 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
 void bench_run(const struct job *job, const char *spec, unsigned instance,
                unsigned log_index, struct job_result *result);
 
+/* Asks every instance to stop (on SIGINT or SIGTERM): each stops issuing
+ * at its next turn, or ends its wait for a rate limit or its start delay,
+ * completes what is in flight and returns its result as at the end of
+ * its runtime.  Async-signal-safe.  For the rest of the process. */
+void bench_stop(void);
+
 /* Asks every running instance to copy its result into its snapshot (in
  * its next loop turn); returns the generation to wait for in
  * progress.snapshot_gen.  The copies carry no series. */
