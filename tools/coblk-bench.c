@@ -505,6 +505,7 @@ int main(int argc, char **argv)
         bench_config_free(&cfg);
         return 1;
     }
+    bench_warn_unsupported(&cfg, stderr);
     if (cfg.show_help) {
         usage(stdout);
     } else if (cfg.show_version) {
