@@ -151,6 +151,7 @@ static void test_json_plus_bins(void **state)
     for (unsigned i = 0; i < 250; i++) {
         lat_add(&r->sync, 80000 + 1000 * (i % 7));
     }
+    r->sync_ios = 250;
     char *text = render(&cfg, r, 1, OUTPUT_JSON_PLUS);
     check_json(text,
                "w = d[\"jobs\"][0][\"write\"]\n"
@@ -190,6 +191,36 @@ static void test_json_no_io(void **state)
     free(r);
 }
 
+/* fio's JSON with gtod_reduce=1: latencies zero and without
+ * percentiles, flushes counted. */
+static void test_json_without_latencies(void **state)
+{
+    (void)state;
+    struct bench_config cfg = config(1);
+    struct job job = make_job("j1", 0, false);
+    struct job_result *r = calloc(1, sizeof(*r));
+
+    bench_result_init(r, &job, 0);
+    r->dir[DIR_WRITE].ios = 1000;
+    r->dir[DIR_WRITE].bytes = 1000 * 4096;
+    r->runtime_ns = 2000000000;
+    r->sync_ios = 62;
+    char *text = render(&cfg, r, 1, OUTPUT_JSON);
+    check_json(text,
+               "w = d[\"jobs\"][0][\"write\"]\n"
+               "zero = {\"min\": 0, \"max\": 0, \"mean\": 0.0, "
+               "\"stddev\": 0.0, \"N\": 0}\n"
+               "for k in (\"slat_ns\", \"clat_ns\", \"lat_ns\"):\n"
+               "    assert w[k] == zero, (k, w[k])\n"
+               "assert w[\"iops\"] == 500.0 and w[\"total_ios\"] == 1000\n"
+               "assert w[\"bw_samples\"] == 0 and w[\"iops_samples\"] == 0\n"
+               "s = d[\"jobs\"][0][\"sync\"]\n"
+               "assert s == {\"total_ios\": 62, \"lat_ns\": zero}, s\n");
+    free(text);
+    bench_result_free(r);
+    free(r);
+}
+
 static void test_json_group_reporting(void **state)
 {
     (void)state;
@@ -222,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_json_global_options),
         cmocka_unit_test(test_json_plus_bins),
         cmocka_unit_test(test_json_no_io),
+        cmocka_unit_test(test_json_without_latencies),
         cmocka_unit_test(test_json_group_reporting),
     };
 

@@ -211,6 +211,7 @@ static void test_normal_sync_and_error(void **state)
     for (unsigned i = 0; i < 250; i++) {
         lat_add(&r[0].sync, 80 + i % 7);
     }
+    r[0].sync_ios = 250;
     bench_result_init(&r[1], &job, 1);
     r[1].error = -EIO;
     char *text = render(&cfg, r, 2, OUTPUT_NORMAL);
@@ -227,6 +228,33 @@ static void test_normal_sync_and_error(void **state)
     for (unsigned i = 0; i < 2; i++) {
         bench_result_free(&r[i]);
     }
+    free(r);
+}
+
+/* What fio prints with gtod_reduce=1: no latency, bandwidth or
+ * latency distribution lines; flushes counted without a sync section. */
+static void test_normal_without_latencies(void **state)
+{
+    (void)state;
+    struct bench_config cfg = config(1);
+    struct job job = make_job("j1", 0, false);
+    struct job_result *r = calloc(1, sizeof(*r));
+
+    bench_result_init(r, &job, 0);
+    r->dir[DIR_WRITE].ios = 1000;
+    r->dir[DIR_WRITE].bytes = 1000 * 4096;
+    r->runtime_ns = 2000000000;
+    r->sync_ios = 62;
+    char *text = render(&cfg, r, 1, OUTPUT_NORMAL);
+    assert_has(text, "\n  write: IOPS=500, BW=2000KiB/s (2048kB/s)"
+               "(4000KiB/2000msec); 0 zone resets\n"
+               "  cpu          : usr=0.00%, sys=0.00%, ctx=0, majf=0, "
+               "minf=0\n");
+    assert_has(text, "     issued rwts: total=0,1000,0,62 ");
+    assert_null(strstr(text, "fsync/fdatasync"));
+    assert_null(strstr(text, "lat ("));
+    free(text);
+    bench_result_free(r);
     free(r);
 }
 
@@ -348,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_normal_layout),
         cmocka_unit_test(test_normal_units),
         cmocka_unit_test(test_normal_sync_and_error),
+        cmocka_unit_test(test_normal_without_latencies),
         cmocka_unit_test(test_percentile_list),
         cmocka_unit_test(test_group_reporting),
         cmocka_unit_test(test_two_groups),

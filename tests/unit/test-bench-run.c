@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -170,7 +171,8 @@ static void test_fsync_counts(void **state)
 
     assert_int_equal(r->error, 0);
     assert_int_equal(r->dir[DIR_WRITE].ios, 256);
-    assert_int_equal(r->sync.count, 15);
+    assert_int_equal(r->sync_ios, 15);
+    assert_int_equal(r->sync.count, 15);        /* their latencies */
     done(r);
     unlink(path);
 }
@@ -185,6 +187,134 @@ static void test_rate_limit_by_count(void **state)
 
     assert_int_equal(r->error, 0);
     assert_int_equal(r->dir[DIR_READ].ios, 1);
+    done(r);
+}
+
+/* ---- fio's tuning options ------------------------------------------------ */
+
+/* The run loop's calls to clock_gettime, counted: the test program is
+ * linked with --wrap=clock_gettime. */
+int __real_clock_gettime(clockid_t clock, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t clock, struct timespec *ts);
+static _Atomic uint64_t clock_reads;
+
+int __wrap_clock_gettime(clockid_t clock, struct timespec *ts)
+{
+    atomic_fetch_add(&clock_reads, 1);
+    return __real_clock_gettime(clock, ts);
+}
+
+static uint64_t clock_reads_of(const struct job *job, struct job_result **r)
+{
+    atomic_store(&clock_reads, 0);
+    *r = run(job, "null:size=16M");
+    return atomic_load(&clock_reads);
+}
+
+/* gtod_reduce: no latency kept, and the clock read once in 64 reaps
+ * instead of twice a turn (4096 I/Os in batches of up to 8). */
+static void test_gtod_reduce(void **state)
+{
+    struct job full = make_job((const char *[]){
+        "rw=randread", "iodepth=8", NULL });
+    struct job reduced = make_job((const char *[]){
+        "rw=randread", "iodepth=8", "gtod_reduce=1", NULL });
+    struct job_result *r;
+
+    assert_true(clock_reads_of(&full, &r) > 4096 / 8);
+    assert_int_equal(r->dir[DIR_READ].clat.count, 4096);
+    done(r);
+    assert_true(clock_reads_of(&reduced, &r) < 4096 / 64);
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_READ].ios, 4096);
+    assert_int_equal(r->dir[DIR_READ].bytes, 16 << 20);
+    assert_int_equal(r->dir[DIR_READ].clat.count, 0);
+    assert_int_equal(r->dir[DIR_READ].slat.count, 0);
+    assert_int_equal(r->dir[DIR_READ].lat.count, 0);
+    done(r);
+}
+
+/* Each disable_* drops its own statistic only. */
+static void test_disable_each(void **state)
+{
+    struct job no_clat = make_job((const char *[]){
+        "rw=randread", "iodepth=8", "disable_clat=1", NULL });
+    struct job no_slat_lat = make_job((const char *[]){
+        "rw=randread", "iodepth=8", "disable_slat", "disable_lat", NULL });
+    struct job_result *r;
+
+    r = run(&no_clat, "null:size=16M");
+    assert_int_equal(r->dir[DIR_READ].clat.count, 0);
+    assert_int_equal(r->dir[DIR_READ].slat.count, 4096);
+    assert_int_equal(r->dir[DIR_READ].lat.count, 4096);
+    done(r);
+    r = run(&no_slat_lat, "null:size=16M");
+    assert_int_equal(r->dir[DIR_READ].clat.count, 4096);
+    assert_int_equal(r->dir[DIR_READ].slat.count, 0);
+    assert_int_equal(r->dir[DIR_READ].lat.count, 0);
+    done(r);
+}
+
+/* With fsync= under disable_clat, flushes are counted, their latencies
+ * not, as fio. */
+static void test_flushes_without_latency(void **state)
+{
+    char path[64], spec[80];
+    temp_file(path, 1 << 20);
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    struct job job = make_job((const char *[]){
+        "rw=write", "size=1M", "fsync=16", "gtod_reduce=1", NULL });
+    struct job_result *r = run(&job, spec);
+
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->sync_ios, 15);
+    assert_int_equal(r->sync.count, 0);
+    done(r);
+    unlink(path);
+}
+
+/* Bandwidth and IOPS are sampled every 500 ms, unless disabled. */
+static void test_disable_bw_measurement(void **state)
+{
+    struct job sampled = make_job((const char *[]){
+        "rw=randread", "time_based", "runtime=700ms", NULL });
+    struct job unsampled = make_job((const char *[]){
+        "rw=randread", "time_based", "runtime=700ms",
+        "disable_bw_measurement=1", NULL });
+    struct job_result *r = run(&sampled, "null:size=16M");
+
+    assert_true(r->dir[DIR_READ].bw.count >= 1);
+    assert_int_equal(r->dir[DIR_READ].iops.count, r->dir[DIR_READ].bw.count);
+    done(r);
+    r = run(&unsampled, "null:size=16M");
+    assert_true(r->dir[DIR_READ].ios > 0);
+    assert_int_equal(r->dir[DIR_READ].bw.count, 0);
+    assert_int_equal(r->dir[DIR_READ].iops.count, 0);
+    assert_true(r->series.count >= 1);      /* --plot still has its series */
+    done(r);
+}
+
+static uint64_t reaps(const struct job_result *r)
+{
+    return bucket_sum(r->complete);
+}
+
+/* iodepth_batch_complete_max caps one reap: 16 in flight on null, all
+ * complete at once, are taken two at a time. */
+static void test_batch_complete_max(void **state)
+{
+    struct job capped = make_job((const char *[]){
+        "rw=randread", "iodepth=16", "iodepth_batch_complete_max=2", NULL });
+    struct job uncapped = make_job((const char *[]){
+        "rw=randread", "iodepth=16", NULL });
+    struct job_result *r = run(&capped, "null:size=16M");
+
+    assert_int_equal(r->dir[DIR_READ].ios, 4096);
+    assert_true(reaps(r) >= 4096 / 2);
+    assert_int_equal(r->complete[batch_bucket(2)], reaps(r));
+    done(r);
+    r = run(&uncapped, "null:size=16M");
+    assert_true(reaps(r) < 4096 / 2);
     done(r);
 }
 
@@ -375,6 +505,11 @@ int main(void)
         cmocka_unit_test(test_mixed_covers_each_block_once),
         cmocka_unit_test(test_fsync_counts),
         cmocka_unit_test(test_rate_limit_by_count),
+        cmocka_unit_test(test_gtod_reduce),
+        cmocka_unit_test(test_disable_each),
+        cmocka_unit_test(test_flushes_without_latency),
+        cmocka_unit_test(test_disable_bw_measurement),
+        cmocka_unit_test(test_batch_complete_max),
         cmocka_unit_test(test_verify_writes_and_catches_corruption),
         cmocka_unit_test(test_failed_read),
         cmocka_unit_test(test_failed_open),

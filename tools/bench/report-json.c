@@ -204,7 +204,7 @@ static void json_sync(struct jw *w, const struct job_result *r,
                       const struct report_plist *pl, bool plus)
 {
     jw_open(w, "sync", '{');
-    jw_uint(w, "total_ios", r->sync.count);
+    jw_uint(w, "total_ios", r->sync_ios);
     json_lat(w, "lat_ns", &r->sync, pl, plus);
     jw_close(w, '}');
 }

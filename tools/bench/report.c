@@ -605,7 +605,7 @@ static void normal_tail(FILE *out, const struct report_block *b)
     fprintf(out, "     issued rwts: total=%" PRIu64 ",%" PRIu64 ",%" PRIu64
             ",%" PRIu64 " short=0,0,0,0 dropped=0,0,0,0\n",
             r->dir[DIR_READ].ios, r->dir[DIR_WRITE].ios, r->dir[DIR_TRIM].ios,
-            r->sync.count);
+            r->sync_ios);
     fprintf(out, "     latency   : target=0, window=0, percentile=100.00%%, "
             "depth=%u\n", r->job->iodepth);
     normal_cpu_per_io(out, r);

@@ -158,6 +158,14 @@ struct runner {
     uint64_t issued_bytes, total_bytes, issued_ios, max_ios;
     uint64_t stats_ns, deadline_ns, ramp_end_ns;
     uint64_t rate_bytes[2], rate_ios[2];    /* since stats_ns */
+    unsigned reap_max;          /* completions one reap takes at most */
+
+    /* The clock: read at submission only for what needs it (slat, clat,
+     * the latency logs); with gtod_reduce, at completion only every
+     * (clock_mask + 1)th reap, as fio. */
+    bool time_submit;
+    unsigned clock_mask, clock_turns;
+    uint64_t last_now;
     uint64_t writes_since_sync;
 
     /* Sampling for the series, bw/iops statistics and logs. */
@@ -265,7 +273,7 @@ static void take_sample(struct runner *rn, uint64_t now)
     for (int d = 0; d < DIR_COUNT; d++) {
         since_mark(r, d, rn->sample_ios, rn->sample_bytes, &p.ios[d],
                    &p.bytes[d]);
-        if (job_does(rn->job, d)) {
+        if (job_does(rn->job, d) && !rn->job->disable_bw) {
             sample_add(&r->dir[d].bw, (double)p.bytes[d] / 1024 / sec);
             sample_add(&r->dir[d].iops, (double)p.ios[d] / sec);
         }
@@ -302,6 +310,7 @@ static void end_ramp(struct runner *rn, uint64_t now)
 
     memset(r->dir, 0, sizeof(r->dir));
     memset(&r->sync, 0, sizeof(r->sync));
+    r->sync_ios = 0;
     memset(r->io_depth, 0, sizeof(r->io_depth));
     memset(r->submit, 0, sizeof(r->submit));
     memset(r->complete, 0, sizeof(r->complete));
@@ -338,6 +347,7 @@ static void serve_snapshot(struct runner *rn)
     rn->snapshot_gen = gen;
     memcpy(r->snapshot->dir, r->dir, sizeof(r->dir));
     r->snapshot->sync = r->sync;
+    r->snapshot->sync_ios = r->sync_ios;
     memcpy(r->snapshot->io_depth, r->io_depth, sizeof(r->io_depth));
     memcpy(r->snapshot->submit, r->submit, sizeof(r->submit));
     memcpy(r->snapshot->complete, r->complete, sizeof(r->complete));
@@ -581,13 +591,17 @@ static int submit_ready(struct runner *rn)
     if (coblk_queue_submit(rn->q, rn->ready, n) != (int)n) {
         return job_error(rn->r, -EIO, "submit: %s", coblk_last_error());
     }
-    uint64_t now = bench_now_ns();
-    for (unsigned i = 0; i < n; i++) {
-        ((struct slot *)rn->ready[i])->sub_ns = now;
+    if (rn->time_submit) {
+        uint64_t now = bench_now_ns();
+        for (unsigned i = 0; i < n; i++) {
+            ((struct slot *)rn->ready[i])->sub_ns = now;
+        }
+        if (!rn->job->disable_slat) {
+            add_slat(rn, now, n);
+        }
     }
     rn->inflight += n;
     rn->nr_ready = 0;
-    add_slat(rn, now, n);
     rn->r->io_depth[depth_bucket(rn->inflight)] += n;
     rn->r->submit[batch_bucket(n)]++;
     return 0;
@@ -615,17 +629,26 @@ static void account(struct runner *rn, struct slot *s, uint64_t now)
 {
     struct job_result *r = rn->r;
 
+    const struct job *job = rn->job;
+
     if (s->dir >= DIR_SYNC) {
         if (s->dir == DIR_SYNC) {
-            lat_add(&r->sync, now - s->sub_ns);
+            r->sync_ios++;
+            if (!job->disable_clat) {       /* fio's sync latency is one */
+                lat_add(&r->sync, now - s->sub_ns);
+            }
         }
         return;
     }
     struct dir_stats *d = &r->dir[s->dir];
     d->ios++;
     d->bytes += s->bytes;
-    lat_add(&d->clat, now - s->sub_ns);
-    lat_add_moments(&d->lat, now - s->prep_ns, 1);
+    if (!job->disable_clat) {
+        lat_add(&d->clat, now - s->sub_ns);
+    }
+    if (!job->disable_lat) {
+        lat_add_moments(&d->lat, now - s->prep_ns, 1);
+    }
     if (rn->logging && !ramping(rn)) {
         logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir, s->bytes,
                 s->sub_ns - s->prep_ns, now - s->sub_ns, now - s->prep_ns);
@@ -673,13 +696,23 @@ static void complete(struct runner *rn, struct slot *s, uint64_t now)
     rn->free_slots[rn->nr_free++] = s;
 }
 
-/* Waits for at least min completions (or timeout_ms) and handles them;
- * returns the time it saw them at. */
+/* The time completions were seen at. */
+static uint64_t completion_clock(struct runner *rn)
+{
+    if (rn->clock_mask && (++rn->clock_turns & rn->clock_mask)) {
+        return rn->last_now;
+    }
+    return rn->last_now = bench_now_ns();
+}
+
+/* Waits for at least min completions (or timeout_ms) and handles up to
+ * iodepth_batch_complete_max of them; returns the time it saw them at. */
 static uint64_t reap(struct runner *rn, unsigned min, int timeout_ms)
 {
-    int got = coblk_queue_reap(rn->q, rn->done, min, rn->inflight,
+    unsigned max = rn->inflight < rn->reap_max ? rn->inflight : rn->reap_max;
+    int got = coblk_queue_reap(rn->q, rn->done, min < max ? min : max, max,
                                timeout_ms);
-    uint64_t now = bench_now_ns();
+    uint64_t now = completion_clock(rn);
 
     if (got < 0) {
         job_error(rn->r, got, "reap: %s", coblk_last_error());
@@ -1070,12 +1103,26 @@ static uint64_t instance_seed(const struct job *job, unsigned instance)
     return bench_now_ns() ^ ((uint64_t)getpid() << 32) ^ instance;
 }
 
+/* What the clock is read for (see struct runner). */
+static void choose_clock_reads(struct runner *rn)
+{
+    const struct job *job = rn->job;
+    bool rate = job->rate[0] || job->rate[1] || job->rate_iops[0] ||
+                job->rate_iops[1];
+
+    rn->time_submit = !job->disable_slat || !job->disable_clat ||
+                      job->lat_log[0];
+    rn->clock_mask = job->gtod_reduce && !rn->time_submit &&
+                     job->disable_lat && !rate ? 63 : 0;
+}
+
 static void start_clocks(struct runner *rn)
 {
     const struct job *job = rn->job;
     uint64_t now = bench_now_ns();
 
-    rn->stats_ns = now;
+    choose_clock_reads(rn);
+    rn->last_now = rn->stats_ns = now;
     rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
     rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
                                         job->runtime_ns
@@ -1141,8 +1188,12 @@ static void free_runner(struct runner *rn)
 void bench_run(const struct job *job, const char *spec, unsigned instance,
                unsigned log_index, struct job_result *r)
 {
-    struct runner rn = { .job = job, .r = r, .log_index = log_index,
-                         .seed = instance_seed(job, instance) };
+    struct runner rn = {
+        .job = job, .r = r, .log_index = log_index,
+        .seed = instance_seed(job, instance),
+        .reap_max = job->iodepth_batch_complete_max
+                        ? job->iodepth_batch_complete_max : job->iodepth,
+    };
     struct coblk_dev *dev = NULL;
     bool read_only = only_reads(job);
 

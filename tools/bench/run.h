@@ -42,7 +42,8 @@ struct job_result {
     const struct job *job;
     unsigned instance;
     struct dir_stats dir[DIR_COUNT];
-    struct lat_stats sync;      /* flushes (fsync=, end_fsync) */
+    uint64_t sync_ios;          /* flushes of fsync= (not end_fsync's) */
+    struct lat_stats sync;      /* their latencies, unless disable_clat */
     uint64_t io_depth[DEPTH_BUCKETS];   /* at each submission */
     uint64_t submit[DEPTH_BUCKETS];     /* requests per submit call */
     uint64_t complete[DEPTH_BUCKETS];   /* requests per reap */
