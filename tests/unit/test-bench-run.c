@@ -193,8 +193,10 @@ static void test_rate_limit_by_count(void **state)
 /* ---- fio's tuning options ------------------------------------------------ */
 
 /* The run loop's calls to clock_gettime, counted: the test program is
- * linked with --wrap=clock_gettime. */
+ * linked with --wrap=clock_gettime.  Visible, as the linker wants when a
+ * shared library (ASan's) refers to clock_gettime too. */
 int __real_clock_gettime(clockid_t clock, struct timespec *ts);
+__attribute__((visibility("default")))
 int __wrap_clock_gettime(clockid_t clock, struct timespec *ts);
 static _Atomic uint64_t clock_reads;
 
