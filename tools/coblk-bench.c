@@ -96,9 +96,11 @@ static void on_signal(int sig)
     _exit(EXIT_SIGNALLED);
 }
 
+/* SA_RESTART keeps the report's writes whole; the watch loop's sleep is
+ * never restarted, so a signal still ends it early. */
 static void catch_signals(void)
 {
-    struct sigaction sa = { .sa_handler = on_signal };
+    struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);

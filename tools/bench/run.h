@@ -60,8 +60,10 @@ struct job_result {
 /* CLOCK_MONOTONIC in ns: the clock of deadlines and progress. */
 uint64_t bench_now_ns(void);
 
-/* The device spec for a job (a temporary file is made when it names
- * none); 0 or -1 with a message in err. */
+/* The device spec for a job that names a file or a spec.  With size=, a
+ * missing file is laid out (sparse), and so is a short one for a job that
+ * writes; a job that only reads never changes a file.  0, or -1 with a
+ * message in err. */
 int bench_device_spec(const struct job *job, char *spec, size_t size,
                       char *err, size_t err_size);
 
