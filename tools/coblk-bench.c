@@ -6,7 +6,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 
 #define DEFAULT_SIZE (1ull << 30)
 #define POLL_NS 50000000ull     /* how often the main thread looks */
+#define EXIT_SIGNALLED 128      /* fio's exit status after SIGINT/SIGTERM */
 
 static void usage(FILE *out)
 {
@@ -68,14 +71,83 @@ static int default_job(struct bench_config *cfg)
     return 0;
 }
 
-/* A sparse temporary file for a job that names none. */
+/* ---- signals ------------------------------------------------------------ */
+
+/* The first SIGINT or SIGTERM, for the main thread to act on; the
+ * temporary files, for a second one to remove.  A slot's path is complete
+ * before nr_temp_paths counts it. */
+static volatile sig_atomic_t signal_caught;
+static char (*temp_paths)[PATH_MAX];
+static volatile sig_atomic_t nr_temp_paths;
+
+/* A second signal ends the program at once, with what is
+ * async-signal-safe: unlink and _exit. */
+static void on_signal(int sig)
+{
+    if (!signal_caught) {
+        signal_caught = sig;
+        return;
+    }
+    for (sig_atomic_t i = 0; i < nr_temp_paths; i++) {
+        if (temp_paths[i][0]) {
+            unlink(temp_paths[i]);
+        }
+    }
+    _exit(EXIT_SIGNALLED);
+}
+
+/* SA_RESTART keeps the report's writes whole; the watch loop's sleep is
+ * never restarted, so a signal still ends it early. */
+static void catch_signals(void)
+{
+    struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Starts a thread that does not take SIGINT or SIGTERM: they go to the
+ * main thread, whose waits they interrupt. */
+static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    sigset_t block, old;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int ret = pthread_create(thread, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return ret;
+}
+
+/* ---- temporary files ---------------------------------------------------- */
+
+/* Where temporary files go: $TMPDIR, else /var/tmp (a disk, where /tmp
+ * may be memory). */
+static const char *temp_dir(void)
+{
+    const char *dir = getenv("TMPDIR");
+
+    return dir && *dir ? dir : "/var/tmp";
+}
+
+/* A sparse temporary file for a job that names none, its path in path. */
 static int temp_file(const struct job *job, char *path, size_t size)
 {
-    snprintf(path, size, "/var/tmp/coblk-bench.XXXXXX");
-    int fd = mkstemp(path);
+    char made[PATH_MAX];
+
+    if ((size_t)snprintf(made, sizeof(made), "%s/coblk-bench.XXXXXX",
+                         temp_dir()) >= sizeof(made)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = mkstemp(made);
     if (fd < 0) {
         return -1;
     }
+    snprintf(path, size, "%s", made);
     int ret = ftruncate(fd, (off_t)(job->offset +
                                     (job->size ? job->size : DEFAULT_SIZE)));
     close(fd);
@@ -96,7 +168,7 @@ struct instance {
 struct run {
     struct bench_config *cfg;
     char (*specs)[4200];
-    char (*temps)[64];
+    char (*temps)[PATH_MAX];
     struct instance *inst;
     struct job_result *results;
     struct job_result *snapshots;   /* written by the instances */
@@ -104,6 +176,7 @@ struct run {
     unsigned total;
     FILE *out;
     bool eta;                   /* show the status line */
+    bool stopped;               /* on a signal */
     uint64_t start_ns;
 };
 
@@ -123,9 +196,11 @@ static int prepare_specs(struct run *run)
     for (unsigned j = 0; j < cfg->nr_jobs; j++) {
         struct job *job = &cfg->jobs[j];
         if (!job->filename[0] && job->engine == ENGINE_IO_URING) {
-            if (temp_file(job, run->temps[j], sizeof(run->temps[j])) < 0) {
-                fprintf(stderr, "coblk-bench: temporary file in /var/tmp: "
-                        "%s\n", strerror(errno));
+            int ret = temp_file(job, run->temps[j], sizeof(run->temps[j]));
+            nr_temp_paths = (sig_atomic_t)(j + 1);
+            if (ret < 0) {
+                fprintf(stderr, "coblk-bench: temporary file in %s: %s\n",
+                        temp_dir(), strerror(errno));
                 return -1;
             }
             snprintf(job->filename, sizeof(job->filename), "%s",
@@ -161,6 +236,7 @@ static int setup_instances(struct run *run)
         fprintf(stderr, "coblk-bench: out of memory\n");
         return -1;
     }
+    temp_paths = run->temps;
     for (unsigned j = 0; j < cfg->nr_jobs; j++) {
         for (unsigned i = 0; i < cfg->jobs[j].numjobs; i++, k++) {
             run->inst[k] = (struct instance){
@@ -248,7 +324,29 @@ static void status_report(struct run *run, unsigned to)
     fflush(run->out);
 }
 
-/* Waits for instances [from, to), showing progress on the way. */
+/* After SIGINT or SIGTERM, as fio: say so, and stop every job, which
+ * then reports what it did.  The line goes where the normal report goes
+ * (fio's place); when only json or terse is written, to standard error,
+ * so that what is written stays parseable. */
+static void stop_on_signal(struct run *run)
+{
+    FILE *where = run->cfg->formats & OUTPUT_NORMAL ? run->out : stderr;
+
+    if (!signal_caught || run->stopped) {
+        return;
+    }
+    run->stopped = true;
+    bench_stop();
+    if (run->eta) {
+        fprintf(stderr, "\r%79s\r", "");
+    }
+    fprintf(where, "\ncoblk-bench: terminating on signal %d\n",
+            (int)signal_caught);
+    fflush(where);
+}
+
+/* Waits for instances [from, to), showing progress on the way; a signal
+ * ends the sleep early. */
 static void watch(struct run *run, unsigned from, unsigned to)
 {
     struct status_prev prev = { .t_ns = bench_now_ns() };
@@ -258,8 +356,9 @@ static void watch(struct run *run, unsigned from, unsigned to)
     while (!all_done(run, from, to)) {
         struct timespec ts = { 0, POLL_NS };
         nanosleep(&ts, NULL);
+        stop_on_signal(run);
         uint64_t now = bench_now_ns();
-        if (run->eta && now >= next_eta) {
+        if (run->eta && !run->stopped && now >= next_eta) {
             char line[512];
             status_line(line, sizeof(line), run->results + from, to - from,
                         run->start_ns, now, &prev);
@@ -267,7 +366,8 @@ static void watch(struct run *run, unsigned from, unsigned to)
             fflush(stderr);
             next_eta = now + run->cfg->eta_interval_ns;
         }
-        if (run->cfg->status_interval_ns && now >= next_status) {
+        if (run->cfg->status_interval_ns && !run->stopped &&
+            now >= next_status) {
             status_report(run, to);
             next_status = now + run->cfg->status_interval_ns;
         }
@@ -282,11 +382,11 @@ static int run_all(struct run *run)
 {
     unsigned from = 0;
 
-    while (from < run->total) {
+    while (from < run->total && !run->stopped) {
         unsigned to = from;
         do {
             struct instance *in = &run->inst[to];
-            if (pthread_create(&in->thread, NULL, run_instance, in) != 0) {
+            if (start_thread(&in->thread, run_instance, in) != 0) {
                 fprintf(stderr, "coblk-bench: cannot start a thread\n");
                 return -1;
             }
@@ -329,6 +429,7 @@ static void free_run(struct run *run)
             unlink(run->temps[j]);
         }
     }
+    nr_temp_paths = 0;          /* before the paths are freed */
     for (unsigned i = 0; run->results && i < run->total; i++) {
         bench_result_free(&run->results[i]);
     }
@@ -359,19 +460,23 @@ static int open_output(struct run *run)
     return 0;
 }
 
+/* Runs the jobs and reports them; returns the exit status. */
 static int run_jobs(struct bench_config *cfg)
 {
     struct run run = { .cfg = cfg, .start_ns = bench_now_ns() };
     char err[1024];
-    int status = -1;
+    int status = 1;
 
+    catch_signals();
     if (setup_instances(&run) == 0 && open_output(&run) == 0) {
         if (cfg->formats & OUTPUT_NORMAL) {
             report_start(run.out, cfg);
             fflush(run.out);
         }
+        stop_on_signal(&run);   /* one that came while setting up */
         int ran = run_all(&run);
-        status = join_all(&run) < 0 || ran < 0 ? -1 : 0;
+        stop_on_signal(&run);
+        status = join_all(&run) < 0 || ran < 0 ? 1 : 0;
         if (ran == 0) {
             write_reports(&run, run.results, run.total);
         }
@@ -379,16 +484,16 @@ static int run_jobs(struct bench_config *cfg)
             plot_svg(cfg->plot, run.results, run.total, err,
                      sizeof(err)) < 0) {
             fprintf(stderr, "coblk-bench: %s\n", err);
-            status = -1;
+            status = 1;
         }
         if (run.out != stdout && fflush(run.out) != 0) {
             fprintf(stderr, "coblk-bench: %s: %s\n", cfg->output,
                     strerror(errno));
-            status = -1;
+            status = 1;
         }
     }
     free_run(&run);
-    return status;
+    return signal_caught ? EXIT_SIGNALLED : status;
 }
 
 int main(int argc, char **argv)
@@ -402,6 +507,7 @@ int main(int argc, char **argv)
         bench_config_free(&cfg);
         return 1;
     }
+    bench_warn_unsupported(&cfg, stderr);
     if (cfg.show_help) {
         usage(stdout);
     } else if (cfg.show_version) {
@@ -416,7 +522,7 @@ int main(int argc, char **argv)
                                                      : "");
         status = 1;
     } else {
-        status = run_jobs(&cfg) < 0 ? 1 : 0;
+        status = run_jobs(&cfg);
     }
     bench_config_free(&cfg);
     return status;

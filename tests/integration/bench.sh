@@ -1,11 +1,17 @@
 #!/bin/sh
-# coblk-bench end to end: exact I/O counts, the JSON keys fio's scripts
-# read (and fio's own JSON for the same job, when fio is installed), bad
-# values, and the no-argument default.
+# coblk-bench end to end: exact I/O counts, the JSON structure fio's
+# scripts read (and fio's own JSON for the same job, when fio is
+# installed), bad values refused with exit 1 and their message, signals,
+# and the no-argument default.  python3 reads the JSON; without it the
+# test is skipped (exit 77).
 set -eu
 
 : "${top_builddir:?}"
 bench="$top_builddir/tools/coblk-bench"
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "python3 is needed to read the JSON reports: skipped"
+    exit 77
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -19,51 +25,114 @@ check() {  # description, command...
         failures=$((failures + 1))
     fi
 }
+json() {  # file, python expression on d (the parsed JSON): prints it
+    python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"
+}
+runs() {  # arguments: runs coblk-bench, its status in rc, stderr in err
+    rc=0
+    "$bench" "$@" >/dev/null 2>"$work/err" || rc=$?
+}
+rejects() {  # message, arguments: exit 1 with exactly that one line
+    want=$1
+    shift
+    runs "$@"
+    check "exit 1 for $*" test "$rc" -eq 1
+    check "message for $*" test "$(cat "$work/err")" = "coblk-bench: $want"
+}
 
 # Exact counts: 16M of 4k random reads is 4096 I/Os, on null and on a file.
 "$bench" --name=j --ioengine=null --size=16M --rw=randread --bs=4k \
     --iodepth=8 --output-format=json >"$work/null.json"
-check "null: 4096 I/Os" grep -q '"total_ios" : 4096,' "$work/null.json"
+check "null: 4096 I/Os" test "$(json "$work/null.json" \
+    "d['jobs'][0]['read']['total_ios']")" -eq 4096
 "$bench" --name=j --filename="$work/img" --size=16M --rw=randwrite --bs=4k \
     --iodepth=16 --output-format=json >"$work/file.json"
-check "file: 4096 writes" grep -q '"total_ios" : 4096,' "$work/file.json"
+check "file: 4096 writes" test "$(json "$work/file.json" \
+    "d['jobs'][0]['write']['total_ios']")" -eq 4096
 check "file: laid out" test "$(stat -c %s "$work/img")" -eq 16777216
-"$bench" --name=j --filename="$work/img" --size=32M --rw=read \
+"$bench" --name=j --filename="$work/img" --size=32M --rw=write \
     --number_ios=1 >/dev/null
-check "a short file is laid out to size, as fio" \
+check "a short file is laid out to size for a job that writes, as fio" \
     test "$(stat -c %s "$work/img")" -eq 33554432
 
 # Valid JSON, even with a job name that needs escaping.
 "$bench" --name='a"b\c' --ioengine=null --size=1M --output-format=json \
     >"$work/escaped.json"
-if command -v python3 >/dev/null 2>&1; then
-    check "json parses" python3 -c 'import json, sys; json.load(sys.stdin)' \
-        <"$work/escaped.json"
-fi
+check "json parses, the name intact" test "$(json "$work/escaped.json" \
+    "d['jobs'][0]['jobname'] == 'a\"b\\\\c'")" = True
 
-# The keys fio-plot and fio_jsonplus_clat2csv read.
-for key in '"jobs"' '"jobname"' '"read"' '"iops"' '"bw"' '"clat_ns"' \
-           '"percentile"' '"lat_ns"' '"mean"' '"job options"' '"usr_cpu"' \
-           '"sys_cpu"' '"runtime"' '"io_bytes"' '"total_ios"'; do
-    check "json has $key" grep -q "$key" "$work/null.json"
-done
+# The keys fio-plot and fio_jsonplus_clat2csv read, where they read them.
+check "json: the keys fio's scripts read, in their places" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+j = d["jobs"][0]
+assert {"jobname", "job options", "usr_cpu", "sys_cpu"} <= set(j), list(j)
+r = j["read"]
+assert {"iops", "bw", "runtime", "io_bytes", "total_ios", "clat_ns",
+        "lat_ns"} <= set(r), list(r)
+assert {"mean", "percentile"} <= set(r["clat_ns"]), list(r["clat_ns"])
+assert "mean" in r["lat_ns"], list(r["lat_ns"])
+' "$work/null.json"
 
+# The same structure as fio's for the same job: every key at every level.
+json_paths='
+import json, sys
+def paths(v, at=""):
+    if isinstance(v, dict):
+        for k, sub in v.items():
+            yield at + "/" + k
+            yield from paths(sub, at + "/" + k)
+    elif isinstance(v, list):
+        for i, sub in enumerate(v):
+            yield from paths(sub, "%s[%d]" % (at, i))
+ours, fios = (set(paths(json.load(open(f)))) for f in sys.argv[1:3])
+for p in sorted(ours ^ fios):
+    print(("only ours: " if p in ours else "only fio: ") + p)
+sys.exit(ours != fios)
+'
 if command -v fio >/dev/null 2>&1; then
     fio --name=j --ioengine=null --size=16M --rw=randread --bs=4k \
         --iodepth=8 --output-format=json >"$work/fio.json"
-    check "fio agrees: 4096 I/Os" grep -q '"total_ios" : 4096,' \
-        "$work/fio.json"
-    for key in $(grep -o '"[a-z_]*" :' "$work/null.json" | sort -u |
-                 sed 's/ ://'); do
-        check "fio has $key too" grep -q "$key" "$work/fio.json"
-    done
+    check "fio agrees: 4096 I/Os" test "$(json "$work/fio.json" \
+        "d['jobs'][0]['read']['total_ios']")" -eq 4096
+    check "json: the keys of fio's, at every level" python3 -c \
+        "$json_paths" "$work/null.json" "$work/fio.json"
 else
-    echo "fio not installed: no comparison with its JSON"
+    echo "SKIPPED: fio not installed: no comparison with its JSON"
 fi
 
-json() {  # file, python expression on d (the parsed JSON): prints it
-    python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"
-}
+# fio's tuning options: gtod_reduce=1 keeps no latency, as fio's JSON
+# shows it; what coblk does anyway is accepted quietly, what it cannot do
+# is said once.
+zeroed_lat='
+import json, sys
+zero = {"min": 0, "max": 0, "mean": 0.0, "stddev": 0.0, "N": 0}
+r = json.load(open(sys.argv[1]))["jobs"][0]["read"]
+assert all(r[k] == zero for k in ("slat_ns", "clat_ns", "lat_ns")), r
+assert r["iops"] > 0 and r["total_ios"] == 16384, r
+'
+"$bench" --name=x --ioengine=null --size=64M --rw=randread --gtod_reduce=1 \
+    --output-format=json >"$work/gtod.json"
+check "gtod_reduce=1: latencies zeroed, I/O counted" python3 -c \
+    "$zeroed_lat" "$work/gtod.json"
+if command -v fio >/dev/null 2>&1; then
+    fio --name=x --ioengine=null --size=64M --rw=randread --gtod_reduce=1 \
+        --output-format=json >"$work/fio-gtod.json"
+    check "gtod_reduce=1: as fio's" python3 -c "$zeroed_lat" \
+        "$work/fio-gtod.json"
+fi
+"$bench" --name=x --ioengine=null --size=1M --registerfiles --nonvectored=1 \
+    --userspace_reap --iodepth_batch_submit=8 --iodepth_batch_complete_max=8 \
+    --fixedbufs=0 >/dev/null 2>"$work/quiet.err"
+check "what coblk does anyway: no warning" test ! -s "$work/quiet.err"
+"$bench" --fixedbufs --name=x --ioengine=null --size=1M --name=y \
+    --ioengine=null --size=1M --sqthread_poll --sqthread_poll_cpu=1 --hipri \
+    >/dev/null 2>"$work/warn.err"
+check "what coblk cannot do: said once each" test "$(cat "$work/warn.err")" \
+    = "coblk-bench: fixedbufs: not supported by coblk, ignored
+coblk-bench: sqthread_poll: not supported by coblk, ignored
+coblk-bench: sqthread_poll_cpu: not supported by coblk, ignored
+coblk-bench: hipri: not supported by coblk, ignored"
 
 # Exact counts of the other kinds: loops, number_ios, fsync (as fio: a
 # flush before the write after every 16th), end_fsync, variable sizes.
@@ -84,12 +153,13 @@ check "time_based without runtime: size-based, as fio" test "$(json \
 check "a job done within ramp_time still reports its I/O, as fio" \
     test "$(json "$work/ramp.json" "d['jobs'][0]['read']['total_ios']")" \
     -eq 16384
-start=$(date +%s)
 "$bench" --name=j --ioengine=null --size=1M --rate_iops=1 --runtime=100ms \
     --output-format=json >"$work/rate.json"
-check "rate limit stops at runtime" test "$(($(date +%s) - start))" -le 1
 check "rate_iops=1 in 100ms: 1 I/O" test "$(json "$work/rate.json" \
     "d['jobs'][0]['read']['total_ios']")" -eq 1
+check "rate limit stops at runtime, not at the next I/O's turn (1 s)" \
+    test "$(json "$work/rate.json" "d['jobs'][0]['job_runtime'] < 1000")" \
+    = True
 "$bench" --name=j --filename="$work/sync.img" --size=16M --rw=randwrite \
     --fsync=16 --end_fsync=1 --output-format=json >"$work/sync.json"
 check "fsync=16 on 4096 writes: 255 flushes (end_fsync's not counted)" \
@@ -103,10 +173,71 @@ check "bssplit: exactly size written" test "$(json "$work/split.json" \
     --bssplit=4k/50:64k/30:16k/20 --output-format=json >"$work/split2.json"
 check "random bssplit: each block once, as fio" test "$(json \
     "$work/split2.json" "d['jobs'][0]['read']['io_kbytes']")" -eq 16384
-start=$(date +%s)
 "$bench" --name=j --ioengine=null --size=1M --loops=4294967295 \
-    --runtime=200ms >/dev/null
-check "runtime ends loops too" test "$(($(date +%s) - start))" -le 2
+    --runtime=200ms --output-format=json >"$work/loopsrt.json"
+check "runtime ends loops too, after more than one" test "$(json \
+    "$work/loopsrt.json" "d['jobs'][0]['read']['total_ios'] > 256 and \
+d['jobs'][0]['job_runtime'] < 60000")" = True
+
+# A job that only reads never changes a file: a region past its end is
+# refused, one message for each condition; the file keeps its size.
+truncate -s 1M "$work/small.img"
+refused() {  # message, options of job j
+    want=$1
+    shift
+    rejects "j: $want" --name=j "$@"
+}
+refused "size=16777216 at offset=0 goes past the end of file:$work/small.img (1048576 bytes)" \
+    --rw=randread --filename="$work/small.img" --size=16M
+refused "offset=33554432 is at or past the end of file:$work/small.img (1048576 bytes)" \
+    --rw=read --filename="$work/small.img" --offset=32M
+refused "offset=33554432 is at or past the end of file:$work/small.img (1048576 bytes)" \
+    --rw=write --filename="$work/small.img" --offset=32M
+refused "offset=1000 is not a multiple of 512" \
+    --rw=read --filename="$work/small.img" --offset=1000
+refused "file:$work/small.img has 2048 bytes after offset=1046528, fewer than the block size 4096" \
+    --rw=read --filename="$work/small.img" --offset=1046528
+refused "null:size=0 is empty: no bytes to do I/O on" --filename=null:size=0
+refused "size=0 means the whole file, and ioengine=null has none: give a size" \
+    --ioengine=null --size=0
+check "a refused job leaves the file as it was" \
+    test "$(stat -c %s "$work/small.img")" -eq 1048576
+"$bench" --name=j --rw=read --filename="$work/small.img" --size=0 \
+    --output-format=json >"$work/size0.json"
+check "size=0: the whole file, as fio" test "$(json "$work/size0.json" \
+    "d['jobs'][0]['read']['io_bytes']")" -eq 1048576
+
+# Errors carry the library's errno into the report, as fio's carry the
+# system's: a missing file (without size= there is nothing to lay out),
+# a directory (EISDIR, as fio reports it), a queue the system cannot map.
+rc=0
+"$bench" --name=j --filename="$work/missing" --rw=read >"$work/enoent" \
+    2>"$work/enoent.err" || rc=$?
+check "missing file: exit 1" test "$rc" -eq 1
+check "missing file: the library's message" test "$(cat "$work/enoent.err")" \
+    = "coblk-bench: j: file: $work/missing: No such file or directory"
+check "missing file: err=2 in the report" grep -q \
+    "^j: (groupid=0, jobs=1): err= 2 (file: $work/missing: No such file" \
+    "$work/enoent"
+mkdir "$work/dir"
+"$bench" --name=j --filename="$work/dir" --rw=write --size=1M \
+    --output-format=json >"$work/eisdir.json" 2>/dev/null || :
+check "directory: error 21 in the JSON" test "$(json "$work/eisdir.json" \
+    "d['jobs'][0]['error']")" -eq 21
+if command -v fio >/dev/null 2>&1; then
+    fio --name=j --filename="$work/dir" --rw=write --size=1M \
+        --output-format=json >"$work/fio-eisdir.json" 2>/dev/null || :
+    check "directory: fio reports the same error" test "$(json \
+        "$work/fio-eisdir.json" "d['jobs'][0]['error']")" -eq 21
+fi
+if [ "$(($(cat /proc/sys/vm/max_map_count) / 4))" -lt 65536 ]; then
+    "$bench" --name=j --ioengine=null --iodepth=65536 --output-format=json \
+        >"$work/e2big.json" 2>/dev/null || :
+    check "a queue beyond vm.max_map_count: E2BIG (7), not ENOMEM" \
+        test "$(json "$work/e2big.json" "d['jobs'][0]['error']")" -eq 7
+else
+    echo "SKIPPED: vm.max_map_count allows iodepth=65536: no queue error"
+fi
 
 # Verification: a written file checks; a flipped byte is found, named
 # and fails the run; other checksums do not pass for crc32c data.
@@ -121,20 +252,17 @@ check "verify_only: reads back all 2048 blocks" test "$(json \
     "$work/vonly.json" "d['jobs'][0]['read']['total_ios']")" -eq 2048
 printf 'XX' | dd of="$img" bs=1 seek=$((4096 * 77 + 1000)) conv=notrunc \
     2>/dev/null
-if "$bench" --name=v --filename="$img" --size=8M --rw=randwrite --bs=4k \
-    --verify=crc32c --verify_only=1 >/dev/null 2>"$work/verify.err"; then
-    check "verify: corruption fails the run" false
-else
-    check "verify: names the bad block" grep -q \
-        "offset 315392: data checksum: expected crc32c" "$work/verify.err"
-fi
-if "$bench" --name=v --filename="$img" --size=8M --rw=randread --bs=4k \
-    --verify=crc32c >/dev/null 2>"$work/verify.err"; then
-    check "verify on reads: corruption fails the run" false
-else
-    check "verify on reads: names the bad block" grep -q "offset 315392" \
-        "$work/verify.err"
-fi
+runs --name=v --filename="$img" --size=8M --rw=randwrite --bs=4k \
+    --verify=crc32c --verify_only=1
+check "verify: corruption fails the run (exit 1)" test "$rc" -eq 1
+check "verify: names the bad block" grep -q \
+    "^coblk-bench: v: verify: offset 315392: data checksum: expected crc32c" \
+    "$work/err"
+runs --name=v --filename="$img" --size=8M --rw=randread --bs=4k \
+    --verify=crc32c
+check "verify on reads: corruption fails the run (exit 1)" test "$rc" -eq 1
+check "verify on reads: names the bad block" grep -q \
+    "^coblk-bench: v: verify: offset 315392: " "$work/err"
 "$bench" --name=v --filename="$img" --size=8M --rw=write --bs=64k \
     --verify=md5 --verify_backlog=8 --verify_pattern=0xdeadbeef \
     --output-format=json >"$work/backlog.json" 2>"$work/verify.err"
@@ -158,26 +286,23 @@ check "verify with bssplit=4k/30:6k/30:8k/40" test ! -s "$work/verify.err"
     --verify=crc32c --verify_backlog=16 >/dev/null
 dd if=/dev/zero of="$work/bl.img" bs=4096 seek=10 count=1 conv=notrunc \
     2>/dev/null
-if "$bench" --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
-    --verify=crc32c --verify_backlog=16 --verify_only=1 >/dev/null \
-    2>"$work/verify.err"; then
-    check "verify_only with verify_backlog finds a zeroed block" false
-else
-    check "verify_only with verify_backlog finds a zeroed block" grep -q \
-        "offset 40960: bad magic" "$work/verify.err"
-fi
+runs --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
+    --verify=crc32c --verify_backlog=16 --verify_only=1
+check "verify_only with verify_backlog: a zeroed block fails (exit 1)" \
+    test "$rc" -eq 1
+check "verify_only with verify_backlog finds a zeroed block" grep -q \
+    "offset 40960: bad magic" "$work/err"
 dd if=/dev/zero of="$work/bl.img" bs=4096 seek=20 count=1 conv=notrunc \
     2>/dev/null
-"$bench" --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
-    --verify=crc32c --verify_only=1 >/dev/null 2>"$work/verify.err" || :
-check "without verify_fatal every bad block is counted" grep -q \
-    "(2 bad blocks in all)" "$work/verify.err"
-"$bench" --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
-    --verify=crc32c --verify_only=1 --verify_fatal=1 >/dev/null \
-    2>"$work/verify.err" || :
-check "verify_fatal stops at the first" test "$(grep -c "bad magic" \
-    "$work/verify.err")" -eq 1 -a "$(grep -c "in all" "$work/verify.err")" \
-    -eq 0
+runs --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
+    --verify=crc32c --verify_only=1
+check "without verify_fatal every bad block is counted" test "$rc" -eq 1 \
+    -a "$(grep -c "(2 bad blocks in all)" "$work/err")" -eq 1
+runs --name=v --filename="$work/bl.img" --size=4M --rw=randwrite \
+    --verify=crc32c --verify_only=1 --verify_fatal=1
+check "verify_fatal stops at the first" test "$rc" -eq 1 -a \
+    "$(grep -c "bad magic" "$work/err")" -eq 1 -a \
+    "$(grep -c "in all" "$work/err")" -eq 0
 truncate -s 8k "$work/ovl.img"
 "$bench" --name=v --filename="blkdebug:event=write,delay-ns=50000000,once:file:$work/ovl.img" \
     --size=8k --rw=write --loops=2 --iodepth=4 --verify=crc32c >/dev/null \
@@ -237,29 +362,113 @@ check "two reports so far, then the last" test "$(grep -c 'read: IOPS=' \
 check "--status-interval in the chosen format" awk -F';' \
     'NF != 121 { bad = 1 } END { exit bad || NR != 3 }' "$work/status.terse"
 
+# Signals, as fio: SIGINT or SIGTERM stops the jobs, says so, reports what
+# ran, removes the temporary files and exits 128; a second one exits at
+# once.  Each run goes on for an hour unless stopped.
+wait_for() {  # file, pattern: polls until the file has it; gives up after 60 s
+    tries=0
+    until grep -q "$2" "$1" 2>/dev/null; do
+        tries=$((tries + 1))
+        [ "$tries" -le 600 ] || return 1
+        sleep 0.1
+    done
+}
+stop() {  # signal, pid: sends it (the process may be gone), rc its status
+    kill "-$1" "$2" 2>/dev/null || :
+    rc=0
+    wait "$2" || rc=$?
+}
+mkdir "$work/tmp"
+TMPDIR="$work/tmp" "$bench" --name=j --size=64M --rw=randread --time_based \
+    --runtime=1h --status-interval=1 >"$work/int.out" 2>"$work/int.err" &
+pid=$!
+wait_for "$work/int.out" "read: IOPS=" || :
+check "the temporary file is in \$TMPDIR" test "$(ls "$work/tmp" | wc -l)" -eq 1
+stop INT "$pid"
+check "SIGINT: exit 128, as fio" test "$rc" -eq 128
+check "SIGINT: fio's line, where the report goes" grep -qx \
+    "coblk-bench: terminating on signal 2" "$work/int.out"
+sed -n '/terminating on signal/,$p' "$work/int.out" >"$work/int.report"
+check "SIGINT: then the report of what ran" grep -q \
+    "^  read: IOPS=.*msec)$" "$work/int.report"
+check "SIGINT: and its group's line" grep -q "^   READ: bw=" "$work/int.report"
+check "SIGINT: the temporary file is removed" test -z "$(ls "$work/tmp")"
+check "SIGINT: nothing on stderr" test ! -s "$work/int.err"
+
+TMPDIR="$work/tmp" "$bench" --name=j --size=64M --rw=randread --time_based \
+    --runtime=1h --status-interval=1 --output-format=json \
+    >"$work/term.json" 2>"$work/term.err" &
+pid=$!
+wait_for "$work/term.json" '"total_ios" : [1-9]' || :
+stop TERM "$pid"
+check "SIGTERM: exit 128" test "$rc" -eq 128
+check "SIGTERM with json only: the line on stderr, JSON unbroken" test \
+    "$(grep -v '^$' "$work/term.err")" = "coblk-bench: terminating on signal 15"
+last_json() {  # file, expression on d, the last JSON document in the file
+    python3 -c "import json, sys
+text, docs, at = open(sys.argv[1]).read(), [], 0
+while text[at:].strip():
+    doc, end = json.JSONDecoder().raw_decode(text, at)
+    docs.append(doc)
+    at = end + len(text[end:]) - len(text[end:].lstrip())
+d = docs[-1]
+print($2)" "$1"
+}
+check "SIGTERM: the last JSON report has the reads done" test "$(last_json \
+    "$work/term.json" "d['jobs'][0]['read']['total_ios'] > 0 and \
+d['jobs'][0]['error'] == 0")" = True
+check "SIGTERM: the temporary file is removed" test -z "$(ls "$work/tmp")"
+
+# The second job's last flush (end_fsync) is delayed for 10 minutes: the
+# first signal's report waits for it, the second signal does not.
+truncate -s 1M "$work/flush.img"
+TMPDIR="$work/tmp" "$bench" --name=a --size=64M --rw=randread --time_based \
+    --runtime=1h --status-interval=1 --name=b --rw=write --size=1M \
+    --end_fsync=1 \
+    --filename="blkdebug:event=flush,delay-ns=600000000000:file:$work/flush.img" \
+    >"$work/twice.out" 2>&1 &
+pid=$!
+wait_for "$work/twice.out" "read: IOPS=" || :
+kill -INT "$pid"
+wait_for "$work/twice.out" "terminating on signal 2" || :
+stop INT "$pid"
+check "a second signal: exit 128" test "$rc" -eq 128
+check "a second signal: no report waited for" test "$(sed -n \
+    '/terminating on signal/,$p' "$work/twice.out" | grep -c 'Run status')" \
+    -eq 0
+check "a second signal: the temporary file is removed" \
+    test -z "$(ls "$work/tmp")"
+
 # --plot writes an SVG report.
 "$bench" --name=g --ioengine=null --size=64M --plot="$work/r.svg" >/dev/null
 check "plot: an SVG file" grep -q '</svg>' "$work/r.svg"
 
-# Bad values: one line, exit 1.
-for args in "--name=j --bs=0" "--name=j --iodepth=-1" "--name=j --rw=up" \
-            "--bogus" "/nonexistent.fio" \
-            "--name=j --filename=null:size=1M --size=64M" \
-            "--name=j --ioengine=null --verify=crc32c" \
-            "--name=j --bssplit=4k/90:8k/20" \
-            "--name=j --ioengine=null --write_lat_log=/nonexistent/x" \
-            "--name=j --ioengine=null --size=1k --bs=4k" \
-            "--name=j --ioengine=null --bs=700" \
-            "--name=j --ioengine=null --verify_backlog=4294967295" \
-            "--name=j --filename=$work/img --verify=md5 --verify_only=1 --time_based --runtime=1ms" \
-            "--name=j --ioengine=null --offset=18446744073709551615 --size=4k"; do
-    # shellcheck disable=SC2086
-    if "$bench" $args >"$work/out" 2>"$work/err"; then
-        check "rejects $args" false
-    else
-        check "one line for $args" test "$(wc -l <"$work/err")" -eq 1
-    fi
-done
+# Bad values: exit 1, and one line that says what is wrong.
+rejects "bs: 0 out of range [1, 1073741824]" --name=j --bs=0
+rejects "iodepth: invalid number '-1'" --name=j --iodepth=-1
+rejects "rw: invalid value 'up'" --name=j --rw=up
+rejects "unrecognized option '--bogus'" --bogus
+rejects "failed to open job file '/nonexistent.fio': No such file or \
+directory" /nonexistent.fio
+rejects "j: size=67108864 at offset=0 goes past the end of null:size=1M \
+(1048576 bytes)" --name=j --filename=null:size=1M --size=64M
+rejects "j: verify needs a device that keeps data, not ioengine=null" \
+    --name=j --ioengine=null --verify=crc32c
+rejects "bssplit: percentages in '4k/90:8k/20' must add up to 100" \
+    --name=j --bssplit=4k/90:8k/20
+rejects "j: cannot write log /nonexistent/x_lat.1.log: No such file or \
+directory" --name=j --ioengine=null --write_lat_log=/nonexistent/x
+rejects "j: size=1024 is smaller than the block size 4096" \
+    --name=j --ioengine=null --size=1k --bs=4k
+rejects "j: block sizes must be multiples of 512 (got 700 to 700)" \
+    --name=j --ioengine=null --bs=700
+rejects "verify_backlog: 4294967295 out of range [0, 1048576]" \
+    --name=j --ioengine=null --verify_backlog=4294967295
+rejects "j: verify needs a size-based job, not time_based" \
+    --name=j --filename="$work/img" --verify=md5 --verify_only=1 \
+    --time_based --runtime=1ms
+rejects "j: offset=18446744073709551615 plus size=4096 is past any device" \
+    --name=j --ioengine=null --offset=18446744073709551615 --size=4k
 
 # No arguments: the README's main job, shortened.
 COBLK_BENCH_RUNTIME=1 "$bench" >"$work/default" 2>&1

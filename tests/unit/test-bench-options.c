@@ -37,6 +37,7 @@ static const struct value_case cases[] = {
     { "size", "1g", AT(size), 1 << 30, NULL },
     { "size", "2t", AT(size), 2ull << 40, NULL },
     { "size", "-1", AT(size), 0, "size: invalid size '-1'" },
+    { "size", "0", AT(size_given), 1, NULL },   /* fio's "the whole file" */
     { "iodepth", "32", AT(iodepth), 32, NULL },
     { "iodepth", "-1", AT(iodepth), 0, "iodepth: invalid number '-1'" },
     { "iodepth", "0", AT(iodepth), 0, "iodepth: 0 out of range" },
@@ -71,10 +72,35 @@ static const struct value_case cases[] = {
       NULL },
     { "ramp_time", "2s", AT(ramp_time_ns), 2000000000, NULL },
     { "startdelay", "500ms", AT(startdelay_ns), 500000000, NULL },
-    { "fixedbufs", NULL, AT(fixedbufs), 1, NULL },
-    { "registerfiles", "1", AT(registerfiles), 1, NULL },
-    { "sqthread_poll", "0", AT(sqthread_poll), 0, NULL },
-    { "hipri", "1", AT(hipri), 1, NULL },
+    { "iodepth_batch", "8", AT(iodepth_batch_submit), 8, NULL },
+    { "iodepth_batch_complete", "2", AT(iodepth_batch_complete_min), 2,
+      NULL },
+    { "iodepth_batch_complete_max", "32", AT(iodepth_batch_complete_max), 32,
+      NULL },
+    { "fixedbufs", NULL, AT(unsupported), UNSUPPORTED_FIXEDBUFS, NULL },
+    { "sqthread_poll", "0", AT(unsupported), 0, NULL },
+    { "sqthread_poll", "1", AT(unsupported), UNSUPPORTED_SQTHREAD_POLL,
+      NULL },
+    { "sqthread_poll_cpu", "0", AT(unsupported),
+      UNSUPPORTED_SQTHREAD_POLL_CPU, NULL },
+    { "sqthread_poll_cpu", "x", AT(unsupported), 0,
+      "sqthread_poll_cpu: invalid number 'x'" },
+    { "hipri", "1", AT(unsupported), UNSUPPORTED_HIPRI, NULL },
+    { "hipri", "2", AT(unsupported), 0, "hipri: expected 0 or 1, got '2'" },
+    { "registerfiles", "1", AT(unsupported), 0, NULL },
+    { "userspace_reap", NULL, AT(unsupported), 0, NULL },
+    { "nonvectored", "-1", AT(unsupported), 0, NULL },
+    { "nonvectored", "1", AT(unsupported), 0, NULL },
+    { "nonvectored", "2", AT(unsupported), 0,
+      "nonvectored: invalid value '2'" },
+    { "disable_lat", "1", AT(disable_lat), 1, NULL },
+    { "disable_clat", NULL, AT(disable_clat), 1, NULL },
+    { "disable_slat", "1", AT(disable_slat), 1, NULL },
+    { "disable_bw_measurement", "1", AT(disable_bw), 1, NULL },
+    { "disable_bw", "1", AT(disable_bw), 1, NULL },
+    { "gtod_reduce", "1", AT(gtod_reduce), 1, NULL },
+    { "gtod_reduce", "yes", AT(gtod_reduce), 0,
+      "gtod_reduce: expected 0 or 1, got 'yes'" },
     { "randrepeat", "0", AT(randrepeat), 0, NULL },
     { "rate", "1m", AT(rate[0]), 1 << 20, NULL },
     { "rate", "1m,2m", AT(rate[1]), 2 << 20, NULL },
@@ -307,6 +333,89 @@ static void test_values_in_depth(void **state)
     assert_int_equal(job.iodepth_batch_submit, 4);
 }
 
+/* fio's batches: submit 0 is the iodepth, none above it, a maximum
+ * below the minimum is raised to it; ours: no maximum by default. */
+static void test_batches(void **state)
+{
+    struct job job;
+    char err[256];
+
+    bench_job_defaults(&job);
+    assert_int_equal(job.iodepth_batch_submit, 1);
+    assert_int_equal(job.iodepth_batch_complete_min, 1);
+    assert_int_equal(job.iodepth_batch_complete_max, 0);
+    job.iodepth = 32;
+    job.iodepth_batch_submit = 0;
+    job.iodepth_batch_complete_max = 64;
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(job.iodepth_batch_submit, 32);
+    assert_int_equal(job.iodepth_batch_complete_max, 32);
+    job.iodepth_batch_complete_min = 8;
+    job.iodepth_batch_complete_max = 4;
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(job.iodepth_batch_complete_max, 8);
+    job.iodepth_batch_complete_max = 0;
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(job.iodepth_batch_complete_max, 0);
+}
+
+static void assert_disabled(const struct job *job, bool lat, bool clat,
+                            bool slat, bool bw)
+{
+    assert_int_equal(job->disable_lat, lat);
+    assert_int_equal(job->disable_clat, clat);
+    assert_int_equal(job->disable_slat, slat);
+    assert_int_equal(job->disable_bw, bw);
+}
+
+/* gtod_reduce=1 sets every disable_*, in the order given, as fio's
+ * callback does; =0 leaves them alone. */
+static void test_gtod_reduce(void **state)
+{
+    struct bench_config cfg;
+    char err[256];
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a", NULL), 0);
+    assert_disabled(&cfg.jobs[0], false, false, false, false);
+    assert_false(cfg.jobs[0].gtod_reduce);
+    bench_config_free(&cfg);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--gtod_reduce=1",
+                           "--name=a", "--name=b", "--disable_clat=0", NULL),
+                     0);
+    assert_disabled(&cfg.jobs[0], true, true, true, true);
+    assert_true(cfg.jobs[0].gtod_reduce);
+    assert_disabled(&cfg.jobs[1], true, false, true, true);
+    bench_config_free(&cfg);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a",
+                           "--disable_slat", "--gtod_reduce=0", NULL), 0);
+    assert_disabled(&cfg.jobs[0], false, false, true, false);
+    assert_false(cfg.jobs[0].gtod_reduce);
+    bench_config_free(&cfg);
+}
+
+/* One line per unsupported option turned on anywhere, once. */
+static void test_unsupported_warned_once(void **state)
+{
+    struct bench_config cfg;
+    char err[256], *text = NULL;
+    size_t len = 0;
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--fixedbufs",
+                           "--registerfiles", "--name=a", "--hipri",
+                           "--sqthread_poll=0", "--name=b", "--hipri=1",
+                           "--nonvectored=0", "--userspace_reap", NULL), 0);
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    bench_warn_unsupported(&cfg, out);
+    assert_int_equal(fclose(out), 0);
+    assert_string_equal(text, "coblk-bench: fixedbufs: not supported by "
+                        "coblk, ignored\n"
+                        "coblk-bench: hipri: not supported by coblk, "
+                        "ignored\n");
+    free(text);
+    bench_config_free(&cfg);
+}
+
 static void test_program_options(void **state)
 {
     struct bench_config cfg;
@@ -425,6 +534,9 @@ int main(void)
         cmocka_unit_test(test_command_line_jobs_inherit_globals),
         cmocka_unit_test(test_job_file),
         cmocka_unit_test(test_values_in_depth),
+        cmocka_unit_test(test_batches),
+        cmocka_unit_test(test_gtod_reduce),
+        cmocka_unit_test(test_unsupported_warned_once),
         cmocka_unit_test(test_program_options),
         cmocka_unit_test(test_options_as_given),
         cmocka_unit_test(test_groups_and_sections),

@@ -15,7 +15,7 @@
 #include <strings.h>
 
 #include "options.h"
-#include "verify.h"
+#include "pattern.h"
 
 #define MAX_BS (1ull << 30)
 
@@ -36,6 +36,11 @@ struct opt {
     const char *const *choices; /* OPT_ENUM, NULL-terminated */
     opt_parser parse;           /* OPT_FUNC */
     bool value_optional;        /* OPT_FUNC: may be given as a flag */
+    /* fio's io_uring options that coblk needs no setting for: the value
+     * is checked, then dropped; with unsupported, the option (when on)
+     * sets that bit of job->unsupported, to be warned about. */
+    bool no_field;
+    unsigned unsupported;
 };
 
 static const char *const rw_names[] = {
@@ -43,6 +48,11 @@ static const char *const rw_names[] = {
     "randtrim", NULL,
 };
 static const char *const engine_names[] = { "io_uring", "null", NULL };
+static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
+/* Names of the UNSUPPORTED_* bits, in their order. */
+static const char *const unsupported_names[] = {
+    "fixedbufs", "sqthread_poll", "sqthread_poll_cpu", "hipri",
+};
 
 void bench_job_defaults(struct job *job)
 {
@@ -153,6 +163,18 @@ static bool parse_time_ns(const char *text, uint64_t *out)
     return false;
 }
 
+/* "0" or "1", or a flag without a value (1). */
+static int parse_bool(const char *name, const char *value, bool *out,
+                      char *err, size_t err_size)
+{
+    if (value && strcmp(value, "0") && strcmp(value, "1")) {
+        return fail(err, err_size, "%s: expected 0 or 1, got '%s'", name,
+                    value);
+    }
+    *out = !value || !strcmp(value, "1");
+    return 0;
+}
+
 /* ---- options with their own syntax ------------------------------------------ */
 
 static int parse_rwmixwrite(struct job *job, const char *value, char *err,
@@ -166,6 +188,34 @@ static int parse_rwmixwrite(struct job *job, const char *value, char *err,
                     value);
     }
     job->rwmixread = 100 - (unsigned)pct;
+    return 0;
+}
+
+/* size=0 is fio's "no size": the whole file. */
+static int parse_job_size(struct job *job, const char *value, char *err,
+                          size_t err_size)
+{
+    if (!parse_size(value, &job->size)) {
+        return fail(err, err_size, "size: invalid size '%s'", value);
+    }
+    job->size_given = true;
+    return 0;
+}
+
+/* As fio: gtod_reduce=1 turns every latency and bandwidth measurement
+ * off (later options may turn one back on) and lets the clock be read
+ * rarely; gtod_reduce=0 changes nothing else. */
+static int parse_gtod_reduce(struct job *job, const char *value, char *err,
+                             size_t err_size)
+{
+    if (parse_bool("gtod_reduce", value, &job->gtod_reduce, err,
+                   err_size) < 0) {
+        return -1;
+    }
+    if (job->gtod_reduce) {
+        job->disable_lat = job->disable_clat = job->disable_slat = true;
+        job->disable_bw = true;
+    }
     return 0;
 }
 
@@ -338,9 +388,8 @@ static int parse_verify(struct job *job, const char *value, char *err,
 static int parse_verify_pattern(struct job *job, const char *value, char *err,
                                 size_t err_size)
 {
-    return verify_parse_pattern(value, job->verify_pattern,
-                                MAX_VERIFY_PATTERN, &job->verify_pattern_len,
-                                err, err_size);
+    return pattern_parse(value, job->verify_pattern, MAX_VERIFY_PATTERN,
+                         &job->verify_pattern_len, err, err_size);
 }
 
 /* "99:99.9:99.99" */
@@ -412,11 +461,14 @@ static int parse_iops_log(struct job *job, const char *value, char *err,
 #define FUNC(n, fn) { .name = n, .type = OPT_FUNC, .parse = fn }
 #define FLAG_FUNC(n, fn)                                                     \
     { .name = n, .type = OPT_FUNC, .parse = fn, .value_optional = true }
+#define ACCEPTED(n, t, ch, bit)                                              \
+    { .name = n, .type = t, .max = UINT32_MAX, .choices = ch,                \
+      .no_field = true, .unsupported = bit }
 
 static const struct opt options[] = {
     OPTION("name", OPT_STR, name, 0, 0, NULL),
     OPTION("filename", OPT_STR, filename, 0, 0, NULL),
-    OPTION("size", OPT_SIZE, size, 1, UINT64_MAX, NULL),
+    FUNC("size", parse_job_size),
     OPTION("offset", OPT_SIZE, offset, 0, UINT64_MAX, NULL),
     OPTION("bs", OPT_SIZE, bs, 1, MAX_BS, NULL),
     OPTION("blocksize", OPT_SIZE, bs, 1, MAX_BS, NULL),
@@ -434,6 +486,8 @@ static const struct opt options[] = {
            0, 65536, NULL),
     OPTION("iodepth_batch_complete", OPT_UINT, iodepth_batch_complete_min, 0,
            65536, NULL),
+    OPTION("iodepth_batch_complete_max", OPT_UINT, iodepth_batch_complete_max,
+           0, 65536, NULL),
     OPTION("numjobs", OPT_UINT, numjobs, 1, 4096, NULL),
     OPTION("runtime", OPT_TIME, runtime_ns, 0, UINT64_MAX, NULL),
     OPTION("time_based", OPT_BOOL, time_based, 0, 0, NULL),
@@ -441,10 +495,23 @@ static const struct opt options[] = {
     OPTION("startdelay", OPT_TIME, startdelay_ns, 0, UINT64_MAX, NULL),
     OPTION("direct", OPT_BOOL, direct, 0, 0, NULL),
     OPTION("ioengine", OPT_ENUM, engine, 0, 0, engine_names),
-    OPTION("fixedbufs", OPT_BOOL, fixedbufs, 0, 0, NULL),
-    OPTION("registerfiles", OPT_BOOL, registerfiles, 0, 0, NULL),
-    OPTION("sqthread_poll", OPT_BOOL, sqthread_poll, 0, 0, NULL),
-    OPTION("hipri", OPT_BOOL, hipri, 0, 0, NULL),
+    /* coblk always registers its files, uses the non-vectored read and
+     * write for a request of one buffer, and reaps completions from the
+     * ring in user space: fio's options for these need no setting. */
+    ACCEPTED("registerfiles", OPT_BOOL, NULL, 0),
+    ACCEPTED("nonvectored", OPT_ENUM, nonvectored_values, 0),
+    ACCEPTED("userspace_reap", OPT_BOOL, NULL, 0),
+    ACCEPTED("fixedbufs", OPT_BOOL, NULL, UNSUPPORTED_FIXEDBUFS),
+    ACCEPTED("sqthread_poll", OPT_BOOL, NULL, UNSUPPORTED_SQTHREAD_POLL),
+    ACCEPTED("sqthread_poll_cpu", OPT_UINT, NULL,
+             UNSUPPORTED_SQTHREAD_POLL_CPU),
+    ACCEPTED("hipri", OPT_BOOL, NULL, UNSUPPORTED_HIPRI),
+    FLAG_FUNC("gtod_reduce", parse_gtod_reduce),
+    OPTION("disable_lat", OPT_BOOL, disable_lat, 0, 0, NULL),
+    OPTION("disable_clat", OPT_BOOL, disable_clat, 0, 0, NULL),
+    OPTION("disable_slat", OPT_BOOL, disable_slat, 0, 0, NULL),
+    OPTION("disable_bw_measurement", OPT_BOOL, disable_bw, 0, 0, NULL),
+    OPTION("disable_bw", OPT_BOOL, disable_bw, 0, 0, NULL),
     OPTION("norandommap", OPT_BOOL, norandommap, 0, 0, NULL),
     OPTION("randrepeat", OPT_BOOL, randrepeat, 0, 0, NULL),
     OPTION("randseed", OPT_UINT, randseed, 0, UINT64_MAX, NULL),
@@ -482,17 +549,85 @@ static const struct opt *find_option(const char *name)
     return NULL;
 }
 
+/* A value as a number: a boolean's 0 or 1, a choice's index, a size, a
+ * count or a time in ns within the option's range. */
+static int parse_value(const struct opt *o, const char *name,
+                       const char *value, uint64_t *number, char *err,
+                       size_t err_size)
+{
+    const char *unit;
+    bool on = false;
+
+    switch (o->type) {
+    case OPT_BOOL:
+        if (parse_bool(name, value, &on, err, err_size) < 0) {
+            return -1;
+        }
+        *number = on;
+        return 0;
+    case OPT_ENUM:
+        for (uint64_t i = 0; o->choices[i]; i++) {
+            if (!strcmp(value, o->choices[i])) {
+                *number = i;
+                return 0;
+            }
+        }
+        return fail(err, err_size, "%s: invalid value '%s'", name, value);
+    case OPT_SIZE:
+        if (!parse_size(value, number)) {
+            return fail(err, err_size, "%s: invalid size '%s'", name, value);
+        }
+        break;
+    case OPT_UINT:
+        if (!parse_number(value, number, &unit) || *unit) {
+            return fail(err, err_size, "%s: invalid number '%s'", name,
+                        value);
+        }
+        break;
+    case OPT_TIME:
+        if (!parse_time_ns(value, number)) {
+            return fail(err, err_size, "%s: invalid time '%s'", name, value);
+        }
+        break;
+    case OPT_STR:
+    case OPT_FUNC:
+        return fail(err, err_size, "%s: not a number", name);
+    }
+    if (*number < o->min || *number > o->max) {
+        return fail(err, err_size, "%s: %s out of range [%llu, %llu]", name,
+                    value, (unsigned long long)o->min,
+                    (unsigned long long)o->max);
+    }
+    return 0;
+}
+
+static void store(const struct opt *o, struct job *job, uint64_t number)
+{
+    char *field = (char *)job + o->offset;
+
+    if (o->no_field) {
+        /* A boolean that is off asks for what coblk does anyway. */
+        bool on = o->type != OPT_BOOL || number;
+        job->unsupported = on ? job->unsupported | o->unsupported
+                              : job->unsupported & ~o->unsupported;
+    } else if (o->size == sizeof(bool)) {
+        *(bool *)field = number;
+    } else if (o->size == sizeof(unsigned)) {
+        *(unsigned *)field = (unsigned)number;
+    } else {
+        *(uint64_t *)field = number;
+    }
+}
+
 static int set_option(struct job *job, const char *name, const char *value,
                       char *err, size_t err_size)
 {
     const struct opt *o = find_option(name);
-    char *field;
     uint64_t number = 0;
 
     if (!o) {
         return fail(err, err_size, "unrecognized option '--%s'", name);
     }
-    field = (char *)job + o->offset;
     if (o->type == OPT_FUNC) {
         if (!value && !o->value_optional) {
             return fail(err, err_size, "option '%s' needs a value", name);
@@ -502,59 +637,17 @@ static int set_option(struct job *job, const char *name, const char *value,
     if (!value && o->type != OPT_BOOL) {
         return fail(err, err_size, "option '%s' needs a value", name);
     }
-    switch (o->type) {
-    case OPT_STR:
+    if (o->type == OPT_STR) {
         if (strlen(value) >= o->size) {
             return fail(err, err_size, "%s: value too long", name);
         }
-        strcpy(field, value);
+        strcpy((char *)job + o->offset, value);
         return 0;
-    case OPT_BOOL:
-        if (value && strcmp(value, "0") && strcmp(value, "1")) {
-            return fail(err, err_size, "%s: expected 0 or 1, got '%s'",
-                        name, value);
-        }
-        *(bool *)field = !value || !strcmp(value, "1");
-        return 0;
-    case OPT_ENUM:
-        for (int i = 0; o->choices[i]; i++) {
-            if (!strcmp(value, o->choices[i])) {
-                *(int *)field = i;
-                return 0;
-            }
-        }
-        return fail(err, err_size, "%s: invalid value '%s'", name, value);
-    case OPT_SIZE:
-        if (!parse_size(value, &number)) {
-            return fail(err, err_size, "%s: invalid size '%s'", name, value);
-        }
-        break;
-    case OPT_UINT: {
-        const char *unit;
-        if (!parse_number(value, &number, &unit) || *unit) {
-            return fail(err, err_size, "%s: invalid number '%s'", name,
-                        value);
-        }
-        break;
     }
-    case OPT_TIME:
-        if (!parse_time_ns(value, &number)) {
-            return fail(err, err_size, "%s: invalid time '%s'", name, value);
-        }
-        break;
-    case OPT_FUNC:
-        break;
+    if (parse_value(o, name, value, &number, err, err_size) < 0) {
+        return -1;
     }
-    if (number < o->min || number > o->max) {
-        return fail(err, err_size, "%s: %s out of range [%llu, %llu]", name,
-                    value, (unsigned long long)o->min,
-                    (unsigned long long)o->max);
-    }
-    if (o->size == sizeof(unsigned)) {
-        *(unsigned *)field = (unsigned)number;
-    } else {
-        *(uint64_t *)field = number;
-    }
+    store(o, job, number);
     return 0;
 }
 
@@ -965,12 +1058,26 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     if (job->time_based && !job->runtime_ns) {
         job->time_based = false;        /* as fio: nothing to base it on */
     }
-    if (!job->iodepth_batch_submit || job->iodepth_batch_submit > job->iodepth) {
-        job->iodepth_batch_submit = job->iodepth_batch_submit ? job->iodepth
-                                                              : 1;
+    /* As fio: a submit batch of 0 is the iodepth; a maximum below the
+     * minimum is the minimum.  A maximum of 0 (not fio's default, the
+     * minimum) reaps whatever has completed. */
+    if (!job->iodepth_batch_submit ||
+        job->iodepth_batch_submit > job->iodepth) {
+        job->iodepth_batch_submit = job->iodepth;
     }
     if (job->iodepth_batch_complete_min > job->iodepth) {
         job->iodepth_batch_complete_min = job->iodepth;
+    }
+    if (job->iodepth_batch_complete_max > job->iodepth) {
+        job->iodepth_batch_complete_max = job->iodepth;
+    }
+    if (job->iodepth_batch_complete_max &&
+        job->iodepth_batch_complete_max < job->iodepth_batch_complete_min) {
+        job->iodepth_batch_complete_max = job->iodepth_batch_complete_min;
+    }
+    if (job->engine == ENGINE_NULL && job->size_given && !job->size) {
+        return fail(err, err_size, "%s: size=0 means the whole file, and "
+                    "ioengine=null has none: give a size", job->name);
     }
     if (job->verify && (job->rw == RW_TRIM || job->rw == RW_RANDTRIM)) {
         return fail(err, err_size, "%s: verify does not apply to rw=%s",
@@ -1078,4 +1185,19 @@ void bench_config_free(struct bench_config *cfg)
     cfg->jobs = NULL;
     cfg->sections = NULL;
     cfg->nr_jobs = cfg->nr_sections = 0;
+}
+
+void bench_warn_unsupported(const struct bench_config *cfg, FILE *out)
+{
+    unsigned bits = cfg->global.unsupported;
+
+    for (unsigned i = 0; i < cfg->nr_jobs; i++) {
+        bits |= cfg->jobs[i].unsupported;
+    }
+    for (unsigned b = 0; b < UNSUPPORTED_COUNT; b++) {
+        if (bits & (1u << b)) {
+            fprintf(out, "coblk-bench: %s: not supported by coblk, "
+                    "ignored\n", unsupported_names[b]);
+        }
+    }
 }

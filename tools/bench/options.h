@@ -8,6 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "verify.h"
 
 enum rw_mode {
     RW_READ, RW_WRITE, RW_RANDREAD, RW_RANDWRITE, RW_RW, RW_RANDRW,
@@ -15,8 +18,17 @@ enum rw_mode {
 };
 
 enum engine { ENGINE_IO_URING, ENGINE_NULL };
+
+/* fio's io_uring options for what coblk does not do: accepted, warned
+ * about once. */
+enum {
+    UNSUPPORTED_FIXEDBUFS = 1u << 0,    /* registered buffers */
+    UNSUPPORTED_SQTHREAD_POLL = 1u << 1,
+    UNSUPPORTED_SQTHREAD_POLL_CPU = 1u << 2,
+    UNSUPPORTED_HIPRI = 1u << 3,        /* polled completions */
+};
+#define UNSUPPORTED_COUNT 4
 enum distribution { DIST_RANDOM, DIST_ZIPF };
-enum verify_algo { VERIFY_NONE, VERIFY_CRC32C, VERIFY_MD5 };
 
 #define MAX_BSSPLIT 16
 #define MAX_PERCENTILES 64
@@ -32,6 +44,7 @@ struct job {
     char name[64];
     char filename[4096];        /* a path or a coblk spec; "" = temp file */
     uint64_t size;              /* bytes to do I/O over; 0 = the file's */
+    bool size_given;            /* size= given, even as 0 */
     uint64_t offset;
     uint64_t bs;
     enum rw_mode rw;
@@ -53,11 +66,14 @@ struct job {
     struct bs_split bssplit[MAX_BSSPLIT];
     unsigned nr_bssplit;
     unsigned iodepth_batch_submit;      /* submit once this many are ready */
-    unsigned iodepth_batch_complete_min;
+    unsigned iodepth_batch_complete_min;    /* reap at least this many */
+    unsigned iodepth_batch_complete_max;    /* and at most; 0: no limit */
     uint64_t ramp_time_ns, startdelay_ns;
-    /* io_uring tuning: coblk always registers its files; these are
-     * accepted for fio's job files and shown in the job options. */
-    bool fixedbufs, registerfiles, sqthread_poll, hipri;
+    /* Statistics not kept (fio's disable_*): the clock is not read for
+     * them.  gtod_reduce sets them all, and reads the clock rarely. */
+    bool disable_lat, disable_clat, disable_slat, disable_bw;
+    bool gtod_reduce;
+    unsigned unsupported;               /* UNSUPPORTED_* bits */
     bool randrepeat;                    /* false: seed from the clock */
     uint64_t rate[2], rate_iops[2];     /* per second, read and write */
     enum distribution distribution;
@@ -132,6 +148,10 @@ bool bench_given_next(const struct job *job, size_t *pos, const char **name,
  * bench_parse_args does this for every job. */
 int bench_job_finish(struct job *job, char *err, size_t err_size);
 void bench_config_free(struct bench_config *cfg);
+/* One line on out for each option that some job turned on and coblk does
+ * not support ("coblk-bench: fixedbufs: not supported by coblk,
+ * ignored"). */
+void bench_warn_unsupported(const struct bench_config *cfg, FILE *out);
 
 const char *bench_rw_name(enum rw_mode rw);
 uint64_t bench_gcd(uint64_t a, uint64_t b);

@@ -1,7 +1,7 @@
 /*
- * Reports in fio 3.x's layouts (see report.h): the normal text report and
- * the JSON structure, laid out as fio 3.33 prints them; report-terse.c has
- * the terse lines.
+ * Reports in fio 3.x's layouts (see report.h): what all formats share, and
+ * the normal text report as fio 3.33 prints it; report-json.c has the JSON
+ * structure and report-terse.c the terse lines.
  */
 #include "config.h"
 
@@ -17,7 +17,14 @@
 
 #include "report.h"
 
-static const char *const dir_names[] = { "read", "write", "trim" };
+const char *const report_dir_names[DIR_COUNT] = { "read", "write", "trim" };
+const char *const report_depth_keys[DEPTH_BUCKETS] = {
+    "1", "2", "4", "8", "16", "32", ">=64" };
+const char *const report_batch_keys[DEPTH_BUCKETS] = {
+    "0", "4", "8", "16", "32", "64", ">=64" };
+const char *const report_lat_ranges[REPORT_LAT_M] = {
+    "2", "4", "10", "20", "50", "100", "250", "500", "750", "1000", "2000",
+    ">=2000" };
 static const double default_percentiles[] = {
     1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.5, 99.9, 99.95,
     99.99,
@@ -304,9 +311,7 @@ double report_cpu_pct(double sec, uint64_t total_run_ns)
     return total_run_ns ? 100.0 * sec / ((double)total_run_ns / 1e9) : 0;
 }
 
-/* fio's bw "per": the mean (which fio passes as an int) as a percentage of
- * the group's aggregate bandwidth. */
-static double agg_percent(uint64_t agg, double mean_kib)
+double report_agg_percent(uint64_t agg, double mean_kib)
 {
     if (agg <= 1024) {
         return 100.0;
@@ -393,15 +398,10 @@ static void normal_lat(FILE *out, const char *name, const struct lat_stats *s)
             num2str(b, max, 6, false, N2S_NONE), mean, dev);
 }
 
-struct plist {
-    double pct[MAX_PERCENTILES];
-    unsigned n, precision;
-};
-
 /* fio's show_clat_percentiles(): unit by range, columns by the widest. */
 static void normal_percentiles(FILE *out, const char *pre,
                                const struct lat_stats *s,
-                               const struct plist *pl)
+                               const struct report_plist *pl)
 {
     uint64_t vals[MAX_PERCENTILES], minv = UINT64_MAX, maxv = 0;
     uint64_t divisor = 1;
@@ -449,7 +449,7 @@ static void normal_bw(FILE *out, const struct sample_stats *s, uint64_t agg)
 {
     double mean = sample_mean(s), dev = sample_stdev(s);
     uint64_t min = (uint64_t)s->min, max = (uint64_t)s->max;
-    double per = agg_percent(agg, mean);
+    double per = report_agg_percent(agg, mean);
     const char *unit = "KiB";
 
     if (!s->count) {
@@ -480,7 +480,7 @@ static void normal_iops(FILE *out, const struct sample_stats *s)
 
 static void normal_dir(FILE *out, const struct job_result *r, int d,
                        const struct report_group *grp,
-                       const struct plist *pl)
+                       const struct report_plist *pl)
 {
     const struct dir_stats *s = &r->dir[d];
     uint64_t run = report_runtime_ms(r, d);
@@ -491,7 +491,7 @@ static void normal_dir(FILE *out, const struct job_result *r, int d,
     }
     uint64_t bps = s->bytes * 1000 / run;
     fprintf(out, "  %s: IOPS=%s, BW=%s (%s)(%s/%" PRIu64 "msec)%s\n",
-            dir_names[d], num2str(iops, s->ios * 1000 / run, 4, false,
+            report_dir_names[d], num2str(iops, s->ios * 1000 / run, 4, false,
                                   N2S_NONE),
             num2str(bw, bps, 4, true, N2S_BYTEPERSEC),
             num2str(bw_si, bps, 4, false, N2S_BYTEPERSEC),
@@ -510,9 +510,6 @@ static void normal_lat_line(FILE *out, const char *unit,
                             const uint64_t *counts, unsigned nr,
                             uint64_t total)
 {
-    static const char *const ranges[] = { "2", "4", "10", "20", "50", "100",
-                                          "250", "500", "750", "1000",
-                                          "2000", ">=2000" };
     double pct[REPORT_LAT_M];
     unsigned on_line = 0;
 
@@ -530,7 +527,7 @@ static void normal_lat_line(FILE *out, const char *unit,
         } else {
             fprintf(out, "  lat (%s)   : ", unit);
         }
-        fprintf(out, "%s=%3.2f%%", ranges[i], pct[i]);
+        fprintf(out, "%s=%3.2f%%", report_lat_ranges[i], pct[i]);
         on_line++;
     }
     if (on_line) {
@@ -563,11 +560,6 @@ static void normal_depths(FILE *out, const char *label,
     }
     fputc('\n', out);
 }
-
-static const char *const depth_keys[] = { "1", "2", "4", "8", "16", "32",
-                                          ">=64" };
-static const char *const batch_keys[] = { "0", "4", "8", "16", "32", "64",
-                                          ">=64" };
 
 static void normal_header(FILE *out, const struct report_block *b,
                           const char *when)
@@ -605,13 +597,15 @@ static void normal_tail(FILE *out, const struct report_block *b)
             report_cpu_pct(r->usr_sec, b->total_run_ns),
             report_cpu_pct(r->sys_sec, b->total_run_ns), r->ctx, r->majf,
             r->minf);
-    normal_depths(out, "  IO depths    : ", depth_keys, r->io_depth);
-    normal_depths(out, "     submit    : ", batch_keys, r->submit);
-    normal_depths(out, "     complete  : ", batch_keys, r->complete);
+    normal_depths(out, "  IO depths    : ", report_depth_keys,
+                  r->io_depth);
+    normal_depths(out, "     submit    : ", report_batch_keys, r->submit);
+    normal_depths(out, "     complete  : ", report_batch_keys,
+                  r->complete);
     fprintf(out, "     issued rwts: total=%" PRIu64 ",%" PRIu64 ",%" PRIu64
             ",%" PRIu64 " short=0,0,0,0 dropped=0,0,0,0\n",
             r->dir[DIR_READ].ios, r->dir[DIR_WRITE].ios, r->dir[DIR_TRIM].ios,
-            r->sync.count);
+            r->sync_ios);
     fprintf(out, "     latency   : target=0, window=0, percentile=100.00%%, "
             "depth=%u\n", r->job->iodepth);
     normal_cpu_per_io(out, r);
@@ -622,7 +616,7 @@ static void normal_block(FILE *out, const struct report *rep,
 {
     const struct job_result *r = b->r;
     struct report_group grp;
-    struct plist pl;
+    struct report_plist pl;
 
     if (!report_total_ios(r) && !r->error) {
         return;
@@ -679,308 +673,6 @@ static void report_normal(FILE *out, const struct report *rep,
     for (unsigned g = 0; g < rep->nr_groups; g++) {
         normal_group(out, rep, g);
     }
-}
-
-/* ---- JSON --------------------------------------------------------------- */
-
-/* A writer with fio's layout: two spaces a level, "key" : value. */
-struct jw {
-    FILE *out;
-    int level;
-    bool first;
-};
-
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            fprintf(out, "\\%c", c);
-        } else if (c < 0x20) {
-            fprintf(out, "\\u%04x", c);
-        } else {
-            fputc(c, out);
-        }
-    }
-    fputc('"', out);
-}
-
-static void jw_key(struct jw *w, const char *key)
-{
-    if (!w->first) {
-        fputs(",\n", w->out);
-    }
-    w->first = false;
-    fprintf(w->out, "%*s", 2 * w->level, "");
-    if (key) {
-        json_string(w->out, key);
-        fputs(" : ", w->out);
-    }
-}
-
-static void jw_open(struct jw *w, const char *key, char bracket)
-{
-    jw_key(w, key);
-    fprintf(w->out, "%c\n", bracket);
-    w->level++;
-    w->first = true;
-}
-
-static void jw_close(struct jw *w, char bracket)
-{
-    w->level--;
-    fprintf(w->out, "\n%*s%c", 2 * w->level, "", bracket);
-    w->first = false;
-}
-
-static void jw_uint(struct jw *w, const char *key, uint64_t value)
-{
-    jw_key(w, key);
-    fprintf(w->out, "%" PRIu64, value);
-}
-
-static void jw_int(struct jw *w, const char *key, long long value)
-{
-    jw_key(w, key);
-    fprintf(w->out, "%lld", value);
-}
-
-/* fio's %f; JSON has no nan or inf. */
-static void jw_float(struct jw *w, const char *key, double value)
-{
-    jw_key(w, key);
-    fprintf(w->out, "%f", isfinite(value) ? value : 0.0);
-}
-
-static void jw_str(struct jw *w, const char *key, const char *value)
-{
-    jw_key(w, key);
-    json_string(w->out, value);
-}
-
-/* ---- job options as given ---------------------------------------------- */
-
-/* fio's "job options" (or "global options"): the options given there with
- * a value, as typed; none, no object. */
-static void json_options(struct jw *w, const char *key, const struct job *job)
-{
-    size_t pos = 0;
-    const char *name, *value;
-
-    if (!bench_given_next(job, &pos, &name, &value)) {
-        return;
-    }
-    jw_open(w, key, '{');
-    do {
-        jw_str(w, name, value);
-    } while (bench_given_next(job, &pos, &name, &value));
-    jw_close(w, '}');
-}
-
-/* ---- JSON statistics ---------------------------------------------------- */
-
-static void json_bins(struct jw *w, const struct lat_stats *s)
-{
-    jw_open(w, "bins", '{');
-    for (unsigned b = 0; b < LAT_BUCKETS; b++) {
-        char key[32];
-        if (s->buckets[b]) {
-            snprintf(key, sizeof(key), "%" PRIu64, lat_bucket_value(b));
-            jw_uint(w, key, s->buckets[b]);
-        }
-    }
-    jw_close(w, '}');
-}
-
-/* pl NULL: no percentiles (fio's slat and lat by default). */
-static void json_lat(struct jw *w, const char *key, const struct lat_stats *s,
-                     const struct plist *pl, bool bins)
-{
-    jw_open(w, key, '{');
-    jw_uint(w, "min", s->count ? s->min_ns : 0);
-    jw_uint(w, "max", s->max_ns);
-    jw_float(w, "mean", lat_mean(s));
-    jw_float(w, "stddev", lat_stdev(s));
-    jw_uint(w, "N", s->count);
-    if (pl && s->count) {
-        jw_open(w, "percentile", '{');
-        for (unsigned j = 0; j < pl->n; j++) {
-            char name[64];
-            snprintf(name, sizeof(name), "%f", pl->pct[j]);
-            jw_uint(w, name, lat_percentile(s, pl->pct[j]));
-        }
-        jw_close(w, '}');
-        if (bins) {
-            json_bins(w, s);
-        }
-    }
-    jw_close(w, '}');
-}
-
-static void json_bw(struct jw *w, const struct sample_stats *s, uint64_t agg)
-{
-    bool any = s->count;
-
-    jw_uint(w, "bw_min", any ? (uint64_t)s->min : 0);
-    jw_uint(w, "bw_max", any ? (uint64_t)s->max : 0);
-    jw_float(w, "bw_agg", any ? agg_percent(agg, sample_mean(s)) : 0);
-    jw_float(w, "bw_mean", sample_mean(s));
-    jw_float(w, "bw_dev", sample_stdev(s));
-    jw_uint(w, "bw_samples", s->count);
-}
-
-static void json_iops(struct jw *w, const struct sample_stats *s)
-{
-    bool any = s->count;
-
-    jw_uint(w, "iops_min", any ? (uint64_t)s->min : 0);
-    jw_uint(w, "iops_max", any ? (uint64_t)s->max : 0);
-    jw_float(w, "iops_mean", sample_mean(s));
-    jw_float(w, "iops_stddev", sample_stdev(s));
-    jw_uint(w, "iops_samples", s->count);
-}
-
-static void json_dir(struct jw *w, const struct job_result *r, int d,
-                     const struct report_group *grp, const struct plist *pl,
-                     bool plus)
-{
-    const struct dir_stats *s = &r->dir[d];
-    uint64_t run = report_runtime_ms(r, d);
-    uint64_t bps = run ? s->bytes * 1000 / run : 0;
-
-    jw_open(w, dir_names[d], '{');
-    jw_uint(w, "io_bytes", s->bytes);
-    jw_uint(w, "io_kbytes", s->bytes >> 10);
-    jw_uint(w, "bw_bytes", bps);
-    jw_uint(w, "bw", bps / 1024);
-    jw_float(w, "iops", run ? 1000.0 * (double)s->ios / (double)run : 0);
-    jw_uint(w, "runtime", run);
-    jw_uint(w, "total_ios", s->ios);
-    jw_uint(w, "short_ios", 0);
-    jw_uint(w, "drop_ios", 0);
-    json_lat(w, "slat_ns", &s->slat, NULL, false);
-    json_lat(w, "clat_ns", &s->clat, pl, plus);
-    json_lat(w, "lat_ns", &s->lat, NULL, false);
-    json_bw(w, &s->bw, grp->agg[d]);
-    json_iops(w, &s->iops);
-    jw_close(w, '}');
-}
-
-static void json_sync(struct jw *w, const struct job_result *r,
-                      const struct plist *pl, bool plus)
-{
-    jw_open(w, "sync", '{');
-    jw_uint(w, "total_ios", r->sync.count);
-    json_lat(w, "lat_ns", &r->sync, pl, plus);
-    jw_close(w, '}');
-}
-
-static void json_depths(struct jw *w, const char *key,
-                        const char *const *keys,
-                        const uint64_t map[DEPTH_BUCKETS])
-{
-    double pct[DEPTH_BUCKETS];
-
-    report_percent(map, DEPTH_BUCKETS, report_sum(map, DEPTH_BUCKETS), 0.1,
-                   pct);
-    jw_open(w, key, '{');
-    for (unsigned i = 0; i < DEPTH_BUCKETS; i++) {
-        jw_float(w, keys[i], pct[i]);
-    }
-    jw_close(w, '}');
-}
-
-static void json_lat_map(struct jw *w, const char *key, const uint64_t *counts,
-                         unsigned nr, uint64_t total)
-{
-    static const char *const ranges[] = { "2", "4", "10", "20", "50", "100",
-                                          "250", "500", "750", "1000",
-                                          "2000", ">=2000" };
-    double pct[REPORT_LAT_M];
-
-    report_percent(counts, nr, total, 0.01, pct);
-    jw_open(w, key, '{');
-    for (unsigned i = 0; i < nr; i++) {
-        jw_float(w, ranges[i], pct[i]);
-    }
-    jw_close(w, '}');
-}
-
-static void json_usage(struct jw *w, const struct report_block *b)
-{
-    const struct job_result *r = b->r;
-    uint64_t ns[REPORT_LAT_N], us[REPORT_LAT_N], ms[REPORT_LAT_M];
-    uint64_t total = report_total_ios(r);
-
-    jw_uint(w, "job_runtime", b->total_run_ns / 1000000);
-    jw_float(w, "usr_cpu", report_cpu_pct(r->usr_sec, b->total_run_ns));
-    jw_float(w, "sys_cpu", report_cpu_pct(r->sys_sec, b->total_run_ns));
-    jw_uint(w, "ctx", r->ctx);
-    jw_uint(w, "majf", r->majf);
-    jw_uint(w, "minf", r->minf);
-    json_depths(w, "iodepth_level", depth_keys, r->io_depth);
-    json_depths(w, "iodepth_submit", batch_keys, r->submit);
-    json_depths(w, "iodepth_complete", batch_keys, r->complete);
-    report_lat_counts(r, ns, us, ms);
-    json_lat_map(w, "latency_ns", ns, REPORT_LAT_N, total);
-    json_lat_map(w, "latency_us", us, REPORT_LAT_N, total);
-    json_lat_map(w, "latency_ms", ms, REPORT_LAT_M, total);
-    jw_uint(w, "latency_depth", r->job->iodepth);
-    jw_uint(w, "latency_target", 0);
-    jw_float(w, "latency_percentile", 100.0);
-    jw_uint(w, "latency_window", 0);
-}
-
-static void json_block(struct jw *w, const struct report *rep,
-                       const struct bench_config *cfg,
-                       const struct report_block *b, bool plus)
-{
-    const struct job_result *r = b->r;
-    struct report_group grp;
-    struct plist pl;
-
-    pl.n = report_percentiles(r->job, pl.pct);
-    report_group(rep, r->job->groupid, &grp);
-    jw_open(w, NULL, '{');
-    jw_str(w, "jobname", r->job->name);
-    jw_uint(w, "groupid", r->job->groupid);
-    jw_int(w, "error", -r->error);
-    jw_uint(w, "eta", 0);
-    jw_uint(w, "elapsed", (r->runtime_ns + 999999999) / 1000000000);
-    json_options(w, "job options", r->job);
-    for (int d = 0; d < DIR_COUNT; d++) {
-        json_dir(w, r, d, &grp, &pl, plus);
-    }
-    json_sync(w, r, &pl, plus);
-    json_usage(w, b);
-    jw_close(w, '}');
-}
-
-static void report_json(FILE *out, const struct report *rep,
-                        const struct bench_config *cfg, bool plus,
-                        const struct timeval *now, const char *when)
-{
-    struct jw w = { .out = out, .first = true };
-    char time_text[32];
-
-    snprintf(time_text, sizeof(time_text), "%.*s",
-             (int)strcspn(when, "\n"), when);
-    jw_open(&w, NULL, '{');
-    jw_str(&w, "fio version", "coblk-bench-" PACKAGE_VERSION);
-    jw_int(&w, "timestamp", (long long)now->tv_sec);
-    jw_int(&w, "timestamp_ms", (long long)now->tv_sec * 1000 +
-           now->tv_usec / 1000);
-    jw_str(&w, "time", time_text);
-    json_options(&w, "global options", &cfg->global);
-    jw_open(&w, "jobs", '[');
-    for (unsigned i = 0; i < rep->nr_blocks; i++) {
-        json_block(&w, rep, cfg, &rep->blocks[i], plus);
-    }
-    jw_close(&w, ']');
-    jw_close(&w, '}');
-    fputc('\n', out);
 }
 
 /* ---- entry point -------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #define COBLK_BENCH_REPORT_H
 
 #include <stdio.h>
+#include <sys/time.h>
 
 #include "options.h"
 #include "run.h"
@@ -29,7 +30,12 @@ enum n2s_unit { N2S_NONE, N2S_BYTE, N2S_BYTEPERSEC };
 char *num2str(char buf[NUM_LEN], uint64_t num, int maxlen, bool pow2,
               enum n2s_unit units);
 
-/* ---- shared by report.c and report-terse.c ------------------------------ */
+/* ---- shared by report.c, report-json.c and report-terse.c --------------- */
+
+extern const char *const report_dir_names[DIR_COUNT];
+/* fio's names of the I/O depth and of the batch size buckets. */
+extern const char *const report_depth_keys[DEPTH_BUCKETS];
+extern const char *const report_batch_keys[DEPTH_BUCKETS];
 
 /* What fio reports as one job (its thread_stat): an instance, or with
  * group_reporting all the instances of a group merged. */
@@ -56,6 +62,13 @@ struct report_group {
 
 #define REPORT_LAT_N 10         /* fio's 2, 4, 10, ... 1000 per unit */
 #define REPORT_LAT_M 12         /* and 2000, >=2000 for msec */
+extern const char *const report_lat_ranges[REPORT_LAT_M];
+
+/* The percentiles to report and the decimals fio shows them with. */
+struct report_plist {
+    double pct[MAX_PERCENTILES];
+    unsigned n, precision;
+};
 
 /* Fills rep; returns 0, or -1 (nothing to free) when out of memory. */
 int report_build(struct report *rep, const struct bench_config *cfg,
@@ -80,7 +93,14 @@ uint64_t report_sum(const uint64_t *counts, unsigned nr);
 /* CPU time as a percentage of the block's run time. */
 double report_cpu_pct(double sec, uint64_t total_run_ns);
 uint64_t report_total_ios(const struct job_result *r);
+/* fio's bw "per": the mean (which fio passes as an int) as a percentage of
+ * the group's aggregate bandwidth. */
+double report_agg_percent(uint64_t agg, double mean_kib);
 
 void report_terse(FILE *out, const struct report *rep);
+/* now and when (ctime's text) are the report's time stamp. */
+void report_json(FILE *out, const struct report *rep,
+                 const struct bench_config *cfg, bool plus,
+                 const struct timeval *now, const char *when);
 
 #endif

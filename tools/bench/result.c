@@ -66,6 +66,7 @@ int bench_result_merge(struct job_result *into, const struct job_result *from)
     for (int d = 0; d < DIR_COUNT; d++) {
         dir_merge(&into->dir[d], &from->dir[d]);
     }
+    into->sync_ios += from->sync_ios;
     lat_merge(&into->sync, &from->sync);
     for (int b = 0; b < DEPTH_BUCKETS; b++) {
         into->io_depth[b] += from->io_depth[b];

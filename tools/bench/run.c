@@ -27,6 +27,22 @@
 #define DIR_SYNC DIR_COUNT      /* a slot carrying a flush (fsync=) */
 #define DIR_END_SYNC (DIR_COUNT + 1)    /* end_fsync's: not in the stats */
 #define VERIFY_BATCH 4096       /* extents read back per round */
+/* The longest an instance sleeps or waits for a completion without
+ * looking whether it was asked to stop. */
+#define STOP_CHECK_NS 100000000ull
+
+static atomic_bool stop_requested;
+
+void bench_stop(void)
+{
+    atomic_store_explicit(&stop_requested, true, memory_order_relaxed);
+}
+
+/* Relaxed: stopping a turn later does no harm. */
+static bool stopping(void)
+{
+    return atomic_load_explicit(&stop_requested, memory_order_relaxed);
+}
 
 uint64_t bench_now_ns(void)
 {
@@ -36,14 +52,34 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Sleeps until when_ns, but no longer than STOP_CHECK_NS. */
 static void sleep_until(uint64_t when_ns)
 {
+    uint64_t latest = bench_now_ns() + STOP_CHECK_NS;
+
+    when_ns = when_ns < latest ? when_ns : latest;
     struct timespec ts = { .tv_sec = (time_t)(when_ns / 1000000000u),
                            .tv_nsec = (long)(when_ns % 1000000000u) };
 
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
            EINTR) {
     }
+}
+
+/* startdelay: false if asked to stop meanwhile. */
+static bool start_delay(uint64_t ns)
+{
+    uint64_t until = bench_now_ns() + ns;
+
+    while (!stopping() && bench_now_ns() < until) {
+        sleep_until(until);
+    }
+    return !stopping();
+}
+
+static bool only_reads(const struct job *job)
+{
+    return job->rw == RW_READ || job->rw == RW_RANDREAD;
 }
 
 int bench_device_spec(const struct job *job, char *spec, size_t size,
@@ -66,13 +102,13 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     struct stat st;
     bool missing = stat(name, &st) < 0;
     uint64_t want = job->offset + job->size;
-    if (missing && !job->size) {
-        snprintf(err, err_size, "%s: no such file, and no size= to create "
-                 "it with", name);
-        return -1;
-    }
-    /* fio lays out a missing or short file; a sparse one does for us. */
-    if (missing || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < want)) {
+    /* fio lays out a missing file, or one too short for a job that
+     * writes; a sparse one does for us.  A job that only reads never
+     * changes a file that exists: it is checked against the size the
+     * file has.  Without a size there is nothing to lay out. */
+    bool short_file = !missing && S_ISREG(st.st_mode) &&
+                      (uint64_t)st.st_size < want;
+    if (job->size && (missing || (short_file && !only_reads(job)))) {
         int fd = open(name, O_CREAT | O_WRONLY, 0644);
         if (fd < 0 || ftruncate(fd, (off_t)want) < 0) {
             snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", name,
@@ -122,6 +158,14 @@ struct runner {
     uint64_t issued_bytes, total_bytes, issued_ios, max_ios;
     uint64_t stats_ns, deadline_ns, ramp_end_ns;
     uint64_t rate_bytes[2], rate_ios[2];    /* since stats_ns */
+    unsigned reap_max;          /* completions one reap takes at most */
+
+    /* The clock: read at submission only for what needs it (slat, clat,
+     * the latency logs); with gtod_reduce, at completion only every
+     * (clock_mask + 1)th reap, as fio. */
+    bool time_submit;
+    unsigned clock_mask, clock_turns;
+    uint64_t last_now;
     uint64_t writes_since_sync;
 
     /* Sampling for the series, bw/iops statistics and logs. */
@@ -229,7 +273,7 @@ static void take_sample(struct runner *rn, uint64_t now)
     for (int d = 0; d < DIR_COUNT; d++) {
         since_mark(r, d, rn->sample_ios, rn->sample_bytes, &p.ios[d],
                    &p.bytes[d]);
-        if (job_does(rn->job, d)) {
+        if (job_does(rn->job, d) && !rn->job->disable_bw) {
             sample_add(&r->dir[d].bw, (double)p.bytes[d] / 1024 / sec);
             sample_add(&r->dir[d].iops, (double)p.ios[d] / sec);
         }
@@ -266,6 +310,7 @@ static void end_ramp(struct runner *rn, uint64_t now)
 
     memset(r->dir, 0, sizeof(r->dir));
     memset(&r->sync, 0, sizeof(r->sync));
+    r->sync_ios = 0;
     memset(r->io_depth, 0, sizeof(r->io_depth));
     memset(r->submit, 0, sizeof(r->submit));
     memset(r->complete, 0, sizeof(r->complete));
@@ -302,6 +347,7 @@ static void serve_snapshot(struct runner *rn)
     rn->snapshot_gen = gen;
     memcpy(r->snapshot->dir, r->dir, sizeof(r->dir));
     r->snapshot->sync = r->sync;
+    r->snapshot->sync_ios = r->sync_ios;
     memcpy(r->snapshot->io_depth, r->io_depth, sizeof(r->io_depth));
     memcpy(r->snapshot->submit, r->submit, sizeof(r->submit));
     memcpy(r->snapshot->complete, r->complete, sizeof(r->complete));
@@ -417,7 +463,7 @@ static bool more_to_issue(const struct runner *rn, uint64_t now)
 {
     return rn->issued_bytes < rn->total_bytes &&
            rn->issued_ios < rn->max_ios && now < rn->deadline_ns &&
-           !rn->r->error;
+           !stopping() && !rn->r->error;
 }
 
 /* Why the prepared request in rn->held waits. */
@@ -478,7 +524,8 @@ static enum hold prepare_ready(struct runner *rn, uint64_t now,
 {
     const struct job *job = rn->job;
 
-    if (rn->held && (now >= rn->deadline_ns || rn->r->error)) {
+    if (rn->held && (now >= rn->deadline_ns || stopping() ||
+                     rn->r->error)) {
         drop_held(rn);
     }
     while (rn->nr_free || rn->held) {
@@ -544,13 +591,17 @@ static int submit_ready(struct runner *rn)
     if (coblk_queue_submit(rn->q, rn->ready, n) != (int)n) {
         return job_error(rn->r, -EIO, "submit: %s", coblk_last_error());
     }
-    uint64_t now = bench_now_ns();
-    for (unsigned i = 0; i < n; i++) {
-        ((struct slot *)rn->ready[i])->sub_ns = now;
+    if (rn->time_submit) {
+        uint64_t now = bench_now_ns();
+        for (unsigned i = 0; i < n; i++) {
+            ((struct slot *)rn->ready[i])->sub_ns = now;
+        }
+        if (!rn->job->disable_slat) {
+            add_slat(rn, now, n);
+        }
     }
     rn->inflight += n;
     rn->nr_ready = 0;
-    add_slat(rn, now, n);
     rn->r->io_depth[depth_bucket(rn->inflight)] += n;
     rn->r->submit[batch_bucket(n)]++;
     return 0;
@@ -578,17 +629,26 @@ static void account(struct runner *rn, struct slot *s, uint64_t now)
 {
     struct job_result *r = rn->r;
 
+    const struct job *job = rn->job;
+
     if (s->dir >= DIR_SYNC) {
         if (s->dir == DIR_SYNC) {
-            lat_add(&r->sync, now - s->sub_ns);
+            r->sync_ios++;
+            if (!job->disable_clat) {       /* fio's sync latency is one */
+                lat_add(&r->sync, now - s->sub_ns);
+            }
         }
         return;
     }
     struct dir_stats *d = &r->dir[s->dir];
     d->ios++;
     d->bytes += s->bytes;
-    lat_add(&d->clat, now - s->sub_ns);
-    lat_add_moments(&d->lat, now - s->prep_ns, 1);
+    if (!job->disable_clat) {
+        lat_add(&d->clat, now - s->sub_ns);
+    }
+    if (!job->disable_lat) {
+        lat_add_moments(&d->lat, now - s->prep_ns, 1);
+    }
     if (rn->logging && !ramping(rn)) {
         logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir, s->bytes,
                 s->sub_ns - s->prep_ns, now - s->sub_ns, now - s->prep_ns);
@@ -636,13 +696,23 @@ static void complete(struct runner *rn, struct slot *s, uint64_t now)
     rn->free_slots[rn->nr_free++] = s;
 }
 
-/* Waits for at least min completions (or timeout_ms) and handles them;
- * returns the time it saw them at. */
+/* The time completions were seen at. */
+static uint64_t completion_clock(struct runner *rn)
+{
+    if (rn->clock_mask && (++rn->clock_turns & rn->clock_mask)) {
+        return rn->last_now;
+    }
+    return rn->last_now = bench_now_ns();
+}
+
+/* Waits for at least min completions (or timeout_ms) and handles up to
+ * iodepth_batch_complete_max of them; returns the time it saw them at. */
 static uint64_t reap(struct runner *rn, unsigned min, int timeout_ms)
 {
-    int got = coblk_queue_reap(rn->q, rn->done, min, rn->inflight,
+    unsigned max = rn->inflight < rn->reap_max ? rn->inflight : rn->reap_max;
+    int got = coblk_queue_reap(rn->q, rn->done, min < max ? min : max, max,
                                timeout_ms);
-    uint64_t now = bench_now_ns();
+    uint64_t now = completion_clock(rn);
 
     if (got < 0) {
         job_error(rn->r, got, "reap: %s", coblk_last_error());
@@ -669,6 +739,12 @@ static void drain(struct runner *rn)
 
 /* ---- verification passes ----------------------------------------------------- */
 
+/* A fatal bad block, or a stop, ends verification. */
+static bool verify_done(const struct runner *rn)
+{
+    return (rn->bad_units && rn->job->verify_fatal) || stopping();
+}
+
 /* Reads the extents back and checks every unit against its write. */
 static void verify_extents(struct runner *rn, const struct extent *ext,
                            size_t n)
@@ -676,9 +752,9 @@ static void verify_extents(struct runner *rn, const struct extent *ext,
     uint64_t max_units = rn->job->bs_max / rn->unit_bytes;
 
     rn->verifying = true;
-    for (size_t i = 0; i < n && !(rn->bad_units && rn->job->verify_fatal);) {
+    for (size_t i = 0; i < n && !verify_done(rn);) {
         struct extent e = ext[i];
-        while (e.count && !(rn->bad_units && rn->job->verify_fatal)) {
+        while (e.count && !verify_done(rn)) {
             if (!rn->nr_free) {
                 reap(rn, 1, -1);
                 continue;
@@ -741,7 +817,7 @@ static void verify_written(struct runner *rn)
 static void replay_writes(struct runner *rn)
 {
     while (rn->issued_bytes < rn->total_bytes &&
-           rn->issued_ios < rn->max_ios) {
+           rn->issued_ios < rn->max_ios && !stopping()) {
         int dir = picker_direction(&rn->pick);
         uint64_t bytes;
         uint64_t unit = picker_block(&rn->pick, &bytes);
@@ -765,10 +841,12 @@ static void verify_backlog(struct runner *rn)
 
 /* ---- the I/O loop ---------------------------------------------------------- */
 
-/* How long a reap may wait for the rate limit: never past the end. */
+/* How long a reap may wait for the rate limit: never past the end, nor
+ * longer than a stop may wait. */
 static int wait_ms(const struct runner *rn, uint64_t until, uint64_t now)
 {
     until = until < rn->deadline_ns ? until : rn->deadline_ns;
+    until = until < now + STOP_CHECK_NS ? until : now + STOP_CHECK_NS;
     return until > now ? (int)((until - now + 999999) / 1000000) : 0;
 }
 
@@ -820,6 +898,9 @@ static void io_loop(struct runner *rn)
 /* After each pass over the region (loops=): check what it wrote. */
 static void verify_pass(struct runner *rn)
 {
+    if (stopping()) {
+        return;
+    }
     if (rn->backlog && rn->nr_backlog) {
         verify_backlog(rn);
     }
@@ -847,8 +928,8 @@ static void run_passes(struct runner *rn)
     const struct job *job = rn->job;
     unsigned passes = job->time_based ? 1 : job->loops;
 
-    for (unsigned pass = 0;
-         pass < passes && !rn->r->error && bench_now_ns() < rn->deadline_ns;
+    for (unsigned pass = 0; pass < passes && !rn->r->error &&
+                            bench_now_ns() < rn->deadline_ns && !stopping();
          pass++) {
         rn->issued_bytes = rn->issued_ios = 0;
         if (job->verify_only) {
@@ -871,27 +952,59 @@ static void run_passes(struct runner *rn)
 
 /* ---- setting up -------------------------------------------------------------- */
 
-static int check_geometry(struct runner *rn, uint64_t dev_size,
+/* The region the job does I/O on, within the device: one message per
+ * condition that fails. */
+static int check_region(struct runner *rn, uint64_t dev_size,
+                        const char *spec)
+{
+    const struct job *job = rn->job;
+    unsigned long long offset = job->offset, size = job->size;
+    unsigned long long bs = job->bs_max, end = dev_size;
+
+    if (offset % COBLK_SECTOR_SIZE) {
+        return job_error(rn->r, -EINVAL, "offset=%llu is not a multiple of "
+                         "%d", offset, COBLK_SECTOR_SIZE);
+    }
+    if (!dev_size) {
+        return job_error(rn->r, -EINVAL, "%s is empty: no bytes to do I/O "
+                         "on", spec);
+    }
+    if (offset >= dev_size) {
+        return job_error(rn->r, -EINVAL, "offset=%llu is at or past the end "
+                         "of %s (%llu bytes)", offset, spec, end);
+    }
+    if (size > dev_size - offset) {
+        return job_error(rn->r, -EINVAL, "size=%llu at offset=%llu goes past "
+                         "the end of %s (%llu bytes)", size, offset, spec,
+                         end);
+    }
+    if (size && size < bs) {
+        return job_error(rn->r, -EINVAL, "size=%llu is smaller than the "
+                         "block size %llu", size, bs);
+    }
+    if (!size && dev_size - offset < bs) {
+        return job_error(rn->r, -EINVAL, "%s has %llu bytes after "
+                         "offset=%llu, fewer than the block size %llu", spec,
+                         end - offset, offset, bs);
+    }
+    return 0;
+}
+
+static int check_geometry(struct runner *rn, struct coblk_dev *dev,
                           const char *spec)
 {
     const struct job *job = rn->job;
-    uint64_t size = job->size ? job->size
-                  : dev_size > job->offset ? dev_size - job->offset : 0;
+    int64_t dev_bytes = coblk_dev_size(dev);
 
-    if (job->offset > dev_size || size > dev_size - job->offset) {
-        return job_error(rn->r, -EINVAL, "size=%llu at offset=%llu goes past "
-                         "the end of %s (%llu bytes)",
-                         (unsigned long long)size,
-                         (unsigned long long)job->offset, spec,
-                         (unsigned long long)dev_size);
+    if (dev_bytes < 0) {
+        return job_error(rn->r, (int)dev_bytes, "%s: size: %s", spec,
+                         coblk_last_error());
     }
-    if (job->offset % COBLK_SECTOR_SIZE || size < job->bs_max) {
-        return job_error(rn->r, -EINVAL, "offset=%llu must be a multiple of "
-                         "512, and the block size %llu at most the size "
-                         "%llu", (unsigned long long)job->offset,
-                         (unsigned long long)job->bs_max,
-                         (unsigned long long)size);
+    int ret = check_region(rn, (uint64_t)dev_bytes, spec);
+    if (ret < 0) {
+        return ret;
     }
+    uint64_t size = job->size ? job->size : (uint64_t)dev_bytes - job->offset;
     rn->unit_bytes = job->bs_unit;
     rn->units = size / job->bs_unit;
     rn->first_sector = job->offset / COBLK_SECTOR_SIZE;
@@ -990,12 +1103,26 @@ static uint64_t instance_seed(const struct job *job, unsigned instance)
     return bench_now_ns() ^ ((uint64_t)getpid() << 32) ^ instance;
 }
 
+/* What the clock is read for (see struct runner). */
+static void choose_clock_reads(struct runner *rn)
+{
+    const struct job *job = rn->job;
+    bool rate = job->rate[0] || job->rate[1] || job->rate_iops[0] ||
+                job->rate_iops[1];
+
+    rn->time_submit = !job->disable_slat || !job->disable_clat ||
+                      job->lat_log[0];
+    rn->clock_mask = job->gtod_reduce && !rn->time_submit &&
+                     job->disable_lat && !rate ? 63 : 0;
+}
+
 static void start_clocks(struct runner *rn)
 {
     const struct job *job = rn->job;
     uint64_t now = bench_now_ns();
 
-    rn->stats_ns = now;
+    choose_clock_reads(rn);
+    rn->last_now = rn->stats_ns = now;
     rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
     rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
                                         job->runtime_ns
@@ -1061,24 +1188,33 @@ static void free_runner(struct runner *rn)
 void bench_run(const struct job *job, const char *spec, unsigned instance,
                unsigned log_index, struct job_result *r)
 {
-    struct runner rn = { .job = job, .r = r, .log_index = log_index,
-                         .seed = instance_seed(job, instance) };
+    struct runner rn = {
+        .job = job, .r = r, .log_index = log_index,
+        .seed = instance_seed(job, instance),
+        .reap_max = job->iodepth_batch_complete_max
+                        ? job->iodepth_batch_complete_max : job->iodepth,
+    };
     struct coblk_dev *dev = NULL;
-    bool read_only = !job_does(job, DIR_WRITE) && !job_does(job, DIR_TRIM);
+    bool read_only = only_reads(job);
 
-    if (job->startdelay_ns) {
-        sleep_until(bench_now_ns() + job->startdelay_ns);
+    if (job->startdelay_ns && !start_delay(job->startdelay_ns)) {
+        atomic_store_explicit(&r->progress.state, STATE_DONE,
+                              memory_order_release);
+        return;
     }
-    if (coblk_dev_open(spec, (job->direct ? COBLK_OPEN_DIRECT : 0) |
-                                 (read_only ? COBLK_OPEN_RDONLY : 0),
-                       &dev) < 0) {
-        job_error(r, -EINVAL, "%s", coblk_last_error());
-    } else if (check_geometry(&rn, (uint64_t)coblk_dev_size(dev), spec) ==
-                   0 &&
-               alloc_slots(&rn) == 0 && setup_verify(&rn) == 0) {
-        if (coblk_queue_new(dev, job->iodepth, NULL, &rn.q) < 0) {
-            job_error(r, -ENOMEM, "cannot set up a queue of iodepth=%u: "
-                      "%s", job->iodepth, coblk_last_error());
+    /* The library's errors are reported with its errno, as fio reports
+     * the system's. */
+    int ret = coblk_dev_open(spec, (job->direct ? COBLK_OPEN_DIRECT : 0) |
+                                       (read_only ? COBLK_OPEN_RDONLY : 0),
+                             &dev);
+    if (ret < 0) {
+        job_error(r, ret, "%s", coblk_last_error());
+    } else if (check_geometry(&rn, dev, spec) == 0 && alloc_slots(&rn) == 0 &&
+               setup_verify(&rn) == 0) {
+        ret = coblk_queue_new(dev, job->iodepth, NULL, &rn.q);
+        if (ret < 0) {
+            job_error(r, ret, "cannot set up a queue of iodepth=%u: %s",
+                      job->iodepth, coblk_last_error());
         } else {
             run_job(&rn);
         }

@@ -42,7 +42,8 @@ struct job_result {
     const struct job *job;
     unsigned instance;
     struct dir_stats dir[DIR_COUNT];
-    struct lat_stats sync;      /* flushes (fsync=, end_fsync) */
+    uint64_t sync_ios;          /* flushes of fsync= (not end_fsync's) */
+    struct lat_stats sync;      /* their latencies, unless disable_clat */
     uint64_t io_depth[DEPTH_BUCKETS];   /* at each submission */
     uint64_t submit[DEPTH_BUCKETS];     /* requests per submit call */
     uint64_t complete[DEPTH_BUCKETS];   /* requests per reap */
@@ -59,8 +60,10 @@ struct job_result {
 /* CLOCK_MONOTONIC in ns: the clock of deadlines and progress. */
 uint64_t bench_now_ns(void);
 
-/* The device spec for a job (a temporary file is made when it names
- * none); 0 or -1 with a message in err. */
+/* The device spec for a job that names a file or a spec.  With size=, a
+ * missing file is laid out (sparse), and so is a short one for a job that
+ * writes; a job that only reads never changes a file.  0, or -1 with a
+ * message in err. */
 int bench_device_spec(const struct job *job, char *spec, size_t size,
                       char *err, size_t err_size);
 
@@ -69,6 +72,12 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
  * (fio's: instances of all jobs counted from 1). */
 void bench_run(const struct job *job, const char *spec, unsigned instance,
                unsigned log_index, struct job_result *result);
+
+/* Asks every instance to stop (on SIGINT or SIGTERM): each stops issuing
+ * at its next turn, or ends its wait for a rate limit or its start delay,
+ * completes what is in flight and returns its result as at the end of
+ * its runtime.  Async-signal-safe.  For the rest of the process. */
+void bench_stop(void);
 
 /* Asks every running instance to copy its result into its snapshot (in
  * its next loop turn); returns the generation to wait for in

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "options.h"
+enum verify_algo { VERIFY_NONE, VERIFY_CRC32C, VERIFY_MD5 };
 
 #define VERIFY_MAGIC 0x66766263u        /* "cbvf" */
 #define VERIFY_HDR_SIZE 64
@@ -55,14 +55,5 @@ void verify_fill(const struct verify_params *p, void *unit_buf,
  * naming the offset and what was wrong. */
 int verify_check(const struct verify_params *p, const void *unit_buf,
                  uint64_t offset, uint64_t seq, char *msg, size_t msg_size);
-
-/* Parses fio's verify_pattern: a sequence of 0x-prefixed hex ("0xdeadbeef"
- * is de ad be ef), decimal numbers in int's range (their bytes,
- * little-endian, as few as hold the value: 258 is 02 01, -1 ff ff ff ff)
- * and quoted strings ("abc" or 'abc'), e.g. 0xff"abc"-12.  Stores up to
- * max bytes in out and their count in len; returns 0, or -1 with a
- * message in err. */
-int verify_parse_pattern(const char *text, uint8_t *out, unsigned max,
-                         unsigned *len, char *err, size_t err_size);
 
 #endif

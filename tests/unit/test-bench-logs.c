@@ -1,0 +1,183 @@
+/*
+ * coblk-bench's log files, line by line as fio writes them: a line per
+ * I/O, means per window with log_avg_msec, bandwidth and IOPS windows,
+ * fio's file names, and the error for a log that cannot be written.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bench/logs.h"
+
+static char dir[64];
+
+static int make_dir(void **state)
+{
+    snprintf(dir, sizeof(dir), "/tmp/coblk-test-logs.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A job that logs to dir/PREFIX with the given kinds. */
+static struct job log_job(const char *prefix, bool lat, bool bw, bool iops,
+                          uint64_t avg_ms)
+{
+    struct job job;
+    char path[256];
+
+    memset(&job, 0, sizeof(job));
+    snprintf(path, sizeof(path), "%s/%s", dir, prefix);
+    snprintf(job.lat_log, sizeof(job.lat_log), "%s", lat ? path : "");
+    snprintf(job.bw_log, sizeof(job.bw_log), "%s", bw ? path : "");
+    snprintf(job.iops_log, sizeof(job.iops_log), "%s", iops ? path : "");
+    job.log_avg_msec = avg_ms;
+    return job;
+}
+
+/* The whole of dir/name, or NULL when there is no such file. */
+static char *slurp(const char *name)
+{
+    char path[256];
+    static char text[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return NULL;
+    }
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static void open_logs(struct job_logs *logs, const struct job *job,
+                      unsigned index)
+{
+    char err[256];
+
+    if (logs_open(logs, job, index, err, sizeof(err)) < 0) {
+        fail_msg("logs_open: %s", err);
+    }
+}
+
+static void close_logs(struct job_logs *logs, uint64_t t_ms)
+{
+    char err[256];
+
+    if (logs_close(logs, t_ms, err, sizeof(err)) < 0) {
+        fail_msg("logs_close: %s", err);
+    }
+}
+
+static void test_line_per_io(void **state)
+{
+    struct job job = log_job("a", true, false, false, 0);
+    struct job_logs logs;
+
+    open_logs(&logs, &job, 1);
+    logs_io(&logs, 5, 0, 4096, 100, 2000, 2100);
+    logs_io(&logs, 7, 1, 8192, 150, 3000, 3150);
+    logs_io(&logs, 9, 2, 4096, 10, 20, 30);
+    close_logs(&logs, 10);
+    assert_string_equal(slurp("a_lat.1.log"), "5, 2100, 0, 4096, 0\n"
+                        "7, 3150, 1, 8192, 0\n"
+                        "9, 30, 2, 4096, 0\n");
+    assert_string_equal(slurp("a_clat.1.log"), "5, 2000, 0, 4096, 0\n"
+                        "7, 3000, 1, 8192, 0\n"
+                        "9, 20, 2, 4096, 0\n");
+    assert_string_equal(slurp("a_slat.1.log"), "5, 100, 0, 4096, 0\n"
+                        "7, 150, 1, 8192, 0\n"
+                        "9, 10, 2, 4096, 0\n");
+    assert_null(slurp("a_bw.1.log"));
+    assert_null(slurp("a_iops.1.log"));
+}
+
+/* log_avg_msec: the mean of each direction's I/Os in each window, at the
+ * window's end; the last, partial window at the close. */
+static void test_window_means(void **state)
+{
+    struct job job = log_job("b", true, false, false, 100);
+    struct job_logs logs;
+
+    open_logs(&logs, &job, 3);
+    logs_io(&logs, 10, 0, 4096, 10, 900, 1000);
+    logs_io(&logs, 50, 0, 4096, 30, 2900, 3000);
+    logs_io(&logs, 60, 1, 8192, 5, 495, 500);
+    logs_io(&logs, 120, 0, 4096, 70, 6930, 7000);
+    logs_io(&logs, 330, 1, 4096, 1, 1, 2);
+    close_logs(&logs, 350);
+    assert_string_equal(slurp("b_lat.3.log"), "100, 2000, 0, 4096, 0\n"
+                        "100, 500, 1, 8192, 0\n"
+                        "200, 7000, 0, 4096, 0\n"
+                        "350, 2, 1, 4096, 0\n");
+    assert_string_equal(slurp("b_slat.3.log"), "100, 20, 0, 4096, 0\n"
+                        "100, 5, 1, 8192, 0\n"
+                        "200, 70, 0, 4096, 0\n"
+                        "350, 1, 1, 4096, 0\n");
+}
+
+static void test_bandwidth_and_iops(void **state)
+{
+    struct job job = log_job("c", false, true, true, 0);
+    struct job_logs logs;
+
+    open_logs(&logs, &job, 2);
+    logs_window(&logs, 500, 0, 4096, 1234.5, 308.6);
+    logs_window(&logs, 500, 1, 65536, 99.4, 1.2);
+    logs_io(&logs, 600, 0, 4096, 1, 2, 3);      /* no latency log: none */
+    logs_window(&logs, 1000, 0, 4096, 0, 0);
+    close_logs(&logs, 1000);
+    assert_string_equal(slurp("c_bw.2.log"), "500, 1235, 0, 4096, 0\n"
+                        "500, 99, 1, 65536, 0\n"
+                        "1000, 0, 0, 4096, 0\n");
+    assert_string_equal(slurp("c_iops.2.log"), "500, 309, 0, 4096, 0\n"
+                        "500, 1, 1, 65536, 0\n"
+                        "1000, 0, 0, 4096, 0\n");
+    assert_null(slurp("c_lat.2.log"));
+}
+
+static void test_unwritable(void **state)
+{
+    struct job job;
+    struct job_logs logs;
+    char err[256];
+
+    memset(&job, 0, sizeof(job));
+    snprintf(job.bw_log, sizeof(job.bw_log), "%s/missing/d", dir);
+    assert_int_equal(logs_open(&logs, &job, 1, err, sizeof(err)), -1);
+    char want[256];
+    snprintf(want, sizeof(want), "cannot write log %s/missing/d_bw.1.log: "
+             "No such file or directory", dir);
+    assert_string_equal(err, want);
+    assert_int_equal(logs_close(&logs, 0, err, sizeof(err)), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_line_per_io),
+        cmocka_unit_test(test_window_means),
+        cmocka_unit_test(test_bandwidth_and_iops),
+        cmocka_unit_test(test_unwritable),
+    };
+
+    return cmocka_run_group_tests_name("bench-logs", tests, make_dir,
+                                       remove_dir);
+}

@@ -1,0 +1,522 @@
+/*
+ * coblk-bench's run loop: bench_run() on null: devices and on a temporary
+ * file, checked by what it counts (I/Os, bytes, flushes, passes), what it
+ * writes, and the errors it reports.  No assertion depends on timing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bench/options.h"
+#include "bench/run.h"
+#include "bench/verify.h"
+#include "child.h"
+
+/* A job from "name=value" (or "flag") strings, finished as the command
+ * line finishes it; fails the test on a bad option. */
+static struct job make_job(const char *const opts[])
+{
+    struct job job;
+    char err[256];
+
+    bench_job_defaults(&job);
+    snprintf(job.name, sizeof(job.name), "run");
+    for (unsigned i = 0; opts[i]; i++) {
+        char item[256];
+        snprintf(item, sizeof(item), "%s", opts[i]);
+        char *eq = strchr(item, '=');
+        if (eq) {
+            *eq = '\0';
+        }
+        if (bench_set_option(&job, item, eq ? eq + 1 : NULL, err,
+                             sizeof(err)) < 0) {
+            fail_msg("%s: %s", opts[i], err);
+        }
+    }
+    if (bench_job_finish(&job, err, sizeof(err)) < 0) {
+        fail_msg("%s", err);
+    }
+    return job;
+}
+
+/* Runs instance 0 of job on spec; the result is the caller's to free
+ * (bench_result_free, then free). */
+static struct job_result *run(const struct job *job, const char *spec)
+{
+    struct job_result *r = calloc(1, sizeof(*r));
+
+    assert_non_null(r);
+    bench_result_init(r, job, 0);
+    bench_run(job, spec, 0, 1, r);
+    assert_int_equal(atomic_load(&r->progress.state), STATE_DONE);
+    return r;
+}
+
+static void done(struct job_result *r)
+{
+    bench_result_free(r);
+    free(r);
+}
+
+static uint64_t bucket_sum(const uint64_t *buckets)
+{
+    uint64_t sum = 0;
+
+    for (unsigned i = 0; i < DEPTH_BUCKETS; i++) {
+        sum += buckets[i];
+    }
+    return sum;
+}
+
+/* A temporary file of size bytes (sparse, zeroes); its path in path. */
+static void temp_file(char path[64], uint64_t size)
+{
+    snprintf(path, 64, "/tmp/coblk-test-run.XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)size), 0);
+    close(fd);
+}
+
+/* ---- counts ------------------------------------------------------------- */
+
+static void test_null_counts(void **state)
+{
+    struct job job = make_job((const char *[]){
+        "rw=randread", "bs=4k", "iodepth=8", NULL });
+    struct job_result *r = run(&job, "null:size=16M");
+
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_READ].ios, 4096);
+    assert_int_equal(r->dir[DIR_READ].bytes, 16 << 20);
+    assert_int_equal(r->dir[DIR_WRITE].ios, 0);
+    assert_int_equal(r->dir[DIR_READ].clat.count, 4096);
+    assert_int_equal(r->dir[DIR_READ].lat.count, 4096);
+    assert_int_equal(r->dir[DIR_READ].slat.count, 4096);
+    /* Every submitted request is counted at its depth, once. */
+    assert_int_equal(bucket_sum(r->io_depth), 4096);
+    done(r);
+}
+
+static void test_size_and_offset(void **state)
+{
+    struct job job = make_job((const char *[]){
+        "rw=read", "bs=64k", "offset=1M", "size=2M", NULL });
+    struct job_result *r = run(&job, "null:size=16M");
+
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_READ].ios, 32);
+    assert_int_equal(r->dir[DIR_READ].bytes, 2 << 20);
+    done(r);
+}
+
+static void test_loops_and_number_ios(void **state)
+{
+    struct job loops = make_job((const char *[]){
+        "rw=randread", "size=4M", "loops=3", NULL });
+    struct job_result *r = run(&loops, "null:size=4M");
+
+    assert_int_equal(r->dir[DIR_READ].ios, 3 * 1024);
+    done(r);
+
+    /* number_ios counts per pass, as fio's does. */
+    struct job nios = make_job((const char *[]){
+        "rw=randread", "size=4M", "loops=3", "number_ios=10", NULL });
+    r = run(&nios, "null:size=4M");
+    assert_int_equal(r->dir[DIR_READ].ios, 30);
+    assert_int_equal(r->dir[DIR_READ].bytes, 30 * 4096);
+    done(r);
+}
+
+static void test_mixed_covers_each_block_once(void **state)
+{
+    struct job job = make_job((const char *[]){
+        "rw=randrw", "rwmixread=70", "size=8M", "iodepth=4", NULL });
+    struct job_result *r = run(&job, "null:size=8M");
+
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_READ].ios + r->dir[DIR_WRITE].ios, 2048);
+    assert_int_equal(r->dir[DIR_READ].bytes + r->dir[DIR_WRITE].bytes,
+                     8 << 20);
+    assert_true(r->dir[DIR_READ].ios > r->dir[DIR_WRITE].ios);
+    done(r);
+}
+
+/* fio's fsync=N: a flush before the write after every Nth; end_fsync's
+ * own flush is not counted. */
+static void test_fsync_counts(void **state)
+{
+    char path[64];
+    temp_file(path, 1 << 20);
+    struct job job = make_job((const char *[]){
+        "rw=write", "size=1M", "fsync=16", "end_fsync=1", NULL });
+    char spec[80];
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    struct job_result *r = run(&job, spec);
+
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_WRITE].ios, 256);
+    assert_int_equal(r->sync_ios, 15);
+    assert_int_equal(r->sync.count, 15);        /* their latencies */
+    done(r);
+    unlink(path);
+}
+
+/* rate_iops=1 in a 100 ms run: the first I/O goes at once, the second
+ * would be due after the end. */
+static void test_rate_limit_by_count(void **state)
+{
+    struct job job = make_job((const char *[]){
+        "rw=randread", "rate_iops=1", "runtime=100ms", NULL });
+    struct job_result *r = run(&job, "null:size=1M");
+
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_READ].ios, 1);
+    done(r);
+}
+
+/* ---- fio's tuning options ------------------------------------------------ */
+
+/* The run loop's calls to clock_gettime, counted: the test program is
+ * linked with --wrap=clock_gettime.  Visible, as the linker wants when a
+ * shared library (ASan's) refers to clock_gettime too. */
+int __real_clock_gettime(clockid_t clock, struct timespec *ts);
+__attribute__((visibility("default")))
+int __wrap_clock_gettime(clockid_t clock, struct timespec *ts);
+static _Atomic uint64_t clock_reads;
+
+int __wrap_clock_gettime(clockid_t clock, struct timespec *ts)
+{
+    atomic_fetch_add(&clock_reads, 1);
+    return __real_clock_gettime(clock, ts);
+}
+
+static uint64_t clock_reads_of(const struct job *job, struct job_result **r)
+{
+    atomic_store(&clock_reads, 0);
+    *r = run(job, "null:size=16M");
+    return atomic_load(&clock_reads);
+}
+
+/* gtod_reduce: no latency kept, and the clock read once in 64 reaps
+ * instead of twice a turn (4096 I/Os in batches of up to 8). */
+static void test_gtod_reduce(void **state)
+{
+    struct job full = make_job((const char *[]){
+        "rw=randread", "iodepth=8", NULL });
+    struct job reduced = make_job((const char *[]){
+        "rw=randread", "iodepth=8", "gtod_reduce=1", NULL });
+    struct job_result *r;
+
+    assert_true(clock_reads_of(&full, &r) > 4096 / 8);
+    assert_int_equal(r->dir[DIR_READ].clat.count, 4096);
+    done(r);
+    assert_true(clock_reads_of(&reduced, &r) < 4096 / 64);
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_READ].ios, 4096);
+    assert_int_equal(r->dir[DIR_READ].bytes, 16 << 20);
+    assert_int_equal(r->dir[DIR_READ].clat.count, 0);
+    assert_int_equal(r->dir[DIR_READ].slat.count, 0);
+    assert_int_equal(r->dir[DIR_READ].lat.count, 0);
+    done(r);
+}
+
+/* Each disable_* drops its own statistic only. */
+static void test_disable_each(void **state)
+{
+    struct job no_clat = make_job((const char *[]){
+        "rw=randread", "iodepth=8", "disable_clat=1", NULL });
+    struct job no_slat_lat = make_job((const char *[]){
+        "rw=randread", "iodepth=8", "disable_slat", "disable_lat", NULL });
+    struct job_result *r;
+
+    r = run(&no_clat, "null:size=16M");
+    assert_int_equal(r->dir[DIR_READ].clat.count, 0);
+    assert_int_equal(r->dir[DIR_READ].slat.count, 4096);
+    assert_int_equal(r->dir[DIR_READ].lat.count, 4096);
+    done(r);
+    r = run(&no_slat_lat, "null:size=16M");
+    assert_int_equal(r->dir[DIR_READ].clat.count, 4096);
+    assert_int_equal(r->dir[DIR_READ].slat.count, 0);
+    assert_int_equal(r->dir[DIR_READ].lat.count, 0);
+    done(r);
+}
+
+/* With fsync= under disable_clat, flushes are counted, their latencies
+ * not, as fio. */
+static void test_flushes_without_latency(void **state)
+{
+    char path[64], spec[80];
+    temp_file(path, 1 << 20);
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    struct job job = make_job((const char *[]){
+        "rw=write", "size=1M", "fsync=16", "gtod_reduce=1", NULL });
+    struct job_result *r = run(&job, spec);
+
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->sync_ios, 15);
+    assert_int_equal(r->sync.count, 0);
+    done(r);
+    unlink(path);
+}
+
+/* Bandwidth and IOPS are sampled every 500 ms, unless disabled. */
+static void test_disable_bw_measurement(void **state)
+{
+    struct job sampled = make_job((const char *[]){
+        "rw=randread", "time_based", "runtime=700ms", NULL });
+    struct job unsampled = make_job((const char *[]){
+        "rw=randread", "time_based", "runtime=700ms",
+        "disable_bw_measurement=1", NULL });
+    struct job_result *r = run(&sampled, "null:size=16M");
+
+    assert_true(r->dir[DIR_READ].bw.count >= 1);
+    assert_int_equal(r->dir[DIR_READ].iops.count, r->dir[DIR_READ].bw.count);
+    done(r);
+    r = run(&unsampled, "null:size=16M");
+    assert_true(r->dir[DIR_READ].ios > 0);
+    assert_int_equal(r->dir[DIR_READ].bw.count, 0);
+    assert_int_equal(r->dir[DIR_READ].iops.count, 0);
+    assert_true(r->series.count >= 1);      /* --plot still has its series */
+    done(r);
+}
+
+static uint64_t reaps(const struct job_result *r)
+{
+    return bucket_sum(r->complete);
+}
+
+/* iodepth_batch_complete_max caps one reap: 16 in flight on null, all
+ * complete at once, are taken two at a time. */
+static void test_batch_complete_max(void **state)
+{
+    struct job capped = make_job((const char *[]){
+        "rw=randread", "iodepth=16", "iodepth_batch_complete_max=2", NULL });
+    struct job uncapped = make_job((const char *[]){
+        "rw=randread", "iodepth=16", NULL });
+    struct job_result *r = run(&capped, "null:size=16M");
+
+    assert_int_equal(r->dir[DIR_READ].ios, 4096);
+    assert_true(reaps(r) >= 4096 / 2);
+    assert_int_equal(r->complete[batch_bucket(2)], reaps(r));
+    done(r);
+    r = run(&uncapped, "null:size=16M");
+    assert_true(reaps(r) < 4096 / 2);
+    done(r);
+}
+
+/* ---- data on a file ----------------------------------------------------- */
+
+static uint32_t le32_at(int fd, off_t offset)
+{
+    uint8_t b[4];
+
+    assert_int_equal(pread(fd, b, 4, offset), 4);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+           (uint32_t)b[3] << 24;
+}
+
+static void test_verify_writes_and_catches_corruption(void **state)
+{
+    char path[64], spec[80];
+    temp_file(path, 1 << 20);
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    struct job write = make_job((const char *[]){
+        "rw=randwrite", "size=1M", "iodepth=8", "verify=crc32c", NULL });
+    struct job_result *r = run(&write, spec);
+
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_WRITE].ios, 256);
+    assert_int_equal(r->dir[DIR_READ].ios, 256);     /* all read back */
+    done(r);
+
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    for (off_t block = 0; block < 256; block++) {
+        assert_int_equal(le32_at(fd, block * 4096), VERIFY_MAGIC);
+    }
+    assert_int_equal(pwrite(fd, "XX", 2, 7 * 4096 + 1000), 2);
+    close(fd);
+
+    struct job check = make_job((const char *[]){
+        "rw=randwrite", "size=1M", "verify=crc32c", "verify_only=1", NULL });
+    r = run(&check, spec);
+    assert_int_equal(r->error, -EILSEQ);
+    assert_int_equal(r->dir[DIR_WRITE].ios, 0);
+    if (strncmp(r->errmsg, "verify: offset 28672: data checksum: ", 37)) {
+        fail_msg("errmsg: %s", r->errmsg);
+    }
+    done(r);
+    unlink(path);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void test_failed_read(void **state)
+{
+    struct job job = make_job((const char *[]){ "rw=read", NULL });
+    struct job_result *r = run(&job,
+                               "blkdebug:event=read,offset=8192,len=4096,"
+                               "errno=EIO:null:size=1M");
+
+    assert_int_equal(r->error, -EIO);
+    assert_string_equal(r->errmsg, "read at offset 8192: Input/output "
+                        "error");
+    assert_int_equal(r->dir[DIR_READ].ios, 3);  /* counted, as fio */
+    done(r);
+}
+
+/* The library's errno, not one of our choosing. */
+static void test_failed_open(void **state)
+{
+    struct job job = make_job((const char *[]){ "rw=read", NULL });
+    struct job_result *r = run(&job, "file:/nonexistent/coblk-test");
+
+    assert_int_equal(r->error, -ENOENT);
+    assert_string_equal(r->errmsg, "file: /nonexistent/coblk-test: No such "
+                        "file or directory");
+    done(r);
+
+    r = run(&job, "null:size=1M,bogus=1");
+    assert_int_equal(r->error, -EINVAL);
+    done(r);
+}
+
+/* ---- stopping (SIGINT, SIGTERM) ---------------------------------------- */
+
+/* bench_stop() lasts for the process: these run in a child, and report
+ * a failure with a message and abort(). */
+struct stop_case {
+    struct job running, rate_limited, delayed;
+};
+
+static void expect(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "%s\n", what);
+        abort();
+    }
+}
+
+struct instance {
+    const struct job *job;
+    struct job_result r;
+    pthread_t thread;
+};
+
+static void *instance_thread(void *arg)
+{
+    struct instance *in = arg;
+
+    bench_run(in->job, "null:size=1G", 0, 1, &in->r);
+    return NULL;
+}
+
+static struct instance *start(const struct job *job)
+{
+    struct instance *in = calloc(1, sizeof(*in));
+
+    expect(in != NULL, "out of memory");
+    in->job = job;
+    bench_result_init(&in->r, job, 0);
+    expect(pthread_create(&in->thread, NULL, instance_thread, in) == 0,
+           "pthread_create");
+    return in;
+}
+
+static void wait_for_first_read(const struct instance *in)
+{
+    while (!atomic_load(&in->r.progress.ios[DIR_READ])) {
+        sched_yield();
+    }
+}
+
+static void stop_instances(void *arg)
+{
+    const struct stop_case *c = arg;
+
+    alarm(300);                 /* a watchdog, not a bound: a hang fails */
+    struct instance *running = start(&c->running);
+    struct instance *limited = start(&c->rate_limited);
+    struct instance *delayed = start(&c->delayed);
+
+    wait_for_first_read(running);
+    wait_for_first_read(limited);
+    bench_stop();
+    pthread_join(running->thread, NULL);
+    pthread_join(limited->thread, NULL);
+    pthread_join(delayed->thread, NULL);
+    const struct dir_stats *reads = &running->r.dir[DIR_READ];
+    expect(!running->r.error && reads->ios > 0 &&
+           reads->ios == reads->clat.count,
+           "running: stopped with its I/O done and counted");
+    expect(!limited->r.error && limited->r.dir[DIR_READ].ios == 1,
+           "rate limited: stopped while waiting for its second I/O");
+    expect(!delayed->r.error && !delayed->r.dir[DIR_READ].ios &&
+           atomic_load(&delayed->r.progress.state) == STATE_DONE,
+           "start delay: stopped before starting");
+
+    struct instance *late = start(&c->running);
+    pthread_join(late->thread, NULL);
+    expect(!late->r.error && !late->r.dir[DIR_READ].ios,
+           "started after the stop: no I/O");
+}
+
+/* An hour's jobs end when asked. */
+static void test_stop(void **state)
+{
+    struct stop_case c = {
+        .running = make_job((const char *[]){
+            "rw=randread", "iodepth=16", "time_based", "runtime=1h",
+            NULL }),
+        .rate_limited = make_job((const char *[]){
+            "rw=randread", "rate_iops=1", "time_based", "runtime=1h",
+            NULL }),
+        .delayed = make_job((const char *[]){
+            "rw=randread", "startdelay=1h", NULL }),
+    };
+    char err[1024];
+
+    int status = run_in_child(stop_instances, &c, err, sizeof(err));
+    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+        fail_msg("child: status %d: %s", status, err);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_null_counts),
+        cmocka_unit_test(test_size_and_offset),
+        cmocka_unit_test(test_loops_and_number_ios),
+        cmocka_unit_test(test_mixed_covers_each_block_once),
+        cmocka_unit_test(test_fsync_counts),
+        cmocka_unit_test(test_rate_limit_by_count),
+        cmocka_unit_test(test_gtod_reduce),
+        cmocka_unit_test(test_disable_each),
+        cmocka_unit_test(test_flushes_without_latency),
+        cmocka_unit_test(test_disable_bw_measurement),
+        cmocka_unit_test(test_batch_complete_max),
+        cmocka_unit_test(test_verify_writes_and_catches_corruption),
+        cmocka_unit_test(test_failed_read),
+        cmocka_unit_test(test_failed_open),
+        cmocka_unit_test(test_stop),
+    };
+
+    return cmocka_run_group_tests_name("bench-run", tests, NULL, NULL);
+}
