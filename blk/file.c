@@ -78,13 +78,21 @@ static void set_dio_alignment(struct coblk_dev *dev, int fd, bool is_bdev)
  * of some devices for the device.  Refuses what is no regular file or
  * block device before opening it where it can, and after, by the fd, for
  * what was swapped in meanwhile. */
+static int refuse_type(const char *path, const struct stat *st)
+{
+    if (S_ISDIR(st->st_mode)) {
+        return blk_error(-EISDIR, "file: %s is a directory", path);
+    }
+    return blk_error(-EINVAL, "file: %s is not a regular file or block "
+                     "device", path);
+}
+
 static int open_regular_or_block(const char *path, int oflags,
                                  struct stat *st)
 {
     if (stat(path, st) == 0 && !S_ISREG(st->st_mode) &&
         !S_ISBLK(st->st_mode)) {
-        return blk_error(-EINVAL, "file: %s is not a regular file or block "
-                         "device", path);
+        return refuse_type(path, st);
     }
     int fd = open(path, oflags | O_NONBLOCK);
     if (fd < 0) {
@@ -99,8 +107,7 @@ static int open_regular_or_block(const char *path, int oflags,
     if (fstat(fd, st) < 0) {
         ret = blk_error(-errno, "file: %s: %s", path, strerror(errno));
     } else if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
-        ret = blk_error(-EINVAL, "file: %s is not a regular file or block "
-                        "device", path);
+        ret = refuse_type(path, st);
     } else if (fcntl(fd, F_SETFL, oflags & ~O_NONBLOCK) < 0) {
         /* Non-blocking, io_uring would answer -EAGAIN where it should
          * wait. */

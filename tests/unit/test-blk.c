@@ -146,8 +146,9 @@ static void test_open_refuses_a_fifo_without_blocking(void **state)
                       "is not a regular file or block device");
     expect_open_error(fifo, 0, -EINVAL,
                       "is not a regular file or block device");
-    expect_open_error("/var/tmp", COBLK_OPEN_RDONLY, -EINVAL,
-                      "is not a regular file or block device");
+    expect_open_error("/var/tmp", COBLK_OPEN_RDONLY, -EISDIR,
+                      "file: /var/tmp is a directory");
+    expect_open_error("/var/tmp", 0, -EISDIR, "is a directory");
     alarm(0);
     unlink(fifo);
 }
