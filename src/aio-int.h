@@ -46,7 +46,7 @@ typedef struct aio_stats {
     uint64_t submit_retries;    /* -EINTR / -EAGAIN / -EBUSY from the ring */
     uint64_t cq_overflows;      /* the kernel kept CQEs aside, CQ full */
     _Atomic uint64_t notifies;  /* eventfd writes (by any thread) */
-    unsigned inflight_peak;     /* most SQEs in flight at once */
+    unsigned inflight_peak;     /* most SQEs in flight at a submission */
 } aio_stats;
 
 /* Registered (fixed) files: a sparse table per ring, so requests skip the

@@ -62,6 +62,10 @@ static void check_owner(const coblk_aio *ctx, const char *what)
  * Transient ring errors are retried; anything else means a broken ring. */
 static void submit(coblk_aio *ctx, unsigned wait_nr)
 {
+    /* Once a batch, not once an SQE: what is in flight peaks here. */
+    if (ctx->inflight > ctx->stats.inflight_peak) {
+        ctx->stats.inflight_peak = ctx->inflight;
+    }
     for (;;) {
         int ret = wait_nr ? io_uring_submit_and_wait(&ctx->ring, wait_nr)
                           : io_uring_submit_and_get_events(&ctx->ring);
@@ -108,9 +112,6 @@ struct io_uring_sqe *aio_get_sqe_slow(coblk_aio *ctx,
             continue;
         }
         ctx->inflight++;
-        if (ctx->inflight > ctx->stats.inflight_peak) {
-            ctx->stats.inflight_peak = ctx->inflight;
-        }
         io_uring_sqe_set_data(sqe, handler);
         return sqe;
     }

@@ -69,7 +69,7 @@ struct coblk_aio_stats {
     uint64_t submit_retries;    /* -EINTR / -EAGAIN / -EBUSY from the ring */
     uint64_t cq_overflows;      /* times the kernel kept CQEs aside, CQ full */
     uint64_t notifies;          /* eventfd writes waking the loop */
-    uint64_t inflight_peak;     /* most SQEs in flight at once */
+    uint64_t inflight_peak;     /* most SQEs in flight at a submission */
 };
 
 /* Copies ctx's counters into stats, of size bytes (pass sizeof(*stats);

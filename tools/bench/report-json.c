@@ -262,6 +262,28 @@ static void json_usage(struct jw *w, const struct report_block *b)
     jw_uint(w, "latency_window", 0);
 }
 
+/* Beyond fio, under a key of its own: the engine's rare paths. */
+static void json_engine_paths(struct jw *w, const struct job_result *r)
+{
+    const struct coblk_dev_stats *d = &r->dev_stats;
+    const struct coblk_aio_stats *a = &r->aio_stats;
+
+    jw_open(w, "coblk", '{');
+    jw_uint(w, "short_reads", d->short_reads);
+    jw_uint(w, "short_writes", d->short_writes);
+    jw_uint(w, "resubmits", d->resubmits);
+    jw_uint(w, "bounces", d->bounces);
+    jw_uint(w, "splits", d->splits);
+    jw_uint(w, "rmw_waits", d->serialising_waits);
+    jw_uint(w, "submits", a->submits);
+    jw_uint(w, "sq_full", a->sq_full);
+    jw_uint(w, "cq_waits", a->slot_waits);
+    jw_uint(w, "cq_overflows", a->cq_overflows);
+    jw_uint(w, "submit_retries", a->submit_retries);
+    jw_uint(w, "inflight_peak", a->inflight_peak);
+    jw_close(w, '}');
+}
+
 static void json_block(struct jw *w, const struct report *rep,
                        const struct bench_config *cfg,
                        const struct report_block *b, bool plus)
@@ -284,6 +306,7 @@ static void json_block(struct jw *w, const struct report *rep,
     }
     json_sync(w, r, &pl, plus);
     json_usage(w, b);
+    json_engine_paths(w, r);
     jw_close(w, '}');
 }
 

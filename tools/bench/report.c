@@ -588,6 +588,22 @@ static void normal_cpu_per_io(FILE *out, const struct job_result *r)
             "kernel)\n", usr + sys, usr, sys);
 }
 
+/* Beyond fio: the engine's rare paths, which should stay at zero or near
+ * it (a short read nobody sees happen is a bug nobody finds). */
+static void normal_engine_paths(FILE *out, const struct job_result *r)
+{
+    const struct coblk_dev_stats *d = &r->dev_stats;
+    const struct coblk_aio_stats *a = &r->aio_stats;
+
+    fprintf(out, "  coblk        : short reads=%" PRIu64 ", short writes=%"
+            PRIu64 ", resubmits=%" PRIu64 ", bounces=%" PRIu64 ", splits=%"
+            PRIu64 ", rmw waits=%" PRIu64 ", sq full=%" PRIu64
+            ", cq waits=%" PRIu64 ", cq overflows=%" PRIu64 "\n",
+            d->short_reads, d->short_writes, d->resubmits, d->bounces,
+            d->splits, d->serialising_waits, a->sq_full, a->slot_waits,
+            a->cq_overflows);
+}
+
 static void normal_tail(FILE *out, const struct report_block *b)
 {
     const struct job_result *r = b->r;
@@ -609,6 +625,7 @@ static void normal_tail(FILE *out, const struct report_block *b)
     fprintf(out, "     latency   : target=0, window=0, percentile=100.00%%, "
             "depth=%u\n", r->job->iodepth);
     normal_cpu_per_io(out, r);
+    normal_engine_paths(out, r);
 }
 
 static void normal_block(FILE *out, const struct report *rep,

@@ -61,8 +61,34 @@ static int series_merge(struct series *into, const struct series *from)
     return 0;
 }
 
+static void engine_stats_merge(struct job_result *into,
+                               const struct job_result *from)
+{
+    struct coblk_dev_stats *d = &into->dev_stats;
+    const struct coblk_dev_stats *fd = &from->dev_stats;
+    struct coblk_aio_stats *a = &into->aio_stats;
+    const struct coblk_aio_stats *fa = &from->aio_stats;
+
+    d->short_reads += fd->short_reads;
+    d->short_writes += fd->short_writes;
+    d->resubmits += fd->resubmits;
+    d->bounces += fd->bounces;
+    d->splits += fd->splits;
+    d->serialising_waits += fd->serialising_waits;
+    a->submits += fa->submits;
+    a->sq_full += fa->sq_full;
+    a->slot_waits += fa->slot_waits;
+    a->submit_retries += fa->submit_retries;
+    a->cq_overflows += fa->cq_overflows;
+    a->notifies += fa->notifies;
+    if (fa->inflight_peak > a->inflight_peak) {
+        a->inflight_peak = fa->inflight_peak;
+    }
+}
+
 int bench_result_merge(struct job_result *into, const struct job_result *from)
 {
+    engine_stats_merge(into, from);
     for (int d = 0; d < DIR_COUNT; d++) {
         dir_merge(&into->dir[d], &from->dir[d]);
     }

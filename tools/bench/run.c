@@ -1217,6 +1217,9 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
                       job->iodepth, coblk_last_error());
         } else {
             run_job(&rn);
+            coblk_dev_stats(dev, &r->dev_stats, sizeof(r->dev_stats));
+            coblk_aio_stats(coblk_aio_current(), &r->aio_stats,
+                            sizeof(r->aio_stats));
         }
     }
     coblk_queue_free(rn.q);

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 
+#include "coblk/coblk.h"
 #include "options.h"
 #include "stats.h"
 
@@ -51,6 +52,9 @@ struct job_result {
     double usr_sec, sys_sec;    /* this thread's CPU time */
     uint64_t ctx, majf, minf;   /* context switches, page faults */
     struct series series;
+    /* The engine's rare paths: the device's and the instance's loop's. */
+    struct coblk_dev_stats dev_stats;
+    struct coblk_aio_stats aio_stats;
     struct progress progress;
     struct job_result *snapshot;    /* where --status-interval copies go */
     int error;                  /* 0 or -errno */
