@@ -46,14 +46,16 @@ static void check_json(const char *json, const char *checks)
     }
 }
 
-/* fio 3.33's keys, in its order, for a job and a direction. */
+/* fio 3.33's keys, in its order, for a job and a direction; then ours,
+ * the engine's rare paths. */
 static const char job_keys[] =
     "[\"jobname\", \"groupid\", \"error\", \"eta\", \"elapsed\", "
     "\"job options\", \"read\", \"write\", \"trim\", \"sync\", "
     "\"job_runtime\", \"usr_cpu\", \"sys_cpu\", \"ctx\", \"majf\", \"minf\", "
     "\"iodepth_level\", \"iodepth_submit\", \"iodepth_complete\", "
     "\"latency_ns\", \"latency_us\", \"latency_ms\", \"latency_depth\", "
-    "\"latency_target\", \"latency_percentile\", \"latency_window\"]";
+    "\"latency_target\", \"latency_percentile\", \"latency_window\", "
+    "\"coblk\"]";
 static const char dir_keys[] =
     "[\"io_bytes\", \"io_kbytes\", \"bw_bytes\", \"bw\", \"iops\", "
     "\"runtime\", \"total_ios\", \"short_ios\", \"drop_ios\", \"slat_ns\", "
@@ -105,6 +107,11 @@ static void test_json(void **state)
              "assert j[\"latency_us\"][\"500\"] == 50.0\n"
              "assert list(j[\"latency_ms\"])[-1] == \">=2000\"\n"
              "assert j[\"latency_depth\"] == 8\n"
+             "assert j[\"coblk\"] == {\"short_reads\": 1, "
+             "\"short_writes\": 0, \"resubmits\": 0, \"bounces\": 3, "
+             "\"splits\": 0, \"rmw_waits\": 0, \"submits\": 250, "
+             "\"sq_full\": 2, \"cq_waits\": 0, \"cq_overflows\": 0, "
+             "\"submit_retries\": 0, \"inflight_peak\": 9}, j[\"coblk\"]\n"
              "o = j[\"job options\"]\n"
              "assert o == {\"name\": \"j1\", \"rw\": \"randread\", "
              "\"bs\": \"8k\", \"iodepth\": \"8\", \"direct\": \"1\"}, o\n",
