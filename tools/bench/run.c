@@ -135,6 +135,12 @@ struct slot {
     int dir;                    /* DIR_*, DIR_SYNC or DIR_END_SYNC */
 };
 
+/* The slot of a request (its first member). */
+static struct slot *slot_of(struct coblk_req *req)
+{
+    return (struct slot *)req;
+}
+
 struct extent {
     uint64_t unit, count;       /* in units of bs_unit */
 };
@@ -187,6 +193,7 @@ struct runner {
     unsigned nr_backlog;
     uint64_t bad_units;
     bool verifying;             /* reading back what was written */
+    bool check_reads;           /* a read job's verify: each read checked */
     unsigned snapshot_gen;      /* the last snapshot request served */
 };
 
@@ -625,33 +632,42 @@ static void check_read(struct runner *rn, const struct slot *s,
     }
 }
 
-static void account(struct runner *rn, struct slot *s, uint64_t now)
+/* Accounts n completions seen at now, the first s: of one direction,
+ * submitted and prepared at the same times, so of the same latencies
+ * (one clock read a submission and a reap).  One statistics update for
+ * them all, not one each; bytes is their sum. */
+static void account(struct runner *rn, struct coblk_req *const *run,
+                    unsigned n, uint64_t bytes, uint64_t now)
 {
+    const struct slot *s = slot_of(run[0]);
     struct job_result *r = rn->r;
-
     const struct job *job = rn->job;
 
     if (s->dir >= DIR_SYNC) {
         if (s->dir == DIR_SYNC) {
-            r->sync_ios++;
+            r->sync_ios += n;
             if (!job->disable_clat) {       /* fio's sync latency is one */
-                lat_add(&r->sync, now - s->sub_ns);
+                lat_add_n(&r->sync, now - s->sub_ns, n);
             }
         }
         return;
     }
     struct dir_stats *d = &r->dir[s->dir];
-    d->ios++;
-    d->bytes += s->bytes;
+    d->ios += n;
+    d->bytes += bytes;
     if (!job->disable_clat) {
-        lat_add(&d->clat, now - s->sub_ns);
+        lat_add_n(&d->clat, now - s->sub_ns, n);
     }
     if (!job->disable_lat) {
-        lat_add_moments(&d->lat, now - s->prep_ns, 1);
+        lat_add_moments(&d->lat, now - s->prep_ns, n);
     }
     if (rn->logging && !ramping(rn)) {
-        logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir, s->bytes,
-                s->sub_ns - s->prep_ns, now - s->sub_ns, now - s->prep_ns);
+        for (unsigned i = 0; i < n; i++) {
+            logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir,
+                    slot_of(run[i])->bytes, s->sub_ns - s->prep_ns,
+                    now - s->sub_ns,
+                    now - s->prep_ns);
+        }
     }
 }
 
@@ -675,7 +691,8 @@ static void record_write(struct runner *rn, const struct slot *s)
     }
 }
 
-static void complete(struct runner *rn, struct slot *s, uint64_t now)
+/* A request done: checks and bookkeeping; the statistics are account()'s. */
+static void complete(struct runner *rn, struct slot *s)
 {
     if (s->dir == DIR_WRITE && rn->unit_busy) {
         mark_busy(rn, s, 0);
@@ -685,15 +702,38 @@ static void complete(struct runner *rn, struct slot *s, uint64_t now)
                   "%s at offset %llu: %s", dir_name(s->dir),
                   (unsigned long long)s->req.sector * COBLK_SECTOR_SIZE,
                   strerror(s->req.error ? -s->req.error : EIO));
-    } else if (s->dir == DIR_READ && (rn->verifying || (rn->job->verify &&
-                                                        !rn->unit_seq))) {
-        /* Reads of a job that writes are checked once all is written. */
+    } else if (s->dir == DIR_READ && (rn->verifying || rn->check_reads)) {
         check_read(rn, s, slot_unit(rn, s), rn->verifying);
     } else if (s->dir == DIR_WRITE && rn->unit_seq) {
         record_write(rn, s);
     }
-    account(rn, s, now);
     rn->free_slots[rn->nr_free++] = s;
+}
+
+static bool same_latencies(const struct slot *a, const struct slot *b)
+{
+    return a->dir == b->dir && a->sub_ns == b->sub_ns &&
+           a->prep_ns == b->prep_ns;
+}
+
+/* Completes what one reap returned, accounting each run of requests with
+ * the same latencies at once (mostly a whole submitted batch). */
+static void complete_all(struct runner *rn, unsigned got, uint64_t now)
+{
+    for (unsigned i = 0; i < got;) {
+        struct slot *first = slot_of(rn->done[i]);
+        uint64_t bytes = 0;
+        unsigned n = 0;
+        do {
+            struct slot *s = slot_of(rn->done[i + n]);
+            complete(rn, s);
+            bytes += s->bytes;
+            n++;
+        } while (i + n < got &&
+                 same_latencies(slot_of(rn->done[i + n]), first));
+        account(rn, rn->done + i, n, bytes, now);
+        i += n;
+    }
 }
 
 /* The time completions were seen at. */
@@ -718,9 +758,7 @@ static uint64_t reap(struct runner *rn, unsigned min, int timeout_ms)
         job_error(rn->r, got, "reap: %s", coblk_last_error());
         return now;
     }
-    for (int i = 0; i < got; i++) {
-        complete(rn, (struct slot *)rn->done[i], now);
-    }
+    complete_all(rn, (unsigned)got, now);
     rn->inflight -= (unsigned)got;
     if (got) {
         rn->r->complete[batch_bucket((unsigned)got)]++;
@@ -1062,7 +1100,8 @@ static int setup_verify(struct runner *rn)
                          "%d bytes", VERIFY_MIN_UNIT);
     }
     if (!job_does(job, DIR_WRITE) && !job->verify_only) {
-        return 0;       /* reads check what the headers say */
+        rn->check_reads = true;     /* each read checks what its headers say */
+        return 0;
     }
     if (job->verify_only && !job->randrepeat) {
         return job_error(rn->r, -EINVAL, "verify_only replays the writes: "
