@@ -79,6 +79,24 @@ uint64_t zipf_draw(const struct zipf *z, uint64_t *rng)
     }
 }
 
+/* The direction of every I/O of a job that does one, or -1. */
+static int fixed_direction(enum rw_mode rw)
+{
+    switch (rw) {
+    case RW_READ:
+    case RW_RANDREAD:
+        return 0;
+    case RW_WRITE:
+    case RW_RANDWRITE:
+        return 1;
+    case RW_TRIM:
+    case RW_RANDTRIM:
+        return 2;
+    default:
+        return -1;
+    }
+}
+
 int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                 uint64_t seed)
 {
@@ -102,13 +120,16 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
         }
     }
     bool sizes_vary = job->nr_bssplit > 1 || job->bs_min != job->bs_max;
-    if (p->random && p->map && sizes_vary &&
-        job->distribution == DIST_RANDOM) {
+    bool random_map = p->random && p->map && job->distribution == DIST_RANDOM;
+    if (random_map && sizes_vary) {
         p->used = calloc((blocks + 63) / 64, sizeof(*p->used));
         if (!p->used) {
             return -ENOMEM;
         }
     }
+    p->plain_map = random_map && !job->nr_bssplit &&
+                   job->bs_min == job->bs_max && job->bs_min == job->bs_unit;
+    p->fixed_dir = fixed_direction(job->rw);
     return 0;
 }
 
@@ -151,12 +172,11 @@ static uint64_t random_block(struct picker *p)
     if (!p->map) {
         return picker_rand(&p->rng) % p->blocks;
     }
-    /* x -> 5x + 1 mod 2^k has full period (Hull-Dobell); values past the
-     * end are skipped, so each block comes once per pass. */
+    uint64_t block;
     do {
-        p->next = (p->next * 5 + 1) & p->mask;
-    } while (p->next >= p->blocks || (p->used && is_used(p, p->next)));
-    return p->next;
+        block = picker_map_next(p);
+    } while (p->used && is_used(p, block));
+    return block;
 }
 
 static uint64_t pick_size(struct picker *p)
@@ -180,7 +200,7 @@ static uint64_t pick_size(struct picker *p)
     return job->bs_min * (1 + picker_rand(&p->rng) % steps);
 }
 
-uint64_t picker_block(struct picker *p, uint64_t *bytes)
+uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
 {
     uint64_t size = pick_size(p);
     /* One size (the unit itself) spares a division per I/O. */
@@ -205,19 +225,7 @@ uint64_t picker_block(struct picker *p, uint64_t *bytes)
     return block;
 }
 
-int picker_direction(struct picker *p)
+int picker_mixed_direction(struct picker *p)
 {
-    switch (p->job->rw) {
-    case RW_READ:
-    case RW_RANDREAD:
-        return 0;
-    case RW_WRITE:
-    case RW_RANDWRITE:
-        return 1;
-    case RW_TRIM:
-    case RW_RANDTRIM:
-        return 2;
-    default:
-        return picker_rand(&p->rng) % 100 < p->job->rwmixread ? 0 : 1;
-    }
+    return picker_rand(&p->rng) % 100 < p->job->rwmixread ? 0 : 1;
 }

@@ -31,17 +31,47 @@ struct picker {
      * that I/Os neither overlap nor leave gaps (fio's axmap). */
     uint64_t *used;
     uint64_t nr_used;
+    /* The common job, inline: a random map of one block size (no map of
+     * used blocks), and one direction (-1: mixed). */
+    bool plain_map;
+    int fixed_dir;
 };
 
 /* 0, or -ENOMEM (the map of used blocks). */
 int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                 uint64_t seed);
 void picker_free(struct picker *p);
+/* The random map's next block: x -> 5x + 1 mod 2^k has full period
+ * (Hull-Dobell); values past the end are skipped, so each block comes
+ * once per pass. */
+static inline uint64_t picker_map_next(struct picker *p)
+{
+    do {
+        p->next = (p->next * 5 + 1) & p->mask;
+    } while (p->next >= p->blocks);
+    return p->next;
+}
+
+uint64_t picker_block_any(struct picker *p, uint64_t *bytes);
+
 /* The next block (in bs_unit units) and the size of the I/O there, never
  * past the last block. */
-uint64_t picker_block(struct picker *p, uint64_t *bytes);
+static inline uint64_t picker_block(struct picker *p, uint64_t *bytes)
+{
+    if (p->plain_map) {
+        *bytes = p->job->bs_unit;
+        return picker_map_next(p);
+    }
+    return picker_block_any(p, bytes);
+}
+
+int picker_mixed_direction(struct picker *p);
+
 /* 0 read, 1 write, 2 trim: from rw and rwmixread. */
-int picker_direction(struct picker *p);
+static inline int picker_direction(struct picker *p)
+{
+    return p->fixed_dir >= 0 ? p->fixed_dir : picker_mixed_direction(p);
+}
 
 uint64_t picker_rand(uint64_t *state);
 void zipf_init(struct zipf *z, double theta, uint64_t n);

@@ -194,6 +194,7 @@ struct runner {
     uint64_t bad_units;
     bool verifying;             /* reading back what was written */
     bool check_reads;           /* a read job's verify: each read checked */
+    bool may_hold;              /* rate limits, or writes kept apart */
     unsigned snapshot_gen;      /* the last snapshot request served */
 };
 
@@ -466,13 +467,6 @@ static uint64_t rate_wait_until(const struct runner *rn, const struct slot *s,
     return at > now ? at : 0;
 }
 
-static bool more_to_issue(const struct runner *rn, uint64_t now)
-{
-    return rn->issued_bytes < rn->total_bytes &&
-           rn->issued_ios < rn->max_ios && now < rn->deadline_ns &&
-           !stopping() && !rn->r->error;
-}
-
 /* Why the prepared request in rn->held waits. */
 enum hold { HOLD_NONE, HOLD_RATE, HOLD_OVERLAP };
 
@@ -524,43 +518,74 @@ static enum hold hold_reason(struct runner *rn, struct slot *s, uint64_t now,
     return *until ? HOLD_RATE : HOLD_NONE;
 }
 
+/* Whether the run may issue more now: its end, a stop, an error.  Once
+ * a turn; the counts, once a request (more_to_issue). */
+static bool issuing_open(const struct runner *rn, uint64_t now)
+{
+    return now < rn->deadline_ns && !stopping() && !rn->r->error;
+}
+
+static bool counts_left(const struct runner *rn)
+{
+    return rn->issued_bytes < rn->total_bytes &&
+           rn->issued_ios < rn->max_ios;
+}
+
+/* Takes a free slot and prepares its request: the flush fsync= asks
+ * for, or the next I/O. */
+static struct slot *take_and_prepare(struct runner *rn)
+{
+    const struct job *job = rn->job;
+    struct slot *s = rn->free_slots[--rn->nr_free];
+
+    /* As fio: a flush before the write after every fsync=N. */
+    if (job->fsync && rn->writes_since_sync >= job->fsync) {
+        prepare_flush(s);
+        rn->writes_since_sync = 0;
+    } else {
+        prepare_io(rn, s);
+    }
+    return s;
+}
+
+/* A prepared request may go: counted for the rate limits and the write
+ * overlaps, which are the only reasons to hold one. */
+static void may_go(struct runner *rn, struct slot *s)
+{
+    if (s->dir <= DIR_WRITE) {
+        rn->rate_bytes[s->dir] += s->bytes;
+        rn->rate_ios[s->dir]++;
+    }
+    if (s->dir == DIR_WRITE && rn->unit_busy) {
+        mark_busy(rn, s, 1);
+    }
+}
+
 /* Prepares requests into every free slot the limits allow; returns why
  * the next one waits, and with HOLD_RATE until when. */
 static enum hold prepare_ready(struct runner *rn, uint64_t now,
                                uint64_t *until)
 {
-    const struct job *job = rn->job;
+    bool open = issuing_open(rn, now);
 
-    if (rn->held && (now >= rn->deadline_ns || stopping() ||
-                     rn->r->error)) {
+    if (rn->held && !open) {
         drop_held(rn);
     }
     while (rn->nr_free || rn->held) {
         struct slot *s = rn->held;
         if (!s) {
-            if (!more_to_issue(rn, now)) {
+            if (!open || !counts_left(rn)) {
                 break;
             }
-            s = rn->free_slots[--rn->nr_free];
-            /* As fio: a flush before the write after every fsync=N. */
-            if (job->fsync && rn->writes_since_sync >= job->fsync) {
-                prepare_flush(s);
-                rn->writes_since_sync = 0;
-            } else {
-                prepare_io(rn, s);
+            s = take_and_prepare(rn);
+        }
+        if (rn->may_hold) {
+            enum hold why = hold_reason(rn, s, now, until);
+            rn->held = why == HOLD_NONE ? NULL : s;
+            if (why != HOLD_NONE) {
+                return why;
             }
-        }
-        enum hold why = hold_reason(rn, s, now, until);
-        rn->held = why == HOLD_NONE ? NULL : s;
-        if (why != HOLD_NONE) {
-            return why;
-        }
-        if (s->dir <= DIR_WRITE) {
-            rn->rate_bytes[s->dir] += s->bytes;
-            rn->rate_ios[s->dir]++;
-        }
-        if (s->dir == DIR_WRITE && rn->unit_busy) {
-            mark_busy(rn, s, 1);
+            may_go(rn, s);
         }
         s->prep_ns = now;
         rn->ready[rn->nr_ready++] = &s->req;
@@ -903,7 +928,8 @@ static void io_loop(struct runner *rn)
         }
         uint64_t until = 0;
         enum hold hold = prepare_ready(rn, now, &until);
-        bool all_ready = !rn->nr_free || !more_to_issue(rn, now);
+        bool all_ready = !rn->nr_free || !issuing_open(rn, now) ||
+                         !counts_left(rn);
         if (rn->nr_ready &&
             (rn->nr_ready >= job->iodepth_batch_submit || all_ready) &&
             submit_ready(rn) < 0) {
@@ -1142,8 +1168,9 @@ static uint64_t instance_seed(const struct job *job, unsigned instance)
     return bench_now_ns() ^ ((uint64_t)getpid() << 32) ^ instance;
 }
 
-/* What the clock is read for (see struct runner). */
-static void choose_clock_reads(struct runner *rn)
+/* What each I/O needs done beyond the I/O: the clock read for what
+ * (see struct runner), and whether a request may be held. */
+static void choose_per_io_work(struct runner *rn)
 {
     const struct job *job = rn->job;
     bool rate = job->rate[0] || job->rate[1] || job->rate_iops[0] ||
@@ -1153,6 +1180,7 @@ static void choose_clock_reads(struct runner *rn)
                       job->lat_log[0];
     rn->clock_mask = job->gtod_reduce && !rn->time_submit &&
                      job->disable_lat && !rate ? 63 : 0;
+    rn->may_hold = rate || rn->unit_busy;
 }
 
 static void start_clocks(struct runner *rn)
@@ -1160,7 +1188,7 @@ static void start_clocks(struct runner *rn)
     const struct job *job = rn->job;
     uint64_t now = bench_now_ns();
 
-    choose_clock_reads(rn);
+    choose_per_io_work(rn);
     rn->last_now = rn->stats_ns = now;
     rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
     rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
