@@ -54,6 +54,33 @@ static void test_random_map_visits_each_block_once(void **state)
     }
 }
 
+/* norandommap: uniform over the blocks, with repeats, in range (a block
+ * count of no particular form: the draw is scaled, not masked). */
+static void test_uniform_without_map(void **state)
+{
+    enum { BLOCKS = 1000, DRAWS = 200000 };
+    struct job job = make_job(RW_RANDREAD);
+    struct picker p;
+    static unsigned hits[BLOCKS];
+    uint64_t bytes;
+
+    job.norandommap = true;
+    assert_int_equal(picker_init(&p, &job, BLOCKS, 7), 0);
+    for (unsigned n = 0; n < DRAWS; n++) {
+        uint64_t b = picker_block(&p, &bytes);
+        assert_true(b < BLOCKS);
+        assert_int_equal(bytes, 4096);
+        hits[b]++;
+    }
+    /* 200 expected a block: each within 5 standard deviations (~14). */
+    for (unsigned b = 0; b < BLOCKS; b++) {
+        if (hits[b] < 130 || hits[b] > 270) {
+            fail_msg("block %u drawn %u times of %d", b, hits[b], DRAWS);
+        }
+    }
+    picker_free(&p);
+}
+
 static void test_sequential_wraps_and_clamps(void **state)
 {
     struct job job = make_job(RW_READ);
@@ -210,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_map_visits_each_block_once),
+        cmocka_unit_test(test_uniform_without_map),
         cmocka_unit_test(test_sequential_wraps_and_clamps),
         cmocka_unit_test(test_bssplit_proportions),
         cmocka_unit_test(test_random_map_with_varying_sizes),

@@ -10,14 +10,6 @@
 
 #include "pick.h"
 
-uint64_t picker_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static double uniform01(uint64_t *s)
 {
     return (double)(picker_rand(s) >> 11) * 0x1.0p-53;
@@ -127,8 +119,13 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
             return -ENOMEM;
         }
     }
-    p->plain_map = random_map && !job->nr_bssplit &&
-                   job->bs_min == job->bs_max && job->bs_min == job->bs_unit;
+    bool one_size = !job->nr_bssplit && job->bs_min == job->bs_max &&
+                    job->bs_min == job->bs_unit;
+    bool uniform = p->random && !p->map && job->distribution == DIST_RANDOM;
+    p->fast = !one_size  ? PICK_ANY
+              : random_map ? PICK_MAP
+              : uniform    ? PICK_UNIFORM
+                           : PICK_ANY;
     p->fixed_dir = fixed_direction(job->rw);
     return 0;
 }
@@ -170,7 +167,7 @@ static uint64_t random_block(struct picker *p)
                           p->blocks);
     }
     if (!p->map) {
-        return picker_rand(&p->rng) % p->blocks;
+        return picker_uniform(p);
     }
     uint64_t block;
     do {

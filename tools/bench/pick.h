@@ -31,9 +31,9 @@ struct picker {
      * that I/Os neither overlap nor leave gaps (fio's axmap). */
     uint64_t *used;
     uint64_t nr_used;
-    /* The common job, inline: a random map of one block size (no map of
-     * used blocks), and one direction (-1: mixed). */
-    bool plain_map;
+    /* The common jobs, inline: one block size, random with a map (and
+     * no map of used blocks) or uniform; and one direction (-1: mixed). */
+    enum { PICK_ANY, PICK_MAP, PICK_UNIFORM } fast;
     int fixed_dir;
 };
 
@@ -41,6 +41,23 @@ struct picker {
 int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                 uint64_t seed);
 void picker_free(struct picker *p);
+/* xorshift64: fast, and good enough to choose blocks. */
+static inline uint64_t picker_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A block uniformly at random: the high half of a 128-bit product maps
+ * the draw to 0..blocks-1 without a division. */
+static inline uint64_t picker_uniform(struct picker *p)
+{
+    return (uint64_t)(((unsigned __int128)picker_rand(&p->rng) * p->blocks) >>
+                      64);
+}
+
 /* The random map's next block: x -> 5x + 1 mod 2^k has full period
  * (Hull-Dobell); values past the end are skipped, so each block comes
  * once per pass. */
@@ -58,9 +75,9 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes);
  * past the last block. */
 static inline uint64_t picker_block(struct picker *p, uint64_t *bytes)
 {
-    if (p->plain_map) {
+    if (p->fast != PICK_ANY) {
         *bytes = p->job->bs_unit;
-        return picker_map_next(p);
+        return p->fast == PICK_MAP ? picker_map_next(p) : picker_uniform(p);
     }
     return picker_block_any(p, bytes);
 }
@@ -73,7 +90,6 @@ static inline int picker_direction(struct picker *p)
     return p->fixed_dir >= 0 ? p->fixed_dir : picker_mixed_direction(p);
 }
 
-uint64_t picker_rand(uint64_t *state);
 void zipf_init(struct zipf *z, double theta, uint64_t n);
 /* A rank in 1..n, drawing uniform numbers from rng. */
 uint64_t zipf_draw(const struct zipf *z, uint64_t *rng);
