@@ -30,9 +30,9 @@ struct coblk_queue {
     coblk_aio *ctx;
     bool local;                 /* ctx is the creating thread's */
     unsigned depth;
-    /* Submitted, not completed: written by one thread for a local queue
-     * (plain loads and stores, no locked instruction per request), by two
-     * for a remote one. */
+    /* Remote: submitted, not completed, counted down by the completing
+     * thread after its last touch of the queue.  (Local: unreaped -
+     * done_count, no counter to keep per request.) */
     atomic_uint running;
     struct coblk_queue *next;   /* in the device's list */
     unsigned unreaped;          /* submitted, not reaped (reaper's own) */
@@ -65,16 +65,11 @@ static void push_done(struct coblk_queue *q, struct coblk_req *req)
     q->done_count++;
 }
 
-static void running_add(struct coblk_queue *q, int delta)
+/* Requests submitted and not completed. */
+static unsigned queue_running(struct coblk_queue *q)
 {
-    if (q->local) {
-        unsigned now = atomic_load_explicit(&q->running, memory_order_relaxed);
-        atomic_store_explicit(&q->running, now + (unsigned)delta,
-                              memory_order_release);
-    } else {
-        atomic_fetch_add_explicit(&q->running, (unsigned)delta,
-                                  memory_order_release);
-    }
+    return q->local ? q->unreaped - q->done_count
+                    : atomic_load_explicit(&q->running, memory_order_acquire);
 }
 
 unsigned blk_queues_open(struct coblk_dev *dev)
@@ -106,8 +101,9 @@ void blk_queue_request_done(struct coblk_req *req)
         if (first) {
             eventfd_write(q->event_fd, 1);
         }
+        /* The last touch: the queue may be freed from now on. */
+        atomic_fetch_sub_explicit(&q->running, 1, memory_order_release);
     }
-    running_add(q, -1);
 }
 
 int coblk_queue_new(struct coblk_dev *dev, unsigned depth, coblk_aio *ctx,
@@ -206,7 +202,9 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
             break;
         }
         q->unreaped++;
-        running_add(q, 1);
+        if (!q->local) {
+            atomic_fetch_add_explicit(&q->running, 1, memory_order_relaxed);
+        }
         if (direct) {
             co_enter_inline(co);
         } else {
@@ -308,7 +306,7 @@ void coblk_queue_free(struct coblk_queue *q)
     }
     /* Completed requests need no reaping: only running ones are waited
      * for. */
-    while (atomic_load_explicit(&q->running, memory_order_acquire)) {
+    while (queue_running(q)) {
         if (q->local) {
             aio_poll_timeout(q->ctx, 1000000);
         } else {
