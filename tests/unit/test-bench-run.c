@@ -482,6 +482,12 @@ static struct instance *start(const struct job *job)
     return in;
 }
 
+static void free_instance(struct instance *in)
+{
+    bench_result_free(&in->r);
+    free(in);
+}
+
 static void wait_for_first_read(const struct instance *in)
 {
     while (!atomic_load(&in->r.progress.ios[DIR_READ])) {
@@ -518,6 +524,11 @@ static void stop_instances(void *arg)
     pthread_join(late->thread, NULL);
     expect(!late->r.error && !late->r.dir[DIR_READ].ios,
            "started after the stop: no I/O");
+    /* Freed, so that valgrind's leak check in the child stays quiet. */
+    free_instance(running);
+    free_instance(limited);
+    free_instance(delayed);
+    free_instance(late);
 }
 
 /* An hour's jobs end when asked. */
