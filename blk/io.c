@@ -52,26 +52,22 @@ static bool overlap(const blk_tracked *a, const blk_tracked *b)
 }
 
 /* A request t must wait for: one in flight whose blocks overlap t's, where
- * either is a read-modify-write.  One that waits itself is passed over:
- * it looks again when woken, before it does anything, and then finds t
- * (waiting on each other instead would deadlock). */
-static blk_tracked *conflicting(struct coblk_dev *dev, const blk_tracked *t)
+ * either is a read-modify-write.  A request new to the list waits for
+ * any such one, so that a read-modify-write waiting its turn is not passed
+ * by every request that comes after it; nothing can be waiting for a new
+ * request yet.  Woken, a request looks again and passes over those that
+ * wait themselves: they may be waiting for it, and they look again when
+ * woken, before they do anything. */
+static blk_tracked *conflicting(struct coblk_dev *dev, const blk_tracked *t,
+                                bool new)
 {
     for (blk_tracked *other = dev->tracked; other; other = other->next) {
         if (other != t && (other->serialising || t->serialising) &&
-            !other->waiting && overlap(other, t)) {
+            (new || !other->waiting) && overlap(other, t)) {
             return other;
         }
     }
     return NULL;
-}
-
-static void set_in_flight(struct coblk_dev *dev, int delta)
-{
-    /* Under track_lock: a plain add; atomic for coblk_dev_close(). */
-    unsigned n = atomic_load_explicit(&dev->in_flight, memory_order_relaxed);
-    atomic_store_explicit(&dev->in_flight, n + (unsigned)delta,
-                          memory_order_release);
 }
 
 /* Tracks a request on [begin, end) of the device until request_end(), for
@@ -83,22 +79,24 @@ static void coroutine_fn request_begin(struct coblk_dev *dev, blk_tracked *t,
 {
     *t = (blk_tracked){ .begin = begin, .end = end,
                         .serialising = serialising };
+    atomic_fetch_add_explicit(&dev->in_flight, 1, memory_order_relaxed);
     coblk_co_mutex_lock(&dev->track_lock);
     t->next = dev->tracked;
     if (t->next) {
         t->next->prev = t;
     }
     dev->tracked = t;
-    set_in_flight(dev, 1);
     dev->serialising += serialising;
     /* Without read-modify-writes nothing conflicts: skip the walk. */
+    bool new = true;
     for (blk_tracked *other; dev->serialising &&
-                             (other = conflicting(dev, t)) != NULL;) {
+                             (other = conflicting(dev, t, new)) != NULL;) {
         atomic_fetch_add_explicit(&dev->stats.serialising_waits, 1,
                                   memory_order_relaxed);
         t->waiting = true;
         coblk_co_queue_wait(&other->waiters, &dev->track_lock);
         t->waiting = false;
+        new = false;
     }
     coblk_co_mutex_unlock(&dev->track_lock);
 }
@@ -116,8 +114,9 @@ static void coroutine_fn request_end(struct coblk_dev *dev, blk_tracked *t)
     }
     dev->serialising -= t->serialising;
     coblk_co_queue_restart_all(&t->waiters);
-    set_in_flight(dev, -1);
     coblk_co_mutex_unlock(&dev->track_lock);
+    /* The last touch of the device: coblk_dev_close() may free it now. */
+    atomic_fetch_sub_explicit(&dev->in_flight, 1, memory_order_release);
 }
 
 /* ---- splitting ------------------------------------------------------------- */

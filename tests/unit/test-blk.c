@@ -1047,6 +1047,74 @@ static void test_read_modify_write_waits_only_for_overlaps(void **state)
     coblk_dev_close(dev);
 }
 
+/* A read-modify-write waiting its turn is not passed, again and again, by
+ * the next write into its block: a coroutine that writes there in a loop
+ * starts each write right after the last ends, before the waiter runs. */
+struct rmw_race {
+    struct coblk_dev *dev;
+    bool stop, rmw_done;
+    int rmw_ret;
+    unsigned writes, writes_before_rmw_done;
+};
+
+static void write_block_in_a_loop(void *opaque)
+{
+    struct rmw_race *r = opaque;
+    static unsigned char block[8192] __attribute__((aligned(4096)));
+    struct iovec iov = { .iov_base = block, .iov_len = sizeof(block) };
+
+    while (!r->stop && r->writes < 100000) {
+        if (coblk_co_pwritev(r->dev, 0, sizeof(block), &iov, 1, 0) < 0) {
+            break;
+        }
+        r->writes++;
+    }
+}
+
+static void misaligned_write_once(void *opaque)
+{
+    struct rmw_race *r = opaque;
+    char buf[100];
+    struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+
+    memset(buf, 0x2c, sizeof(buf));
+    coblk_co_sleep_ns(1000000);         /* the writer is going by now */
+    unsigned before = r->writes;
+    r->rmw_ret = coblk_co_pwritev(r->dev, 100, sizeof(buf), &iov, 1, 0);
+    r->writes_before_rmw_done = r->writes - before;
+    r->rmw_done = true;
+    r->stop = true;
+}
+
+static void test_read_modify_write_is_not_starved(void **state)
+{
+    struct rmw_race r = { 0 };
+
+    if (coblk_dev_open(file_spec(), COBLK_OPEN_DIRECT, &r.dev) < 0) {
+        skip_because("no O_DIRECT on this file system");
+    }
+    r.dev->offset_align = 4096;     /* 100 bytes at 100: a read-modify-write */
+    coblk_co_enter(coblk_co_create(write_block_in_a_loop, &r));
+    coblk_co_enter(coblk_co_create(misaligned_write_once, &r));
+    alarm(60);
+    while (!r.stop || r.writes == 0) {
+        coblk_aio_poll(coblk_aio_current(), true);
+        if (r.writes >= 100000) {
+            break;
+        }
+    }
+    assert_true(r.rmw_done);
+    assert_int_equal(r.rmw_ret, 0);
+    /* It waited for the write in flight, and maybe the one after. */
+    assert_true(r.writes_before_rmw_done <= 2);
+    /* Let the writer see stop and finish its last write. */
+    while (atomic_load(&r.dev->in_flight)) {
+        coblk_aio_poll(coblk_aio_current(), true);
+    }
+    alarm(0);
+    coblk_dev_close(r.dev);
+}
+
 /* Queue reads do not wait for read-modify-writes (only writes do): racing
  * with them, a read sees each target byte old or new and the bytes around
  * it untouched. */
@@ -1548,6 +1616,7 @@ int main(void)
         cmocka_unit_test(test_longer_iovec_transfers_only_bytes),
         cmocka_unit_test(test_concurrent_read_modify_writes),
         cmocka_unit_test(test_read_modify_write_waits_only_for_overlaps),
+        cmocka_unit_test(test_read_modify_write_is_not_starved),
         cmocka_unit_test(test_reads_race_read_modify_writes),
         cmocka_unit_test(test_rmw_of_a_partial_last_block_keeps_the_size),
         cmocka_unit_test(test_bounced_reads_wait_for_read_modify_writes),
