@@ -81,6 +81,27 @@ static void test_uniform_without_map(void **state)
     picker_free(&p);
 }
 
+/* The seed whose state would be 0 (xorshift64 stays there): still
+ * random. */
+static void test_no_seed_stops_the_generator(void **state)
+{
+    const uint64_t bad = 3484478332453834927u;  /* bad * 2654435761 + 1 == 0 */
+    struct job job = make_job(RW_RANDREAD);
+    struct picker p;
+    uint64_t bytes, first;
+
+    assert_true(bad * 2654435761u + 1 == 0);
+    job.norandommap = true;
+    assert_int_equal(picker_init(&p, &job, 1 << 20, bad), 0);
+    first = picker_block(&p, &bytes);
+    bool moved = false;
+    for (int i = 0; i < 10; i++) {
+        moved |= picker_block(&p, &bytes) != first;
+    }
+    assert_true(moved);
+    picker_free(&p);
+}
+
 static void test_sequential_wraps_and_clamps(void **state)
 {
     struct job job = make_job(RW_READ);
@@ -238,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_map_visits_each_block_once),
         cmocka_unit_test(test_uniform_without_map),
+        cmocka_unit_test(test_no_seed_stops_the_generator),
         cmocka_unit_test(test_sequential_wraps_and_clamps),
         cmocka_unit_test(test_bssplit_proportions),
         cmocka_unit_test(test_random_map_with_varying_sizes),

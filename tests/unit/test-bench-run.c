@@ -156,6 +156,26 @@ static void test_grouped_accounting_counts_each_io(void **state)
     unlink(path);
 }
 
+/* A verified write held for overlapping another in the batch not yet
+ * submitted: the batch goes, and the run does every I/O (it used to end
+ * with the batch dropped and 0 writes). */
+static void test_held_write_submits_its_batch(void **state)
+{
+    char path[64], spec[80];
+    struct job job = make_job((const char *[]){
+        "rw=randwrite", "bs=4k", "size=1M", "verify=crc32c", "norandommap",
+        "iodepth=16", "iodepth_batch_submit=16", NULL });
+
+    temp_file(path, 1 << 20);
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    struct job_result *r = run(&job, spec);
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->dir[DIR_WRITE].ios, 256);
+    assert_true(r->dir[DIR_READ].ios > 0);      /* the verify pass */
+    done(r);
+    unlink(path);
+}
+
 static void test_size_and_offset(void **state)
 {
     struct job job = make_job((const char *[]){
@@ -557,6 +577,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_null_counts),
         cmocka_unit_test(test_grouped_accounting_counts_each_io),
+        cmocka_unit_test(test_held_write_submits_its_batch),
         cmocka_unit_test(test_size_and_offset),
         cmocka_unit_test(test_loops_and_number_ios),
         cmocka_unit_test(test_mixed_covers_each_block_once),

@@ -95,7 +95,7 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
     *p = (struct picker){ .job = job, .blocks = blocks,
                           .random = bench_rw_is_random(job->rw),
                           .map = !job->norandommap,
-                          .rng = seed * 2654435761u + 1 };
+                          .rng = picker_seed_state(seed) };
     uint64_t period = 1;
     while (period < blocks) {
         period <<= 1;

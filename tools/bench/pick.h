@@ -50,6 +50,15 @@ static inline uint64_t picker_rand(uint64_t *s)
     return *s;
 }
 
+/* A generator state from a seed (randseed=): any seed but never 0, which
+ * xorshift64 would keep for ever. */
+static inline uint64_t picker_seed_state(uint64_t seed)
+{
+    uint64_t state = seed * 2654435761u + 1;
+
+    return state ? state : 0x9e3779b97f4a7c15u;
+}
+
 /* A block uniformly at random: the high half of a 128-bit product maps
  * the draw to 0..blocks-1 without a division. */
 static inline uint64_t picker_uniform(struct picker *p)

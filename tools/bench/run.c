@@ -928,8 +928,11 @@ static void io_loop(struct runner *rn)
         }
         uint64_t until = 0;
         enum hold hold = prepare_ready(rn, now, &until);
+        /* The batch is whole, or can grow no more: no slot, no more to
+         * issue, or a request held (for a rate, or for a write in the
+         * batch itself). */
         bool all_ready = !rn->nr_free || !issuing_open(rn, now) ||
-                         !counts_left(rn);
+                         !counts_left(rn) || hold != HOLD_NONE;
         if (rn->nr_ready &&
             (rn->nr_ready >= job->iodepth_batch_submit || all_ready) &&
             submit_ready(rn) < 0) {
@@ -1096,7 +1099,7 @@ static int alloc_slots(struct runner *rn)
                          "%llu bytes", depth,
                          (unsigned long long)job->bs_max);
     }
-    uint64_t seed = rn->seed;
+    uint64_t seed = picker_seed_state(rn->seed);
     for (size_t i = 0; job_does(job, DIR_WRITE) && i < bytes;
          i += sizeof(uint64_t)) {
         uint64_t v = picker_rand(&seed);        /* incompressible writes */
