@@ -113,11 +113,10 @@ bool aio_poll_timeout(coblk_aio *ctx, int64_t timeout_ns);
 struct io_uring_sqe *aio_get_sqe_slow(coblk_aio *ctx,
                                       aio_cqe_handler *handler);
 
-/* Returns an SQE whose CQE will go to handler.  Never NULL: when the SQ is
- * full it submits what is queued; when the in-flight limit is reached it
- * yields (in a coroutine) or runs the loop until a completion makes room. */
-static inline struct io_uring_sqe *aio_get_sqe(coblk_aio *ctx,
-                                               aio_cqe_handler *handler)
+/* An SQE whose CQE will go to handler, or NULL when the SQ is full or
+ * the in-flight limit reached. */
+static inline struct io_uring_sqe *aio_try_get_sqe(coblk_aio *ctx,
+                                                   aio_cqe_handler *handler)
 {
     struct io_uring_sqe *sqe;
 
@@ -127,7 +126,18 @@ static inline struct io_uring_sqe *aio_get_sqe(coblk_aio *ctx,
         io_uring_sqe_set_data(sqe, handler);
         return sqe;
     }
-    return aio_get_sqe_slow(ctx, handler);
+    return NULL;
+}
+
+/* Returns an SQE whose CQE will go to handler.  Never NULL: when the SQ is
+ * full it submits what is queued; when the in-flight limit is reached it
+ * yields (in a coroutine) or runs the loop until a completion makes room. */
+static inline struct io_uring_sqe *aio_get_sqe(coblk_aio *ctx,
+                                               aio_cqe_handler *handler)
+{
+    struct io_uring_sqe *sqe = aio_try_get_sqe(ctx, handler);
+
+    return sqe ? sqe : aio_get_sqe_slow(ctx, handler);
 }
 
 void aio_co_request_complete(coblk_aio *ctx, aio_cqe_handler *handler,

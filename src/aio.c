@@ -105,15 +105,12 @@ struct io_uring_sqe *aio_get_sqe_slow(coblk_aio *ctx,
             wait_for_slot(ctx);
             continue;
         }
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&ctx->ring);
-        if (!sqe) {
-            ctx->stats.sq_full++;
-            submit(ctx, 0);
-            continue;
+        struct io_uring_sqe *sqe = aio_try_get_sqe(ctx, handler);
+        if (sqe) {
+            return sqe;
         }
-        ctx->inflight++;
-        io_uring_sqe_set_data(sqe, handler);
-        return sqe;
+        ctx->stats.sq_full++;
+        submit(ctx, 0);
     }
 }
 
@@ -512,11 +509,17 @@ static void wait_with_timeout(coblk_aio *ctx, int64_t timeout_ns)
     if (!(ctx->ring.features & IORING_FEAT_EXT_ARG)) {
         /* Before 5.11 a wait takes no time limit: a timeout SQE of ours
          * ends it (liburing's own would put a CQE in our CQ that is no
-         * handler's).  It completes at the limit or at the next CQE. */
+         * handler's).  It completes at the limit or at the next CQE.
+         * Without room for it (the ring is full, its completions are
+         * coming), this turn does not wait: waiting for room would take
+         * no limit either. */
+        struct io_uring_sqe *sqe = aio_try_get_sqe(ctx,
+                                                   &ctx->timeout_handler);
         ctx->wait_limit = limit;
-        io_uring_prep_timeout(aio_get_sqe(ctx, &ctx->timeout_handler),
-                              &ctx->wait_limit, 1, 0);
-        submit(ctx, 1);
+        if (sqe) {
+            io_uring_prep_timeout(sqe, &ctx->wait_limit, 1, 0);
+        }
+        submit(ctx, sqe ? 1 : 0);
         return;
     }
     int ret = io_uring_submit_and_wait_timeout(&ctx->ring, &cqe, 1, &limit,

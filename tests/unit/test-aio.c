@@ -587,6 +587,12 @@ static void sleep_30ms(void *opaque)
     *(int *)opaque = coblk_co_sleep_ns(30000000) == 0 ? 1 : -1;
 }
 
+static void sleep_1s(void *opaque)
+{
+    coblk_co_sleep_ns(1000000000);
+    ++*(int *)opaque;
+}
+
 static void test_timed_wait_without_ext_arg(void **state)
 {
     unsigned features = ctx->ring.features;
@@ -607,6 +613,18 @@ static void test_timed_wait_without_ext_arg(void **state)
     while (ctx->inflight > 1) {
         aio_poll_timeout(ctx, 5000000);
     }
+    /* A full ring leaves no room for the timeout SQE: the timed wait must
+     * not wait for room, which has no limit (here: a second). */
+    int sleepers_done = 0;
+    while (ctx->inflight < ctx->inflight_max) {
+        coblk_co_enter(coblk_co_create(sleep_1s, &sleepers_done));
+    }
+    aio_poll_timeout(ctx, 20000000);
+    assert_int_equal(sleepers_done, 0);
+    while (ctx->inflight > 1) {
+        aio_poll_timeout(ctx, 5000000);
+    }
+    assert_true(sleepers_done > 0);
     ctx->ring.features = features;
 }
 
