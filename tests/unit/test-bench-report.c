@@ -243,11 +243,7 @@ static void test_normal_without_latencies(void **state)
     struct job job = make_job("j1", 0, false);
     struct job_result *r = calloc(1, sizeof(*r));
 
-    bench_result_init(r, &job, 0);
-    r->dir[DIR_WRITE].ios = 1000;
-    r->dir[DIR_WRITE].bytes = 1000 * 4096;
-    r->runtime_ns = 2000000000;
-    r->sync_ios = 62;
+    fill_without_latencies(r, &job);
     char *text = render(&cfg, r, 1, OUTPUT_NORMAL);
     assert_has(text, "\n  write: IOPS=500, BW=2000KiB/s (2048kB/s)"
                "(4000KiB/2000msec); 0 zone resets\n"
