@@ -74,10 +74,7 @@ static void set_dio_alignment(struct coblk_dev *dev, int fd, bool is_bdev)
     dev->mem_align = dev->offset_align = DIO_ALIGN_FALLBACK;
 }
 
-/* Opens path without blocking: open() of a FIFO waits for a writer, and
- * of some devices for the device.  Refuses what is no regular file or
- * block device before opening it where it can, and after, by the fd, for
- * what was swapped in meanwhile. */
+/* The error for a path that is no regular file or block device. */
 static int refuse_type(const char *path, const struct stat *st)
 {
     if (S_ISDIR(st->st_mode)) {
@@ -87,6 +84,10 @@ static int refuse_type(const char *path, const struct stat *st)
                      "device", path);
 }
 
+/* Opens path without blocking: open() of a FIFO waits for a writer, and
+ * of some devices for the device.  Refuses what is no regular file or
+ * block device before opening it where it can, and after, by the fd, for
+ * what was swapped in meanwhile.  Returns the fd, or -errno. */
 static int open_regular_or_block(const char *path, int oflags,
                                  struct stat *st)
 {

@@ -274,8 +274,8 @@ co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
         return -ENOMEM;
     }
     iovcnt = iov_slice(iov, iovcnt, 0, bytes, exact, iovcnt, NULL);
-    ret = co_rw_checked(dev, write, offset, bytes, exact, iovcnt,
-                            req_flags, true);
+    ret = co_rw_checked(dev, write, offset, bytes, exact, iovcnt, req_flags,
+                        true);
     free(exact);
     return ret;
 }

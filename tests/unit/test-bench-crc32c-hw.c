@@ -17,26 +17,10 @@
 #include <cmocka.h>
 
 #include "bench/checksum.h"
+#include "random-data.h"
 
 #define SKIP_STATUS 77          /* automake's "skipped" */
 #define BUF_MAX (64 * 1024 + 64)
-
-static uint64_t rng_state = 0xfedcba9876543210ull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static void random_bytes(uint8_t *buf, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        buf[i] = (uint8_t)rng();
-    }
-}
 
 static void test_known_values(void **state)
 {

@@ -20,26 +20,10 @@
 #include "bench/checksum.h"
 #include "bench/pattern.h"
 #include "bench/verify.h"
+#include "random-data.h"
 
 #define UNIT_MAX (64 * 1024)
 #define PATTERN_MAX 512         /* a job's room for verify_pattern */
-
-static uint64_t rng_state = 0x0123456789abcdefull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static void random_bytes(uint8_t *buf, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        buf[i] = (uint8_t)rng();
-    }
-}
 
 /* ---- CRC-32C ------------------------------------------------------------ */
 

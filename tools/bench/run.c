@@ -519,7 +519,7 @@ static enum hold hold_reason(struct runner *rn, struct slot *s, uint64_t now,
 }
 
 /* Whether the run may issue more now: its end, a stop, an error.  Once
- * a turn; the counts, once a request (more_to_issue). */
+ * a turn; the counts, once a request (counts_left). */
 static bool issuing_open(const struct runner *rn, uint64_t now)
 {
     return now < rn->deadline_ns && !stopping() && !rn->r->error;
