@@ -30,6 +30,9 @@
 #endif
 
 #include "aio-int.h"
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #define ENTRIES_DEFAULT 256u
 #define ENTRIES_MAX 32768u
@@ -738,6 +741,34 @@ static const unsigned ring_modes[] = {
     0,
 };
 
+/* liburing maps and unmaps a ring with system calls of its own, which
+ * ThreadSanitizer does not see: a ring a later thread gets at the
+ * addresses of one a finished thread had looks like a race with the old
+ * ring's writes.  Releasing the addresses when a ring goes and acquiring
+ * them when one comes orders the two. */
+static void tsan_ring_handover(struct io_uring *ring, bool arriving)
+{
+#ifdef __SANITIZE_THREAD__
+    void *maps[] = { ring->sq.ring_ptr, ring->sq.sqes, ring->cq.ring_ptr };
+
+    for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+        if (arriving) {
+            __tsan_acquire(maps[i]);
+        } else {
+            __tsan_release(maps[i]);
+        }
+    }
+#endif
+    (void)ring;
+    (void)arriving;
+}
+
+static void ring_exit(coblk_aio *ctx)
+{
+    tsan_ring_handover(&ctx->ring, false);
+    io_uring_queue_exit(&ctx->ring);
+}
+
 static int ring_init(coblk_aio *ctx, unsigned entries, unsigned flags)
 {
     size_t first = flags & COBLK_AIO_PLAIN_RING
@@ -753,6 +784,7 @@ static int ring_init(coblk_aio *ctx, unsigned entries, unsigned flags)
         };
         ret = io_uring_queue_init_params(entries, &ctx->ring, &params);
         if (ret == 0) {
+            tsan_ring_handover(&ctx->ring, true);
             ctx->setup_flags = ring_modes[i];
             ctx->inflight_max = params.cq_entries;
             /* Saves a file table lookup per io_uring_enter (5.18). */
@@ -789,7 +821,7 @@ int coblk_aio_new(unsigned entries, unsigned flags, coblk_aio **out)
     ctx->event_fd = eventfd(0, EFD_CLOEXEC);
     if (ctx->event_fd < 0) {
         ret = -errno;
-        io_uring_queue_exit(&ctx->ring);
+        ring_exit(ctx);
         free(ctx);
         return ret;
     }
@@ -825,7 +857,7 @@ void coblk_aio_free(coblk_aio *ctx)
             cpu_relax();
         }
     } while (has_queued_work(ctx));
-    io_uring_queue_exit(&ctx->ring);
+    ring_exit(ctx);
     close(ctx->event_fd);
     *thread_aio_ptr() = NULL;
     co_set_thread_aio(NULL);
