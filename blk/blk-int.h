@@ -48,6 +48,12 @@ struct coblk_dev {
     uint32_t offset_align;          /* offsets and lengths, to this */
     uint64_t max_transfer;          /* bytes per driver call */
     char serial[COBLK_ID_BYTES];
+    /* The graph: what a format or filter stands on (its file) and a
+     * format's backing image; NULL where none.  Their driver owns and
+     * closes them; the generic code only walks them. */
+    struct coblk_dev *file;
+    struct coblk_dev *backing;
+    char *filename;                 /* a file node's path, else NULL */
     /* Tracked requests (io.c): those through coblk_co_*, and queue
      * requests a read-modify-write may need to wait for. */
     coblk_co_mutex track_lock;
@@ -84,11 +90,20 @@ struct blk_driver {
     int coroutine_fn (*co_pwrite_zeroes)(struct coblk_dev *dev,
                                          uint64_t offset, uint64_t bytes,
                                          int req_flags);
+    /* What [offset, offset + bytes) holds in this node alone: sets
+     * out->bytes (> 0, at most bytes), out->flags (COBLK_BS_ALLOCATED
+     * when this node decides what the range reads, not its backing) and
+     * out->host_offset.  NULL: all data, allocated. */
+    int coroutine_fn (*co_block_status)(struct coblk_dev *dev,
+                                        uint64_t offset, uint64_t bytes,
+                                        struct coblk_block_status *out);
 };
 
 extern const blk_driver blk_file_driver;
 extern const blk_driver blk_null_driver;
 extern const blk_driver blk_blkdebug_driver;
+extern const blk_driver blk_raw_driver;
+extern const blk_driver blk_qcow2_driver;
 
 /* The coroutine a queue runs each request in (io.c): runs the request on
  * the device in req->reserved[1], sets its status and error, and gives it
@@ -110,6 +125,20 @@ unsigned blk_queues_open(struct coblk_dev *dev);
  * one level deeper; fails past BLK_DEPTH_MAX. */
 int blk_open_child(struct coblk_dev *parent, const char *spec,
                    struct coblk_dev **out);
+/* Opens a format's backing image: as a child, but read-only. */
+int blk_open_backing(struct coblk_dev *parent, const char *spec,
+                     struct coblk_dev **out);
+
+/* Splits the arguments of a format, "[OPTIONS:]CHILD": OPTIONS is a
+ * comma-separated key=value list whose first key is a word (letters,
+ * digits, '-', '_') followed by '='; anything else is the child's spec.
+ * Sets *options (a copy, "" when none; free it) and *child.  Returns 0,
+ * -EINVAL naming drv when no child is left, or -ENOMEM. */
+int blk_split_options(const char *drv, const char *args, char **options,
+                      const char **child);
+
+/* The path of the file under dev (following dev->file), or NULL. */
+const char *blk_dev_filename(const struct coblk_dev *dev);
 
 /* Sets this thread's coblk_last_error() message and returns err. */
 __attribute__((format(printf, 2, 3)))

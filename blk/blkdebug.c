@@ -230,6 +230,7 @@ static int blkdebug_open(struct coblk_dev *dev, const char *args)
     }
     dev->opaque = s;
     dev->size = s->child->size;
+    dev->file = s->child;
     return 0;
 }
 

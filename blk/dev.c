@@ -20,6 +20,8 @@ static const blk_driver *const drivers[] = {
     &blk_file_driver,
     &blk_null_driver,
     &blk_blkdebug_driver,
+    &blk_raw_driver,
+    &blk_qcow2_driver,
 };
 
 #define ERROR_MAX 512
@@ -124,6 +126,44 @@ int blk_parse_options(const char *args,
     return ret;
 }
 
+/* An option list starts with a word and '=': "l2-cache-size=1M". */
+static bool starts_options(const char *args)
+{
+    const char *c = args;
+
+    while (isalnum((unsigned char)*c) || *c == '-' || *c == '_') {
+        c++;
+    }
+    return c > args && *c == '=';
+}
+
+int blk_split_options(const char *drv, const char *args, char **options,
+                      const char **child)
+{
+    const char *colon = starts_options(args) ? strchr(args, ':') : NULL;
+    size_t len = colon ? (size_t)(colon - args) : 0;
+
+    if (starts_options(args) && !colon) {
+        return blk_error(-EINVAL, "%s: options '%s' but no image after "
+                         "them (%s:OPTIONS:FILE)", drv, args, drv);
+    }
+    *child = colon ? colon + 1 : args;
+    if (!**child) {
+        return blk_error(-EINVAL, "%s: no image (%s:[OPTIONS:]FILE)", drv,
+                         drv);
+    }
+    *options = strndup(args, len);
+    return *options ? 0 : blk_error(-ENOMEM, "out of memory");
+}
+
+const char *blk_dev_filename(const struct coblk_dev *dev)
+{
+    while (dev && !dev->filename) {
+        dev = dev->file;
+    }
+    return dev ? dev->filename : NULL;
+}
+
 /* "name:args" with a known driver name, else a file path. */
 static const blk_driver *driver_for(const char *spec, const char **args)
 {
@@ -175,9 +215,8 @@ static int open_node(const char *spec, int flags, unsigned depth,
     if (drv == &blk_file_driver && args == spec &&
         looks_like_unknown_driver(spec)) {
         return blk_error(-EINVAL,
-                         "'%.*s' in '%s' is no driver (file, null, blkdebug) "
-                         "and '%s' "
-                         "is no file",
+                         "'%.*s' in '%s' is no driver (file, null, raw, "
+                         "qcow2, blkdebug) and '%s' is no file",
                          (int)(strchr(spec, ':') - spec), spec, spec, spec);
     }
 
@@ -195,6 +234,7 @@ static int open_node(const char *spec, int flags, unsigned depth,
     int ret = drv->open(dev, args);
     if (ret < 0) {
         pthread_mutex_destroy(&dev->queues_lock);
+        free(dev->filename);
         free(dev);
         return ret;
     }
@@ -233,6 +273,13 @@ int blk_open_child(struct coblk_dev *parent, const char *spec,
     return open_node(spec, parent->flags, parent->depth + 1, out);
 }
 
+int blk_open_backing(struct coblk_dev *parent, const char *spec,
+                     struct coblk_dev **out)
+{
+    return open_node(spec, parent->flags | COBLK_OPEN_RDONLY,
+                     parent->depth + 1, out);
+}
+
 int coblk_dev_close(struct coblk_dev *dev)
 {
     if (!dev) {
@@ -258,6 +305,7 @@ int coblk_dev_close(struct coblk_dev *dev)
     }
     dev->drv->close(dev);
     pthread_mutex_destroy(&dev->queues_lock);
+    free(dev->filename);
     free(dev);
     return 0;
 }

@@ -152,6 +152,12 @@ static int file_open(struct coblk_dev *dev, const char *path)
     if (dev->flags & COBLK_OPEN_DIRECT) {
         set_dio_alignment(dev, fd, S_ISBLK(st.st_mode));
     }
+    dev->filename = strdup(path);
+    if (!dev->filename) {
+        close(fd);
+        free(s);
+        return blk_error(-ENOMEM, "out of memory");
+    }
     s->fd = fd;
 #ifdef HAVE_VALGRIND_VALGRIND_H
     s->under_valgrind = RUNNING_ON_VALGRIND;
@@ -524,6 +530,37 @@ static int coroutine_fn file_pwrite_zeroes(struct coblk_dev *dev,
     return ret;
 }
 
+/* Holes and data, as the file system tells them (SEEK_HOLE / SEEK_DATA);
+ * a block device, or a file system that cannot tell, is all data. */
+static int coroutine_fn file_block_status(struct coblk_dev *dev,
+                                          uint64_t offset, uint64_t bytes,
+                                          struct coblk_block_status *out)
+{
+    int fd = file_fd(dev);
+    off_t data = lseek(fd, (off_t)offset, SEEK_DATA);
+    uint64_t end = offset + bytes;
+    uint32_t flags = COBLK_BS_DATA;
+
+    if (data < 0 && errno == ENXIO) {
+        data = (off_t)end;              /* a hole to the end of the file */
+    }
+    if (data < 0) {
+        /* SEEK_DATA unsupported (or a block device): all data. */
+    } else if ((uint64_t)data > offset) {
+        flags = COBLK_BS_ZERO;
+        end = (uint64_t)data < end ? (uint64_t)data : end;
+    } else {
+        off_t hole = lseek(fd, (off_t)offset, SEEK_HOLE);
+        if (hole > 0 && (uint64_t)hole > offset && (uint64_t)hole < end) {
+            end = (uint64_t)hole;
+        }
+    }
+    *out = (struct coblk_block_status){
+        .bytes = end - offset, .host_offset = offset,
+        .flags = flags | COBLK_BS_ALLOCATED | COBLK_BS_OFFSET_VALID };
+    return 0;
+}
+
 const blk_driver blk_file_driver = {
     .name = "file",
     .open = file_open,
@@ -533,4 +570,5 @@ const blk_driver blk_file_driver = {
     .co_flush = file_flush,
     .co_pdiscard = file_pdiscard,
     .co_pwrite_zeroes = file_pwrite_zeroes,
+    .co_block_status = file_block_status,
 };

@@ -354,6 +354,58 @@ int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
     return co_range(dev, true, offset, bytes, req_flags);
 }
 
+/* ---- block status ---------------------------------------------------------- */
+
+/* One node's own status: its driver's, a filter's child's, or data. */
+static int coroutine_fn node_status(struct coblk_dev *dev, uint64_t offset,
+                                    uint64_t bytes,
+                                    struct coblk_block_status *out)
+{
+    if (dev->drv->co_block_status) {
+        return dev->drv->co_block_status(dev, offset, bytes, out);
+    }
+    if (dev->file) {
+        return coblk_co_block_status(dev->file, offset, bytes, out);
+    }
+    *out = (struct coblk_block_status){
+        .bytes = bytes, .flags = COBLK_BS_DATA | COBLK_BS_ALLOCATED };
+    return 0;
+}
+
+int coroutine_fn coblk_co_block_status(struct coblk_dev *dev,
+                                       uint64_t offset, uint64_t bytes,
+                                       struct coblk_block_status *out)
+{
+    if (!dev || !out || bytes == 0 || offset >= dev->size) {
+        return -EINVAL;
+    }
+    bytes = bytes < dev->size - offset ? bytes : dev->size - offset;
+    /* Down the backing chain while the range is unallocated. */
+    for (uint32_t depth = 0;; depth++) {
+        int ret = node_status(dev, offset, bytes, out);
+        if (ret < 0) {
+            return ret;
+        }
+        if (out->bytes == 0 || out->bytes > bytes) {
+            return -EIO;        /* a driver's bug: never loop on it */
+        }
+        out->depth = depth;
+        if ((out->flags & COBLK_BS_ALLOCATED) || !dev->backing ||
+            offset >= dev->backing->size) {
+            if (!(out->flags & COBLK_BS_ALLOCATED)) {
+                /* Past every layer: zeroes. */
+                out->flags = COBLK_BS_ZERO;
+            }
+            return 0;
+        }
+        bytes = out->bytes;
+        if (bytes > dev->backing->size - offset) {
+            bytes = dev->backing->size - offset;
+        }
+        dev = dev->backing;
+    }
+}
+
 /* ---- virtio-blk requests ----------------------------------------------------------- */
 
 static void set_result(struct coblk_req *req, int ret)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -332,13 +333,14 @@ void coblk_queue_free(struct coblk_queue *q)
 
 /* ---- synchronous helpers ------------------------------------------------------- */
 
-enum sync_kind { SYNC_READ, SYNC_WRITE, SYNC_FLUSH };
+enum sync_kind { SYNC_READ, SYNC_WRITE, SYNC_FLUSH, SYNC_STATUS };
 
 struct sync_op {
     struct coblk_dev *dev;
     enum sync_kind kind;
     struct iovec iov;
     uint64_t offset;
+    struct coblk_block_status *status;  /* SYNC_STATUS: iov_len bytes */
     int ret;
     bool done;
 };
@@ -359,6 +361,10 @@ static void coroutine_fn sync_co(void *opaque)
     case SYNC_FLUSH:
         op->ret = coblk_co_flush(op->dev);
         break;
+    case SYNC_STATUS:
+        op->ret = coblk_co_block_status(op->dev, op->offset, op->iov.iov_len,
+                                        op->status);
+        break;
     }
     op->done = true;
 }
@@ -368,6 +374,7 @@ static int run_sync(struct sync_op *op, const char *what)
     if (!op->dev) {
         return blk_error(-EINVAL, "%s: no device", what);
     }
+    blk_error(0, "%s", "");     /* so that a driver's detail shows */
     if (coblk_in_coroutine()) {
         sync_co(op);
     } else {
@@ -387,6 +394,12 @@ static int run_sync(struct sync_op *op, const char *what)
             }
         }
     }
+    if (op->ret == -EINVAL && op->kind == SYNC_STATUS) {
+        return blk_error(op->ret, "%s: offset %llu is not inside the device "
+                         "(%llu bytes), or no bytes asked for", what,
+                         (unsigned long long)op->offset,
+                         (unsigned long long)op->dev->size);
+    }
     if (op->ret == -EINVAL && op->kind != SYNC_FLUSH &&
         (op->offset > op->dev->size ||
          op->iov.iov_len > op->dev->size - op->offset)) {
@@ -394,6 +407,11 @@ static int run_sync(struct sync_op *op, const char *what)
                          "the device (%llu bytes)", what, op->iov.iov_len,
                          (unsigned long long)op->offset,
                          (unsigned long long)op->dev->size);
+    }
+    if (op->ret < 0 && *coblk_last_error()) {
+        char detail[256];
+        snprintf(detail, sizeof(detail), "%s", coblk_last_error());
+        return blk_error(op->ret, "%s: %s", what, detail);
     }
     if (op->ret < 0) {
         return blk_error(op->ret, "%s: %s", what, strerror(-op->ret));
@@ -424,4 +442,16 @@ int coblk_flush(struct coblk_dev *dev)
 {
     struct sync_op op = { .dev = dev, .kind = SYNC_FLUSH };
     return run_sync(&op, "coblk_flush");
+}
+
+int coblk_block_status(struct coblk_dev *dev, uint64_t offset,
+                       uint64_t bytes, struct coblk_block_status *out)
+{
+    if (!out) {
+        return blk_error(-EINVAL, "coblk_block_status: no status to fill");
+    }
+    struct sync_op op = { .dev = dev, .kind = SYNC_STATUS,
+                          .iov = { .iov_len = bytes }, .offset = offset,
+                          .status = out };
+    return run_sync(&op, "coblk_block_status");
 }

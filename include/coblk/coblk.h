@@ -71,8 +71,16 @@ enum {
     COBLK_OPEN_DIRECT = 1u << 1,    /* bypass the page cache (O_DIRECT) */
 };
 
-/* Opens spec: "file:PATH", "null:size=SIZE[,latency-ns=N]", or a path
- * (a file).  Returns 0, or -EINVAL (bad spec), -ENOENT, -EACCES, ...; see
+/* Opens spec, a driver name, its arguments and, for formats and filters,
+ * the spec of what they stand on (coblk(3) has the grammar):
+ *   PATH | file:PATH                    a regular file or block device
+ *   null:size=SIZE[,latency-ns=N]       no storage: reads zeroes
+ *   raw:[offset=N,size=N:]CHILD         raw image data, or a window of it
+ *   qcow2:[OPTIONS:]CHILD               a qcow2 image, its backing chain
+ *   blkdebug:RULES:CHILD                fault injection
+ * e.g. "qcow2:disk.qcow2", "raw:file:disk.img".  The format is never
+ * guessed: a bare path is a file (see coblk_probe()).  Returns 0, or
+ * -EINVAL (bad spec or image), -ENOENT, -EACCES, ...; see
  * coblk_last_error(). */
 COBLK_API int coblk_dev_open(const char *spec, int flags,
                              struct coblk_dev **out);
@@ -153,6 +161,41 @@ COBLK_API int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
                                                   uint64_t offset,
                                                   uint64_t bytes,
                                                   int req_flags);
+
+/* What a range of a device holds (coblk_co_block_status()). */
+enum {
+    COBLK_BS_DATA = 1u << 0,        /* reads come from stored data */
+    COBLK_BS_ZERO = 1u << 1,        /* reads as zeroes */
+    COBLK_BS_ALLOCATED = 1u << 2,   /* a layer of the chain decides what it
+                                     * reads (else: zeroes past them all) */
+    COBLK_BS_OFFSET_VALID = 1u << 3,/* host_offset tells where */
+    COBLK_BS_COMPRESSED = 1u << 4,  /* stored compressed */
+};
+
+struct coblk_block_status {
+    uint64_t bytes;                 /* how far from offset this holds */
+    uint32_t flags;                 /* COBLK_BS_* */
+    uint32_t depth;                 /* the layer that decides: 0 the
+                                     * device, 1 its backing image, ... */
+    uint64_t host_offset;           /* OFFSET_VALID: in that layer's file */
+};
+
+/* The status of the device at offset, for at most bytes (> 0) from there,
+ * following backing chains.  Returns 0 (out->bytes > 0), or -EINVAL past
+ * the end, or the error reading metadata. */
+COBLK_API int coroutine_fn coblk_co_block_status(
+    struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
+    struct coblk_block_status *out);
+COBLK_API int coblk_block_status(struct coblk_dev *dev, uint64_t offset,
+                                 uint64_t bytes,
+                                 struct coblk_block_status *out);
+
+/* For tools that guess formats as qemu-img does: reads the start of the
+ * file at path and writes "qcow2" or "raw" to fmt (size bytes, at least
+ * 8).  Returns 0, or -errno (-ENOTSUP for an old qcow version 1).  A
+ * caller that opens a probed image must not trust it with a backing file:
+ * coblk opens "qcow2:probed=on:PATH" only without one. */
+COBLK_API int coblk_probe(const char *path, char *fmt, size_t size);
 
 /* What the last failing call on this thread said, or "". */
 COBLK_API const char *coblk_last_error(void);

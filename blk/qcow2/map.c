@@ -1,0 +1,176 @@
+/*
+ * Guest offset -> what the image stores there: L1 entry, L2 slice, then
+ * one cluster (or, with extended L2 entries, one subcluster) after the
+ * other while they are of the same kind and, for data, contiguous in the
+ * file, so that one request reads one run.  Entries come from a file
+ * anyone may have written: an entry that points outside the file or is
+ * malformed is -EIO with a message, never a read somewhere else.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+
+#include "qcow2.h"
+
+/* One unit (cluster, or subcluster with extended L2): its kind and, for
+ * data, the file offset where the unit starts. */
+struct unit {
+    enum qcow2_kind kind;
+    uint64_t host;
+};
+
+static int corrupt(const qcow2_state *s, uint64_t offset, const char *what,
+                   uint64_t value)
+{
+    (void)s;
+    return blk_error(-EIO, "qcow2: the image is corrupt: the L2 entry for "
+                     "guest offset %#" PRIx64 " %s (%#" PRIx64 ")", offset,
+                     what, value);
+}
+
+/* The unit at guest `offset`, from its L2 entry (and bitmap). */
+static int classify(const qcow2_state *s, uint64_t offset,
+                    const uint64_t *entry, struct unit *u)
+{
+    uint64_t e = be64toh(entry[0]);
+    uint64_t cluster_host = e & QCOW2_L2E_OFFSET_MASK;
+
+    if (e & QCOW2_OFLAG_COMPRESSED) {
+        *u = (struct unit){ QCOW2_COMPRESSED, e & ~(3ull << 62) };
+        return 0;
+    }
+    bool zero_flag = e & QCOW2_OFLAG_ZERO;
+    if (s->l2_entry_bytes == 16) {
+        uint64_t bitmap = be64toh(entry[1]);
+        unsigned sc = (unsigned)(offset >> s->subcluster_bits) &
+                      (QCOW2_SUBCLUSTERS - 1);
+        bool alloc = bitmap >> sc & 1, zero = bitmap >> (32 + sc) & 1;
+        if (alloc && zero) {
+            return corrupt(s, offset, "marks a subcluster both allocated "
+                           "and zero", bitmap);
+        }
+        if (alloc && !cluster_host) {
+            return corrupt(s, offset, "allocates a subcluster of no "
+                           "cluster", e);
+        }
+        u->kind = alloc ? QCOW2_NORMAL
+                  : !zero ? QCOW2_UNALLOCATED
+                  : cluster_host ? QCOW2_ZERO_ALLOC : QCOW2_ZERO;
+        u->host = cluster_host + ((uint64_t)sc << s->subcluster_bits);
+    } else if (zero_flag) {
+        if (s->h.version < 3) {
+            return corrupt(s, offset, "has the zero flag in a version 2 "
+                           "image", e);
+        }
+        u->kind = cluster_host ? QCOW2_ZERO_ALLOC : QCOW2_ZERO;
+        u->host = cluster_host;
+    } else {
+        u->kind = cluster_host ? QCOW2_NORMAL : QCOW2_UNALLOCATED;
+        u->host = cluster_host;
+    }
+    if ((u->kind == QCOW2_NORMAL || u->kind == QCOW2_ZERO_ALLOC) &&
+        ((cluster_host & (s->cluster_size - 1)) ||
+         cluster_host >= s->file->size)) {
+        return corrupt(s, offset, "points to data outside the image file "
+                       "or inside a cluster", cluster_host);
+    }
+    return 0;
+}
+
+/* The L2 slice for guest offset (NULL entries for an unallocated L2
+ * table) and the entry's index in it; with s->lock held. */
+static int find_slice(qcow2_state *s, uint64_t offset, uint64_t **entries,
+                      uint32_t *index)
+{
+    unsigned l1_shift = s->h.cluster_bits + s->l2_bits;
+    uint64_t l1_index = offset >> l1_shift;
+    uint32_t per_slice = s->l2_cache.slice_bytes / s->l2_entry_bytes;
+    uint32_t l2_index = (uint32_t)(offset >> s->h.cluster_bits) &
+                        ((1u << s->l2_bits) - 1);
+
+    /* Where in its slice the entry is, also for a table not there. */
+    *index = l2_index % per_slice;
+    *entries = NULL;
+    if (l1_index >= s->h.l1_size) {
+        return 0;
+    }
+    uint64_t l2_offset = s->l1[l1_index] & QCOW2_L1E_OFFSET_MASK;
+    if (!l2_offset) {
+        return 0;
+    }
+    if ((l2_offset & (s->cluster_size - 1)) || l2_offset > s->file->size ||
+        s->cluster_size > s->file->size - l2_offset) {
+        return blk_error(-EIO, "qcow2: the image is corrupt: L1 entry %"
+                         PRIu64 " points to an L2 table outside the file "
+                         "or inside a cluster (%#" PRIx64 ")", l1_index,
+                         l2_offset);
+    }
+    uint64_t slice = l2_offset +
+                     (uint64_t)(l2_index / per_slice) *
+                         s->l2_cache.slice_bytes;
+    return qcow2_cache_get(s, slice, entries);
+}
+
+int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
+                           qcow2_extent *out)
+{
+    uint64_t *entries;
+    uint32_t index;
+    int ret = find_slice(s, offset, &entries, &index);
+
+    if (ret < 0) {
+        return ret;
+    }
+    /* Never past the slice: the next one may not be in memory. */
+    uint32_t per_slice = s->l2_cache.slice_bytes / s->l2_entry_bytes;
+    uint64_t cluster_mask = s->cluster_size - 1;
+    uint64_t in_slice = ((uint64_t)(per_slice - index) << s->h.cluster_bits) -
+                        (offset & cluster_mask);
+    if (bytes > in_slice) {
+        bytes = in_slice;
+    }
+    if (!entries) {
+        *out = (qcow2_extent){ QCOW2_UNALLOCATED, bytes, 0 };
+        return 0;
+    }
+    uint64_t unit_size = 1ull << s->subcluster_bits;
+    uint32_t words = s->l2_entry_bytes / 8;
+    struct unit first;
+    ret = classify(s, offset, &entries[(size_t)index * words], &first);
+    if (ret < 0) {
+        return ret;
+    }
+    uint64_t in_unit = unit_size - (offset & (unit_size - 1));
+    if (first.kind == QCOW2_COMPRESSED) {
+        /* One cluster per descriptor. */
+        uint64_t in_cluster = s->cluster_size - (offset & cluster_mask);
+        *out = (qcow2_extent){ QCOW2_COMPRESSED,
+                               bytes < in_cluster ? bytes : in_cluster,
+                               first.host };
+        return 0;
+    }
+    uint64_t done = in_unit < bytes ? in_unit : bytes;
+    uint64_t expect = first.host + unit_size;
+    while (done < bytes) {
+        uint64_t at = offset + done;
+        uint32_t i = index + (uint32_t)((at >> s->h.cluster_bits) -
+                                        (offset >> s->h.cluster_bits));
+        struct unit next;
+        ret = classify(s, at, &entries[(size_t)i * words], &next);
+        if (ret < 0) {
+            return ret;
+        }
+        bool has_host = first.kind == QCOW2_NORMAL ||
+                        first.kind == QCOW2_ZERO_ALLOC;
+        if (next.kind != first.kind || (has_host && next.host != expect)) {
+            break;
+        }
+        done += bytes - done < unit_size ? bytes - done : unit_size;
+        expect += unit_size;
+    }
+    *out = (qcow2_extent){ first.kind, done,
+                           first.host + (offset & (unit_size - 1)) };
+    return 0;
+}

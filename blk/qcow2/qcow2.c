@@ -1,0 +1,313 @@
+/*
+ * qcow2:[OPTIONS:]CHILD: a qcow2 image (version 2 or 3) over any device,
+ * with its backing chain.  OPTIONS, comma-separated:
+ *   l2-cache-size=SIZE   memory for L2 tables (default 1M: 8 GiB of
+ *                        64 KiB clusters)
+ *   probed=on            the caller guessed the format: the image may not
+ *                        name a backing file, which a guessed image could
+ *                        use to read any file of its opener's
+ *
+ * A backing file opens read-only with the format its overlay records
+ * (probed, as above, when it records none), its name relative to the
+ * overlay's directory.  Writing is not supported yet: open read-only.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "qcow2.h"
+
+struct qcow2_options {
+    uint64_t l2_cache_size;
+    bool probed;
+};
+
+static int qcow2_option(void *opaque, const char *key, const char *value)
+{
+    struct qcow2_options *opts = opaque;
+
+    if (!strcmp(key, "l2-cache-size")) {
+        if (blk_parse_size(value, &opts->l2_cache_size) < 0 ||
+            opts->l2_cache_size > (1ull << 32)) {
+            return blk_error(-EINVAL, "qcow2: bad l2-cache-size '%s' (bytes "
+                             "up to 4G, e.g. 4M)", value);
+        }
+        return 0;
+    }
+    if (!strcmp(key, "probed")) {
+        if (strcmp(value, "on") && strcmp(value, "off")) {
+            return blk_error(-EINVAL, "qcow2: probed is on or off, not "
+                             "'%s'", value);
+        }
+        opts->probed = !strcmp(value, "on");
+        return 0;
+    }
+    return blk_error(-EINVAL, "qcow2: unknown option '%s' (l2-cache-size, "
+                     "probed)", key);
+}
+
+/* ---- the backing chain ------------------------------------------------------ */
+
+/* The images this thread is opening, outermost first: a backing file that
+ * is one of them makes a loop. */
+#define CHAIN_MAX (BLK_DEPTH_MAX + 1)
+static __thread struct {
+    unsigned len;
+    dev_t dev[CHAIN_MAX];
+    ino_t ino[CHAIN_MAX];
+} opening;
+
+static bool being_opened(const struct stat *st)
+{
+    for (unsigned i = 0; i < opening.len; i++) {
+        if (opening.dev[i] == st->st_dev && opening.ino[i] == st->st_ino) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The backing name as a path: relative to the overlay's directory. */
+static char *backing_path(const char *overlay, const char *name)
+{
+    const char *slash = overlay ? strrchr(overlay, '/') : NULL;
+    char *path;
+
+    if (name[0] == '/' || !slash) {
+        return strdup(name);
+    }
+    int dir_len = (int)(slash - overlay);
+    return asprintf(&path, "%.*s/%s", dir_len, overlay, name) < 0 ? NULL
+                                                                  : path;
+}
+
+/* The spec that opens the backing file at path as `format`. */
+static int backing_spec(const char *path, const char *format, char **spec)
+{
+    char probed[16];
+
+    if (!format) {
+        int ret = coblk_probe(path, probed, sizeof(probed));
+        if (ret < 0) {
+            return blk_error(ret, "qcow2: backing file %s: %s", path,
+                             coblk_last_error());
+        }
+    }
+    const char *fmt = format ? format : probed;
+    if (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) {
+        return blk_error(-ENOTSUP, "qcow2: backing file %s is in format "
+                         "'%s' (coblk reads qcow2 and raw)", path, fmt);
+    }
+    bool guessed = !format && !strcmp(fmt, "qcow2");
+    if (asprintf(spec, "%s:%sfile:%s", fmt, guessed ? "probed=on:" : "",
+                 path) < 0) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int open_backing(struct coblk_dev *dev, qcow2_state *s, bool probed)
+{
+    const char *name = s->h.backing_name;
+
+    if (probed) {
+        return blk_error(-EACCES, "qcow2: %s names a backing file (%s) but "
+                         "its format was guessed: name the format "
+                         "(qcow2:FILE) to follow it",
+                         blk_dev_filename(s->file), name);
+    }
+    if (strstr(name, "://") || !strncmp(name, "json:", 5)) {
+        return blk_error(-ENOTSUP, "qcow2: backing file '%s' is not a path "
+                         "(coblk follows paths only)", name);
+    }
+    char *path = backing_path(blk_dev_filename(s->file), name);
+    if (!path) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    struct stat st;
+    int ret = 0;
+    if (stat(path, &st) == 0 && being_opened(&st)) {
+        ret = blk_error(-ELOOP, "qcow2: the backing chain loops: %s is its "
+                        "own backing file, or one of its overlays'", path);
+    }
+    char *spec = NULL;
+    if (ret == 0) {
+        ret = backing_spec(path, s->h.backing_format, &spec);
+    }
+    if (ret == 0) {
+        ret = blk_open_backing(dev, spec, &s->backing);
+    }
+    free(spec);
+    free(path);
+    return ret;
+}
+
+/* ---- open and close ---------------------------------------------------------- */
+
+static int load_l1(qcow2_state *s)
+{
+    size_t bytes = (size_t)s->h.l1_size * 8;
+
+    s->l1 = malloc(bytes ? bytes : 1);
+    if (!s->l1) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    int ret = bytes ? coblk_pread(s->file, s->l1, bytes, s->h.l1_offset) : 0;
+    if (ret < 0) {
+        return blk_error(ret, "qcow2: reading the L1 table: %s",
+                         strerror(-ret));
+    }
+    for (uint32_t i = 0; i < s->h.l1_size; i++) {
+        s->l1[i] = be64toh(s->l1[i]);
+    }
+    return 0;
+}
+
+/* Refuses what this image may not be opened for. */
+static int check_access(const struct coblk_dev *dev, const qcow2_state *s)
+{
+    if (dev->flags & COBLK_OPEN_RDONLY) {
+        return 0;
+    }
+    if (s->h.incompatible & QCOW2_INCOMPAT_CORRUPT) {
+        return blk_error(-EACCES, "qcow2: %s is marked corrupt: open it "
+                         "read-only, or repair it (qemu-img check -r all)",
+                         blk_dev_filename(s->file));
+    }
+    return blk_error(-ENOTSUP, "qcow2: writing qcow2 images is not "
+                     "supported yet: open %s read-only",
+                     blk_dev_filename(s->file));
+}
+
+/* Remembers the image's file while its backing chain opens. */
+static bool push_opening(const qcow2_state *s)
+{
+    const char *path = blk_dev_filename(s->file);
+    struct stat st;
+
+    if (!path || stat(path, &st) < 0 || opening.len == CHAIN_MAX) {
+        return false;
+    }
+    opening.dev[opening.len] = st.st_dev;
+    opening.ino[opening.len] = st.st_ino;
+    opening.len++;
+    return true;
+}
+
+static int open_image(struct coblk_dev *dev, qcow2_state *s,
+                      const struct qcow2_options *opts)
+{
+    int ret = qcow2_read_header(s->file, &s->h);
+
+    if (ret == 0) {
+        ret = check_access(dev, s);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    s->cluster_size = 1ull << s->h.cluster_bits;
+    bool extended = s->h.incompatible & QCOW2_INCOMPAT_EXTL2;
+    s->l2_entry_bytes = extended ? 16 : 8;
+    s->l2_bits = s->h.cluster_bits - (extended ? 4 : 3);
+    s->subcluster_bits = s->h.cluster_bits - (extended ? 5 : 0);
+    uint32_t slice = s->cluster_size < QCOW2_SLICE_BYTES
+                         ? (uint32_t)s->cluster_size : QCOW2_SLICE_BYTES;
+    ret = load_l1(s);
+    if (ret == 0) {
+        ret = qcow2_cache_init(&s->l2_cache, opts->l2_cache_size, slice);
+    }
+    if (ret == 0 && s->h.backing_name) {
+        bool pushed = push_opening(s);
+        ret = open_backing(dev, s, opts->probed);
+        opening.len -= pushed;
+    }
+    return ret;
+}
+
+static void free_state(qcow2_state *s)
+{
+    if (s->backing) {
+        coblk_dev_close(s->backing);
+    }
+    if (s->file) {
+        coblk_dev_close(s->file);
+    }
+    qcow2_cache_free(&s->l2_cache);
+    qcow2_header_free(&s->h);
+    free(s->l1);
+    free(s);
+}
+
+static int qcow2_open(struct coblk_dev *dev, const char *args)
+{
+    struct qcow2_options opts = { .l2_cache_size = QCOW2_DEFAULT_L2_CACHE };
+    char *options;
+    const char *child_spec;
+    int ret = blk_split_options("qcow2", args, &options, &child_spec);
+
+    if (ret < 0) {
+        return ret;
+    }
+    ret = blk_parse_options(options, qcow2_option, &opts);
+    free(options);
+    qcow2_state *s = ret == 0 ? calloc(1, sizeof(*s)) : NULL;
+    if (ret == 0 && !s) {
+        ret = blk_error(-ENOMEM, "out of memory");
+    }
+    if (ret == 0) {
+        coblk_co_mutex_init(&s->lock);
+        ret = blk_open_child(dev, child_spec, &s->file);
+    }
+    if (ret == 0) {
+        ret = open_image(dev, s, &opts);
+    }
+    if (ret < 0) {
+        if (s) {
+            free_state(s);
+        }
+        return ret;
+    }
+    dev->opaque = s;
+    dev->file = s->file;
+    dev->backing = s->backing;
+    dev->size = s->h.size;
+    return 0;
+}
+
+static void qcow2_close(struct coblk_dev *dev)
+{
+    free_state(dev->opaque);
+}
+
+static int coroutine_fn qcow2_pwritev(struct coblk_dev *dev, uint64_t offset,
+                                      uint64_t bytes,
+                                      const struct iovec *iov,
+                                      unsigned iovcnt, int req_flags)
+{
+    /* Unreachable: the image is open read-only (check_access). */
+    (void)dev, (void)offset, (void)bytes, (void)iov, (void)iovcnt;
+    (void)req_flags;
+    return -EROFS;
+}
+
+static int coroutine_fn qcow2_flush(struct coblk_dev *dev)
+{
+    (void)dev;
+    return 0;   /* read-only: nothing written */
+}
+
+const blk_driver blk_qcow2_driver = {
+    .name = "qcow2",
+    .open = qcow2_open,
+    .close = qcow2_close,
+    .co_preadv = qcow2_co_preadv,
+    .co_pwritev = qcow2_pwritev,
+    .co_flush = qcow2_flush,
+    .co_block_status = qcow2_co_block_status,
+};

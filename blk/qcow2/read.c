@@ -1,0 +1,221 @@
+/*
+ * qcow2 reads and block status.  The image's lock is held only to look
+ * the range up (qcow2_map); the data is read without it, from the file,
+ * the backing image or, for compressed clusters, through a buffer of the
+ * request's own.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "qcow2.h"
+
+#define SLICE_IOVS 16   /* on the stack; more are rare */
+
+/* Reads [offset, offset + bytes) of `from` into iov at skip; what lies
+ * past from's end reads as zeroes (a backing image smaller than its
+ * overlay, a file that ends inside its last cluster). */
+static int coroutine_fn read_part(struct coblk_dev *from, uint64_t offset,
+                                  uint64_t bytes, const struct iovec *iov,
+                                  unsigned iovcnt, uint64_t skip,
+                                  bool whole)
+{
+    uint64_t avail = !from || offset >= from->size ? 0
+                     : from->size - offset < bytes ? from->size - offset
+                                                   : bytes;
+    if (avail < bytes) {
+        iov_memset(iov, iovcnt, skip + avail, 0, bytes - avail);
+    }
+    if (!avail) {
+        return 0;
+    }
+    if (whole && avail == bytes) {
+        return coblk_co_preadv(from, offset, bytes, iov, iovcnt);
+    }
+    struct iovec local[SLICE_IOVS];
+    struct iovec *part = iovcnt <= SLICE_IOVS ? local
+                         : malloc(iovcnt * sizeof(*part));
+    if (!part) {
+        return -ENOMEM;
+    }
+    unsigned n = iov_slice(iov, iovcnt, skip, avail, part, iovcnt, NULL);
+    int ret = coblk_co_preadv(from, offset, avail, part, n);
+    if (part != local) {
+        free(part);
+    }
+    return ret;
+}
+
+static int inflate_zlib(const uint8_t *in, size_t in_len, uint8_t *out,
+                        size_t out_len)
+{
+    z_stream z = { .next_in = (Bytef *)in, .avail_in = (uInt)in_len,
+                   .next_out = out, .avail_out = (uInt)out_len };
+
+    /* Raw deflate: qcow2's clusters carry no zlib header. */
+    if (inflateInit2(&z, -12) != Z_OK) {
+        return -ENOMEM;
+    }
+    int ret = inflate(&z, Z_FINISH);
+    inflateEnd(&z);
+    /* Done when the cluster is full: the input may run on into the next
+     * compressed cluster's sector. */
+    bool full = z.avail_out == 0;
+    return (ret == Z_STREAM_END || ret == Z_BUF_ERROR) && full ? 0 : -EIO;
+}
+
+static int decompress_zstd(const uint8_t *in, size_t in_len, uint8_t *out,
+                           size_t out_len)
+{
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    ZSTD_inBuffer input = { in, in_len, 0 };
+    ZSTD_outBuffer output = { out, out_len, 0 };
+    int ret = 0;
+
+    if (!dctx) {
+        return -ENOMEM;
+    }
+    /* Streaming: a frame may not record its size, and the input may have
+     * trailing bytes. */
+    while (output.pos < output.size) {
+        size_t left = ZSTD_decompressStream(dctx, &output, &input);
+        if (ZSTD_isError(left) || (left && input.pos == input.size &&
+                                   output.pos < output.size)) {
+            ret = -EIO;
+            break;
+        }
+        if (left == 0 && output.pos < output.size) {
+            ret = -EIO;     /* the frame ended short of a cluster */
+            break;
+        }
+    }
+    ZSTD_freeDCtx(dctx);
+    return ret;
+}
+
+/* Reads the compressed cluster described by desc and copies bytes of it,
+ * from in_cluster on, into iov at skip. */
+static int coroutine_fn read_compressed(qcow2_state *s, uint64_t desc,
+                                        uint64_t in_cluster, uint64_t bytes,
+                                        const struct iovec *iov,
+                                        unsigned iovcnt, uint64_t skip)
+{
+    unsigned x = 62 - (s->h.cluster_bits - 8);
+    uint64_t host = desc & ((1ull << x) - 1);
+    uint64_t sectors = (desc >> x) + 1;
+    uint64_t len = sectors * 512 - (host & 511);
+
+    if (host >= s->file->size) {
+        return blk_error(-EIO, "qcow2: the image is corrupt: a compressed "
+                         "cluster at %#" PRIx64 " lies outside the file",
+                         host);
+    }
+    if (len > s->file->size - host) {
+        len = s->file->size - host;     /* the last one may end early */
+    }
+    uint8_t *in = malloc(len + s->cluster_size);
+    if (!in) {
+        return -ENOMEM;
+    }
+    uint8_t *out = in + len;
+    int ret = coblk_co_preadv(s->file, host, len,
+                              &(struct iovec){ in, len }, 1);
+    if (ret == 0) {
+        ret = s->h.compression_type == QCOW2_COMPRESS_ZSTD
+                  ? decompress_zstd(in, len, out, s->cluster_size)
+                  : inflate_zlib(in, len, out, s->cluster_size);
+        if (ret == -EIO) {
+            blk_error(ret, "qcow2: the compressed cluster at %#" PRIx64
+                      " does not decompress to a cluster", host);
+        }
+    }
+    if (ret == 0) {
+        iov_from_buf(iov, iovcnt, skip, out + in_cluster, bytes);
+    }
+    free(in);
+    return ret;
+}
+
+/* What the image says about [offset, offset + bytes): one extent. */
+static int coroutine_fn map_locked(qcow2_state *s, uint64_t offset,
+                                   uint64_t bytes, qcow2_extent *ext)
+{
+    coblk_co_mutex_lock(&s->lock);
+    int ret = qcow2_map(s, offset, bytes, ext);
+    coblk_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
+                                 uint64_t bytes, const struct iovec *iov,
+                                 unsigned iovcnt)
+{
+    qcow2_state *s = dev->opaque;
+
+    for (uint64_t done = 0; done < bytes;) {
+        qcow2_extent ext;
+        uint64_t at = offset + done;
+        int ret = map_locked(s, at, bytes - done, &ext);
+        if (ret < 0) {
+            return ret;
+        }
+        bool whole = done == 0 && ext.bytes == bytes;
+        switch (ext.kind) {
+        case QCOW2_UNALLOCATED:
+            ret = read_part(s->backing, at, ext.bytes, iov, iovcnt, done,
+                            whole);
+            break;
+        case QCOW2_ZERO:
+        case QCOW2_ZERO_ALLOC:
+            iov_memset(iov, iovcnt, done, 0, ext.bytes);
+            break;
+        case QCOW2_NORMAL:
+            ret = read_part(s->file, ext.host, ext.bytes, iov, iovcnt, done,
+                            whole);
+            break;
+        case QCOW2_COMPRESSED:
+            ret = read_compressed(s, ext.host, at & (s->cluster_size - 1),
+                                  ext.bytes, iov, iovcnt, done);
+            break;
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        done += ext.bytes;
+    }
+    return 0;
+}
+
+int coroutine_fn qcow2_co_block_status(struct coblk_dev *dev,
+                                       uint64_t offset, uint64_t bytes,
+                                       struct coblk_block_status *out)
+{
+    qcow2_state *s = dev->opaque;
+    qcow2_extent ext;
+    int ret = map_locked(s, offset, bytes, &ext);
+
+    if (ret < 0) {
+        return ret;
+    }
+    static const uint32_t flags[] = {
+        [QCOW2_UNALLOCATED] = 0,
+        [QCOW2_ZERO] = COBLK_BS_ZERO | COBLK_BS_ALLOCATED,
+        [QCOW2_ZERO_ALLOC] = COBLK_BS_ZERO | COBLK_BS_ALLOCATED |
+                             COBLK_BS_OFFSET_VALID,
+        [QCOW2_NORMAL] = COBLK_BS_DATA | COBLK_BS_ALLOCATED |
+                         COBLK_BS_OFFSET_VALID,
+        [QCOW2_COMPRESSED] = COBLK_BS_DATA | COBLK_BS_ALLOCATED |
+                             COBLK_BS_COMPRESSED,
+    };
+    *out = (struct coblk_block_status){
+        .bytes = ext.bytes, .flags = flags[ext.kind],
+        .host_offset = flags[ext.kind] & COBLK_BS_OFFSET_VALID ? ext.host
+                                                               : 0 };
+    return 0;
+}

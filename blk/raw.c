@@ -1,0 +1,176 @@
+/*
+ * raw:[offset=N,size=N:]CHILD: a raw image, the bytes of its child as
+ * they are, or a window of them (as QEMU's raw format's offset and size).
+ *
+ * It adds nothing but the window; naming it states the format, so that a
+ * tool never has to guess, and a raw image never gets a backing file.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blk-int.h"
+
+typedef struct raw_state {
+    struct coblk_dev *child;
+    uint64_t offset;            /* of the window in the child */
+} raw_state;
+
+struct raw_options {
+    uint64_t offset, size;
+    bool have_size;
+};
+
+static int raw_option(void *opaque, const char *key, const char *value)
+{
+    struct raw_options *opts = opaque;
+    uint64_t *field = !strcmp(key, "offset") ? &opts->offset
+                      : !strcmp(key, "size") ? &opts->size : NULL;
+
+    if (!field) {
+        return blk_error(-EINVAL, "raw: unknown option '%s' (offset, size)",
+                         key);
+    }
+    if (blk_parse_size(value, field) < 0 || *field > INT64_MAX) {
+        return blk_error(-EINVAL, "raw: bad %s '%s' (bytes, e.g. 4096 or "
+                         "1M)", key, value);
+    }
+    opts->have_size |= field == &opts->size;
+    return 0;
+}
+
+/* The window must lie inside the child, and keep its alignment. */
+static int check_window(const struct coblk_dev *child,
+                        const struct raw_options *opts)
+{
+    uint64_t size = opts->have_size ? opts->size
+                    : child->size - (opts->offset < child->size
+                                         ? opts->offset : child->size);
+
+    if (opts->offset > child->size || size > child->size - opts->offset) {
+        return blk_error(-EINVAL, "raw: offset %llu and size %llu go past "
+                         "the end of the image (%llu bytes)",
+                         (unsigned long long)opts->offset,
+                         (unsigned long long)size,
+                         (unsigned long long)child->size);
+    }
+    if ((opts->offset | size) & (child->offset_align - 1)) {
+        return blk_error(-EINVAL, "raw: offset and size must be multiples "
+                         "of %u for this file", child->offset_align);
+    }
+    return 0;
+}
+
+static int raw_open(struct coblk_dev *dev, const char *args)
+{
+    struct raw_options opts = { 0 };
+    char *options;
+    const char *child_spec;
+    int ret = blk_split_options("raw", args, &options, &child_spec);
+
+    if (ret < 0) {
+        return ret;
+    }
+    ret = blk_parse_options(options, raw_option, &opts);
+    free(options);
+    raw_state *s = ret == 0 ? calloc(1, sizeof(*s)) : NULL;
+    if (ret == 0 && !s) {
+        ret = blk_error(-ENOMEM, "out of memory");
+    }
+    if (ret == 0) {
+        ret = blk_open_child(dev, child_spec, &s->child);
+    }
+    if (ret == 0) {
+        ret = check_window(s->child, &opts);
+        if (ret < 0) {
+            coblk_dev_close(s->child);
+        }
+    }
+    if (ret < 0) {
+        free(s);
+        return ret;
+    }
+    s->offset = opts.offset;
+    dev->opaque = s;
+    dev->file = s->child;
+    dev->size = opts.have_size ? opts.size : s->child->size - opts.offset;
+    dev->mem_align = s->child->mem_align;
+    dev->offset_align = s->child->offset_align;
+    return 0;
+}
+
+static void raw_close(struct coblk_dev *dev)
+{
+    raw_state *s = dev->opaque;
+
+    coblk_dev_close(s->child);
+    free(s);
+}
+
+static int coroutine_fn raw_preadv(struct coblk_dev *dev, uint64_t offset,
+                                   uint64_t bytes, const struct iovec *iov,
+                                   unsigned iovcnt)
+{
+    raw_state *s = dev->opaque;
+
+    return coblk_co_preadv(s->child, s->offset + offset, bytes, iov, iovcnt);
+}
+
+static int coroutine_fn raw_pwritev(struct coblk_dev *dev, uint64_t offset,
+                                    uint64_t bytes, const struct iovec *iov,
+                                    unsigned iovcnt, int req_flags)
+{
+    raw_state *s = dev->opaque;
+
+    return coblk_co_pwritev(s->child, s->offset + offset, bytes, iov, iovcnt,
+                            req_flags);
+}
+
+static int coroutine_fn raw_flush(struct coblk_dev *dev)
+{
+    return coblk_co_flush(((raw_state *)dev->opaque)->child);
+}
+
+static int coroutine_fn raw_pdiscard(struct coblk_dev *dev, uint64_t offset,
+                                     uint64_t bytes)
+{
+    raw_state *s = dev->opaque;
+
+    return coblk_co_pdiscard(s->child, s->offset + offset, bytes);
+}
+
+static int coroutine_fn raw_pwrite_zeroes(struct coblk_dev *dev,
+                                          uint64_t offset, uint64_t bytes,
+                                          int req_flags)
+{
+    raw_state *s = dev->opaque;
+
+    return coblk_co_pwrite_zeroes(s->child, s->offset + offset, bytes,
+                                  req_flags);
+}
+
+static int coroutine_fn raw_block_status(struct coblk_dev *dev,
+                                         uint64_t offset, uint64_t bytes,
+                                         struct coblk_block_status *out)
+{
+    raw_state *s = dev->opaque;
+    int ret = coblk_co_block_status(s->child, s->offset + offset, bytes, out);
+
+    /* The child's own layers are not this device's backing chain. */
+    out->depth = 0;
+    return ret;
+}
+
+const blk_driver blk_raw_driver = {
+    .name = "raw",
+    .open = raw_open,
+    .close = raw_close,
+    .co_preadv = raw_preadv,
+    .co_pwritev = raw_pwritev,
+    .co_flush = raw_flush,
+    .co_pdiscard = raw_pdiscard,
+    .co_pwrite_zeroes = raw_pwrite_zeroes,
+    .co_block_status = raw_block_status,
+};

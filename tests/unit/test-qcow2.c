@@ -1,0 +1,846 @@
+/*
+ * The block graph and the qcow2 driver, with QEMU's tools as the oracle:
+ * images that qemu-img and qemu-io write, in every variant, read back
+ * through libcoblk byte for byte as `qemu-img convert -O raw` reads them;
+ * block status agrees with `qemu-img map`; backing chains resolve as
+ * QEMU resolves them; and every malformed header field gets its own
+ * error.  Skips (77) without qemu-img.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "coblk/coblk.h"
+#include "skip.h"
+
+static char dir[64];                    /* this run's images */
+static bool have_qemu;
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* Runs a shell command (output discarded) and asserts it succeeded. */
+__attribute__((format(printf, 1, 2)))
+static void sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    char quiet[4200];
+    snprintf(quiet, sizeof(quiet), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
+    int status = system(quiet);
+    if (status != 0) {
+        print_error("command failed (%d): %s\n", status, cmd);
+    }
+    assert_int_equal(status, 0);
+}
+
+static char *path_of(const char *name)
+{
+    static char path[8][256];
+    static unsigned next;
+    char *p = path[next++ % 8];
+
+    snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+    return p;
+}
+
+static uint8_t *read_file(const char *name, size_t *size)
+{
+    int fd = open(path_of(name), O_RDONLY);
+    struct stat st;
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    uint8_t *buf = malloc((size_t)st.st_size + 1);
+    assert_non_null(buf);
+    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    close(fd);
+    *size = (size_t)st.st_size;
+    return buf;
+}
+
+/* Reads the whole device in pieces of odd sizes, so that pieces start
+ * and end inside clusters and span several. */
+static uint8_t *read_device(struct coblk_dev *dev, size_t *size)
+{
+    int64_t total = coblk_dev_size(dev);
+    static const size_t pieces[] = { 4096, 512, 200 * 1024, 65536 + 512,
+                                     1 << 20, 7 * 512 };
+
+    assert_true(total >= 0);
+    uint8_t *buf = malloc((size_t)total + 1);
+    assert_non_null(buf);
+    size_t done = 0;
+    for (unsigned i = 0; done < (size_t)total; i++) {
+        size_t len = pieces[i % 6];
+        len = len < (size_t)total - done ? len : (size_t)total - done;
+        int ret = coblk_pread(dev, buf + done, len, done);
+        if (ret < 0) {
+            print_error("read of %zu at %zu: %s\n", len, done,
+                        coblk_last_error());
+        }
+        assert_int_equal(ret, 0);
+        done += len;
+    }
+    *size = (size_t)total;
+    return buf;
+}
+
+static struct coblk_dev *open_ok(const char *spec)
+{
+    struct coblk_dev *dev;
+    int ret = coblk_dev_open(spec, COBLK_OPEN_RDONLY, &dev);
+
+    if (ret < 0) {
+        print_error("open %s: %s\n", spec, coblk_last_error());
+    }
+    assert_int_equal(ret, 0);
+    return dev;
+}
+
+/* The image reads as qemu-img converts it, through spec. */
+static void assert_reads_as_qemu(const char *image, const char *spec)
+{
+    size_t want_size, got_size;
+
+    sh("qemu-img convert -O raw %s oracle.raw", image);
+    uint8_t *want = read_file("oracle.raw", &want_size);
+    struct coblk_dev *dev = open_ok(spec);
+    uint8_t *got = read_device(dev, &got_size);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    assert_int_equal(got_size, want_size);
+    for (size_t i = 0; i < want_size; i++) {
+        if (got[i] != want[i]) {
+            print_error("%s: byte %zu is %#x, qemu-img reads %#x\n", spec,
+                        i, got[i], want[i]);
+            fail();
+        }
+    }
+    free(want);
+    free(got);
+}
+
+static const char *qcow2_spec(const char *image)
+{
+    static char spec[300];
+
+    snprintf(spec, sizeof(spec), "qcow2:%s", path_of(image));
+    return spec;
+}
+
+/* Writes that leave every kind of cluster: data in parts of clusters and
+ * across them, zeroes over data and over nothing, discarded data, the
+ * last bytes of the image. */
+#define QEMU_IO_MIX                                                         \
+    "-c 'write -P 0x11 0 100k' -c 'write -P 0x22 300k 5k' "                 \
+    "-c 'write -P 0x33 1M 2M' -c 'write -z 1536k 128k' "                    \
+    "-c 'write -z 5M 64k' -c 'discard 2M 64k' "                             \
+    "-c 'write -P 0x44 9215k 1k'"
+
+/* ---- reading what qemu wrote ---------------------------------------------------- */
+
+static void test_variants_read_as_qemu_reads_them(void **state)
+{
+    static const char *const variants[] = {
+        "compat=0.10",
+        "compat=1.1",
+        "cluster_size=512",
+        "cluster_size=4096,refcount_bits=1",
+        "cluster_size=2M,refcount_bits=64",
+        "extended_l2=on",
+        "extended_l2=on,cluster_size=16k",
+        "lazy_refcounts=on",
+        "preallocation=metadata",
+        "preallocation=falloc,cluster_size=128k",
+        "refcount_bits=8,cluster_size=32k",
+    };
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        print_message("  variant %s\n", variants[i]);
+        sh("rm -f v.qcow2 && qemu-img create -f qcow2 -o %s v.qcow2 9217k",
+           variants[i]);
+        sh("qemu-io -f qcow2 " QEMU_IO_MIX " v.qcow2");
+        assert_reads_as_qemu("v.qcow2", qcow2_spec("v.qcow2"));
+    }
+}
+
+/* A raw file with zero runs, repeated bytes and noise: compressible in
+ * parts. */
+static void write_mixed_raw(const char *name, size_t size)
+{
+    uint8_t *buf = calloc(1, size);
+    uint64_t x = 88172645463325252ull;
+
+    assert_non_null(buf);
+    for (size_t i = 0; i < size; i++) {
+        size_t region = (i / 40000) % 4;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = region == 0 ? 0 : region == 1 ? (uint8_t)(i / 512)
+                 : region == 2 ? (uint8_t)x : (uint8_t)(x & 3);
+    }
+    int fd = open(path_of(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, size), (ssize_t)size);
+    close(fd);
+    free(buf);
+}
+
+static void test_compressed_clusters_read_back(void **state)
+{
+    static const char *const variants[] = {
+        "compression_type=zlib",
+        "compression_type=zstd",
+        "compression_type=zlib,cluster_size=4096",
+        "compression_type=zstd,cluster_size=2M",
+    };
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    write_mixed_raw("mixed.raw", 5 * 1024 * 1024 + 4096);
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        print_message("  %s\n", variants[i]);
+        sh("rm -f c.qcow2 && qemu-img convert -c -O qcow2 -o %s mixed.raw "
+           "c.qcow2", variants[i]);
+        /* Compressed clusters beside plain ones. */
+        sh("qemu-io -f qcow2 -c 'write -P 0x55 64k 4k' c.qcow2");
+        assert_reads_as_qemu("c.qcow2", qcow2_spec("c.qcow2"));
+    }
+}
+
+static void test_queue_reads_at_depth_through_a_tiny_cache(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* 4k clusters: 9 MiB has many L2 slices; a 16 KiB cache holds four,
+     * so concurrent requests keep evicting each other's. */
+    sh("rm -f q.qcow2 && qemu-img create -f qcow2 -o cluster_size=4k "
+       "q.qcow2 9217k && qemu-io -f qcow2 " QEMU_IO_MIX " q.qcow2");
+    sh("qemu-io -f qcow2 -c 'write -P 0x66 4M 3M' q.qcow2");
+    sh("qemu-img convert -O raw q.qcow2 oracle.raw");
+    size_t size;
+    uint8_t *want = read_file("oracle.raw", &size);
+
+    char spec[300];
+    snprintf(spec, sizeof(spec), "qcow2:l2-cache-size=16k:%s",
+             path_of("q.qcow2"));
+    struct coblk_dev *dev = open_ok(spec);
+    struct coblk_queue *q;
+    assert_int_equal(coblk_queue_new(dev, 32, NULL, &q), 0);
+    enum { DEPTH = 32, BS = 4096, ROUNDS = 64 };
+    static uint8_t bufs[DEPTH][BS];
+    struct iovec iov[DEPTH];
+    struct coblk_req reqs[DEPTH], *ptrs[DEPTH], *done[DEPTH];
+    uint64_t x = 1;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < DEPTH; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            iov[i] = (struct iovec){ bufs[i], BS };
+            reqs[i] = (struct coblk_req){
+                .type = COBLK_REQ_IN, .iov = &iov[i], .iovcnt = 1,
+                .sector = (x >> 33) % (size / 512 - BS / 512) };
+            ptrs[i] = &reqs[i];
+        }
+        assert_int_equal(coblk_queue_submit(q, ptrs, DEPTH), DEPTH);
+        for (int got = 0; got < DEPTH;) {
+            int n = coblk_queue_reap(q, done, 1, DEPTH, -1);
+            assert_true(n > 0);
+            got += n;
+        }
+        for (int i = 0; i < DEPTH; i++) {
+            assert_int_equal(reqs[i].status, COBLK_S_OK);
+            assert_memory_equal(bufs[i], want + reqs[i].sector * 512, BS);
+        }
+    }
+    coblk_queue_free(q);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    free(want);
+}
+
+/* ---- backing chains ------------------------------------------------------------------ */
+
+static void test_backing_chain_reads_through_every_layer(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f base.qcow2 mid.qcow2 top.qcow2 && "
+       "qemu-img create -f qcow2 base.qcow2 9217k && "
+       "qemu-io -f qcow2 " QEMU_IO_MIX " base.qcow2 && "
+       "qemu-img create -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 && "
+       "qemu-io -f qcow2 -c 'write -P 0x77 96k 8k' -c 'write -z 1M 4k' "
+       "-c 'write -P 0x78 6M 1M' mid.qcow2 && "
+       "qemu-img create -f qcow2 -o extended_l2=on -b mid.qcow2 -F qcow2 "
+       "top.qcow2 && qemu-io -f qcow2 -c 'write -P 0x79 6M 4k' "
+       "-c 'write -z 1032k 2k' top.qcow2");
+    /* The backing names are relative to the images' directory, not to
+     * the current one. */
+    assert_reads_as_qemu("top.qcow2", qcow2_spec("top.qcow2"));
+}
+
+static void test_backing_smaller_and_raw(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f small.raw over.qcow2 && qemu-img create -f raw small.raw 1000k"
+       " && qemu-io -f raw -c 'write -P 0x5a 0 1000k' small.raw && "
+       "qemu-img create -f qcow2 -b small.raw -F raw over.qcow2 3M && "
+       "qemu-io -f qcow2 -c 'write -P 0x5b 900k 8k' over.qcow2");
+    assert_reads_as_qemu("over.qcow2", qcow2_spec("over.qcow2"));
+}
+
+/* Replaces the backing format extension by an unknown one, so that the
+ * image records no backing format. */
+static void forget_backing_format(const char *image)
+{
+    size_t size;
+    uint8_t *buf = read_file(image, &size);
+    static const uint8_t type[4] = { 0xe2, 0x79, 0x2a, 0xca };
+    uint8_t *at = memmem(buf, size < 65536 ? size : 65536, type, 4);
+
+    assert_non_null(at);
+    int fd = open(path_of(image), O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "\x12\x34\x56\x78", 4, at - buf), 4);
+    close(fd);
+    free(buf);
+}
+
+static void expect_open_error(const char *spec, int flags, int err,
+                              const char *message)
+{
+    struct coblk_dev *dev = NULL;
+    int ret = coblk_dev_open(spec, flags, &dev);
+
+    if (ret != err || !strstr(coblk_last_error(), message)) {
+        print_error("open %s: %d '%s', expected %d '%s'\n", spec, ret,
+                    coblk_last_error(), err, message);
+    }
+    assert_int_equal(ret, err);
+    assert_non_null(strstr(coblk_last_error(), message));
+    assert_null(dev);
+}
+
+static void test_backing_without_format_is_probed_and_trusted_less(void **s)
+{
+    (void)s;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* base <- mid <- top, and neither overlay records its backing's
+     * format: mid is probed as qcow2, and a probed image may not name a
+     * backing file. */
+    sh("rm -f pb.qcow2 pm.qcow2 pt.qcow2 && "
+       "qemu-img create -f qcow2 pb.qcow2 1M && "
+       "qemu-img create -f qcow2 -b pb.qcow2 -F qcow2 pm.qcow2 && "
+       "qemu-img create -f qcow2 -b pm.qcow2 -F qcow2 pt.qcow2");
+    forget_backing_format("pt.qcow2");
+    expect_open_error(qcow2_spec("pt.qcow2"), COBLK_OPEN_RDONLY, -EACCES,
+                      "names a backing file (pb.qcow2) but its format was "
+                      "guessed");
+    /* One level is fine: a probed image without a backing file. */
+    sh("qemu-io -f qcow2 -c 'write -P 0x31 0 64k' pb.qcow2");
+    assert_reads_as_qemu("pm.qcow2", qcow2_spec("pm.qcow2"));
+    forget_backing_format("pm.qcow2");
+    assert_reads_as_qemu("pm.qcow2", qcow2_spec("pm.qcow2"));
+}
+
+static void test_backing_loop_is_refused(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f la.qcow2 lb.qcow2 && qemu-img create -f qcow2 la.qcow2 1M && "
+       "qemu-img create -f qcow2 -b la.qcow2 -F qcow2 lb.qcow2 && "
+       "qemu-img rebase -u -b lb.qcow2 -F qcow2 la.qcow2");
+    expect_open_error(qcow2_spec("lb.qcow2"), COBLK_OPEN_RDONLY, -ELOOP,
+                      "the backing chain loops");
+    sh("qemu-img rebase -u -b self.qcow2 -F qcow2 la.qcow2 && "
+       "mv la.qcow2 self.qcow2");
+    expect_open_error(qcow2_spec("self.qcow2"), COBLK_OPEN_RDONLY, -ELOOP,
+                      "the backing chain loops");
+}
+
+static void test_backing_missing_is_named(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f gone.qcow2 orphan.qcow2 && qemu-img create -f qcow2 gone.qcow2"
+       " 1M && qemu-img create -f qcow2 -b gone.qcow2 -F qcow2 orphan.qcow2"
+       " && rm gone.qcow2");
+    expect_open_error(qcow2_spec("orphan.qcow2"), COBLK_OPEN_RDONLY, -ENOENT,
+                      "gone.qcow2");
+}
+
+/* ---- block status against qemu-img map ------------------------------------------------- */
+
+struct map_entry {
+    uint64_t start, length;
+    unsigned depth;
+    bool present, zero, data, has_offset;
+    uint64_t offset;
+};
+
+/* qemu-img map --output=json, one entry a line. */
+static unsigned qemu_map(const char *image, struct map_entry *out,
+                         unsigned max)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "qemu-img map --output=json %s",
+             path_of(image));
+    FILE *p = popen(cmd, "r");
+    char line[512];
+    unsigned n = 0;
+
+    assert_non_null(p);
+    while (fgets(line, sizeof(line), p) && n < max) {
+        struct map_entry *e = &out[n];
+        char present[8], zero[8], data[8];
+        int fields = sscanf(line, "%*[[{ ]\"start\": %" SCNu64 ", \"length\": %"
+                            SCNu64 ", \"depth\": %u, \"present\": %7[a-z], "
+                            "\"zero\": %7[a-z], \"data\": %7[a-z], "
+                            "\"offset\": %" SCNu64, &e->start, &e->length,
+                            &e->depth, present, zero, data, &e->offset);
+        assert_true(fields >= 6);
+        e->present = !strcmp(present, "true");
+        e->zero = !strcmp(zero, "true");
+        e->data = !strcmp(data, "true");
+        e->has_offset = fields == 7;
+        n++;
+    }
+    assert_int_equal(pclose(p), 0);
+    return n;
+}
+
+/* The same walk through coblk_block_status(), merged as qemu-img merges:
+ * same flags and depth, offsets contiguous or absent. */
+static unsigned coblk_map(const char *spec, struct map_entry *out,
+                          unsigned max)
+{
+    struct coblk_dev *dev = open_ok(spec);
+    uint64_t size = (uint64_t)coblk_dev_size(dev);
+    unsigned n = 0;
+
+    for (uint64_t at = 0; at < size;) {
+        struct coblk_block_status bs;
+        assert_int_equal(coblk_block_status(dev, at, size - at, &bs), 0);
+        assert_true(bs.bytes > 0 && bs.bytes <= size - at);
+        struct map_entry e = {
+            .start = at, .length = bs.bytes, .depth = bs.depth,
+            .present = bs.flags & COBLK_BS_ALLOCATED,
+            .zero = bs.flags & COBLK_BS_ZERO,
+            .data = bs.flags & COBLK_BS_DATA,
+            .has_offset = bs.flags & COBLK_BS_OFFSET_VALID,
+            .offset = bs.host_offset };
+        struct map_entry *last = n ? &out[n - 1] : NULL;
+        if (last && last->depth == e.depth && last->present == e.present &&
+            last->zero == e.zero && last->data == e.data &&
+            last->has_offset == e.has_offset &&
+            (!e.has_offset || last->offset + last->length == e.offset)) {
+            last->length += e.length;
+        } else {
+            assert_true(n < max);
+            out[n++] = e;
+        }
+        at += bs.bytes;
+    }
+    assert_int_equal(coblk_dev_close(dev), 0);
+    return n;
+}
+
+static void assert_maps_as_qemu(const char *image)
+{
+    static struct map_entry want[4096], got[4096];
+    unsigned nw = qemu_map(image, want, 4096);
+    unsigned ng = coblk_map(qcow2_spec(image), got, 4096);
+
+    for (unsigned i = 0; i < nw && i < ng; i++) {
+        const struct map_entry *w = &want[i], *g = &got[i];
+        if (w->start != g->start || w->length != g->length ||
+            w->depth != g->depth || w->present != g->present ||
+            w->zero != g->zero || w->data != g->data ||
+            w->has_offset != g->has_offset ||
+            (w->has_offset && w->offset != g->offset)) {
+            print_error("%s entry %u: qemu start %" PRIu64 " length %" PRIu64
+                        " depth %u present %d zero %d data %d offset %"
+                        PRIu64 "; coblk %" PRIu64 " %" PRIu64 " %u %d %d %d %"
+                        PRIu64 "\n", image, i, w->start, w->length,
+                        w->depth, w->present, w->zero, w->data,
+                        w->has_offset ? w->offset : 0, g->start, g->length,
+                        g->depth, g->present, g->zero, g->data,
+                        g->has_offset ? g->offset : 0);
+            fail();
+        }
+    }
+    assert_int_equal(ng, nw);
+}
+
+static void test_block_status_maps_as_qemu_img_map(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f mb.qcow2 mt.qcow2 && qemu-img create -f qcow2 mb.qcow2 9217k"
+       " && qemu-io -f qcow2 " QEMU_IO_MIX " mb.qcow2 && "
+       "qemu-img create -f qcow2 -b mb.qcow2 -F qcow2 mt.qcow2 && "
+       "qemu-io -f qcow2 -c 'write -P 0x77 96k 8k' -c 'write -z 1M 4k' "
+       "-c 'write -P 0x78 6M 1M' mt.qcow2");
+    assert_maps_as_qemu("mb.qcow2");
+    assert_maps_as_qemu("mt.qcow2");
+}
+
+/* ---- the graph: specs, probe, raw ----------------------------------------------------- */
+
+static void test_specs_nest_and_name_their_errors(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f g.qcow2 && qemu-img create -f qcow2 g.qcow2 2M && "
+       "qemu-io -f qcow2 -c 'write -P 0x42 0 1M' g.qcow2");
+    char spec[400];
+    snprintf(spec, sizeof(spec), "qcow2:file:%s", path_of("g.qcow2"));
+    assert_reads_as_qemu("g.qcow2", spec);
+    snprintf(spec, sizeof(spec), "qcow2:l2-cache-size=64k:file:%s",
+             path_of("g.qcow2"));
+    assert_reads_as_qemu("g.qcow2", spec);
+    snprintf(spec, sizeof(spec), "blkdebug:event=write,errno=EIO:qcow2:%s",
+             path_of("g.qcow2"));
+    assert_reads_as_qemu("g.qcow2", spec);
+
+    expect_open_error("qcow2:", COBLK_OPEN_RDONLY, -EINVAL, "no image");
+    expect_open_error("qcow2:l2-cache-size=1M", COBLK_OPEN_RDONLY, -EINVAL,
+                      "but no image after them");
+    snprintf(spec, sizeof(spec), "qcow2:cache=1:%s", path_of("g.qcow2"));
+    expect_open_error(spec, COBLK_OPEN_RDONLY, -EINVAL,
+                      "qcow2: unknown option 'cache'");
+    snprintf(spec, sizeof(spec), "qcow2:l2-cache-size=lots:%s",
+             path_of("g.qcow2"));
+    expect_open_error(spec, COBLK_OPEN_RDONLY, -EINVAL,
+                      "bad l2-cache-size 'lots'");
+    /* A raw file is no qcow2 image. */
+    sh("qemu-img create -f raw plain.raw 1M");
+    expect_open_error(qcow2_spec("plain.raw"), COBLK_OPEN_RDONLY, -EINVAL,
+                      "not a qcow2 image");
+    /* Writing is refused plainly until it is supported. */
+    expect_open_error(qcow2_spec("g.qcow2"), 0, -ENOTSUP,
+                      "open " );
+}
+
+static void test_raw_windows_and_probe(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f w.raw && qemu-img create -f raw w.raw 1M && "
+       "qemu-io -f raw -c 'write -P 0x61 0 512k' -c 'write -P 0x62 512k "
+       "512k' w.raw && qemu-img create -f qcow2 pr.qcow2 1M");
+    char spec[400];
+    snprintf(spec, sizeof(spec), "raw:offset=256k,size=512k:%s",
+             path_of("w.raw"));
+    struct coblk_dev *dev = open_ok(spec);
+    assert_int_equal(coblk_dev_size(dev), 512 * 1024);
+    uint8_t buf[2][4096];
+    assert_int_equal(coblk_pread(dev, buf[0], 4096, 256 * 1024 - 4096), 0);
+    assert_int_equal(coblk_pread(dev, buf[1], 4096, 256 * 1024), 0);
+    assert_int_equal(buf[0][0], 0x61);
+    assert_int_equal(buf[1][0], 0x62);
+    assert_int_equal(coblk_pread(dev, buf[0], 4096, 512 * 1024 - 2048),
+                     -EINVAL);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    snprintf(spec, sizeof(spec), "raw:offset=768k,size=512k:%s",
+             path_of("w.raw"));
+    expect_open_error(spec, COBLK_OPEN_RDONLY, -EINVAL,
+                      "go past the end of the image");
+
+    char fmt[16];
+    assert_int_equal(coblk_probe(path_of("w.raw"), fmt, sizeof(fmt)), 0);
+    assert_string_equal(fmt, "raw");
+    assert_int_equal(coblk_probe(path_of("pr.qcow2"), fmt, sizeof(fmt)), 0);
+    assert_string_equal(fmt, "qcow2");
+    assert_int_equal(coblk_probe(path_of("nothing"), fmt, sizeof(fmt)),
+                     -ENOENT);
+    assert_int_equal(coblk_probe(path_of("w.raw"), fmt, 4), -EINVAL);
+    /* A bare path is a file, never a guessed format. */
+    dev = open_ok(path_of("pr.qcow2"));
+    struct stat st;
+    assert_int_equal(stat(path_of("pr.qcow2"), &st), 0);
+    assert_int_equal(coblk_dev_size(dev), st.st_size);
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
+/* ---- hostile headers ---------------------------------------------------------------------- */
+
+struct patch {
+    const char *what;
+    uint32_t offset;            /* in the file */
+    unsigned width;             /* bytes, big-endian */
+    uint64_t value;
+    int err;
+    const char *message;
+};
+
+static void put_be(const char *image, uint64_t offset, unsigned width,
+                   uint64_t value)
+{
+    uint8_t bytes[8];
+    int fd = open(path_of(image), O_WRONLY);
+
+    for (unsigned i = 0; i < width; i++) {
+        bytes[i] = (uint8_t)(value >> (8 * (width - 1 - i)));
+    }
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, bytes, width, (off_t)offset), (ssize_t)width);
+    close(fd);
+}
+
+static void test_malformed_headers_are_refused_by_field(void **state)
+{
+    static const struct patch patches[] = {
+        { "magic", 0, 4, 0x51464900, -EINVAL, "not a qcow2 image" },
+        { "version", 4, 4, 4, -ENOTSUP, "version 4" },
+        { "version 1", 4, 4, 1, -ENOTSUP, "a qcow (version 1) image" },
+        { "cluster_bits", 20, 4, 8, -EINVAL, "cluster_bits 8 is not" },
+        { "cluster_bits", 20, 4, 22, -EINVAL, "cluster_bits 22 is not" },
+        { "cluster_bits", 20, 4, 0xffffffff, -EINVAL, "cluster_bits" },
+        { "crypt_method", 32, 4, 2, -ENOTSUP, "encrypted (luks)" },
+        { "size", 24, 8, 1ull << 62, -EFBIG, "virtual size" },
+        { "size", 24, 8, UINT64_MAX, -EFBIG, "virtual size" },
+        { "l1_size", 36, 4, 0, -EINVAL, "l1_size 0 does not fit" },
+        { "l1_size", 36, 4, 0x7fffffff, -EFBIG, "l1_size 2147483647" },
+        { "l1_size", 36, 4, 100000, -EINVAL, "the L1 table" },
+        { "l1_table_offset", 40, 8, 0x30001, -EINVAL,
+          "the L1 table offset 0x30001 is not aligned" },
+        { "l1_table_offset", 40, 8, 1ull << 40, -EINVAL,
+          "is not inside the file" },
+        { "l1_table_offset", 40, 8, 0, -EINVAL, "is not inside the file" },
+        { "refcount_table_offset", 48, 8, 0x10200, -EINVAL,
+          "the refcount table offset" },
+        { "refcount_table_clusters", 56, 4, 0, -EINVAL,
+          "no refcount table" },
+        { "refcount_table_clusters", 56, 4, 1000000, -EFBIG,
+          "refcount_table_clusters 1000000" },
+        { "nb_snapshots", 60, 4, 70000, -EFBIG, "nb_snapshots 70000" },
+        { "nb_snapshots", 60, 4, 3, -EINVAL, "the snapshot table" },
+        { "incompatible_features", 72, 8, 1ull << 40, -ENOTSUP,
+          "does not know: bit 40" },
+        { "incompatible_features", 72, 8, 1ull << 2, -ENOTSUP,
+          "external data file" },
+        { "incompatible_features", 72, 8, 1ull << 3, -EINVAL,
+          "compression_type 0 does not match" },
+        { "refcount_order", 96, 4, 7, -EINVAL, "refcount_order 7" },
+        { "header_length", 100, 4, 100, -EINVAL, "header_length 100" },
+        { "header_length", 100, 4, 108, -EINVAL, "header_length 108" },
+        { "header_length", 100, 4, 0x20000, -EINVAL, "header_length" },
+        { "compression_type", 104, 1, 1, -EINVAL,
+          "compression_type 1 does not match" },
+        { "extension length", 112 + 4, 4, 0xfffffff0, -EINVAL,
+          "header extension" },
+        { "backing_file_size", 16, 4, 5000, -EINVAL,
+          "the backing file name is 5000 bytes long" },
+        { "backing_file_offset", 8, 8, 65530, -EINVAL,
+          "is not inside the first cluster" },
+    };
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f hb.qcow2 && qemu-img create -f qcow2 hb.qcow2 1M");
+    for (size_t i = 0; i < sizeof(patches) / sizeof(patches[0]); i++) {
+        const struct patch *p = &patches[i];
+        print_message("  %s = %#" PRIx64 "\n", p->what, p->value);
+        /* With a backing file, for the fields of its name. */
+        sh("rm -f bad.qcow2 && qemu-img create -f qcow2 -b hb.qcow2 "
+           "-F qcow2 bad.qcow2 1M");
+        put_be("bad.qcow2", p->offset, p->width, p->value);
+        expect_open_error(qcow2_spec("bad.qcow2"), COBLK_OPEN_RDONLY,
+                          p->err, p->message);
+    }
+}
+
+static void test_malformed_features_and_sizes(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* A compression type coblk does not know. */
+    sh("rm -f bad.qcow2 && qemu-img create -f qcow2 bad.qcow2 1M");
+    put_be("bad.qcow2", 72, 8, 1ull << 3);
+    put_be("bad.qcow2", 104, 1, 2);
+    expect_open_error(qcow2_spec("bad.qcow2"), COBLK_OPEN_RDONLY, -ENOTSUP,
+                      "compression_type 2");
+    /* Extended L2 entries on clusters too small for them. */
+    sh("rm -f bad.qcow2 && qemu-img create -f qcow2 -o cluster_size=4k "
+       "bad.qcow2 1M");
+    put_be("bad.qcow2", 72, 8, 1ull << 4);
+    expect_open_error(qcow2_spec("bad.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
+                      "extended L2 entries need clusters of 16 KiB");
+    /* The corrupt bit: read-only only. */
+    sh("rm -f bad.qcow2 && qemu-img create -f qcow2 bad.qcow2 1M && "
+       "qemu-io -f qcow2 -c 'write -P 0x12 0 4k' bad.qcow2");
+    put_be("bad.qcow2", 72, 8, 1ull << 1);
+    expect_open_error(qcow2_spec("bad.qcow2"), 0, -EACCES,
+                      "is marked corrupt: open it read-only");
+    /* The dirty bit alone does not stop a reader. */
+    put_be("bad.qcow2", 72, 8, 1ull << 0);
+    struct coblk_dev *dev = open_ok(qcow2_spec("bad.qcow2"));
+    uint8_t buf[4096];
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), 0);
+    assert_int_equal(buf[4095], 0x12);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    /* A file too short for any header. */
+    sh("printf 'QFI\\373' > short.qcow2");
+    expect_open_error(qcow2_spec("short.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
+                      "not a qcow2 image");
+}
+
+/* The file offset of the L1 table, and of the first L2 table. */
+static void tables_of(const char *image, uint64_t *l1, uint64_t *l2)
+{
+    size_t size;
+    uint8_t *buf = read_file(image, &size);
+
+    *l1 = 0;
+    for (int i = 0; i < 8; i++) {
+        *l1 = *l1 << 8 | buf[40 + i];
+    }
+    *l2 = 0;
+    for (int i = 0; i < 8; i++) {
+        *l2 = *l2 << 8 | buf[*l1 + i];
+    }
+    *l2 &= 0x00fffffffffffe00ull;
+    free(buf);
+}
+
+/* A read fails with message; so does block status where the metadata
+ * itself is bad (not so for compressed data, which it does not read). */
+static void expect_read_error(const char *image, uint64_t offset,
+                              const char *message, bool status_fails)
+{
+    struct coblk_dev *dev = open_ok(qcow2_spec(image));
+    uint8_t buf[4096];
+
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), offset), -EIO);
+    if (!strstr(coblk_last_error(), message)) {
+        print_error("read error '%s', expected '%s'\n", coblk_last_error(),
+                    message);
+    }
+    assert_non_null(strstr(coblk_last_error(), message));
+    struct coblk_block_status bs;
+    assert_int_equal(coblk_block_status(dev, offset, 4096, &bs),
+                     status_fails ? -EIO : 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
+static void test_malformed_tables_fail_reads_not_the_process(void **state)
+{
+    uint64_t l1, l2;
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f t.qcow2 && qemu-img create -f qcow2 -o compat=0.10 t.qcow2 1M"
+       " && qemu-io -f qcow2 -c 'write -P 0x12 0 128k' t.qcow2");
+    tables_of("t.qcow2", &l1, &l2);
+    sh("cp t.qcow2 t0.qcow2");
+
+    put_be("t.qcow2", l1, 8, (1ull << 63) | (1ull << 40));
+    expect_read_error("t.qcow2", 0, "L1 entry 0 points to an L2 table "
+                      "outside the file", true);
+    sh("cp t0.qcow2 t.qcow2");
+    put_be("t.qcow2", l1, 8, (1ull << 63) | (l2 + 512));
+    expect_read_error("t.qcow2", 0, "inside a cluster", true);
+    sh("cp t0.qcow2 t.qcow2");
+    put_be("t.qcow2", l2, 8, (1ull << 63) | (1ull << 44));
+    expect_read_error("t.qcow2", 0, "points to data outside the image",
+                      true);
+    sh("cp t0.qcow2 t.qcow2");
+    put_be("t.qcow2", l2 + 8, 8, (1ull << 63) | 0x50000 | 1);
+    expect_read_error("t.qcow2", 65536, "zero flag in a version 2 image",
+                      true);
+    sh("cp t0.qcow2 t.qcow2");
+    /* A compressed descriptor far past the end of the file. */
+    put_be("t.qcow2", l2, 8, (1ull << 62) | (1ull << 40));
+    expect_read_error("t.qcow2", 0, "compressed cluster", false);
+    sh("cp t0.qcow2 t.qcow2");
+    /* One that decompresses to garbage. */
+    put_be("t.qcow2", l2, 8, (1ull << 62) | 0x10000);
+    expect_read_error("t.qcow2", 0, "does not decompress", false);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/var/tmp/coblk-qcow2-XXXXXX");
+    if (!mkdtemp(dir)) {
+        return -1;
+    }
+    have_qemu = system("qemu-img --version >/dev/null 2>&1 && "
+                       "qemu-io --version >/dev/null 2>&1") == 0;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_variants_read_as_qemu_reads_them),
+        cmocka_unit_test(test_compressed_clusters_read_back),
+        cmocka_unit_test(test_queue_reads_at_depth_through_a_tiny_cache),
+        cmocka_unit_test(test_backing_chain_reads_through_every_layer),
+        cmocka_unit_test(test_backing_smaller_and_raw),
+        cmocka_unit_test(test_backing_without_format_is_probed_and_trusted_less),
+        cmocka_unit_test(test_backing_loop_is_refused),
+        cmocka_unit_test(test_backing_missing_is_named),
+        cmocka_unit_test(test_block_status_maps_as_qemu_img_map),
+        cmocka_unit_test(test_specs_nest_and_name_their_errors),
+        cmocka_unit_test(test_raw_windows_and_probe),
+        cmocka_unit_test(test_malformed_headers_are_refused_by_field),
+        cmocka_unit_test(test_malformed_features_and_sizes),
+        cmocka_unit_test(test_malformed_tables_fail_reads_not_the_process),
+    };
+
+    return tests_exit_status(cmocka_run_group_tests(tests, setup, teardown));
+}
