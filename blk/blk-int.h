@@ -44,6 +44,8 @@ struct coblk_dev {
     int flags;                      /* COBLK_OPEN_* */
     unsigned depth;                 /* 0: the device the user opened */
     uint64_t size;                  /* bytes */
+    bool growable;                  /* writes may pass the end and grow
+                                     * it (a format's file) */
     uint32_t mem_align;             /* buffers must be aligned to this */
     uint32_t offset_align;          /* offsets and lengths, to this */
     uint64_t max_transfer;          /* bytes per driver call */

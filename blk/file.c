@@ -434,6 +434,24 @@ write_past_end(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
     return ret;
 }
 
+/* A write past the end of a format's file: the file grows, and so does
+ * the device's size, which concurrent writes may raise too. */
+static __attribute__((noinline)) int coroutine_fn
+write_growing(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
+              const struct iovec *iov, unsigned iovcnt, int rw_flags)
+{
+    int ret = file_rw(dev, true, offset, bytes, iov, iovcnt, rw_flags);
+    uint64_t end = offset + bytes;
+    uint64_t size = __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
+
+    while (ret == 0 && size < end &&
+           !__atomic_compare_exchange_n(&dev->size, &size, end, true,
+                                        __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+    }
+    return ret;
+}
+
 static int coroutine_fn file_pwritev(struct coblk_dev *dev, uint64_t offset,
                                      uint64_t bytes, const struct iovec *iov,
                                      unsigned iovcnt, int req_flags)
@@ -441,6 +459,9 @@ static int coroutine_fn file_pwritev(struct coblk_dev *dev, uint64_t offset,
     int rw_flags = req_flags & COBLK_REQ_F_FUA ? RWF_DSYNC : 0;
 
     if (__builtin_expect(offset + bytes > dev->size, 0)) {
+        if (dev->growable) {
+            return write_growing(dev, offset, bytes, iov, iovcnt, rw_flags);
+        }
         return write_past_end(dev, offset, bytes, iov, iovcnt, rw_flags);
     }
     return file_rw(dev, true, offset, bytes, iov, iovcnt, rw_flags);

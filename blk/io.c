@@ -243,11 +243,20 @@ co_rw_checked(struct coblk_dev *dev, bool write, uint64_t offset,
     return rw_split(dev, write, offset, bytes, iov, iovcnt, req_flags);
 }
 
+/* A write that may grow a growable device: it must stay addressable. */
+static bool may_grow(const struct coblk_dev *dev, bool write, uint64_t offset,
+                     uint64_t bytes)
+{
+    return write && dev->growable && offset <= INT64_MAX &&
+           bytes <= INT64_MAX - offset;
+}
+
 static inline __attribute__((always_inline)) int coroutine_fn
 co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
       const struct iovec *iov, unsigned iovcnt, int req_flags)
 {
-    if (!dev || !in_bounds(dev, offset, bytes)) {
+    if (!dev || (!in_bounds(dev, offset, bytes) &&
+                 !may_grow(dev, write, offset, bytes))) {
         return -EINVAL;
     }
     if (write && (dev->flags & COBLK_OPEN_RDONLY)) {

@@ -1,9 +1,19 @@
 /*
- * The L2 cache: slices of L2 tables (4 KiB, or the cluster when smaller),
- * found by their file offset in a hash table, evicted least recently used
- * first.  A slice is read without the image's lock held, so that misses
- * of many requests overlap; requests that want a slice being read wait
- * for it.  Everything else happens under the lock (qcow2_state.lock).
+ * Metadata caches (L2 tables, refcount blocks): slices of 4 KiB (or the
+ * cluster when smaller), found by their file offset in a hash table,
+ * evicted least recently used first.  A slice is read without the image's
+ * lock held, so that misses of many requests overlap; requests that want
+ * a slice being read wait for it.  Everything else happens under the lock
+ * (qcow2_state.lock), also writing dirty slices back, which is rare on
+ * the request path (evicting a dirty slice) and done in bulk by flush.
+ *
+ * Write-back keeps the image consistent at every moment: a cache whose
+ * slices point at clusters (L2) is written only after the cache that
+ * counts them (refcounts) is written and flushed, so an L2 entry on disk
+ * never points at a cluster the refcounts on disk call free.
+ *
+ * Entries pointers stay valid only until the next call that may yield
+ * (any cache_get, flush, or I/O): the caller looks a slice up again.
  */
 #include "config.h"
 
@@ -17,13 +27,14 @@
 #define MIN_SLICES 4u
 #define MAX_SLICES (1u << 20)
 
-int qcow2_cache_init(qcow2_cache *c, uint64_t bytes, uint32_t granule)
+int qcow2_cache_init(qcow2_cache *c, uint64_t bytes, uint32_t granule,
+                     qcow2_cache *depends_on)
 {
     uint64_t nr = bytes / granule;
 
     nr = nr < MIN_SLICES ? MIN_SLICES : nr > MAX_SLICES ? MAX_SLICES : nr;
     *c = (qcow2_cache){ .slice_bytes = granule, .nr_slices = (uint32_t)nr,
-                        .nr_buckets = 1 };
+                        .nr_buckets = 1, .depends_on = depends_on };
     while (c->nr_buckets < 2 * nr) {
         c->nr_buckets <<= 1;
     }
@@ -84,30 +95,80 @@ static void unlink_slice(qcow2_cache *c, uint32_t index)
     c->slices[index].hash_next = NO_SLICE;
 }
 
-/* The least recently used slice not being read, or NO_SLICE. */
+/* The least recently used slice not being read, or NO_SLICE; clean ones
+ * first, so that a read rarely waits for a write. */
 static uint32_t victim(qcow2_cache *c)
 {
     uint32_t best = NO_SLICE;
 
     for (uint32_t i = 0; i < c->nr_slices; i++) {
         const qcow2_slice *sl = &c->slices[i];
-        if (!sl->loading &&
-            (best == NO_SLICE || sl->last_use < c->slices[best].last_use)) {
+        if (sl->loading) {
+            continue;
+        }
+        if (!sl->offset) {
+            return i;       /* empty: as good as it gets */
+        }
+        const qcow2_slice *b = best == NO_SLICE ? NULL : &c->slices[best];
+        if (!b || (b->dirty && !sl->dirty) ||
+            (b->dirty == sl->dirty && sl->last_use < b->last_use)) {
             best = i;
-            if (!sl->offset) {
-                break;      /* empty: as good as it gets */
-            }
         }
     }
     return best;
 }
 
-/* Reads the slice at offset into slice `index`, dropping the lock. */
-static int coroutine_fn load(qcow2_state *s, uint32_t index, uint64_t offset)
+/* Writes one dirty slice back, after what it depends on; lock held. */
+static int coroutine_fn write_back(qcow2_state *s, qcow2_cache *c,
+                                   qcow2_slice *sl)
 {
-    qcow2_cache *c = &s->l2_cache;
+    if (c->depends_on) {
+        int ret = qcow2_cache_flush(s, c->depends_on);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    struct iovec iov = { sl->entries, c->slice_bytes };
+    int ret = coblk_co_pwritev(s->file, sl->offset, c->slice_bytes, &iov, 1,
+                               0);
+    if (ret < 0) {
+        return blk_error(ret, "qcow2: writing metadata at %#llx: %s",
+                         (unsigned long long)sl->offset, strerror(-ret));
+    }
+    sl->dirty = false;
+    return 0;
+}
+
+int coroutine_fn qcow2_cache_flush(qcow2_state *s, qcow2_cache *c)
+{
+    bool wrote = false;
+
+    for (uint32_t i = 0; i < c->nr_slices; i++) {
+        qcow2_slice *sl = &c->slices[i];
+        if (sl->dirty) {
+            int ret = write_back(s, c, sl);
+            if (ret < 0) {
+                return ret;
+            }
+            wrote = true;
+        }
+    }
+    /* Durable before anything that depends on it is written. */
+    return wrote ? coblk_co_flush(s->file) : 0;
+}
+
+/* Makes slice `index` hold offset: written back if dirty, then linked. */
+static int coroutine_fn claim(qcow2_state *s, qcow2_cache *c, uint32_t index,
+                              uint64_t offset)
+{
     qcow2_slice *sl = &c->slices[index];
 
+    if (sl->dirty) {
+        int ret = write_back(s, c, sl);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     if (sl->offset) {
         unlink_slice(c, index);
     }
@@ -115,10 +176,22 @@ static int coroutine_fn load(qcow2_state *s, uint32_t index, uint64_t offset)
     uint32_t *bucket = bucket_of(c, offset);
     sl->hash_next = *bucket;
     *bucket = index;
-    sl->loading = true;
+    return 0;
+}
 
+/* Reads the slice at offset into slice `index`, dropping the lock. */
+static int coroutine_fn load(qcow2_state *s, qcow2_cache *c, uint32_t index,
+                             uint64_t offset)
+{
+    qcow2_slice *sl = &c->slices[index];
+    int ret = claim(s, c, index, offset);
+
+    if (ret < 0) {
+        return ret;
+    }
+    sl->loading = true;
     coblk_co_mutex_unlock(&s->lock);
-    int ret = coblk_pread(s->file, sl->entries, c->slice_bytes, offset);
+    ret = coblk_pread(s->file, sl->entries, c->slice_bytes, offset);
     coblk_co_mutex_lock(&s->lock);
 
     sl->loading = false;
@@ -129,13 +202,16 @@ static int coroutine_fn load(qcow2_state *s, uint32_t index, uint64_t offset)
     return ret;
 }
 
-int coroutine_fn qcow2_cache_get(qcow2_state *s, uint64_t offset,
-                                 uint64_t **entries)
+/* Finds the slice at offset, or a slot for it (*found false). */
+static int coroutine_fn find(qcow2_state *s, qcow2_cache *c, uint64_t offset,
+                             uint32_t *index, bool *found)
 {
-    qcow2_cache *c = &s->l2_cache;
-
     for (;;) {
         uint32_t i = lookup(c, offset);
+        if (i != NO_SLICE && c->slices[i].loading) {
+            coblk_co_queue_wait(&c->slices[i].loaded, &s->lock);
+            continue;   /* it may have failed, and gone */
+        }
         if (i == NO_SLICE) {
             i = victim(c);
             if (i == NO_SLICE) {
@@ -143,19 +219,74 @@ int coroutine_fn qcow2_cache_get(qcow2_state *s, uint64_t offset,
                 coblk_co_queue_wait(&c->slices[0].loaded, &s->lock);
                 continue;
             }
-            int ret = load(s, i, offset);
-            if (ret < 0) {
-                return ret;
+            *found = false;
+        } else {
+            *found = true;
+        }
+        *index = i;
+        return 0;
+    }
+}
+
+int coroutine_fn qcow2_cache_get(qcow2_state *s, qcow2_cache *c,
+                                 uint64_t offset, uint64_t **entries)
+{
+    for (;;) {
+        uint32_t i;
+        bool found;
+        int ret = find(s, c, offset, &i, &found);
+        if (ret == 0 && !found) {
+            ret = load(s, c, i, offset);
+            if (ret == 0) {
+                continue;   /* looked up again: it may have gone meanwhile */
             }
-            continue;   /* looked up again: it may have gone meanwhile */
+        }
+        if (ret < 0) {
+            return ret;
         }
         qcow2_slice *sl = &c->slices[i];
-        if (sl->loading) {
-            coblk_co_queue_wait(&sl->loaded, &s->lock);
-            continue;
-        }
         sl->last_use = ++c->clock;
         *entries = sl->entries;
         return 0;
+    }
+}
+
+int coroutine_fn qcow2_cache_get_empty(qcow2_state *s, qcow2_cache *c,
+                                       uint64_t offset, uint64_t **entries)
+{
+    uint32_t i;
+    bool found;
+    int ret = find(s, c, offset, &i, &found);
+
+    if (ret == 0 && !found) {
+        ret = claim(s, c, i, offset);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    qcow2_slice *sl = &c->slices[i];
+    memset(sl->entries, 0, c->slice_bytes);
+    sl->last_use = ++c->clock;
+    *entries = sl->entries;
+    return 0;
+}
+
+void qcow2_cache_mark_dirty(qcow2_cache *c, const uint64_t *entries)
+{
+    size_t index = (size_t)((const char *)entries - (char *)c->memory) /
+                   c->slice_bytes;
+
+    c->slices[index].dirty = true;
+}
+
+void qcow2_cache_forget(qcow2_cache *c, uint64_t offset, uint64_t bytes)
+{
+    for (uint32_t i = 0; i < c->nr_slices; i++) {
+        qcow2_slice *sl = &c->slices[i];
+        if (sl->offset && !sl->loading && sl->offset >= offset &&
+            sl->offset - offset < bytes) {
+            sl->dirty = false;
+            unlink_slice(c, i);
+        }
     }
 }

@@ -18,6 +18,7 @@
  * data, the file offset where the unit starts. */
 struct unit {
     enum qcow2_kind kind;
+    bool copied;
     uint64_t host;
 };
 
@@ -38,9 +39,10 @@ static int classify(const qcow2_state *s, uint64_t offset,
     uint64_t cluster_host = e & QCOW2_L2E_OFFSET_MASK;
 
     if (e & QCOW2_OFLAG_COMPRESSED) {
-        *u = (struct unit){ QCOW2_COMPRESSED, e & ~(3ull << 62) };
+        *u = (struct unit){ QCOW2_COMPRESSED, false, e & ~(3ull << 62) };
         return 0;
     }
+    u->copied = e & QCOW2_OFLAG_COPIED;
     bool zero_flag = e & QCOW2_OFLAG_ZERO;
     if (s->l2_entry_bytes == 16) {
         uint64_t bitmap = be64toh(entry[1]);
@@ -79,10 +81,8 @@ static int classify(const qcow2_state *s, uint64_t offset,
     return 0;
 }
 
-/* The L2 slice for guest offset (NULL entries for an unallocated L2
- * table) and the entry's index in it; with s->lock held. */
-static int find_slice(qcow2_state *s, uint64_t offset, uint64_t **entries,
-                      uint32_t *index)
+int coroutine_fn qcow2_l2_slice(qcow2_state *s, uint64_t offset,
+                                uint64_t **entries, uint32_t *index)
 {
     unsigned l1_shift = s->h.cluster_bits + s->l2_bits;
     uint64_t l1_index = offset >> l1_shift;
@@ -110,7 +110,7 @@ static int find_slice(qcow2_state *s, uint64_t offset, uint64_t **entries,
     uint64_t slice = l2_offset +
                      (uint64_t)(l2_index / per_slice) *
                          s->l2_cache.slice_bytes;
-    return qcow2_cache_get(s, slice, entries);
+    return qcow2_cache_get(s, &s->l2_cache, slice, entries);
 }
 
 int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
@@ -118,7 +118,7 @@ int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
 {
     uint64_t *entries;
     uint32_t index;
-    int ret = find_slice(s, offset, &entries, &index);
+    int ret = qcow2_l2_slice(s, offset, &entries, &index);
 
     if (ret < 0) {
         return ret;
@@ -132,7 +132,7 @@ int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
         bytes = in_slice;
     }
     if (!entries) {
-        *out = (qcow2_extent){ QCOW2_UNALLOCATED, bytes, 0 };
+        *out = (qcow2_extent){ QCOW2_UNALLOCATED, false, bytes, 0 };
         return 0;
     }
     uint64_t unit_size = 1ull << s->subcluster_bits;
@@ -146,7 +146,7 @@ int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
     if (first.kind == QCOW2_COMPRESSED) {
         /* One cluster per descriptor. */
         uint64_t in_cluster = s->cluster_size - (offset & cluster_mask);
-        *out = (qcow2_extent){ QCOW2_COMPRESSED,
+        *out = (qcow2_extent){ QCOW2_COMPRESSED, false,
                                bytes < in_cluster ? bytes : in_cluster,
                                first.host };
         return 0;
@@ -164,13 +164,28 @@ int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
         }
         bool has_host = first.kind == QCOW2_NORMAL ||
                         first.kind == QCOW2_ZERO_ALLOC;
-        if (next.kind != first.kind || (has_host && next.host != expect)) {
+        if (next.kind != first.kind || next.copied != first.copied ||
+            (has_host && next.host != expect)) {
             break;
         }
         done += bytes - done < unit_size ? bytes - done : unit_size;
         expect += unit_size;
     }
-    *out = (qcow2_extent){ first.kind, done,
+    *out = (qcow2_extent){ first.kind, first.copied, done,
                            first.host + (offset & (unit_size - 1)) };
     return 0;
+}
+
+void qcow2_compressed_extent(const qcow2_state *s, uint64_t desc,
+                             uint64_t *host, uint64_t *bytes)
+{
+    unsigned x = 62 - (s->h.cluster_bits - 8);
+    uint64_t sectors = (desc >> x) + 1;
+
+    *host = desc & ((1ull << x) - 1);
+    *bytes = sectors * 512 - (*host & 511);
+    /* The last one may end before its last sector. */
+    if (*host < s->file->size && *bytes > s->file->size - *host) {
+        *bytes = s->file->size - *host;
+    }
 }

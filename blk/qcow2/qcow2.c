@@ -9,7 +9,7 @@
  *
  * A backing file opens read-only with the format its overlay records
  * (probed, as above, when it records none), its name relative to the
- * overlay's directory.  Writing is not supported yet: open read-only.
+ * overlay's directory.
  */
 #include "config.h"
 
@@ -172,17 +172,48 @@ static int load_l1(qcow2_state *s)
 /* Refuses what this image may not be opened for. */
 static int check_access(const struct coblk_dev *dev, const qcow2_state *s)
 {
+    const char *name = blk_dev_filename(s->file);
+
     if (dev->flags & COBLK_OPEN_RDONLY) {
         return 0;
     }
     if (s->h.incompatible & QCOW2_INCOMPAT_CORRUPT) {
         return blk_error(-EACCES, "qcow2: %s is marked corrupt: open it "
                          "read-only, or repair it (qemu-img check -r all)",
-                         blk_dev_filename(s->file));
+                         name);
     }
-    return blk_error(-ENOTSUP, "qcow2: writing qcow2 images is not "
-                     "supported yet: open %s read-only",
-                     blk_dev_filename(s->file));
+    if (s->h.incompatible & QCOW2_INCOMPAT_DIRTY) {
+        return blk_error(-ENOTSUP, "qcow2: %s was not closed cleanly and "
+                         "its refcounts need repair before writing "
+                         "(qemu-img check -r all); open it read-only",
+                         name);
+    }
+    if (s->h.nb_snapshots) {
+        return blk_error(-ENOTSUP, "qcow2: %s has internal snapshots, which "
+                         "coblk does not write yet: open it read-only",
+                         name);
+    }
+    return 0;
+}
+
+/* Before the first write: autoclear features coblk does not keep up
+ * (bitmaps) must be declared stale, by clearing their bits. */
+static int clear_autoclear(qcow2_state *s)
+{
+    if (s->h.version < 3 || !s->h.autoclear) {
+        return 0;
+    }
+    uint8_t zero[8] = { 0 };
+    int ret = coblk_pwrite(s->file, zero, sizeof(zero), 88);
+    if (ret == 0) {
+        ret = coblk_flush(s->file);
+    }
+    if (ret < 0) {
+        return blk_error(ret, "qcow2: clearing autoclear features: %s",
+                         strerror(-ret));
+    }
+    s->h.autoclear = 0;
+    return 0;
 }
 
 /* Remembers the image's file while its backing chain opens. */
@@ -220,7 +251,15 @@ static int open_image(struct coblk_dev *dev, qcow2_state *s,
                          ? (uint32_t)s->cluster_size : QCOW2_SLICE_BYTES;
     ret = load_l1(s);
     if (ret == 0) {
-        ret = qcow2_cache_init(&s->l2_cache, opts->l2_cache_size, slice);
+        ret = qcow2_refcount_open(s);
+    }
+    if (ret == 0) {
+        ret = qcow2_cache_init(&s->l2_cache, opts->l2_cache_size, slice,
+                               &s->refcount_cache);
+    }
+    if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY)) {
+        s->file->growable = true;   /* new clusters go past its end */
+        ret = clear_autoclear(s);
     }
     if (ret == 0 && s->h.backing_name) {
         bool pushed = push_opening(s);
@@ -239,6 +278,7 @@ static void free_state(qcow2_state *s)
         coblk_dev_close(s->file);
     }
     qcow2_cache_free(&s->l2_cache);
+    qcow2_refcount_close(s);
     qcow2_header_free(&s->h);
     free(s->l1);
     free(s);
@@ -282,24 +322,13 @@ static int qcow2_open(struct coblk_dev *dev, const char *args)
 
 static void qcow2_close(struct coblk_dev *dev)
 {
+    /* What is cached goes to disk; a failure can only be told. */
+    if (!(dev->flags & COBLK_OPEN_RDONLY) && coblk_flush(dev) < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", coblk_last_error());
+        blk_error(-EIO, "qcow2: closing %s: %s", blk_dev_filename(dev), why);
+    }
     free_state(dev->opaque);
-}
-
-static int coroutine_fn qcow2_pwritev(struct coblk_dev *dev, uint64_t offset,
-                                      uint64_t bytes,
-                                      const struct iovec *iov,
-                                      unsigned iovcnt, int req_flags)
-{
-    /* Unreachable: the image is open read-only (check_access). */
-    (void)dev, (void)offset, (void)bytes, (void)iov, (void)iovcnt;
-    (void)req_flags;
-    return -EROFS;
-}
-
-static int coroutine_fn qcow2_flush(struct coblk_dev *dev)
-{
-    (void)dev;
-    return 0;   /* read-only: nothing written */
 }
 
 const blk_driver blk_qcow2_driver = {
@@ -307,7 +336,9 @@ const blk_driver blk_qcow2_driver = {
     .open = qcow2_open,
     .close = qcow2_close,
     .co_preadv = qcow2_co_preadv,
-    .co_pwritev = qcow2_pwritev,
-    .co_flush = qcow2_flush,
+    .co_pwritev = qcow2_co_pwritev,
+    .co_flush = qcow2_co_flush,
+    .co_pdiscard = qcow2_co_pdiscard,
+    .co_pwrite_zeroes = qcow2_co_pwrite_zeroes,
     .co_block_status = qcow2_co_block_status,
 };

@@ -3,9 +3,11 @@
  * docs/interop/qcow2.rst; the driver is split by concern:
  *   qcow2.c    open (options, backing chain), close, the ops table
  *   header.c   the header and its extensions, validated
- *   cache.c    L2 table slices in memory
+ *   cache.c    L2 table and refcount block slices in memory, write-back
  *   map.c      guest offset -> what is stored there (cluster types)
  *   read.c     reads and block status, compressed clusters
+ *   refcount.c refcounts, allocating and freeing clusters
+ *   write.c    writes (copy-on-write), write-zeroes, discard, flush
  */
 #ifndef COBLK_QCOW2_H
 #define COBLK_QCOW2_H
@@ -81,6 +83,8 @@ enum qcow2_kind {
 
 typedef struct qcow2_extent {
     enum qcow2_kind kind;
+    bool copied;            /* NORMAL, ZERO_ALLOC: refcount exactly 1,
+                             * so writable in place */
     uint64_t bytes;         /* from the guest offset asked */
     uint64_t host;          /* NORMAL, ZERO_ALLOC: file offset of the
                              * guest offset; 
@@ -93,6 +97,7 @@ typedef struct qcow2_slice {
     uint64_t last_use;
     uint32_t hash_next;     /* in its bucket; UINT32_MAX ends */
     bool loading;           /* read in progress: wait on `loaded` */
+    bool dirty;             /* changed since read: write it back */
     coblk_co_queue loaded;
     uint64_t *entries;      /* big-endian, as in the file */
 } qcow2_slice;
@@ -105,6 +110,9 @@ typedef struct qcow2_cache {
     qcow2_slice *slices;
     uint64_t clock;
     void *memory;           /* every slice's entries, aligned */
+    struct qcow2_cache *depends_on; /* written (and flushed) first */
+    bool keep_lock;         /* loads keep the image's lock: allocations
+                             * must not interleave */
 } qcow2_cache;
 
 typedef struct qcow2_state {
@@ -117,10 +125,18 @@ typedef struct qcow2_state {
     uint32_t subcluster_bits;           /* == cluster_bits without ext L2 */
     uint64_t *l1;                       /* host order */
     qcow2_cache l2_cache;
-    /* Guards the cache and the tables; never held across data I/O. */
+    /* Refcounts (refcount.c). */
+    uint64_t *reftable;                 /* host order */
+    uint64_t reftable_entries;
+    qcow2_cache refcount_cache;
+    uint32_t refcount_bits;
+    uint64_t refblock_entries;          /* clusters a refcount block counts */
+    uint64_t free_hint;                 /* no free cluster below this one */
+    /* Writes in flight that allocate or free, by guest range (write.c). */
+    struct qcow2_inflight *inflight;
+    /* Guards caches, tables and the in-flight list; held across metadata
+     * I/O only where a change must be atomic, never across data I/O. */
     coblk_co_mutex lock;
-    uint8_t *decompress_buf;            /* one cluster, under lock */
-    uint8_t *compressed_buf;            /* its input, under lock */
 } qcow2_state;
 
 /* header.c: reads and checks the header of the image in file.  Returns
@@ -133,19 +149,63 @@ void qcow2_header_free(qcow2_header *h);
 int qcow2_check_table(const struct coblk_dev *file, uint32_t cluster_bits,
                       const char *what, uint64_t offset, uint64_t bytes);
 
-/* cache.c */
-/* A cache of about `bytes`, in slices of slice_bytes. */
-int qcow2_cache_init(qcow2_cache *c, uint64_t bytes, uint32_t slice_bytes);
+/* cache.c: a cache of about `bytes`, in slices of slice_bytes, whose
+ * dirty slices are written only after depends_on's (or NULL). */
+int qcow2_cache_init(qcow2_cache *c, uint64_t bytes, uint32_t slice_bytes,
+                     qcow2_cache *depends_on);
 void qcow2_cache_free(qcow2_cache *c);
 /* The slice at file offset `offset`, read in if need be; called and
  * returns with s->lock held.  Sets *entries; returns 0 or -errno. */
-int coroutine_fn qcow2_cache_get(qcow2_state *s, uint64_t offset,
-                                 uint64_t **entries);
+int coroutine_fn qcow2_cache_get(qcow2_state *s, qcow2_cache *c,
+                                 uint64_t offset, uint64_t **entries);
+/* The same for a slice of a table just allocated: zeroes, not read. */
+int coroutine_fn qcow2_cache_get_empty(qcow2_state *s, qcow2_cache *c,
+                                       uint64_t offset, uint64_t **entries);
+void qcow2_cache_mark_dirty(qcow2_cache *c, const uint64_t *entries);
+/* Writes every dirty slice back and flushes the file. */
+int coroutine_fn qcow2_cache_flush(qcow2_state *s, qcow2_cache *c);
+/* Drops the slices in [offset, offset + bytes) unwritten: freed. */
+void qcow2_cache_forget(qcow2_cache *c, uint64_t offset, uint64_t bytes);
+
+/* refcount.c: the refcount table, read and checked at open. */
+int qcow2_refcount_open(qcow2_state *s);
+void qcow2_refcount_close(qcow2_state *s);
+/* The refcount of the cluster at file offset `offset`. */
+int coroutine_fn qcow2_get_refcount(qcow2_state *s, uint64_t offset,
+                                    uint64_t *refcount);
+/* Adds delta (+1 or -1) to the refcounts of `clusters` clusters from
+ * offset; freed clusters are discarded in the file. */
+int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
+                                        uint64_t clusters, int delta);
+/* Allocates `clusters` contiguous clusters (refcount 1); sets *offset, and
+ * *fresh when they lie past the end of the file (they read as zeroes). */
+int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,
+                                      uint64_t *offset, bool *fresh);
 
 /* map.c: what [offset, offset + bytes) holds, from offset on for
  * out->bytes (> 0) of one kind; with s->lock held. */
 int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
                            qcow2_extent *out);
+/* The L2 slice holding guest offset's entry (NULL entries when its L2
+ * table is unallocated) and the entry's index in it, in entries of
+ * s->l2_entry_bytes; with s->lock held. */
+int coroutine_fn qcow2_l2_slice(qcow2_state *s, uint64_t offset,
+                                uint64_t **entries, uint32_t *index);
+/* The host clusters a compressed cluster's descriptor covers: its data
+ * starts at *host and takes *bytes (within the file). */
+void qcow2_compressed_extent(const qcow2_state *s, uint64_t desc,
+                             uint64_t *host, uint64_t *bytes);
+
+/* write.c */
+int coroutine_fn qcow2_co_pwritev(struct coblk_dev *dev, uint64_t offset,
+                                  uint64_t bytes, const struct iovec *iov,
+                                  unsigned iovcnt, int req_flags);
+int coroutine_fn qcow2_co_pdiscard(struct coblk_dev *dev, uint64_t offset,
+                                   uint64_t bytes);
+int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
+                                        uint64_t offset, uint64_t bytes,
+                                        int req_flags);
+int coroutine_fn qcow2_co_flush(struct coblk_dev *dev);
 
 /* read.c */
 int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,

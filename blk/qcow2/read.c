@@ -106,18 +106,13 @@ static int coroutine_fn read_compressed(qcow2_state *s, uint64_t desc,
                                         const struct iovec *iov,
                                         unsigned iovcnt, uint64_t skip)
 {
-    unsigned x = 62 - (s->h.cluster_bits - 8);
-    uint64_t host = desc & ((1ull << x) - 1);
-    uint64_t sectors = (desc >> x) + 1;
-    uint64_t len = sectors * 512 - (host & 511);
+    uint64_t host, len;
 
+    qcow2_compressed_extent(s, desc, &host, &len);
     if (host >= s->file->size) {
         return blk_error(-EIO, "qcow2: the image is corrupt: a compressed "
                          "cluster at %#" PRIx64 " lies outside the file",
                          host);
-    }
-    if (len > s->file->size - host) {
-        len = s->file->size - host;     /* the last one may end early */
     }
     uint8_t *in = malloc(len + s->cluster_size);
     if (!in) {

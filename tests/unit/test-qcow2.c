@@ -74,6 +74,21 @@ static uint8_t *read_file(const char *name, size_t *size)
     return buf;
 }
 
+/* Writes value, big-endian, into width bytes of image at offset. */
+static void put_be(const char *image, uint64_t offset, unsigned width,
+                   uint64_t value)
+{
+    uint8_t bytes[8];
+    int fd = open(path_of(image), O_WRONLY);
+
+    for (unsigned i = 0; i < width; i++) {
+        bytes[i] = (uint8_t)(value >> (8 * (width - 1 - i)));
+    }
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, bytes, width, (off_t)offset), (ssize_t)width);
+    close(fd);
+}
+
 /* Reads the whole device in pieces of odd sizes, so that pieces start
  * and end inside clusters and span several. */
 static uint8_t *read_device(struct coblk_dev *dev, size_t *size)
@@ -518,6 +533,271 @@ static void test_block_status_maps_as_qemu_img_map(void **state)
     assert_maps_as_qemu("mt.qcow2");
 }
 
+/* ---- writing, against a shadow copy ------------------------------------------- */
+
+enum { SHADOW_DEPTH = 32 };
+
+struct shadow_run {
+    struct coblk_dev *dev;
+    struct coblk_queue *q;
+    uint8_t *shadow;            /* what the guest must read */
+    size_t size;
+    uint64_t cluster;
+    bool discard_zeroes;        /* whole discarded clusters read zeroes */
+    uint64_t x;                 /* the random state */
+};
+
+static uint64_t next_random(struct shadow_run *r)
+{
+    r->x ^= r->x << 13;
+    r->x ^= r->x >> 7;
+    r->x ^= r->x << 17;
+    return r->x;
+}
+
+/* One random request: mostly writes of any size and alignment, some
+ * write-zeroes (with and without unmap), discards and flushes. */
+static void random_request(struct shadow_run *r, struct coblk_req *req,
+                           struct iovec *iov, uint8_t *buf, size_t buf_size)
+{
+    unsigned kind = next_random(r) % 16;
+    uint64_t sectors = r->size / 512;
+    uint64_t len = 1 + next_random(r) % (buf_size / 512);
+    uint64_t sector = next_random(r) % sectors;
+
+    len = len < sectors - sector ? len : sectors - sector;
+    *req = (struct coblk_req){ .sector = sector };
+    if (kind < 10) {
+        for (size_t i = 0; i < len * 512; i++) {
+            buf[i] = (uint8_t)next_random(r);
+        }
+        *iov = (struct iovec){ buf, len * 512 };
+        req->type = COBLK_REQ_OUT;
+        req->iov = iov;
+        req->iovcnt = 1;
+    } else if (kind < 12) {
+        req->type = COBLK_REQ_WRITE_ZEROES;
+        req->nr_sectors = (uint32_t)len;
+        req->flags = kind == 11 ? COBLK_REQ_F_UNMAP : 0;
+    } else if (kind < 15) {
+        req->type = COBLK_REQ_DISCARD;
+        req->nr_sectors = (uint32_t)len;
+    } else {
+        req->type = COBLK_REQ_FLUSH;
+    }
+}
+
+/* What a completed request did to the guest's view. */
+static void apply(struct shadow_run *r, const struct coblk_req *req)
+{
+    uint64_t begin = req->sector * 512;
+
+    switch (req->type) {
+    case COBLK_REQ_OUT:
+        memcpy(r->shadow + begin, req->iov->iov_base, req->iov->iov_len);
+        break;
+    case COBLK_REQ_WRITE_ZEROES:
+        memset(r->shadow + begin, 0, (size_t)req->nr_sectors * 512);
+        break;
+    case COBLK_REQ_DISCARD: {
+        uint64_t end = begin + (uint64_t)req->nr_sectors * 512;
+        uint64_t first = (begin + r->cluster - 1) / r->cluster * r->cluster;
+        uint64_t last = end == r->size ? end : end / r->cluster * r->cluster;
+        if (r->discard_zeroes && first < last) {
+            memset(r->shadow + first, 0, last - first);
+        }
+        break;
+    }
+    }
+}
+
+/* Runs rounds of SHADOW_DEPTH random requests at once; requests in one
+ * round touch disjoint sectors, so that the outcome is defined. */
+static void run_random_requests(struct shadow_run *r, unsigned rounds)
+{
+    enum { BUF = 96 * 1024 };
+    static uint8_t bufs[SHADOW_DEPTH][BUF];
+    struct iovec iov[SHADOW_DEPTH];
+    struct coblk_req reqs[SHADOW_DEPTH], *ptrs[SHADOW_DEPTH];
+    struct coblk_req *done[SHADOW_DEPTH];
+
+    for (unsigned round = 0; round < rounds; round++) {
+        unsigned n = 0;
+        for (unsigned tries = 0; n < SHADOW_DEPTH && tries < 200; tries++) {
+            random_request(r, &reqs[n], &iov[n], bufs[n], BUF);
+            /* Whole clusters: a discard rounds out to them. */
+            uint64_t b = reqs[n].sector * 512 / r->cluster;
+            uint64_t len = reqs[n].type == COBLK_REQ_OUT
+                               ? iov[n].iov_len
+                               : (uint64_t)reqs[n].nr_sectors * 512;
+            uint64_t e = (reqs[n].sector * 512 + len + r->cluster - 1) /
+                         r->cluster;
+            bool clash = false;
+            for (unsigned j = 0; j < n; j++) {
+                uint64_t jl = reqs[j].type == COBLK_REQ_OUT
+                                  ? iov[j].iov_len
+                                  : (uint64_t)reqs[j].nr_sectors * 512;
+                uint64_t jb = reqs[j].sector * 512 / r->cluster;
+                uint64_t je = (reqs[j].sector * 512 + jl + r->cluster - 1) /
+                              r->cluster;
+                clash |= b < je && jb < e;
+            }
+            if (!clash) {
+                ptrs[n] = &reqs[n];
+                n++;
+            }
+        }
+        assert_int_equal(coblk_queue_submit(r->q, ptrs, n), (int)n);
+        for (unsigned got = 0; got < n;) {
+            int k = coblk_queue_reap(r->q, done, 1, SHADOW_DEPTH, -1);
+            assert_true(k > 0);
+            for (int i = 0; i < k; i++) {
+                if (done[i]->status != COBLK_S_OK) {
+                    print_error("request type %u at sector %" PRIu64
+                                " failed: %d (%s)\n", done[i]->type,
+                                done[i]->sector, done[i]->error,
+                                coblk_last_error());
+                }
+                assert_int_equal(done[i]->status, COBLK_S_OK);
+                apply(r, done[i]);
+            }
+            got += (unsigned)k;
+        }
+    }
+}
+
+static void save_shadow(const struct shadow_run *r, const char *name)
+{
+    int fd = open(path_of(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, r->shadow, r->size), (ssize_t)r->size);
+    close(fd);
+}
+
+/* Writes `image` (made already) at random through the queue API, then
+ * checks it with qemu-img: no errors, no leaks, the shadow's content. */
+static void write_and_check(const char *image, uint64_t cluster,
+                            bool discard_zeroes, unsigned rounds)
+{
+    struct shadow_run r = { .cluster = cluster,
+                            .discard_zeroes = discard_zeroes,
+                            .x = 0x9e3779b97f4a7c15ull };
+
+    sh("qemu-img convert -O raw %s shadow.raw", image);
+    r.shadow = read_file("shadow.raw", &r.size);
+    assert_int_equal(coblk_dev_open(qcow2_spec(image), 0, &r.dev), 0);
+    assert_int_equal(coblk_queue_new(r.dev, SHADOW_DEPTH, NULL, &r.q), 0);
+    run_random_requests(&r, rounds);
+    coblk_queue_free(r.q);
+    assert_int_equal(coblk_dev_close(r.dev), 0);
+
+    save_shadow(&r, "shadow.raw");
+    sh("qemu-img check -f qcow2 %s", image);
+    sh("qemu-img compare -f qcow2 -F raw %s shadow.raw", image);
+    assert_reads_as_qemu(image, qcow2_spec(image));
+    free(r.shadow);
+}
+
+static void test_random_writes_pass_qemu_img_check(void **state)
+{
+    static const struct {
+        const char *options;
+        uint64_t cluster;
+    } variants[] = {
+        { "cluster_size=64k", 65536 },
+        { "compat=0.10", 65536 },
+        { "cluster_size=4k,refcount_bits=1", 4096 },
+        /* 64 entries a refcount block, 64 blocks a table: the table
+         * grows, again and again. */
+        { "cluster_size=512,refcount_bits=64", 512 },
+        { "cluster_size=2M", 2 << 20 },
+        { "extended_l2=on,cluster_size=32k", 32768 },
+        { "lazy_refcounts=on,refcount_bits=8", 65536 },
+        { "preallocation=metadata,cluster_size=16k", 16384 },
+    };
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        print_message("  %s\n", variants[i].options);
+        sh("rm -f rw.qcow2 && qemu-img create -f qcow2 -o %s rw.qcow2 9217k"
+           " && qemu-io -f qcow2 " QEMU_IO_MIX " rw.qcow2",
+           variants[i].options);
+        write_and_check("rw.qcow2", variants[i].cluster, true, 40);
+    }
+}
+
+static void test_random_writes_over_backing_and_compressed(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* Over a backing image: copy-on-write of partial clusters, and
+     * discards that must keep the backing data hidden. */
+    sh("rm -f wb.qcow2 wo.qcow2 && qemu-img create -f qcow2 wb.qcow2 9217k"
+       " && qemu-io -f qcow2 " QEMU_IO_MIX " wb.qcow2 && qemu-io -f qcow2 "
+       "-c 'write -P 0x35 0 9M' wb.qcow2 && "
+       "qemu-img create -f qcow2 -b wb.qcow2 -F qcow2 wo.qcow2");
+    write_and_check("wo.qcow2", 65536, true, 40);
+    /* Extended L2 over a backing image: subclusters copy on write. */
+    sh("rm -f wo.qcow2 && qemu-img create -f qcow2 -o extended_l2=on "
+       "-b wb.qcow2 -F qcow2 wo.qcow2");
+    write_and_check("wo.qcow2", 65536, true, 40);
+    /* Version 2 over a backing image: discard can only leave things. */
+    sh("rm -f wo.qcow2 && qemu-img create -f qcow2 -o compat=0.10 "
+       "-b wb.qcow2 -F qcow2 wo.qcow2");
+    write_and_check("wo.qcow2", 65536, false, 40);
+    /* Writes into compressed clusters, zlib and zstd. */
+    write_mixed_raw("mixed.raw", 9 * 1024 * 1024);
+    sh("rm -f wc.qcow2 && qemu-img convert -c -O qcow2 mixed.raw wc.qcow2");
+    write_and_check("wc.qcow2", 65536, true, 40);
+    sh("rm -f wc.qcow2 && qemu-img convert -c -O qcow2 -o "
+       "compression_type=zstd,extended_l2=on mixed.raw wc.qcow2");
+    write_and_check("wc.qcow2", 65536, true, 40);
+}
+
+static void test_open_for_writing_refuses_what_it_cannot_keep(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f snap.qcow2 && qemu-img create -f qcow2 snap.qcow2 1M && "
+       "qemu-img snapshot -c first snap.qcow2");
+    expect_open_error(qcow2_spec("snap.qcow2"), 0, -ENOTSUP,
+                      "has internal snapshots");
+    sh("rm -f dirty.qcow2 && qemu-img create -f qcow2 dirty.qcow2 1M");
+    put_be("dirty.qcow2", 72, 8, 1);
+    expect_open_error(qcow2_spec("dirty.qcow2"), 0, -ENOTSUP,
+                      "its refcounts need repair");
+    /* Autoclear bits are cleared before the first write. */
+    sh("rm -f ac.qcow2 && qemu-img create -f qcow2 ac.qcow2 1M");
+    put_be("ac.qcow2", 88, 8, 3);
+    struct coblk_dev *dev;
+    assert_int_equal(coblk_dev_open(qcow2_spec("ac.qcow2"), 0, &dev), 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    size_t size;
+    uint8_t *buf = read_file("ac.qcow2", &size);
+    for (int i = 88; i < 96; i++) {
+        assert_int_equal(buf[i], 0);
+    }
+    free(buf);
+    /* A read-only image is not written, not even at close. */
+    sh("rm -f ro.qcow2 && qemu-img create -f qcow2 ro.qcow2 1M");
+    put_be("ro.qcow2", 88, 8, 3);
+    dev = open_ok(qcow2_spec("ro.qcow2"));
+    uint8_t data[512] = { 1 };
+    assert_int_equal(coblk_pwrite(dev, data, sizeof(data), 0), -EROFS);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    buf = read_file("ro.qcow2", &size);
+    assert_int_equal(buf[95], 3);
+    free(buf);
+}
+
 /* ---- the graph: specs, probe, raw ----------------------------------------------------- */
 
 static void test_specs_nest_and_name_their_errors(void **state)
@@ -552,9 +832,6 @@ static void test_specs_nest_and_name_their_errors(void **state)
     sh("qemu-img create -f raw plain.raw 1M");
     expect_open_error(qcow2_spec("plain.raw"), COBLK_OPEN_RDONLY, -EINVAL,
                       "not a qcow2 image");
-    /* Writing is refused plainly until it is supported. */
-    expect_open_error(qcow2_spec("g.qcow2"), 0, -ENOTSUP,
-                      "open " );
 }
 
 static void test_raw_windows_and_probe(void **state)
@@ -611,19 +888,6 @@ struct patch {
     const char *message;
 };
 
-static void put_be(const char *image, uint64_t offset, unsigned width,
-                   uint64_t value)
-{
-    uint8_t bytes[8];
-    int fd = open(path_of(image), O_WRONLY);
-
-    for (unsigned i = 0; i < width; i++) {
-        bytes[i] = (uint8_t)(value >> (8 * (width - 1 - i)));
-    }
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, bytes, width, (off_t)offset), (ssize_t)width);
-    close(fd);
-}
 
 static void test_malformed_headers_are_refused_by_field(void **state)
 {
@@ -819,7 +1083,9 @@ static int teardown(void **state)
     char cmd[128];
 
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    /* COBLK_TEST_KEEP=1 keeps the images, for a look after a failure. */
+    snprintf(cmd, sizeof(cmd), "%s %s",
+             getenv("COBLK_TEST_KEEP") ? "echo kept" : "rm -rf", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -835,6 +1101,9 @@ int main(void)
         cmocka_unit_test(test_backing_loop_is_refused),
         cmocka_unit_test(test_backing_missing_is_named),
         cmocka_unit_test(test_block_status_maps_as_qemu_img_map),
+        cmocka_unit_test(test_random_writes_pass_qemu_img_check),
+        cmocka_unit_test(test_random_writes_over_backing_and_compressed),
+        cmocka_unit_test(test_open_for_writing_refuses_what_it_cannot_keep),
         cmocka_unit_test(test_specs_nest_and_name_their_errors),
         cmocka_unit_test(test_raw_windows_and_probe),
         cmocka_unit_test(test_malformed_headers_are_refused_by_field),
