@@ -132,6 +132,10 @@ typedef struct qcow2_state {
     uint32_t refcount_bits;
     uint64_t refblock_entries;          /* clusters a refcount block counts */
     uint64_t free_hint;                 /* no free cluster below this one */
+    /* Clusters to free once the L2 changes that dropped them are on disk
+     * (qcow2_free_clusters). */
+    uint64_t *pending_free;
+    size_t nr_pending, pending_room;
     /* Writes in flight that allocate or free, by guest range (write.c). */
     struct qcow2_inflight *inflight;
     /* Guards caches, tables and the in-flight list; held across metadata
@@ -177,6 +181,14 @@ int coroutine_fn qcow2_get_refcount(qcow2_state *s, uint64_t offset,
  * offset; freed clusters are discarded in the file. */
 int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
                                         uint64_t clusters, int delta);
+/* Frees `clusters` clusters from offset that an L2 change just dropped:
+ * their refcounts go down only after that change is on disk, so that no
+ * entry on disk ever points at a cluster counted free (nor is the cluster
+ * reused before).  Lock held. */
+int coroutine_fn qcow2_free_clusters(qcow2_state *s, uint64_t offset,
+                                     uint64_t clusters);
+/* Writes the L2 cache back, then frees what waited for it. */
+int coroutine_fn qcow2_free_pending(qcow2_state *s);
 /* Allocates `clusters` contiguous clusters (refcount 1); sets *offset, and
  * *fresh when they lie past the end of the file (they read as zeroes). */
 int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,

@@ -61,7 +61,9 @@ void qcow2_refcount_close(qcow2_state *s)
 {
     qcow2_cache_free(&s->refcount_cache);
     free(s->reftable);
+    free(s->pending_free);
     s->reftable = NULL;
+    s->pending_free = NULL;
 }
 
 /* ---- entries of any width ---------------------------------------------------- */
@@ -452,6 +454,43 @@ int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
         }
     }
     return 0;
+}
+
+/* Pending frees past which they are applied at once, not at a flush. */
+#define PENDING_MAX 4096u
+
+int coroutine_fn qcow2_free_pending(qcow2_state *s)
+{
+    if (!s->nr_pending) {
+        return 0;
+    }
+    int ret = qcow2_cache_flush(s, &s->l2_cache);
+    for (size_t i = 0; ret == 0 && i < s->nr_pending; i++) {
+        ret = qcow2_update_refcounts(s, s->pending_free[i], 1, -1);
+    }
+    if (ret == 0) {
+        s->nr_pending = 0;
+    }
+    return ret;
+}
+
+int coroutine_fn qcow2_free_clusters(qcow2_state *s, uint64_t offset,
+                                     uint64_t clusters)
+{
+    for (uint64_t i = 0; i < clusters; i++) {
+        if (s->nr_pending == s->pending_room) {
+            size_t room = s->pending_room ? s->pending_room * 2 : 64;
+            uint64_t *grown = realloc(s->pending_free,
+                                      room * sizeof(*grown));
+            if (!grown) {
+                return -ENOMEM;
+            }
+            s->pending_free = grown;
+            s->pending_room = room;
+        }
+        s->pending_free[s->nr_pending++] = offset + (i << s->h.cluster_bits);
+    }
+    return s->nr_pending > PENDING_MAX ? qcow2_free_pending(s) : 0;
 }
 
 int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,

@@ -154,7 +154,8 @@ static int coroutine_fn entry_of(qcow2_state *s, uint64_t offset,
     return ret;
 }
 
-/* Drops the references of an L2 entry that is being replaced. */
+/* Drops the references of an L2 entry that is being replaced: freed once
+ * the new entry is on disk. */
 static int coroutine_fn unref_entry(qcow2_state *s, uint64_t e)
 {
     if (e & QCOW2_OFLAG_COMPRESSED) {
@@ -162,11 +163,11 @@ static int coroutine_fn unref_entry(qcow2_state *s, uint64_t e)
         qcow2_compressed_extent(s, e & ~(3ull << 62), &host, &bytes);
         uint64_t first = cluster_floor(s, host);
         uint64_t last = cluster_floor(s, host + bytes - 1);
-        return qcow2_update_refcounts(
-            s, first, ((last - first) >> s->h.cluster_bits) + 1, -1);
+        return qcow2_free_clusters(
+            s, first, ((last - first) >> s->h.cluster_bits) + 1);
     }
     uint64_t host = e & QCOW2_L2E_OFFSET_MASK;
-    return host ? qcow2_update_refcounts(s, host, 1, -1) : 0;
+    return host ? qcow2_free_clusters(s, host, 1) : 0;
 }
 
 /* ---- allocating writes -------------------------------------------------------------- */
@@ -578,9 +579,14 @@ int coroutine_fn qcow2_co_flush(struct coblk_dev *dev)
     qcow2_state *s = dev->opaque;
 
     coblk_co_mutex_lock(&s->lock);
-    int ret = qcow2_cache_flush(s, &s->refcount_cache);
+    /* Refcounts up, L2 entries, refcounts down: each on disk before the
+     * next (cache.c, qcow2_free_clusters). */
+    int ret = qcow2_cache_flush(s, &s->l2_cache);
     if (ret == 0) {
-        ret = qcow2_cache_flush(s, &s->l2_cache);
+        ret = qcow2_free_pending(s);
+    }
+    if (ret == 0) {
+        ret = qcow2_cache_flush(s, &s->refcount_cache);
     }
     coblk_co_mutex_unlock(&s->lock);
     return ret == 0 ? coblk_co_flush(s->file) : ret;

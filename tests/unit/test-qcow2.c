@@ -23,71 +23,12 @@
 #include <cmocka.h>
 
 #include "coblk/coblk.h"
+#include "image-dir.h"
 #include "skip.h"
 
-static char dir[64];                    /* this run's images */
 static bool have_qemu;
 
 /* ---- helpers ----------------------------------------------------------------- */
-
-/* Runs a shell command (output discarded) and asserts it succeeded. */
-__attribute__((format(printf, 1, 2)))
-static void sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    char quiet[4200];
-    snprintf(quiet, sizeof(quiet), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
-    int status = system(quiet);
-    if (status != 0) {
-        print_error("command failed (%d): %s\n", status, cmd);
-    }
-    assert_int_equal(status, 0);
-}
-
-static char *path_of(const char *name)
-{
-    static char path[8][256];
-    static unsigned next;
-    char *p = path[next++ % 8];
-
-    snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
-    return p;
-}
-
-static uint8_t *read_file(const char *name, size_t *size)
-{
-    int fd = open(path_of(name), O_RDONLY);
-    struct stat st;
-
-    assert_true(fd >= 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    uint8_t *buf = malloc((size_t)st.st_size + 1);
-    assert_non_null(buf);
-    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
-    close(fd);
-    *size = (size_t)st.st_size;
-    return buf;
-}
-
-/* Writes value, big-endian, into width bytes of image at offset. */
-static void put_be(const char *image, uint64_t offset, unsigned width,
-                   uint64_t value)
-{
-    uint8_t bytes[8];
-    int fd = open(path_of(image), O_WRONLY);
-
-    for (unsigned i = 0; i < width; i++) {
-        bytes[i] = (uint8_t)(value >> (8 * (width - 1 - i)));
-    }
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, bytes, width, (off_t)offset), (ssize_t)width);
-    close(fd);
-}
 
 /* Reads the whole device in pieces of odd sizes, so that pieces start
  * and end inside clusters and span several. */
@@ -1069,24 +1010,14 @@ static void test_malformed_tables_fail_reads_not_the_process(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/var/tmp/coblk-qcow2-XXXXXX");
-    if (!mkdtemp(dir)) {
-        return -1;
-    }
-    have_qemu = system("qemu-img --version >/dev/null 2>&1 && "
-                       "qemu-io --version >/dev/null 2>&1") == 0;
+    have_qemu = image_dir_setup();
     return 0;
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
-
     (void)state;
-    /* COBLK_TEST_KEEP=1 keeps the images, for a look after a failure. */
-    snprintf(cmd, sizeof(cmd), "%s %s",
-             getenv("COBLK_TEST_KEEP") ? "echo kept" : "rm -rf", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return image_dir_teardown();
 }
 
 int main(void)
