@@ -225,20 +225,48 @@ rw_tracked(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
     return ret;
 }
 
+/* A request counted in flight for coblk_dev_close(), not listed: one
+ * nothing can conflict with. */
+static inline __attribute__((always_inline)) int coroutine_fn
+rw_counted(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
+           const struct iovec *iov, unsigned iovcnt, int req_flags)
+{
+    atomic_fetch_add_explicit(&dev->in_flight, 1, memory_order_relaxed);
+    int ret = rw_split(dev, write, offset, bytes, iov, iovcnt, req_flags);
+    /* The last touch of the device, as in request_end(). */
+    atomic_fetch_sub_explicit(&dev->in_flight, 1, memory_order_release);
+    return ret;
+}
+
+/* A queue counts its own requests for drain (without a locked instruction
+ * per request); the device tracks one on top only where a read-modify-
+ * write (O_DIRECT with a block size) must not interleave with it: a write,
+ * or a bounced read (co_rw_checked).  An aligned read racing with one sees
+ * each block before or after it, and the bytes the read-modify-write did
+ * not target are the same in both. */
+static bool needs_tracking(const struct coblk_dev *dev, bool write)
+{
+    return write && dev->offset_align > 1;
+}
+
 /* A request already checked: in bounds, allowed, not empty, and iov
- * describing exactly `bytes`; tracked if `track` (bounced ones always
- * are).  Inlined into its callers: see file_submit() on return
- * prediction. */
+ * describing exactly `bytes`.  Tracked where a read-modify-write could
+ * conflict with it (bounced ones always are); otherwise counted for
+ * close if `count` (a queue counts its own).  Inlined into its callers:
+ * see file_submit() on return prediction. */
 static inline __attribute__((always_inline)) int coroutine_fn
 co_rw_checked(struct coblk_dev *dev, bool write, uint64_t offset,
               uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
-              int req_flags, bool track)
+              int req_flags, bool count)
 {
     if (!dio_aligned(dev, offset, bytes, iov, iovcnt)) {
         return rw_bounced(dev, write, offset, bytes, iov, iovcnt, req_flags);
     }
-    if (track) {
+    if (needs_tracking(dev, write)) {
         return rw_tracked(dev, write, offset, bytes, iov, iovcnt, req_flags);
+    }
+    if (count) {
+        return rw_counted(dev, write, offset, bytes, iov, iovcnt, req_flags);
     }
     return rw_split(dev, write, offset, bytes, iov, iovcnt, req_flags);
 }
@@ -425,16 +453,6 @@ static void set_result(struct coblk_req *req, int ret)
                                                           : COBLK_S_IOERR;
 }
 
-/* A queue counts its own requests for drain (without a locked instruction
- * per request); the device tracks one on top only where a read-modify-
- * write (O_DIRECT with a block size) must not interleave with it: a write,
- * or a bounced read (co_rw_checked).  An aligned read racing with one sees
- * each block before or after it, and the bytes the read-modify-write did
- * not target are the same in both. */
-static bool needs_tracking(const struct coblk_dev *dev, bool write)
-{
-    return write && dev->offset_align > 1;
-}
 
 static inline __attribute__((always_inline)) int coroutine_fn
 request_rw(struct coblk_dev *dev,
@@ -463,7 +481,7 @@ request_rw(struct coblk_dev *dev,
     return co_rw_checked(dev, write, req->sector * COBLK_SECTOR_SIZE, bytes,
                          req->iov, req->iovcnt,
                          write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0,
-                         needs_tracking(dev, write));
+                         false);
 }
 
 static int coroutine_fn request_range(struct coblk_dev *dev,

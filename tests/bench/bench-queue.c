@@ -4,6 +4,9 @@
  * runs it against fio's null engine and a plain liburing loop.
  *
  *   bench-queue coblk SPEC N    N requests on the device SPEC
+ *   bench-queue coblk-write SPEC N STEP
+ *                               N 4 KiB writes instead, at STEP bytes from
+ *                               each other, in order (qemu-img bench -w -S)
  *   bench-queue plain PATH N    the floor: the same O_DIRECT reads of PATH
  *                               from a plain liburing loop
  * Prints "ns_per_req X" and "iops Y".
@@ -47,7 +50,8 @@ static void report(double elapsed_ns, long n)
     printf("ns_per_req %.1f\niops %.0f\n", elapsed_ns / n, n / (elapsed_ns / 1e9));
 }
 
-static int run_coblk(const char *spec, long n)
+/* Random reads, or with step > 0 writes step bytes apart. */
+static int run_coblk(const char *spec, long n, uint64_t step)
 {
     struct coblk_dev *dev;
     struct coblk_queue *q;
@@ -55,7 +59,10 @@ static int run_coblk(const char *spec, long n)
     struct iovec iov[DEPTH];
     int flags = strncmp(spec, "null:", 5) ? COBLK_OPEN_DIRECT : 0;
 
-    if (coblk_dev_open(spec, flags | COBLK_OPEN_RDONLY, &dev) < 0 ||
+    if (!step) {
+        flags |= COBLK_OPEN_RDONLY;
+    }
+    if (coblk_dev_open(spec, flags, &dev) < 0 ||
         coblk_queue_new(dev, DEPTH, NULL, &q) < 0) {
         fprintf(stderr, "bench-queue: %s\n", coblk_last_error());
         return 1;
@@ -65,17 +72,25 @@ static int run_coblk(const char *spec, long n)
     for (int i = 0; i < DEPTH; i++) {
         iov[i] = (struct iovec){ .iov_base = buf + i * BLOCK,
                                  .iov_len = BLOCK };
-        reqs[i] = (struct coblk_req){ .type = COBLK_REQ_IN, .iov = &iov[i],
-                                      .iovcnt = 1 };
+        reqs[i] = (struct coblk_req){
+            .type = step ? COBLK_REQ_OUT : COBLK_REQ_IN, .iov = &iov[i],
+            .iovcnt = 1 };
         batch[i] = &reqs[i];
     }
 
+    memset(buf, 0xa5, DEPTH * BLOCK);
     long submitted = 0, completed = 0;
     unsigned ready = DEPTH;         /* requests in batch[] to submit */
+    uint64_t next = 0;              /* the next write's offset */
     double start = now_ns();
     while (completed < n) {
         for (unsigned i = 0; i < ready; i++) {
-            batch[i]->sector = random_block(blocks) * (BLOCK / 512);
+            if (step) {
+                batch[i]->sector = next / 512;
+                next = (next + step) % (blocks * BLOCK);
+            } else {
+                batch[i]->sector = random_block(blocks) * (BLOCK / 512);
+            }
         }
         if (ready && submitted < n) {
             int taken = coblk_queue_submit(q, batch, ready);
@@ -153,14 +168,19 @@ static int run_plain(const char *path, long n)
 
 int main(int argc, char **argv)
 {
-    long n = argc == 4 ? atol(argv[3]) : 0;
+    long n = argc >= 4 ? atol(argv[3]) : 0;
 
-    if (n > 0 && !strcmp(argv[1], "coblk")) {
-        return run_coblk(argv[2], n);
+    if (n > 0 && argc == 4 && !strcmp(argv[1], "coblk")) {
+        return run_coblk(argv[2], n, 0);
+    }
+    if (n > 0 && argc == 5 && !strcmp(argv[1], "coblk-write") &&
+        atol(argv[4]) >= BLOCK) {
+        return run_coblk(argv[2], n, (uint64_t)atol(argv[4]));
     }
     if (n > 0 && !strcmp(argv[1], "plain")) {
         return run_plain(argv[2], n);
     }
-    fprintf(stderr, "usage: %s coblk SPEC N | plain PATH N\n", argv[0]);
+    fprintf(stderr, "usage: %s coblk SPEC N | coblk-write SPEC N STEP | "
+            "plain PATH N\n", argv[0]);
     return 1;
 }

@@ -95,7 +95,8 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
         return 0;
     }
     if (!strncmp(name, "file:", 5) || !strncmp(name, "null:", 5) ||
-        !strncmp(name, "blkdebug:", 9)) {
+        !strncmp(name, "blkdebug:", 9) || !strncmp(name, "raw:", 4) ||
+        !strncmp(name, "qcow2:", 6)) {
         snprintf(spec, size, "%s", name);
         return 0;
     }
