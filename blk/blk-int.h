@@ -75,6 +75,8 @@ struct coblk_dev {
  * there must not grow the device. */
 struct blk_driver {
     const char *name;
+    bool can_grow;          /* writes past the end may extend it (files) */
+    bool filter;            /* passes every request to dev->file */
     /* Parses args (the spec after "name:") and sets dev->size and, when
      * they differ from the defaults, the alignment and limits. */
     int (*open)(struct coblk_dev *dev, const char *args);
@@ -127,6 +129,11 @@ unsigned blk_queues_open(struct coblk_dev *dev);
  * one level deeper; fails past BLK_DEPTH_MAX. */
 int blk_open_child(struct coblk_dev *parent, const char *spec,
                    struct coblk_dev **out);
+/* Lets writes past the end of dev extend it, as a format needs of its
+ * file: dev must be a driver that can grow, or a filter over one.
+ * Returns 0, or -ENOTSUP naming what cannot grow. */
+int blk_make_growable(struct coblk_dev *dev);
+
 /* Opens a format's backing image: as a child, but read-only. */
 int blk_open_backing(struct coblk_dev *parent, const char *spec,
                      struct coblk_dev **out);

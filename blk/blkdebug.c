@@ -368,6 +368,7 @@ static int coroutine_fn blkdebug_pwrite_zeroes(struct coblk_dev *dev,
 
 const blk_driver blk_blkdebug_driver = {
     .name = "blkdebug",
+    .filter = true,
     .open = blkdebug_open,
     .close = blkdebug_close,
     .co_preadv = blkdebug_preadv,

@@ -273,6 +273,23 @@ int blk_open_child(struct coblk_dev *parent, const char *spec,
     return open_node(spec, parent->flags, parent->depth + 1, out);
 }
 
+int blk_make_growable(struct coblk_dev *dev)
+{
+    for (struct coblk_dev *d = dev; d; d = d->file) {
+        if (!d->drv->can_grow && !d->drv->filter) {
+            return blk_error(-ENOTSUP, "%s cannot grow to take what is "
+                             "written past its end", d->drv->name);
+        }
+        if (d->drv->can_grow) {
+            for (struct coblk_dev *g = dev; g != d->file; g = g->file) {
+                g->growable = true;
+            }
+            return 0;
+        }
+    }
+    return blk_error(-ENOTSUP, "%s cannot grow", dev->drv->name);
+}
+
 int blk_open_backing(struct coblk_dev *parent, const char *spec,
                      struct coblk_dev **out)
 {

@@ -434,24 +434,6 @@ write_past_end(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
     return ret;
 }
 
-/* A write past the end of a format's file: the file grows, and so does
- * the device's size, which concurrent writes may raise too. */
-static __attribute__((noinline)) int coroutine_fn
-write_growing(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
-              const struct iovec *iov, unsigned iovcnt, int rw_flags)
-{
-    int ret = file_rw(dev, true, offset, bytes, iov, iovcnt, rw_flags);
-    uint64_t end = offset + bytes;
-    uint64_t size = __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
-
-    while (ret == 0 && size < end &&
-           !__atomic_compare_exchange_n(&dev->size, &size, end, true,
-                                        __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
-    }
-    return ret;
-}
-
 static int coroutine_fn file_pwritev(struct coblk_dev *dev, uint64_t offset,
                                      uint64_t bytes, const struct iovec *iov,
                                      unsigned iovcnt, int req_flags)
@@ -460,7 +442,8 @@ static int coroutine_fn file_pwritev(struct coblk_dev *dev, uint64_t offset,
 
     if (__builtin_expect(offset + bytes > dev->size, 0)) {
         if (dev->growable) {
-            return write_growing(dev, offset, bytes, iov, iovcnt, rw_flags);
+            /* A format's file: it grows (io.c records the size). */
+            return file_rw(dev, true, offset, bytes, iov, iovcnt, rw_flags);
         }
         return write_past_end(dev, offset, bytes, iov, iovcnt, rw_flags);
     }
@@ -584,6 +567,7 @@ static int coroutine_fn file_block_status(struct coblk_dev *dev,
 
 const blk_driver blk_file_driver = {
     .name = "file",
+    .can_grow = true,
     .open = file_open,
     .close = file_close,
     .co_preadv = file_preadv,

@@ -279,14 +279,58 @@ static bool may_grow(const struct coblk_dev *dev, bool write, uint64_t offset,
            bytes <= INT64_MAX - offset;
 }
 
+/* The device grew to end: concurrent writes may raise it too. */
+static void grew(struct coblk_dev *dev, uint64_t end)
+{
+    uint64_t size = __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
+
+    while (size < end &&
+           !__atomic_compare_exchange_n(&dev->size, &size, end, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+static inline __attribute__((always_inline)) int coroutine_fn
+co_rw_sized(struct coblk_dev *dev, bool write, uint64_t offset,
+            uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
+            int req_flags);
+
+/* A write past the end of a growable device, which then records its new
+ * size.  Out of line: rare. */
+static __attribute__((noinline)) int coroutine_fn
+co_write_growing(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
+                 const struct iovec *iov, unsigned iovcnt, int req_flags)
+{
+    int ret = co_rw_sized(dev, true, offset, bytes, iov, iovcnt, req_flags);
+
+    if (ret == 0) {
+        grew(dev, offset + bytes);
+    }
+    return ret;
+}
+
 static inline __attribute__((always_inline)) int coroutine_fn
 co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
       const struct iovec *iov, unsigned iovcnt, int req_flags)
 {
-    if (!dev || (!in_bounds(dev, offset, bytes) &&
-                 !may_grow(dev, write, offset, bytes))) {
+    if (!dev) {
         return -EINVAL;
     }
+    if (!in_bounds(dev, offset, bytes)) {
+        return may_grow(dev, write, offset, bytes)
+                   ? co_write_growing(dev, offset, bytes, iov, iovcnt,
+                                      req_flags)
+                   : -EINVAL;
+    }
+    return co_rw_sized(dev, write, offset, bytes, iov, iovcnt, req_flags);
+}
+
+/* co_rw() once the range is known to be addressable. */
+static inline __attribute__((always_inline)) int coroutine_fn
+co_rw_sized(struct coblk_dev *dev, bool write, uint64_t offset,
+            uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
+            int req_flags)
+{
     if (write && (dev->flags & COBLK_OPEN_RDONLY)) {
         return -EROFS;
     }

@@ -179,7 +179,8 @@ static int coroutine_fn claim(qcow2_state *s, qcow2_cache *c, uint32_t index,
     return 0;
 }
 
-/* Reads the slice at offset into slice `index`, dropping the lock. */
+/* Reads the slice at offset into slice `index`, dropping the lock unless
+ * the cache keeps it. */
 static int coroutine_fn load(qcow2_state *s, qcow2_cache *c, uint32_t index,
                              uint64_t offset)
 {
@@ -190,9 +191,13 @@ static int coroutine_fn load(qcow2_state *s, qcow2_cache *c, uint32_t index,
         return ret;
     }
     sl->loading = true;
-    coblk_co_mutex_unlock(&s->lock);
+    if (!c->keep_lock) {
+        coblk_co_mutex_unlock(&s->lock);
+    }
     ret = coblk_pread(s->file, sl->entries, c->slice_bytes, offset);
-    coblk_co_mutex_lock(&s->lock);
+    if (!c->keep_lock) {
+        coblk_co_mutex_lock(&s->lock);
+    }
 
     sl->loading = false;
     if (ret < 0) {

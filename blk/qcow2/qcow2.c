@@ -258,7 +258,19 @@ static int open_image(struct coblk_dev *dev, qcow2_state *s,
                                &s->refcount_cache);
     }
     if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY)) {
-        s->file->growable = true;   /* new clusters go past its end */
+        /* New clusters go past the end of the file. */
+        ret = blk_make_growable(s->file);
+        if (ret < 0) {
+            char why[200];
+            snprintf(why, sizeof(why), "%s", coblk_last_error());
+            ret = blk_error(ret, "qcow2: writing needs a file the image can "
+                            "grow in, and %s; open it read-only", why);
+        }
+    }
+    if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY)) {
+        ret = qcow2_meta_build(s);
+    }
+    if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY)) {
         ret = clear_autoclear(s);
     }
     if (ret == 0 && s->h.backing_name) {
@@ -279,6 +291,7 @@ static void free_state(qcow2_state *s)
     }
     qcow2_cache_free(&s->l2_cache);
     qcow2_refcount_close(s);
+    qcow2_meta_free(s);
     qcow2_header_free(&s->h);
     free(s->l1);
     free(s);

@@ -7,6 +7,7 @@
  *   map.c      guest offset -> what is stored there (cluster types)
  *   read.c     reads and block status, compressed clusters
  *   refcount.c refcounts, allocating and freeing clusters
+ *   meta.c     where metadata is, so that nothing else lands there
  *   write.c    writes (copy-on-write), write-zeroes, discard, flush
  */
 #ifndef COBLK_QCOW2_H
@@ -115,6 +116,13 @@ typedef struct qcow2_cache {
                              * must not interleave */
 } qcow2_cache;
 
+/* Metadata clusters (meta.c): a set of cluster indices + 1. */
+typedef struct qcow2_meta {
+    uint64_t *keys;
+    unsigned bits;                      /* log2 of the slots */
+    uint64_t count;
+} qcow2_meta;
+
 typedef struct qcow2_state {
     struct coblk_dev *file;
     struct coblk_dev *backing;          /* NULL: none */
@@ -136,6 +144,8 @@ typedef struct qcow2_state {
      * (qcow2_free_clusters). */
     uint64_t *pending_free;
     size_t nr_pending, pending_room;
+    qcow2_meta meta;                    /* read-write images only */
+    bool corrupt;                       /* found so: no more writes */
     /* Writes in flight that allocate or free, by guest range (write.c). */
     struct qcow2_inflight *inflight;
     /* Guards caches, tables and the in-flight list; held across metadata
@@ -193,6 +203,21 @@ int coroutine_fn qcow2_free_pending(qcow2_state *s);
  * *fresh when they lie past the end of the file (they read as zeroes). */
 int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,
                                       uint64_t *offset, bool *fresh);
+
+/* meta.c: builds the set of metadata clusters, -EINVAL (with a message)
+ * where two pieces of metadata overlap. */
+int qcow2_meta_build(qcow2_state *s);
+void qcow2_meta_free(qcow2_state *s);
+/* Records new metadata; -EINVAL if it overlaps what is there. */
+int qcow2_meta_add(qcow2_state *s, uint64_t offset, uint64_t bytes,
+                   const char *what);
+/* Whether [offset, offset + bytes) touches metadata or the header. */
+bool qcow2_meta_overlaps(const qcow2_state *s, uint64_t offset,
+                         uint64_t bytes);
+/* Marks the image corrupt (in its header too) and refuses further writes;
+ * returns -EIO with the message. */
+__attribute__((format(printf, 2, 3)))
+int coroutine_fn qcow2_corrupt(qcow2_state *s, const char *fmt, ...);
 
 /* map.c: what [offset, offset + bytes) holds, from offset on for
  * out->bytes (> 0) of one kind; with s->lock held. */

@@ -81,17 +81,15 @@ static int decompress_zstd(const uint8_t *in, size_t in_len, uint8_t *out,
     if (!dctx) {
         return -ENOMEM;
     }
-    /* Streaming: a frame may not record its size, and the input may have
-     * trailing bytes. */
+    /* Streaming: a frame may not record its size, a cluster may take
+     * several frames, and the input may have trailing bytes.  Done when
+     * the cluster is full; an error when nothing moves any more. */
     while (output.pos < output.size) {
+        size_t in_before = input.pos, out_before = output.pos;
         size_t left = ZSTD_decompressStream(dctx, &output, &input);
-        if (ZSTD_isError(left) || (left && input.pos == input.size &&
-                                   output.pos < output.size)) {
+        if (ZSTD_isError(left) ||
+            (input.pos == in_before && output.pos == out_before)) {
             ret = -EIO;
-            break;
-        }
-        if (left == 0 && output.pos < output.size) {
-            ret = -EIO;     /* the frame ended short of a cluster */
             break;
         }
     }

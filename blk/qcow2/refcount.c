@@ -237,6 +237,9 @@ static int coroutine_fn new_refblock(qcow2_state *s, uint64_t i,
         s->reftable[i] = offset;
         ret = write_table_entry(s, i);
     }
+    if (ret == 0) {
+        ret = qcow2_meta_add(s, offset, s->cluster_size, "a refcount block");
+    }
     if (ret < 0) {
         s->reftable[i] = 0;
     }
@@ -404,7 +407,9 @@ static int coroutine_fn grow_reftable(qcow2_state *s, uint64_t min_entries,
     s->reftable_entries = clusters * per_cluster;
     s->h.refcount_table_offset = site << s->h.cluster_bits;
     s->h.refcount_table_clusters = (uint32_t)clusters;
-    return qcow2_update_refcounts(s, old_offset, old_clusters, -1);
+    int ret2 = s->meta.keys ? qcow2_meta_build(s) : 0;
+    return ret2 < 0 ? ret2
+                    : qcow2_update_refcounts(s, old_offset, old_clusters, -1);
 }
 
 /* ---- allocating and freeing ---------------------------------------------------- */
@@ -517,6 +522,11 @@ int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,
         } else {
             run++;
         }
+    }
+    if (qcow2_meta_overlaps(s, start << s->h.cluster_bits,
+                            clusters << s->h.cluster_bits)) {
+        return qcow2_corrupt(s, "metadata at cluster %" PRIu64 " counts as "
+                             "free", start);
     }
     uint64_t file_end = (s->file->size + s->cluster_size - 1) >>
                         s->h.cluster_bits;

@@ -109,6 +109,9 @@ static int coroutine_fn ensure_l2_table(qcow2_state *s, uint64_t offset)
     uint64_t table;
     bool fresh;
     int ret = qcow2_alloc_clusters(s, 1, &table, &fresh);
+    if (ret == 0) {
+        ret = qcow2_meta_add(s, table, s->cluster_size, "an L2 table");
+    }
     /* Counted on disk before anything points to it. */
     if (ret == 0) {
         ret = qcow2_cache_flush(s, &s->refcount_cache);
@@ -158,16 +161,24 @@ static int coroutine_fn entry_of(qcow2_state *s, uint64_t offset,
  * the new entry is on disk. */
 static int coroutine_fn unref_entry(qcow2_state *s, uint64_t e)
 {
+    uint64_t host = e & QCOW2_L2E_OFFSET_MASK, bytes = s->cluster_size;
+
     if (e & QCOW2_OFLAG_COMPRESSED) {
-        uint64_t host, bytes;
         qcow2_compressed_extent(s, e & ~(3ull << 62), &host, &bytes);
-        uint64_t first = cluster_floor(s, host);
-        uint64_t last = cluster_floor(s, host + bytes - 1);
-        return qcow2_free_clusters(
-            s, first, ((last - first) >> s->h.cluster_bits) + 1);
+    } else if (!host) {
+        return 0;
     }
-    uint64_t host = e & QCOW2_L2E_OFFSET_MASK;
-    return host ? qcow2_free_clusters(s, host, 1) : 0;
+    /* What the entry claims must be data that starts inside the file (the
+     * last cluster may end past it: a fresh one is written in part). */
+    if (host >= s->file->size || qcow2_meta_overlaps(s, host, bytes)) {
+        return qcow2_corrupt(s, "an L2 entry claims %" PRIu64 " bytes at %#"
+                             PRIx64 ", outside the file or over metadata",
+                             bytes, host);
+    }
+    uint64_t first = cluster_floor(s, host);
+    uint64_t last = cluster_floor(s, host + bytes - 1);
+    return qcow2_free_clusters(s, first,
+                               ((last - first) >> s->h.cluster_bits) + 1);
 }
 
 /* ---- allocating writes -------------------------------------------------------------- */
@@ -236,6 +247,11 @@ static int coroutine_fn make_plan(qcow2_state *s, uint64_t offset,
     if (owned && (extended || zero_flag)) {
         /* Its own cluster: unallocated subclusters, or a preallocated
          * zero cluster, are filled in place. */
+        if (qcow2_meta_overlaps(s, host, s->cluster_size)) {
+            return qcow2_corrupt(s, "the L2 entry for guest offset %#"
+                                 PRIx64 " points at metadata (%#" PRIx64
+                                 ")", offset, host);
+        }
         p->host = host;
         return 0;
     }
@@ -360,6 +376,12 @@ static int coroutine_fn allocating_write(struct coblk_dev *dev,
     return ret;
 }
 
+static int refuse_corrupt(void)
+{
+    return blk_error(-EIO, "qcow2: the image was found corrupt: no more "
+                     "writes (repair it with qemu-img check -r all)");
+}
+
 /* Writes from offset on, as far as one step goes; sets *done. */
 static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
                                    uint64_t bytes, const struct iovec *iov,
@@ -374,7 +396,13 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
 
     coblk_co_mutex_lock(&s->lock);
     for (;;) {
-        ret = qcow2_map(s, offset, bytes, &ext);
+        ret = s->corrupt ? refuse_corrupt() : qcow2_map(s, offset, bytes, &ext);
+        if (ret == 0 && ext.kind == QCOW2_NORMAL &&
+            qcow2_meta_overlaps(s, ext.host, ext.bytes)) {
+            ret = qcow2_corrupt(s, "the L2 entry for guest offset %#" PRIx64
+                                " points at metadata (%#" PRIx64 ")", offset,
+                                ext.host);
+        }
         if (ret < 0) {
             coblk_co_mutex_unlock(&s->lock);
             return ret;
@@ -496,7 +524,8 @@ static int coroutine_fn empty_range(qcow2_state *s, uint64_t begin,
         coblk_co_queue_wait(&r->waiters, &s->lock);
     }
     own(s, &mine, begin, end, true);
-    int ret = empty_clusters(s, begin, end, zeroes, keep_host);
+    int ret = s->corrupt ? refuse_corrupt()
+                         : empty_clusters(s, begin, end, zeroes, keep_host);
     release(s, &mine);
     coblk_co_mutex_unlock(&s->lock);
     return ret;

@@ -739,6 +739,141 @@ static void test_open_for_writing_refuses_what_it_cannot_keep(void **state)
     free(buf);
 }
 
+/* ---- found by review ---------------------------------------------------------- */
+
+/* Writes 512 bytes of 0x10 + i at each offset, all at once. */
+static void write_at_once(const char *spec, const uint64_t *offsets,
+                          unsigned n)
+{
+    struct coblk_dev *dev;
+    struct coblk_queue *q;
+    static uint8_t bufs[16][512];
+    struct iovec iov[16];
+    struct coblk_req reqs[16], *ptrs[16], *done[16];
+
+    assert_true(n <= 16);
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    assert_int_equal(coblk_queue_new(dev, n, NULL, &q), 0);
+    for (unsigned i = 0; i < n; i++) {
+        memset(bufs[i], 0x10 + (int)i, 512);
+        iov[i] = (struct iovec){ bufs[i], 512 };
+        reqs[i] = (struct coblk_req){ .type = COBLK_REQ_OUT, .iov = &iov[i],
+                                      .iovcnt = 1,
+                                      .sector = offsets[i] / 512 };
+        ptrs[i] = &reqs[i];
+    }
+    assert_int_equal(coblk_queue_submit(q, ptrs, n), (int)n);
+    for (unsigned got = 0; got < n;) {
+        int k = coblk_queue_reap(q, done, 1, 16, -1);
+        assert_true(k > 0);
+        got += (unsigned)k;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(reqs[i].status, COBLK_S_OK);
+    }
+    coblk_queue_free(q);
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
+static void test_first_writes_to_one_l2_table_at_once(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* Holes far apart make each allocation read refcount blocks: the
+     * writes, all needing the same new L2 table, must not interleave
+     * there (one table, not one per write). */
+    sh("rm -f race.qcow2 && qemu-img create -f qcow2 -o cluster_size=512 "
+       "race.qcow2 64M && qemu-io -f qcow2 -c 'write -P 1 0 24M' race.qcow2"
+       " && qemu-io -f qcow2 -c 'discard 1M 512' -c 'discard 10M 512' "
+       "-c 'discard 16M 512' -c 'discard 20M 512' -c 'discard 22M 512' "
+       "-c 'discard 23M 512' race.qcow2");
+    const uint64_t offsets[] = { 40u << 20, (40u << 20) + 4096,
+                                 (40u << 20) + 8192, (40u << 20) + 12288 };
+    write_at_once(qcow2_spec("race.qcow2"), offsets, 4);
+    sh("qemu-img check -f qcow2 race.qcow2");
+    for (int i = 0; i < 4; i++) {
+        sh("qemu-io -f qcow2 -c 'read -P %d %" PRIu64 " 512' race.qcow2 | "
+           "grep -q 'read 512/512'", 0x10 + i, offsets[i]);
+    }
+}
+
+/* The offsets of an image's L1, first L2 and refcount tables. */
+static void tables_of(const char *image, uint64_t *l1, uint64_t *l2,
+                      uint64_t *reftable);
+
+static void test_entries_pointing_at_metadata_mark_the_image_corrupt(void **s)
+{
+    uint64_t l1, l2, reftable;
+    uint8_t buf[65536];
+
+    (void)s;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* A data cluster "owned" at the refcount table: a write there would
+     * destroy the refcounts. */
+    sh("rm -f m.qcow2 && qemu-img create -f qcow2 m.qcow2 4M && "
+       "qemu-io -f qcow2 -c 'write -P 0x12 0 64k' m.qcow2");
+    tables_of("m.qcow2", &l1, &l2, &reftable);
+    put_be("m.qcow2", l2 + 8, 8, (1ull << 63) | reftable);
+    struct coblk_dev *dev;
+    assert_int_equal(coblk_dev_open(qcow2_spec("m.qcow2"), 0, &dev), 0);
+    memset(buf, 0xdd, sizeof(buf));
+    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), 65536), -EIO);
+    assert_non_null(strstr(coblk_last_error(), "points at metadata"));
+    /* Marked corrupt: no write goes anywhere any more. */
+    assert_int_equal(coblk_pwrite(dev, buf, 512, 0), -EIO);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    size_t size;
+    uint8_t *image = read_file("m.qcow2", &size);
+    assert_int_equal(image[79] & 2, 2);                 /* corrupt bit */
+    assert_int_equal(image[reftable + 5], 0x02);        /* 0x20000 kept */
+    free(image);
+    expect_open_error(qcow2_spec("m.qcow2"), 0, -EACCES, "marked corrupt");
+
+    /* A compressed descriptor over the header: replacing the cluster
+     * must not free (and punch out) the header. */
+    sh("rm -f h.qcow2 && qemu-img create -f qcow2 h.qcow2 4M && "
+       "qemu-io -f qcow2 -c 'write -P 0x12 0 64k' h.qcow2");
+    tables_of("h.qcow2", &l1, &l2, &reftable);
+    put_be("h.qcow2", l2, 8, (1ull << 62) | (255ull << 54));
+    assert_int_equal(coblk_dev_open(qcow2_spec("h.qcow2"), 0, &dev), 0);
+    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), 0), -EIO);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    image = read_file("h.qcow2", &size);
+    assert_int_equal(image[0], 'Q');
+    free(image);
+}
+
+static void test_formats_write_only_where_files_can_grow(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f win.qcow2 && qemu-img create -f qcow2 win.qcow2 4M");
+    char spec[400];
+    snprintf(spec, sizeof(spec), "qcow2:raw:file:%s", path_of("win.qcow2"));
+    expect_open_error(spec, 0, -ENOTSUP, "raw cannot grow");
+    struct coblk_dev *dev = open_ok(spec);      /* read-only is fine */
+    assert_int_equal(coblk_dev_close(dev), 0);
+    /* A filter passes growth through to its file. */
+    snprintf(spec, sizeof(spec), "qcow2:blkdebug:event=flush,delay-ns=1:%s",
+             path_of("win.qcow2"));
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    uint8_t buf[8192];
+    memset(buf, 0x3c, sizeof(buf));
+    assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), 3 << 20), 0);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 3 << 20), 0);
+    assert_int_equal(buf[8191], 0x3c);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img check -f qcow2 win.qcow2 && qemu-io -f qcow2 -c "
+       "'read -P 0x3c 3M 8k' win.qcow2 | grep -q 'read 8192/8192'");
+}
+
 /* ---- the graph: specs, probe, raw ----------------------------------------------------- */
 
 static void test_specs_nest_and_name_their_errors(void **state)
@@ -932,17 +1067,19 @@ static void test_malformed_features_and_sizes(void **state)
                       "not a qcow2 image");
 }
 
-/* The file offset of the L1 table, and of the first L2 table. */
-static void tables_of(const char *image, uint64_t *l1, uint64_t *l2)
+/* The file offsets of the L1 table, the first L2 table and the refcount
+ * table. */
+static void tables_of(const char *image, uint64_t *l1, uint64_t *l2,
+                      uint64_t *reftable)
 {
     size_t size;
     uint8_t *buf = read_file(image, &size);
 
-    *l1 = 0;
+    *l1 = *l2 = *reftable = 0;
     for (int i = 0; i < 8; i++) {
         *l1 = *l1 << 8 | buf[40 + i];
+        *reftable = *reftable << 8 | buf[48 + i];
     }
-    *l2 = 0;
     for (int i = 0; i < 8; i++) {
         *l2 = *l2 << 8 | buf[*l1 + i];
     }
@@ -972,7 +1109,7 @@ static void expect_read_error(const char *image, uint64_t offset,
 
 static void test_malformed_tables_fail_reads_not_the_process(void **state)
 {
-    uint64_t l1, l2;
+    uint64_t l1, l2, reftable;
 
     (void)state;
     if (!have_qemu) {
@@ -980,7 +1117,7 @@ static void test_malformed_tables_fail_reads_not_the_process(void **state)
     }
     sh("rm -f t.qcow2 && qemu-img create -f qcow2 -o compat=0.10 t.qcow2 1M"
        " && qemu-io -f qcow2 -c 'write -P 0x12 0 128k' t.qcow2");
-    tables_of("t.qcow2", &l1, &l2);
+    tables_of("t.qcow2", &l1, &l2, &reftable);
     sh("cp t.qcow2 t0.qcow2");
 
     put_be("t.qcow2", l1, 8, (1ull << 63) | (1ull << 40));
@@ -1035,6 +1172,10 @@ int main(void)
         cmocka_unit_test(test_random_writes_pass_qemu_img_check),
         cmocka_unit_test(test_random_writes_over_backing_and_compressed),
         cmocka_unit_test(test_open_for_writing_refuses_what_it_cannot_keep),
+        cmocka_unit_test(test_first_writes_to_one_l2_table_at_once),
+        cmocka_unit_test(
+            test_entries_pointing_at_metadata_mark_the_image_corrupt),
+        cmocka_unit_test(test_formats_write_only_where_files_can_grow),
         cmocka_unit_test(test_specs_nest_and_name_their_errors),
         cmocka_unit_test(test_raw_windows_and_probe),
         cmocka_unit_test(test_malformed_headers_are_refused_by_field),
