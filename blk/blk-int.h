@@ -101,6 +101,8 @@ struct blk_driver {
     int coroutine_fn (*co_block_status)(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes,
                                         struct coblk_block_status *out);
+    /* Formats: creates an image at path (coblk_create()). */
+    int (*create)(const char *path, uint64_t size, const char *options);
 };
 
 extern const blk_driver blk_file_driver;

@@ -297,6 +297,21 @@ int blk_open_backing(struct coblk_dev *parent, const char *spec,
                      parent->depth + 1, out);
 }
 
+int coblk_create(const char *fmt, const char *path, uint64_t size,
+                 const char *options)
+{
+    if (!fmt || !path || !*path) {
+        return blk_error(-EINVAL, "coblk_create: no format or path");
+    }
+    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        if (!strcmp(drivers[i]->name, fmt) && drivers[i]->create) {
+            return drivers[i]->create(path, size, options ? options : "");
+        }
+    }
+    return blk_error(-EINVAL, "coblk_create: unknown format '%s' (qcow2, "
+                     "raw)", fmt);
+}
+
 int coblk_dev_close(struct coblk_dev *dev)
 {
     if (!dev) {

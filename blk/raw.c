@@ -8,8 +8,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blk-int.h"
 
@@ -163,6 +165,68 @@ static int coroutine_fn raw_block_status(struct coblk_dev *dev,
     return ret;
 }
 
+/* preallocation=off (sparse), falloc or full (zeroes written), as
+ * qemu-img create -f raw takes it. */
+static int raw_option_prealloc(void *opaque, const char *key,
+                               const char *value)
+{
+    static const char *const modes[] = { "off", "falloc", "full" };
+
+    if (strcmp(key, "preallocation")) {
+        return blk_error(-EINVAL, "raw: unknown option '%s' "
+                         "(preallocation)", key);
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!strcmp(value, modes[i])) {
+            *(int *)opaque = i;
+            return 0;
+        }
+    }
+    return blk_error(-EINVAL, "raw: bad preallocation '%s' (off, falloc, "
+                     "full)", value);
+}
+
+static int raw_create(const char *path, uint64_t size, const char *options)
+{
+    int mode = 0;
+    int ret = blk_parse_options(options, raw_option_prealloc, &mode);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (size > INT64_MAX) {
+        return blk_error(-EFBIG, "raw: size %llu is too large",
+                         (unsigned long long)size);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return blk_error(-errno, "raw: %s: %s", path, strerror(errno));
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        ret = -errno;
+    } else if (mode == 1 && size) {
+        ret = -posix_fallocate(fd, 0, (off_t)size);
+    } else if (mode == 2) {
+        static const char zeroes[1 << 16];
+        for (uint64_t done = 0; ret == 0 && done < size;) {
+            size_t len = size - done < sizeof(zeroes) ? (size_t)(size - done)
+                                                      : sizeof(zeroes);
+            ssize_t n = pwrite(fd, zeroes, len, (off_t)done);
+            ret = n < 0 ? -errno : 0;
+            done += n > 0 ? (uint64_t)n : 0;
+        }
+    }
+    if (ret == 0 && fsync(fd) < 0) {
+        ret = -errno;
+    }
+    close(fd);
+    if (ret < 0) {
+        unlink(path);
+        return blk_error(ret, "raw: %s: %s", path, strerror(-ret));
+    }
+    return 0;
+}
+
 const blk_driver blk_raw_driver = {
     .name = "raw",
     .open = raw_open,
@@ -173,4 +237,5 @@ const blk_driver blk_raw_driver = {
     .co_pdiscard = raw_pdiscard,
     .co_pwrite_zeroes = raw_pwrite_zeroes,
     .co_block_status = raw_block_status,
+    .create = raw_create,
 };

@@ -354,4 +354,5 @@ const blk_driver blk_qcow2_driver = {
     .co_pdiscard = qcow2_co_pdiscard,
     .co_pwrite_zeroes = qcow2_co_pwrite_zeroes,
     .co_block_status = qcow2_co_block_status,
+    .create = qcow2_create,
 };

@@ -8,6 +8,7 @@
  *   read.c     reads and block status, compressed clusters
  *   refcount.c refcounts, allocating and freeing clusters
  *   meta.c     where metadata is, so that nothing else lands there
+ *   create.c   new images, with qemu-img create's options
  *   write.c    writes (copy-on-write), write-zeroes, discard, flush
  */
 #ifndef COBLK_QCOW2_H
@@ -232,6 +233,9 @@ int coroutine_fn qcow2_l2_slice(qcow2_state *s, uint64_t offset,
  * starts at *host and takes *bytes (within the file). */
 void qcow2_compressed_extent(const qcow2_state *s, uint64_t desc,
                              uint64_t *host, uint64_t *bytes);
+
+/* create.c: coblk_create() for qcow2. */
+int qcow2_create(const char *path, uint64_t size, const char *options);
 
 /* write.c */
 int coroutine_fn qcow2_co_pwritev(struct coblk_dev *dev, uint64_t offset,

@@ -197,6 +197,18 @@ COBLK_API int coblk_block_status(struct coblk_dev *dev, uint64_t offset,
  * coblk opens "qcow2:probed=on:PATH" only without one. */
 COBLK_API int coblk_probe(const char *path, char *fmt, size_t size);
 
+/* Creates an image of size bytes at path (replacing what is there) in
+ * format fmt, "qcow2" or "raw", with options as qemu-img create -o takes
+ * them, or NULL:
+ *   qcow2: cluster_size, compat (0.10, 1.1), refcount_bits,
+ *          lazy_refcounts, extended_l2, compression_type (zlib, zstd),
+ *          preallocation (off, metadata, falloc, full), backing_file and
+ *          backing_fmt (then size 0 takes the backing image's)
+ *   raw:   preallocation (off, falloc, full)
+ * Returns 0, or -EINVAL naming a bad option, -EFBIG, -errno. */
+COBLK_API int coblk_create(const char *fmt, const char *path, uint64_t size,
+                           const char *options);
+
 /* What the last failing call on this thread said, or "". */
 COBLK_API const char *coblk_last_error(void);
 

@@ -739,6 +739,171 @@ static void test_open_for_writing_refuses_what_it_cannot_keep(void **state)
     free(buf);
 }
 
+/* ---- creating images ----------------------------------------------------------- */
+
+/* Our image and qemu-img's, made with the same options, check clean, say
+ * the same in qemu-img info and hold the same. */
+static void assert_creates_as_qemu(const char *options, uint64_t size)
+{
+    int ret = coblk_create("qcow2", path_of("ours.qcow2"), size, options);
+
+    if (ret < 0) {
+        print_error("create %s: %s\n", options, coblk_last_error());
+    }
+    assert_int_equal(ret, 0);
+    /* qemu-img takes the backing image's size when given none. */
+    bool backing = strstr(options, "backing_file");
+    char size_arg[32] = "";
+    if (size || !backing) {
+        snprintf(size_arg, sizeof(size_arg), "%" PRIu64, size);
+    }
+    sh("rm -f theirs.qcow2 && qemu-img create -f qcow2 %s%s%s theirs.qcow2 "
+       "%s", *options ? "-o '" : "", options, *options ? "'" : "", size_arg);
+    sh("qemu-img check -f qcow2 ours.qcow2");
+    sh("python3 -c \"import json, subprocess as s\n"
+       "info = lambda f: json.loads(s.check_output(['qemu-img', 'info', "
+       "'--output=json', f]))\n"
+       "a, b = info('ours.qcow2'), info('theirs.qcow2')\n"
+       "keys = ['virtual-size', 'cluster-size', 'format', 'format-specific',"
+       " 'backing-filename', 'backing-filename-format', "
+       "'full-backing-filename']\n"
+       "assert all(a.get(k) == b.get(k) for k in keys), (a, b)\"");
+    /* Without a backing image, zeroes.  (qemu-img's own preallocated
+     * clusters may hold what its metadata left there before.) */
+    if (backing) {
+        sh("qemu-img compare -f qcow2 -F qcow2 ours.qcow2 theirs.qcow2");
+    } else {
+        sh("rm -f zero.raw && truncate -s %" PRIu64 " zero.raw && "
+           "qemu-img compare -f qcow2 -F raw ours.qcow2 zero.raw", size);
+    }
+}
+
+static void test_create_as_qemu_img_does(void **state)
+{
+    static const char *const variants[] = {
+        "", "compat=0.10", "compat=1.1,lazy_refcounts=on",
+        "cluster_size=512", "cluster_size=4096,refcount_bits=1",
+        "cluster_size=2M,refcount_bits=64", "extended_l2=on",
+        "compression_type=zstd", "refcount_bits=8,extended_l2=on,"
+        "cluster_size=32k", "preallocation=metadata",
+        "preallocation=metadata,cluster_size=512",
+        "preallocation=falloc,cluster_size=128k",
+        "preallocation=full,cluster_size=4k",
+    };
+    static const uint64_t sizes[] = { 0, 999424, 10u << 20, 1ull << 30 };
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+        print_message("  %s\n", variants[v]);
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            bool full = strstr(variants[v], "full") ||
+                        strstr(variants[v], "falloc");
+            if (!(full && sizes[i] > (10u << 20))) {
+                assert_creates_as_qemu(variants[v], sizes[i]);
+            }
+        }
+    }
+    /* What we create, we and qemu write. */
+    assert_int_equal(coblk_create("qcow2", path_of("rw.qcow2"), 9217 * 1024,
+                                  "cluster_size=4k,refcount_bits=1"), 0);
+    sh("qemu-io -f qcow2 " QEMU_IO_MIX " rw.qcow2");
+    write_and_check("rw.qcow2", 4096, true, 20);
+}
+
+static void test_create_with_a_backing_file(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f cb.qcow2 && qemu-img create -f qcow2 cb.qcow2 5M && "
+       "qemu-io -f qcow2 -c 'write -P 0x21 0 5M' cb.qcow2");
+    /* Size 0: the backing image's.  The name stays relative. */
+    assert_creates_as_qemu("backing_file=cb.qcow2,backing_fmt=qcow2", 0);
+    assert_creates_as_qemu("backing_file=cb.qcow2,backing_fmt=qcow2,"
+                           "extended_l2=on,preallocation=metadata", 8u << 20);
+    assert_reads_as_qemu("ours.qcow2", qcow2_spec("ours.qcow2"));
+    sh("rm -f cr.raw && qemu-img create -f raw cr.raw 3M");
+    assert_creates_as_qemu("backing_file=cr.raw,backing_fmt=raw", 0);
+}
+
+static void expect_create_error(const char *fmt, uint64_t size,
+                                const char *options, int err,
+                                const char *message)
+{
+    int ret = coblk_create(fmt, path_of("bad-create"), size, options);
+
+    if (ret != err || !strstr(coblk_last_error(), message)) {
+        print_error("create %s %s: %d '%s', expected %d '%s'\n", fmt,
+                    options, ret, coblk_last_error(), err, message);
+    }
+    assert_int_equal(ret, err);
+    assert_non_null(strstr(coblk_last_error(), message));
+    assert_int_equal(access(path_of("bad-create"), F_OK), -1);
+}
+
+static void test_create_refuses_what_qemu_img_refuses(void **state)
+{
+    (void)state;
+    expect_create_error("qcow2", 1 << 20, "size_of_cluster=4k", -EINVAL,
+                        "unknown option 'size_of_cluster'");
+    expect_create_error("qcow2", 1 << 20, "cluster_size=1000", -EINVAL,
+                        "cluster_size must be a power of two");
+    expect_create_error("qcow2", 1 << 20, "cluster_size=4M", -EINVAL,
+                        "cluster_size must be a power of two");
+    expect_create_error("qcow2", 1 << 20, "compat=0.10,refcount_bits=8",
+                        -EINVAL, "compat=0.10 allows only 16-bit");
+    expect_create_error("qcow2", 1 << 20, "compat=0.10,extended_l2=on",
+                        -EINVAL, "compat=0.10 allows");
+    expect_create_error("qcow2", 1 << 20, "compat=2.0", -EINVAL,
+                        "bad compat '2.0'");
+    expect_create_error("qcow2", 1 << 20, "refcount_bits=3", -EINVAL,
+                        "refcount_bits must be a power of two");
+    expect_create_error("qcow2", 1 << 20, "refcount_bits=128", -EINVAL,
+                        "refcount_bits must be a whole number");
+    expect_create_error("qcow2", 1 << 20, "extended_l2=on,cluster_size=4k",
+                        -EINVAL, "extended_l2 needs clusters of 16k");
+    expect_create_error("qcow2", 1000, "", -EINVAL, "multiple of 512");
+    expect_create_error("qcow2", 1 << 20, "backing_file=x.qcow2", -EINVAL,
+                        "needs its format");
+    expect_create_error("qcow2", 1 << 20,
+                        "backing_file=x.vmdk,backing_fmt=vmdk", -EINVAL,
+                        "backing_fmt 'vmdk'");
+    expect_create_error("qcow2", 1 << 20, "backing_file=x.qcow2,"
+                        "backing_fmt=qcow2,preallocation=metadata", -EINVAL,
+                        "needs extended_l2=on");
+    expect_create_error("qcow2", 1ull << 62, "cluster_size=512", -EFBIG,
+                        "use larger clusters");
+    expect_create_error("qcow2", 1 << 20, "preallocation=sparse", -EINVAL,
+                        "bad preallocation 'sparse'");
+    expect_create_error("vmdk", 1 << 20, "", -EINVAL,
+                        "unknown format 'vmdk'");
+    expect_create_error("raw", 1 << 20, "cluster_size=4k", -EINVAL,
+                        "raw: unknown option 'cluster_size'");
+}
+
+static void test_create_raw(void **state)
+{
+    struct stat st;
+
+    (void)state;
+    assert_int_equal(coblk_create("raw", path_of("c.raw"), 3 << 20, NULL), 0);
+    assert_int_equal(stat(path_of("c.raw"), &st), 0);
+    assert_int_equal(st.st_size, 3 << 20);
+    assert_true(st.st_blocks * 512 < (1 << 20));        /* sparse */
+    assert_int_equal(coblk_create("raw", path_of("c.raw"), 3 << 20,
+                                  "preallocation=full"), 0);
+    assert_int_equal(stat(path_of("c.raw"), &st), 0);
+    assert_true(st.st_blocks * 512 >= (3 << 20));
+    assert_int_equal(coblk_create("raw", path_of("c.raw"), 1 << 20,
+                                  "preallocation=falloc"), 0);
+    assert_int_equal(stat(path_of("c.raw"), &st), 0);
+    assert_int_equal(st.st_size, 1 << 20);
+}
+
 /* ---- found by review ---------------------------------------------------------- */
 
 /* Writes 512 bytes of 0x10 + i at each offset, all at once. */
@@ -1172,6 +1337,10 @@ int main(void)
         cmocka_unit_test(test_random_writes_pass_qemu_img_check),
         cmocka_unit_test(test_random_writes_over_backing_and_compressed),
         cmocka_unit_test(test_open_for_writing_refuses_what_it_cannot_keep),
+        cmocka_unit_test(test_create_as_qemu_img_does),
+        cmocka_unit_test(test_create_with_a_backing_file),
+        cmocka_unit_test(test_create_refuses_what_qemu_img_refuses),
+        cmocka_unit_test(test_create_raw),
         cmocka_unit_test(test_first_writes_to_one_l2_table_at_once),
         cmocka_unit_test(
             test_entries_pointing_at_metadata_mark_the_image_corrupt),
