@@ -103,6 +103,9 @@ struct blk_driver {
                                         struct coblk_block_status *out);
     /* Formats: creates an image at path (coblk_create()). */
     int (*create)(const char *path, uint64_t size, const char *options);
+    /* Formats: checks (and repairs) the image's metadata (coblk_check()). */
+    int coroutine_fn (*co_check)(struct coblk_dev *dev,
+                                 struct coblk_check *check);
 };
 
 extern const blk_driver blk_file_driver;
@@ -150,6 +153,10 @@ int blk_split_options(const char *drv, const char *args, char **options,
 
 /* The path of the file under dev (following dev->file), or NULL. */
 const char *blk_dev_filename(const struct coblk_dev *dev);
+
+/* Runs fn(opaque) in a coroutine of this thread's context (at once when
+ * called from one) and returns what it returns. */
+int blk_run_in_coroutine(int (*fn)(void *opaque), void *opaque);
 
 /* Sets this thread's coblk_last_error() message and returns err. */
 __attribute__((format(printf, 2, 3)))

@@ -312,6 +312,40 @@ int coblk_create(const char *fmt, const char *path, uint64_t size,
                      "raw)", fmt);
 }
 
+struct check_call {
+    struct coblk_dev *dev;
+    struct coblk_check *check;
+};
+
+static int coroutine_fn check_in_coroutine(void *opaque)
+{
+    struct check_call *call = opaque;
+
+    return call->dev->drv->co_check(call->dev, call->check);
+}
+
+int coblk_check(struct coblk_dev *dev, struct coblk_check *check,
+                size_t size)
+{
+    if (!dev || !check || size < sizeof(*check)) {
+        return blk_error(-EINVAL, "coblk_check: no device, or a struct "
+                         "coblk_check of %zu bytes", size);
+    }
+    if (!dev->drv->co_check) {
+        return blk_error(-ENOTSUP, "coblk_check: %s is no image format "
+                         "that can be checked", dev->drv->name);
+    }
+    if (check->repair && (dev->flags & COBLK_OPEN_RDONLY)) {
+        return blk_error(-EROFS, "coblk_check: repairing needs the image "
+                         "open for writing");
+    }
+    struct coblk_check in = *check;
+    *check = (struct coblk_check){ .repair = in.repair, .report = in.report,
+                                   .opaque = in.opaque };
+    struct check_call call = { dev, check };
+    return blk_run_in_coroutine(check_in_coroutine, &call);
+}
+
 int coblk_dev_close(struct coblk_dev *dev)
 {
     if (!dev) {

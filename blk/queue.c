@@ -455,3 +455,40 @@ int coblk_block_status(struct coblk_dev *dev, uint64_t offset,
                           .status = out };
     return run_sync(&op, "coblk_block_status");
 }
+
+struct co_call {
+    int (*fn)(void *opaque);
+    void *opaque;
+    int ret;
+    bool done;
+};
+
+static void coroutine_fn co_call_entry(void *opaque)
+{
+    struct co_call *call = opaque;
+
+    call->ret = call->fn(call->opaque);
+    call->done = true;
+}
+
+int blk_run_in_coroutine(int (*fn)(void *opaque), void *opaque)
+{
+    if (coblk_in_coroutine()) {
+        return fn(opaque);
+    }
+    int ret = 0;
+    coblk_aio *ctx = aio_thread_ctx(&ret);
+    if (!ctx) {
+        return blk_error(ret, "no event loop: %s", strerror(-ret));
+    }
+    struct co_call call = { .fn = fn, .opaque = opaque };
+    coblk_co *co = coblk_co_create(co_call_entry, &call);
+    if (!co) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    coblk_co_enter(co);
+    while (!call.done) {
+        coblk_aio_poll(ctx, true);
+    }
+    return call.ret;
+}

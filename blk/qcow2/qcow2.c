@@ -182,12 +182,6 @@ static int check_access(const struct coblk_dev *dev, const qcow2_state *s)
                          "read-only, or repair it (qemu-img check -r all)",
                          name);
     }
-    if (s->h.incompatible & QCOW2_INCOMPAT_DIRTY) {
-        return blk_error(-ENOTSUP, "qcow2: %s was not closed cleanly and "
-                         "its refcounts need repair before writing "
-                         "(qemu-img check -r all); open it read-only",
-                         name);
-    }
     if (s->h.nb_snapshots) {
         return blk_error(-ENOTSUP, "qcow2: %s has internal snapshots, which "
                          "coblk does not write yet: open it read-only",
@@ -214,6 +208,31 @@ static int clear_autoclear(qcow2_state *s)
     }
     s->h.autoclear = 0;
     return 0;
+}
+
+/* An image left dirty (lazy refcounts, not closed cleanly) gets its
+ * refcounts repaired before anything is written, as QEMU does, then
+ * the bit cleared. */
+static int coroutine_fn repair_dirty(void *opaque)
+{
+    qcow2_state *s = opaque;
+    struct coblk_check check = {
+        .repair = COBLK_CHECK_REPAIR_LEAKS | COBLK_CHECK_REPAIR_ERRORS };
+    int ret = qcow2_check_image(s, &check);
+
+    if (ret == 0 && check.check_errors) {
+        ret = blk_error(-EIO, "qcow2: %s was not closed cleanly and its "
+                        "refcounts could not all be repaired: open it "
+                        "read-only", blk_dev_filename(s->file));
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    s->h.incompatible &= ~(uint64_t)QCOW2_INCOMPAT_DIRTY;
+    uint64_t bits = htobe64(s->h.incompatible);
+    struct iovec iov = { &bits, sizeof(bits) };
+    ret = coblk_co_pwritev(s->file, 72, sizeof(bits), &iov, 1, 0);
+    return ret == 0 ? coblk_co_flush(s->file) : ret;
 }
 
 /* Remembers the image's file while its backing chain opens. */
@@ -272,6 +291,10 @@ static int open_image(struct coblk_dev *dev, qcow2_state *s,
     }
     if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY)) {
         ret = clear_autoclear(s);
+    }
+    if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY) &&
+        (s->h.incompatible & QCOW2_INCOMPAT_DIRTY)) {
+        ret = blk_run_in_coroutine(repair_dirty, s);
     }
     if (ret == 0 && s->h.backing_name) {
         bool pushed = push_opening(s);
@@ -355,4 +378,5 @@ const blk_driver blk_qcow2_driver = {
     .co_pwrite_zeroes = qcow2_co_pwrite_zeroes,
     .co_block_status = qcow2_co_block_status,
     .create = qcow2_create,
+    .co_check = qcow2_co_check,
 };

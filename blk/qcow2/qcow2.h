@@ -9,6 +9,7 @@
  *   refcount.c refcounts, allocating and freeing clusters
  *   meta.c     where metadata is, so that nothing else lands there
  *   create.c   new images, with qemu-img create's options
+ *   check.c    qemu-img check: references against refcounts, repair
  *   write.c    writes (copy-on-write), write-zeroes, discard, flush
  */
 #ifndef COBLK_QCOW2_H
@@ -192,6 +193,10 @@ int coroutine_fn qcow2_get_refcount(qcow2_state *s, uint64_t offset,
  * offset; freed clusters are discarded in the file. */
 int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
                                         uint64_t clusters, int delta);
+/* Sets the refcount of cluster `index` (a repair); -ENOSPC where no
+ * refcount block counts it. */
+int coroutine_fn qcow2_set_refcount(qcow2_state *s, uint64_t index,
+                                    uint64_t refcount);
 /* Frees `clusters` clusters from offset that an L2 change just dropped:
  * their refcounts go down only after that change is on disk, so that no
  * entry on disk ever points at a cluster counted free (nor is the cluster
@@ -247,6 +252,13 @@ int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes,
                                         int req_flags);
 int coroutine_fn qcow2_co_flush(struct coblk_dev *dev);
+/* Writes every cached change back, in order; lock held. */
+int coroutine_fn qcow2_flush_metadata(qcow2_state *s);
+
+/* check.c: coblk_check() for qcow2. */
+int coroutine_fn qcow2_co_check(struct coblk_dev *dev,
+                                struct coblk_check *check);
+int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check);
 
 /* read.c */
 int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,

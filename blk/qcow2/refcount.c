@@ -412,6 +412,21 @@ static int coroutine_fn grow_reftable(qcow2_state *s, uint64_t min_entries,
                     : qcow2_update_refcounts(s, old_offset, old_clusters, -1);
 }
 
+int coroutine_fn qcow2_set_refcount(qcow2_state *s, uint64_t index,
+                                    uint64_t refcount)
+{
+    struct where w;
+    int ret = locate(s, index, &w);
+
+    if (ret == 0 && !w.block) {
+        /* A new block's place is chosen among free clusters, which a
+         * repair cannot yet tell. */
+        return blk_error(-ENOSPC, "qcow2: no refcount block counts cluster "
+                         "%" PRIu64, index);
+    }
+    return ret < 0 ? ret : set_index(s, index, refcount, index, 1);
+}
+
 /* ---- allocating and freeing ---------------------------------------------------- */
 
 /* Punches freed clusters out of the file, where the file can: best

@@ -603,20 +603,23 @@ int coroutine_fn qcow2_co_pdiscard(struct coblk_dev *dev, uint64_t offset,
     return empty_range(s, begin, end, s->backing != NULL, false);
 }
 
-int coroutine_fn qcow2_co_flush(struct coblk_dev *dev)
+int coroutine_fn qcow2_flush_metadata(qcow2_state *s)
 {
-    qcow2_state *s = dev->opaque;
-
-    coblk_co_mutex_lock(&s->lock);
     /* Refcounts up, L2 entries, refcounts down: each on disk before the
      * next (cache.c, qcow2_free_clusters). */
     int ret = qcow2_cache_flush(s, &s->l2_cache);
     if (ret == 0) {
         ret = qcow2_free_pending(s);
     }
-    if (ret == 0) {
-        ret = qcow2_cache_flush(s, &s->refcount_cache);
-    }
+    return ret == 0 ? qcow2_cache_flush(s, &s->refcount_cache) : ret;
+}
+
+int coroutine_fn qcow2_co_flush(struct coblk_dev *dev)
+{
+    qcow2_state *s = dev->opaque;
+
+    coblk_co_mutex_lock(&s->lock);
+    int ret = qcow2_flush_metadata(s);
     coblk_co_mutex_unlock(&s->lock);
     return ret == 0 ? coblk_co_flush(s->file) : ret;
 }

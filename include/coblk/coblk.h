@@ -209,6 +209,36 @@ COBLK_API int coblk_probe(const char *path, char *fmt, size_t size);
 COBLK_API int coblk_create(const char *fmt, const char *path, uint64_t size,
                            const char *options);
 
+/* Checking an image's metadata (coblk_check()), with qemu-img check's
+ * counters. */
+enum {
+    COBLK_CHECK_REPAIR_LEAKS = 1u << 0,     /* clusters counted, unused */
+    COBLK_CHECK_REPAIR_ERRORS = 1u << 1,    /* counts too low, flags */
+};
+
+struct coblk_check {
+    /* In. */
+    unsigned repair;                /* COBLK_CHECK_REPAIR_*; needs a device
+                                     * open for writing */
+    void (*report)(void *opaque, const char *line);  /* each problem, as
+                                     * qemu-img words it; or NULL */
+    void *opaque;
+    /* Out. */
+    uint64_t corruptions, leaks, check_errors;
+    uint64_t corruptions_fixed, leaks_fixed;
+    uint64_t total_clusters;        /* guest clusters */
+    uint64_t allocated_clusters, fragmented_clusters, compressed_clusters;
+    uint64_t image_end_offset;      /* past the last cluster in use */
+};
+
+/* Checks the image dev opened (a format: qcow2) as qemu-img check does:
+ * every table entry, every refcount against the references counted.
+ * Fills check (size: sizeof(*check)).  Returns 0 when the check ran
+ * (problems are in the counters), or -ENOTSUP for a device that is no
+ * image, -EROFS for a repair on a read-only device, -errno. */
+COBLK_API int coblk_check(struct coblk_dev *dev, struct coblk_check *check,
+                          size_t size);
+
 /* What the last failing call on this thread said, or "". */
 COBLK_API const char *coblk_last_error(void);
 

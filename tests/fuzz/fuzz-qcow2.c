@@ -8,9 +8,9 @@
  *                                      seconds (CI, under ASan)
  *
  * One input: written to a scratch directory beside a copy of the corpus's
- * base.qcow2 (for backing files), opened read-only and read (start, a
- * spread of offsets, block status walked), then opened read-write,
- * written, discarded and flushed.  Errors are fine; a crash, a hang, a
+ * base.qcow2 (for backing files), opened read-only, read (start, a
+ * spread of offsets, block status walked) and checked, then opened
+ * read-write, written, flushed and checked with repairs.  Errors are fine; a crash, a hang, a
  * leak or a sanitizer report is not.  Before each input runs it is saved
  * as ./fuzz-crash.qcow2: after a crash, that is the image to keep in
  * tests/fuzz/regressions/.  LLVMFuzzerTestOneInput is the same entry, for
@@ -99,13 +99,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     snprintf(spec, sizeof(spec), "qcow2:l2-cache-size=16k:%s", input_path);
+    struct coblk_check check = { 0 };
     if (coblk_dev_open(spec, COBLK_OPEN_RDONLY, &dev) == 0) {
         exercise_reads(dev);
+        coblk_check(dev, &check, sizeof(check));
         coblk_dev_close(dev);
     }
     if (coblk_dev_open(spec, 0, &dev) == 0) {
         exercise_writes(dev);
         exercise_reads(dev);
+        check = (struct coblk_check){ .repair = COBLK_CHECK_REPAIR_LEAKS |
+                                                COBLK_CHECK_REPAIR_ERRORS };
+        coblk_check(dev, &check, sizeof(check));
         coblk_dev_close(dev);
     }
     return 0;

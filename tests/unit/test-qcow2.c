@@ -28,6 +28,10 @@
 
 static bool have_qemu;
 
+/* The offsets of an image's L1, first L2 and refcount tables. */
+static void tables_of(const char *image, uint64_t *l1, uint64_t *l2,
+                      uint64_t *reftable);
+
 /* ---- helpers ----------------------------------------------------------------- */
 
 /* Reads the whole device in pieces of odd sizes, so that pieces start
@@ -711,10 +715,6 @@ static void test_open_for_writing_refuses_what_it_cannot_keep(void **state)
        "qemu-img snapshot -c first snap.qcow2");
     expect_open_error(qcow2_spec("snap.qcow2"), 0, -ENOTSUP,
                       "has internal snapshots");
-    sh("rm -f dirty.qcow2 && qemu-img create -f qcow2 dirty.qcow2 1M");
-    put_be("dirty.qcow2", 72, 8, 1);
-    expect_open_error(qcow2_spec("dirty.qcow2"), 0, -ENOTSUP,
-                      "its refcounts need repair");
     /* Autoclear bits are cleared before the first write. */
     sh("rm -f ac.qcow2 && qemu-img create -f qcow2 ac.qcow2 1M");
     put_be("ac.qcow2", 88, 8, 3);
@@ -904,6 +904,195 @@ static void test_create_raw(void **state)
     assert_int_equal(st.st_size, 1 << 20);
 }
 
+/* ---- check and repair -------------------------------------------------------- */
+
+static void count_line(void *opaque, const char *line)
+{
+    (void)line;
+    (*(unsigned *)opaque)++;
+}
+
+/* coblk_check() of image says what qemu-img check --output=json says. */
+static void assert_checks_as_qemu(const char *image)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "qemu-img check --output=json %s | python3 "
+             "-c \"import json, sys; d = json.load(sys.stdin); print(*(d.get(k,"
+             " 0) for k in ('corruptions', 'leaks', 'check-errors', "
+             "'total-clusters', 'allocated-clusters', 'fragmented-clusters',"
+             " 'compressed-clusters', 'image-end-offset')))\"",
+             path_of(image));
+    FILE *p = popen(cmd, "r");
+    uint64_t want[8] = { 0 };
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                            " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+                            &want[0], &want[1], &want[2], &want[3], &want[4],
+                            &want[5], &want[6], &want[7]), 8);
+    pclose(p);
+
+    unsigned lines = 0;
+    struct coblk_check c = { .report = count_line, .opaque = &lines };
+    struct coblk_dev *dev = open_ok(qcow2_spec(image));
+    assert_int_equal(coblk_check(dev, &c, sizeof(c)), 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    const uint64_t got[8] = { c.corruptions, c.leaks, c.check_errors,
+                              c.total_clusters, c.allocated_clusters,
+                              c.fragmented_clusters, c.compressed_clusters,
+                              c.image_end_offset };
+    for (int i = 0; i < 8; i++) {
+        if (got[i] != want[i]) {
+            print_error("%s: counter %d is %" PRIu64 ", qemu-img says %"
+                        PRIu64 "\n", image, i, got[i], want[i]);
+        }
+        assert_int_equal(got[i], want[i]);
+    }
+    assert_int_equal(lines, c.corruptions + c.leaks + c.check_errors);
+}
+
+static void repair(const char *image, unsigned what)
+{
+    struct coblk_check c = { .repair = what };
+    struct coblk_dev *dev;
+
+    assert_int_equal(coblk_dev_open(qcow2_spec(image), 0, &dev), 0);
+    assert_int_equal(coblk_check(dev, &c, sizeof(c)), 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    assert_int_equal(c.corruptions_fixed + c.leaks_fixed,
+                     c.corruptions + c.leaks);
+}
+
+/* The refcount block's entry (16 bits) for the cluster at offset. */
+static uint64_t refcount_entry(const char *image, uint64_t offset)
+{
+    uint64_t l1, l2, reftable;
+    size_t size;
+
+    tables_of(image, &l1, &l2, &reftable);
+    uint8_t *buf = read_file(image, &size);
+    uint64_t block = 0;
+    for (int i = 0; i < 8; i++) {
+        block = block << 8 | buf[reftable + i];
+    }
+    free(buf);
+    return block + (offset >> 16) * 2;
+}
+
+static void test_check_counts_as_qemu_img_and_repairs(void **state)
+{
+    uint64_t l1, l2, reftable;
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f k0.qcow2 && qemu-img create -f qcow2 k0.qcow2 9217k && "
+       "qemu-io -f qcow2 " QEMU_IO_MIX " -c 'write -c -P 7 4M 64k' "
+       "-c 'write -c -P 8 4160k 64k' k0.qcow2");
+    assert_checks_as_qemu("k0.qcow2");
+    /* Internal snapshots: their tables count too. */
+    sh("cp k0.qcow2 ks.qcow2 && qemu-img snapshot -c one ks.qcow2 && "
+       "qemu-io -f qcow2 -c 'write -P 9 0 128k' ks.qcow2 && "
+       "qemu-img snapshot -c two ks.qcow2");
+    assert_checks_as_qemu("ks.qcow2");
+
+    /* A data cluster counted 0, another's count too high. */
+    sh("cp k0.qcow2 k1.qcow2");
+    tables_of("k1.qcow2", &l1, &l2, &reftable);
+    size_t size;
+    uint8_t *buf = read_file("k1.qcow2", &size);
+    uint64_t data = 0;
+    for (int i = 0; i < 8; i++) {
+        data = data << 8 | buf[l2 + i];
+    }
+    data &= 0x00fffffffffffe00ull;
+    free(buf);
+    put_be("k1.qcow2", refcount_entry("k1.qcow2", data), 2, 0);
+    put_be("k1.qcow2", refcount_entry("k1.qcow2", data + 65536), 2, 3);
+    assert_checks_as_qemu("k1.qcow2");
+    repair("k1.qcow2", COBLK_CHECK_REPAIR_LEAKS | COBLK_CHECK_REPAIR_ERRORS);
+    sh("qemu-img check -f qcow2 k1.qcow2");
+    sh("qemu-img compare -f qcow2 -F qcow2 k0.qcow2 k1.qcow2");
+
+    /* Leaks only: repairing leaks is enough. */
+    sh("cp k0.qcow2 k2.qcow2");
+    put_be("k2.qcow2", refcount_entry("k2.qcow2", data + 65536), 2, 2);
+    assert_checks_as_qemu("k2.qcow2");
+    repair("k2.qcow2", COBLK_CHECK_REPAIR_LEAKS);
+    sh("qemu-img check -f qcow2 k2.qcow2");
+
+    /* Broken entries: counted as qemu-img counts them. */
+    sh("cp k0.qcow2 k3.qcow2");
+    put_be("k3.qcow2", l2 + 8, 8, (1ull << 63) | (data + 4096));
+    put_be("k3.qcow2", l2 + 16, 8, (1ull << 63) | (1ull << 40));
+    assert_checks_as_qemu("k3.qcow2");
+    /* A misaligned L2 table: qemu-img goes on to read garbage there and
+     * counts what it finds; coblk reads nothing at a misaligned offset,
+     * so only the corruption itself and the leaks it causes agree. */
+    sh("cp k0.qcow2 k4.qcow2");
+    put_be("k4.qcow2", l1, 8, (1ull << 63) | (l2 + 512));
+    struct coblk_dev *dev = open_ok(qcow2_spec("k4.qcow2"));
+    struct coblk_check c = { 0 };
+    assert_int_equal(coblk_check(dev, &c, sizeof(c)), 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    assert_int_equal(c.corruptions, 1);
+    assert_true(c.leaks > 0);
+
+    /* A check of a read-only image repairs nothing. */
+    dev = open_ok(qcow2_spec("k3.qcow2"));
+    c = (struct coblk_check){ .repair = COBLK_CHECK_REPAIR_LEAKS };
+    assert_int_equal(coblk_check(dev, &c, sizeof(c)), -EROFS);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    dev = open_ok("null:size=1M");
+    assert_int_equal(coblk_check(dev, &c, sizeof(c)), -ENOTSUP);
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
+static void test_dirty_images_are_repaired_when_opened_for_writing(void **s)
+{
+    (void)s;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* What lazy refcounts leave after a crash: data counted 0, the dirty
+     * bit set. */
+    sh("rm -f lazy.qcow2 && qemu-img create -f qcow2 -o lazy_refcounts=on "
+       "lazy.qcow2 4M && qemu-io -f qcow2 -c 'write -P 0x4c 0 256k' "
+       "lazy.qcow2 && cp lazy.qcow2 lazy0.qcow2");
+    uint64_t l1, l2, reftable;
+    tables_of("lazy.qcow2", &l1, &l2, &reftable);
+    size_t size;
+    uint8_t *buf = read_file("lazy.qcow2", &size);
+    uint64_t data = 0;
+    for (int i = 0; i < 8; i++) {
+        data = data << 8 | buf[l2 + i];
+    }
+    free(buf);
+    data &= 0x00fffffffffffe00ull;
+    for (int i = 0; i < 4; i++) {
+        put_be("lazy.qcow2", refcount_entry("lazy.qcow2", data + i * 65536ull),
+               2, 0);
+    }
+    put_be("lazy.qcow2", 72, 8, 1);
+    assert_int_equal(sh_status("qemu-img check -f qcow2 lazy.qcow2"), 2);
+    /* Read-only: read as it is. */
+    struct coblk_dev *dev = open_ok(qcow2_spec("lazy.qcow2"));
+    assert_int_equal(coblk_dev_close(dev), 0);
+    /* For writing: repaired first, and the bit cleared. */
+    assert_int_equal(coblk_dev_open(qcow2_spec("lazy.qcow2"), 0, &dev), 0);
+    uint8_t data_buf[4096];
+    memset(data_buf, 0x4d, sizeof(data_buf));
+    assert_int_equal(coblk_pwrite(dev, data_buf, sizeof(data_buf), 1 << 20),
+                     0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img check -f qcow2 lazy.qcow2");
+    buf = read_file("lazy.qcow2", &size);
+    assert_int_equal(buf[79] & 1, 0);
+    free(buf);
+    sh("qemu-io -f qcow2 -c 'read -P 0x4c 0 256k' -c 'read -P 0x4d 1M 4k' "
+       "lazy.qcow2 | grep -c verification | grep -q '^0$'");
+}
+
 /* ---- found by review ---------------------------------------------------------- */
 
 /* Writes 512 bytes of 0x10 + i at each offset, all at once. */
@@ -963,10 +1152,6 @@ static void test_first_writes_to_one_l2_table_at_once(void **state)
            "grep -q 'read 512/512'", 0x10 + i, offsets[i]);
     }
 }
-
-/* The offsets of an image's L1, first L2 and refcount tables. */
-static void tables_of(const char *image, uint64_t *l1, uint64_t *l2,
-                      uint64_t *reftable);
 
 static void test_entries_pointing_at_metadata_mark_the_image_corrupt(void **s)
 {
@@ -1341,6 +1526,9 @@ int main(void)
         cmocka_unit_test(test_create_with_a_backing_file),
         cmocka_unit_test(test_create_refuses_what_qemu_img_refuses),
         cmocka_unit_test(test_create_raw),
+        cmocka_unit_test(test_check_counts_as_qemu_img_and_repairs),
+        cmocka_unit_test(
+            test_dirty_images_are_repaired_when_opened_for_writing),
         cmocka_unit_test(test_first_writes_to_one_l2_table_at_once),
         cmocka_unit_test(
             test_entries_pointing_at_metadata_mark_the_image_corrupt),

@@ -1,0 +1,415 @@
+/*
+ * Checking and repairing a qcow2 image, as qemu-img check does: count the
+ * references to every cluster of the file (header, tables, data, the
+ * snapshots' tables and data), compare them with the refcounts, then the
+ * COPIED flags of the active tables with the refcounts.  Problems go to
+ * the caller's report callback worded as qemu-img words them, and into
+ * its counters.  Repairs set refcounts to the references counted and the
+ * flags to the refcounts.
+ *
+ * The whole check runs under the image's lock, on metadata written back
+ * first: requests wait meanwhile, and nothing changes under it.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2.h"
+
+/* References counted in memory, one a cluster: the check's bound. */
+#define CHECK_MAX_CLUSTERS (1ull << 28)
+#define SNAPSHOT_HEADER_BYTES 40u
+
+struct checker {
+    qcow2_state *s;
+    struct coblk_check *c;
+    uint64_t nb_clusters;           /* of the file */
+    uint32_t *refs;                 /* references counted, saturating */
+    uint64_t *table;                /* one cluster, for L2 tables */
+    uint64_t next_contiguous;       /* for fragmentation */
+};
+
+__attribute__((format(printf, 2, 3)))
+static void report(struct checker *k, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+
+    if (!k->c->report) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    k->c->report(k->c->opaque, line);
+}
+
+/* One more reference to every cluster of [offset, offset + bytes). */
+static void count(struct checker *k, uint64_t offset, uint64_t bytes)
+{
+    qcow2_state *s = k->s;
+    uint64_t first = offset >> s->h.cluster_bits;
+    uint64_t last = (offset + (bytes ? bytes : 1) - 1) >> s->h.cluster_bits;
+
+    if (last >= k->nb_clusters || offset + bytes < offset) {
+        report(k, "ERROR: counting reference for region exceeding the end "
+               "of the file by one cluster or more: offset 0x%" PRIx64
+               " size 0x%" PRIx64, offset, bytes);
+        k->c->corruptions++;
+        return;
+    }
+    for (uint64_t c = first; c <= last; c++) {
+        if (k->refs[c] != UINT32_MAX) {
+            k->refs[c]++;
+        }
+    }
+}
+
+static int read_at(qcow2_state *s, void *buf, uint64_t bytes, uint64_t at)
+{
+    return coblk_pread(s->file, buf, bytes, at);
+}
+
+/* ---- counting references ---------------------------------------------------- */
+
+/* Counts what an L2 entry references; in the active tables (`stats`)
+ * also the guest clusters allocated, fragmented and compressed, as
+ * qemu-img counts them. */
+static void count_l2_entry(struct checker *k, const uint64_t *entry,
+                           bool stats)
+{
+    qcow2_state *s = k->s;
+    uint64_t e = be64toh(entry[0]);
+
+    if (e & QCOW2_OFLAG_COMPRESSED) {
+        uint64_t host, bytes;
+        qcow2_compressed_extent(s, e & ~(3ull << 62), &host, &bytes);
+        if (stats) {
+            k->c->allocated_clusters++;
+            k->c->compressed_clusters++;
+            /* Fragmented by nature: they share sectors. */
+            k->c->fragmented_clusters++;
+        }
+        count(k, host, bytes);
+        return;
+    }
+    uint64_t host = e & QCOW2_L2E_OFFSET_MASK;
+    if (!host) {
+        return;
+    }
+    if (host & (s->cluster_size - 1)) {
+        /* Still a reference to the cluster it falls in, as qemu-img
+         * counts it. */
+        report(k, "ERROR offset=%" PRIx64 ": Data cluster is not properly "
+               "aligned; L2 entry corrupted.", host);
+        k->c->corruptions++;
+    }
+    if (stats) {
+        k->c->allocated_clusters++;
+        if (k->next_contiguous && host != k->next_contiguous) {
+            k->c->fragmented_clusters++;
+        }
+        k->next_contiguous = host + s->cluster_size;
+    }
+    count(k, host, s->cluster_size);
+}
+
+/* The tables of one L1 table (the active one, or a snapshot's). */
+static int count_l1(struct checker *k, const uint64_t *l1, uint32_t l1_size,
+                    uint64_t l1_offset, bool active)
+{
+    qcow2_state *s = k->s;
+    uint32_t words = s->l2_entry_bytes / 8;
+
+    count(k, l1_offset, (uint64_t)l1_size * 8);
+    for (uint32_t i = 0; i < l1_size; i++) {
+        uint64_t l2 = l1[i] & QCOW2_L1E_OFFSET_MASK;
+        if (!l2) {
+            continue;
+        }
+        if (l2 & (s->cluster_size - 1)) {
+            report(k, "ERROR l2_offset=%" PRIx64 ": Table is not cluster "
+                   "aligned; L1 entry corrupted", l2);
+            k->c->corruptions++;
+            continue;
+        }
+        uint64_t before = k->c->corruptions;
+        count(k, l2, s->cluster_size);
+        if (k->c->corruptions != before) {
+            continue;       /* outside the file: nothing to read */
+        }
+        int ret = read_at(s, k->table, s->cluster_size, l2);
+        if (ret < 0) {
+            report(k, "ERROR: I/O error in check_refcounts_l2");
+            k->c->check_errors++;
+            continue;
+        }
+        for (uint64_t e = 0; e < s->cluster_size / s->l2_entry_bytes; e++) {
+            count_l2_entry(k, &k->table[e * words], active);
+        }
+    }
+    return 0;
+}
+
+/* The snapshot table and every snapshot's tables. */
+static int count_snapshots(struct checker *k)
+{
+    qcow2_state *s = k->s;
+    uint64_t at = s->h.snapshots_offset;
+
+    for (uint32_t i = 0; i < s->h.nb_snapshots; i++) {
+        uint8_t head[SNAPSHOT_HEADER_BYTES];
+        if (read_at(s, head, sizeof(head), at) < 0) {
+            k->c->check_errors++;
+            return 0;
+        }
+        uint64_t l1_offset = qcow2_be64(head);
+        uint32_t l1_size = qcow2_be32(head + 8);
+        uint32_t id_len = (uint32_t)head[12] << 8 | head[13];
+        uint32_t name_len = (uint32_t)head[14] << 8 | head[15];
+        uint32_t extra = qcow2_be32(head + 36);
+        uint64_t *l1 = l1_size <= QCOW2_L1_MAX_BYTES / 8
+                           ? malloc((size_t)l1_size * 8 + 8) : NULL;
+        if (!l1 || (l1_offset & (s->cluster_size - 1)) ||
+            read_at(s, l1, (uint64_t)l1_size * 8, l1_offset) < 0) {
+            report(k, "ERROR snapshot %" PRIu32 " has an invalid L1 table",
+                   i);
+            k->c->corruptions++;
+        } else {
+            for (uint32_t j = 0; j < l1_size; j++) {
+                l1[j] = be64toh(l1[j]);
+            }
+            count_l1(k, l1, l1_size, l1_offset, false);
+        }
+        free(l1);
+        at += (SNAPSHOT_HEADER_BYTES + (uint64_t)extra + id_len + name_len +
+               7) & ~7ull;
+    }
+    if (s->h.nb_snapshots) {
+        count(k, s->h.snapshots_offset, at - s->h.snapshots_offset);
+    }
+    return 0;
+}
+
+static void count_refcount_structures(struct checker *k)
+{
+    qcow2_state *s = k->s;
+
+    count(k, s->h.refcount_table_offset,
+          (uint64_t)s->h.refcount_table_clusters << s->h.cluster_bits);
+    for (uint64_t i = 0; i < s->reftable_entries; i++) {
+        uint64_t block = s->reftable[i] & QCOW2_L1E_OFFSET_MASK;
+        if (!block) {
+            continue;
+        }
+        if (block & (s->cluster_size - 1)) {
+            report(k, "ERROR refcount block %" PRIu64 " is not cluster "
+                   "aligned; refcount table corrupted", i);
+            k->c->corruptions++;
+        } else if (block >> s->h.cluster_bits >= k->nb_clusters) {
+            report(k, "ERROR refcount block %" PRIu64 " is outside image",
+                   i);
+            k->c->corruptions++;
+        } else {
+            count(k, block, s->cluster_size);
+        }
+    }
+}
+
+/* ---- comparing and repairing ------------------------------------------------- */
+
+static int coroutine_fn compare_refcounts(struct checker *k)
+{
+    qcow2_state *s = k->s;
+    uint64_t highest = 0;
+    bool any = false;
+
+    for (uint64_t c = 0; c < k->nb_clusters; c++) {
+        uint64_t refcount;
+        int ret = qcow2_get_refcount(s, c << s->h.cluster_bits, &refcount);
+        if (ret < 0) {
+            report(k, "Can't get refcount for cluster %" PRIu64 ": %s", c,
+                   strerror(-ret));
+            k->c->check_errors++;
+            continue;
+        }
+        uint64_t refs = k->refs[c];
+        if (refcount || refs) {
+            highest = c;
+            any = true;
+        }
+        if (refcount == refs) {
+            continue;
+        }
+        bool leak = refcount > refs;
+        bool fix = k->c->repair & (leak ? COBLK_CHECK_REPAIR_LEAKS
+                                        : COBLK_CHECK_REPAIR_ERRORS);
+        report(k, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%"
+               PRIu64, fix ? "Repairing" : leak ? "Leaked" : "ERROR", c,
+               refcount, refs);
+        *(leak ? &k->c->leaks : &k->c->corruptions) += 1;
+        if (fix && qcow2_set_refcount(s, c, refs) == 0) {
+            *(leak ? &k->c->leaks_fixed : &k->c->corruptions_fixed) += 1;
+        } else if (fix) {
+            k->c->check_errors++;
+        }
+    }
+    k->c->image_end_offset = any ? (highest + 1) << s->h.cluster_bits : 0;
+    return 0;
+}
+
+/* Whether an entry's COPIED flag agrees with its cluster's refcount; with
+ * repair, makes it agree.  Sets *changed when it did. */
+static uint64_t coroutine_fn fix_copied(struct checker *k, uint64_t e,
+                                        uint64_t host, const char *what,
+                                        uint32_t index, bool *changed)
+{
+    uint64_t refcount = 0;
+
+    qcow2_get_refcount(k->s, host, &refcount);
+    if ((refcount == 1) == !!(e & QCOW2_OFLAG_COPIED)) {
+        return e;
+    }
+    if (!strcmp(what, "L2")) {
+        report(k, "ERROR OFLAG_COPIED L2 cluster: l1_index=%" PRIu32
+               " l1_entry=%" PRIx64 " refcount=%" PRIu64, index, e, refcount);
+    } else {
+        report(k, "ERROR OFLAG_COPIED data cluster: l2_entry=%" PRIx64
+               " refcount=%" PRIu64, e, refcount);
+    }
+    k->c->corruptions++;
+    if (!(k->c->repair & COBLK_CHECK_REPAIR_ERRORS)) {
+        return e;
+    }
+    k->c->corruptions_fixed++;
+    *changed = true;
+    return refcount == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED;
+}
+
+static int coroutine_fn check_copied_l2(struct checker *k, uint64_t l2)
+{
+    qcow2_state *s = k->s;
+    uint32_t words = s->l2_entry_bytes / 8;
+    bool changed = false;
+
+    if (read_at(s, k->table, s->cluster_size, l2) < 0) {
+        k->c->check_errors++;
+        return 0;
+    }
+    for (uint64_t i = 0; i < s->cluster_size / s->l2_entry_bytes; i++) {
+        uint64_t e = be64toh(k->table[i * words]);
+        uint64_t host = e & QCOW2_L2E_OFFSET_MASK;
+        if ((e & QCOW2_OFLAG_COMPRESSED) || !host ||
+            (host & (s->cluster_size - 1))) {
+            continue;
+        }
+        k->table[i * words] = htobe64(fix_copied(k, e, host, "data", 0,
+                                                 &changed));
+    }
+    if (!changed) {
+        return 0;
+    }
+    struct iovec iov = { k->table, s->cluster_size };
+    return coblk_co_pwritev(s->file, l2, s->cluster_size, &iov, 1, 0);
+}
+
+static int coroutine_fn check_copied(struct checker *k)
+{
+    qcow2_state *s = k->s;
+
+    for (uint32_t i = 0; i < s->h.l1_size; i++) {
+        uint64_t l2 = s->l1[i] & QCOW2_L1E_OFFSET_MASK;
+        if (!l2 || (l2 & (s->cluster_size - 1)) ||
+            (l2 >> s->h.cluster_bits) >= k->nb_clusters) {
+            continue;
+        }
+        bool changed = false;
+        uint64_t e = fix_copied(k, s->l1[i], l2, "L2", i, &changed);
+        if (changed) {
+            uint64_t be = htobe64(e);
+            struct iovec iov = { &be, 8 };
+            int ret = coblk_co_pwritev(s->file, s->h.l1_offset + i * 8ull, 8,
+                                       &iov, 1, 0);
+            if (ret < 0) {
+                return ret;
+            }
+            s->l1[i] = e;
+        }
+        int ret = check_copied_l2(k, l2);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/* ---- the check ----------------------------------------------------------------- */
+
+static int coroutine_fn run_check(struct checker *k)
+{
+    qcow2_state *s = k->s;
+
+    count(k, 0, s->cluster_size);       /* the header */
+    int ret = count_l1(k, s->l1, s->h.l1_size, s->h.l1_offset, true);
+    if (ret == 0) {
+        ret = count_snapshots(k);
+    }
+    if (ret == 0) {
+        count_refcount_structures(k);
+        ret = compare_refcounts(k);
+    }
+    /* Repairs changed refcounts: on disk before the flags that rely on
+     * them. */
+    if (ret == 0 && k->c->repair) {
+        ret = qcow2_cache_flush(s, &s->refcount_cache);
+    }
+    if (ret == 0) {
+        ret = check_copied(k);
+    }
+    return ret;
+}
+
+int coroutine_fn qcow2_co_check(struct coblk_dev *dev,
+                                struct coblk_check *check)
+{
+    return qcow2_check_image(dev->opaque, check);
+}
+
+int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check)
+{
+    struct checker k = { .s = s, .c = check };
+
+    check->total_clusters = (s->h.size + s->cluster_size - 1) >>
+                            s->h.cluster_bits;
+    k.nb_clusters = (s->file->size + s->cluster_size - 1) >>
+                    s->h.cluster_bits;
+    if (k.nb_clusters > CHECK_MAX_CLUSTERS) {
+        return blk_error(-EFBIG, "qcow2: %" PRIu64 " clusters are too many "
+                         "to check in memory", k.nb_clusters);
+    }
+    k.refs = calloc(k.nb_clusters + 1, sizeof(*k.refs));
+    if (!k.refs || posix_memalign((void **)&k.table, 4096, s->cluster_size)) {
+        free(k.refs);
+        return blk_error(-ENOMEM, "qcow2: out of memory for the check");
+    }
+    coblk_co_mutex_lock(&s->lock);
+    int ret = qcow2_flush_metadata(s);
+    if (ret == 0) {
+        ret = run_check(&k);
+    }
+    /* L2 tables were read, and perhaps written, around the cache. */
+    qcow2_cache_forget(&s->l2_cache, 0, UINT64_MAX);
+    if (ret == 0 && check->repair) {
+        ret = qcow2_cache_flush(s, &s->refcount_cache);
+    }
+    coblk_co_mutex_unlock(&s->lock);
+    free(k.refs);
+    free(k.table);
+    return ret;
+}
