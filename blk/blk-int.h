@@ -103,6 +103,8 @@ struct blk_driver {
                                         struct coblk_block_status *out);
     /* Formats: creates an image at path (coblk_create()). */
     int (*create)(const char *path, uint64_t size, const char *options);
+    /* Formats: what coblk_image_info() tells beyond format and size. */
+    void (*info)(struct coblk_dev *dev, struct coblk_image_info *info);
     /* Formats: checks (and repairs) the image's metadata (coblk_check()). */
     int coroutine_fn (*co_check)(struct coblk_dev *dev,
                                  struct coblk_check *check);

@@ -312,6 +312,21 @@ int coblk_create(const char *fmt, const char *path, uint64_t size,
                      "raw)", fmt);
 }
 
+int coblk_image_info(struct coblk_dev *dev, struct coblk_image_info *info,
+                     size_t size)
+{
+    if (!dev || !info || size < sizeof(*info)) {
+        return blk_error(-EINVAL, "coblk_image_info: no device, or a struct "
+                         "coblk_image_info of %zu bytes", size);
+    }
+    *info = (struct coblk_image_info){ .format = dev->drv->name,
+                                       .virtual_size = dev->size };
+    if (dev->drv->info) {
+        dev->drv->info(dev, info);
+    }
+    return 0;
+}
+
 struct check_call {
     struct coblk_dev *dev;
     struct coblk_check *check;

@@ -6,6 +6,7 @@
  *   probed=on            the caller guessed the format: the image may not
  *                        name a backing file, which a guessed image could
  *                        use to read any file of its opener's
+ *   snapshot=ID-OR-NAME  the contents of an internal snapshot (read-only)
  *
  * A backing file opens read-only with the format its overlay records
  * (probed, as above, when it records none), its name relative to the
@@ -26,6 +27,7 @@
 struct qcow2_options {
     uint64_t l2_cache_size;
     bool probed;
+    char *snapshot;         /* malloc'd, or NULL */
 };
 
 static int qcow2_option(void *opaque, const char *key, const char *value)
@@ -48,8 +50,13 @@ static int qcow2_option(void *opaque, const char *key, const char *value)
         opts->probed = !strcmp(value, "on");
         return 0;
     }
+    if (!strcmp(key, "snapshot")) {
+        free(opts->snapshot);
+        opts->snapshot = strdup(value);
+        return opts->snapshot ? 0 : blk_error(-ENOMEM, "out of memory");
+    }
     return blk_error(-EINVAL, "qcow2: unknown option '%s' (l2-cache-size, "
-                     "probed)", key);
+                     "snapshot, probed)", key);
 }
 
 /* ---- the backing chain ------------------------------------------------------ */
@@ -144,7 +151,11 @@ static int open_backing(struct coblk_dev *dev, qcow2_state *s, bool probed)
         ret = blk_open_backing(dev, spec, &s->backing);
     }
     free(spec);
-    free(path);
+    if (ret == 0) {
+        s->backing_path = path;
+    } else {
+        free(path);
+    }
     return ret;
 }
 
@@ -268,7 +279,15 @@ static int open_image(struct coblk_dev *dev, qcow2_state *s,
     s->subcluster_bits = s->h.cluster_bits - (extended ? 5 : 0);
     uint32_t slice = s->cluster_size < QCOW2_SLICE_BYTES
                          ? (uint32_t)s->cluster_size : QCOW2_SLICE_BYTES;
-    ret = load_l1(s);
+    ret = qcow2_read_snapshots(s);
+    if (ret == 0 && opts->snapshot) {
+        ret = dev->flags & COBLK_OPEN_RDONLY
+                  ? qcow2_select_snapshot(s, opts->snapshot)
+                  : blk_error(-EINVAL, "qcow2: a snapshot opens read-only");
+    }
+    if (ret == 0) {
+        ret = load_l1(s);
+    }
     if (ret == 0) {
         ret = qcow2_refcount_open(s);
     }
@@ -315,6 +334,8 @@ static void free_state(qcow2_state *s)
     qcow2_cache_free(&s->l2_cache);
     qcow2_refcount_close(s);
     qcow2_meta_free(s);
+    qcow2_free_snapshots(s);
+    free(s->backing_path);
     qcow2_header_free(&s->h);
     free(s->l1);
     free(s);
@@ -343,6 +364,7 @@ static int qcow2_open(struct coblk_dev *dev, const char *args)
     if (ret == 0) {
         ret = open_image(dev, s, &opts);
     }
+    free(opts.snapshot);
     if (ret < 0) {
         if (s) {
             free_state(s);
@@ -354,6 +376,26 @@ static int qcow2_open(struct coblk_dev *dev, const char *args)
     dev->backing = s->backing;
     dev->size = s->h.size;
     return 0;
+}
+
+static void qcow2_info(struct coblk_dev *dev, struct coblk_image_info *info)
+{
+    qcow2_state *s = dev->opaque;
+    const qcow2_header *h = &s->h;
+
+    info->cluster_size = s->cluster_size;
+    info->backing_file = h->backing_name;
+    info->backing_format = h->backing_format;
+    info->full_backing_file = s->backing_path;
+    info->compat = h->version == 2 ? "0.10" : "1.1";
+    info->compression_type = h->compression_type ? "zstd" : "zlib";
+    info->refcount_bits = s->refcount_bits;
+    info->lazy_refcounts = h->compatible & QCOW2_COMPAT_LAZY_REFCOUNTS;
+    info->extended_l2 = h->incompatible & QCOW2_INCOMPAT_EXTL2;
+    info->corrupt = h->incompatible & QCOW2_INCOMPAT_CORRUPT;
+    info->dirty = h->incompatible & QCOW2_INCOMPAT_DIRTY;
+    info->nb_snapshots = h->nb_snapshots;
+    info->snapshots = s->snapshot_info;
 }
 
 static void qcow2_close(struct coblk_dev *dev)
@@ -379,4 +421,5 @@ const blk_driver blk_qcow2_driver = {
     .co_block_status = qcow2_co_block_status,
     .create = qcow2_create,
     .co_check = qcow2_co_check,
+    .info = qcow2_info,
 };

@@ -10,6 +10,7 @@
  *   meta.c     where metadata is, so that nothing else lands there
  *   create.c   new images, with qemu-img create's options
  *   check.c    qemu-img check: references against refcounts, repair
+ *   snapshot.c internal snapshots: listed, and read
  *   write.c    writes (copy-on-write), write-zeroes, discard, flush
  */
 #ifndef COBLK_QCOW2_H
@@ -118,6 +119,16 @@ typedef struct qcow2_cache {
                              * must not interleave */
 } qcow2_cache;
 
+/* An internal snapshot (snapshot.c). */
+typedef struct qcow2_snapshot {
+    uint64_t l1_offset;
+    uint32_t l1_size;
+    char *id, *name;
+    uint32_t date_sec, date_nsec;
+    uint64_t vm_clock_nsec, vm_state_size, disk_size;
+    int64_t icount;
+} qcow2_snapshot;
+
 /* Metadata clusters (meta.c): a set of cluster indices + 1. */
 typedef struct qcow2_meta {
     uint64_t *keys;
@@ -146,6 +157,9 @@ typedef struct qcow2_state {
      * (qcow2_free_clusters). */
     uint64_t *pending_free;
     size_t nr_pending, pending_room;
+    qcow2_snapshot *snapshots;          /* h.nb_snapshots of them */
+    struct coblk_snapshot_info *snapshot_info;  /* for coblk_image_info */
+    char *backing_path;                 /* as opened */
     qcow2_meta meta;                    /* read-write images only */
     bool corrupt;                       /* found so: no more writes */
     /* Writes in flight that allocate or free, by guest range (write.c). */
@@ -209,6 +223,12 @@ int coroutine_fn qcow2_free_pending(qcow2_state *s);
  * *fresh when they lie past the end of the file (they read as zeroes). */
 int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,
                                       uint64_t *offset, bool *fresh);
+
+/* snapshot.c: reads and checks the snapshot table. */
+int qcow2_read_snapshots(qcow2_state *s);
+void qcow2_free_snapshots(qcow2_state *s);
+/* Makes the snapshot with this id (or else name) the tables read. */
+int qcow2_select_snapshot(qcow2_state *s, const char *which);
 
 /* meta.c: builds the set of metadata clusters, -EINVAL (with a message)
  * where two pieces of metadata overlap. */

@@ -11,6 +11,7 @@
 #ifndef COBLK_COBLK_H
 #define COBLK_COBLK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -77,6 +78,8 @@ enum {
  *   null:size=SIZE[,latency-ns=N]       no storage: reads zeroes
  *   raw:[offset=N,size=N:]CHILD         raw image data, or a window of it
  *   qcow2:[OPTIONS:]CHILD               a qcow2 image, its backing chain
+ *                                       (OPTIONS: l2-cache-size=SIZE,
+ *                                       snapshot=ID-OR-NAME, probed=on)
  *   blkdebug:RULES:CHILD                fault injection
  * e.g. "qcow2:disk.qcow2", "raw:file:disk.img".  The format is never
  * guessed: a bare path is a file (see coblk_probe()).  Returns 0, or
@@ -208,6 +211,38 @@ COBLK_API int coblk_probe(const char *path, char *fmt, size_t size);
  * Returns 0, or -EINVAL naming a bad option, -EFBIG, -errno. */
 COBLK_API int coblk_create(const char *fmt, const char *path, uint64_t size,
                            const char *options);
+
+/* What an image is (coblk_image_info()): what qemu-img info shows.
+ * Strings belong to the device, valid until it closes. */
+struct coblk_snapshot_info {
+    const char *id, *name;
+    uint64_t vm_state_size;
+    uint32_t date_sec, date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t disk_size;             /* the guest's size at the snapshot */
+    int64_t icount;                 /* -1: not recorded */
+};
+
+struct coblk_image_info {
+    const char *format;             /* the driver: "qcow2", "raw", ... */
+    uint64_t virtual_size;
+    uint64_t cluster_size;          /* 0: none */
+    const char *backing_file;       /* as the image records it, or NULL */
+    const char *backing_format;     /* recorded, or NULL */
+    const char *full_backing_file;  /* the path opened, or NULL */
+    /* qcow2 */
+    const char *compat;             /* "0.10" or "1.1" */
+    const char *compression_type;   /* "zlib" or "zstd" */
+    unsigned refcount_bits;
+    bool lazy_refcounts, extended_l2, corrupt, dirty;
+    unsigned nb_snapshots;
+    const struct coblk_snapshot_info *snapshots;
+};
+
+/* Fills info (size: sizeof(*info)) for the device's top node.  Returns 0
+ * or -EINVAL. */
+COBLK_API int coblk_image_info(struct coblk_dev *dev,
+                               struct coblk_image_info *info, size_t size);
 
 /* Checking an image's metadata (coblk_check()), with qemu-img check's
  * counters. */

@@ -904,6 +904,119 @@ static void test_create_raw(void **state)
     assert_int_equal(st.st_size, 1 << 20);
 }
 
+/* ---- info and snapshots --------------------------------------------------------- */
+
+/* coblk_image_info() of image, in qemu-img info --output=json's terms,
+ * compared with what qemu-img says, by python. */
+static void assert_info_as_qemu(const char *image)
+{
+    struct coblk_dev *dev = open_ok(qcow2_spec(image));
+    struct coblk_image_info i;
+    assert_int_equal(coblk_image_info(dev, &i, sizeof(i)), 0);
+
+    FILE *f = fopen(path_of("ours.json"), "w");
+    assert_non_null(f);
+    fprintf(f, "{\"virtual-size\": %" PRIu64 ", \"cluster-size\": %" PRIu64
+            ", \"format\": \"%s\", \"compat\": \"%s\", "
+            "\"compression-type\": \"%s\", \"refcount-bits\": %u, "
+            "\"lazy-refcounts\": %s, \"extended-l2\": %s, "
+            "\"corrupt\": %s, \"dirty-flag\": %s",
+            i.virtual_size, i.cluster_size, i.format, i.compat,
+            i.compression_type, i.refcount_bits,
+            i.lazy_refcounts ? "true" : "false",
+            i.extended_l2 ? "true" : "false", i.corrupt ? "true" : "false",
+            i.dirty ? "true" : "false");
+    if (i.backing_file) {
+        fprintf(f, ", \"backing-filename\": \"%s\", "
+                "\"backing-filename-format\": \"%s\"", i.backing_file,
+                i.backing_format);
+    }
+    fprintf(f, ", \"snapshots\": [");
+    for (unsigned k = 0; k < i.nb_snapshots; k++) {
+        const struct coblk_snapshot_info *sn = &i.snapshots[k];
+        fprintf(f, "%s{\"id\": \"%s\", \"name\": \"%s\", "
+                "\"vm-state-size\": %" PRIu64 ", \"date-sec\": %u, "
+                "\"date-nsec\": %u, \"vm-clock-sec\": %" PRIu64 ", "
+                "\"vm-clock-nsec\": %" PRIu64 ", \"icount\": %" PRId64 "}",
+                k ? ", " : "", sn->id, sn->name, sn->vm_state_size,
+                sn->date_sec, sn->date_nsec,
+                sn->vm_clock_nsec / 1000000000u,
+                sn->vm_clock_nsec % 1000000000u, sn->icount);
+    }
+    fprintf(f, "]}\n");
+    fclose(f);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img info --output=json %s > theirs.json && python3 -c \""
+       "import json\n"
+       "a = json.load(open('ours.json'))\n"
+       "t = json.load(open('theirs.json'))\n"
+       "t.update(t['format-specific']['data'])\n"
+       "t.setdefault('snapshots', [])\n"
+       "for s in t['snapshots']: s.setdefault('icount', -1)\n"
+       "# version 2 images lack the flags of version 3: false\n"
+       "assert all(a[k] == t.get(k, False) for k in a), (a, t)\"", image);
+}
+
+static void test_info_and_snapshots_as_qemu_img_tells_them(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f i1.qcow2 i2.qcow2 && qemu-img create -f qcow2 -o "
+       "compat=0.10,cluster_size=4k i1.qcow2 3M && qemu-img create -f qcow2"
+       " -o lazy_refcounts=on,extended_l2=on,compression_type=zstd,"
+       "refcount_bits=8 -b i1.qcow2 -F qcow2 i2.qcow2");
+    assert_info_as_qemu("i1.qcow2");
+    assert_info_as_qemu("i2.qcow2");
+    /* Snapshots: listed, and each one's contents read. */
+    sh("rm -f sn.qcow2 && qemu-img create -f qcow2 sn.qcow2 4M && "
+       "qemu-io -f qcow2 -c 'write -P 1 0 1M' sn.qcow2 && "
+       "qemu-img snapshot -c first sn.qcow2 && "
+       "qemu-io -f qcow2 -c 'write -P 2 512k 1M' -c 'discard 0 64k' sn.qcow2"
+       " && qemu-img snapshot -c second sn.qcow2 && "
+       "qemu-io -f qcow2 -c 'write -P 3 3M 64k' sn.qcow2");
+    assert_info_as_qemu("sn.qcow2");
+    char spec[400];
+    for (int i = 1; i <= 2; i++) {
+        snprintf(spec, sizeof(spec), "qcow2:snapshot=%s:%s",
+                 i == 1 ? "first" : "2", path_of("sn.qcow2"));
+        sh("qemu-img convert -l snapshot.id=%d -O raw sn.qcow2 snap.raw", i);
+        size_t size, got_size;
+        uint8_t *want = read_file("snap.raw", &size);
+        struct coblk_dev *dev = open_ok(spec);
+        uint8_t *got = read_device(dev, &got_size);
+        assert_int_equal(coblk_dev_close(dev), 0);
+        assert_int_equal(got_size, size);
+        assert_memory_equal(got, want, size);
+        free(want);
+        free(got);
+    }
+    assert_reads_as_qemu("sn.qcow2", qcow2_spec("sn.qcow2"));
+    snprintf(spec, sizeof(spec), "qcow2:snapshot=third:%s",
+             path_of("sn.qcow2"));
+    expect_open_error(spec, COBLK_OPEN_RDONLY, -ENOENT, "no snapshot 'third'");
+    snprintf(spec, sizeof(spec), "qcow2:snapshot=first:%s",
+             path_of("sn.qcow2"));
+    expect_open_error(spec, 0, -ENOTSUP, "open it read-only");
+    /* A table that runs past the file, a snapshot's L1 outside it. */
+    sh("cp sn.qcow2 bad-sn.qcow2");
+    put_be("bad-sn.qcow2", 60, 4, 65536);
+    expect_open_error(qcow2_spec("bad-sn.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
+                      "snapshot");
+    size_t size;
+    uint8_t *img = read_file("sn.qcow2", &size);
+    uint64_t table = 0;
+    for (int k = 0; k < 8; k++) {
+        table = table << 8 | img[64 + k];
+    }
+    free(img);
+    sh("cp sn.qcow2 bad-sn.qcow2");
+    put_be("bad-sn.qcow2", table, 8, 1ull << 50);
+    expect_open_error(qcow2_spec("bad-sn.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
+                      "snapshot 0 has an L1 table");
+}
+
 /* ---- check and repair -------------------------------------------------------- */
 
 static void count_line(void *opaque, const char *line)
@@ -1526,6 +1639,7 @@ int main(void)
         cmocka_unit_test(test_create_with_a_backing_file),
         cmocka_unit_test(test_create_refuses_what_qemu_img_refuses),
         cmocka_unit_test(test_create_raw),
+        cmocka_unit_test(test_info_and_snapshots_as_qemu_img_tells_them),
         cmocka_unit_test(test_check_counts_as_qemu_img_and_repairs),
         cmocka_unit_test(
             test_dirty_images_are_repaired_when_opened_for_writing),
