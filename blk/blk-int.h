@@ -101,6 +101,8 @@ struct blk_driver {
     int coroutine_fn (*co_block_status)(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes,
                                         struct coblk_block_status *out);
+    /* Changes the size (coblk_truncate()); dev->size is set after. */
+    int coroutine_fn (*co_truncate)(struct coblk_dev *dev, uint64_t size);
     /* Formats: creates an image at path (coblk_create()). */
     int (*create)(const char *path, uint64_t size, const char *options);
     /* Formats: what coblk_image_info() tells beyond format and size. */

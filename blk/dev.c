@@ -327,6 +327,39 @@ int coblk_image_info(struct coblk_dev *dev, struct coblk_image_info *info,
     return 0;
 }
 
+struct truncate_call {
+    struct coblk_dev *dev;
+    uint64_t size;
+};
+
+static int coroutine_fn truncate_in_coroutine(void *opaque)
+{
+    struct truncate_call *call = opaque;
+    int ret = call->dev->drv->co_truncate(call->dev, call->size);
+
+    if (ret == 0) {
+        call->dev->size = call->size;
+    }
+    return ret;
+}
+
+int coblk_truncate(struct coblk_dev *dev, uint64_t size)
+{
+    if (!dev || size > INT64_MAX) {
+        return blk_error(-EINVAL, "coblk_truncate: no device, or a size "
+                         "over %lld", (long long)INT64_MAX);
+    }
+    if (dev->flags & COBLK_OPEN_RDONLY) {
+        return blk_error(-EROFS, "coblk_truncate: the device is read-only");
+    }
+    if (!dev->drv->co_truncate) {
+        return blk_error(-ENOTSUP, "coblk_truncate: %s devices do not "
+                         "change size", dev->drv->name);
+    }
+    struct truncate_call call = { dev, size };
+    return blk_run_in_coroutine(truncate_in_coroutine, &call);
+}
+
 struct check_call {
     struct coblk_dev *dev;
     struct coblk_check *check;

@@ -534,6 +534,26 @@ static int coroutine_fn file_pwrite_zeroes(struct coblk_dev *dev,
     return ret;
 }
 
+/* A regular file only: a block device has the size it has. */
+static int coroutine_fn file_truncate(struct coblk_dev *dev, uint64_t size)
+{
+    struct stat st;
+    int fd = file_fd(dev);
+
+    if (fstat(fd, &st) < 0) {
+        return blk_error(-errno, "file: %s", strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return blk_error(-ENOTSUP, "file: %s is a block device: its size "
+                         "does not change", dev->filename);
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        return blk_error(-errno, "file: %s: %s", dev->filename,
+                         strerror(errno));
+    }
+    return 0;
+}
+
 /* Holes and data, as the file system tells them (SEEK_HOLE / SEEK_DATA);
  * a block device, or a file system that cannot tell, is all data. */
 static int coroutine_fn file_block_status(struct coblk_dev *dev,
@@ -576,4 +596,5 @@ const blk_driver blk_file_driver = {
     .co_pdiscard = file_pdiscard,
     .co_pwrite_zeroes = file_pwrite_zeroes,
     .co_block_status = file_block_status,
+    .co_truncate = file_truncate,
 };

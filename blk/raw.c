@@ -153,6 +153,25 @@ static int coroutine_fn raw_pwrite_zeroes(struct coblk_dev *dev,
                                   req_flags);
 }
 
+/* The whole child only: a window keeps its size. */
+static int coroutine_fn raw_truncate(struct coblk_dev *dev, uint64_t size)
+{
+    raw_state *s = dev->opaque;
+
+    if (s->offset || dev->size != s->child->size) {
+        return blk_error(-ENOTSUP, "raw: a window (offset=, size=) does not "
+                         "change size");
+    }
+    int ret = s->child->drv->co_truncate
+                  ? s->child->drv->co_truncate(s->child, size)
+                  : blk_error(-ENOTSUP, "raw: %s does not change size",
+                              s->child->drv->name);
+    if (ret == 0) {
+        s->child->size = size;
+    }
+    return ret;
+}
+
 static int coroutine_fn raw_block_status(struct coblk_dev *dev,
                                          uint64_t offset, uint64_t bytes,
                                          struct coblk_block_status *out)
@@ -237,5 +256,6 @@ const blk_driver blk_raw_driver = {
     .co_pdiscard = raw_pdiscard,
     .co_pwrite_zeroes = raw_pwrite_zeroes,
     .co_block_status = raw_block_status,
+    .co_truncate = raw_truncate,
     .create = raw_create,
 };

@@ -419,6 +419,7 @@ const blk_driver blk_qcow2_driver = {
     .co_pdiscard = qcow2_co_pdiscard,
     .co_pwrite_zeroes = qcow2_co_pwrite_zeroes,
     .co_block_status = qcow2_co_block_status,
+    .co_truncate = qcow2_co_truncate,
     .create = qcow2_create,
     .co_check = qcow2_co_check,
     .info = qcow2_info,

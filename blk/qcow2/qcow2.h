@@ -11,6 +11,7 @@
  *   create.c   new images, with qemu-img create's options
  *   check.c    qemu-img check: references against refcounts, repair
  *   snapshot.c internal snapshots: listed, and read
+ *   resize.c   growing and shrinking the virtual size
  *   write.c    writes (copy-on-write), write-zeroes, discard, flush
  */
 #ifndef COBLK_QCOW2_H
@@ -274,6 +275,9 @@ int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
 int coroutine_fn qcow2_co_flush(struct coblk_dev *dev);
 /* Writes every cached change back, in order; lock held. */
 int coroutine_fn qcow2_flush_metadata(qcow2_state *s);
+
+/* resize.c: coblk_truncate() for qcow2. */
+int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size);
 
 /* check.c: coblk_check() for qcow2. */
 int coroutine_fn qcow2_co_check(struct coblk_dev *dev,

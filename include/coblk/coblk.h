@@ -165,6 +165,13 @@ COBLK_API int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
                                                   uint64_t bytes,
                                                   int req_flags);
 
+/* Changes the device's size to size bytes (a file, a raw image, a qcow2
+ * image; opened for writing).  An image grows with unallocated space; it
+ * shrinks only where nothing past the new end is stored.  Returns 0, or
+ * -ENOTSUP (a driver that cannot, or data past the new end), -EROFS,
+ * -errno. */
+COBLK_API int coblk_truncate(struct coblk_dev *dev, uint64_t size);
+
 /* What a range of a device holds (coblk_co_block_status()). */
 enum {
     COBLK_BS_DATA = 1u << 0,        /* reads come from stored data */

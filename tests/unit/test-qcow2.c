@@ -1017,6 +1017,68 @@ static void test_info_and_snapshots_as_qemu_img_tells_them(void **state)
                       "snapshot 0 has an L1 table");
 }
 
+/* ---- resizing -------------------------------------------------------------------- */
+
+static void resize(const char *spec, uint64_t size, int err)
+{
+    struct coblk_dev *dev;
+
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    int ret = coblk_truncate(dev, size);
+    if (ret != err) {
+        print_error("truncate %s to %" PRIu64 ": %d %s\n", spec, size, ret,
+                    coblk_last_error());
+    }
+    assert_int_equal(ret, err);
+    if (ret == 0) {
+        assert_int_equal(coblk_dev_size(dev), (int64_t)size);
+    }
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
+static void test_resize_grows_and_shrinks_as_qemu_img_does(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* 512-byte clusters: an L1 entry maps 32 KiB, so growing to 64 MiB
+     * needs a new L1 table. */
+    sh("rm -f g.qcow2 && qemu-img create -f qcow2 -o cluster_size=512 "
+       "g.qcow2 1M && qemu-io -f qcow2 -c 'write -P 0x61 0 1M' g.qcow2 && "
+       "cp g.qcow2 gq.qcow2 && qemu-img resize gq.qcow2 64M");
+    resize(qcow2_spec("g.qcow2"), 64 << 20, 0);
+    sh("qemu-img check -f qcow2 g.qcow2 && "
+       "qemu-img compare -f qcow2 -F qcow2 g.qcow2 gq.qcow2");
+    assert_info_as_qemu("g.qcow2");
+    sh("qemu-io -f qcow2 -c 'write -P 0x62 60M 1M' g.qcow2 && "
+       "qemu-img check -f qcow2 g.qcow2");
+    write_and_check("g.qcow2", 512, true, 10);
+    /* Shrinking: refused over data, done over nothing. */
+    resize(qcow2_spec("g.qcow2"), 32 << 20, -ENOTSUP);
+    sh("qemu-img create -f qcow2 s.qcow2 64M && qemu-io -f qcow2 -c "
+       "'write -P 0x63 0 1M' -c 'write -P 0x64 40M 64k' -c 'discard 40M 64k'"
+       " s.qcow2");
+    resize(qcow2_spec("s.qcow2"), 1 << 20, 0);
+    sh("qemu-img check -f qcow2 s.qcow2 && qemu-io -f qcow2 -c "
+       "'read -P 0x63 0 1M' s.qcow2 | grep -q 'read 1048576/1048576'");
+    assert_info_as_qemu("s.qcow2");
+    resize(qcow2_spec("s.qcow2"), 1000, -EINVAL);
+    /* Raw images and files follow; a raw window and read-only do not. */
+    sh("rm -f r.raw && qemu-img create -f raw r.raw 1M");
+    char spec[400];
+    snprintf(spec, sizeof(spec), "raw:%s", path_of("r.raw"));
+    resize(spec, 3 << 20, 0);
+    struct stat st;
+    assert_int_equal(stat(path_of("r.raw"), &st), 0);
+    assert_int_equal(st.st_size, 3 << 20);
+    snprintf(spec, sizeof(spec), "raw:offset=4096:%s", path_of("r.raw"));
+    resize(spec, 1 << 20, -ENOTSUP);
+    struct coblk_dev *dev = open_ok(path_of("r.raw"));
+    assert_int_equal(coblk_truncate(dev, 1 << 20), -EROFS);
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
 /* ---- check and repair -------------------------------------------------------- */
 
 static void count_line(void *opaque, const char *line)
@@ -1640,6 +1702,7 @@ int main(void)
         cmocka_unit_test(test_create_refuses_what_qemu_img_refuses),
         cmocka_unit_test(test_create_raw),
         cmocka_unit_test(test_info_and_snapshots_as_qemu_img_tells_them),
+        cmocka_unit_test(test_resize_grows_and_shrinks_as_qemu_img_does),
         cmocka_unit_test(test_check_counts_as_qemu_img_and_repairs),
         cmocka_unit_test(
             test_dirty_images_are_repaired_when_opened_for_writing),

@@ -1,0 +1,156 @@
+/*
+ * Changing a qcow2 image's virtual size.  Growing adds unallocated space,
+ * with a larger L1 table where the new size needs one: written in new
+ * clusters, counted and flushed, before the header points to it (size and
+ * offset in one write), the old table freed after.  Shrinking only drops
+ * space nothing is stored in: a shrink that would lose data is refused.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2.h"
+
+#define SIZE_OFFSET 24u
+#define L1_FIELDS_OFFSET 36u        /* l1_size, then l1_table_offset */
+
+static int coroutine_fn write_header_field(qcow2_state *s, uint64_t offset,
+                                           const void *field, size_t bytes)
+{
+    struct iovec iov = { (void *)field, bytes };
+    int ret = coblk_co_pwritev(s->file, offset, bytes, &iov, 1, 0);
+
+    return ret == 0 ? coblk_co_flush(s->file) : ret;
+}
+
+/* Whether anything is stored in [from, to) of the guest. */
+static int coroutine_fn stored_past(qcow2_state *s, uint64_t from,
+                                    uint64_t to, bool *stored)
+{
+    *stored = false;
+    for (uint64_t at = from; at < to && !*stored;) {
+        qcow2_extent ext;
+        int ret = qcow2_map(s, at, to - at, &ext);
+        if (ret < 0) {
+            return ret;
+        }
+        *stored = ext.kind != QCOW2_UNALLOCATED && ext.kind != QCOW2_ZERO;
+        at += ext.bytes;
+    }
+    return 0;
+}
+
+static int coroutine_fn grow_l1(qcow2_state *s, uint64_t entries)
+{
+    uint64_t clusters = (entries * 8 + s->cluster_size - 1) >>
+                        s->h.cluster_bits;
+    uint64_t bytes = clusters << s->h.cluster_bits;
+
+    if (entries > QCOW2_L1_MAX_BYTES / 8) {
+        return blk_error(-EFBIG, "qcow2: the size needs an L1 table over "
+                         "%u MiB", QCOW2_L1_MAX_BYTES >> 20);
+    }
+    uint64_t *table;
+    if (posix_memalign((void **)&table, 4096, bytes)) {
+        return -ENOMEM;
+    }
+    memset(table, 0, bytes);
+    memcpy(table, s->l1, (size_t)s->h.l1_size * 8);
+    uint64_t offset;
+    bool fresh;
+    int ret = qcow2_alloc_clusters(s, clusters, &offset, &fresh);
+    /* Counted, and written, before the header points to it. */
+    if (ret == 0) {
+        ret = qcow2_cache_flush(s, &s->refcount_cache);
+    }
+    for (uint64_t i = 0; i < entries; i++) {
+        table[i] = htobe64(table[i]);
+    }
+    if (ret == 0) {
+        struct iovec iov = { table, bytes };
+        ret = coblk_co_pwritev(s->file, offset, bytes, &iov, 1, 0);
+    }
+    for (uint64_t i = 0; i < entries; i++) {
+        table[i] = be64toh(table[i]);
+    }
+    if (ret == 0) {
+        ret = coblk_co_flush(s->file);
+    }
+    if (ret == 0) {
+        uint8_t fields[12];
+        uint32_t be_size = htobe32((uint32_t)entries);
+        uint64_t be_offset = htobe64(offset);
+        memcpy(fields, &be_size, 4);
+        memcpy(fields + 4, &be_offset, 8);
+        ret = write_header_field(s, L1_FIELDS_OFFSET, fields, sizeof(fields));
+    }
+    if (ret < 0) {
+        free(table);
+        return ret;
+    }
+    uint64_t old_offset = s->h.l1_offset;
+    uint64_t old_clusters = ((uint64_t)s->h.l1_size * 8 + s->cluster_size -
+                             1) >> s->h.cluster_bits;
+    free(s->l1);
+    s->l1 = table;
+    s->h.l1_offset = offset;
+    s->h.l1_size = (uint32_t)entries;
+    ret = qcow2_meta_build(s);
+    if (ret == 0 && old_clusters && old_offset) {
+        ret = qcow2_update_refcounts(s, old_offset, old_clusters, -1);
+    }
+    return ret;
+}
+
+static int coroutine_fn resize_locked(qcow2_state *s, uint64_t size)
+{
+    if (s->corrupt) {
+        return blk_error(-EIO, "qcow2: the image was found corrupt: no "
+                         "more changes");
+    }
+    if (size < s->h.size) {
+        bool stored;
+        uint64_t from = (size + s->cluster_size - 1) & ~(s->cluster_size - 1);
+        int ret = stored_past(s, from, s->h.size, &stored);
+        if (ret < 0) {
+            return ret;
+        }
+        if (stored) {
+            return blk_error(-ENOTSUP, "qcow2: data is stored past %" PRIu64
+                             " bytes: shrinking drops only unused space "
+                             "(discard it first)", size);
+        }
+    }
+    unsigned shift = s->h.cluster_bits + s->l2_bits;
+    uint64_t needed = (size + (1ull << shift) - 1) >> shift;
+    if (needed > s->h.l1_size) {
+        int ret = grow_l1(s, needed);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    uint64_t be = htobe64(size);
+    int ret = write_header_field(s, SIZE_OFFSET, &be, sizeof(be));
+    if (ret == 0) {
+        s->h.size = size;
+    }
+    return ret;
+}
+
+int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size)
+{
+    qcow2_state *s = dev->opaque;
+
+    if (size % 512) {
+        return blk_error(-EINVAL, "qcow2: the size must be a multiple of "
+                         "512 bytes, not %" PRIu64, size);
+    }
+    coblk_co_mutex_lock(&s->lock);
+    int ret = resize_locked(s, size);
+    coblk_co_mutex_unlock(&s->lock);
+    return ret;
+}
