@@ -77,6 +77,7 @@ struct blk_driver {
     const char *name;
     bool can_grow;          /* writes past the end may extend it (files) */
     bool filter;            /* passes every request to dev->file */
+    bool can_compress;      /* takes COBLK_REQ_F_COMPRESS writes */
     /* Parses args (the spec after "name:") and sets dev->size and, when
      * they differ from the defaults, the alignment and limits. */
     int (*open)(struct coblk_dev *dev, const char *args);

@@ -372,8 +372,11 @@ int coroutine_fn coblk_co_pwritev(struct coblk_dev *dev, uint64_t offset,
                                   uint64_t bytes, const struct iovec *iov,
                                   unsigned iovcnt, int req_flags)
 {
-    if (req_flags & ~COBLK_REQ_F_FUA) {
+    if (req_flags & ~(COBLK_REQ_F_FUA | COBLK_REQ_F_COMPRESS)) {
         return -EINVAL;
+    }
+    if ((req_flags & COBLK_REQ_F_COMPRESS) && dev && !dev->drv->can_compress) {
+        return -ENOTSUP;
     }
     return co_rw(dev, true, offset, bytes, iov, iovcnt, req_flags);
 }
@@ -519,12 +522,17 @@ request_rw(struct coblk_dev *dev,
     if (write && (dev->flags & COBLK_OPEN_RDONLY)) {
         return -EROFS;
     }
+    if ((req->flags & COBLK_REQ_F_COMPRESS) && !dev->drv->can_compress) {
+        return -ENOTSUP;
+    }
     if (bytes == 0) {
         return 0;
     }
     return co_rw_checked(dev, write, req->sector * COBLK_SECTOR_SIZE, bytes,
                          req->iov, req->iovcnt,
-                         write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0,
+                         write ? (int)(req->flags & (COBLK_REQ_F_FUA |
+                                                     COBLK_REQ_F_COMPRESS))
+                               : 0,
                          false);
 }
 
@@ -557,7 +565,7 @@ static uint32_t allowed_flags(uint32_t type)
 {
     switch (type) {
     case COBLK_REQ_OUT:
-        return COBLK_REQ_F_FUA;
+        return COBLK_REQ_F_FUA | COBLK_REQ_F_COMPRESS;
     case COBLK_REQ_WRITE_ZEROES:
         return COBLK_REQ_F_UNMAP;
     default:

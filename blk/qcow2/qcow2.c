@@ -411,6 +411,7 @@ static void qcow2_close(struct coblk_dev *dev)
 
 const blk_driver blk_qcow2_driver = {
     .name = "qcow2",
+    .can_compress = true,
     .open = qcow2_open,
     .close = qcow2_close,
     .co_preadv = qcow2_co_preadv,

@@ -12,6 +12,7 @@
  *   check.c    qemu-img check: references against refcounts, repair
  *   snapshot.c internal snapshots: listed, and read
  *   resize.c   growing and shrinking the virtual size
+ *   compress.c compressed writes
  *   write.c    writes (copy-on-write), write-zeroes, discard, flush
  */
 #ifndef COBLK_QCOW2_H
@@ -137,6 +138,14 @@ typedef struct qcow2_meta {
     uint64_t count;
 } qcow2_meta;
 
+/* A request that owns guest clusters while it runs (write.c). */
+typedef struct qcow2_inflight {
+    struct qcow2_inflight *next;
+    uint64_t begin, end;        /* guest bytes, whole clusters */
+    bool exclusive;             /* allocates or frees */
+    coblk_co_queue waiters;
+} qcow2_inflight;
+
 typedef struct qcow2_state {
     struct coblk_dev *file;
     struct coblk_dev *backing;          /* NULL: none */
@@ -154,6 +163,8 @@ typedef struct qcow2_state {
     uint32_t refcount_bits;
     uint64_t refblock_entries;          /* clusters a refcount block counts */
     uint64_t free_hint;                 /* no free cluster below this one */
+    uint64_t compressed_next;           /* where the next compressed
+                                         * cluster may go, or 0 */
     /* Clusters to free once the L2 changes that dropped them are on disk
      * (qcow2_free_clusters). */
     uint64_t *pending_free;
@@ -273,6 +284,24 @@ int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes,
                                         int req_flags);
 int coroutine_fn qcow2_co_flush(struct coblk_dev *dev);
+/* Guest offset's L2 entry (and bitmap; NULL when no table), its table made
+ * if make_table; lock held. */
+int coroutine_fn qcow2_l2_entry(qcow2_state *s, uint64_t offset,
+                                bool make_table, uint64_t **entry);
+/* Drops the references of an L2 entry being replaced (freed once the new
+ * entry is on disk). */
+int coroutine_fn qcow2_unref_entry(qcow2_state *s, uint64_t e);
+/* Owns guest [begin, end) alone, after the requests touching it; lock
+ * held.  -EIO once the image is found corrupt. */
+int coroutine_fn qcow2_own_exclusive(qcow2_state *s, qcow2_inflight *mine,
+                                     uint64_t begin, uint64_t end);
+void qcow2_release(qcow2_state *s, qcow2_inflight *mine);
+
+/* compress.c: COBLK_REQ_F_COMPRESS writes: whole clusters. */
+int coroutine_fn qcow2_co_pwritev_compressed(struct coblk_dev *dev,
+                                             uint64_t offset, uint64_t bytes,
+                                             const struct iovec *iov,
+                                             unsigned iovcnt);
 /* Writes every cached change back, in order; lock held. */
 int coroutine_fn qcow2_flush_metadata(qcow2_state *s);
 

@@ -468,6 +468,9 @@ int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
             if (c < s->free_hint) {
                 s->free_hint = c;
             }
+            if (s->compressed_next >> s->h.cluster_bits == c) {
+                s->compressed_next = 0;     /* not there any more */
+            }
             qcow2_cache_forget(&s->l2_cache, c << s->h.cluster_bits,
                                s->cluster_size);
             discard_in_file(s, c << s->h.cluster_bits, s->cluster_size);

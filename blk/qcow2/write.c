@@ -27,14 +27,7 @@
 
 #include "qcow2.h"
 
-struct qcow2_inflight {
-    struct qcow2_inflight *next;
-    uint64_t begin, end;        /* guest bytes, whole clusters */
-    bool exclusive;             /* allocates or frees */
-    coblk_co_queue waiters;
-};
-
-typedef struct qcow2_inflight inflight;
+typedef qcow2_inflight inflight;
 
 /* ---- owning guest clusters ---------------------------------------------------- */
 
@@ -142,8 +135,8 @@ static int coroutine_fn ensure_l2_table(qcow2_state *s, uint64_t offset)
 }
 
 /* Guest offset's L2 entry (and bitmap), its table made if need be. */
-static int coroutine_fn entry_of(qcow2_state *s, uint64_t offset,
-                                 bool make_table, uint64_t **entry)
+int coroutine_fn qcow2_l2_entry(qcow2_state *s, uint64_t offset,
+                                bool make_table, uint64_t **entry)
 {
     uint64_t *entries;
     uint32_t index;
@@ -159,7 +152,7 @@ static int coroutine_fn entry_of(qcow2_state *s, uint64_t offset,
 
 /* Drops the references of an L2 entry that is being replaced: freed once
  * the new entry is on disk. */
-static int coroutine_fn unref_entry(qcow2_state *s, uint64_t e)
+int coroutine_fn qcow2_unref_entry(qcow2_state *s, uint64_t e)
 {
     uint64_t host = e & QCOW2_L2E_OFFSET_MASK, bytes = s->cluster_size;
 
@@ -209,7 +202,7 @@ static int coroutine_fn make_plan(qcow2_state *s, uint64_t offset,
                                   uint64_t bytes, struct plan *p)
 {
     uint64_t *entry;
-    int ret = entry_of(s, offset, false, &entry);
+    int ret = qcow2_l2_entry(s, offset, false, &entry);
 
     if (ret < 0) {
         return ret;
@@ -328,7 +321,7 @@ static int coroutine_fn write_planned(struct coblk_dev *dev,
 static int coroutine_fn commit_plan(qcow2_state *s, const struct plan *p)
 {
     uint64_t *entry;
-    int ret = entry_of(s, p->cluster, true, &entry);
+    int ret = qcow2_l2_entry(s, p->cluster, true, &entry);
 
     if (ret < 0) {
         return ret;
@@ -346,7 +339,7 @@ static int coroutine_fn commit_plan(qcow2_state *s, const struct plan *p)
     }
     qcow2_cache_mark_dirty(&s->l2_cache, entry);
     if (p->new_cluster) {
-        ret = unref_entry(s, p->old_entry);
+        ret = qcow2_unref_entry(s, p->old_entry);
     }
     return ret;
 }
@@ -445,6 +438,12 @@ int coroutine_fn qcow2_co_pwritev(struct coblk_dev *dev, uint64_t offset,
                                   uint64_t bytes, const struct iovec *iov,
                                   unsigned iovcnt, int req_flags)
 {
+    if (req_flags & COBLK_REQ_F_COMPRESS) {
+        int ret = qcow2_co_pwritev_compressed(dev, offset, bytes, iov,
+                                              iovcnt);
+        return ret == 0 && (req_flags & COBLK_REQ_F_FUA)
+                   ? qcow2_co_flush(dev) : ret;
+    }
     for (uint64_t done = 0; done < bytes;) {
         uint64_t step;
         int ret = write_step(dev, offset + done, bytes - done, iov, iovcnt,
@@ -490,7 +489,7 @@ static int coroutine_fn empty_clusters(qcow2_state *s, uint64_t begin,
         uint64_t *entry;
         /* Nothing to zero where nothing is and nothing shows through. */
         bool need_table = zeroes && (s->backing || s->l2_entry_bytes == 16);
-        int ret = entry_of(s, c, need_table, &entry);
+        int ret = qcow2_l2_entry(s, c, need_table, &entry);
         if (ret < 0) {
             return ret;
         }
@@ -505,7 +504,7 @@ static int coroutine_fn empty_clusters(qcow2_state *s, uint64_t begin,
         }
         qcow2_cache_mark_dirty(&s->l2_cache, entry);
         if ((old & ~QCOW2_OFLAG_ZERO) != (e & ~QCOW2_OFLAG_ZERO)) {
-            ret = unref_entry(s, old);
+            ret = qcow2_unref_entry(s, old);
             if (ret < 0) {
                 return ret;
             }
@@ -514,19 +513,37 @@ static int coroutine_fn empty_clusters(qcow2_state *s, uint64_t begin,
     return 0;
 }
 
-static int coroutine_fn empty_range(qcow2_state *s, uint64_t begin,
-                                    uint64_t end, bool zeroes, bool keep_host)
+int coroutine_fn qcow2_own_exclusive(qcow2_state *s, inflight *mine,
+                                     uint64_t begin, uint64_t end)
 {
-    inflight mine, *r;
+    inflight *r;
 
-    coblk_co_mutex_lock(&s->lock);
     while ((r = conflict(s, begin, end, true))) {
         coblk_co_queue_wait(&r->waiters, &s->lock);
     }
-    own(s, &mine, begin, end, true);
-    int ret = s->corrupt ? refuse_corrupt()
-                         : empty_clusters(s, begin, end, zeroes, keep_host);
-    release(s, &mine);
+    if (s->corrupt) {
+        return refuse_corrupt();
+    }
+    own(s, mine, begin, end, true);
+    return 0;
+}
+
+void qcow2_release(qcow2_state *s, inflight *mine)
+{
+    release(s, mine);
+}
+
+static int coroutine_fn empty_range(qcow2_state *s, uint64_t begin,
+                                    uint64_t end, bool zeroes, bool keep_host)
+{
+    inflight mine;
+
+    coblk_co_mutex_lock(&s->lock);
+    int ret = qcow2_own_exclusive(s, &mine, begin, end);
+    if (ret == 0) {
+        ret = empty_clusters(s, begin, end, zeroes, keep_host);
+        release(s, &mine);
+    }
     coblk_co_mutex_unlock(&s->lock);
     return ret;
 }

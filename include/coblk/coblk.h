@@ -41,6 +41,9 @@ enum {
 enum {
     COBLK_REQ_F_FUA = 1u << 0,      /* OUT: durable before completion */
     COBLK_REQ_F_UNMAP = 1u << 1,    /* WRITE_ZEROES: may deallocate */
+    COBLK_REQ_F_COMPRESS = 1u << 2, /* OUT: whole clusters, stored
+                                     * compressed by a format that can
+                                     * (qcow2); others: -ENOTSUP */
 };
 
 /* Request status, with virtio-blk's values. */

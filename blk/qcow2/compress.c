@@ -1,0 +1,174 @@
+/*
+ * Compressed writes (COBLK_REQ_F_COMPRESS), as qemu-img convert -c makes
+ * them: whole clusters only (the last one of the image may be short),
+ * each compressed on its own with the image's compression type (raw
+ * deflate, or zstd) and packed into host clusters at byte granularity.
+ * A host cluster's refcount counts the compressed clusters that touch it.
+ * Data that does not shrink is written as a plain cluster.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "qcow2.h"
+
+/* Compresses in into out (out_len bytes of room); returns the length, or
+ * 0 when it does not fit. */
+static size_t deflate_raw(const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t out_len)
+{
+    z_stream z = { .next_in = (Bytef *)in, .avail_in = (uInt)in_len,
+                   .next_out = out, .avail_out = (uInt)out_len };
+
+    /* Raw deflate with a 4 KiB window, as QEMU writes it. */
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+                     Z_DEFAULT_STRATEGY) != Z_OK) {
+        return 0;
+    }
+    int ret = deflate(&z, Z_FINISH);
+    deflateEnd(&z);
+    return ret == Z_STREAM_END ? out_len - z.avail_out : 0;
+}
+
+static size_t compress_zstd(const uint8_t *in, size_t in_len, uint8_t *out,
+                            size_t out_len)
+{
+    size_t n = ZSTD_compress(out, out_len, in, in_len, ZSTD_CLEVEL_DEFAULT);
+
+    return ZSTD_isError(n) ? 0 : n;
+}
+
+/* Room for len compressed bytes: in the host cluster being filled when
+ * they fit there, else in new clusters.  Counts the references.  Lock
+ * held. */
+static int coroutine_fn alloc_bytes(qcow2_state *s, uint64_t len,
+                                    uint64_t *host)
+{
+    uint64_t mask = s->cluster_size - 1;
+    uint64_t next = s->compressed_next;
+
+    if (next && (next & mask) && len <= s->cluster_size - (next & mask)) {
+        /* One more compressed cluster in this host cluster. */
+        int ret = qcow2_update_refcounts(s, next & ~mask, 1, +1);
+        if (ret < 0) {
+            return ret;
+        }
+        *host = next;
+    } else {
+        uint64_t clusters = (len + mask) >> s->h.cluster_bits;
+        bool fresh;
+        int ret = qcow2_alloc_clusters(s, clusters, host, &fresh);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    s->compressed_next = *host + len;
+    return 0;
+}
+
+/* The L2 descriptor of len compressed bytes at host. */
+static uint64_t descriptor(const qcow2_state *s, uint64_t host, uint64_t len)
+{
+    unsigned x = 62 - (s->h.cluster_bits - 8);
+    uint64_t extra_sectors = ((host + len - 1) >> 9) - (host >> 9);
+
+    return QCOW2_OFLAG_COMPRESSED | extra_sectors << x | host;
+}
+
+/* Stores one guest cluster's compressed data; owns the cluster. */
+static int coroutine_fn store_compressed(qcow2_state *s, uint64_t cluster,
+                                         const uint8_t *data, uint64_t len)
+{
+    uint64_t host, *entry;
+    unsigned x = 62 - (s->h.cluster_bits - 8);
+    int ret = alloc_bytes(s, len, &host);
+
+    if (ret == 0 && host + len > (1ull << x)) {
+        ret = blk_error(-EFBIG, "qcow2: compressed data past %" PRIu64
+                        " bytes into the file cannot be described",
+                        (uint64_t)1 << x);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    coblk_co_mutex_unlock(&s->lock);
+    struct iovec iov = { (void *)data, len };
+    ret = coblk_co_pwritev(s->file, host, len, &iov, 1, 0);
+    coblk_co_mutex_lock(&s->lock);
+    if (ret == 0) {
+        ret = qcow2_l2_entry(s, cluster, true, &entry);
+    }
+    if (ret < 0) {
+        qcow2_update_refcounts(s, host & ~(s->cluster_size - 1), 1, -1);
+        return ret;
+    }
+    uint64_t old = be64toh(entry[0]);
+    entry[0] = htobe64(descriptor(s, host, len));
+    if (s->l2_entry_bytes == 16) {
+        entry[1] = 0;       /* compressed clusters have no subclusters */
+    }
+    qcow2_cache_mark_dirty(&s->l2_cache, entry);
+    return qcow2_unref_entry(s, old);
+}
+
+/* One guest cluster at offset: compressed if that makes it smaller. */
+static int coroutine_fn write_cluster(struct coblk_dev *dev, uint64_t offset,
+                                      const uint8_t *data, uint8_t *out)
+{
+    qcow2_state *s = dev->opaque;
+    size_t room = s->cluster_size - 1;       /* smaller, or not at all */
+    size_t len = s->h.compression_type == QCOW2_COMPRESS_ZSTD
+                     ? compress_zstd(data, s->cluster_size, out, room)
+                     : deflate_raw(data, s->cluster_size, out, room);
+    uint64_t bytes = dev->size - offset < s->cluster_size
+                         ? dev->size - offset : s->cluster_size;
+
+    if (!len) {
+        struct iovec iov = { (void *)data, bytes };
+        return qcow2_co_pwritev(dev, offset, bytes, &iov, 1, 0);
+    }
+    qcow2_inflight mine;
+    coblk_co_mutex_lock(&s->lock);
+    int ret = qcow2_own_exclusive(s, &mine, offset, offset + s->cluster_size);
+    if (ret == 0) {
+        ret = store_compressed(s, offset, out, len);
+        qcow2_release(s, &mine);
+    }
+    coblk_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+int coroutine_fn qcow2_co_pwritev_compressed(struct coblk_dev *dev,
+                                             uint64_t offset, uint64_t bytes,
+                                             const struct iovec *iov,
+                                             unsigned iovcnt)
+{
+    qcow2_state *s = dev->opaque;
+    uint64_t mask = s->cluster_size - 1;
+
+    if ((offset & mask) || ((bytes & mask) && offset + bytes != dev->size)) {
+        return blk_error(-EINVAL, "qcow2: compressed writes take whole "
+                         "clusters of %" PRIu64 " bytes", s->cluster_size);
+    }
+    uint8_t *data = malloc(2 * s->cluster_size);
+    if (!data) {
+        return -ENOMEM;
+    }
+    int ret = 0;
+    for (uint64_t done = 0; ret == 0 && done < bytes;
+         done += s->cluster_size) {
+        uint64_t len = bytes - done < s->cluster_size ? bytes - done
+                                                      : s->cluster_size;
+        memset(data + len, 0, s->cluster_size - len);
+        iov_to_buf(iov, iovcnt, done, data, len);
+        ret = write_cluster(dev, offset + done, data, data + s->cluster_size);
+    }
+    free(data);
+    return ret;
+}
