@@ -106,6 +106,10 @@ struct blk_driver {
     int coroutine_fn (*co_truncate)(struct coblk_dev *dev, uint64_t size);
     /* Formats: creates an image at path (coblk_create()). */
     int (*create)(const char *path, uint64_t size, const char *options);
+    /* Formats: coblk_measure(): the metadata for size bytes, and how the
+     * data a source holds rounds (cluster size; 0 counts none). */
+    int (*measure)(const char *options, uint64_t size, uint64_t *metadata,
+                   uint64_t *cluster_size, bool *data_is_size);
     /* Formats: what coblk_image_info() tells beyond format and size. */
     void (*info)(struct coblk_dev *dev, struct coblk_image_info *info);
     /* Formats: checks (and repairs) the image's metadata (coblk_check()). */

@@ -327,6 +327,79 @@ int coblk_image_info(struct coblk_dev *dev, struct coblk_image_info *info,
     return 0;
 }
 
+struct measure_call {
+    struct coblk_dev *source;
+    uint64_t cluster_size;
+    uint64_t data;              /* out: clusters with data, in bytes */
+};
+
+/* Bytes of whole target clusters the source's data falls in, as qemu-img
+ * measure counts them: zeroes and holes are not data. */
+static int coroutine_fn source_data(void *opaque)
+{
+    struct measure_call *m = opaque;
+    uint64_t size = m->source->size, cs = m->cluster_size;
+
+    for (uint64_t at = 0; at < size;) {
+        struct coblk_block_status bs;
+        int ret = coblk_co_block_status(m->source, at, size - at, &bs);
+        if (ret < 0) {
+            return blk_error(ret, "coblk_measure: the source's block status: "
+                             "%s", strerror(-ret));
+        }
+        uint64_t n = bs.bytes;
+        uint32_t data = COBLK_BS_DATA | COBLK_BS_ALLOCATED;
+        if (!(bs.flags & COBLK_BS_ZERO) && (bs.flags & data) == data) {
+            /* To the end of its cluster, counted whole. */
+            uint64_t end = (at + n + cs - 1) / cs * cs;
+            m->data += at % cs + (end - at);
+            n = end - at;
+        }
+        at += n;
+    }
+    return 0;
+}
+
+int coblk_measure(const char *fmt, const char *options, uint64_t size,
+                  struct coblk_dev *source, struct coblk_measure *out,
+                  size_t out_size)
+{
+    const blk_driver *drv = NULL;
+
+    for (size_t i = 0; fmt && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        if (!strcmp(drivers[i]->name, fmt) && drivers[i]->measure) {
+            drv = drivers[i];
+        }
+    }
+    if (!drv || !out || out_size < sizeof(*out)) {
+        return blk_error(-EINVAL, "coblk_measure: unknown format '%s' "
+                         "(qcow2, raw), or no room for the result",
+                         fmt ? fmt : "");
+    }
+    if (source && !size) {
+        size = source->size;
+    }
+    uint64_t metadata, cs;
+    bool data_is_size;
+    int ret = drv->measure(options ? options : "", size, &metadata, &cs,
+                           &data_is_size);
+    if (ret < 0) {
+        return ret;
+    }
+    uint64_t aligned = (size + cs - 1) / cs * cs;
+    struct measure_call m = { .source = source, .cluster_size = cs };
+    if (source && !data_is_size) {
+        ret = blk_run_in_coroutine(source_data, &m);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    *out = (struct coblk_measure){
+        .required = metadata + (data_is_size ? aligned : m.data),
+        .fully_allocated = metadata + aligned };
+    return 0;
+}
+
 struct truncate_call {
     struct coblk_dev *dev;
     uint64_t size;

@@ -246,6 +246,20 @@ static int raw_create(const char *path, uint64_t size, const char *options)
     return 0;
 }
 
+/* A raw image takes its size, whatever it holds. */
+static int raw_measure(const char *options, uint64_t size, uint64_t *metadata,
+                       uint64_t *cluster_size, bool *data_is_size)
+{
+    int mode;
+    int ret = blk_parse_options(options, raw_option_prealloc, &mode);
+
+    (void)size;
+    *metadata = 0;
+    *cluster_size = 1;
+    *data_is_size = true;
+    return ret;
+}
+
 const blk_driver blk_raw_driver = {
     .name = "raw",
     .open = raw_open,
@@ -258,4 +272,5 @@ const blk_driver blk_raw_driver = {
     .co_block_status = raw_block_status,
     .co_truncate = raw_truncate,
     .create = raw_create,
+    .measure = raw_measure,
 };

@@ -535,3 +535,49 @@ int qcow2_create(const char *path, uint64_t size, const char *options)
     free(o.backing_fmt);
     return ret;
 }
+
+/* The refcount table and blocks that count `clusters` clusters and
+ * themselves, in bytes (QEMU's arithmetic, so that the figures agree). */
+static uint64_t refcount_metadata(uint64_t clusters, uint64_t cs,
+                                  uint64_t refcount_bits)
+{
+    uint64_t per_block = cs * 8 / refcount_bits, per_table = cs / 8;
+    uint64_t blocks = 0, table = 0, last;
+
+    do {
+        last = table;
+        blocks = (clusters + table + blocks + per_block - 1) / per_block;
+        table = (blocks + per_table - 1) / per_table;
+    } while (last != table);
+    return (blocks + table) * cs;
+}
+
+int qcow2_measure(const char *options, uint64_t size, uint64_t *metadata,
+                  uint64_t *cluster_size, bool *data_is_size)
+{
+    struct create_opts o = { .cluster_size = DEFAULT_CLUSTER, .version = 3,
+                             .refcount_bits = 16 };
+    int ret = blk_parse_options(options, create_option, &o);
+
+    free(o.backing_file);
+    free(o.backing_fmt);
+    if (ret == 0) {
+        ret = check_opts(&o, size);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    uint64_t cs = o.cluster_size, entry = o.extended_l2 ? 16 : 8;
+    uint64_t aligned = (size + cs - 1) / cs * cs;
+    uint64_t l2_entries = aligned / cs;
+    l2_entries = (l2_entries + cs / entry - 1) / (cs / entry) * (cs / entry);
+    uint64_t l1_entries = l2_entries * entry / cs;
+    l1_entries = (l1_entries + cs / 8 - 1) / (cs / 8) * (cs / 8);
+    uint64_t meta = cs + l2_entries * entry + l1_entries * 8;
+    meta += refcount_metadata((meta + aligned) / cs, cs, o.refcount_bits);
+    *metadata = meta;
+    *cluster_size = cs;
+    *data_is_size = o.prealloc == PREALLOC_FALLOC ||
+                    o.prealloc == PREALLOC_FULL;
+    return 0;
+}

@@ -422,6 +422,7 @@ const blk_driver blk_qcow2_driver = {
     .co_block_status = qcow2_co_block_status,
     .co_truncate = qcow2_co_truncate,
     .create = qcow2_create,
+    .measure = qcow2_measure,
     .co_check = qcow2_co_check,
     .info = qcow2_info,
 };

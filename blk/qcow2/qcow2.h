@@ -271,8 +271,10 @@ int coroutine_fn qcow2_l2_slice(qcow2_state *s, uint64_t offset,
 void qcow2_compressed_extent(const qcow2_state *s, uint64_t desc,
                              uint64_t *host, uint64_t *bytes);
 
-/* create.c: coblk_create() for qcow2. */
+/* create.c: coblk_create() and coblk_measure() for qcow2. */
 int qcow2_create(const char *path, uint64_t size, const char *options);
+int qcow2_measure(const char *options, uint64_t size, uint64_t *metadata,
+                  uint64_t *cluster_size, bool *data_is_size);
 
 /* write.c */
 int coroutine_fn qcow2_co_pwritev(struct coblk_dev *dev, uint64_t offset,

@@ -168,6 +168,21 @@ COBLK_API int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
                                                   uint64_t bytes,
                                                   int req_flags);
 
+/* What an image would take (coblk_measure()), as qemu-img measure says. */
+struct coblk_measure {
+    uint64_t required;              /* for the data there is */
+    uint64_t fully_allocated;       /* with every cluster allocated */
+    uint64_t bitmaps;               /* persistent bitmaps (none: 0) */
+};
+
+/* Measures an image in format fmt ("qcow2", "raw") with create options
+ * (NULL: defaults) holding either size bytes of nothing (source NULL) or
+ * what source holds (size 0: source's size).  Fills out (size:
+ * sizeof(*out)).  Returns 0, or -EINVAL naming what is wrong. */
+COBLK_API int coblk_measure(const char *fmt, const char *options,
+                            uint64_t size, struct coblk_dev *source,
+                            struct coblk_measure *out, size_t out_size);
+
 /* Changes the device's size to size bytes (a file, a raw image, a qcow2
  * image; opened for writing).  An image grows with unallocated space; it
  * shrinks only where nothing past the new end is stored.  Returns 0, or

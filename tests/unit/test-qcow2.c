@@ -1117,6 +1117,81 @@ static void test_compressed_writes_read_back_in_qemu(void **state)
     assert_int_equal(coblk_dev_close(dev), 0);
 }
 
+/* ---- measure -------------------------------------------------------------------- */
+
+/* coblk_measure() says what qemu-img measure ARGS says. */
+static void assert_measures_as_qemu(const char *fmt, const char *options,
+                                    uint64_t size, const char *source)
+{
+    char what[300], cmd[800];
+    if (source) {
+        snprintf(what, sizeof(what), "-f qcow2 %s", path_of(source));
+    } else {
+        snprintf(what, sizeof(what), "--size %" PRIu64, size);
+    }
+    snprintf(cmd, sizeof(cmd), "qemu-img measure --output=json -O %s %s%s "
+             "%s | python3 -c \"import json, sys; d = json.load(sys.stdin); "
+             "print(d['required'], d['fully-allocated'])\"", fmt,
+             *options ? "-o " : "", options, what);
+    FILE *p = popen(cmd, "r");
+    uint64_t required, full;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%" SCNu64 " %" SCNu64, &required, &full), 2);
+    pclose(p);
+
+    struct coblk_dev *dev = source ? open_ok(qcow2_spec(source)) : NULL;
+    struct coblk_measure m;
+    int ret = coblk_measure(fmt, options, size, dev, &m, sizeof(m));
+    if (dev) {
+        assert_int_equal(coblk_dev_close(dev), 0);
+    }
+    assert_int_equal(ret, 0);
+    if (m.required != required || m.fully_allocated != full) {
+        print_error("measure %s %s %" PRIu64 " %s: %" PRIu64 " %" PRIu64
+                    ", qemu-img %" PRIu64 " %" PRIu64 "\n", fmt, options,
+                    size, source ? source : "", m.required,
+                    m.fully_allocated, required, full);
+    }
+    assert_int_equal(m.required, required);
+    assert_int_equal(m.fully_allocated, full);
+}
+
+static void test_measure_as_qemu_img_does(void **state)
+{
+    static const char *const options[] = {
+        "", "cluster_size=512", "refcount_bits=1", "extended_l2=on",
+        "preallocation=full", "cluster_size=2M,refcount_bits=64",
+        "compat=0.10", "preallocation=metadata,cluster_size=4k",
+    };
+    static const uint64_t sizes[] = { 0, 1 << 20, 1ull << 30, 10ull << 30 };
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    for (size_t o = 0; o < sizeof(options) / sizeof(options[0]); o++) {
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            assert_measures_as_qemu("qcow2", options[o], sizes[i], NULL);
+        }
+    }
+    assert_measures_as_qemu("raw", "", 1ull << 30, NULL);
+    /* From images: their data, along the backing chain. */
+    sh("rm -f mb.qcow2 mt.qcow2 && qemu-img create -f qcow2 mb.qcow2 9217k"
+       " && qemu-io -f qcow2 " QEMU_IO_MIX " mb.qcow2 && "
+       "qemu-img create -f qcow2 -b mb.qcow2 -F qcow2 mt.qcow2 && "
+       "qemu-io -f qcow2 -c 'write -P 0x77 96k 8k' -c 'write -z 1M 4k' "
+       "-c 'write -P 0x78 6M 1M' mt.qcow2");
+    assert_measures_as_qemu("qcow2", "", 0, "mb.qcow2");
+    assert_measures_as_qemu("qcow2", "cluster_size=512", 0, "mt.qcow2");
+    assert_measures_as_qemu("qcow2", "cluster_size=2M", 0, "mt.qcow2");
+    assert_measures_as_qemu("raw", "", 0, "mt.qcow2");
+    struct coblk_measure m;
+    assert_int_equal(coblk_measure("vmdk", NULL, 1 << 20, NULL, &m,
+                                   sizeof(m)), -EINVAL);
+    assert_int_equal(coblk_measure("qcow2", "cluster_size=3k", 1 << 20, NULL,
+                                   &m, sizeof(m)), -EINVAL);
+}
+
 /* ---- resizing -------------------------------------------------------------------- */
 
 static void resize(const char *spec, uint64_t size, int err)
@@ -1804,6 +1879,7 @@ int main(void)
         cmocka_unit_test(test_info_and_snapshots_as_qemu_img_tells_them),
         cmocka_unit_test(test_resize_grows_and_shrinks_as_qemu_img_does),
         cmocka_unit_test(test_compressed_writes_read_back_in_qemu),
+        cmocka_unit_test(test_measure_as_qemu_img_does),
         cmocka_unit_test(test_check_counts_as_qemu_img_and_repairs),
         cmocka_unit_test(
             test_dirty_images_are_repaired_when_opened_for_writing),
