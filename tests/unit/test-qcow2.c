@@ -476,6 +476,12 @@ static void test_block_status_maps_as_qemu_img_map(void **state)
        "-c 'write -P 0x78 6M 1M' mt.qcow2");
     assert_maps_as_qemu("mb.qcow2");
     assert_maps_as_qemu("mt.qcow2");
+    /* Subclusters: extended L2 over the same backing image. */
+    sh("rm -f mx.qcow2 && qemu-img create -f qcow2 -o extended_l2=on "
+       "-b mb.qcow2 -F qcow2 mx.qcow2 && qemu-io -f qcow2 "
+       "-c 'write -P 0x79 96k 8k' -c 'write -z 1M 4k' -c 'write -P 0x7a 6M "
+       "3k' -c 'write -z 6148k 2k' mx.qcow2");
+    assert_maps_as_qemu("mx.qcow2");
 }
 
 /* ---- writing, against a shadow copy ------------------------------------------- */
