@@ -297,19 +297,27 @@ int blk_open_backing(struct coblk_dev *parent, const char *spec,
                      parent->depth + 1, out);
 }
 
+/* The image format named fmt (a driver that creates images), or NULL. */
+static const blk_driver *format_named(const char *fmt)
+{
+    for (size_t i = 0; fmt && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        if (!strcmp(drivers[i]->name, fmt) && drivers[i]->create) {
+            return drivers[i];
+        }
+    }
+    return NULL;
+}
+
 int coblk_create(const char *fmt, const char *path, uint64_t size,
                  const char *options)
 {
-    if (!fmt || !path || !*path) {
-        return blk_error(-EINVAL, "coblk_create: no format or path");
+    const blk_driver *drv = format_named(fmt);
+
+    if (!drv || !path || !*path) {
+        return blk_error(-EINVAL, "coblk_create: unknown format '%s' (qcow2, "
+                         "raw), or no path", fmt ? fmt : "");
     }
-    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
-        if (!strcmp(drivers[i]->name, fmt) && drivers[i]->create) {
-            return drivers[i]->create(path, size, options ? options : "");
-        }
-    }
-    return blk_error(-EINVAL, "coblk_create: unknown format '%s' (qcow2, "
-                     "raw)", fmt);
+    return drv->create(path, size, options ? options : "");
 }
 
 int coblk_image_info(struct coblk_dev *dev, struct coblk_image_info *info,
@@ -364,13 +372,8 @@ int coblk_measure(const char *fmt, const char *options, uint64_t size,
                   struct coblk_dev *source, struct coblk_measure *out,
                   size_t out_size)
 {
-    const blk_driver *drv = NULL;
+    const blk_driver *drv = format_named(fmt);
 
-    for (size_t i = 0; fmt && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
-        if (!strcmp(drivers[i]->name, fmt) && drivers[i]->measure) {
-            drv = drivers[i];
-        }
-    }
     if (!drv || !out || out_size < sizeof(*out)) {
         return blk_error(-EINVAL, "coblk_measure: unknown format '%s' "
                          "(qcow2, raw), or no room for the result",

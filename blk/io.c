@@ -259,6 +259,9 @@ co_rw_checked(struct coblk_dev *dev, bool write, uint64_t offset,
               uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
               int req_flags, bool count)
 {
+    if ((req_flags & COBLK_REQ_F_COMPRESS) && !dev->drv->can_compress) {
+        return -ENOTSUP;
+    }
     if (!dio_aligned(dev, offset, bytes, iov, iovcnt)) {
         return rw_bounced(dev, write, offset, bytes, iov, iovcnt, req_flags);
     }
@@ -290,42 +293,7 @@ static void grew(struct coblk_dev *dev, uint64_t end)
     }
 }
 
-static inline __attribute__((always_inline)) int coroutine_fn
-co_rw_sized(struct coblk_dev *dev, bool write, uint64_t offset,
-            uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
-            int req_flags);
-
-/* A write past the end of a growable device, which then records its new
- * size.  Out of line: rare. */
-static __attribute__((noinline)) int coroutine_fn
-co_write_growing(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
-                 const struct iovec *iov, unsigned iovcnt, int req_flags)
-{
-    int ret = co_rw_sized(dev, true, offset, bytes, iov, iovcnt, req_flags);
-
-    if (ret == 0) {
-        grew(dev, offset + bytes);
-    }
-    return ret;
-}
-
-static inline __attribute__((always_inline)) int coroutine_fn
-co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
-      const struct iovec *iov, unsigned iovcnt, int req_flags)
-{
-    if (!dev) {
-        return -EINVAL;
-    }
-    if (!in_bounds(dev, offset, bytes)) {
-        return may_grow(dev, write, offset, bytes)
-                   ? co_write_growing(dev, offset, bytes, iov, iovcnt,
-                                      req_flags)
-                   : -EINVAL;
-    }
-    return co_rw_sized(dev, write, offset, bytes, iov, iovcnt, req_flags);
-}
-
-/* co_rw() once the range is known to be addressable. */
+/* The generic path once the range is known to be addressable. */
 static inline __attribute__((always_inline)) int coroutine_fn
 co_rw_sized(struct coblk_dev *dev, bool write, uint64_t offset,
             uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
@@ -361,6 +329,36 @@ co_rw_sized(struct coblk_dev *dev, bool write, uint64_t offset,
     return ret;
 }
 
+/* A write past the end of a growable device, which then records its new
+ * size.  Out of line: rare. */
+static __attribute__((noinline)) int coroutine_fn
+co_write_growing(struct coblk_dev *dev, uint64_t offset, uint64_t bytes,
+                 const struct iovec *iov, unsigned iovcnt, int req_flags)
+{
+    int ret = co_rw_sized(dev, true, offset, bytes, iov, iovcnt, req_flags);
+
+    if (ret == 0) {
+        grew(dev, offset + bytes);
+    }
+    return ret;
+}
+
+static inline __attribute__((always_inline)) int coroutine_fn
+co_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
+      const struct iovec *iov, unsigned iovcnt, int req_flags)
+{
+    if (!dev) {
+        return -EINVAL;
+    }
+    if (!in_bounds(dev, offset, bytes)) {
+        return may_grow(dev, write, offset, bytes)
+                   ? co_write_growing(dev, offset, bytes, iov, iovcnt,
+                                      req_flags)
+                   : -EINVAL;
+    }
+    return co_rw_sized(dev, write, offset, bytes, iov, iovcnt, req_flags);
+}
+
 int coroutine_fn coblk_co_preadv(struct coblk_dev *dev, uint64_t offset,
                                  uint64_t bytes, const struct iovec *iov,
                                  unsigned iovcnt)
@@ -374,9 +372,6 @@ int coroutine_fn coblk_co_pwritev(struct coblk_dev *dev, uint64_t offset,
 {
     if (req_flags & ~(COBLK_REQ_F_FUA | COBLK_REQ_F_COMPRESS)) {
         return -EINVAL;
-    }
-    if ((req_flags & COBLK_REQ_F_COMPRESS) && dev && !dev->drv->can_compress) {
-        return -ENOTSUP;
     }
     return co_rw(dev, true, offset, bytes, iov, iovcnt, req_flags);
 }
@@ -500,7 +495,6 @@ static void set_result(struct coblk_req *req, int ret)
                                                           : COBLK_S_IOERR;
 }
 
-
 static inline __attribute__((always_inline)) int coroutine_fn
 request_rw(struct coblk_dev *dev,
                                    struct coblk_req *req, bool write)
@@ -521,9 +515,6 @@ request_rw(struct coblk_dev *dev,
     }
     if (write && (dev->flags & COBLK_OPEN_RDONLY)) {
         return -EROFS;
-    }
-    if ((req->flags & COBLK_REQ_F_COMPRESS) && !dev->drv->can_compress) {
-        return -ENOTSUP;
     }
     if (bytes == 0) {
         return 0;

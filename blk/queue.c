@@ -342,31 +342,26 @@ struct sync_op {
     uint64_t offset;
     struct coblk_block_status *status;  /* SYNC_STATUS: iov_len bytes */
     int ret;
-    bool done;
 };
 
-static void coroutine_fn sync_co(void *opaque)
+static int coroutine_fn sync_co(void *opaque)
 {
     struct sync_op *op = opaque;
 
     switch (op->kind) {
     case SYNC_READ:
-        op->ret = coblk_co_preadv(op->dev, op->offset, op->iov.iov_len,
-                                  &op->iov, 1);
-        break;
+        return coblk_co_preadv(op->dev, op->offset, op->iov.iov_len,
+                               &op->iov, 1);
     case SYNC_WRITE:
-        op->ret = coblk_co_pwritev(op->dev, op->offset, op->iov.iov_len,
-                                   &op->iov, 1, 0);
-        break;
+        return coblk_co_pwritev(op->dev, op->offset, op->iov.iov_len,
+                                &op->iov, 1, 0);
     case SYNC_FLUSH:
-        op->ret = coblk_co_flush(op->dev);
-        break;
+        return coblk_co_flush(op->dev);
     case SYNC_STATUS:
-        op->ret = coblk_co_block_status(op->dev, op->offset, op->iov.iov_len,
-                                        op->status);
-        break;
+        return coblk_co_block_status(op->dev, op->offset, op->iov.iov_len,
+                                     op->status);
     }
-    op->done = true;
+    return -EINVAL;
 }
 
 static int run_sync(struct sync_op *op, const char *what)
@@ -375,25 +370,7 @@ static int run_sync(struct sync_op *op, const char *what)
         return blk_error(-EINVAL, "%s: no device", what);
     }
     blk_error(0, "%s", "");     /* so that a driver's detail shows */
-    if (coblk_in_coroutine()) {
-        sync_co(op);
-    } else {
-        int ret = 0;
-        coblk_aio *ctx = aio_thread_ctx(&ret);
-        if (!ctx) {
-            return blk_error(ret, "%s: no event loop: %s", what,
-                             strerror(-ret));
-        }
-        coblk_co *co = coblk_co_create(sync_co, op);
-        if (!co) {
-            op->ret = -ENOMEM;
-        } else {
-            coblk_co_enter(co);
-            while (!op->done) {
-                coblk_aio_poll(ctx, true);
-            }
-        }
-    }
+    op->ret = blk_run_in_coroutine(sync_co, op);
     if (op->ret == -EINVAL && op->kind == SYNC_STATUS) {
         return blk_error(op->ret, "%s: offset %llu is not inside the device "
                          "(%llu bytes), or no bytes asked for", what,

@@ -297,6 +297,7 @@ int coroutine_fn qcow2_unref_entry(qcow2_state *s, uint64_t e);
  * held.  -EIO once the image is found corrupt. */
 int coroutine_fn qcow2_own_exclusive(qcow2_state *s, qcow2_inflight *mine,
                                      uint64_t begin, uint64_t end);
+/* Ends an ownership (qcow2_own_exclusive(), or a write's own). */
 void qcow2_release(qcow2_state *s, qcow2_inflight *mine);
 
 /* compress.c: COBLK_REQ_F_COMPRESS writes: whole clusters. */
@@ -316,6 +317,11 @@ int coroutine_fn qcow2_co_check(struct coblk_dev *dev,
 int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check);
 
 /* read.c */
+/* Reads or writes bytes of dev at offset from iov at skip. */
+int coroutine_fn qcow2_rw_part(struct coblk_dev *dev, bool write,
+                               uint64_t offset, uint64_t bytes,
+                               const struct iovec *iov, unsigned iovcnt,
+                               uint64_t skip);
 int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
                                  uint64_t bytes, const struct iovec *iov,
                                  unsigned iovcnt);

@@ -18,6 +18,27 @@
 
 #define SLICE_IOVS 16   /* on the stack; more are rare */
 
+int coroutine_fn qcow2_rw_part(struct coblk_dev *dev, bool write,
+                               uint64_t offset, uint64_t bytes,
+                               const struct iovec *iov, unsigned iovcnt,
+                               uint64_t skip)
+{
+    struct iovec local[SLICE_IOVS];
+    struct iovec *part = iovcnt <= SLICE_IOVS ? local
+                         : malloc(iovcnt * sizeof(*part));
+
+    if (!part) {
+        return -ENOMEM;
+    }
+    unsigned n = iov_slice(iov, iovcnt, skip, bytes, part, iovcnt, NULL);
+    int ret = write ? coblk_co_pwritev(dev, offset, bytes, part, n, 0)
+                    : coblk_co_preadv(dev, offset, bytes, part, n);
+    if (part != local) {
+        free(part);
+    }
+    return ret;
+}
+
 /* Reads [offset, offset + bytes) of `from` into iov at skip; what lies
  * past from's end reads as zeroes (a backing image smaller than its
  * overlay, a file that ends inside its last cluster). */
@@ -38,18 +59,7 @@ static int coroutine_fn read_part(struct coblk_dev *from, uint64_t offset,
     if (whole && avail == bytes) {
         return coblk_co_preadv(from, offset, bytes, iov, iovcnt);
     }
-    struct iovec local[SLICE_IOVS];
-    struct iovec *part = iovcnt <= SLICE_IOVS ? local
-                         : malloc(iovcnt * sizeof(*part));
-    if (!part) {
-        return -ENOMEM;
-    }
-    unsigned n = iov_slice(iov, iovcnt, skip, avail, part, iovcnt, NULL);
-    int ret = coblk_co_preadv(from, offset, avail, part, n);
-    if (part != local) {
-        free(part);
-    }
-    return ret;
+    return qcow2_rw_part(from, false, offset, avail, iov, iovcnt, skip);
 }
 
 static int inflate_zlib(const uint8_t *in, size_t in_len, uint8_t *out,

@@ -50,7 +50,7 @@ static void own(qcow2_state *s, inflight *r, uint64_t begin, uint64_t end,
     s->inflight = r;
 }
 
-static void release(qcow2_state *s, inflight *r)
+void qcow2_release(qcow2_state *s, inflight *r)
 {
     inflight **link = &s->inflight;
 
@@ -414,22 +414,13 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
         !in_place);
     if (in_place) {
         coblk_co_mutex_unlock(&s->lock);
-        struct iovec local[8], *part = iovcnt <= 8 ? local
-                                      : malloc(iovcnt * sizeof(*part));
-        ret = part ? 0 : -ENOMEM;
-        if (part) {
-            unsigned n = iov_slice(iov, iovcnt, skip, *done, part, iovcnt,
-                                   NULL);
-            ret = coblk_co_pwritev(s->file, ext.host, *done, part, n, 0);
-        }
-        if (part != local) {
-            free(part);
-        }
+        ret = qcow2_rw_part(s->file, true, ext.host, *done, iov, iovcnt,
+                            skip);
         coblk_co_mutex_lock(&s->lock);
     } else {
         ret = allocating_write(dev, offset, *done, iov, iovcnt, skip);
     }
-    release(s, &mine);
+    qcow2_release(s, &mine);
     coblk_co_mutex_unlock(&s->lock);
     return ret;
 }
@@ -528,11 +519,6 @@ int coroutine_fn qcow2_own_exclusive(qcow2_state *s, inflight *mine,
     return 0;
 }
 
-void qcow2_release(qcow2_state *s, inflight *mine)
-{
-    release(s, mine);
-}
-
 static int coroutine_fn empty_range(qcow2_state *s, uint64_t begin,
                                     uint64_t end, bool zeroes, bool keep_host)
 {
@@ -542,7 +528,7 @@ static int coroutine_fn empty_range(qcow2_state *s, uint64_t begin,
     int ret = qcow2_own_exclusive(s, &mine, begin, end);
     if (ret == 0) {
         ret = empty_clusters(s, begin, end, zeroes, keep_host);
-        release(s, &mine);
+        qcow2_release(s, &mine);
     }
     coblk_co_mutex_unlock(&s->lock);
     return ret;
