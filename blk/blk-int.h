@@ -167,6 +167,10 @@ const char *blk_dev_filename(const struct coblk_dev *dev);
  * called from one) and returns what it returns. */
 int blk_run_in_coroutine(int (*fn)(void *opaque), void *opaque);
 
+/* Runs fn(opaque) on a worker thread (worker.c) while the calling
+ * coroutine waits, for CPU-bound work; returns fn's result. */
+int coroutine_fn blk_co_run_in_worker(int (*fn)(void *opaque), void *opaque);
+
 /* Sets this thread's coblk_last_error() message and returns err. */
 __attribute__((format(printf, 2, 3)))
 int blk_error(int err, const char *fmt, ...);

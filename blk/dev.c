@@ -256,7 +256,8 @@ int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
     if (!spec || !*spec || !out) {
         return blk_error(-EINVAL, "coblk_dev_open: no device spec");
     }
-    if (flags & ~(COBLK_OPEN_RDONLY | COBLK_OPEN_DIRECT)) {
+    if (flags & ~(COBLK_OPEN_RDONLY | COBLK_OPEN_DIRECT |
+                  COBLK_OPEN_NO_BACKING | COBLK_OPEN_NO_FLUSH)) {
         return blk_error(-EINVAL, "coblk_dev_open: unknown flags %#x",
                          (unsigned)flags);
     }
@@ -293,8 +294,8 @@ int blk_make_growable(struct coblk_dev *dev)
 int blk_open_backing(struct coblk_dev *parent, const char *spec,
                      struct coblk_dev **out)
 {
-    return open_node(spec, parent->flags | COBLK_OPEN_RDONLY,
-                     parent->depth + 1, out);
+    int flags = (parent->flags | COBLK_OPEN_RDONLY) & ~COBLK_OPEN_NO_BACKING;
+    return open_node(spec, flags, parent->depth + 1, out);
 }
 
 /* The image format named fmt (a driver that creates images), or NULL. */

@@ -465,6 +465,9 @@ static int coroutine_fn file_flush(struct coblk_dev *dev)
     coblk_aio *ctx = aio_co_context();
     struct fsync_args a = { .fd = file_fd(dev) };
 
+    if (dev->flags & COBLK_OPEN_NO_FLUSH) {
+        return 0;
+    }
     return ctx ? file_submit(ctx, prep_fsync, &a) : -EPERM;
 }
 

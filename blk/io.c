@@ -472,8 +472,10 @@ int coroutine_fn coblk_co_block_status(struct coblk_dev *dev,
         if ((out->flags & COBLK_BS_ALLOCATED) || !dev->backing ||
             offset >= dev->backing->size) {
             if (!(out->flags & COBLK_BS_ALLOCATED)) {
-                /* Past every layer: zeroes. */
-                out->flags = COBLK_BS_ZERO;
+                /* Past every layer: zeroes (where the layer may keep
+                 * room for them). */
+                out->flags = COBLK_BS_ZERO |
+                             (out->flags & COBLK_BS_OFFSET_VALID);
             }
             return 0;
         }

@@ -224,43 +224,61 @@ static void count_refcount_structures(struct checker *k)
 
 /* ---- comparing and repairing ------------------------------------------------- */
 
-static int coroutine_fn compare_refcounts(struct checker *k)
+/* One pass over the refcounts.  As qemu-img does, the first pass reports
+ * every mismatch and repairs errors; leaks, reported there as found, are
+ * repaired in a second pass (leak_pass). */
+static void coroutine_fn compare_pass(struct checker *k, bool leak_pass,
+                                      uint64_t *highest, bool *any)
 {
     qcow2_state *s = k->s;
-    uint64_t highest = 0;
-    bool any = false;
 
     for (uint64_t c = 0; c < k->nb_clusters; c++) {
         uint64_t refcount;
         int ret = qcow2_get_refcount(s, c << s->h.cluster_bits, &refcount);
         if (ret < 0) {
-            report(k, "Can't get refcount for cluster %" PRIu64 ": %s", c,
-                   strerror(-ret));
-            k->c->check_errors++;
+            if (!leak_pass) {
+                report(k, "Can't get refcount for cluster %" PRIu64 ": %s",
+                       c, strerror(-ret));
+                k->c->check_errors++;
+            }
             continue;
         }
         uint64_t refs = k->refs[c];
         if (refcount || refs) {
-            highest = c;
-            any = true;
-        }
-        if (refcount == refs) {
-            continue;
+            *highest = c;
+            *any = true;
         }
         bool leak = refcount > refs;
         bool fix = k->c->repair & (leak ? COBLK_CHECK_REPAIR_LEAKS
                                         : COBLK_CHECK_REPAIR_ERRORS);
+        if (refcount == refs || (leak_pass && !(leak && fix))) {
+            continue;
+        }
+        if (!leak_pass) {
+            *(leak ? &k->c->leaks : &k->c->corruptions) += 1;
+        }
+        bool fix_now = fix && leak == leak_pass;
         report(k, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%"
-               PRIu64, fix ? "Repairing" : leak ? "Leaked" : "ERROR", c,
+               PRIu64, fix_now ? "Repairing" : leak ? "Leaked" : "ERROR", c,
                refcount, refs);
-        *(leak ? &k->c->leaks : &k->c->corruptions) += 1;
-        if (fix && qcow2_set_refcount(s, c, refs) == 0) {
+        if (fix_now && qcow2_set_refcount(s, c, refs) == 0) {
             *(leak ? &k->c->leaks_fixed : &k->c->corruptions_fixed) += 1;
-        } else if (fix) {
+        } else if (fix_now) {
             k->c->check_errors++;
         }
     }
-    k->c->image_end_offset = any ? (highest + 1) << s->h.cluster_bits : 0;
+}
+
+static int coroutine_fn compare_refcounts(struct checker *k)
+{
+    uint64_t highest = 0;
+    bool any = false;
+
+    compare_pass(k, false, &highest, &any);
+    if (k->c->leaks && (k->c->repair & COBLK_CHECK_REPAIR_LEAKS)) {
+        compare_pass(k, true, &highest, &any);
+    }
+    k->c->image_end_offset = any ? (highest + 1) << k->s->h.cluster_bits : 0;
     return 0;
 }
 

@@ -45,15 +45,16 @@ static size_t compress_zstd(const uint8_t *in, size_t in_len, uint8_t *out,
 }
 
 /* Room for len compressed bytes: in the host cluster being filled when
- * they fit there, else in new clusters.  Counts the references.  Lock
- * held. */
+ * they fit there, else in a new cluster (the bytes spanning both when it
+ * comes right after).  Counts the references.  Lock held. */
 static int coroutine_fn alloc_bytes(qcow2_state *s, uint64_t len,
                                     uint64_t *host)
 {
     uint64_t mask = s->cluster_size - 1;
     uint64_t next = s->compressed_next;
+    bool partial = next && (next & mask);
 
-    if (next && (next & mask) && len <= s->cluster_size - (next & mask)) {
+    if (partial && len <= s->cluster_size - (next & mask)) {
         /* One more compressed cluster in this host cluster. */
         int ret = qcow2_update_refcounts(s, next & ~mask, 1, +1);
         if (ret < 0) {
@@ -63,9 +64,20 @@ static int coroutine_fn alloc_bytes(qcow2_state *s, uint64_t len,
     } else {
         uint64_t clusters = (len + mask) >> s->h.cluster_bits;
         bool fresh;
-        int ret = qcow2_alloc_clusters(s, clusters, host, &fresh);
+        int ret = qcow2_alloc_clusters(s, partial ? 1 : clusters, host,
+                                       &fresh);
         if (ret < 0) {
             return ret;
+        }
+        /* Right after the partial one (len < a cluster): span the two
+         * rather than leave the partial one's end unused. */
+        if (partial && *host == (next & ~mask) + s->cluster_size) {
+            ret = qcow2_update_refcounts(s, next & ~mask, 1, +1);
+            if (ret < 0) {
+                qcow2_update_refcounts(s, *host, 1, -1);
+                return ret;
+            }
+            *host = next;
         }
     }
     s->compressed_next = *host + len;
@@ -117,15 +129,37 @@ static int coroutine_fn store_compressed(qcow2_state *s, uint64_t cluster,
     return qcow2_unref_entry(s, old);
 }
 
-/* One guest cluster at offset: compressed if that makes it smaller. */
+struct compress_job {
+    bool zstd;
+    const uint8_t *in;
+    size_t in_len;
+    uint8_t *out;
+    size_t room, len;
+};
+
+static int compress_job(void *opaque)
+{
+    struct compress_job *j = opaque;
+
+    j->len = j->zstd ? compress_zstd(j->in, j->in_len, j->out, j->room)
+                     : deflate_raw(j->in, j->in_len, j->out, j->room);
+    return 0;
+}
+
+/* One guest cluster at offset: compressed (on a worker thread, so that
+ * clusters written in parallel compress on all CPUs) if that makes it
+ * smaller. */
 static int coroutine_fn write_cluster(struct coblk_dev *dev, uint64_t offset,
                                       const uint8_t *data, uint8_t *out)
 {
     qcow2_state *s = dev->opaque;
-    size_t room = s->cluster_size - 1;       /* smaller, or not at all */
-    size_t len = s->h.compression_type == QCOW2_COMPRESS_ZSTD
-                     ? compress_zstd(data, s->cluster_size, out, room)
-                     : deflate_raw(data, s->cluster_size, out, room);
+    struct compress_job job = {
+        .zstd = s->h.compression_type == QCOW2_COMPRESS_ZSTD,
+        .in = data, .in_len = s->cluster_size, .out = out,
+        .room = s->cluster_size - 1,        /* smaller, or not at all */
+    };
+    blk_co_run_in_worker(compress_job, &job);
+    size_t len = job.len;
     uint64_t bytes = dev->size - offset < s->cluster_size
                          ? dev->size - offset : s->cluster_size;
 

@@ -58,7 +58,8 @@ static int classify(const qcow2_state *s, uint64_t offset,
                            "cluster", e);
         }
         u->kind = alloc ? QCOW2_NORMAL
-                  : !zero ? QCOW2_UNALLOCATED
+                  : !zero ? (cluster_host ? QCOW2_UNALLOCATED_ALLOC
+                                          : QCOW2_UNALLOCATED)
                   : cluster_host ? QCOW2_ZERO_ALLOC : QCOW2_ZERO;
         u->host = cluster_host + ((uint64_t)sc << s->subcluster_bits);
     } else if (zero_flag) {
@@ -163,7 +164,8 @@ int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
             return ret;
         }
         bool has_host = first.kind == QCOW2_NORMAL ||
-                        first.kind == QCOW2_ZERO_ALLOC;
+                        first.kind == QCOW2_ZERO_ALLOC ||
+                        first.kind == QCOW2_UNALLOCATED_ALLOC;
         if (next.kind != first.kind || next.copied != first.copied ||
             (has_host && next.host != expect)) {
             break;

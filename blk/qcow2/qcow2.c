@@ -10,7 +10,8 @@
  *
  * A backing file opens read-only with the format its overlay records
  * (probed, as above, when it records none), its name relative to the
- * overlay's directory.
+ * overlay's directory; with COBLK_OPEN_NO_BACKING it stays closed, for
+ * read-only opens only.
  */
 #include "config.h"
 
@@ -122,40 +123,44 @@ static int backing_spec(const char *path, const char *format, char **spec)
 static int open_backing(struct coblk_dev *dev, qcow2_state *s, bool probed)
 {
     const char *name = s->h.backing_name;
+    bool opens = !(dev->flags & COBLK_OPEN_NO_BACKING);
 
-    if (probed) {
+    if (probed && opens) {
         return blk_error(-EACCES, "qcow2: %s names a backing file (%s) but "
                          "its format was guessed: name the format "
                          "(qcow2:FILE) to follow it",
                          blk_dev_filename(s->file), name);
     }
-    if (strstr(name, "://") || !strncmp(name, "json:", 5)) {
+    bool is_path = !strstr(name, "://") && strncmp(name, "json:", 5);
+    if (!is_path && opens) {
         return blk_error(-ENOTSUP, "qcow2: backing file '%s' is not a path "
                          "(coblk follows paths only)", name);
     }
-    char *path = backing_path(blk_dev_filename(s->file), name);
-    if (!path) {
+    s->backing_path = is_path ? backing_path(blk_dev_filename(s->file), name)
+                              : strdup(name);
+    if (!s->backing_path) {
         return blk_error(-ENOMEM, "out of memory");
     }
+    if (!opens) {
+        /* A write would copy zeroes where the backing file has data. */
+        return dev->flags & COBLK_OPEN_RDONLY
+                   ? 0
+                   : blk_error(-EINVAL, "qcow2: %s has a backing file: "
+                               "open it read-only to leave that closed",
+                               blk_dev_filename(s->file));
+    }
     struct stat st;
-    int ret = 0;
-    if (stat(path, &st) == 0 && being_opened(&st)) {
-        ret = blk_error(-ELOOP, "qcow2: the backing chain loops: %s is its "
-                        "own backing file, or one of its overlays'", path);
+    if (stat(s->backing_path, &st) == 0 && being_opened(&st)) {
+        return blk_error(-ELOOP, "qcow2: the backing chain loops: %s is its "
+                         "own backing file, or one of its overlays'",
+                         s->backing_path);
     }
     char *spec = NULL;
-    if (ret == 0) {
-        ret = backing_spec(path, s->h.backing_format, &spec);
-    }
+    int ret = backing_spec(s->backing_path, s->h.backing_format, &spec);
     if (ret == 0) {
         ret = blk_open_backing(dev, spec, &s->backing);
     }
     free(spec);
-    if (ret == 0) {
-        s->backing_path = path;
-    } else {
-        free(path);
-    }
     return ret;
 }
 

@@ -81,6 +81,9 @@ typedef struct qcow2_header {
 /* What one guest range is, in this image alone (map.c). */
 enum qcow2_kind {
     QCOW2_UNALLOCATED,      /* the backing image's, or zeroes */
+    QCOW2_UNALLOCATED_ALLOC,/* the same, in a cluster kept at host (an
+                             * extended L2 entry's unallocated
+                             * subcluster) */
     QCOW2_ZERO,             /* reads as zeroes */
     QCOW2_ZERO_ALLOC,       /* reads as zeroes; host is kept for it */
     QCOW2_NORMAL,           /* data at host */

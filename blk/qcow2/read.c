@@ -171,6 +171,7 @@ int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
         bool whole = done == 0 && ext.bytes == bytes;
         switch (ext.kind) {
         case QCOW2_UNALLOCATED:
+        case QCOW2_UNALLOCATED_ALLOC:
             ret = read_part(s->backing, at, ext.bytes, iov, iovcnt, done,
                             whole);
             break;
@@ -208,6 +209,7 @@ int coroutine_fn qcow2_co_block_status(struct coblk_dev *dev,
     }
     static const uint32_t flags[] = {
         [QCOW2_UNALLOCATED] = 0,
+        [QCOW2_UNALLOCATED_ALLOC] = COBLK_BS_OFFSET_VALID,
         [QCOW2_ZERO] = COBLK_BS_ZERO | COBLK_BS_ALLOCATED,
         [QCOW2_ZERO_ALLOC] = COBLK_BS_ZERO | COBLK_BS_ALLOCATED |
                              COBLK_BS_OFFSET_VALID,

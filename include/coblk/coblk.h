@@ -73,6 +73,14 @@ struct coblk_req {
 enum {
     COBLK_OPEN_RDONLY = 1u << 0,
     COBLK_OPEN_DIRECT = 1u << 1,    /* bypass the page cache (O_DIRECT) */
+    COBLK_OPEN_NO_BACKING = 1u << 2,/* leave an image's backing file closed:
+                                     * what it would supply reads as zeroes
+                                     * (tools that look at or edit the
+                                     * image itself, as qemu-img info) */
+    COBLK_OPEN_NO_FLUSH = 1u << 3,  /* flushes succeed without reaching the
+                                     * disk (QEMU's cache=unsafe): for an
+                                     * image worth nothing after a crash
+                                     * anyway, as one being converted */
 };
 
 /* Opens spec, a driver name, its arguments and, for formats and filters,

@@ -1,0 +1,423 @@
+#!/bin/sh
+# coblk-img against qemu-img, the oracle: for each command line, both
+# tools' stdout, stderr (the program's name aside) and exit status must
+# agree; images coblk-img writes must pass `qemu-img check` and read as
+# their source (`qemu-img compare`), and images qemu-img wrote must read
+# back identically through coblk-img.  Skipped (77) without qemu-img and
+# qemu-io.
+set -u
+
+: "${top_builddir:?}"
+img="$top_builddir/tools/coblk-img"
+for tool in qemu-img qemu-io python3; do
+    if ! command -v $tool >/dev/null 2>&1; then
+        echo "$tool is not installed: skipped"
+        exit 77
+    fi
+done
+work=$(mktemp -d /var/tmp/coblk-img-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+export TZ=UTC
+failures=0
+passes=0
+
+ok() { passes=$((passes + 1)); }
+failed() {
+    echo "FAILED: $*"
+    failures=$((failures + 1))
+}
+
+# run TOOL OUT ARGS...: TOOL's stdout, stderr and status into OUT.*.
+run() {
+    tool=$1 out=$2
+    shift 2
+    rc=0
+    "$tool" "$@" >"$out.out" 2>"$out.err" || rc=$?
+    echo "$rc" >"$out.rc"
+    sed -i "s|$img|qemu-img|g; s|coblk-img|qemu-img|g" "$out.err"
+}
+
+# agree WHAT: the two runs' outputs in q.* and c.* are the same.
+agree() {
+    for part in out err rc; do
+        if ! cmp -s "q.$part" "c.$part"; then
+            failed "$1: $part differs (< qemu-img, > coblk-img)"
+            diff "q.$part" "c.$part" | head -20
+            return
+        fi
+    done
+    ok
+}
+
+# same ARGS...: both tools run ARGS here; everything they print agrees.
+same() {
+    run qemu-img q "$@"
+    run "$img" c "$@"
+    agree "$*"
+}
+
+# same_status ARGS...: both fail or succeed alike (messages may differ:
+# the library words its own).
+same_status() {
+    run qemu-img q "$@"
+    run "$img" c "$@"
+    if cmp -s q.rc c.rc; then ok; else
+        failed "$*: exit $(cat q.rc) from qemu-img, $(cat c.rc) from coblk-img"
+    fi
+}
+
+# both ARGS...: each tool runs ARGS in its own directory (q/, c/) holding
+# the same inputs, so the images they write can be compared afterwards.
+both_run() {
+    (cd qd && run qemu-img ../q "$@")
+    (cd cd && run "$img" ../c "$@")
+}
+both() {
+    both_run "$@"
+    agree "$* (writing)"
+}
+
+# images_agree NAME: qd/NAME (qemu-img's) and cd/NAME (coblk-img's) read
+# the same, coblk-img's is clean, and both have the same size and format.
+images_agree() {
+    if ! qemu-img compare -q "qd/$1" "cd/$1"; then
+        failed "$1: coblk-img's image reads differently from qemu-img's"
+    elif [ "$(qemu-img info "qd/$1" | sed -n 2,3p)" != \
+           "$(qemu-img info "cd/$1" | sed -n 2,3p)" ]; then
+        failed "$1: format or virtual size differ"
+        qemu-img info "qd/$1" | sed -n 2,3p
+        qemu-img info "cd/$1" | sed -n 2,3p
+    elif [ "$(qemu-img info "cd/$1" | sed -n 2p)" = "file format: qcow2" ] &&
+         ! qemu-img check -q "cd/$1"; then
+        failed "$1: qemu-img check finds coblk-img's image unclean"
+    else
+        ok
+    fi
+}
+
+# reads_as IMAGE SOURCE: coblk-img's image reads as its source.
+reads_as() {
+    if qemu-img compare -q "$2" "$1"; then ok; else
+        failed "$1 does not read as $2"
+    fi
+}
+
+quiet_io() { qemu-io "$@" >/dev/null || failed "qemu-io $*"; }
+
+# ---- images qemu-img wrote ---------------------------------------------------
+qemu-img create -q -f qcow2 base.qcow2 64M
+quiet_io -c 'write -P 1 0 1M' -c 'write -z 2M 1M' -c 'write -P 2 5M 64k' \
+    base.qcow2
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+quiet_io -c 'write -P 3 512k 1M' -c 'write -z 5M 4k' top.qcow2
+mkdir sub qd cd
+qemu-img create -q -f qcow2 -b ../top.qcow2 -F qcow2 sub/leaf.qcow2
+qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4k v2.qcow2 8M
+quiet_io -c 'write -P 4 4k 100k' v2.qcow2
+qemu-img create -q -f qcow2 -o extended_l2=on,compression_type=zstd \
+    ext.qcow2 8M
+quiet_io -c 'write -P 5 6k 3k' -c 'write -z 100k 40k' ext.qcow2
+qemu-img create -q -f qcow2 -o refcount_bits=1,lazy_refcounts=on \
+    lazy.qcow2 16M
+qemu-img create -q -f qcow2 snap.qcow2 8M
+quiet_io -c 'write -P 6 0 64k' snap.qcow2
+qemu-img snapshot -c first snap.qcow2
+quiet_io -c 'write -P 7 0 64k' snap.qcow2
+qemu-img snapshot -c second snap.qcow2
+qemu-img convert -c -O qcow2 base.qcow2 comp.qcow2
+cp base.qcow2 dirty.qcow2
+printf '\001' | dd of=dirty.qcow2 bs=1 seek=79 conv=notrunc 2>/dev/null
+qemu-img create -q disk.raw 4M
+quiet_io -f raw -c 'write -P 8 1M 1M' disk.raw
+qemu-img create -q -f qcow2 huge.qcow2 256T
+quiet_io -c 'write -P 9 100T 64k' huge.qcow2
+printf 'QFI\373\000\000\000\001' >qcow1.img
+echo "not an image" >junk.img
+for f in base top sub/leaf v2 ext lazy snap comp dirty huge; do
+    cp "$f.qcow2" "qd/$(basename "$f").qcow2"
+    cp "$f.qcow2" "cd/$(basename "$f").qcow2"
+done
+cp disk.raw qd/disk.raw
+cp disk.raw cd/disk.raw
+
+# refcount_of IMAGE CLUSTER VALUE: sets a 16-bit refcount (first refcount
+# block only), to make leaks and corruptions for check.
+set_refcount() {
+    python3 - "$@" <<'EOF'
+import struct, sys
+path, cluster, value = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "r+b") as f:
+    h = f.read(72)
+    table = struct.unpack(">Q", h[48:56])[0]
+    f.seek(table)
+    block = struct.unpack(">Q", f.read(8))[0]
+    f.seek(block + 2 * cluster)
+    f.write(struct.pack(">H", value))
+EOF
+}
+cp base.qcow2 leaky.qcow2
+truncate -s +128k leaky.qcow2
+size=$(stat -c %s leaky.qcow2)
+set_refcount leaky.qcow2 $((size / 65536 - 1)) 1
+set_refcount leaky.qcow2 $((size / 65536 - 2)) 1
+cp base.qcow2 broken.qcow2
+set_refcount broken.qcow2 5 0
+for f in leaky broken; do
+    cp "$f.qcow2" "qd/$f.qcow2"
+    cp "$f.qcow2" "cd/$f.qcow2"
+done
+
+# ---- info ----------------------------------------------------------------------
+for f in base.qcow2 top.qcow2 sub/leaf.qcow2 v2.qcow2 ext.qcow2 lazy.qcow2 \
+         snap.qcow2 comp.qcow2 dirty.qcow2 disk.raw huge.qcow2 junk.img; do
+    same info "$f"
+    same info --output=json "$f"
+    same info --backing-chain "$f"
+    same info --backing-chain --output=json "$f"
+    same info -U -f "$(case $f in *.raw|*.img) echo raw;; *) echo qcow2;; esac)" "$f"
+done
+same info -f raw base.qcow2
+same info nonexistent.qcow2
+same info -f foo base.qcow2
+same info --output=xml base.qcow2
+same info
+same info a b
+same info -z base.qcow2
+
+# ---- check ---------------------------------------------------------------------
+for f in base.qcow2 top.qcow2 v2.qcow2 ext.qcow2 comp.qcow2 snap.qcow2 \
+         leaky.qcow2 broken.qcow2 disk.raw; do
+    same check "$f"
+    same check --output=json "$f"
+    same check -q "$f"
+done
+same check -r foo base.qcow2
+both check -r leaks leaky.qcow2
+both check leaky.qcow2
+# qemu-img rebuilds the refcount structure at the end of the file; coblk
+# mends it in place: the image ends sooner, all else agrees.
+both_run check -r all broken.qcow2
+sed -i '/^Image end offset/d' q.out c.out
+sed -i '/^Rebuilding refcount structure/d; /^Repairing cluster/d' q.err c.err
+sed -i '/^ERROR cluster/d' q.err
+agree "check -r all broken.qcow2, but for how it mends"
+same_status check broken.qcow2
+
+# ---- map -------------------------------------------------------------------------
+for f in base.qcow2 top.qcow2 sub/leaf.qcow2 v2.qcow2 ext.qcow2 disk.raw \
+         snap.qcow2; do
+    same map "$f"
+    same map --output=json "$f"
+done
+same map --output=json comp.qcow2
+same map comp.qcow2
+same map --output=json --start-offset=1M --max-length=4M top.qcow2
+same map --start-offset=512k --max-length=3.5M top.qcow2
+same map --start-offset=x top.qcow2
+same map --output=json huge.qcow2
+
+# ---- measure --------------------------------------------------------------------
+same measure --size 1G
+same measure -O qcow2 --size 1G
+same measure -O qcow2 -o cluster_size=4k,refcount_bits=64 --size 100G
+same measure -O qcow2 -o extended_l2=on --size 1T --output=json
+same measure -O qcow2 -o preallocation=full --size 1G
+same measure -O qcow2 -o preallocation=metadata --size 3G
+for f in base.qcow2 top.qcow2 v2.qcow2 comp.qcow2 disk.raw; do
+    same measure -O qcow2 "$f"
+    same measure --output=json -O raw "$f"
+done
+same measure
+same measure --size 1G base.qcow2
+same measure --size x
+same measure -O qcow2 -o foo=1 --size 1G
+same measure -O foo --size 1G
+
+# ---- compare ----------------------------------------------------------------------
+qemu-img convert -O raw top.qcow2 top.raw
+cp top.raw topmod.raw
+printf 'x' | dd of=topmod.raw bs=1 seek=3000000 conv=notrunc 2>/dev/null
+qemu-img create -q -f qcow2 big.qcow2 128M
+quiet_io -c 'write -P 1 0 1M' -c 'write -z 2M 1M' -c 'write -P 2 5M 64k' \
+    big.qcow2
+same compare base.qcow2 top.qcow2
+same compare top.qcow2 top.raw
+same compare -f qcow2 -F raw top.qcow2 top.raw
+same compare top.qcow2 topmod.raw
+same compare -q top.qcow2 topmod.raw
+same compare -s top.qcow2 top.raw
+same compare -s base.qcow2 base.qcow2
+same compare base.qcow2 big.qcow2
+same compare -s base.qcow2 big.qcow2
+quiet_io -c 'write -P 1 100M 4k' big.qcow2
+same compare base.qcow2 big.qcow2
+same compare base.qcow2 nonexistent.qcow2
+same compare base.qcow2
+
+# ---- create ------------------------------------------------------------------------
+n=0
+while read -r args; do
+    n=$((n + 1))
+    # shellcheck disable=SC2086
+    both create $args
+    name=$(echo "$args" | awk '{ for (i = 1; i <= NF; i++)
+        if ($i ~ /^new/) { print $i; exit } }')
+    if [ -n "$name" ] && [ -e "qd/$name" ]; then
+        case $name in *unsafe*) ;; *) images_agree "$name" ;; esac
+        same info --output=json "qd/$name"
+        rm -f "qd/$name" "cd/$name"
+    fi
+done <<'EOF'
+new.raw 1M
+-f raw new.raw 1.5G
+-f qcow2 new.qcow2 1G
+-f qcow2 new.qcow2 1000
+-f qcow2 -o compat=0.10,cluster_size=4k new.qcow2 100M
+-f qcow2 -o cluster_size=2M,refcount_bits=64 new.qcow2 10G
+-f qcow2 -o extended_l2=on,compression_type=zstd,lazy_refcounts=on new.qcow2 1M
+-f qcow2 -o cluster_size=4k -o refcount_bits=8 new.qcow2 1M
+-f qcow2 -o preallocation=metadata new.qcow2 300M
+-f qcow2 -o preallocation=falloc new.qcow2 1M
+-f raw -o preallocation=full new.raw 1M
+-f qcow2 -b base.qcow2 -F qcow2 new.qcow2
+-f qcow2 -b base.qcow2 -F qcow2 new.qcow2 128M
+-f qcow2 -o backing_file=base.qcow2,backing_fmt=qcow2 new.qcow2
+-f qcow2 -u -b missing.qcow2 -F qcow2 new-unsafe.qcow2 1G
+-q -f qcow2 new.qcow2 1M
+-f qcow2 -o size=5M new.qcow2
+new.raw 0x100
+-f qcow2 -o foo=1 bad.qcow2 1M
+-f qcow2 -b missing.qcow2 -F qcow2 bad.qcow2
+-f qcow2 -u -b missing.qcow2 -F qcow2 bad.qcow2
+-f qcow2 bad.qcow2
+-f foo bad.qcow2 1M
+-f qcow2 /nonexistent/bad.qcow2 1M
+bad.raw 1.5
+bad.raw 9E
+bad.raw 10Q
+bad.raw 1M extra
+EOF
+same create
+# qemu-img lists options coblk does not have (encryption, data files).
+for fmt in qcow2 raw; do
+    run "$img" c create -f $fmt -o help
+    if [ "$(head -1 c.out)" = "Supported $fmt options:" ] &&
+       grep -q '^  size=<size>  *- Virtual disk size$' c.out; then ok; else
+        failed "create -f $fmt -o help"
+    fi
+done
+# Library-worded messages; qemu-img's misses its last newline.
+same_status create -f qcow2 -o cluster_size=3000 bad.qcow2 1M
+same_status create -f qcow2 -b base.qcow2 bad.qcow2
+same_status create -f qcow2 -o compat=0.10,extended_l2=on bad.qcow2 1M
+same_status create -f raw -o preallocation=metadata bad.raw 1M
+
+# ---- convert ---------------------------------------------------------------------------
+while read -r args; do
+    # shellcheck disable=SC2086
+    both convert $args
+    out=$(echo "$args" | awk '{ print $NF }')
+    if [ -e "qd/$out" ] && [ "${out#out.}" != "$out" ]; then
+        images_agree "$out"
+        rm -f "qd/$out" "cd/$out"
+    fi
+done <<'EOF'
+base.qcow2 out.raw
+-O qcow2 top.qcow2 out.qcow2
+-O raw top.qcow2 out.raw
+-O qcow2 leaf.qcow2 out.qcow2
+-O qcow2 -o compat=0.10,cluster_size=4k top.qcow2 out.qcow2
+-O qcow2 -o extended_l2=on top.qcow2 out.qcow2
+-c -O qcow2 top.qcow2 out.qcow2
+-c -O qcow2 -o compression_type=zstd,cluster_size=4k top.qcow2 out.qcow2
+-O qcow2 -B base.qcow2 -F qcow2 top.qcow2 out.qcow2
+-S 0 -O raw base.qcow2 out.raw
+-S 64k -O qcow2 base.qcow2 out.qcow2
+-m 1 -O qcow2 top.qcow2 out.qcow2
+-m 16 -W -O qcow2 top.qcow2 out.qcow2
+-O raw base.qcow2 disk.raw top.qcow2 out.raw
+-O raw -l second snap.qcow2 out.raw
+-O raw -l snapshot.name=first snap.qcow2 out.raw
+-O qcow2 -l 1 snap.qcow2 out.qcow2
+-O qcow2 ext.qcow2 out.qcow2
+-O qcow2 comp.qcow2 out.qcow2
+-q -p -O raw top.qcow2 out.raw
+-t none -T none -O raw top.qcow2 out.raw
+-t writeback -O qcow2 top.qcow2 out.qcow2
+-r 100M -O raw base.qcow2 out.raw
+-O qcow2 huge.qcow2 out.qcow2
+base.qcow2
+-c -O raw base.qcow2 bad.raw
+-m 17 base.qcow2 bad.raw
+-m 0 base.qcow2 bad.raw
+-S 100 base.qcow2 bad.raw
+-O foo base.qcow2 bad.raw
+--target-is-zero base.qcow2 bad.raw
+-B base.qcow2 -O raw top.qcow2 bad.raw
+-O qcow2 -B base.qcow2 top.qcow2 bad.qcow2
+nonexistent.qcow2 bad.raw
+-t foo base.qcow2 bad.raw
+-o foo=bar -O qcow2 base.qcow2 bad.qcow2
+-C -c -O qcow2 base.qcow2 bad.qcow2
+-l nosuch snap.qcow2 bad.raw
+EOF
+# Into existing images: -n, with and without --target-is-zero.
+for d in qd cd; do
+    qemu-img create -q -f qcow2 "$d/pre.qcow2" 64M
+    qemu-io -c 'write -P 9 0 64M' "$d/pre.qcow2" >/dev/null
+    qemu-img create -q "$d/small.raw" 1M
+    qemu-img create -q -f qcow2 "$d/zero.qcow2" 64M
+done
+both convert -n -O qcow2 top.qcow2 pre.qcow2
+images_agree pre.qcow2
+reads_as cd/pre.qcow2 top.qcow2
+both convert -n --target-is-zero -O qcow2 base.qcow2 zero.qcow2
+images_agree zero.qcow2
+both convert -n -O raw top.qcow2 small.raw
+# Images coblk-img wrote read back as their sources, through coblk-img too.
+"$img" convert -O qcow2 top.qcow2 cd/round.qcow2
+"$img" convert -O raw cd/round.qcow2 cd/round.raw
+same compare cd/round.qcow2 top.qcow2
+reads_as cd/round.raw top.qcow2
+reads_as cd/round.qcow2 top.raw
+
+# ---- resize -------------------------------------------------------------------------------
+for d in qd cd; do
+    qemu-img create -q -f qcow2 "$d/grow.qcow2" 1G
+    qemu-img create -q "$d/grow.raw" 10M
+done
+while read -r args; do
+    # shellcheck disable=SC2086
+    both resize $args
+done <<'EOF'
+grow.qcow2 +1G
+grow.qcow2 -1G
+--shrink grow.qcow2 -1G
+grow.qcow2 x
+--shrink grow.qcow2 -20G
+grow.qcow2 3G
+-f raw grow.raw 20M
+-f raw grow.raw 5M
+-f raw --shrink grow.raw 5M
+-q grow.qcow2 +512M
+-f qcow2 base.qcow2 64M
+grow.qcow2
+EOF
+same info --output=json qd/grow.qcow2
+images_agree grow.qcow2
+images_agree grow.raw
+
+# ---- command lines ---------------------------------------------------------------------
+same
+same nosuchcommand
+same --frobnicate
+same info -f
+same check
+same map
+same compare
+same convert
+same resize base.qcow2
+
+echo "coblk-img against qemu-img: $passes agreed, $failures failed"
+[ "$failures" -eq 0 ]

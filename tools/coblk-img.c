@@ -1,0 +1,127 @@
+/*
+ * coblk-img: qemu-img's command lines, output and exit codes, on libcoblk.
+ * Each command lives in tools/img/; this file picks one.  Uses the public
+ * API only.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "img/img.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *syntax;
+};
+
+static const struct command commands[] = {
+    { "check", img_check,
+      "check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] "
+      "[-U] filename" },
+    { "compare", img_compare,
+      "compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] "
+      "filename1 filename2" },
+    { "convert", img_convert,
+      "convert [--target-is-zero] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] "
+      "[-t cache] [-T src_cache] [-O output_fmt] [-B backing_file "
+      "[-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
+      "[-r rate_limit] [-m num_coroutines] [-W] [--salvage] filename "
+      "[filename2 [...]] output_filename" },
+    { "create", img_create,
+      "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
+      "[-o options] filename [size]" },
+    { "info", img_info,
+      "info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename" },
+    { "map", img_map,
+      "map [-f fmt] [--start-offset=offset] [--max-length=len] "
+      "[--output=ofmt] [-U] filename" },
+    { "measure", img_measure,
+      "measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | "
+      "[-f fmt] [-l snapshot_param] filename]" },
+    { "resize", img_resize,
+      "resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename "
+      "[+ | -]size" },
+};
+
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void print_version(void)
+{
+    printf(IMG_PROG " version " PACKAGE_VERSION " (libcoblk), qemu-img 7.2 "
+           "command lines\n");
+}
+
+int img_help(void)
+{
+    print_version();
+    printf("usage: " IMG_PROG " [standard options] command [command "
+           "options]\n"
+           "Disk image utility on libcoblk (qemu-img's command lines)\n\n"
+           "    '-h', '--help'       display this help and exit\n"
+           "    '-V', '--version'    output version information and exit\n\n"
+           "Command syntax:\n");
+    for (size_t i = 0; i < NR_COMMANDS; i++) {
+        printf("  %s\n", commands[i].syntax);
+    }
+    printf("\nCommand parameters:\n"
+           "  'filename' is a disk image filename, or a coblk spec "
+           "(coblk(3))\n"
+           "  'fmt' is the disk image format. It is guessed automatically "
+           "in most cases\n"
+           "  'size' is the disk image size in bytes. Optional suffixes\n"
+           "    'k' or 'K' (kilobyte, 1024), 'M' (megabyte, 1024k), 'G' "
+           "(gigabyte, 1024M),\n"
+           "    'T' (terabyte, 1024G), 'P' (petabyte, 1024T) and 'E' "
+           "(exabyte, 1024P)  are\n"
+           "    supported. 'b' is ignored.\n"
+           "  'output_filename' is the destination disk image filename\n"
+           "  'output_fmt' is the destination format\n"
+           "  'options' is a comma separated list of format specific options "
+           "in a\n"
+           "    name=value format.\n"
+           "  '-c' indicates that target image must be compressed (qcow2 "
+           "only)\n"
+           "  '-p' show progress of command (only certain commands)\n"
+           "  '-q' use Quiet mode - do not print any output (except errors)\n"
+           "  '-S' indicates the consecutive number of bytes (defaults to 4k) "
+           "that must\n"
+           "       contain only zeros for " IMG_PROG " to create a sparse "
+           "image during\n"
+           "       conversion.\n"
+           "  '--output' takes the format in which the output must be done "
+           "(human or json)\n"
+           "  '-n' skips the target volume creation\n"
+           "  '-m' specifies how many requests are in flight during the "
+           "convert\n"
+           "       process (defaults to 8)\n"
+           "\nSupported formats: qcow2 raw\n"
+           "\nSee coblk-img(1).\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        return img_usage("Not enough arguments");
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+        return img_help();
+    }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        print_version();
+        return 0;
+    }
+    if (cmd[0] == '-') {
+        return img_usage("unrecognized option '%s'", cmd);
+    }
+    for (size_t i = 0; i < NR_COMMANDS; i++) {
+        if (!strcmp(cmd, commands[i].name)) {
+            /* getopt sees the command as argv[0]. */
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    return img_usage("Command not found: %s", cmd);
+}

@@ -1,0 +1,726 @@
+/*
+ * coblk-img convert: copies one or more images (concatenated) into a new
+ * or existing image, as qemu-img convert does, on -m coroutines of one
+ * thread: each claims the next chunk of the source (up to 2 MiB, cut at
+ * block-status boundaries and the target's clusters), reads it, and
+ * writes what the target lacks: data, zeroes where the target does not
+ * read as zero already, nothing for runs of -S zero bytes on a zeroed
+ * target.  Writes start in the source's order unless -W.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coblk/co-lock.h"
+#include "img/img.h"
+#include "img/options.h"
+
+#define CHUNK_MAX (2u << 20)
+#define SPARSE_MAX (16u << 20)
+#define COROUTINES_MAX 16
+#define BUF_ALIGN 4096
+
+struct convert_opts {
+    const char *fmt, *out_fmt, *backing, *backing_fmt, *snapshot;
+    struct img_opts out_opts;
+    bool compress, progress, quiet, no_create, out_of_order, target_is_zero;
+    bool salvage, copy_range, direct_src, direct_dst, flush_dst;
+    uint64_t sparse, rate_limit;
+    unsigned coroutines;
+};
+
+struct source {
+    struct img img;
+    uint64_t start, size;       /* where it goes in the target */
+};
+
+enum chunk_kind { CHUNK_DATA, CHUNK_ZERO, CHUNK_SKIP };
+
+struct chunk {
+    uint64_t offset, bytes, seq;
+    enum chunk_kind kind;
+};
+
+struct convert {
+    const struct convert_opts *o;
+    struct source *src;
+    unsigned nr_src;
+    struct img dst;
+    uint64_t total;             /* bytes to convert */
+    uint64_t cluster;           /* the target's, or 0 */
+    bool zero_init;             /* the target reads as zeroes where unwritten */
+    bool dst_backing;           /* ... or as its backing file */
+    /* Claiming chunks. */
+    coblk_co_mutex claim_lock;
+    uint64_t next, next_seq;
+    unsigned cur_src;
+    /* Writes in order (without -W). */
+    uint64_t turn;
+    coblk_co_queue turn_queue;
+    /* Progress and the end. */
+    uint64_t done_bytes;
+    struct img_progress progress;
+    uint64_t start_ns;
+    unsigned running;
+    coblk_co_queue finished;
+    int error;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether len bytes at p are all zero. */
+static bool is_zero(const uint8_t *p, size_t len)
+{
+    while (len && ((uintptr_t)p & 7)) {
+        if (*p++) {
+            return false;
+        }
+        len--;
+    }
+    const uint64_t *w = (const uint64_t *)p;
+    for (; len >= 64; len -= 64, w += 8) {
+        if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) {
+            return false;
+        }
+    }
+    p = (const uint8_t *)w;
+    while (len--) {
+        if (*p++) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void fail(struct convert *c, int err)
+{
+    if (!c->error) {
+        c->error = err;
+    }
+    coblk_co_queue_restart_all(&c->turn_queue);
+}
+
+/* ---- claiming the next chunk -------------------------------------------- */
+
+/* With a backing file, the target takes from the source only what its top
+ * image holds (as qemu-img convert -B does); the rest shows through. */
+static enum chunk_kind kind_of(const struct convert *c,
+                               const struct coblk_block_status *bs)
+{
+    if (c->dst_backing && bs->depth > 0) {
+        return CHUNK_SKIP;
+    }
+    if (!(bs->flags & COBLK_BS_ZERO) && (bs->flags & COBLK_BS_DATA)) {
+        return CHUNK_DATA;
+    }
+    return c->o->sparse ? CHUNK_ZERO : CHUNK_DATA;   /* -S 0: allocate */
+}
+
+/* The status of the source at c->next into k, for at most max bytes. */
+static int coroutine_fn source_status(struct convert *c, uint64_t max,
+                                      struct chunk *k)
+{
+    while (c->next >= c->src[c->cur_src].start + c->src[c->cur_src].size) {
+        c->cur_src++;
+    }
+    const struct source *s = &c->src[c->cur_src];
+    uint64_t local = c->next - s->start;
+    uint64_t room = s->size - local;
+    struct coblk_block_status bs;
+    int ret = coblk_co_block_status(s->img.dev, local,
+                                    max < room ? max : room, &bs);
+    if (ret < 0) {
+        if (!c->o->salvage) {
+            img_error("error while reading block status at offset "
+                      "%" PRIu64 ": %s", c->next, strerror(-ret));
+            return ret;
+        }
+        bs = (struct coblk_block_status){ .bytes = max < room ? max : room,
+                                          .flags = COBLK_BS_DATA |
+                                                   COBLK_BS_ALLOCATED };
+    }
+    k->kind = kind_of(c, &bs);
+    k->bytes = bs.bytes;
+    return 0;
+}
+
+/* Compressed chunks are whole target clusters, whatever the source says;
+ * they are zero only if the source says so for all of them. */
+static int coroutine_fn claim_compressed(struct convert *c, struct chunk *k)
+{
+    uint64_t want = CHUNK_MAX - CHUNK_MAX % c->cluster;
+    if (want > c->total - c->next) {
+        want = c->total - c->next;
+    }
+    int ret = source_status(c, want, k);
+    if (ret == 0 && (k->kind == CHUNK_DATA || k->bytes < want)) {
+        uint64_t whole = k->bytes - k->bytes % c->cluster;
+        k->kind = k->kind != CHUNK_DATA && whole ? k->kind : CHUNK_DATA;
+        k->bytes = k->kind == CHUNK_DATA ? want : whole;
+    }
+    return ret;
+}
+
+static int coroutine_fn claim_plain(struct convert *c, struct chunk *k)
+{
+    int ret = source_status(c, CHUNK_MAX, k);
+    uint64_t align = c->cluster ? c->cluster : c->o->sparse;
+
+    /* Cut at the target's clusters, unless that leaves nothing. */
+    if (ret == 0 && align && k->bytes > align) {
+        uint64_t end = (c->next + k->bytes) / align * align;
+        if (end > c->next) {
+            k->bytes = end - c->next;
+        }
+    }
+    return ret;
+}
+
+/* Takes the next chunk; false when there is none left (or an error). */
+static bool coroutine_fn claim(struct convert *c, struct chunk *k)
+{
+    coblk_co_mutex_lock(&c->claim_lock);
+    bool got = !c->error && c->next < c->total;
+    if (got) {
+        int ret = c->o->compress ? claim_compressed(c, k) : claim_plain(c, k);
+        if (ret < 0) {
+            fail(c, ret);
+            got = false;
+        } else {
+            k->offset = c->next;
+            k->seq = c->next_seq++;
+            c->next += k->bytes;
+        }
+    }
+    coblk_co_mutex_unlock(&c->claim_lock);
+    return got;
+}
+
+/* ---- reading and writing ----------------------------------------------- */
+
+/* Reads bytes at offset of the concatenated sources into buf. */
+static int coroutine_fn read_sources(struct convert *c, uint64_t offset,
+                                     uint64_t bytes, uint8_t *buf)
+{
+    for (unsigned i = 0; i < c->nr_src && bytes; i++) {
+        const struct source *s = &c->src[i];
+        if (offset >= s->start + s->size) {
+            continue;
+        }
+        uint64_t local = offset - s->start;
+        uint64_t n = s->size - local < bytes ? s->size - local : bytes;
+        struct iovec iov = { buf, n };
+        int ret = coblk_co_preadv(s->img.dev, local, n, &iov, 1);
+        if (ret < 0 && c->o->salvage) {
+            img_error("error while reading at byte %" PRIu64 ": %s",
+                      offset, strerror(-ret));
+            memset(buf, 0, n);
+            ret = 0;
+        } else if (ret < 0) {
+            img_error("error while reading at byte %" PRIu64 ": %s", offset,
+                      strerror(-ret));
+            return ret;
+        }
+        buf += n;
+        offset += n;
+        bytes -= n;
+    }
+    return 0;
+}
+
+static int coroutine_fn write_data(struct convert *c, uint64_t offset,
+                                   uint64_t bytes, uint8_t *buf, int flags)
+{
+    struct iovec iov = { buf, bytes };
+    int ret = coblk_co_pwritev(c->dst.dev, offset, bytes, &iov, 1, flags);
+
+    if (ret < 0) {
+        img_error("error while writing at byte %" PRIu64 ": %s", offset,
+                  strerror(-ret));
+    }
+    return ret;
+}
+
+/* Zeroes a range the target does not already read as zero. */
+static int coroutine_fn write_zeroes(struct convert *c, uint64_t offset,
+                                     uint64_t bytes)
+{
+    if (c->zero_init && !c->dst_backing) {
+        return 0;
+    }
+    int flags = c->dst_backing ? 0 : COBLK_REQ_F_UNMAP;
+    int ret = coblk_co_pwrite_zeroes(c->dst.dev, offset, bytes, flags);
+    if (ret < 0) {
+        img_error("error while writing at byte %" PRIu64 ": %s", offset,
+                  strerror(-ret));
+    }
+    return ret;
+}
+
+/* Writes a data chunk: runs of zero blocks (-S bytes, or the target's
+ * clusters) as zeroes, the rest as data. */
+static int coroutine_fn write_sparse(struct convert *c, const struct chunk *k,
+                                     uint8_t *buf)
+{
+    uint64_t unit = c->o->sparse > c->cluster ? c->o->sparse : c->cluster;
+    uint64_t pos = 0;
+
+    while (pos < k->bytes) {
+        /* The run from pos: up to the next unit boundary, then whole units
+         * while their zeroness stays the same. */
+        uint64_t end = ((k->offset + pos) / unit + 1) * unit - k->offset;
+        end = end < k->bytes ? end : k->bytes;
+        bool zero = is_zero(buf + pos, end - pos);
+        while (end < k->bytes) {
+            uint64_t next = end + unit < k->bytes ? end + unit : k->bytes;
+            if (is_zero(buf + end, next - end) != zero) {
+                break;
+            }
+            end = next;
+        }
+        int ret = zero ? write_zeroes(c, k->offset + pos, end - pos)
+                       : write_data(c, k->offset + pos, end - pos, buf + pos,
+                                    0);
+        if (ret < 0) {
+            return ret;
+        }
+        pos = end;
+    }
+    return 0;
+}
+
+static int coroutine_fn write_compressed(struct convert *c,
+                                         const struct chunk *k, uint8_t *buf)
+{
+    for (uint64_t pos = 0; pos < k->bytes; pos += c->cluster) {
+        uint64_t n = k->bytes - pos < c->cluster ? k->bytes - pos : c->cluster;
+        int ret = is_zero(buf + pos, n)
+                      ? write_zeroes(c, k->offset + pos, n)
+                      : write_data(c, k->offset + pos, n, buf + pos,
+                                   COBLK_REQ_F_COMPRESS);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/* Waits until the chunks before k started writing (not with -W). */
+static bool coroutine_fn take_turn(struct convert *c, const struct chunk *k)
+{
+    if (c->o->out_of_order) {
+        return !c->error;
+    }
+    while (c->turn != k->seq && !c->error) {
+        coblk_co_queue_wait(&c->turn_queue, NULL);
+    }
+    if (c->error) {
+        return false;
+    }
+    c->turn++;
+    coblk_co_queue_restart_all(&c->turn_queue);
+    return true;
+}
+
+/* Keeps to -r bytes per second. */
+static void coroutine_fn rate_limit(struct convert *c)
+{
+    if (!c->o->rate_limit) {
+        return;
+    }
+    uint64_t due = c->start_ns +
+                   (uint64_t)((double)c->done_bytes * 1e9 /
+                              (double)c->o->rate_limit);
+    uint64_t now = now_ns();
+    if (due > now) {
+        coblk_co_sleep_ns(due - now);
+    }
+}
+
+static int coroutine_fn copy_chunk(struct convert *c, const struct chunk *k,
+                                   uint8_t *buf)
+{
+    int ret = 0;
+
+    if (k->kind == CHUNK_DATA) {
+        ret = read_sources(c, k->offset, k->bytes, buf);
+    }
+    if (ret < 0 || !take_turn(c, k)) {
+        return ret < 0 ? ret : c->error;
+    }
+    switch (k->kind) {
+    case CHUNK_SKIP:
+        return 0;
+    case CHUNK_ZERO:
+        return write_zeroes(c, k->offset, k->bytes);
+    case CHUNK_DATA:
+        if (c->o->compress) {
+            return write_compressed(c, k, buf);
+        }
+        return c->o->sparse ? write_sparse(c, k, buf)
+                            : write_data(c, k->offset, k->bytes, buf, 0);
+    }
+    return -EINVAL;
+}
+
+static void coroutine_fn worker(void *opaque)
+{
+    struct convert *c = opaque;
+    uint8_t *buf = NULL;
+    struct chunk k;
+
+    if (posix_memalign((void **)&buf, BUF_ALIGN, CHUNK_MAX)) {
+        img_error("out of memory");
+        fail(c, -ENOMEM);
+    }
+    while (buf && claim(c, &k)) {
+        int ret = copy_chunk(c, &k, buf);
+        if (ret < 0) {
+            fail(c, ret);
+            break;
+        }
+        c->done_bytes += k.bytes;
+        img_progress_update(&c->progress,
+                            100.0 * (double)c->done_bytes /
+                                (double)c->total);
+        rate_limit(c);
+    }
+    free(buf);
+    c->running--;
+    coblk_co_queue_restart_all(&c->finished);
+}
+
+static int coroutine_fn convert_co(void *opaque)
+{
+    struct convert *c = opaque;
+    coblk_aio *ctx = coblk_aio_current();
+
+    c->start_ns = now_ns();
+    for (unsigned i = 0; i < c->o->coroutines; i++) {
+        coblk_co *co = coblk_co_create(worker, c);
+        if (!co) {
+            fail(c, -ENOMEM);
+            break;
+        }
+        c->running++;
+        coblk_aio_co_schedule(ctx, co);
+    }
+    while (c->running) {
+        coblk_co_queue_wait(&c->finished, NULL);
+    }
+    if (c->error == 0 && c->o->flush_dst) {
+        c->error = coblk_co_flush(c->dst.dev);
+        if (c->error) {
+            img_error("error while flushing: %s", strerror(-c->error));
+        }
+    }
+    return c->error;
+}
+
+/* ---- opening and creating -------------------------------------------------- */
+
+static int open_sources(struct convert *c, char **names, unsigned n)
+{
+    char *snap = NULL;
+
+    if (c->o->snapshot && img_snapshot_option(c->o->snapshot, &snap) < 0) {
+        return -EINVAL;
+    }
+    c->src = calloc(n, sizeof(*c->src));
+    if (!c->src) {
+        free(snap);
+        return -ENOMEM;
+    }
+    int ret = 0;
+    for (unsigned i = 0; i < n && ret == 0; i++) {
+        unsigned flags = c->o->direct_src ? IMG_OPEN_DIRECT : 0;
+        ret = img_open_opts(&c->src[i].img, names[i], c->o->fmt, snap, flags);
+        if (ret < 0) {
+            break;
+        }
+        c->nr_src++;
+        int64_t size = coblk_dev_size(c->src[i].img.dev);
+        if (size < 0) {
+            img_error("Could not get size of '%s': %s", names[i],
+                      strerror((int)-size));
+            ret = (int)size;
+            break;
+        }
+        c->src[i].start = c->total;
+        c->src[i].size = (uint64_t)size;
+        c->total += (uint64_t)size;
+    }
+    free(snap);
+    return ret;
+}
+
+static int create_target(struct convert *c, const char *filename)
+{
+    struct img_opts *opts = (struct img_opts *)&c->o->out_opts;
+
+    if ((c->o->backing && img_opts_set(opts, "backing_file",
+                                       c->o->backing) < 0) ||
+        (c->o->backing_fmt && img_opts_set(opts, "backing_fmt",
+                                           c->o->backing_fmt) < 0)) {
+        return -ENOMEM;
+    }
+    if (img_opts_check(opts, c->o->out_fmt, NULL) < 0) {
+        return -EINVAL;
+    }
+    if (img_opts_get(opts, "backing_file") && !img_opts_get(opts,
+                                                            "backing_fmt")) {
+        img_error("Use of backing file requires explicit backing format");
+        return -EINVAL;
+    }
+    char *options = img_opts_join(opts, "size");
+    uint64_t size = c->total;
+    if (!strcmp(c->o->out_fmt, "qcow2")) {
+        size = (size + 511) & ~511ull;
+    }
+    int ret = options ? coblk_create(c->o->out_fmt, filename, size, options)
+                      : -ENOMEM;
+    free(options);
+    if (ret < 0) {
+        img_error("%s: error while converting %s: %s", filename,
+                  c->o->out_fmt, coblk_last_error());
+    }
+    return ret;
+}
+
+static int open_target(struct convert *c, const char *filename)
+{
+    unsigned flags = IMG_OPEN_RW | IMG_OPEN_QUIET;
+
+    if (c->o->direct_dst) {
+        flags |= IMG_OPEN_DIRECT;
+    }
+    if (!c->o->flush_dst) {
+        flags |= IMG_OPEN_NO_FLUSH;
+    }
+    int ret = img_open(&c->dst, filename, c->o->out_fmt, flags);
+    if (ret < 0) {
+        return ret;
+    }
+    struct coblk_image_info info;
+    if (coblk_image_info(c->dst.dev, &info, sizeof(info)) == 0) {
+        c->cluster = info.cluster_size;
+        c->dst_backing = info.backing_file != NULL;
+    }
+    int64_t size = coblk_dev_size(c->dst.dev);
+    if (size >= 0 && (uint64_t)size < c->total) {
+        img_error("output file is smaller than input file");
+        return -EINVAL;
+    }
+    if (c->o->compress && !c->cluster) {
+        img_error("Compression not supported for this file format");
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+static int convert(const struct convert_opts *o, char **names, unsigned n)
+{
+    struct convert c = { .o = o };
+    const char *out = names[n];
+    int ret = open_sources(&c, names, n);
+
+    if (ret == 0 && !o->no_create) {
+        ret = create_target(&c, out);
+    }
+    if (ret == 0) {
+        ret = open_target(&c, out);
+    }
+    if (ret == 0) {
+        c.zero_init = !o->no_create || o->target_is_zero;
+        img_progress_start(&c.progress, o->progress && !o->quiet);
+        ret = img_run(convert_co, &c);
+        img_progress_end(&c.progress);
+    }
+    if (c.dst.dev) {
+        img_close(&c.dst);
+    }
+    for (unsigned i = 0; i < c.nr_src; i++) {
+        img_close(&c.src[i].img);
+    }
+    free(c.src);
+    return ret < 0 ? 1 : 0;
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+/* -t / -T: QEMU's cache modes. */
+static int parse_cache(const char *mode, bool *direct, bool *flush)
+{
+    static const struct { const char *name; bool direct, flush; } modes[] = {
+        { "none", true, true }, { "directsync", true, true },
+        { "writeback", false, true }, { "writethrough", false, true },
+        { "unsafe", false, false },
+    };
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (!strcmp(mode, modes[i].name)) {
+            *direct = modes[i].direct;
+            if (flush) {
+                *flush = modes[i].flush;
+            }
+            return 0;
+        }
+    }
+    img_error("Invalid cache option: %s", mode);
+    return -EINVAL;
+}
+
+static int check_options(const struct convert_opts *o)
+{
+    if (!img_known_format(o->out_fmt)) {
+        return -EINVAL;
+    }
+    if (o->target_is_zero && !o->no_create) {
+        img_error("--target-is-zero requires use of -n flag");
+        return -EINVAL;
+    }
+    if (o->compress && strcmp(o->out_fmt, "qcow2")) {
+        img_error("Compression not supported for this file format");
+        return -EINVAL;
+    }
+    if (o->copy_range && o->compress) {
+        img_error("Cannot enable copy offloading when -c is used");
+        return -EINVAL;
+    }
+    if (o->backing && strcmp(o->out_fmt, "qcow2")) {
+        img_error("Backing file not supported for file format '%s'",
+                  o->out_fmt);
+        return -EINVAL;
+    }
+    if (o->backing && o->no_create) {
+        img_error("-B makes no sense when concatenating multiple input "
+                  "images or when -n is used");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_number_option(int c, const char *arg, struct convert_opts *o)
+{
+    uint64_t v;
+    int ret = img_parse_size(arg, &v);
+
+    if (c == 'S') {
+        if (ret < 0 || v % 512 || v > SPARSE_MAX) {
+            img_error("Invalid buffer size for sparse output specified. "
+                      "Valid sizes are multiples of 512 up to %u. Select 0 "
+                      "to disable sparse detection (fully allocates "
+                      "output).", SPARSE_MAX);
+            return -EINVAL;
+        }
+        o->sparse = v;
+    } else if (c == 'm') {
+        char *end;
+        long m = strtol(arg, &end, 10);
+        if (*end || m < 1 || m > COROUTINES_MAX) {
+            img_error("Invalid number of coroutines. Allowed number of "
+                      "coroutines is between 1 and %d", COROUTINES_MAX);
+            return -EINVAL;
+        }
+        o->coroutines = (unsigned)m;
+    } else {
+        if (ret < 0) {
+            img_error("Invalid rate limit specified. You may use k, M, G, "
+                      "T, P or E suffixes for ");
+            img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes "
+                      "and exabytes.");
+            return -EINVAL;
+        }
+        o->rate_limit = v;
+    }
+    return 0;
+}
+
+int img_convert(int argc, char **argv)
+{
+    enum { OPT_TARGET_IS_ZERO = 256, OPT_SALVAGE, OPT_UNSUPPORTED };
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "force-share", no_argument, NULL, 'U' },
+        { "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
+        { "salvage", no_argument, NULL, OPT_SALVAGE },
+        { "image-opts", no_argument, NULL, OPT_UNSUPPORTED },
+        { "target-image-opts", no_argument, NULL, OPT_UNSUPPORTED },
+        { "bitmaps", no_argument, NULL, OPT_UNSUPPORTED },
+        { NULL, 0, NULL, 0 },
+    };
+    struct convert_opts o = { .out_fmt = "raw", .sparse = 4096,
+                              .coroutines = 8 };
+    int c, ret = 1;
+
+    while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
+                            longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': img_opts_free(&o.out_opts); return img_help();
+        case 'f': o.fmt = optarg; break;
+        case 'O': o.out_fmt = optarg; break;
+        case 'B': o.backing = optarg; break;
+        case 'F': o.backing_fmt = optarg; break;
+        case 'C': o.copy_range = true; break;
+        case 'c': o.compress = true; break;
+        case 'l': o.snapshot = optarg; break;
+        case 'p': o.progress = true; break;
+        case 'q': o.quiet = true; break;
+        case 'n': o.no_create = true; break;
+        case 'W': o.out_of_order = true; break;
+        case 'U': break;
+        case OPT_TARGET_IS_ZERO: o.target_is_zero = true; break;
+        case OPT_SALVAGE: o.salvage = true; break;
+        case 'o':
+            if (img_opts_parse(&o.out_opts, optarg) < 0) {
+                goto out;
+            }
+            break;
+        case 'S': case 'm': case 'r':
+            if (parse_number_option(c, optarg, &o) < 0) {
+                goto out;
+            }
+            break;
+        case 't':
+            if (parse_cache(optarg, &o.direct_dst, &o.flush_dst) < 0) {
+                goto out;
+            }
+            break;
+        case 'T':
+            if (parse_cache(optarg, &o.direct_src, NULL) < 0) {
+                goto out;
+            }
+            break;
+        case OPT_UNSUPPORTED:
+            img_error("%s is not supported by " IMG_PROG, argv[optind - 1]);
+            goto out;
+        default:
+            ret = img_bad_option(c, argv);
+            goto out;
+        }
+    }
+    if (img_opts_is_help(&o.out_opts)) {
+        ret = img_opts_help(o.out_fmt);
+        goto out;
+    }
+    if (argc - optind < 2) {
+        img_error("Must specify image file name");
+        goto out;
+    }
+    if (check_options(&o) == 0) {
+        ret = convert(&o, argv + optind, (unsigned)(argc - optind - 1));
+    }
+out:
+    img_opts_free(&o.out_opts);
+    return ret;
+}

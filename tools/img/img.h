@@ -1,0 +1,129 @@
+/*
+ * coblk-img: what the commands share.  Each command is one function,
+ * img_CMD(argc, argv), returning the process's exit status as qemu-img's
+ * would be.
+ */
+#ifndef COBLK_IMG_IMG_H
+#define COBLK_IMG_IMG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "coblk/coblk.h"
+
+#define IMG_PROG "coblk-img"
+
+/* The commands. */
+int img_amend(int argc, char **argv);
+int img_bench(int argc, char **argv);
+int img_check(int argc, char **argv);
+int img_commit(int argc, char **argv);
+int img_compare(int argc, char **argv);
+int img_convert(int argc, char **argv);
+int img_create(int argc, char **argv);
+int img_dd(int argc, char **argv);
+int img_info(int argc, char **argv);
+int img_map(int argc, char **argv);
+int img_measure(int argc, char **argv);
+int img_rebase(int argc, char **argv);
+int img_resize(int argc, char **argv);
+int img_snapshot(int argc, char **argv);
+
+/* ---- messages (util.c) -------------------------------------------------- */
+
+/* "coblk-img: MESSAGE" on stderr. */
+void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error: the message, then where help is; returns exit status 1. */
+int img_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The usage error getopt_long's result c stands for (an unknown option or
+ * a missing argument); for '?' and ':'.  Returns 1. */
+int img_bad_option(int c, char **argv);
+
+/* Prints the global help (the command list) and returns 0. */
+int img_help(void);
+
+/* ---- numbers -------------------------------------------------------------- */
+
+/* qemu's size syntax: a number (0x hex allowed), a fraction only with a
+ * suffix, one of B k K M G T P E (powers of 1024).  Returns 0 or -EINVAL
+ * (-ERANGE past 2^64 - 1). */
+int img_parse_size(const char *s, uint64_t *out);
+
+/* qemu's human size, "1 GiB", "1.32 MiB", "512 B", into buf. */
+const char *img_size_str(uint64_t bytes, char buf[32]);
+
+/* ---- images --------------------------------------------------------------- */
+
+enum {
+    IMG_OPEN_RW = 1u << 0,
+    IMG_OPEN_NO_BACKING = 1u << 1,  /* the image alone (info, check) */
+    IMG_OPEN_QUIET = 1u << 2,       /* no warning for a probed raw image */
+    IMG_OPEN_DIRECT = 1u << 3,      /* -t none: O_DIRECT */
+    IMG_OPEN_NO_FLUSH = 1u << 4,    /* -t unsafe: flushes do nothing */
+};
+
+struct img {
+    struct coblk_dev *dev;
+    const char *filename;           /* as the user wrote it */
+    char format[16];                /* as given or probed */
+};
+
+/* Opens filename in format fmt (NULL: probe as qemu-img does), prints
+ * qemu-img's message on failure.  Returns 0 or -errno. */
+int img_open(struct img *img, const char *filename, const char *fmt,
+             unsigned flags);
+/* The same with options for the format's driver (qcow2: "snapshot=ID"). */
+int img_open_opts(struct img *img, const char *filename, const char *fmt,
+                  const char *fmt_options, unsigned flags);
+void img_close(struct img *img);
+
+/* The spec that opens filename as fmt ("qcow2", "raw") with the driver's
+ * options (or NULL), to free(). */
+char *img_spec(const char *fmt, const char *options, const char *filename);
+
+/* The driver option for qemu-img's -l snapshot_param
+ * ("snapshot.id=ID", "snapshot.name=NAME" or "ID_OR_NAME") into *out, to
+ * free().  Returns 0 or -EINVAL with the message printed. */
+int img_snapshot_option(const char *param, char **out);
+
+/* Whether fmt names a format coblk-img writes; if not, prints qemu-img's
+ * message. */
+bool img_known_format(const char *fmt);
+
+/* Runs fn(opaque) in a coroutine on this thread's event loop and returns
+ * its result once it finished (-errno from setting up the loop). */
+int img_run(int (*fn)(void *opaque), void *opaque);
+
+/* ---- progress (-p) ---------------------------------------------------------- */
+
+struct img_progress {
+    bool enabled;
+    double shown;                   /* last percentage printed */
+};
+
+void img_progress_start(struct img_progress *p, bool enabled);
+void img_progress_update(struct img_progress *p, double percent);
+void img_progress_end(struct img_progress *p);
+
+/* ---- JSON, printed as QEMU prints it (json.c) ----------------------------- */
+
+struct json;
+
+struct json *json_object(void);
+struct json *json_array(void);
+/* Add to an object (key copied) or, with key NULL, to an array.  A NULL
+ * value (out of memory) is remembered and fails json_print(). */
+void json_add(struct json *parent, const char *key, struct json *value);
+struct json *json_int(int64_t v);
+struct json *json_uint(uint64_t v);
+struct json *json_bool(bool v);
+struct json *json_string(const char *s);
+/* Prints v with QEMU's indentation and key order, then a newline.
+ * Returns 0, or -ENOMEM if building it ran out of memory. */
+int json_print(FILE *out, const struct json *v);
+void json_free(struct json *v);
+
+#endif /* COBLK_IMG_IMG_H */

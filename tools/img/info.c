@@ -1,0 +1,354 @@
+/*
+ * coblk-img info: what an image is, as qemu-img info prints it (text or
+ * JSON), for the image alone or for each image of its backing chain.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "img/img.h"
+
+#define CHAIN_MAX 256
+
+/* What qemu-img calls actual-size: the space the file takes; -1 for what
+ * is no local file. */
+static int64_t actual_size(const char *filename)
+{
+    const char *path = strncmp(filename, "file:", 5) ? filename : filename + 5;
+    struct stat st;
+
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        return -1;
+    }
+    return (int64_t)st.st_blocks * 512;
+}
+
+/* QEMU's block layer counts whole sectors. */
+static uint64_t virtual_size(const struct coblk_image_info *info)
+{
+    uint64_t size = info->virtual_size;
+
+    if (!strcmp(info->format, "qcow2")) {
+        return size & ~511ull;
+    }
+    return size + 511 < size ? size : (size + 511) & ~511ull;
+}
+
+/* ---- snapshots, shared with coblk-img snapshot -l ---------------------------- */
+
+void img_snapshot_header(void);
+void img_snapshot_row(const struct coblk_snapshot_info *sn);
+
+void img_snapshot_header(void)
+{
+    printf("%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+           "VM CLOCK", "ICOUNT");
+}
+
+void img_snapshot_row(const struct coblk_snapshot_info *sn)
+{
+    char size[32], date[32] = "", clock[32], icount[24] = "";
+    time_t t = sn->date_sec;
+    struct tm tm;
+    uint64_t ms = sn->vm_clock_nsec / 1000000;
+
+    if (localtime_r(&t, &tm)) {
+        strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    snprintf(clock, sizeof(clock), "%02" PRIu64 ":%02u:%02u.%03u",
+             ms / 3600000, (unsigned)(ms / 60000 % 60),
+             (unsigned)(ms / 1000 % 60), (unsigned)(ms % 1000));
+    if (sn->icount >= 0) {
+        snprintf(icount, sizeof(icount), "%" PRId64, sn->icount);
+    }
+    printf("%-9s %-16s %8s%20s%13s%11s\n", sn->id, sn->name,
+           img_size_str(sn->vm_state_size, size), date, clock, icount);
+}
+
+/* ---- text ------------------------------------------------------------------- */
+
+static void print_qcow2_specific(const struct coblk_image_info *info)
+{
+    bool v3 = !strcmp(info->compat, "1.1");
+
+    printf("Format specific information:\n");
+    printf("    compat: %s\n", info->compat);
+    printf("    compression type: %s\n", info->compression_type);
+    if (v3) {
+        printf("    lazy refcounts: %s\n",
+               info->lazy_refcounts ? "true" : "false");
+    }
+    printf("    refcount bits: %u\n", info->refcount_bits);
+    if (v3) {
+        printf("    corrupt: %s\n", info->corrupt ? "true" : "false");
+        printf("    extended l2: %s\n", info->extended_l2 ? "true" : "false");
+    }
+}
+
+static void print_human(const char *filename,
+                        const struct coblk_image_info *info, int64_t actual)
+{
+    char size[32];
+    uint64_t vsize = virtual_size(info);
+
+    printf("image: %s\n", filename);
+    printf("file format: %s\n", info->format);
+    printf("virtual size: %s (%" PRIu64 " bytes)\n",
+           img_size_str(vsize, size), vsize);
+    if (actual >= 0) {
+        printf("disk size: %s\n", img_size_str((uint64_t)actual, size));
+    } else {
+        printf("disk size: unavailable\n");
+    }
+    if (info->cluster_size) {
+        printf("cluster_size: %" PRIu64 "\n", info->cluster_size);
+    }
+    if (info->dirty) {
+        printf("cleanly shut down: no\n");
+    }
+    if (info->backing_file) {
+        printf("backing file: %s", info->backing_file);
+        if (info->full_backing_file &&
+            strcmp(info->full_backing_file, info->backing_file)) {
+            printf(" (actual path: %s)", info->full_backing_file);
+        }
+        printf("\n");
+    }
+    if (info->backing_format) {
+        printf("backing file format: %s\n", info->backing_format);
+    }
+    if (info->nb_snapshots) {
+        printf("Snapshot list:\n");
+        img_snapshot_header();
+        for (unsigned i = 0; i < info->nb_snapshots; i++) {
+            img_snapshot_row(&info->snapshots[i]);
+        }
+    }
+    if (info->compat) {
+        print_qcow2_specific(info);
+    }
+}
+
+/* ---- JSON ------------------------------------------------------------------- */
+
+static struct json *snapshot_json(const struct coblk_snapshot_info *sn)
+{
+    struct json *o = json_object();
+
+    json_add(o, "id", json_string(sn->id));
+    json_add(o, "name", json_string(sn->name));
+    json_add(o, "vm-state-size", json_uint(sn->vm_state_size));
+    json_add(o, "date-sec", json_uint(sn->date_sec));
+    json_add(o, "date-nsec", json_uint(sn->date_nsec));
+    json_add(o, "vm-clock-sec", json_uint(sn->vm_clock_nsec / 1000000000));
+    json_add(o, "vm-clock-nsec", json_uint(sn->vm_clock_nsec % 1000000000));
+    if (sn->icount >= 0) {
+        json_add(o, "icount", json_int(sn->icount));
+    }
+    return o;
+}
+
+static struct json *qcow2_json(const struct coblk_image_info *info)
+{
+    bool v3 = !strcmp(info->compat, "1.1");
+    struct json *spec = json_object(), *data = json_object();
+
+    json_add(spec, "type", json_string("qcow2"));
+    json_add(data, "compat", json_string(info->compat));
+    json_add(data, "compression-type", json_string(info->compression_type));
+    if (v3) {
+        json_add(data, "lazy-refcounts", json_bool(info->lazy_refcounts));
+    }
+    json_add(data, "refcount-bits", json_uint(info->refcount_bits));
+    if (v3) {
+        json_add(data, "corrupt", json_bool(info->corrupt));
+        json_add(data, "extended-l2", json_bool(info->extended_l2));
+    }
+    json_add(spec, "data", data);
+    return spec;
+}
+
+static struct json *info_json(const char *filename,
+                              const struct coblk_image_info *info,
+                              int64_t actual)
+{
+    struct json *o = json_object();
+
+    if (info->nb_snapshots) {
+        struct json *list = json_array();
+        for (unsigned i = 0; i < info->nb_snapshots; i++) {
+            json_add(list, NULL, snapshot_json(&info->snapshots[i]));
+        }
+        json_add(o, "snapshots", list);
+    }
+    if (info->backing_format) {
+        json_add(o, "backing-filename-format",
+                 json_string(info->backing_format));
+    }
+    json_add(o, "virtual-size", json_uint(virtual_size(info)));
+    json_add(o, "filename", json_string(filename));
+    if (info->cluster_size) {
+        json_add(o, "cluster-size", json_uint(info->cluster_size));
+    }
+    json_add(o, "format", json_string(info->format));
+    if (actual >= 0) {
+        json_add(o, "actual-size", json_int(actual));
+    }
+    if (info->compat) {
+        json_add(o, "format-specific", qcow2_json(info));
+    }
+    if (info->backing_file) {
+        json_add(o, "full-backing-filename",
+                 json_string(info->full_backing_file
+                                 ? info->full_backing_file
+                                 : info->backing_file));
+        json_add(o, "backing-filename", json_string(info->backing_file));
+    }
+    json_add(o, "dirty-flag", json_bool(info->dirty));
+    return o;
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+struct info_opts {
+    const char *fmt;
+    bool json, chain;
+};
+
+/* One image of the chain: printed (text) or returned in *obj (JSON).
+ * Sets *next to the backing file to follow (to free()), or NULL. */
+static int info_one(const char *filename, const char *fmt,
+                    const struct info_opts *o, struct json **obj,
+                    char **next, char **next_fmt)
+{
+    struct img img;
+    struct coblk_image_info info;
+
+    *next = *next_fmt = NULL;
+    if (img_open(&img, filename, fmt, IMG_OPEN_NO_BACKING) < 0) {
+        return 1;
+    }
+    if (coblk_image_info(img.dev, &info, sizeof(info)) < 0) {
+        img_error("%s: %s", filename, coblk_last_error());
+        img_close(&img);
+        return 1;
+    }
+    int64_t actual = actual_size(filename);
+    if (o->json) {
+        *obj = info_json(filename, &info, actual);
+    } else {
+        print_human(filename, &info, actual);
+    }
+    if (o->chain && info.backing_file) {
+        *next = strdup(info.full_backing_file ? info.full_backing_file
+                                              : info.backing_file);
+        *next_fmt = info.backing_format ? strdup(info.backing_format) : NULL;
+    }
+    img_close(&img);
+    return 0;
+}
+
+/* Whether filename is a file met before in the chain; if not, adds it. */
+static bool seen_before(struct stat *seen, unsigned n, const char *filename)
+{
+    struct stat st;
+
+    if (stat(filename, &st) < 0) {
+        return false;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (seen[i].st_dev == st.st_dev && seen[i].st_ino == st.st_ino) {
+            return true;
+        }
+    }
+    seen[n] = st;
+    return false;
+}
+
+static int info_chain(const char *filename, const struct info_opts *o)
+{
+    static struct stat seen[CHAIN_MAX];
+    struct json *list = o->json && o->chain ? json_array() : NULL;
+    struct json *obj = NULL;
+    char *name = strdup(filename), *fmt = o->fmt ? strdup(o->fmt) : NULL;
+    int ret = name ? 0 : 1;
+
+    for (unsigned depth = 0; name && ret == 0; depth++) {
+        if (depth == CHAIN_MAX || seen_before(seen, depth, name)) {
+            img_error("Backing file '%s' creates an infinite loop.", name);
+            ret = 1;
+            break;
+        }
+        if (depth && !o->json) {
+            printf("\n");
+        }
+        char *next, *next_fmt;
+        ret = info_one(name, fmt, o, &obj, &next, &next_fmt);
+        if (list && obj) {
+            json_add(list, NULL, obj);
+            obj = NULL;
+        }
+        free(name);
+        free(fmt);
+        name = next;
+        fmt = next_fmt;
+    }
+    free(name);
+    free(fmt);
+    if (ret == 0 && o->json && json_print(stdout, list ? list : obj) < 0) {
+        img_error("out of memory");
+        ret = 1;
+    }
+    json_free(list);
+    json_free(obj);
+    return ret;
+}
+
+int img_info(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "format", required_argument, NULL, 'f' },
+        { "output", required_argument, NULL, 'O' },
+        { "backing-chain", no_argument, NULL, 'b' },
+        { "force-share", no_argument, NULL, 'U' },
+        { "image-opts", no_argument, NULL, 'I' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct info_opts o = { 0 };
+    int c;
+
+    while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f': o.fmt = optarg; break;
+        case 'h': return img_help();
+        case 'U': break;
+        case 'b': o.chain = true; break;
+        case 'O':
+            if (!strcmp(optarg, "json")) {
+                o.json = true;
+            } else if (strcmp(optarg, "human")) {
+                img_error("--output must be used with human or json as "
+                          "argument.");
+                return 1;
+            }
+            break;
+        case 'I':
+            img_error("--image-opts is not supported: coblk specs name "
+                      "the options (see coblk(3))");
+            return 1;
+        default:
+            return img_bad_option(c, argv);
+        }
+    }
+    if (optind != argc - 1) {
+        return img_usage("Expecting one image file name");
+    }
+    return info_chain(argv[optind], &o);
+}

@@ -1,0 +1,360 @@
+/*
+ * What coblk-img's commands share: messages worded as qemu-img words
+ * them, qemu's size syntax and human sizes, opening images the way
+ * qemu-img does (probing when no format is given), running coroutines,
+ * and the -p progress line.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "img/img.h"
+
+void img_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs(IMG_PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int img_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs(IMG_PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry '" IMG_PROG " --help' for more information\n", stderr);
+    return 1;
+}
+
+int img_bad_option(int c, char **argv)
+{
+    const char *opt = argv[optind - 1];
+
+    if (c == ':') {
+        return img_usage("missing argument for option '%s'", opt);
+    }
+    return img_usage("unrecognized option '%s'", opt);
+}
+
+/* ---- numbers -------------------------------------------------------------- */
+
+static int suffix_shift(char c)
+{
+    switch (c) {
+    case 'B': case 'b': return 0;
+    case 'K': case 'k': return 10;
+    case 'M': case 'm': return 20;
+    case 'G': case 'g': return 30;
+    case 'T': case 't': return 40;
+    case 'P': case 'p': return 50;
+    case 'E': case 'e': return 60;
+    }
+    return -1;
+}
+
+int img_parse_size(const char *s, uint64_t *out)
+{
+    const char *p = s;
+    char *end;
+
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    if (!*p || *p == '-' || *p == '+') {
+        return -EINVAL;
+    }
+    errno = 0;
+    unsigned long long whole = strtoull(p, &end, 0);
+    if (errno == ERANGE) {
+        return -ERANGE;
+    }
+    if (end == p) {
+        return -EINVAL;
+    }
+    bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+    double fraction = 0;
+    if (*end == '.' && !hex) {
+        const char *dot = end;
+        fraction = strtod(dot, &end);
+        if (end == dot + 1 && !(dot[1] >= '0' && dot[1] <= '9')) {
+            return -EINVAL;
+        }
+    }
+    int shift = 0;
+    if (*end) {
+        shift = suffix_shift(*end++);
+        if (shift < 0 || *end) {
+            return -EINVAL;
+        }
+    }
+    if (fraction > 0 && shift == 0) {
+        return -EINVAL;             /* a fraction of a byte */
+    }
+    if (shift && whole > (UINT64_MAX >> shift)) {
+        return -ERANGE;
+    }
+    uint64_t bytes = (uint64_t)whole << shift;
+    uint64_t extra = (uint64_t)(fraction * (double)(1ull << shift));
+    if (bytes + extra < bytes) {
+        return -ERANGE;
+    }
+    *out = bytes + extra;
+    return 0;
+}
+
+const char *img_size_str(uint64_t bytes, char buf[32])
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
+                                         "PiB", "EiB" };
+    int exp;
+
+    /* Switch to the next unit once the number would reach 1000. */
+    frexp((double)bytes / (1000.0 / 1024.0), &exp);
+    int i = exp > 0 ? (exp - 1) / 10 : 0;
+    snprintf(buf, 32, "%0.3g %s", (double)bytes / (double)(1ull << (i * 10)),
+             units[i]);
+    return buf;
+}
+
+/* ---- images --------------------------------------------------------------- */
+
+bool img_known_format(const char *fmt)
+{
+    if (!strcmp(fmt, "qcow2") || !strcmp(fmt, "raw")) {
+        return true;
+    }
+    img_error("Unknown file format '%s'", fmt);
+    return false;
+}
+
+/* A name that is a spec of one of coblk's protocols rather than a file. */
+static bool is_protocol_spec(const char *name)
+{
+    static const char *const protocols[] = { "null:", "blkdebug:", "nbd:",
+                                             "nbd+unix:", "nbd+tcp:",
+                                             "rbd:" };
+    for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++) {
+        if (!strncmp(name, protocols[i], strlen(protocols[i]))) {
+            return access(name, F_OK) != 0;
+        }
+    }
+    return false;
+}
+
+char *img_spec(const char *fmt, const char *options, const char *filename)
+{
+    char *spec;
+    bool file = !is_protocol_spec(filename) && strncmp(filename, "file:", 5);
+
+    if (asprintf(&spec, "%s:%s%s%s%s", fmt, options ? options : "",
+                 options ? ":" : "", file ? "file:" : "", filename) < 0) {
+        return NULL;
+    }
+    return spec;
+}
+
+static int probe(const char *filename, char *fmt, size_t size)
+{
+    if (is_protocol_spec(filename)) {
+        snprintf(fmt, size, "raw");
+        return 0;
+    }
+    const char *path = strncmp(filename, "file:", 5) ? filename : filename + 5;
+    return coblk_probe(path, fmt, size);
+}
+
+/* qemu-img's words for a failed open: a file's errno twice over, as
+ * QEMU's protocol and format layers each add the name. */
+static void open_failed(const char *filename, int err)
+{
+    const char *why = coblk_last_error();
+
+    if (!strncmp(why, "file: ", 6)) {
+        img_error("Could not open '%s': Could not open '%s': %s", filename,
+                  filename, strerror(-err));
+    } else {
+        img_error("Could not open '%s': %s", filename,
+                  *why ? why : strerror(-err));
+    }
+}
+
+int img_open(struct img *img, const char *filename, const char *fmt,
+             unsigned flags)
+{
+    return img_open_opts(img, filename, fmt, NULL, flags);
+}
+
+int img_open_opts(struct img *img, const char *filename, const char *fmt,
+                  const char *fmt_options, unsigned flags)
+{
+    img->dev = NULL;
+    img->filename = filename;
+    if (fmt && strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) {
+        img_error("Could not open '%s': Unknown driver '%s'", filename, fmt);
+        return -EINVAL;
+    }
+    if (fmt) {
+        snprintf(img->format, sizeof(img->format), "%s", fmt);
+    } else {
+        int ret = probe(filename, img->format, sizeof(img->format));
+        if (ret < 0) {
+            open_failed(filename, ret);
+            return ret;
+        }
+        if (!strcmp(img->format, "raw") && (flags & IMG_OPEN_RW) &&
+            !(flags & IMG_OPEN_QUIET)) {
+            fprintf(stderr, "WARNING: Image format was not specified for "
+                    "'%s' and probing guessed raw.\n"
+                    "         Automatically detecting the format is "
+                    "dangerous for raw images, write operations on block 0 "
+                    "will be restricted.\n"
+                    "         Specify the 'raw' format explicitly to remove "
+                    "the restrictions.\n", filename);
+        }
+    }
+    if (fmt_options && strcmp(img->format, "qcow2")) {
+        img_error("Could not open '%s': a %s image has no snapshots",
+                  filename, img->format);
+        return -EINVAL;
+    }
+    char *spec = img_spec(img->format, fmt_options, filename);
+    if (!spec) {
+        img_error("out of memory");
+        return -ENOMEM;
+    }
+    int oflags = (flags & IMG_OPEN_RW) ? 0 : COBLK_OPEN_RDONLY;
+    oflags |= (flags & IMG_OPEN_NO_BACKING ? COBLK_OPEN_NO_BACKING : 0) |
+              (flags & IMG_OPEN_DIRECT ? COBLK_OPEN_DIRECT : 0) |
+              (flags & IMG_OPEN_NO_FLUSH ? COBLK_OPEN_NO_FLUSH : 0);
+    int ret = coblk_dev_open(spec, oflags, &img->dev);
+    free(spec);
+    if (ret == -ENOENT && fmt_options && strstr(coblk_last_error(),
+                                                "no snapshot")) {
+        img_error("Failed to load snapshot: Can't find snapshot");
+        img->dev = NULL;
+    } else if (ret < 0) {
+        open_failed(filename, ret);
+        img->dev = NULL;
+    }
+    return ret;
+}
+
+void img_close(struct img *img)
+{
+    if (img->dev && coblk_dev_close(img->dev) < 0) {
+        img_error("%s: %s", img->filename, coblk_last_error());
+    }
+    img->dev = NULL;
+}
+
+/* ---- coroutines ----------------------------------------------------------- */
+
+struct run_call {
+    int (*fn)(void *opaque);
+    void *opaque;
+    int ret;
+    bool done;
+};
+
+static void coroutine_fn run_entry(void *opaque)
+{
+    struct run_call *call = opaque;
+
+    call->ret = call->fn(call->opaque);
+    call->done = true;
+}
+
+int img_run(int (*fn)(void *opaque), void *opaque)
+{
+    coblk_aio *ctx = coblk_aio_current();
+    if (!ctx) {
+        int ret = coblk_aio_new(0, 0, &ctx);
+        if (ret < 0) {
+            img_error("cannot set up io_uring: %s", strerror(-ret));
+            return ret;
+        }
+    }
+    struct run_call call = { .fn = fn, .opaque = opaque };
+    coblk_co *co = coblk_co_create(run_entry, &call);
+    if (!co) {
+        img_error("out of memory");
+        return -ENOMEM;
+    }
+    coblk_co_enter(co);
+    while (!call.done) {
+        coblk_aio_poll(ctx, true);
+    }
+    return call.ret;
+}
+
+/* ---- progress --------------------------------------------------------------- */
+
+void img_progress_start(struct img_progress *p, bool enabled)
+{
+    p->enabled = enabled;
+    p->shown = 0;
+    if (enabled) {
+        printf("    (%3.2f/100%%)\r", 0.0);
+        fflush(stdout);
+    }
+}
+
+void img_progress_update(struct img_progress *p, double percent)
+{
+    if (!p->enabled || percent < p->shown + 1.0) {
+        return;
+    }
+    p->shown = percent > 100 ? 100 : percent;
+    printf("    (%3.2f/100%%)\r", p->shown);
+    fflush(stdout);
+}
+
+void img_progress_end(struct img_progress *p)
+{
+    if (p->enabled) {
+        if (p->shown < 100) {
+            printf("    (%3.2f/100%%)\r", 100.0);
+        }
+        printf("\n");
+        fflush(stdout);
+    }
+}
+
+/* ---- snapshots ------------------------------------------------------------- */
+
+int img_snapshot_option(const char *param, char **out)
+{
+    const char *name = param;
+
+    if (!strncmp(param, "snapshot.id=", 12)) {
+        name = param + 12;
+    } else if (!strncmp(param, "snapshot.name=", 14)) {
+        name = param + 14;
+    }
+    size_t len = strcspn(name, ",");
+    if (!len || strpbrk(name, ":") || (name[len] && name == param)) {
+        img_error("Failed in parsing snapshot param '%s'", param);
+        return -EINVAL;
+    }
+    if (asprintf(out, "snapshot=%.*s", (int)len, name) < 0) {
+        img_error("out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
