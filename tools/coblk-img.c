@@ -32,6 +32,9 @@ static const struct command commands[] = {
     { "create", img_create,
       "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
       "[-o options] filename [size]" },
+    { "dd", img_dd,
+      "dd [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] "
+      "[skip=blocks] if=input of=output" },
     { "info", img_info,
       "info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename" },
     { "map", img_map,
@@ -40,6 +43,9 @@ static const struct command commands[] = {
     { "measure", img_measure,
       "measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | "
       "[-f fmt] [-l snapshot_param] filename]" },
+    { "snapshot", img_snapshot,
+      "snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] "
+      "filename" },
     { "resize", img_resize,
       "resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename "
       "[+ | -]size" },

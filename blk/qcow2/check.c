@@ -50,13 +50,20 @@ static void report(struct checker *k, const char *fmt, ...)
     k->c->report(k->c->opaque, line);
 }
 
+/* Bits of table entries the format reserves: set, the entry is corrupt. */
+#define L1E_RESERVED 0x7f000000000001ffull
+#define L2E_RESERVED 0x3f000000000001feull
+
 /* One more reference to every cluster of [offset, offset + bytes). */
 static void count(struct checker *k, uint64_t offset, uint64_t bytes)
 {
     qcow2_state *s = k->s;
     uint64_t first = offset >> s->h.cluster_bits;
-    uint64_t last = (offset + (bytes ? bytes : 1) - 1) >> s->h.cluster_bits;
+    uint64_t last = (offset + bytes - 1) >> s->h.cluster_bits;
 
+    if (!bytes) {
+        return;         /* an empty table takes no cluster */
+    }
     if (last >= k->nb_clusters || offset + bytes < offset) {
         report(k, "ERROR: counting reference for region exceeding the end "
                "of the file by one cluster or more: offset 0x%" PRIx64
@@ -103,6 +110,10 @@ static void count_l2_entry(struct checker *k, const uint64_t *entry,
     if (!host) {
         return;
     }
+    if (e & L2E_RESERVED) {
+        report(k, "ERROR found l2 entry with reserved bits set: %" PRIx64, e);
+        k->c->corruptions++;
+    }
     if (host & (s->cluster_size - 1)) {
         /* Still a reference to the cluster it falls in, as qemu-img
          * counts it. */
@@ -130,6 +141,11 @@ static int count_l1(struct checker *k, const uint64_t *l1, uint32_t l1_size,
     count(k, l1_offset, (uint64_t)l1_size * 8);
     for (uint32_t i = 0; i < l1_size; i++) {
         uint64_t l2 = l1[i] & QCOW2_L1E_OFFSET_MASK;
+        if (l1[i] & L1E_RESERVED) {
+            report(k, "ERROR found L1 entry with reserved bits set: %" PRIx64,
+                   l1[i]);
+            k->c->corruptions++;
+        }
         if (!l2) {
             continue;
         }

@@ -39,11 +39,17 @@ struct create_opts {
     char *backing_file, *backing_fmt;       /* malloc'd */
 };
 
+/* on/off, or QEMU's synonyms yes/no, true/false. */
 static int on_off(const char *key, const char *value, bool *out)
 {
-    if (!strcmp(value, "on") || !strcmp(value, "off")) {
-        *out = !strcmp(value, "on");
-        return 0;
+    static const char *const yes[] = { "on", "yes", "true" };
+    static const char *const no[] = { "off", "no", "false" };
+
+    for (int i = 0; i < 3; i++) {
+        if (!strcmp(value, yes[i]) || !strcmp(value, no[i])) {
+            *out = !strcmp(value, yes[i]);
+            return 0;
+        }
     }
     return blk_error(-EINVAL, "qcow2: %s is on or off, not '%s'", key,
                      value);

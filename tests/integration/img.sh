@@ -133,6 +133,11 @@ quiet_io -f raw -c 'write -P 8 1M 1M' disk.raw
 qemu-img create -q -f qcow2 huge.qcow2 256T
 quiet_io -c 'write -P 9 100T 64k' huge.qcow2
 printf 'QFI\373\000\000\000\001' >qcow1.img
+qemu-img create -q -f qcow2 empty.qcow2 0
+head -c 1000 /dev/urandom >odd.raw
+head -c 70000 /dev/urandom >odd70k.raw
+qemu-img create -q -f qcow2 -u -b missing.qcow2 -F qcow2 orphan.qcow2 1M
+qemu-img create -q -f qcow2 'name, with commas.qcow2' 1M
 echo "not an image" >junk.img
 for f in base top sub/leaf v2 ext lazy snap comp dirty huge; do
     cp "$f.qcow2" "qd/$(basename "$f").qcow2"
@@ -163,14 +168,30 @@ set_refcount leaky.qcow2 $((size / 65536 - 1)) 1
 set_refcount leaky.qcow2 $((size / 65536 - 2)) 1
 cp base.qcow2 broken.qcow2
 set_refcount broken.qcow2 5 0
+# Reserved bits set in the first L1 entry.
+cp base.qcow2 reserved.qcow2
+python3 - <<'EOF'
+import struct
+with open("reserved.qcow2", "r+b") as f:
+    l1 = struct.unpack(">Q", f.read(48)[40:48])[0]
+    f.seek(l1)
+    e = struct.unpack(">Q", f.read(8))[0]
+    f.seek(l1)
+    f.write(struct.pack(">Q", e | 0x100))
+EOF
 for f in leaky broken; do
     cp "$f.qcow2" "qd/$f.qcow2"
     cp "$f.qcow2" "cd/$f.qcow2"
 done
+cp odd.raw qd/odd.raw
+cp odd.raw cd/odd.raw
+cp odd70k.raw qd/odd70k.raw
+cp odd70k.raw cd/odd70k.raw
 
 # ---- info ----------------------------------------------------------------------
 for f in base.qcow2 top.qcow2 sub/leaf.qcow2 v2.qcow2 ext.qcow2 lazy.qcow2 \
-         snap.qcow2 comp.qcow2 dirty.qcow2 disk.raw huge.qcow2 junk.img; do
+         snap.qcow2 comp.qcow2 dirty.qcow2 disk.raw huge.qcow2 junk.img \
+         empty.qcow2 odd.raw orphan.qcow2 'name, with commas.qcow2'; do
     same info "$f"
     same info --output=json "$f"
     same info --backing-chain "$f"
@@ -184,10 +205,12 @@ same info --output=xml base.qcow2
 same info
 same info a b
 same info -z base.qcow2
+same info --output=json --output=human base.qcow2
 
 # ---- check ---------------------------------------------------------------------
 for f in base.qcow2 top.qcow2 v2.qcow2 ext.qcow2 comp.qcow2 snap.qcow2 \
-         leaky.qcow2 broken.qcow2 disk.raw; do
+         leaky.qcow2 broken.qcow2 disk.raw empty.qcow2 reserved.qcow2 \
+         orphan.qcow2; do
     same check "$f"
     same check --output=json "$f"
     same check -q "$f"
@@ -216,6 +239,14 @@ same map --output=json --start-offset=1M --max-length=4M top.qcow2
 same map --start-offset=512k --max-length=3.5M top.qcow2
 same map --start-offset=x top.qcow2
 same map --output=json huge.qcow2
+for f in odd.raw empty.qcow2 orphan.qcow2; do
+    same map "$f"
+    same map --output=json "$f"
+done
+same map --output=json --start-offset=600 odd.raw
+same map --max-length=0 base.qcow2
+same map --output=json --max-length=0 base.qcow2
+same map --output=json --start-offset=1G base.qcow2
 
 # ---- measure --------------------------------------------------------------------
 same measure --size 1G
@@ -228,6 +259,10 @@ for f in base.qcow2 top.qcow2 v2.qcow2 comp.qcow2 disk.raw; do
     same measure -O qcow2 "$f"
     same measure --output=json -O raw "$f"
 done
+same measure -O raw odd.raw
+same measure -O qcow2 odd.raw
+same measure -O qcow2 -o compat=0.10 base.qcow2
+same measure -O qcow2 -o size=100M base.qcow2
 same measure
 same measure --size 1G base.qcow2
 same measure --size x
@@ -287,6 +322,11 @@ new.raw 1M
 -q -f qcow2 new.qcow2 1M
 -f qcow2 -o size=5M new.qcow2
 new.raw 0x100
+new.raw 010
+new.raw +5
+new.raw 1.k
+new.raw 1000
+-f qcow2 -o lazy_refcounts=yes,extended_l2=true new.qcow2 1M
 -f qcow2 -o foo=1 bad.qcow2 1M
 -f qcow2 -b missing.qcow2 -F qcow2 bad.qcow2
 -f qcow2 -u -b missing.qcow2 -F qcow2 bad.qcow2
@@ -297,6 +337,8 @@ bad.raw 1.5
 bad.raw 9E
 bad.raw 10Q
 bad.raw 1M extra
+-F qcow2 bad.raw 1M
+-o size=3M bad.raw 1M
 EOF
 same create
 # qemu-img lists options coblk does not have (encryption, data files).
@@ -347,6 +389,11 @@ base.qcow2 out.raw
 -t writeback -O qcow2 top.qcow2 out.qcow2
 -r 100M -O raw base.qcow2 out.raw
 -O qcow2 huge.qcow2 out.qcow2
+-c -O qcow2 odd70k.raw out.qcow2
+-c -O qcow2 -o cluster_size=512 odd70k.raw out.qcow2
+-c -O qcow2 -o cluster_size=2M,compression_type=zstd odd70k.raw out.qcow2
+-O raw odd.raw out.raw
+-O qcow2 odd.raw out.qcow2
 base.qcow2
 -c -O raw base.qcow2 bad.raw
 -m 17 base.qcow2 bad.raw
@@ -361,6 +408,10 @@ nonexistent.qcow2 bad.raw
 -o foo=bar -O qcow2 base.qcow2 bad.qcow2
 -C -c -O qcow2 base.qcow2 bad.qcow2
 -l nosuch snap.qcow2 bad.raw
+-O qcow2 -B base.qcow2 -F qcow2 top.qcow2 top.qcow2 bad.qcow2
+-l 1 snap.qcow2 snap.qcow2 bad.raw
+-F qcow2 base.qcow2 bad.raw
+-n -o cluster_size=4k -O qcow2 base.qcow2 bad.qcow2
 EOF
 # Into existing images: -n, with and without --target-is-zero.
 for d in qd cd; do
@@ -375,6 +426,14 @@ reads_as cd/pre.qcow2 top.qcow2
 both convert -n --target-is-zero -O qcow2 base.qcow2 zero.qcow2
 images_agree zero.qcow2
 both convert -n -O raw top.qcow2 small.raw
+# -n into an image with a backing file of its own: all is written.
+for d in qd cd; do
+    qemu-img create -q -f qcow2 "$d/other.qcow2" 64M
+    qemu-io -c 'write -P 11 0 64M' "$d/other.qcow2" >/dev/null
+    qemu-img create -q -f qcow2 -b other.qcow2 -F qcow2 "$d/backed.qcow2"
+done
+both convert -n -O qcow2 top.qcow2 backed.qcow2
+reads_as cd/backed.qcow2 top.qcow2
 # Images coblk-img wrote read back as their sources, through coblk-img too.
 "$img" convert -O qcow2 top.qcow2 cd/round.qcow2
 "$img" convert -O raw cd/round.qcow2 cd/round.raw
@@ -407,6 +466,36 @@ EOF
 same info --output=json qd/grow.qcow2
 images_agree grow.qcow2
 images_agree grow.raw
+
+# ---- dd, snapshot -l ------------------------------------------------------------------------
+while read -r args; do
+    # shellcheck disable=SC2086
+    both dd $args
+    out=$(echo "$args" | sed -n 's/.*of=\([^ ]*\).*/\1/p')
+    if [ -n "$out" ] && [ -e "qd/$out" ]; then
+        images_agree "$out"
+        rm -f "qd/$out" "cd/$out"
+    fi
+done <<'EOF'
+if=top.qcow2 of=dd.raw bs=64k count=10
+if=top.qcow2 of=dd.raw bs=64k count=10 skip=2
+if=top.qcow2 of=dd.raw bs=1M skip=3
+-O qcow2 if=top.qcow2 of=dd.qcow2 bs=1M skip=2
+if=top.qcow2 of=dd.raw bs=3 count=1
+if=odd.raw of=dd.raw bs=300
+if=top.qcow2 of=dd.raw bs=64k count=10 skip=12
+if=top.qcow2 of=dd.raw count=0
+if=top.qcow2
+if=top.qcow2 of=dd.raw bs=0
+if=top.qcow2 of=dd.raw count=-1
+if=top.qcow2 of=dd.raw foo=1
+EOF
+for f in snap.qcow2 base.qcow2 v2.qcow2; do
+    same snapshot -l "$f"
+    same snapshot "$f"
+done
+same snapshot -l -c x snap.qcow2
+same snapshot -l
 
 # ---- command lines ---------------------------------------------------------------------
 same

@@ -117,7 +117,7 @@ static int run_check(struct img *img, const struct check_opts *o,
 static int check_image(const char *filename, const struct check_opts *o)
 {
     struct img img;
-    unsigned flags = o->repair ? IMG_OPEN_RW : IMG_OPEN_NO_BACKING;
+    unsigned flags = o->repair ? IMG_OPEN_RW : 0;
 
     if (img_open(&img, filename, o->fmt, flags) < 0) {
         return 1;
@@ -182,7 +182,9 @@ int img_check(int argc, char **argv)
         case 'O':
             if (!strcmp(optarg, "json")) {
                 o.json = true;
-            } else if (strcmp(optarg, "human")) {
+            } else if (!strcmp(optarg, "human")) {
+                o.json = false;
+            } else {
                 img_error("--output must be used with human or json as "
                           "argument.");
                 return 1;

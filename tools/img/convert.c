@@ -17,26 +17,18 @@
 #include <time.h>
 
 #include "coblk/co-lock.h"
+#include "img/convert.h"
 #include "img/img.h"
-#include "img/options.h"
 
 #define CHUNK_MAX (2u << 20)
 #define SPARSE_MAX (16u << 20)
 #define COROUTINES_MAX 16
 #define BUF_ALIGN 4096
 
-struct convert_opts {
-    const char *fmt, *out_fmt, *backing, *backing_fmt, *snapshot;
-    struct img_opts out_opts;
-    bool compress, progress, quiet, no_create, out_of_order, target_is_zero;
-    bool salvage, copy_range, direct_src, direct_dst, flush_dst;
-    uint64_t sparse, rate_limit;
-    unsigned coroutines;
-};
-
 struct source {
     struct img img;
     uint64_t start, size;       /* where it goes in the target */
+    uint64_t skip;              /* where in the source that part begins */
 };
 
 enum chunk_kind { CHUNK_DATA, CHUNK_ZERO, CHUNK_SKIP };
@@ -52,6 +44,7 @@ struct convert {
     unsigned nr_src;
     struct img dst;
     uint64_t total;             /* bytes to convert */
+    uint64_t dst_size;
     uint64_t cluster;           /* the target's, or 0 */
     bool zero_init;             /* the target reads as zeroes where unwritten */
     bool dst_backing;           /* ... or as its backing file */
@@ -135,8 +128,8 @@ static int coroutine_fn source_status(struct convert *c, uint64_t max,
         c->cur_src++;
     }
     const struct source *s = &c->src[c->cur_src];
-    uint64_t local = c->next - s->start;
-    uint64_t room = s->size - local;
+    uint64_t local = c->next - s->start + s->skip;
+    uint64_t room = s->size + s->skip - local;
     struct coblk_block_status bs;
     int ret = coblk_co_block_status(s->img.dev, local,
                                     max < room ? max : room, &bs);
@@ -221,6 +214,7 @@ static int coroutine_fn read_sources(struct convert *c, uint64_t offset,
         uint64_t local = offset - s->start;
         uint64_t n = s->size - local < bytes ? s->size - local : bytes;
         struct iovec iov = { buf, n };
+        local += s->skip;
         int ret = coblk_co_preadv(s->img.dev, local, n, &iov, 1);
         if (ret < 0 && c->o->salvage) {
             img_error("error while reading at byte %" PRIu64 ": %s",
@@ -300,11 +294,19 @@ static int coroutine_fn write_sparse(struct convert *c, const struct chunk *k,
     return 0;
 }
 
+/* Compressed clusters, whole but the image's last: that one reaches the
+ * target's end (the source's rounded up to a sector), zero padded. */
 static int coroutine_fn write_compressed(struct convert *c,
                                          const struct chunk *k, uint8_t *buf)
 {
-    for (uint64_t pos = 0; pos < k->bytes; pos += c->cluster) {
-        uint64_t n = k->bytes - pos < c->cluster ? k->bytes - pos : c->cluster;
+    uint64_t bytes = k->bytes;
+
+    if (k->offset + bytes == c->total && c->dst_size > c->total) {
+        memset(buf + bytes, 0, c->dst_size - c->total);
+        bytes += c->dst_size - c->total;
+    }
+    for (uint64_t pos = 0; pos < bytes; pos += c->cluster) {
+        uint64_t n = bytes - pos < c->cluster ? bytes - pos : c->cluster;
         int ret = is_zero(buf + pos, n)
                       ? write_zeroes(c, k->offset + pos, n)
                       : write_data(c, k->offset + pos, n, buf + pos,
@@ -380,7 +382,8 @@ static void coroutine_fn worker(void *opaque)
     uint8_t *buf = NULL;
     struct chunk k;
 
-    if (posix_memalign((void **)&buf, BUF_ALIGN, CHUNK_MAX)) {
+    /* Room to pad the last compressed cluster to a sector. */
+    if (posix_memalign((void **)&buf, BUF_ALIGN, CHUNK_MAX + 512)) {
         img_error("out of memory");
         fail(c, -ENOMEM);
     }
@@ -457,9 +460,13 @@ static int open_sources(struct convert *c, char **names, unsigned n)
             ret = (int)size;
             break;
         }
+        uint64_t skip = c->o->skip < (uint64_t)size ? c->o->skip
+                                                    : (uint64_t)size;
+        uint64_t part = (uint64_t)size - skip;
         c->src[i].start = c->total;
-        c->src[i].size = (uint64_t)size;
-        c->total += (uint64_t)size;
+        c->src[i].skip = skip;
+        c->src[i].size = part < c->o->length ? part : c->o->length;
+        c->total += c->src[i].size;
     }
     free(snap);
     return ret;
@@ -484,10 +491,7 @@ static int create_target(struct convert *c, const char *filename)
         return -EINVAL;
     }
     char *options = img_opts_join(opts, "size");
-    uint64_t size = c->total;
-    if (!strcmp(c->o->out_fmt, "qcow2")) {
-        size = (size + 511) & ~511ull;
-    }
+    uint64_t size = (c->total + 511) & ~511ull;  /* whole sectors */
     int ret = options ? coblk_create(c->o->out_fmt, filename, size, options)
                       : -ENOMEM;
     free(options);
@@ -515,10 +519,16 @@ static int open_target(struct convert *c, const char *filename)
     struct coblk_image_info info;
     if (coblk_image_info(c->dst.dev, &info, sizeof(info)) == 0) {
         c->cluster = info.cluster_size;
-        c->dst_backing = info.backing_file != NULL;
     }
+    /* Only a backing file given for the new target shows through it (-n
+     * writes everything, whatever the target's backing holds). */
+    c->dst_backing = !c->o->no_create &&
+                     (c->o->backing || img_opts_get(&c->o->out_opts,
+                                                    "backing_file"));
     int64_t size = coblk_dev_size(c->dst.dev);
-    if (size >= 0 && (uint64_t)size < c->total) {
+    c->dst_size = size < 0 ? 0 : (uint64_t)size;
+    if (size >= 0 && (((uint64_t)size + 511) & ~511ull) <
+                         ((c->total + 511) & ~511ull)) {
         img_error("output file is smaller than input file");
         return -EINVAL;
     }
@@ -529,7 +539,13 @@ static int open_target(struct convert *c, const char *filename)
     return 0;
 }
 
-static int convert(const struct convert_opts *o, char **names, unsigned n)
+void convert_defaults(struct convert_opts *o)
+{
+    *o = (struct convert_opts){ .out_fmt = "raw", .sparse = 4096,
+                                .coroutines = 8, .length = UINT64_MAX };
+}
+
+int convert_run(const struct convert_opts *o, char **names, unsigned n)
 {
     struct convert c = { .o = o };
     const char *out = names[n];
@@ -580,9 +596,27 @@ static int parse_cache(const char *mode, bool *direct, bool *flush)
     return -EINVAL;
 }
 
-static int check_options(const struct convert_opts *o)
+static int check_options(const struct convert_opts *o, unsigned sources)
 {
     if (!img_known_format(o->out_fmt)) {
+        return -EINVAL;
+    }
+    if (o->no_create && o->out_opts.n) {
+        img_error("-o has no effect when skipping image creation");
+        return -EINVAL;
+    }
+    if (o->backing_fmt && !o->backing && strcmp(o->out_fmt, "qcow2")) {
+        img_error("Backing file format not supported for file format '%s'",
+                  o->out_fmt);
+        return -EINVAL;
+    }
+    if (o->snapshot && sources > 1) {
+        img_error("No support for concatenating multiple snapshot");
+        return -EINVAL;
+    }
+    if (o->backing && sources > 1) {
+        img_error("Having a backing file for the target makes no sense "
+                  "when concatenating multiple input images");
         return -EINVAL;
     }
     if (o->target_is_zero && !o->no_create) {
@@ -659,10 +693,10 @@ int img_convert(int argc, char **argv)
         { "bitmaps", no_argument, NULL, OPT_UNSUPPORTED },
         { NULL, 0, NULL, 0 },
     };
-    struct convert_opts o = { .out_fmt = "raw", .sparse = 4096,
-                              .coroutines = 8 };
+    struct convert_opts o;
     int c, ret = 1;
 
+    convert_defaults(&o);
     while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
                             longopts, NULL)) != -1) {
         switch (c) {
@@ -717,8 +751,8 @@ int img_convert(int argc, char **argv)
         img_error("Must specify image file name");
         goto out;
     }
-    if (check_options(&o) == 0) {
-        ret = convert(&o, argv + optind, (unsigned)(argc - optind - 1));
+    if (check_options(&o, (unsigned)(argc - optind - 1)) == 0) {
+        ret = convert_run(&o, argv + optind, (unsigned)(argc - optind - 1));
     }
 out:
     img_opts_free(&o.out_opts);

@@ -65,6 +65,11 @@ static int create_image(const char *fmt, const char *filename,
     uint64_t size = UINT64_MAX;     /* not given */
     const char *size_opt = img_opts_get(opts, "size");
 
+    if (size_arg && size_opt) {
+        img_error("%s: The image size must be specified only once",
+                  filename);
+        return 1;
+    }
     if (size_arg || size_opt) {
         int ret = img_parse_image_size(size_arg ? size_arg : size_opt, &size);
         if (ret) {
@@ -73,6 +78,13 @@ static int create_image(const char *fmt, const char *filename,
     }
     if (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) {
         img_error("%s: Unknown file format '%s'", filename, fmt);
+        return 1;
+    }
+    if (!strcmp(fmt, "raw") && (img_opts_get(opts, "backing_file") ||
+                                img_opts_get(opts, "backing_fmt"))) {
+        img_error("%s: Backing file%s not supported for file format 'raw'",
+                  filename, img_opts_get(opts, "backing_file") ? ""
+                                                               : " format");
         return 1;
     }
     if (img_opts_check(opts, fmt, filename) < 0) {
@@ -89,9 +101,7 @@ static int create_image(const char *fmt, const char *filename,
     if (!quiet) {
         img_opts_print_formatting(opts, fmt, filename, size);
     }
-    if (!strcmp(fmt, "qcow2")) {
-        size = (size + 511) & ~511ull;  /* qcow2 stores whole sectors */
-    }
+    size = (size + 511) & ~511ull;      /* QEMU's images are whole sectors */
     char *options = img_opts_join(opts, "size");
     int ret = options ? coblk_create(fmt, filename, size, options) : -ENOMEM;
     free(options);

@@ -97,6 +97,11 @@ bool img_known_format(const char *fmt);
  * its result once it finished (-errno from setting up the loop). */
 int img_run(int (*fn)(void *opaque), void *opaque);
 
+/* ---- snapshots, as qemu-img lists them (info.c) ---------------------------- */
+
+void img_snapshot_header(FILE *out);
+void img_snapshot_row(FILE *out, const struct coblk_snapshot_info *sn);
+
 /* ---- progress (-p) ---------------------------------------------------------- */
 
 struct img_progress {

@@ -42,16 +42,13 @@ static uint64_t virtual_size(const struct coblk_image_info *info)
 
 /* ---- snapshots, shared with coblk-img snapshot -l ---------------------------- */
 
-void img_snapshot_header(void);
-void img_snapshot_row(const struct coblk_snapshot_info *sn);
-
-void img_snapshot_header(void)
+void img_snapshot_header(FILE *out)
 {
-    printf("%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+    fprintf(out, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
            "VM CLOCK", "ICOUNT");
 }
 
-void img_snapshot_row(const struct coblk_snapshot_info *sn)
+void img_snapshot_row(FILE *out, const struct coblk_snapshot_info *sn)
 {
     char size[32], date[32] = "", clock[32], icount[24] = "";
     time_t t = sn->date_sec;
@@ -67,71 +64,72 @@ void img_snapshot_row(const struct coblk_snapshot_info *sn)
     if (sn->icount >= 0) {
         snprintf(icount, sizeof(icount), "%" PRId64, sn->icount);
     }
-    printf("%-9s %-16s %8s%20s%13s%11s\n", sn->id, sn->name,
+    fprintf(out, "%-9s %-16s %8s%20s%13s%11s\n", sn->id, sn->name,
            img_size_str(sn->vm_state_size, size), date, clock, icount);
 }
 
 /* ---- text ------------------------------------------------------------------- */
 
-static void print_qcow2_specific(const struct coblk_image_info *info)
+static void print_qcow2_specific(FILE *out,
+                                 const struct coblk_image_info *info)
 {
     bool v3 = !strcmp(info->compat, "1.1");
 
-    printf("Format specific information:\n");
-    printf("    compat: %s\n", info->compat);
-    printf("    compression type: %s\n", info->compression_type);
+    fprintf(out, "Format specific information:\n");
+    fprintf(out, "    compat: %s\n", info->compat);
+    fprintf(out, "    compression type: %s\n", info->compression_type);
     if (v3) {
-        printf("    lazy refcounts: %s\n",
+        fprintf(out, "    lazy refcounts: %s\n",
                info->lazy_refcounts ? "true" : "false");
     }
-    printf("    refcount bits: %u\n", info->refcount_bits);
+    fprintf(out, "    refcount bits: %u\n", info->refcount_bits);
     if (v3) {
-        printf("    corrupt: %s\n", info->corrupt ? "true" : "false");
-        printf("    extended l2: %s\n", info->extended_l2 ? "true" : "false");
+        fprintf(out, "    corrupt: %s\n", info->corrupt ? "true" : "false");
+        fprintf(out, "    extended l2: %s\n", info->extended_l2 ? "true" : "false");
     }
 }
 
-static void print_human(const char *filename,
+static void print_human(FILE *out, const char *filename,
                         const struct coblk_image_info *info, int64_t actual)
 {
     char size[32];
     uint64_t vsize = virtual_size(info);
 
-    printf("image: %s\n", filename);
-    printf("file format: %s\n", info->format);
-    printf("virtual size: %s (%" PRIu64 " bytes)\n",
+    fprintf(out, "image: %s\n", filename);
+    fprintf(out, "file format: %s\n", info->format);
+    fprintf(out, "virtual size: %s (%" PRIu64 " bytes)\n",
            img_size_str(vsize, size), vsize);
     if (actual >= 0) {
-        printf("disk size: %s\n", img_size_str((uint64_t)actual, size));
+        fprintf(out, "disk size: %s\n", img_size_str((uint64_t)actual, size));
     } else {
-        printf("disk size: unavailable\n");
+        fprintf(out, "disk size: unavailable\n");
     }
     if (info->cluster_size) {
-        printf("cluster_size: %" PRIu64 "\n", info->cluster_size);
+        fprintf(out, "cluster_size: %" PRIu64 "\n", info->cluster_size);
     }
     if (info->dirty) {
-        printf("cleanly shut down: no\n");
+        fprintf(out, "cleanly shut down: no\n");
     }
     if (info->backing_file) {
-        printf("backing file: %s", info->backing_file);
+        fprintf(out, "backing file: %s", info->backing_file);
         if (info->full_backing_file &&
             strcmp(info->full_backing_file, info->backing_file)) {
-            printf(" (actual path: %s)", info->full_backing_file);
+            fprintf(out, " (actual path: %s)", info->full_backing_file);
         }
-        printf("\n");
+        fprintf(out, "\n");
     }
     if (info->backing_format) {
-        printf("backing file format: %s\n", info->backing_format);
+        fprintf(out, "backing file format: %s\n", info->backing_format);
     }
     if (info->nb_snapshots) {
-        printf("Snapshot list:\n");
-        img_snapshot_header();
+        fprintf(out, "Snapshot list:\n");
+        img_snapshot_header(out);
         for (unsigned i = 0; i < info->nb_snapshots; i++) {
-            img_snapshot_row(&info->snapshots[i]);
+            img_snapshot_row(out, &info->snapshots[i]);
         }
     }
     if (info->compat) {
-        print_qcow2_specific(info);
+        print_qcow2_specific(out, info);
     }
 }
 
@@ -221,9 +219,10 @@ struct info_opts {
     bool json, chain;
 };
 
-/* One image of the chain: printed (text) or returned in *obj (JSON).
+/* One image of the chain: printed to out (text) or returned in *obj
+ * (JSON).
  * Sets *next to the backing file to follow (to free()), or NULL. */
-static int info_one(const char *filename, const char *fmt,
+static int info_one(FILE *out, const char *filename, const char *fmt,
                     const struct info_opts *o, struct json **obj,
                     char **next, char **next_fmt)
 {
@@ -243,7 +242,7 @@ static int info_one(const char *filename, const char *fmt,
     if (o->json) {
         *obj = info_json(filename, &info, actual);
     } else {
-        print_human(filename, &info, actual);
+        print_human(out, filename, &info, actual);
     }
     if (o->chain && info.backing_file) {
         *next = strdup(info.full_backing_file ? info.full_backing_file
@@ -271,13 +270,17 @@ static bool seen_before(struct stat *seen, unsigned n, const char *filename)
     return false;
 }
 
+/* The chain is printed only once all of it could be read. */
 static int info_chain(const char *filename, const struct info_opts *o)
 {
     static struct stat seen[CHAIN_MAX];
     struct json *list = o->json && o->chain ? json_array() : NULL;
     struct json *obj = NULL;
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *out = open_memstream(&text, &text_len);
     char *name = strdup(filename), *fmt = o->fmt ? strdup(o->fmt) : NULL;
-    int ret = name ? 0 : 1;
+    int ret = name && out ? 0 : 1;
 
     for (unsigned depth = 0; name && ret == 0; depth++) {
         if (depth == CHAIN_MAX || seen_before(seen, depth, name)) {
@@ -286,10 +289,10 @@ static int info_chain(const char *filename, const struct info_opts *o)
             break;
         }
         if (depth && !o->json) {
-            printf("\n");
+            fputc('\n', out);
         }
         char *next, *next_fmt;
-        ret = info_one(name, fmt, o, &obj, &next, &next_fmt);
+        ret = info_one(out, name, fmt, o, &obj, &next, &next_fmt);
         if (list && obj) {
             json_add(list, NULL, obj);
             obj = NULL;
@@ -301,10 +304,16 @@ static int info_chain(const char *filename, const struct info_opts *o)
     }
     free(name);
     free(fmt);
+    if (out) {
+        fclose(out);
+    }
     if (ret == 0 && o->json && json_print(stdout, list ? list : obj) < 0) {
         img_error("out of memory");
         ret = 1;
+    } else if (ret == 0) {
+        fwrite(text, 1, text_len, stdout);
     }
+    free(text);
     json_free(list);
     json_free(obj);
     return ret;
@@ -333,7 +342,9 @@ int img_info(int argc, char **argv)
         case 'O':
             if (!strcmp(optarg, "json")) {
                 o.json = true;
-            } else if (strcmp(optarg, "human")) {
+            } else if (!strcmp(optarg, "human")) {
+                o.json = false;
+            } else {
                 img_error("--output must be used with human or json as "
                           "argument.");
                 return 1;

@@ -147,10 +147,51 @@ static int by_qdict_order(const void *a, const void *b)
 
 /* ---- printing ---------------------------------------------------------------- */
 
+/* The code point of the UTF-8 sequence at *p (advanced past it), or
+ * U+FFFD for a malformed one, as QEMU reads it. */
+static uint32_t utf8_next(const unsigned char **p)
+{
+    const unsigned char *s = *p;
+    unsigned extra = s[0] >= 0xf0 ? 3 : s[0] >= 0xe0 ? 2 : s[0] >= 0xc0 ? 1
+                                                                         : 0;
+    uint32_t cp = s[0] & (0x3f >> extra);
+
+    if (!extra || s[0] >= 0xf8) {
+        *p = s + 1;
+        return 0xfffd;
+    }
+    for (unsigned i = 1; i <= extra; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            *p = s + i;
+            return 0xfffd;
+        }
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    *p = s + extra + 1;
+    return cp > 0x10ffff ? 0xfffd : cp;
+}
+
+static void print_code_point(FILE *out, uint32_t cp)
+{
+    if (cp >= 0x10000) {
+        cp -= 0x10000;
+        fprintf(out, "\\u%04X\\u%04X", 0xd800 + (cp >> 10),
+                0xdc00 + (cp & 0x3ff));
+    } else {
+        fprintf(out, "\\u%04X", cp);
+    }
+}
+
 static void print_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x80) {
+            const unsigned char *at = p;
+            print_code_point(out, utf8_next(&at));
+            p = at - 1;
+            continue;
+        }
         switch (*p) {
         case '"': fputs("\\\"", out); break;
         case '\\': fputs("\\\\", out); break;

@@ -24,7 +24,7 @@ struct entry {
 struct map {
     struct img img;
     bool json;
-    uint64_t start, end;
+    uint64_t start, end, size;
     char *layers[CHAIN_MAX];        /* each layer's file, by depth */
     unsigned nr_layers;
     int status;                     /* exit status */
@@ -111,11 +111,13 @@ static int coroutine_fn map_co(void *opaque)
 {
     struct map *m = opaque;
     struct entry curr = { .start = m->start }, next;
+    /* Past the device's end, up to a whole sector, only as its last run. */
+    uint64_t query_end = m->end < m->size ? m->end : m->size;
 
-    while (curr.start + curr.length < m->end) {
+    while (curr.start + curr.length < query_end) {
         uint64_t at = curr.start + curr.length;
         struct coblk_block_status bs;
-        int ret = coblk_co_block_status(m->img.dev, at, m->end - at, &bs);
+        int ret = coblk_co_block_status(m->img.dev, at, query_end - at, &bs);
         if (ret < 0) {
             img_error("Could not read file metadata: %s", strerror(-ret));
             return 1;
@@ -138,20 +140,34 @@ static int coroutine_fn map_co(void *opaque)
         }
         curr = next;
     }
-    return curr.length && print_entry(m, &curr, NULL) < 0 ? 1 : 0;
+    if (m->end > query_end && curr.start + curr.length == query_end) {
+        /* The rest of the last sector, past the file's end: a hole. */
+        next = (struct entry){ .start = query_end,
+                               .length = m->end - query_end,
+                               .zero = true, .present = true,
+                               .has_offset = true, .offset = query_end };
+        if (curr.length && print_entry(m, &curr, &next) < 0) {
+            return 1;
+        }
+        curr = next;
+    }
+    /* A range past the end still gets its (empty) entry, as in qemu-img. */
+    return print_entry(m, &curr, NULL) < 0 ? 1 : 0;
 }
 
 static int run_map(struct map *m, const char *filename, const char *fmt,
-                   uint64_t max_length)
+                   const uint64_t *max_length)
 {
     if (img_open(&m->img, filename, fmt, 0) < 0) {
         return 1;
     }
     int ret = name_layers(m, filename, fmt) < 0 ? 1 : 0;
     int64_t size = coblk_dev_size(m->img.dev);
-    uint64_t end = size < 0 ? 0 : ((uint64_t)size + 511) & ~511ull;
-    if (max_length && max_length < end - (m->start < end ? m->start : end)) {
-        end = m->start + max_length;
+    m->size = size < 0 ? 0 : (uint64_t)size;
+    /* QEMU counts whole sectors: a raw file's partial last one too. */
+    uint64_t end = (m->size + 511) & ~511ull;
+    if (max_length && *max_length < end - (m->start < end ? m->start : end)) {
+        end = m->start + *max_length;
     }
     m->end = end;
     if (ret == 0) {
@@ -196,6 +212,7 @@ int img_map(int argc, char **argv)
     static struct map m;
     const char *fmt = NULL;
     uint64_t max_length = 0;
+    bool has_max_length = false;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
@@ -212,11 +229,14 @@ int img_map(int argc, char **argv)
             if (parse_offset(optarg, "max length", &max_length) < 0) {
                 return 1;
             }
+            has_max_length = true;
             break;
         case OPT_OUTPUT:
             if (!strcmp(optarg, "json")) {
                 m.json = true;
-            } else if (strcmp(optarg, "human")) {
+            } else if (!strcmp(optarg, "human")) {
+                m.json = false;
+            } else {
                 img_error("--output must be used with human or json as "
                           "argument.");
                 return 1;
@@ -229,5 +249,6 @@ int img_map(int argc, char **argv)
     if (optind != argc - 1) {
         return img_usage("Expecting one image file name");
     }
-    return run_map(&m, argv[optind], fmt, max_length);
+    return run_map(&m, argv[optind], fmt,
+                   has_max_length ? &max_length : NULL);
 }

@@ -67,7 +67,12 @@ static int measure(struct measure_opts *o, const char *filename)
             return 1;
         }
     }
-    char *options = img_opts_join(&o->opts, "");
+    if (img.dev) {
+        /* QEMU's images are whole sectors. */
+        int64_t src_size = coblk_dev_size(img.dev);
+        size = src_size < 0 ? 0 : ((uint64_t)src_size + 511) & ~511ull;
+    }
+    char *options = img_opts_join(&o->opts, "size");
     struct coblk_measure m;
     int ret = options ? coblk_measure(o->out_fmt, options, size, img.dev, &m,
                                       sizeof(m))
@@ -76,7 +81,9 @@ static int measure(struct measure_opts *o, const char *filename)
     if (ret == 0) {
         /* qemu-img counts bitmaps when both images could hold them. */
         struct coblk_image_info info;
+        const char *compat = img_opts_get(&o->opts, "compat");
         bool bitmaps = img.dev && !strcmp(o->out_fmt, "qcow2") &&
+                       (!compat || strcmp(compat, "0.10")) &&
                        coblk_image_info(img.dev, &info, sizeof(info)) == 0 &&
                        info.compat && !strcmp(info.compat, "1.1");
         ret = print_result(o, &m, bitmaps);
@@ -121,7 +128,9 @@ int img_measure(int argc, char **argv)
         case OPT_OUTPUT:
             if (!strcmp(optarg, "json")) {
                 o.json = true;
-            } else if (strcmp(optarg, "human")) {
+            } else if (!strcmp(optarg, "human")) {
+                o.json = false;
+            } else {
                 img_error("--output must be used with human or json as "
                           "argument.");
                 goto out;

@@ -96,6 +96,10 @@ int img_opts_set(struct img_opts *o, const char *name, const char *value)
 
 int img_opts_parse(struct img_opts *o, const char *text)
 {
+    if (!*text) {
+        img_error("Invalid option list: %s", text);
+        return -EINVAL;
+    }
     char *copy = strdup(text), *save = NULL;
     int ret = copy ? 0 : -ENOMEM;
 

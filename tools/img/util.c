@@ -76,25 +76,29 @@ int img_parse_size(const char *s, uint64_t *out)
     while (*p == ' ' || *p == '\t') {
         p++;
     }
-    if (!*p || *p == '-' || *p == '+') {
+    if (*p == '+') {
+        p++;
+    }
+    if (!(*p >= '0' && *p <= '9')) {
         return -EINVAL;
     }
+    /* Decimal (a leading 0 is no octal), or 0x hex without a fraction. */
+    bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
     errno = 0;
-    unsigned long long whole = strtoull(p, &end, 0);
+    unsigned long long whole = strtoull(p, &end, hex ? 16 : 10);
     if (errno == ERANGE) {
         return -ERANGE;
     }
-    if (end == p) {
+    if (end == p || (hex && end == p + 2)) {
         return -EINVAL;
     }
-    bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
     double fraction = 0;
     if (*end == '.' && !hex) {
-        const char *dot = end;
-        fraction = strtod(dot, &end);
-        if (end == dot + 1 && !(dot[1] >= '0' && dot[1] <= '9')) {
-            return -EINVAL;
+        const char *dot = end++;
+        while (*end >= '0' && *end <= '9') {
+            end++;
         }
+        fraction = end > dot + 1 ? strtod(dot, NULL) : 0;
     }
     int shift = 0;
     if (*end) {
@@ -180,14 +184,24 @@ static int probe(const char *filename, char *fmt, size_t size)
 }
 
 /* qemu-img's words for a failed open: a file's errno twice over, as
- * QEMU's protocol and format layers each add the name. */
+ * QEMU's protocol and format layers each add the name; a backing file's
+ * named as such. */
 static void open_failed(const char *filename, int err)
 {
     const char *why = coblk_last_error();
+    const char *path = strncmp(filename, "file:", 5) ? filename : filename + 5;
+    size_t len = strlen(path);
 
-    if (!strncmp(why, "file: ", 6)) {
+    if (!strncmp(why, "file: ", 6) && !strncmp(why + 6, path, len) &&
+        why[6 + len] == ':') {
         img_error("Could not open '%s': Could not open '%s': %s", filename,
                   filename, strerror(-err));
+    } else if (!strncmp(why, "file: ", 6)) {
+        const char *other = why + 6;
+        const char *colon = strstr(other, ": ");
+        img_error("Could not open '%s': Could not open backing file: Could "
+                  "not open '%.*s': %s", filename,
+                  (int)(colon ? colon - other : 0), other, strerror(-err));
     } else {
         img_error("Could not open '%s': %s", filename,
                   *why ? why : strerror(-err));
