@@ -167,6 +167,16 @@ const char *blk_dev_filename(const struct coblk_dev *dev);
  * called from one) and returns what it returns. */
 int blk_run_in_coroutine(int (*fn)(void *opaque), void *opaque);
 
+/* QEMU's image locks on the open image fd (lock.c): checks that nobody
+ * conflicts, then takes them, for reading or writing.  Returns 0, or
+ * -EBUSY ("Failed to get \"write\" lock") or -errno with a message. */
+int blk_lock_image(int fd, const char *path, bool write);
+
+/* Opens path for a new image (created if missing), locked for writing,
+ * and only then empties it: an image in use is never destroyed.  Returns
+ * the fd, or -errno with a message naming `who` (the driver). */
+int blk_create_file(const char *path, const char *who);
+
 /* Runs fn(opaque) on a worker thread (worker.c) while the calling
  * coroutine waits, for CPU-bound work; returns fn's result. */
 int coroutine_fn blk_co_run_in_worker(int (*fn)(void *opaque), void *opaque);

@@ -135,10 +135,12 @@ static int file_open(struct coblk_dev *dev, const char *path)
     if (fd < 0) {
         return fd;
     }
-    int ret = 0;
-    if (S_ISREG(st.st_mode)) {
+    bool write = !(dev->flags & COBLK_OPEN_RDONLY);
+    int ret = dev->flags & COBLK_OPEN_LOCK ? blk_lock_image(fd, path, write)
+                                           : 0;
+    if (ret == 0 && S_ISREG(st.st_mode)) {
         dev->size = (uint64_t)st.st_size;
-    } else if (ioctl(fd, BLKGETSIZE64, &dev->size) < 0) {
+    } else if (ret == 0 && ioctl(fd, BLKGETSIZE64, &dev->size) < 0) {
         ret = blk_error(-errno, "file: %s: size: %s", path, strerror(errno));
     }
     file_state *s = ret == 0 ? calloc(1, sizeof(*s)) : NULL;

@@ -217,9 +217,9 @@ static int raw_create(const char *path, uint64_t size, const char *options)
         return blk_error(-EFBIG, "raw: size %llu is too large",
                          (unsigned long long)size);
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = blk_create_file(path, "raw");
     if (fd < 0) {
-        return blk_error(-errno, "raw: %s: %s", path, strerror(errno));
+        return fd;
     }
     if (ftruncate(fd, (off_t)size) < 0) {
         ret = -errno;

@@ -494,9 +494,9 @@ static int backing_size(const char *path, const struct create_opts *o,
 static int write_image(const char *path, const struct create_opts *o,
                        uint64_t size, const struct layout *l)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = blk_create_file(path, "qcow2");
     if (fd < 0) {
-        return blk_error(-errno, "qcow2: %s: %s", path, strerror(errno));
+        return fd;
     }
     int ret = write_header(fd, o, size, l);
     if (ret == 0) {

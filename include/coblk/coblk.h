@@ -81,6 +81,13 @@ enum {
                                      * disk (QEMU's cache=unsafe): for an
                                      * image worth nothing after a crash
                                      * anyway, as one being converted */
+    COBLK_OPEN_LOCK = 1u << 4,      /* take QEMU's image locks (OFD locks)
+                                     * on the files of the image and its
+                                     * chain: a read-only open lets others
+                                     * read but not write; a read-write
+                                     * open, neither.  Where another
+                                     * process (or open) holds a lock that
+                                     * conflicts: -EBUSY */
 };
 
 /* Opens spec, a driver name, its arguments and, for formats and filters,

@@ -497,6 +497,54 @@ done
 same snapshot -l -c x snap.qcow2
 same snapshot -l
 
+# ---- locks, as QEMU takes them ------------------------------------------------------
+# A writer (qemu-io, as a VM would) holds locked.qcow2: both tools refuse
+# to read it consistently, to write it, or to create over it; -U reads.
+qemu-img create -q -f qcow2 locked.qcow2 4M
+quiet_io -c 'write -P 1 0 1M' locked.qcow2
+qemu-io -c 'sleep 4000' locked.qcow2 >/dev/null 2>&1 &
+holder=$!
+i=0
+while qemu-img info locked.qcow2 >/dev/null 2>&1 && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+same info locked.qcow2
+same info -U locked.qcow2
+same map -U locked.qcow2
+same check locked.qcow2
+same compare locked.qcow2 base.qcow2
+same convert -O raw locked.qcow2 bad.raw
+same create -f qcow2 locked.qcow2 1M
+same resize locked.qcow2 8M
+wait $holder
+# convert never writes over its source or the source's backing file.
+cp top.qcow2 self.qcow2
+cp base.qcow2 self-base.qcow2
+same convert -O qcow2 self.qcow2 self.qcow2
+same convert -O qcow2 top.qcow2 base.qcow2
+reads_as self.qcow2 top.qcow2
+reads_as base.qcow2 self-base.qcow2
+# coblk-img holds what it converts (at 1 MiB/s, 4 s): qemu-img may read
+# the source but not write it, and may not read the target consistently.
+"$img" convert -r 1M -O qcow2 locked.qcow2 held.qcow2 &
+holder=$!
+sleep 1
+run qemu-img q info held.qcow2
+if grep -q 'Failed to get shared "write" lock' q.err; then ok; else
+    failed "qemu-img read the image coblk-img is writing"
+fi
+run qemu-img q resize locked.qcow2 8M
+if grep -q 'Failed to get "write" lock' q.err; then ok; else
+    failed "qemu-img resized the image coblk-img is reading"
+fi
+run qemu-img q info locked.qcow2
+if [ "$(cat q.rc)" = 0 ]; then ok; else
+    failed "qemu-img could not read what coblk-img only reads"
+fi
+wait $holder || failed "the rate-limited convert"
+reads_as held.qcow2 locked.qcow2
+
 # ---- command lines ---------------------------------------------------------------------
 same
 same nosuchcommand

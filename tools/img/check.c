@@ -167,7 +167,8 @@ int img_check(int argc, char **argv)
         case 'h': return img_help();
         case 'f': o.fmt = optarg; break;
         case 'q': o.quiet = true; break;
-        case 'T': case 'U': break;
+        case 'T': break;
+        case 'U': img_force_share = true; break;
         case 'r':
             if (!strcmp(optarg, "leaks")) {
                 o.repair = COBLK_CHECK_REPAIR_LEAKS;

@@ -254,7 +254,8 @@ int img_compare(int argc, char **argv)
         case 'p': progress = true; break;
         case 'q': c.quiet = true; break;
         case 's': c.strict = true; break;
-        case 'T': case 'U': break;
+        case 'T': break;
+        case 'U': img_force_share = true; break;
         default:
             return img_bad_option(opt, argv);
         }

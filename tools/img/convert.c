@@ -497,7 +497,7 @@ static int create_target(struct convert *c, const char *filename)
     free(options);
     if (ret < 0) {
         img_error("%s: error while converting %s: %s", filename,
-                  c->o->out_fmt, coblk_last_error());
+                  c->o->out_fmt, img_lib_error());
     }
     return ret;
 }
@@ -712,7 +712,7 @@ int img_convert(int argc, char **argv)
         case 'q': o.quiet = true; break;
         case 'n': o.no_create = true; break;
         case 'W': o.out_of_order = true; break;
-        case 'U': break;
+        case 'U': img_force_share = true; break;
         case OPT_TARGET_IS_ZERO: o.target_is_zero = true; break;
         case OPT_SALVAGE: o.salvage = true; break;
         case 'o':

@@ -105,6 +105,10 @@ static int create_image(const char *fmt, const char *filename,
     char *options = img_opts_join(opts, "size");
     int ret = options ? coblk_create(fmt, filename, size, options) : -ENOMEM;
     free(options);
+    if (ret == -EBUSY) {
+        img_error("%s: %s", filename, img_lib_error());
+        return 1;
+    }
     if (ret < 0 && ret != -EINVAL && ret != -ENOTSUP && ret != -EFBIG) {
         img_error("%s: Could not create '%s': %s", filename, filename,
                   strerror(-ret));

@@ -119,7 +119,7 @@ int img_dd(int argc, char **argv)
         case 'h': return img_help();
         case 'f': fmt = optarg; break;
         case 'O': o.out_fmt = optarg; break;
-        case 'U': break;
+        case 'U': img_force_share = true; break;
         default:
             return img_bad_option(c, argv);
         }

@@ -71,6 +71,13 @@ struct img {
     char format[16];                /* as given or probed */
 };
 
+/* -U (--force-share): images open without QEMU's locks, so even one a
+ * VM is writing; otherwise a conflicting lock refuses the open. */
+extern bool img_force_share;
+
+/* coblk_last_error(), a lock conflict worded as qemu-img words it. */
+const char *img_lib_error(void);
+
 /* Opens filename in format fmt (NULL: probe as qemu-img does), prints
  * qemu-img's message on failure.  Returns 0 or -errno. */
 int img_open(struct img *img, const char *filename, const char *fmt,

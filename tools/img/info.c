@@ -337,7 +337,7 @@ int img_info(int argc, char **argv)
         switch (c) {
         case 'f': o.fmt = optarg; break;
         case 'h': return img_help();
-        case 'U': break;
+        case 'U': img_force_share = true; break;
         case 'b': o.chain = true; break;
         case 'O':
             if (!strcmp(optarg, "json")) {

@@ -219,7 +219,7 @@ int img_map(int argc, char **argv)
         switch (c) {
         case 'h': return img_help();
         case 'f': fmt = optarg; break;
-        case 'U': break;
+        case 'U': img_force_share = true; break;
         case OPT_START:
             if (parse_offset(optarg, "start offset", &m.start) < 0) {
                 return 1;

@@ -118,7 +118,7 @@ int img_measure(int argc, char **argv)
         case 'f': o.fmt = optarg; break;
         case 'O': o.out_fmt = optarg; break;
         case 'l': o.snapshot = optarg; break;
-        case 'U': break;
+        case 'U': img_force_share = true; break;
         case OPT_SIZE: o.size_arg = optarg; break;
         case 'o':
             if (img_opts_parse(&o.opts, optarg) < 0) {

@@ -11,9 +11,8 @@
 
 #include "img/img.h"
 
-/* Lists the snapshots (-l), or with list false only opens the image, as
-
- * qemu-img snapshot without an action does (print false). */
+/* Lists the snapshots (-l); with print false only opens the image, as
+ * qemu-img snapshot without an action does. */
 static int list(const char *filename, bool print)
 {
     struct img img;
@@ -48,7 +47,8 @@ int img_snapshot(int argc, char **argv)
            -1) {
         switch (c) {
         case 'h': return img_help();
-        case 'q': case 'U': break;
+        case 'q': break;
+        case 'U': img_force_share = true; break;
         case 'l': case 'a': case 'c': case 'd':
             if (action) {
                 return img_usage("Cannot mix '-l', '-a', '-c', '-d'");

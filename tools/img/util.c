@@ -147,6 +147,8 @@ bool img_known_format(const char *fmt)
     return false;
 }
 
+bool img_force_share;
+
 /* A name that is a spec of one of coblk's protocols rather than a file. */
 static bool is_protocol_spec(const char *name)
 {
@@ -183,6 +185,20 @@ static int probe(const char *filename, char *fmt, size_t size)
     return coblk_probe(path, fmt, size);
 }
 
+const char *img_lib_error(void)
+{
+    static char buf[1024];
+    const char *why = coblk_last_error();
+    const char *lock = strstr(why, ": Failed to get ");
+
+    if (strncmp(why, "file: ", 6) || !lock) {
+        return why;
+    }
+    snprintf(buf, sizeof(buf), "%s\nIs another process using the image "
+             "[%.*s]?", lock + 2, (int)(lock - why - 6), why + 6);
+    return buf;
+}
+
 /* qemu-img's words for a failed open: a file's errno twice over, as
  * QEMU's protocol and format layers each add the name; a backing file's
  * named as such. */
@@ -191,8 +207,9 @@ static void open_failed(const char *filename, int err)
     const char *why = coblk_last_error();
     const char *path = strncmp(filename, "file:", 5) ? filename : filename + 5;
     size_t len = strlen(path);
-
-    if (!strncmp(why, "file: ", 6) && !strncmp(why + 6, path, len) &&
+    if (err == -EBUSY && strstr(why, ": Failed to get ")) {
+        img_error("Could not open '%s': %s", filename, img_lib_error());
+    } else if (!strncmp(why, "file: ", 6) && !strncmp(why + 6, path, len) &&
         why[6 + len] == ':') {
         img_error("Could not open '%s': Could not open '%s': %s", filename,
                   filename, strerror(-err));
@@ -253,7 +270,8 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
         return -ENOMEM;
     }
     int oflags = (flags & IMG_OPEN_RW) ? 0 : COBLK_OPEN_RDONLY;
-    oflags |= (flags & IMG_OPEN_NO_BACKING ? COBLK_OPEN_NO_BACKING : 0) |
+    oflags |= (img_force_share ? 0 : COBLK_OPEN_LOCK) |
+              (flags & IMG_OPEN_NO_BACKING ? COBLK_OPEN_NO_BACKING : 0) |
               (flags & IMG_OPEN_DIRECT ? COBLK_OPEN_DIRECT : 0) |
               (flags & IMG_OPEN_NO_FLUSH ? COBLK_OPEN_NO_FLUSH : 0);
     int ret = coblk_dev_open(spec, oflags, &img->dev);
