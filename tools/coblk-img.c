@@ -17,6 +17,12 @@ struct command {
 };
 
 static const struct command commands[] = {
+    { "bench", img_bench,
+      "bench [-c count] [-d depth] [-f fmt] "
+      "[--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] "
+      "[-o offset] [--pattern=pattern] [-q] [-s buffer_size] "
+      "[-S step_size] [-t cache] [-w] [-U] [--output=human|json] "
+      "filename" },
     { "check", img_check,
       "check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] "
       "[-U] filename" },

@@ -497,6 +497,50 @@ done
 same snapshot -l -c x snap.qcow2
 same snapshot -l
 
+# ---- bench ------------------------------------------------------------------------------
+# qemu-img's lines (timing aside), then coblk-img's own; the data written
+# is the pattern asked for.
+for d in qd cd; do
+    qemu-img create -q -f qcow2 "$d/bench.qcow2" 16M
+done
+while read -r args; do
+    # shellcheck disable=SC2086
+    both_run bench $args
+    for t in q c; do
+        sed -i 's/^Run completed in [0-9.]* seconds\.$/Run completed./' $t.out
+        sed -i '/^IOPS: /d; /^Latency (us): /d' $t.out
+    done
+    agree "bench $args"
+done <<'EOF'
+-c 2000 base.qcow2
+-c 2000 -d 4 -s 8k -S 16k -o 1M base.qcow2
+-c 1000 -f raw -t none disk.raw
+-w -c 1000 --pattern=7 -s 64k bench.qcow2
+-w -c 1000 --flush-interval=100 bench.qcow2
+-w -c 1000 --flush-interval=10 --no-drain -d 8 bench.qcow2
+-c x base.qcow2
+-d x base.qcow2
+-s 0 base.qcow2
+--pattern=300 -w bench.qcow2
+--flush-interval=10 base.qcow2
+--no-drain -w bench.qcow2
+-i foo base.qcow2
+EOF
+if qemu-img compare -q qd/bench.qcow2 cd/bench.qcow2 &&
+   qemu-img check -q cd/bench.qcow2; then ok; else
+    failed "bench -w wrote other data than qemu-img bench -w"
+fi
+run "$img" c bench -c 1000 --output=json base.qcow2
+if python3 -c 'import json, sys
+lines = open(sys.argv[1]).read().split("\n", 2)
+d = json.loads(lines[2])
+assert d["requests"] == 1000 and d["depth"] == 64, d
+assert 0 < d["latency-ns"]["p50"] <= d["latency-ns"]["max"], d' c.out; then
+    ok
+else
+    failed "bench --output=json"
+fi
+
 # ---- locks, as QEMU takes them ------------------------------------------------------
 # A writer (qemu-io, as a VM would) holds locked.qcow2: both tools refuse
 # to read it consistently, to write it, or to create over it; -U reads.
