@@ -115,6 +115,12 @@ struct blk_driver {
     /* Formats: checks (and repairs) the image's metadata (coblk_check()). */
     int coroutine_fn (*co_check)(struct coblk_dev *dev,
                                  struct coblk_check *check);
+    /* Formats: records another backing file (coblk_set_backing()). */
+    int coroutine_fn (*co_set_backing)(struct coblk_dev *dev,
+                                       const char *backing,
+                                       const char *format);
+    /* Formats: drops all data (coblk_make_empty()). */
+    int coroutine_fn (*co_make_empty)(struct coblk_dev *dev);
 };
 
 extern const blk_driver blk_file_driver;

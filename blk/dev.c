@@ -438,6 +438,65 @@ int coblk_truncate(struct coblk_dev *dev, uint64_t size)
     return blk_run_in_coroutine(truncate_in_coroutine, &call);
 }
 
+struct backing_call {
+    struct coblk_dev *dev;
+    const char *backing, *format;
+};
+
+static int coroutine_fn set_backing_in_coroutine(void *opaque)
+{
+    struct backing_call *call = opaque;
+
+    return call->dev->drv->co_set_backing(call->dev, call->backing,
+                                          call->format);
+}
+
+/* The checks coblk_set_backing() and coblk_make_empty() share. */
+static int image_editable(struct coblk_dev *dev, const char *what, bool op)
+{
+    if (!dev) {
+        return blk_error(-EINVAL, "%s: no device", what);
+    }
+    if (dev->flags & COBLK_OPEN_RDONLY) {
+        return blk_error(-EROFS, "%s: the device is read-only", what);
+    }
+    if (!op) {
+        return blk_error(-ENOTSUP, "%s: %s images have no backing file",
+                         what, dev->drv->name);
+    }
+    return 0;
+}
+
+int coblk_set_backing(struct coblk_dev *dev, const char *backing,
+                      const char *format)
+{
+    int ret = image_editable(dev, "coblk_set_backing",
+                             dev && dev->drv->co_set_backing);
+    if (ret < 0) {
+        return ret;
+    }
+    if (format && !backing) {
+        return blk_error(-EINVAL, "coblk_set_backing: a format for no "
+                         "backing file");
+    }
+    struct backing_call call = { dev, backing, format };
+    return blk_run_in_coroutine(set_backing_in_coroutine, &call);
+}
+
+static int coroutine_fn make_empty_in_coroutine(void *opaque)
+{
+    struct coblk_dev *dev = opaque;
+
+    return dev->drv->co_make_empty(dev);
+}
+
+int coblk_make_empty(struct coblk_dev *dev)
+{
+    int ret = image_editable(dev, "coblk_make_empty",
+                             dev && dev->drv->co_make_empty);
+    return ret < 0 ? ret : blk_run_in_coroutine(make_empty_in_coroutine, dev);
+}
+
 struct check_call {
     struct coblk_dev *dev;
     struct coblk_check *check;

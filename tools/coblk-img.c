@@ -26,6 +26,9 @@ static const struct command commands[] = {
     { "check", img_check,
       "check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] "
       "[-U] filename" },
+    { "commit", img_commit,
+      "commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] "
+      "filename" },
     { "compare", img_compare,
       "compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] "
       "filename1 filename2" },
@@ -52,6 +55,9 @@ static const struct command commands[] = {
     { "snapshot", img_snapshot,
       "snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] "
       "filename" },
+    { "rebase", img_rebase,
+      "rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] "
+      "-b backing_file [-F backing_fmt] filename" },
     { "resize", img_resize,
       "resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename "
       "[+ | -]size" },

@@ -10,8 +10,8 @@
  *
  * A backing file opens read-only with the format its overlay records
  * (probed, as above, when it records none), its name relative to the
- * overlay's directory; with COBLK_OPEN_NO_BACKING it stays closed, for
- * read-only opens only.
+ * overlay's directory; with COBLK_OPEN_NO_BACKING it stays closed, and
+ * the image's data cannot change (its header can: coblk_set_backing()).
  */
 #include "config.h"
 
@@ -81,8 +81,7 @@ static bool being_opened(const struct stat *st)
     return false;
 }
 
-/* The backing name as a path: relative to the overlay's directory. */
-static char *backing_path(const char *overlay, const char *name)
+char *qcow2_backing_path(const char *overlay, const char *name)
 {
     const char *slash = overlay ? strrchr(overlay, '/') : NULL;
     char *path;
@@ -136,18 +135,15 @@ static int open_backing(struct coblk_dev *dev, qcow2_state *s, bool probed)
         return blk_error(-ENOTSUP, "qcow2: backing file '%s' is not a path "
                          "(coblk follows paths only)", name);
     }
-    s->backing_path = is_path ? backing_path(blk_dev_filename(s->file), name)
+    s->backing_path = is_path ? qcow2_backing_path(blk_dev_filename(s->file),
+                                                   name)
                               : strdup(name);
     if (!s->backing_path) {
         return blk_error(-ENOMEM, "out of memory");
     }
     if (!opens) {
-        /* A write would copy zeroes where the backing file has data. */
-        return dev->flags & COBLK_OPEN_RDONLY
-                   ? 0
-                   : blk_error(-EINVAL, "qcow2: %s has a backing file: "
-                               "open it read-only to leave that closed",
-                               blk_dev_filename(s->file));
+        s->backing_closed = true;
+        return 0;
     }
     struct stat st;
     if (stat(s->backing_path, &st) == 0 && being_opened(&st)) {
@@ -429,5 +425,7 @@ const blk_driver blk_qcow2_driver = {
     .create = qcow2_create,
     .measure = qcow2_measure,
     .co_check = qcow2_co_check,
+    .co_set_backing = qcow2_co_set_backing,
+    .co_make_empty = qcow2_co_make_empty,
     .info = qcow2_info,
 };

@@ -175,6 +175,10 @@ typedef struct qcow2_state {
     qcow2_snapshot *snapshots;          /* h.nb_snapshots of them */
     struct coblk_snapshot_info *snapshot_info;  /* for coblk_image_info */
     char *backing_path;                 /* as opened */
+    bool backing_closed;                /* opened without it
+                                         * (COBLK_OPEN_NO_BACKING): data
+                                         * cannot change, or a write would
+                                         * copy zeroes for what it holds */
     qcow2_meta meta;                    /* read-write images only */
     bool corrupt;                       /* found so: no more writes */
     /* Writes in flight that allocate or free, by guest range (write.c). */
@@ -313,6 +317,20 @@ int coroutine_fn qcow2_flush_metadata(qcow2_state *s);
 
 /* resize.c: coblk_truncate() for qcow2. */
 int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size);
+
+/* backing.c: coblk_set_backing() and coblk_make_empty(). */
+int coroutine_fn qcow2_co_set_backing(struct coblk_dev *dev,
+                                      const char *backing,
+                                      const char *format);
+int coroutine_fn qcow2_co_make_empty(struct coblk_dev *dev);
+/* The backing name as a path: relative to the overlay's directory. */
+char *qcow2_backing_path(const char *overlay, const char *name);
+/* Empties whole clusters [begin, end): zero clusters (zeroes), else
+ * unallocated; keep_host keeps their host clusters (write.c). */
+int coroutine_fn qcow2_empty_range(qcow2_state *s, uint64_t begin,
+                                   uint64_t end, bool zeroes, bool keep_host);
+/* Refuses data changes to an image opened without its backing file. */
+int qcow2_check_data_writable(const struct coblk_dev *dev);
 
 /* check.c: coblk_check() for qcow2. */
 int coroutine_fn qcow2_co_check(struct coblk_dev *dev,

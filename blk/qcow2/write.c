@@ -425,10 +425,26 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
     return ret;
 }
 
+int qcow2_check_data_writable(const struct coblk_dev *dev)
+{
+    const qcow2_state *s = dev->opaque;
+
+    if (s->backing_closed) {
+        return blk_error(-EACCES, "qcow2: %s was opened without its backing "
+                         "file: its data cannot change",
+                         blk_dev_filename(s->file));
+    }
+    return 0;
+}
+
 int coroutine_fn qcow2_co_pwritev(struct coblk_dev *dev, uint64_t offset,
                                   uint64_t bytes, const struct iovec *iov,
                                   unsigned iovcnt, int req_flags)
 {
+    int writable = qcow2_check_data_writable(dev);
+    if (writable < 0) {
+        return writable;
+    }
     if (req_flags & COBLK_REQ_F_COMPRESS) {
         int ret = qcow2_co_pwritev_compressed(dev, offset, bytes, iov,
                                               iovcnt);
@@ -519,7 +535,7 @@ int coroutine_fn qcow2_own_exclusive(qcow2_state *s, inflight *mine,
     return 0;
 }
 
-static int coroutine_fn empty_range(qcow2_state *s, uint64_t begin,
+int coroutine_fn qcow2_empty_range(qcow2_state *s, uint64_t begin,
                                     uint64_t end, bool zeroes, bool keep_host)
 {
     inflight mine;
@@ -571,7 +587,11 @@ int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
 {
     qcow2_state *s = dev->opaque;
     uint64_t begin, end;
+    int writable = qcow2_check_data_writable(dev);
 
+    if (writable < 0) {
+        return writable;
+    }
     /* Version 2 has no zero flag: zeroes only by leaving nothing there,
      * and only where no backing image shows through. */
     if ((s->h.version < 3 && s->backing) ||
@@ -580,8 +600,8 @@ int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
     }
     int ret = write_zero_bytes(dev, offset, begin - offset);
     if (ret == 0) {
-        ret = empty_range(s, begin, end, s->h.version >= 3,
-                          !(req_flags & COBLK_REQ_F_UNMAP));
+        ret = qcow2_empty_range(s, begin, end, s->h.version >= 3,
+                                !(req_flags & COBLK_REQ_F_UNMAP));
     }
     uint64_t stop = offset + bytes;
     if (ret == 0 && end < stop) {
@@ -595,7 +615,11 @@ int coroutine_fn qcow2_co_pdiscard(struct coblk_dev *dev, uint64_t offset,
 {
     qcow2_state *s = dev->opaque;
     uint64_t begin, end;
+    int writable = qcow2_check_data_writable(dev);
 
+    if (writable < 0) {
+        return writable;
+    }
     /* Partial clusters stay: discard is advice.  Over a backing image the
      * guest must not see its data come back: zeroes, where the format
      * can say so. */
@@ -603,7 +627,7 @@ int coroutine_fn qcow2_co_pdiscard(struct coblk_dev *dev, uint64_t offset,
         (s->backing && s->h.version < 3)) {
         return 0;
     }
-    return empty_range(s, begin, end, s->backing != NULL, false);
+    return qcow2_empty_range(s, begin, end, s->backing != NULL, false);
 }
 
 int coroutine_fn qcow2_flush_metadata(qcow2_state *s)

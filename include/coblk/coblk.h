@@ -314,6 +314,21 @@ struct coblk_check {
 COBLK_API int coblk_check(struct coblk_dev *dev, struct coblk_check *check,
                           size_t size);
 
+/* Records backing (NULL: none) as the backing file of the image dev
+ * opened for writing (qcow2), with its format (NULL: not recorded), as
+ * qemu-img rebase -u does: nothing else changes, the data included; reads
+ * go on through the backing image dev opened until it is opened again.
+ * An image opened with COBLK_OPEN_NO_BACKING can be changed so.  Returns
+ * 0, or -ENOTSUP (a raw image), -EROFS, -EINVAL (the name does not fit in
+ * the header), -errno. */
+COBLK_API int coblk_set_backing(struct coblk_dev *dev, const char *backing,
+                                const char *format);
+
+/* Drops everything the image dev (qcow2, opened for writing) stores, so
+ * that it reads as its backing file, or as zeroes without one: qemu-img
+ * commit's last step.  Returns 0, or -ENOTSUP, -EROFS, -errno. */
+COBLK_API int coblk_make_empty(struct coblk_dev *dev);
+
 /* What the last failing call on this thread said, or "". */
 COBLK_API const char *coblk_last_error(void);
 

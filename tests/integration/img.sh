@@ -497,6 +497,68 @@ done
 same snapshot -l -c x snap.qcow2
 same snapshot -l
 
+# ---- commit, rebase --------------------------------------------------------------------
+# chain DIR: a three-image chain in DIR and what its top reads, as raw.
+chain() {
+    (cd "$1" && rm -f c-*.qcow2 c-*.raw &&
+     qemu-img create -q -f qcow2 c-base.qcow2 4M &&
+     qemu-io -c 'write -P 1 0 2M' c-base.qcow2 >/dev/null &&
+     qemu-img create -q -f qcow2 -b c-base.qcow2 -F qcow2 c-mid.qcow2 &&
+     qemu-io -c 'write -P 2 1M 1M' c-mid.qcow2 >/dev/null &&
+     qemu-img create -q -f qcow2 -b c-mid.qcow2 -F qcow2 c-top.qcow2 6M &&
+     qemu-io -c 'write -P 3 1536k 1M' -c 'write -z 0 64k' \
+         -c 'write -P 4 5M 64k' c-top.qcow2 >/dev/null &&
+     qemu-img create -q -f qcow2 c-other.qcow2 8M &&
+     qemu-io -c 'write -P 9 0 8M' c-other.qcow2 >/dev/null &&
+     qemu-img convert -O raw c-top.qcow2 c-top.raw &&
+     qemu-img convert -O raw c-mid.qcow2 c-mid.raw) ||
+        failed "making a chain in $1"
+}
+# after WHAT: both tools' images of the chain read and are described alike.
+after() {
+    for f in c-base.qcow2 c-mid.qcow2 c-top.qcow2; do
+        # A chain left pointing at a missing file reads nowhere.
+        if qemu-img info --backing-chain "qd/$f" >/dev/null 2>&1; then
+            images_agree "$f"
+        fi
+        same map --output=json "qd/$f"
+        same info --output=json -U "qd/$f"
+    done
+}
+while read -r args; do
+    chain qd
+    chain cd
+    # shellcheck disable=SC2086
+    eval "both $args"
+    after
+done <<'EOF'
+commit c-top.qcow2
+commit -d c-top.qcow2
+commit -b c-base.qcow2 c-top.qcow2
+commit -q -f qcow2 c-mid.qcow2
+commit -b nosuch.qcow2 c-top.qcow2
+commit c-base.qcow2
+rebase -b c-base.qcow2 -F qcow2 c-top.qcow2
+rebase -b c-other.qcow2 -F qcow2 c-top.qcow2
+rebase -b '' c-top.qcow2
+rebase -u -b c-base.qcow2 -F qcow2 c-top.qcow2
+rebase -u -b nosuch.qcow2 -F qcow2 c-top.qcow2
+rebase -b nosuch.qcow2 -F qcow2 c-top.qcow2
+rebase -b c-base.qcow2 c-top.qcow2
+rebase c-top.qcow2
+EOF
+# What the top read before a safe rebase, it reads after; a commit leaves
+# the image reading the same, and the base as it read.
+chain cd
+"$img" rebase -b c-other.qcow2 -F qcow2 cd/c-top.qcow2
+reads_as cd/c-top.qcow2 cd/c-top.raw
+"$img" rebase -b '' cd/c-top.qcow2
+reads_as cd/c-top.qcow2 cd/c-top.raw
+chain cd
+"$img" commit -q cd/c-top.qcow2
+reads_as cd/c-top.qcow2 cd/c-top.raw
+reads_as cd/c-mid.qcow2 cd/c-top.raw
+
 # ---- bench ------------------------------------------------------------------------------
 # qemu-img's lines (timing aside), then coblk-img's own; the data written
 # is the pattern asked for.
