@@ -57,20 +57,22 @@ static int find_chain(struct commit *c, const char *filename,
             return -EIO;
         }
         int ret = coblk_image_info(img.dev, &info, sizeof(info));
+        bool found = false;
         if (ret == 0 && info.backing_file) {
             c->names[i + 1] = strdup(info.full_backing_file);
             c->formats[i + 1] = info.backing_format
                                     ? strdup(info.backing_format) : NULL;
+            struct stat st;
+            found = !base || !strcmp(base, info.backing_file) ||
+                    !strcmp(base, info.full_backing_file) ||
+                    (by_inode && stat(info.full_backing_file, &st) == 0 &&
+                     st.st_dev == want.st_dev && st.st_ino == want.st_ino);
         }
         img_close(&img);
         if (!c->names[i + 1]) {
             break;
         }
-        struct stat st;
-        if (!base || (by_inode && stat(c->names[i + 1], &st) == 0 &&
-                      st.st_dev == want.st_dev && st.st_ino == want.st_ino) ||
-            !strcmp(base, c->names[i + 1]) ||
-            !strcmp(base, info.backing_file)) {
+        if (found) {
             c->nr = i + 2;
             return 0;
         }
