@@ -6,6 +6,9 @@
 #           random data, zero clusters and unallocated space;
 #   convert -c into qcow2, zlib and zstd;
 #   compare of the image with its raw copy;
+#   bench: reads (-t none, a sparse file: the software path) and writes
+#           (through the page cache) of qcow2 and raw, qemu-img bench's
+#           options on both sides, IOPS;
 #   info and map of a 256 TiB sparse image, under a 1 GiB address-space
 #           limit (seconds, not ratios: qemu-img is not limited).
 #
@@ -38,6 +41,8 @@ rm libs.bin
 qemu-img convert -O qcow2 mix.raw mix.qcow2
 qemu-io -c 'write -z 700M 100M' mix.qcow2 >/dev/null
 qemu-img convert -O raw mix.qcow2 mix.raw
+qemu-img create -q -f qcow2 -o preallocation=metadata full.qcow2 1G
+truncate -s 1G sparse.raw
 qemu-img create -q -f qcow2 huge.qcow2 256T
 qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 100T 64k' \
     -c 'write -P 3 200T 1M' huge.qcow2 >/dev/null
@@ -52,6 +57,16 @@ timed() {
     echo "$name $(echo "$end - $start" | bc)" >>"$log"
 }
 
+# iops NAME TOOL COUNT ARGS...: appends "NAME IOPS" to $log, from the
+# "Run completed in X seconds." line both tools print.
+iops() {
+    name=$1 tool=$2 count=$3
+    shift 3
+    "$tool" bench -c "$count" "$@" |
+        awk -v n="$count" -v m="$name" \
+            '/^Run completed in/ { printf "%s %.0f\n", m, n / $4 }' >>"$log"
+}
+
 # one TOOL LOG: one round of every measurement with TOOL.
 one() {
     tool=$1 log=$2
@@ -62,6 +77,13 @@ one() {
     timed zstd "$tool" convert -c -O qcow2 -o compression_type=zstd \
         mix.qcow2 o.zstd
     timed compare "$tool" compare mix.qcow2 mix.raw
+    iops read_qcow2 "$tool" 1000000 -d 64 -t none -f qcow2 full.qcow2
+    iops read_raw "$tool" 1000000 -d 64 -t none -f raw sparse.raw
+    rm -f w.qcow2 w.raw
+    qemu-img create -q -f qcow2 w.qcow2 1G
+    truncate -s 1G w.raw
+    iops write_qcow2 "$tool" 100000 -d 64 -w -f qcow2 w.qcow2
+    iops write_raw "$tool" 100000 -d 64 -w -f raw w.raw
 }
 
 i=1
@@ -90,6 +112,13 @@ for m in to_raw to_qcow2 zlib zstd compare; do
         "$(ratio "$c" "$q")"
     eval "ratio_$m=$(ratio "$c" "$q")"
 done
+for m in read_qcow2 read_raw write_qcow2 write_raw; do
+    c=$(median "$out/coblk" $m)
+    q=$(median "$out/qemu" $m)
+    printf '%-12s coblk-img %8s IOPS  qemu-img %8s IOPS  ratio %s\n' "$m" \
+        "$c" "$q" "$(ratio "$c" "$q")"
+    eval "ratio_$m=$(ratio "$c" "$q")"
+done
 info=$(median "$out/huge" info)
 map=$(median "$out/huge" map)
 echo "256 TiB sparse qcow2 under ulimit -v 1 GiB: info ${info}s, map ${map}s"
@@ -97,6 +126,10 @@ target "convert qcow2 -> raw, coblk-img / qemu-img" "$ratio_to_raw" "<=" 0.7
 target "convert raw -> qcow2, coblk-img / qemu-img" "$ratio_to_qcow2" "<=" 0.7
 target "convert -c zlib, coblk-img / qemu-img" "$ratio_zlib" "<=" 0.5
 target "convert -c zstd, coblk-img / qemu-img" "$ratio_zstd" "<=" 0.5
+for m in read_qcow2 read_raw write_qcow2 write_raw; do
+    eval "r=\$ratio_$m"
+    target "bench $m, coblk-img / qemu-img IOPS" "$r" ">=" 2
+done
 target "info of 256 TiB, seconds" "$info" "<=" 1
 target "map of 256 TiB, seconds" "$map" "<=" 1
 exit $status

@@ -633,9 +633,10 @@ reads_as self.qcow2 top.qcow2
 reads_as base.qcow2 self-base.qcow2
 # coblk-img holds what it converts (at 1 MiB/s, 4 s): qemu-img may read
 # the source but not write it, and may not read the target consistently.
-"$img" convert -r 1M -O qcow2 locked.qcow2 held.qcow2 &
+"$img" convert -r 1M -O qcow2 locked.qcow2 held.qcow2 >held.out &
 holder=$!
 sleep 1
+kill -USR1 $holder          # without -p: one progress line
 run qemu-img q info held.qcow2
 if grep -q 'Failed to get shared "write" lock' q.err; then ok; else
     failed "qemu-img read the image coblk-img is writing"
@@ -649,6 +650,9 @@ if [ "$(cat q.rc)" = 0 ]; then ok; else
     failed "qemu-img could not read what coblk-img only reads"
 fi
 wait $holder || failed "the rate-limited convert"
+if grep -Eq '^    \([0-9]+\.[0-9]{2}/100%\)$' held.out; then ok; else
+    failed "SIGUSR1 printed no progress line: $(cat held.out)"
+fi
 reads_as held.qcow2 locked.qcow2
 
 # ---- command lines ---------------------------------------------------------------------

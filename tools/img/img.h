@@ -112,8 +112,9 @@ void img_snapshot_row(FILE *out, const struct coblk_snapshot_info *sn);
 /* ---- progress (-p) ---------------------------------------------------------- */
 
 struct img_progress {
-    bool enabled;
+    bool enabled;                   /* -p; else a line per SIGUSR1 */
     double shown;                   /* last percentage printed */
+    double current;
 };
 
 void img_progress_start(struct img_progress *p, bool enabled);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,22 +338,45 @@ int img_run(int (*fn)(void *opaque), void *opaque)
 
 /* ---- progress --------------------------------------------------------------- */
 
+/* Without -p, SIGUSR1 asks for one line, printed at the next update. */
+static volatile sig_atomic_t progress_asked;
+
+static void ask_progress(int sig)
+{
+    (void)sig;
+    progress_asked = 1;
+}
+
 void img_progress_start(struct img_progress *p, bool enabled)
 {
     p->enabled = enabled;
-    p->shown = 0;
+    p->shown = p->current = 0;
     if (enabled) {
         printf("    (%3.2f/100%%)\r", 0.0);
         fflush(stdout);
+    } else {
+        struct sigaction sa = { .sa_handler = ask_progress };
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGUSR1, &sa, NULL);
     }
 }
 
 void img_progress_update(struct img_progress *p, double percent)
 {
-    if (!p->enabled || percent < p->shown + 1.0) {
+    p->current = percent > 100 ? 100 : percent;
+    if (!p->enabled) {
+        if (progress_asked) {
+            progress_asked = 0;
+            printf("    (%3.2f/100%%)\n", p->current);
+            fflush(stdout);
+        }
         return;
     }
-    p->shown = percent > 100 ? 100 : percent;
+    if (p->current < p->shown + 1.0) {
+        return;
+    }
+    p->shown = p->current;
     printf("    (%3.2f/100%%)\r", p->shown);
     fflush(stdout);
 }
