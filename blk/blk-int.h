@@ -121,6 +121,8 @@ struct blk_driver {
                                        const char *format);
     /* Formats: drops all data (coblk_make_empty()). */
     int coroutine_fn (*co_make_empty)(struct coblk_dev *dev);
+    /* Formats: changes options of the image (coblk_amend()). */
+    int coroutine_fn (*co_amend)(struct coblk_dev *dev, const char *options);
 };
 
 extern const blk_driver blk_file_driver;

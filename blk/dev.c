@@ -461,8 +461,8 @@ static int image_editable(struct coblk_dev *dev, const char *what, bool op)
         return blk_error(-EROFS, "%s: the device is read-only", what);
     }
     if (!op) {
-        return blk_error(-ENOTSUP, "%s: %s images have no backing file",
-                         what, dev->drv->name);
+        return blk_error(-ENOTSUP, "%s: %s images cannot change so", what,
+                         dev->drv->name);
     }
     return 0;
 }
@@ -495,6 +495,28 @@ int coblk_make_empty(struct coblk_dev *dev)
     int ret = image_editable(dev, "coblk_make_empty",
                              dev && dev->drv->co_make_empty);
     return ret < 0 ? ret : blk_run_in_coroutine(make_empty_in_coroutine, dev);
+}
+
+struct amend_call {
+    struct coblk_dev *dev;
+    const char *options;
+};
+
+static int coroutine_fn amend_in_coroutine(void *opaque)
+{
+    struct amend_call *call = opaque;
+
+    return call->dev->drv->co_amend(call->dev, call->options);
+}
+
+int coblk_amend(struct coblk_dev *dev, const char *options)
+{
+    int ret = image_editable(dev, "coblk_amend", dev && dev->drv->co_amend);
+    if (ret < 0) {
+        return ret;
+    }
+    struct amend_call call = { dev, options ? options : "" };
+    return blk_run_in_coroutine(amend_in_coroutine, &call);
 }
 
 struct check_call {

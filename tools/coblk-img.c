@@ -17,6 +17,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+    { "amend", img_amend,
+      "amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename" },
     { "bench", img_bench,
       "bench [-c count] [-d depth] [-f fmt] "
       "[--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] "

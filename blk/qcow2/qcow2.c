@@ -427,5 +427,6 @@ const blk_driver blk_qcow2_driver = {
     .co_check = qcow2_co_check,
     .co_set_backing = qcow2_co_set_backing,
     .co_make_empty = qcow2_co_make_empty,
+    .co_amend = qcow2_co_amend,
     .info = qcow2_info,
 };

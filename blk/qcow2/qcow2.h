@@ -318,11 +318,12 @@ int coroutine_fn qcow2_flush_metadata(qcow2_state *s);
 /* resize.c: coblk_truncate() for qcow2. */
 int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size);
 
-/* backing.c: coblk_set_backing() and coblk_make_empty(). */
+/* edit.c: coblk_set_backing(), coblk_amend() and coblk_make_empty(). */
 int coroutine_fn qcow2_co_set_backing(struct coblk_dev *dev,
                                       const char *backing,
                                       const char *format);
 int coroutine_fn qcow2_co_make_empty(struct coblk_dev *dev);
+int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options);
 /* The backing name as a path: relative to the overlay's directory. */
 char *qcow2_backing_path(const char *overlay, const char *name);
 /* Empties whole clusters [begin, end): zero clusters (zeroes), else

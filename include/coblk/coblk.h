@@ -329,6 +329,13 @@ COBLK_API int coblk_set_backing(struct coblk_dev *dev, const char *backing,
  * commit's last step.  Returns 0, or -ENOTSUP, -EROFS, -errno. */
 COBLK_API int coblk_make_empty(struct coblk_dev *dev);
 
+/* Changes options of the image dev (qcow2, opened for writing), as
+ * qemu-img amend does: compat (0.10 or 1.1; down only where version 2
+ * can describe the image), lazy_refcounts (on, off); refcount_bits only
+ * to its present value.  Returns 0, or -EINVAL (a bad option, named),
+ * -ENOTSUP, -EROFS, -errno. */
+COBLK_API int coblk_amend(struct coblk_dev *dev, const char *options);
+
 /* What the last failing call on this thread said, or "". */
 COBLK_API const char *coblk_last_error(void);
 

@@ -559,6 +559,47 @@ chain cd
 reads_as cd/c-top.qcow2 cd/c-top.raw
 reads_as cd/c-mid.qcow2 cd/c-top.raw
 
+# ---- amend -------------------------------------------------------------------------------
+while read -r args; do
+    for d in qd cd; do
+        rm -f "$d/am.qcow2"
+        qemu-img create -q -f qcow2 "$d/am.qcow2" 16M
+        qemu-io -c 'write -P 1 0 1M' "$d/am.qcow2" >/dev/null
+    done
+    # shellcheck disable=SC2086
+    both amend $args am.qcow2
+    images_agree am.qcow2
+    same info -U qd/am.qcow2
+done <<'EOF'
+-o compat=0.10
+-o compat=1.1
+-o lazy_refcounts=on
+-o compat=1.1,lazy_refcounts=on
+-o lazy_refcounts=off
+-o cluster_size=4k
+-o refcount_bits=16
+-o extended_l2=on
+-o compression_type=zstd
+-o foo=1
+-o size=32M
+-o compat=0.10,lazy_refcounts=on
+-o preallocation=full
+-o compat=2
+-o backing_file=base.qcow2,backing_fmt=qcow2
+-f raw -o compat=1.1
+EOF
+same amend base.qcow2
+for d in qd cd; do
+    qemu-img create -q -f qcow2 -o compat=0.10 "$d/am.qcow2" 16M
+    qemu-io -c 'write -P 1 0 1M' "$d/am.qcow2" >/dev/null
+done
+both amend -o compat=1.1,lazy_refcounts=on am.qcow2
+images_agree am.qcow2
+same info -U qd/am.qcow2
+both amend -o compat=0.10 am.qcow2
+images_agree am.qcow2
+same info -U qd/am.qcow2
+
 # ---- bench ------------------------------------------------------------------------------
 # qemu-img's lines (timing aside), then coblk-img's own; the data written
 # is the pattern asked for.
@@ -631,17 +672,20 @@ same convert -O qcow2 self.qcow2 self.qcow2
 same convert -O qcow2 top.qcow2 base.qcow2
 reads_as self.qcow2 top.qcow2
 reads_as base.qcow2 self-base.qcow2
-# coblk-img holds what it converts (at 1 MiB/s, 4 s): qemu-img may read
-# the source but not write it, and may not read the target consistently.
-"$img" convert -r 1M -O qcow2 locked.qcow2 held.qcow2 >held.out &
+# coblk-img holds what it converts (8 MiB at 2 MiB/s, a progress update
+# a second): qemu-img may read the source but not write it, and may not
+# read the target consistently.
+qemu-img create -q -f qcow2 locked.qcow2 8M
+quiet_io -c 'write -P 1 0 8M' locked.qcow2
+"$img" convert -r 2M -O qcow2 locked.qcow2 held.qcow2 >held.out &
 holder=$!
-sleep 1
+sleep 1.5
 kill -USR1 $holder          # without -p: one progress line
 run qemu-img q info held.qcow2
 if grep -q 'Failed to get shared "write" lock' q.err; then ok; else
     failed "qemu-img read the image coblk-img is writing"
 fi
-run qemu-img q resize locked.qcow2 8M
+run qemu-img q resize locked.qcow2 16M
 if grep -q 'Failed to get "write" lock' q.err; then ok; else
     failed "qemu-img resized the image coblk-img is reading"
 fi

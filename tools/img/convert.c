@@ -335,14 +335,15 @@ static bool coroutine_fn take_turn(struct convert *c, const struct chunk *k)
     return true;
 }
 
-/* Keeps to -r bytes per second. */
-static void coroutine_fn rate_limit(struct convert *c)
+/* Keeps to -r bytes per second: a chunk starts when the chunks claimed
+ * before it have had their time. */
+static void coroutine_fn rate_limit(struct convert *c, const struct chunk *k)
 {
     if (!c->o->rate_limit) {
         return;
     }
     uint64_t due = c->start_ns +
-                   (uint64_t)((double)c->done_bytes * 1e9 /
+                   (uint64_t)((double)(k->offset) * 1e9 /
                               (double)c->o->rate_limit);
     uint64_t now = now_ns();
     if (due > now) {
@@ -388,6 +389,7 @@ static void coroutine_fn worker(void *opaque)
         fail(c, -ENOMEM);
     }
     while (buf && claim(c, &k)) {
+        rate_limit(c, &k);
         int ret = copy_chunk(c, &k, buf);
         if (ret < 0) {
             fail(c, ret);
@@ -397,7 +399,6 @@ static void coroutine_fn worker(void *opaque)
         img_progress_update(&c->progress,
                             100.0 * (double)c->done_bytes /
                                 (double)c->total);
-        rate_limit(c);
     }
     free(buf);
     c->running--;

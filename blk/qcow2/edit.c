@@ -1,0 +1,348 @@
+/*
+ * What qemu-img rebase, amend and commit change in an image beyond its
+ * data: the backing file it names (coblk_set_backing(): the header's name
+ * and backing format extension), its version and lazy refcounts
+ * (coblk_amend()), each by rewriting the first cluster with the other
+ * extensions kept as they are; and emptying it so that it reads as its
+ * backing file (coblk_make_empty()).
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2.h"
+
+#define EXT_BACKING_FORMAT 0xe2792acau
+#define V2_HEADER_BYTES 72u
+#define V3_HEADER_BYTES 104u
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    v = htobe32(v);
+    memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, 8);
+}
+
+/* Where the old header's extensions start. */
+static uint32_t extensions_start(const qcow2_state *s)
+{
+    return s->h.version >= 3 ? s->h.header_length : V2_HEADER_BYTES;
+}
+
+/* The first cluster from the fixed header `fixed` (its length: where the
+ * extensions begin), the format extension, the old extensions but the
+ * format's, the end, the name.  Returns 0 or -EINVAL when that does not
+ * fit. */
+static int rewrite_header(const qcow2_state *s, const uint8_t *old,
+                          const uint8_t *fixed, uint32_t fixed_len,
+                          uint8_t *out, const char *backing,
+                          const char *format)
+{
+    uint32_t cs = (uint32_t)s->cluster_size;
+    uint32_t start = extensions_start(s);
+    uint32_t at = fixed_len;
+    size_t fmt_len = format ? strlen(format) : 0;
+
+    memset(out, 0, cs);
+    memcpy(out, fixed, fixed_len);
+    if (backing && format) {
+        put32(out + at, EXT_BACKING_FORMAT);
+        put32(out + at + 4, (uint32_t)fmt_len);
+        memcpy(out + at + 8, format, fmt_len);
+        at += 8 + (((uint32_t)fmt_len + 7) & ~7u);
+    }
+    /* The old extensions were checked on open: they fit and end. */
+    for (uint32_t from = start; from + 8 <= cs;) {
+        uint32_t type = qcow2_be32(old + from);
+        uint32_t len = 8 + ((qcow2_be32(old + from + 4) + 7) & ~7u);
+        if (type == 0) {
+            break;
+        }
+        if (type != EXT_BACKING_FORMAT) {
+            if (at + len > cs) {
+                return -EINVAL;
+            }
+            memcpy(out + at, old + from, len);
+            at += len;
+        }
+        from += len;
+    }
+    at += 8;                                /* the end: zeroes */
+    size_t name_len = backing ? strlen(backing) : 0;
+    if (at + name_len > cs) {
+        return -EINVAL;
+    }
+    put64(out + 8, backing ? at : 0);
+    put32(out + 16, (uint32_t)name_len);
+    memcpy(out + at, backing ? backing : "", name_len);
+    return 0;
+}
+
+/* The new name for info and a later open; the backing image open now
+ * stays the one reads go through. */
+static int remember(qcow2_state *s, const char *backing, const char *format)
+{
+    char *name = backing ? strdup(backing) : NULL;
+    char *fmt = backing && format ? strdup(format) : NULL;
+    char *path = backing ? qcow2_backing_path(blk_dev_filename(s->file),
+                                              backing)
+                         : NULL;
+
+    if ((backing && (!name || !path)) || (backing && format && !fmt)) {
+        free(name);
+        free(fmt);
+        free(path);
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    free(s->h.backing_name);
+    free(s->h.backing_format);
+    free(s->backing_path);
+    s->h.backing_name = name;
+    s->h.backing_format = fmt;
+    s->backing_path = path;
+    return 0;
+}
+
+/* A header edit: the fixed fields (edit_fixed() may change them, and
+ * where the extensions start), the backing name and format. */
+struct header_edit {
+    const char *backing, *format;
+    uint32_t version;               /* 2 or 3 */
+    bool lazy_refcounts;
+};
+
+/* The fixed header of the edited image, from the old one; its length. */
+static uint32_t edit_fixed(const qcow2_state *s, const uint8_t *old,
+                           const struct header_edit *e, uint8_t *fixed)
+{
+    uint32_t old_len = extensions_start(s);
+
+    memset(fixed, 0, V3_HEADER_BYTES);
+    memcpy(fixed, old, old_len);
+    if (e->version == 2) {
+        put32(fixed + 4, 2);
+        return V2_HEADER_BYTES;
+    }
+    uint32_t len = old_len > V3_HEADER_BYTES ? old_len : V3_HEADER_BYTES;
+    uint64_t compatible = s->h.version >= 3 ? s->h.compatible : 0;
+    compatible = e->lazy_refcounts ? compatible | QCOW2_COMPAT_LAZY_REFCOUNTS
+                                   : compatible & ~(uint64_t)
+                                                  QCOW2_COMPAT_LAZY_REFCOUNTS;
+    put32(fixed + 4, 3);
+    /* Metadata is on disk (flushed first): not dirty. */
+    put64(fixed + 72, s->h.version >= 3
+                          ? s->h.incompatible & ~(uint64_t)QCOW2_INCOMPAT_DIRTY
+                          : 0);
+    put64(fixed + 80, compatible);
+    put64(fixed + 88, s->h.version >= 3 ? s->h.autoclear : 0);
+    put32(fixed + 96, s->h.refcount_order);
+    put32(fixed + 100, len);
+    return len;
+}
+
+static int coroutine_fn write_header(qcow2_state *s,
+                                     const struct header_edit *e)
+{
+    uint8_t *old = calloc(2, s->cluster_size);
+    uint8_t fixed[V3_HEADER_BYTES + 512];
+
+    if (!old) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    uint8_t *out = old + s->cluster_size;
+    uint64_t have = s->file->size < s->cluster_size ? s->file->size
+                                                    : s->cluster_size;
+    struct iovec iov = { old, have };
+    int ret = qcow2_flush_metadata(s);
+    if (ret == 0) {
+        ret = coblk_co_preadv(s->file, 0, have, &iov, 1);
+    }
+    if (ret == 0 && extensions_start(s) > sizeof(fixed)) {
+        ret = blk_error(-ENOTSUP, "qcow2: a header of %" PRIu32 " bytes",
+                        extensions_start(s));
+    }
+    if (ret == 0 &&
+        rewrite_header(s, old, fixed, edit_fixed(s, old, e, fixed), out,
+                       e->backing, e->format) < 0) {
+        ret = blk_error(-EINVAL, "qcow2: the header and the backing file's "
+                        "name do not fit in the image's first cluster");
+    }
+    iov = (struct iovec){ out, s->cluster_size };
+    if (ret == 0) {
+        ret = coblk_co_pwritev(s->file, 0, s->cluster_size, &iov, 1, 0);
+    }
+    if (ret == 0) {
+        ret = coblk_co_flush(s->file);
+    }
+    free(old);
+    return ret;
+}
+
+/* The edit that changes nothing. */
+static struct header_edit current(const qcow2_state *s)
+{
+    return (struct header_edit){
+        .backing = s->h.backing_name, .format = s->h.backing_format,
+        .version = s->h.version,
+        .lazy_refcounts = s->h.compatible & QCOW2_COMPAT_LAZY_REFCOUNTS };
+}
+
+int coroutine_fn qcow2_co_set_backing(struct coblk_dev *dev,
+                                      const char *backing,
+                                      const char *format)
+{
+    qcow2_state *s = dev->opaque;
+
+    if ((backing && (!*backing || strlen(backing) > QCOW2_BACKING_NAME_MAX)) ||
+        (format && (!*format || strlen(format) > QCOW2_FORMAT_NAME_MAX))) {
+        return blk_error(-EINVAL, "qcow2: a backing file name of 1 to %d "
+                         "bytes, a format name of 1 to %d",
+                         QCOW2_BACKING_NAME_MAX, QCOW2_FORMAT_NAME_MAX);
+    }
+    struct header_edit e = current(s);
+    e.backing = backing;
+    e.format = format;
+    coblk_co_mutex_lock(&s->lock);
+    int ret = write_header(s, &e);
+    if (ret == 0) {
+        ret = remember(s, backing, format);
+    }
+    coblk_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+int coroutine_fn qcow2_co_make_empty(struct coblk_dev *dev)
+{
+    qcow2_state *s = dev->opaque;
+    uint64_t end = (dev->size + s->cluster_size - 1) & ~(s->cluster_size - 1);
+
+    int ret = end ? qcow2_empty_range(s, 0, end, false, false) : 0;
+    return ret == 0 ? qcow2_co_flush(dev) : ret;
+}
+
+/* ---- amend ------------------------------------------------------------------- */
+
+struct amend_opts {
+    const qcow2_state *s;
+    struct header_edit e;
+    bool lazy_given;
+};
+
+static int amend_option(void *opaque, const char *key, const char *value)
+{
+    struct amend_opts *a = opaque;
+
+    if (!strcmp(key, "compat")) {
+        if (!strcmp(value, "0.10") || !strcmp(value, "v2")) {
+            a->e.version = 2;
+        } else if (!strcmp(value, "1.1") || !strcmp(value, "v3")) {
+            a->e.version = 3;
+        } else {
+            return blk_error(-EINVAL, "Unknown compatibility level %s",
+                             value);
+        }
+        return 0;
+    }
+    if (!strcmp(key, "lazy_refcounts")) {
+        bool on = !strcmp(value, "on") || !strcmp(value, "yes") ||
+                  !strcmp(value, "true");
+        if (!on && strcmp(value, "off") && strcmp(value, "no") &&
+            strcmp(value, "false")) {
+            return blk_error(-EINVAL, "qcow2: lazy_refcounts is on or off, "
+                             "not '%s'", value);
+        }
+        a->e.lazy_refcounts = on;
+        a->lazy_given = true;
+        return 0;
+    }
+    if (!strcmp(key, "refcount_bits")) {
+        uint64_t bits;
+        int ret = blk_parse_number("qcow2", key, value, 1, 64, &bits);
+        if (ret == 0 && bits != 1ull << a->s->h.refcount_order) {
+            ret = blk_error(-ENOTSUP, "qcow2: changing refcount_bits (%u "
+                            "here) is not supported by coblk",
+                            1u << a->s->h.refcount_order);
+        }
+        return ret;
+    }
+    return blk_error(-EINVAL, "Invalid parameter '%s'", key);
+}
+
+/* Whether compat=0.10 can describe the image. */
+static int coroutine_fn check_downgrade(qcow2_state *s, uint64_t size,
+                                        const struct amend_opts *a)
+{
+    if (a->lazy_given && a->e.lazy_refcounts) {
+        return blk_error(-EINVAL, "Lazy refcounts only supported with "
+                         "compatibility level 1.1 and above (use "
+                         "compat=1.1 or greater)");
+    }
+    if (s->h.refcount_order != 4) {
+        return blk_error(-EINVAL, "compat=0.10 requires refcount_bits=16");
+    }
+    if (s->h.incompatible & ~(uint64_t)QCOW2_INCOMPAT_DIRTY) {
+        return blk_error(-ENOTSUP, "qcow2: the image uses features "
+                         "compat=0.10 does not have (extended L2 entries, "
+                         "zstd compression, a data file)");
+    }
+    for (uint64_t at = 0; at < size;) {
+        qcow2_extent ext;
+        coblk_co_mutex_lock(&s->lock);
+        int ret = qcow2_map(s, at, size - at, &ext);
+        coblk_co_mutex_unlock(&s->lock);
+        if (ret < 0) {
+            return ret;
+        }
+        if (ext.kind == QCOW2_ZERO || ext.kind == QCOW2_ZERO_ALLOC) {
+            return blk_error(-ENOTSUP, "qcow2: the image has zero clusters, "
+                             "which compat=0.10 cannot describe (coblk does "
+                             "not write them out as data)");
+        }
+        at += ext.bytes;
+    }
+    return 0;
+}
+
+int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
+{
+    qcow2_state *s = dev->opaque;
+    struct amend_opts a = { .s = s, .e = current(s) };
+    int ret = blk_parse_options(options, amend_option, &a);
+
+    if (ret == 0 && a.e.version == 2) {
+        ret = s->h.version == 2 && !(a.lazy_given && a.e.lazy_refcounts)
+                  ? 0 : check_downgrade(s, dev->size, &a);
+        a.e.lazy_refcounts = false;
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    coblk_co_mutex_lock(&s->lock);
+    ret = write_header(s, &a.e);
+    if (ret == 0) {
+        if (a.e.version != s->h.version) {
+            s->h.incompatible = 0;
+            s->h.compatible = 0;
+            s->h.autoclear = 0;
+            s->h.header_length = a.e.version == 2 ? V2_HEADER_BYTES
+                                                  : V3_HEADER_BYTES;
+        }
+        s->h.version = a.e.version;
+        s->h.incompatible &= ~(uint64_t)QCOW2_INCOMPAT_DIRTY;
+        s->h.compatible = a.e.lazy_refcounts
+                              ? s->h.compatible | QCOW2_COMPAT_LAZY_REFCOUNTS
+                              : s->h.compatible &
+                                    ~(uint64_t)QCOW2_COMPAT_LAZY_REFCOUNTS;
+    }
+    coblk_co_mutex_unlock(&s->lock);
+    return ret;
+}
