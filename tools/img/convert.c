@@ -156,8 +156,8 @@ static int coroutine_fn claim_compressed(struct convert *c, struct chunk *k)
     if (want > c->total - c->next) {
         want = c->total - c->next;
     }
-    int ret = source_status(c, want, k);
-    if (ret == 0 && (k->kind == CHUNK_DATA || k->bytes < want)) {
+    int ret = source_status(c, c->total - c->next, k);
+    if (ret == 0) {
         uint64_t whole = k->bytes - k->bytes % c->cluster;
         k->kind = k->kind != CHUNK_DATA && whole ? k->kind : CHUNK_DATA;
         k->bytes = k->kind == CHUNK_DATA ? want : whole;
@@ -165,11 +165,16 @@ static int coroutine_fn claim_compressed(struct convert *c, struct chunk *k)
     return ret;
 }
 
+/* Data in chunks of a buffer; what needs none (zeroes, the backing file's)
+ * in one chunk, however long, so that sparse images go fast. */
 static int coroutine_fn claim_plain(struct convert *c, struct chunk *k)
 {
-    int ret = source_status(c, CHUNK_MAX, k);
+    int ret = source_status(c, c->total - c->next, k);
     uint64_t align = c->cluster ? c->cluster : c->o->sparse;
 
+    if (ret == 0 && k->kind == CHUNK_DATA && k->bytes > CHUNK_MAX) {
+        k->bytes = CHUNK_MAX;
+    }
     /* Cut at the target's clusters, unless that leaves nothing. */
     if (ret == 0 && align && k->bytes > align) {
         uint64_t end = (c->next + k->bytes) / align * align;
