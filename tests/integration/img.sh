@@ -445,6 +445,10 @@ reads_as cd/round.qcow2 top.raw
 for d in qd cd; do
     qemu-img create -q -f qcow2 "$d/grow.qcow2" 1G
     qemu-img create -q "$d/grow.raw" 10M
+    cp base.qcow2 "$d/shrink-base.qcow2"
+    cp disk.raw "$d/shrink.raw"
+    qemu-img create -q -f qcow2 -b ../base.qcow2 -F qcow2 "$d/shrink-top.qcow2"
+    qemu-io -c 'write -P 3 512k 1M' "$d/shrink-top.qcow2" >/dev/null
 done
 while read -r args; do
     # shellcheck disable=SC2086
@@ -460,12 +464,17 @@ grow.qcow2 3G
 -f raw grow.raw 5M
 -f raw --shrink grow.raw 5M
 -q grow.qcow2 +512M
--f qcow2 base.qcow2 64M
+-f qcow2 shrink-base.qcow2 64M
+--shrink -f qcow2 shrink-base.qcow2 3M
+--shrink -f qcow2 shrink-top.qcow2 1000k
+--shrink -f raw shrink.raw 1M
 grow.qcow2
 EOF
 same info --output=json qd/grow.qcow2
-images_agree grow.qcow2
-images_agree grow.raw
+for f in grow.qcow2 grow.raw shrink-base.qcow2 shrink-top.qcow2 \
+         shrink.raw; do
+    images_agree $f
+done
 
 # ---- dd, snapshot -l ------------------------------------------------------------------------
 while read -r args; do

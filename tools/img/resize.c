@@ -1,6 +1,7 @@
 /*
- * coblk-img resize: an image grows, or with --shrink shrinks, to a size or
- * by a difference (+SIZE, -SIZE), as qemu-img resize does.
+ * coblk-img resize: an image grows, or with --shrink shrinks (dropping
+ * what it stores past the new end), to a size or by a difference (+SIZE,
+ * -SIZE), as qemu-img resize does.
  */
 #include "config.h"
 
@@ -40,6 +41,20 @@ static int new_size(const char *arg, uint64_t current, uint64_t *out)
     return 0;
 }
 
+struct shrink {
+    struct coblk_dev *dev;
+    uint64_t from, to;
+};
+
+/* What --shrink cuts off is discarded first: the image then stores
+ * nothing there (whole clusters), as qemu-img resize --shrink drops it. */
+static int coroutine_fn discard_tail(void *opaque)
+{
+    struct shrink *sh = opaque;
+
+    return coblk_co_pdiscard(sh->dev, sh->from, sh->to - sh->from);
+}
+
 static int resize(const char *filename, const char *size_arg,
                   const struct resize_opts *o)
 {
@@ -62,6 +77,14 @@ static int resize(const char *filename, const char *size_arg,
                   "the shrunken image's end. Before performing such an "
                   "operation, make sure there is no important data there.");
         ret = 1;
+    }
+    if (ret == 0 && size < (uint64_t)current) {
+        struct shrink sh = { img.dev, size, (uint64_t)current };
+        int err = img_run(discard_tail, &sh);
+        if (err < 0 && err != -ENOTSUP) {
+            img_error("%s", coblk_last_error());
+            ret = 1;
+        }
     }
     if (ret == 0) {
         int err = coblk_truncate(img.dev, size);
