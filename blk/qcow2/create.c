@@ -253,24 +253,12 @@ static int pwrite_all(int fd, const void *buf, size_t bytes, uint64_t at)
     return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    v = htobe32(v);
-    memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    v = htobe64(v);
-    memcpy(p, &v, 8);
-}
-
 /* An extension at *at: type, length, data padded to 8. */
 static void put_extension(uint8_t *buf, uint32_t *at, uint32_t type,
                           const void *data, uint32_t len)
 {
-    put32(buf + *at, type);
-    put32(buf + *at + 4, len);
+    qcow2_put32(buf + *at, type);
+    qcow2_put32(buf + *at + 4, len);
     memcpy(buf + *at + 8, data, len);
     *at += 8 + ((len + 7) & ~7u);
 }
@@ -307,22 +295,22 @@ static int write_header(int fd, const struct create_opts *o, uint64_t size,
     if (!buf) {
         return -ENOMEM;
     }
-    put32(buf, QCOW2_MAGIC);
-    put32(buf + 4, o->version);
-    put32(buf + 20, l->cluster_bits);
-    put64(buf + 24, size);
-    put32(buf + 36, (uint32_t)l->l1_size);
-    put64(buf + 40, l->l1_size ? l->l1 << l->cluster_bits : 0);
-    put64(buf + 48, l->reftable << l->cluster_bits);
-    put32(buf + 56, (uint32_t)l->reftable_clusters);
+    qcow2_put32(buf, QCOW2_MAGIC);
+    qcow2_put32(buf + 4, o->version);
+    qcow2_put32(buf + 20, l->cluster_bits);
+    qcow2_put64(buf + 24, size);
+    qcow2_put32(buf + 36, (uint32_t)l->l1_size);
+    qcow2_put64(buf + 40, l->l1_size ? l->l1 << l->cluster_bits : 0);
+    qcow2_put64(buf + 48, l->reftable << l->cluster_bits);
+    qcow2_put32(buf + 56, (uint32_t)l->reftable_clusters);
     uint32_t at = 72;
     if (o->version == 3) {
-        put64(buf + 72, (o->extended_l2 ? QCOW2_INCOMPAT_EXTL2 : 0) |
+        qcow2_put64(buf + 72, (o->extended_l2 ? QCOW2_INCOMPAT_EXTL2 : 0) |
                         (o->compression_type ? QCOW2_INCOMPAT_COMPRESSION
                                              : 0));
-        put64(buf + 80, o->lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
-        put32(buf + 96, log2_of(o->refcount_bits));
-        put32(buf + 100, V3_HEADER_BYTES);
+        qcow2_put64(buf + 80, o->lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
+        qcow2_put32(buf + 96, log2_of(o->refcount_bits));
+        qcow2_put32(buf + 100, V3_HEADER_BYTES);
         buf[104] = (uint8_t)o->compression_type;
         at = V3_HEADER_BYTES;
     }
@@ -342,8 +330,8 @@ static int write_header(int fd, const struct create_opts *o, uint64_t size,
             return blk_error(-EINVAL, "qcow2: the backing file name does "
                              "not fit in the first cluster");
         }
-        put64(buf + 8, at);
-        put32(buf + 16, len);
+        qcow2_put64(buf + 8, at);
+        qcow2_put32(buf + 16, len);
         memcpy(buf + at, o->backing_file, len);
     }
     int ret = pwrite_all(fd, buf, l->cs, 0);
@@ -380,7 +368,7 @@ static int write_refcounts(int fd, unsigned refcount_bits,
         for (uint64_t e = 0; e < l->cs / 8; e++) {
             uint64_t block = c * (l->cs / 8) + e;
             if (block < l->refblocks) {
-                put64(buf + e * 8, (l->first_block + block) << l->cluster_bits);
+                qcow2_put64(buf + e * 8, (l->first_block + block) << l->cluster_bits);
             }
         }
         ret = pwrite_all(fd, buf, l->cs, (l->reftable + c) << l->cluster_bits);
@@ -400,7 +388,7 @@ static int write_tables(int fd, const struct create_opts *o,
 
     if (ret == 0 && l->l2_tables) {
         for (uint64_t i = 0; i < l->l1_size; i++) {
-            put64(buf + i * 8, ((l->first_l2 + i) << l->cluster_bits) |
+            qcow2_put64(buf + i * 8, ((l->first_l2 + i) << l->cluster_bits) |
                                QCOW2_OFLAG_COPIED);
         }
     }
@@ -415,7 +403,7 @@ static int write_tables(int fd, const struct create_opts *o,
             if (data >= l->data_clusters) {
                 break;
             }
-            put64(buf + e * entry_bytes,
+            qcow2_put64(buf + e * entry_bytes,
                   ((l->first_data + data) << l->cluster_bits) |
                       QCOW2_OFLAG_COPIED);
             /* With extended L2 entries, as QEMU: the subclusters stay

@@ -20,18 +20,6 @@
 #define V2_HEADER_BYTES 72u
 #define V3_HEADER_BYTES 104u
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    v = htobe32(v);
-    memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    v = htobe64(v);
-    memcpy(p, &v, 8);
-}
-
 /* Where the old header's extensions start. */
 static uint32_t extensions_start(const qcow2_state *s)
 {
@@ -55,8 +43,8 @@ static int rewrite_header(const qcow2_state *s, const uint8_t *old,
     memset(out, 0, cs);
     memcpy(out, fixed, fixed_len);
     if (backing && format) {
-        put32(out + at, EXT_BACKING_FORMAT);
-        put32(out + at + 4, (uint32_t)fmt_len);
+        qcow2_put32(out + at, EXT_BACKING_FORMAT);
+        qcow2_put32(out + at + 4, (uint32_t)fmt_len);
         memcpy(out + at + 8, format, fmt_len);
         at += 8 + (((uint32_t)fmt_len + 7) & ~7u);
     }
@@ -81,8 +69,8 @@ static int rewrite_header(const qcow2_state *s, const uint8_t *old,
     if (at + name_len > cs) {
         return -EINVAL;
     }
-    put64(out + 8, backing ? at : 0);
-    put32(out + 16, (uint32_t)name_len);
+    qcow2_put64(out + 8, backing ? at : 0);
+    qcow2_put32(out + 16, (uint32_t)name_len);
     memcpy(out + at, backing ? backing : "", name_len);
     return 0;
 }
@@ -129,7 +117,7 @@ static uint32_t edit_fixed(const qcow2_state *s, const uint8_t *old,
     memset(fixed, 0, V3_HEADER_BYTES);
     memcpy(fixed, old, old_len);
     if (e->version == 2) {
-        put32(fixed + 4, 2);
+        qcow2_put32(fixed + 4, 2);
         return V2_HEADER_BYTES;
     }
     uint32_t len = old_len > V3_HEADER_BYTES ? old_len : V3_HEADER_BYTES;
@@ -137,15 +125,15 @@ static uint32_t edit_fixed(const qcow2_state *s, const uint8_t *old,
     compatible = e->lazy_refcounts ? compatible | QCOW2_COMPAT_LAZY_REFCOUNTS
                                    : compatible & ~(uint64_t)
                                                   QCOW2_COMPAT_LAZY_REFCOUNTS;
-    put32(fixed + 4, 3);
+    qcow2_put32(fixed + 4, 3);
     /* Metadata is on disk (flushed first): not dirty. */
-    put64(fixed + 72, s->h.version >= 3
+    qcow2_put64(fixed + 72, s->h.version >= 3
                           ? s->h.incompatible & ~(uint64_t)QCOW2_INCOMPAT_DIRTY
                           : 0);
-    put64(fixed + 80, compatible);
-    put64(fixed + 88, s->h.version >= 3 ? s->h.autoclear : 0);
-    put32(fixed + 96, s->h.refcount_order);
-    put32(fixed + 100, len);
+    qcow2_put64(fixed + 80, compatible);
+    qcow2_put64(fixed + 88, s->h.version >= 3 ? s->h.autoclear : 0);
+    qcow2_put32(fixed + 96, s->h.refcount_order);
+    qcow2_put32(fixed + 100, len);
     return len;
 }
 

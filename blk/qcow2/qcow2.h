@@ -363,4 +363,18 @@ static inline uint64_t qcow2_be64(const uint8_t *p)
     return (uint64_t)qcow2_be32(p) << 32 | qcow2_be32(p + 4);
 }
 
+static inline void qcow2_put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8) {
+        p[i] = (uint8_t)v;
+    }
+}
+
+static inline void qcow2_put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8) {
+        p[i] = (uint8_t)v;
+    }
+}
+
 #endif /* COBLK_QCOW2_H */

@@ -355,10 +355,7 @@ int img_bench(int argc, char **argv)
             o.pattern = (int)pattern;
             break;
         case OPT_OUTPUT:
-            o.json = !strcmp(optarg, "json");
-            if (!o.json && strcmp(optarg, "human")) {
-                img_error("--output must be used with human or json as "
-                          "argument.");
+            if (img_parse_output(optarg, &o.json) < 0) {
                 return 1;
             }
             break;

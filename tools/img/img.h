@@ -42,6 +42,9 @@ int img_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * a missing argument); for '?' and ':'.  Returns 1. */
 int img_bad_option(int c, char **argv);
 
+/* --output=human|json into *json; -EINVAL with qemu-img's message. */
+int img_parse_output(const char *arg, bool *json);
+
 /* Prints the global help (the command list) and returns 0. */
 int img_help(void);
 

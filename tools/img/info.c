@@ -340,13 +340,7 @@ int img_info(int argc, char **argv)
         case 'U': img_force_share = true; break;
         case 'b': o.chain = true; break;
         case 'O':
-            if (!strcmp(optarg, "json")) {
-                o.json = true;
-            } else if (!strcmp(optarg, "human")) {
-                o.json = false;
-            } else {
-                img_error("--output must be used with human or json as "
-                          "argument.");
+            if (img_parse_output(optarg, &o.json) < 0) {
                 return 1;
             }
             break;

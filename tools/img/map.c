@@ -232,13 +232,7 @@ int img_map(int argc, char **argv)
             has_max_length = true;
             break;
         case OPT_OUTPUT:
-            if (!strcmp(optarg, "json")) {
-                m.json = true;
-            } else if (!strcmp(optarg, "human")) {
-                m.json = false;
-            } else {
-                img_error("--output must be used with human or json as "
-                          "argument.");
+            if (img_parse_output(optarg, &m.json) < 0) {
                 return 1;
             }
             break;

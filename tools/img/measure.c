@@ -126,13 +126,7 @@ int img_measure(int argc, char **argv)
             }
             break;
         case OPT_OUTPUT:
-            if (!strcmp(optarg, "json")) {
-                o.json = true;
-            } else if (!strcmp(optarg, "human")) {
-                o.json = false;
-            } else {
-                img_error("--output must be used with human or json as "
-                          "argument.");
+            if (img_parse_output(optarg, &o.json) < 0) {
                 goto out;
             }
             break;

@@ -53,6 +53,16 @@ int img_bad_option(int c, char **argv)
     return img_usage("unrecognized option '%s'", opt);
 }
 
+int img_parse_output(const char *arg, bool *json)
+{
+    if (strcmp(arg, "json") && strcmp(arg, "human")) {
+        img_error("--output must be used with human or json as argument.");
+        return -EINVAL;
+    }
+    *json = !strcmp(arg, "json");
+    return 0;
+}
+
 /* ---- numbers -------------------------------------------------------------- */
 
 static int suffix_shift(char c)
