@@ -434,6 +434,26 @@ for d in qd cd; do
 done
 both convert -n -O qcow2 top.qcow2 backed.qcow2
 reads_as cd/backed.qcow2 top.qcow2
+# Faults (blkdebug: a coblk spec as the target or source): a full disk is
+# one message and exit 1; --salvage reads past a failing source.
+run "$img" c convert -n -O raw base.qcow2 \
+    'blkdebug:event=write,errno=ENOSPC:file:qd/pre.qcow2'
+if [ "$(cat c.rc)" = 1 ] && [ "$(cat c.err)" = \
+     "qemu-img: error while writing at byte 0: No space left on device" ]; then
+    ok
+else
+    failed "ENOSPC during convert: exit $(cat c.rc), $(cat c.err)"
+fi
+run "$img" c convert -O raw 'blkdebug:event=read,errno=EIO:file:disk.raw' \
+    cd/failed.raw
+if [ "$(cat c.rc)" = 1 ] && grep -q 'Input/output error' c.err; then ok; else
+    failed "a failing source: exit $(cat c.rc), $(cat c.err)"
+fi
+run "$img" c convert --salvage -O raw \
+    'blkdebug:event=read,errno=EIO,every=2:file:disk.raw' cd/salvaged.raw
+if [ "$(cat c.rc)" = 0 ] && grep -q 'error while reading' c.err; then ok; else
+    failed "--salvage: exit $(cat c.rc), $(cat c.err)"
+fi
 # Images coblk-img wrote read back as their sources, through coblk-img too.
 "$img" convert -O qcow2 top.qcow2 cd/round.qcow2
 "$img" convert -O raw cd/round.qcow2 cd/round.raw
@@ -658,7 +678,7 @@ fi
 # to read it consistently, to write it, or to create over it; -U reads.
 qemu-img create -q -f qcow2 locked.qcow2 4M
 quiet_io -c 'write -P 1 0 1M' locked.qcow2
-qemu-io -c 'sleep 4000' locked.qcow2 >/dev/null 2>&1 &
+qemu-io -c 'sleep 20000' locked.qcow2 >/dev/null 2>&1 &
 holder=$!
 i=0
 while qemu-img info locked.qcow2 >/dev/null 2>&1 && [ $i -lt 50 ]; do
@@ -673,6 +693,7 @@ same compare locked.qcow2 base.qcow2
 same convert -O raw locked.qcow2 bad.raw
 same create -f qcow2 locked.qcow2 1M
 same resize locked.qcow2 8M
+kill $holder 2>/dev/null
 wait $holder
 # convert never writes over its source or the source's backing file.
 cp top.qcow2 self.qcow2
@@ -681,11 +702,11 @@ same convert -O qcow2 self.qcow2 self.qcow2
 same convert -O qcow2 top.qcow2 base.qcow2
 reads_as self.qcow2 top.qcow2
 reads_as base.qcow2 self-base.qcow2
-# coblk-img holds what it converts (8 MiB at 2 MiB/s, a progress update
+# coblk-img holds what it converts (16 MiB at 2 MiB/s, a progress update
 # a second): qemu-img may read the source but not write it, and may not
 # read the target consistently.
-qemu-img create -q -f qcow2 locked.qcow2 8M
-quiet_io -c 'write -P 1 0 8M' locked.qcow2
+qemu-img create -q -f qcow2 locked.qcow2 16M
+quiet_io -c 'write -P 1 0 16M' locked.qcow2
 "$img" convert -r 2M -O qcow2 locked.qcow2 held.qcow2 >held.out &
 holder=$!
 sleep 1.5
@@ -694,7 +715,7 @@ run qemu-img q info held.qcow2
 if grep -q 'Failed to get shared "write" lock' q.err; then ok; else
     failed "qemu-img read the image coblk-img is writing"
 fi
-run qemu-img q resize locked.qcow2 16M
+run qemu-img q resize locked.qcow2 32M
 if grep -q 'Failed to get "write" lock' q.err; then ok; else
     failed "qemu-img resized the image coblk-img is reading"
 fi
