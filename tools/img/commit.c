@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "img/img.h"
+#include "img/options.h"
 
 #define CHAIN_MAX 256
 #define CHUNK (2u << 20)
@@ -43,9 +44,13 @@ static uint64_t now_ns(void)
 static int find_chain(struct commit *c, const char *filename,
                       const char *fmt, const char *base)
 {
+    /* -b names the base as backing file names do: relative to the
+     * image's directory. */
+    char *base_path = base ? img_backing_path(filename, base) : NULL;
     struct stat want;
-    bool by_inode = base && stat(base, &want) == 0;
+    bool by_inode = base_path && stat(base_path, &want) == 0;
 
+    free(base_path);
     c->names[0] = strdup(filename);
     c->formats[0] = fmt ? strdup(fmt) : NULL;
     for (c->nr = 1; c->nr < CHAIN_MAX; c->nr++) {
@@ -64,7 +69,6 @@ static int find_chain(struct commit *c, const char *filename,
                                     ? strdup(info.backing_format) : NULL;
             struct stat st;
             found = !base || !strcmp(base, info.backing_file) ||
-                    !strcmp(base, info.full_backing_file) ||
                     (by_inode && stat(info.full_backing_file, &st) == 0 &&
                      st.st_dev == want.st_dev && st.st_ino == want.st_ino);
         }

@@ -323,7 +323,22 @@ static int coroutine_fn write_compressed(struct convert *c,
     return 0;
 }
 
-/* Waits until the chunks before k started writing (not with -W). */
+/* Without -W, writes go in the source's order: into an image that
+ * allocates (a target with clusters) one chunk after the other, so that
+ * its clusters lie in order in its file, as qemu-img lays them; into a
+ * raw target they only start in order. */
+static bool serialised(const struct convert *c)
+{
+    return !c->o->out_of_order && c->cluster;
+}
+
+static void pass_turn(struct convert *c)
+{
+    c->turn++;
+    coblk_co_queue_restart_all(&c->turn_queue);
+}
+
+/* Waits until k's turn to write (not with -W). */
 static bool coroutine_fn take_turn(struct convert *c, const struct chunk *k)
 {
     if (c->o->out_of_order) {
@@ -335,8 +350,9 @@ static bool coroutine_fn take_turn(struct convert *c, const struct chunk *k)
     if (c->error) {
         return false;
     }
-    c->turn++;
-    coblk_co_queue_restart_all(&c->turn_queue);
+    if (!serialised(c)) {
+        pass_turn(c);
+    }
     return true;
 }
 
@@ -356,17 +372,9 @@ static void coroutine_fn rate_limit(struct convert *c, const struct chunk *k)
     }
 }
 
-static int coroutine_fn copy_chunk(struct convert *c, const struct chunk *k,
-                                   uint8_t *buf)
+static int coroutine_fn write_chunk(struct convert *c, const struct chunk *k,
+                                    uint8_t *buf)
 {
-    int ret = 0;
-
-    if (k->kind == CHUNK_DATA) {
-        ret = read_sources(c, k->offset, k->bytes, buf);
-    }
-    if (ret < 0 || !take_turn(c, k)) {
-        return ret < 0 ? ret : c->error;
-    }
     switch (k->kind) {
     case CHUNK_SKIP:
         return 0;
@@ -380,6 +388,24 @@ static int coroutine_fn copy_chunk(struct convert *c, const struct chunk *k,
                             : write_data(c, k->offset, k->bytes, buf, 0);
     }
     return -EINVAL;
+}
+
+static int coroutine_fn copy_chunk(struct convert *c, const struct chunk *k,
+                                   uint8_t *buf)
+{
+    int ret = 0;
+
+    if (k->kind == CHUNK_DATA) {
+        ret = read_sources(c, k->offset, k->bytes, buf);
+    }
+    if (ret < 0 || !take_turn(c, k)) {
+        return ret < 0 ? ret : c->error;
+    }
+    ret = write_chunk(c, k, buf);
+    if (ret == 0 && serialised(c)) {
+        pass_turn(c);
+    }
+    return ret;
 }
 
 static void coroutine_fn worker(void *opaque)
