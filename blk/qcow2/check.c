@@ -310,12 +310,16 @@ static uint64_t coroutine_fn fix_copied(struct checker *k, uint64_t e,
     if ((refcount == 1) == !!(e & QCOW2_OFLAG_COPIED)) {
         return e;
     }
+    /* qemu-img's words: what it repairs, it says it repairs. */
+    const char *label = k->c->repair & COBLK_CHECK_REPAIR_ERRORS
+                            ? "Repairing" : "ERROR";
     if (!strcmp(what, "L2")) {
-        report(k, "ERROR OFLAG_COPIED L2 cluster: l1_index=%" PRIu32
-               " l1_entry=%" PRIx64 " refcount=%" PRIu64, index, e, refcount);
+        report(k, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu32
+               " l1_entry=%" PRIx64 " refcount=%" PRIu64, label, index, e,
+               refcount);
     } else {
-        report(k, "ERROR OFLAG_COPIED data cluster: l2_entry=%" PRIx64
-               " refcount=%" PRIu64, e, refcount);
+        report(k, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
+               " refcount=%" PRIu64, label, e, refcount);
     }
     k->c->corruptions++;
     if (!(k->c->repair & COBLK_CHECK_REPAIR_ERRORS)) {
