@@ -327,6 +327,10 @@ new.raw +5
 new.raw 1.k
 new.raw 1000
 -f qcow2 -o lazy_refcounts=yes,extended_l2=true new.qcow2 1M
+-f qcow2 -o cluster_size=0.5k new.qcow2 1M
+-f qcow2 -o cluster_size=1024b new.qcow2 1M
+-f qcow2 -b missing.qcow2 bad.qcow2
+-f qcow2 -o size=foobar bad.qcow2
 -f qcow2 -o foo=1 bad.qcow2 1M
 -f qcow2 -b missing.qcow2 -F qcow2 bad.qcow2
 -f qcow2 -u -b missing.qcow2 -F qcow2 bad.qcow2

@@ -522,7 +522,8 @@ static int create_target(struct convert *c, const char *filename)
         img_error("Use of backing file requires explicit backing format");
         return -EINVAL;
     }
-    char *options = img_opts_join(opts, "size");
+    char *options = img_opts_normalise(opts, c->o->out_fmt) == 0
+                        ? img_opts_join(opts, "size") : NULL;
     uint64_t size = (c->total + 511) & ~511ull;  /* whole sectors */
     int ret = options ? coblk_create(c->o->out_fmt, filename, size, options)
                       : -ENOMEM;

@@ -28,10 +28,15 @@ static int check_backing(const char *filename, struct img_opts *opts,
     }
     int ret = 0;
     if (!fmt) {
+        /* qemu-img opens it to say what it is. */
         char probed[16];
-        if (coblk_probe(path, probed, sizeof(probed)) == 0) {
+        int err = coblk_probe(path, probed, sizeof(probed));
+        if (err == 0) {
             img_error("%s: Backing file specified without backing format\n"
                       "Detected format of %s.", filename, probed);
+        } else if (!unsafe && err != -ENOTSUP) {
+            img_error("%s: Could not open '%s': %s\nCould not open backing "
+                      "image.", filename, path, strerror(-err));
         } else {
             img_error("%s: Backing file specified without backing format",
                       filename);
@@ -70,11 +75,8 @@ static int create_image(const char *fmt, const char *filename,
                   filename);
         return 1;
     }
-    if (size_arg || size_opt) {
-        int ret = img_parse_image_size(size_arg ? size_arg : size_opt, &size);
-        if (ret) {
-            return ret;
-        }
+    if (size_arg && img_parse_image_size(size_arg, &size)) {
+        return 1;
     }
     if (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) {
         img_error("%s: Unknown file format '%s'", filename, fmt);
@@ -87,7 +89,9 @@ static int create_image(const char *fmt, const char *filename,
                                                                : " format");
         return 1;
     }
-    if (img_opts_check(opts, fmt, filename) < 0) {
+    /* An option's size is checked as options are, with their message. */
+    if (img_opts_check(opts, fmt, filename) < 0 ||
+        (size_opt && img_parse_image_size(size_opt, &size))) {
         return 1;
     }
     if (img_opts_get(opts, "backing_file") &&
@@ -102,7 +106,8 @@ static int create_image(const char *fmt, const char *filename,
         img_opts_print_formatting(opts, fmt, filename, size);
     }
     size = (size + 511) & ~511ull;      /* QEMU's images are whole sectors */
-    char *options = img_opts_join(opts, "size");
+    char *options = img_opts_normalise(opts, fmt) == 0
+                        ? img_opts_join(opts, "size") : NULL;
     int ret = options ? coblk_create(fmt, filename, size, options) : -ENOMEM;
     free(options);
     if (ret == -EBUSY) {

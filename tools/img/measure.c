@@ -72,7 +72,8 @@ static int measure(struct measure_opts *o, const char *filename)
         int64_t src_size = coblk_dev_size(img.dev);
         size = src_size < 0 ? 0 : ((uint64_t)src_size + 511) & ~511ull;
     }
-    char *options = img_opts_join(&o->opts, "size");
+    char *options = img_opts_normalise(&o->opts, o->out_fmt) == 0
+                        ? img_opts_join(&o->opts, "size") : NULL;
     struct coblk_measure m;
     int ret = options ? coblk_measure(o->out_fmt, options, size, img.dev, &m,
                                       sizeof(m))

@@ -207,6 +207,26 @@ int img_opts_check(const struct img_opts *o, const char *fmt,
     return 0;
 }
 
+int img_opts_normalise(struct img_opts *o, const char *fmt)
+{
+    for (unsigned i = 0; i < o->n; i++) {
+        const struct opt_desc *d = find_desc(fmt, o->v[i].name);
+        uint64_t v;
+        char num[24];
+        if (d && d->type == T_SIZE && img_parse_size(o->v[i].value, &v) == 0) {
+            snprintf(num, sizeof(num), "%" PRIu64, v);
+            char *copy = strdup(num);
+            if (!copy) {
+                img_error("out of memory");
+                return -ENOMEM;
+            }
+            free(o->v[i].value);
+            o->v[i].value = copy;
+        }
+    }
+    return 0;
+}
+
 char *img_opts_join(const struct img_opts *o, const char *skip)
 {
     size_t len = 1;

@@ -35,6 +35,10 @@ int img_opts_help(const char *fmt);
 int img_opts_check(const struct img_opts *o, const char *fmt,
                    const char *filename);
 
+/* Rewrites size options (cluster_size=0.5k) as numbers of bytes, which
+ * is what coblk_create() reads.  Returns 0 or -ENOMEM. */
+int img_opts_normalise(struct img_opts *o, const char *fmt);
+
 /* The options but `skip` as "a=b,c=d", to free(); NULL: out of memory. */
 char *img_opts_join(const struct img_opts *o, const char *skip);
 
