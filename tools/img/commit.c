@@ -94,7 +94,8 @@ static int coroutine_fn copy_extent(struct commit *c, uint64_t at,
                                     uint64_t n, uint32_t flags)
 {
     if (flags & COBLK_BS_ZERO) {
-        return coblk_co_pwrite_zeroes(c->base.dev, at, n, 0);
+        /* As zeroes the base need not store (its format says "zero"). */
+        return coblk_co_pwrite_zeroes(c->base.dev, at, n, COBLK_REQ_F_UNMAP);
     }
     struct iovec iov = { c->buf, n };
     int ret = coblk_co_preadv(c->layer.dev, at, n, &iov, 1);
