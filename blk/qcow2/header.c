@@ -57,32 +57,34 @@ int qcow2_check_table(const struct coblk_dev *file, uint32_t cluster_bits,
     return 0;
 }
 
-/* The names of the unknown incompatible features `bits`, from the
- * image's feature name table where it has one. */
+/* The unknown incompatible features `bits` as qemu-img names them: the
+ * names the image's feature table gives, in its order, then the mask of
+ * the bits it does not name. */
 static void name_features(const uint8_t *table, uint32_t table_bytes,
                           uint64_t bits, char *out, size_t size)
 {
     size_t used = 0;
 
     out[0] = '\0';
-    for (unsigned bit = 0; bit < 64 && used < size; bit++) {
-        if (!(bits & (1ull << bit))) {
+    for (uint32_t e = 0; e + FEATURE_ENTRY_BYTES <= table_bytes && used < size;
+         e += FEATURE_ENTRY_BYTES) {
+        if (table[e] != 0 || table[e + 1] > 63 ||
+            !(bits & (1ull << table[e + 1]))) {
             continue;
         }
         char name[FEATURE_NAME_BYTES + 1] = "";
-        for (uint32_t e = 0; e + FEATURE_ENTRY_BYTES <= table_bytes;
-             e += FEATURE_ENTRY_BYTES) {
-            if (table[e] == 0 && table[e + 1] == bit) {
-                memcpy(name, table + e + 2, FEATURE_NAME_BYTES);
-                for (char *c = name; *c; c++) {
-                    *c = *c >= ' ' && *c < 127 ? *c : '?';
-                }
-            }
+        memcpy(name, table + e + 2, FEATURE_NAME_BYTES);
+        for (char *c = name; *c; c++) {
+            *c = *c >= ' ' && *c < 127 ? *c : '?';
         }
-        int n = snprintf(out + used, size - used, "%s%s%sbit %u%s",
-                         used ? ", " : "", name, *name ? " (" : "", bit,
-                         *name ? ")" : "");
+        bits &= ~(1ull << table[e + 1]);
+        int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "",
+                         name);
         used += n > 0 ? (size_t)n : 0;
+    }
+    if (bits && used < size) {
+        snprintf(out + used, size - used, "%sUnknown incompatible feature: "
+                 "%" PRIx64, used ? ", " : "", bits);
     }
 }
 
@@ -94,8 +96,8 @@ static int refuse_features(const qcow2_header *h, const uint8_t *table,
 
     if (unknown) {
         name_features(table, table_bytes, unknown, names, sizeof(names));
-        return blk_error(-ENOTSUP, "qcow2: the image uses incompatible "
-                         "features coblk does not know: %s", names);
+        return blk_error(-ENOTSUP, "Unsupported qcow2 feature(s): %s",
+                         names);
     }
     if (h->incompatible & QCOW2_INCOMPAT_DATA_FILE) {
         /* It would make the image read and write a file its owner never

@@ -1700,7 +1700,7 @@ static void test_malformed_headers_are_refused_by_field(void **state)
         { "nb_snapshots", 60, 4, 70000, -EFBIG, "nb_snapshots 70000" },
         { "nb_snapshots", 60, 4, 3, -EINVAL, "the snapshot table" },
         { "incompatible_features", 72, 8, 1ull << 40, -ENOTSUP,
-          "does not know: bit 40" },
+          "Unknown incompatible feature: 10000000000" },
         { "incompatible_features", 72, 8, 1ull << 2, -ENOTSUP,
           "external data file" },
         { "incompatible_features", 72, 8, 1ull << 3, -EINVAL,
