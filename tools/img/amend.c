@@ -50,20 +50,11 @@ static bool amendable(const struct img_opts *o)
 static int apply(struct img *img, const struct img_opts *o)
 {
     const char *size = img_opts_get(o, "size");
-    struct img_opts others = { 0 };
-    int ret = 0;
-
     /* What coblk_amend() takes: all but size. */
-    for (unsigned i = 0; ret == 0 && i < o->n; i++) {
-        if (strcmp(o->v[i].name, "size")) {
-            ret = img_opts_set(&others, o->v[i].name, o->v[i].value);
-        }
-    }
-    char *options = ret == 0 ? img_opts_join(&others, "") : NULL;
-    img_opts_free(&others);
-    if (ret == 0 && !options) {
-        ret = -ENOMEM;
-    } else if (ret == 0 && *options) {
+    char *options = img_opts_join(o, "size");
+    int ret = options ? 0 : -ENOMEM;
+
+    if (ret == 0 && *options) {
         ret = coblk_amend(img->dev, options);
     }
     free(options);

@@ -215,13 +215,9 @@ int img_opts_normalise(struct img_opts *o, const char *fmt)
         char num[24];
         if (d && d->type == T_SIZE && img_parse_size(o->v[i].value, &v) == 0) {
             snprintf(num, sizeof(num), "%" PRIu64, v);
-            char *copy = strdup(num);
-            if (!copy) {
-                img_error("out of memory");
+            if (img_opts_set(o, o->v[i].name, num) < 0) {
                 return -ENOMEM;
             }
-            free(o->v[i].value);
-            o->v[i].value = copy;
         }
     }
     return 0;

@@ -18,14 +18,21 @@
 
 #include "img/img.h"
 
+/* "coblk-img: MESSAGE" on stderr, after what stdout holds. */
+static void __attribute__((format(printf, 1, 0)))
+print_error(const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fputs(IMG_PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
 void img_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fputs(IMG_PROG ": ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_error(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
@@ -34,10 +41,8 @@ int img_usage(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fputs(IMG_PROG ": ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_error(fmt, ap);
     va_end(ap);
     fputs("\nTry '" IMG_PROG " --help' for more information\n", stderr);
     return 1;
