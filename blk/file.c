@@ -285,6 +285,7 @@ struct rw_args {
     int fd;                 /* an index when fixed */
     bool fixed;
     bool write;
+    int buf_index;          /* of a registered buffer holding iov[0], or -1 */
     int rw_flags;
     uint64_t offset;
     const struct iovec *iov;
@@ -296,8 +297,19 @@ prep_rw(struct io_uring_sqe *sqe, void *opaque)
 {
     struct rw_args *a = opaque;
 
-    /* One buffer: the plain op, which spares the kernel an iovec import. */
-    if (a->iovcnt == 1) {
+    /* One buffer: the plain op, which spares the kernel an iovec import;
+     * in a registered buffer, the fixed op, which spares it pinning. */
+    if (a->iovcnt == 1 && a->buf_index >= 0) {
+        if (a->write) {
+            io_uring_prep_write_fixed(sqe, a->fd, a->iov[0].iov_base,
+                                      (unsigned)a->iov[0].iov_len, a->offset,
+                                      a->buf_index);
+        } else {
+            io_uring_prep_read_fixed(sqe, a->fd, a->iov[0].iov_base,
+                                     (unsigned)a->iov[0].iov_len, a->offset,
+                                     a->buf_index);
+        }
+    } else if (a->iovcnt == 1) {
         if (a->write) {
             io_uring_prep_write(sqe, a->fd, a->iov[0].iov_base,
                                 (unsigned)a->iov[0].iov_len, a->offset);
@@ -383,10 +395,14 @@ file_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
     coblk_aio *ctx = aio_co_context();
     struct rw_args a = { .fd = file_fd(dev), .write = write,
                          .rw_flags = rw_flags, .offset = offset,
-                         .iov = iov, .iovcnt = iovcnt };
+                         .iov = iov, .iovcnt = iovcnt, .buf_index = -1 };
 
     if (!ctx) {
         return -EPERM;
+    }
+    if (iovcnt == 1) {
+        a.buf_index = aio_fixed_buf_index(ctx, iov[0].iov_base,
+                                          iov[0].iov_len);
     }
     int index = fixed_index(dev->opaque, ctx);
     if (index >= 0) {

@@ -54,11 +54,23 @@ typedef struct aio_stats {
  * slot's context in, to clear it when the context goes first. */
 #define AIO_FIXED_FILES 64
 
+/* Registered (fixed) buffers: memory the kernel pinned once, so that reads
+ * and writes into it skip pinning its pages on every request. */
+#define AIO_FIXED_BUFS 16
+
+struct aio_fixed_buf {
+    uintptr_t base;             /* 0: a free slot */
+    size_t len;
+};
+
 struct coblk_aio {
     struct io_uring ring;
     bool fixed_files;           /* the kernel gave us a table */
     uint64_t fixed_used;        /* bitmap of slots */
     coblk_aio *_Atomic *fixed_owner[AIO_FIXED_FILES];
+    bool fixed_bufs;            /* the kernel gave us a buffer table */
+    unsigned fixed_bufs_end;    /* past the last used slot: lookups stop */
+    struct aio_fixed_buf fixed_buf[AIO_FIXED_BUFS];
     unsigned setup_flags;       /* the fast modes the kernel accepted */
     unsigned inflight;          /* SQEs handed out whose CQE is not reaped */
     unsigned inflight_max;      /* the CQ size */
@@ -91,6 +103,22 @@ struct coblk_aio {
 int aio_fixed_file_add(coblk_aio *ctx, int fd, coblk_aio *_Atomic *owner);
 /* Releases the slot from any thread; ctx must be *owner, not NULL. */
 void aio_fixed_file_remove(coblk_aio *_Atomic *owner, int index);
+
+/* The index of ctx's registered buffer that holds [base, base + len), or
+ * -1.  From ctx's thread.  Inline: with no buffer registered, one load. */
+static inline int aio_fixed_buf_index(const coblk_aio *ctx, const void *base,
+                                      size_t len)
+{
+    uintptr_t at = (uintptr_t)base;
+
+    for (unsigned i = 0; i < ctx->fixed_bufs_end; i++) {
+        const struct aio_fixed_buf *b = &ctx->fixed_buf[i];
+        if (at - b->base < b->len && len <= b->len - (at - b->base)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
 
 /* This thread's context; when it has none, one made by the library and
  * freed when the thread exits (or by coblk_aio_free()).  NULL with *err

@@ -695,6 +695,91 @@ static void fixed_files_forget(coblk_aio *ctx)
     pthread_mutex_unlock(&fixed_lock);
 }
 
+/* ---- registered buffers --------------------------------------------------------- */
+
+/* The kernel's limit for one registered buffer. */
+#define FIXED_BUF_MAX (1ull << 30)
+
+static bool fixed_buf_overlaps(const coblk_aio *ctx, uintptr_t base,
+                               size_t len)
+{
+    for (unsigned i = 0; i < ctx->fixed_bufs_end; i++) {
+        const struct aio_fixed_buf *b = &ctx->fixed_buf[i];
+        if (b->base && base < b->base + b->len && b->base < base + len) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A buffer slot's entry in the kernel's table: iov, or empty if NULL. */
+static int fixed_buf_update(coblk_aio *ctx, unsigned index,
+                            const struct iovec *iov)
+{
+    struct iovec none = { 0 };
+    int ret = io_uring_register_buffers_update_tag(&ctx->ring, index,
+                                                   iov ? iov : &none, NULL,
+                                                   1);
+    return ret < 0 ? ret : 0;
+}
+
+int coblk_aio_register_buffer(coblk_aio *ctx, void *base, size_t len)
+{
+    check_owner(ctx, "coblk_aio_register_buffer");
+    if (!base || !len || len > FIXED_BUF_MAX ||
+        (uintptr_t)base > UINTPTR_MAX - len ||
+        fixed_buf_overlaps(ctx, (uintptr_t)base, len)) {
+        return -EINVAL;
+    }
+    /* The table is made on first use: most contexts never need one.
+     * Sparse tables came with 5.19. */
+    if (!ctx->fixed_bufs) {
+        int ret = io_uring_register_buffers_sparse(&ctx->ring,
+                                                   AIO_FIXED_BUFS);
+        if (ret < 0) {
+            return ret == -EINVAL ? -ENOTSUP : ret;
+        }
+        ctx->fixed_bufs = true;
+    }
+    unsigned index = 0;
+    while (index < AIO_FIXED_BUFS && ctx->fixed_buf[index].base) {
+        index++;
+    }
+    if (index == AIO_FIXED_BUFS) {
+        return -ENOSPC;
+    }
+    struct iovec iov = { .iov_base = base, .iov_len = len };
+    int ret = fixed_buf_update(ctx, index, &iov);
+    if (ret < 0) {
+        return ret;
+    }
+    ctx->fixed_buf[index] = (struct aio_fixed_buf){ (uintptr_t)base, len };
+    if (index >= ctx->fixed_bufs_end) {
+        ctx->fixed_bufs_end = index + 1;
+    }
+    return 0;
+}
+
+int coblk_aio_unregister_buffer(coblk_aio *ctx, void *base)
+{
+    check_owner(ctx, "coblk_aio_unregister_buffer");
+    for (unsigned i = 0; base && i < ctx->fixed_bufs_end; i++) {
+        if (ctx->fixed_buf[i].base == (uintptr_t)base) {
+            int ret = fixed_buf_update(ctx, i, NULL);
+            if (ret < 0) {
+                return ret;
+            }
+            ctx->fixed_buf[i] = (struct aio_fixed_buf){ 0 };
+            while (ctx->fixed_bufs_end &&
+                   !ctx->fixed_buf[ctx->fixed_bufs_end - 1].base) {
+                ctx->fixed_bufs_end--;
+            }
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
 /* ---- the library's own per-thread context -------------------------------------- */
 
 static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;

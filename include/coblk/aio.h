@@ -61,6 +61,23 @@ COBLK_API bool coblk_aio_poll(coblk_aio *ctx, bool blocking);
  * the context's thread.  Returns 0, or -EINVAL above one second. */
 COBLK_API int coblk_aio_set_poll_ns(coblk_aio *ctx, uint64_t ns);
 
+/* Registers the memory [base, base + len) with ctx's ring (io_uring's
+ * fixed buffers): reads and writes of files into it then skip the
+ * kernel's pinning of its pages on every request, which is most of the
+ * cost of a small O_DIRECT request.  The pages stay pinned (counted
+ * against RLIMIT_MEMLOCK) until coblk_aio_unregister_buffer() or
+ * coblk_aio_free(); free the memory only after.  Up to 16 regions per
+ * context, each at most 1 GiB.  Call from the context's thread.  Returns
+ * 0, or -EINVAL (an empty or too large region, or one overlapping a
+ * registered one), -ENOSPC (16 registered), -ENOTSUP (a kernel before
+ * 5.19), -ENOMEM (past RLIMIT_MEMLOCK), -errno. */
+COBLK_API int coblk_aio_register_buffer(coblk_aio *ctx, void *base,
+                                        size_t len);
+
+/* Unregisters the region registered at base; requests into it must have
+ * completed.  Call from the context's thread.  Returns 0, or -ENOENT. */
+COBLK_API int coblk_aio_unregister_buffer(coblk_aio *ctx, void *base);
+
 /* Counters of a context's rare paths.  Fields are only ever appended. */
 struct coblk_aio_stats {
     uint64_t submits;           /* io_uring_enter calls that submitted */

@@ -152,8 +152,7 @@ check "what coblk does anyway: no warning" test ! -s "$work/quiet.err"
     --ioengine=null --size=1M --sqthread_poll --sqthread_poll_cpu=1 --hipri \
     >/dev/null 2>"$work/warn.err"
 check "what coblk cannot do: said once each" test "$(cat "$work/warn.err")" \
-    = "coblk-bench: fixedbufs: not supported by coblk, ignored
-coblk-bench: sqthread_poll: not supported by coblk, ignored
+    = "coblk-bench: sqthread_poll: not supported by coblk, ignored
 coblk-bench: sqthread_poll_cpu: not supported by coblk, ignored
 coblk-bench: hipri: not supported by coblk, ignored"
 
@@ -292,6 +291,13 @@ check "verify on reads: names the bad block" grep -q \
 check "verify_backlog with md5 and a pattern" test ! -s "$work/verify.err"
 check "verify_backlog: every block read back" test "$(json \
     "$work/backlog.json" "d['jobs'][0]['read']['total_ios']")" -eq 128
+"$bench" --name=v --filename="$work/fixed.img" --size=8M --rw=randwrite \
+    --bs=4k --iodepth=16 --direct=1 --fixedbufs=1 --verify=md5 \
+    --output-format=json >"$work/fixed.json" 2>"$work/verify.err"
+check "fixedbufs=1: registered buffers write and verify" \
+    test ! -s "$work/verify.err"
+check "fixedbufs=1: every block read back" test "$(json \
+    "$work/fixed.json" "d['jobs'][0]['read']['total_ios']")" -eq 2048
 
 # Verification with loops (each pass checked), sizes that are not
 # multiples of the smallest, verify_only after a backlogged run, and

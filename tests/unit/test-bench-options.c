@@ -77,7 +77,8 @@ static const struct value_case cases[] = {
       NULL },
     { "iodepth_batch_complete_max", "32", AT(iodepth_batch_complete_max), 32,
       NULL },
-    { "fixedbufs", NULL, AT(unsupported), UNSUPPORTED_FIXEDBUFS, NULL },
+    { "fixedbufs", NULL, AT(fixedbufs), 1, NULL },
+    { "fixedbufs", "0", AT(fixedbufs), 0, NULL },
     { "sqthread_poll", "0", AT(unsupported), 0, NULL },
     { "sqthread_poll", "1", AT(unsupported), UNSUPPORTED_SQTHREAD_POLL,
       NULL },
@@ -408,9 +409,7 @@ static void test_unsupported_warned_once(void **state)
     assert_non_null(out);
     bench_warn_unsupported(&cfg, out);
     assert_int_equal(fclose(out), 0);
-    assert_string_equal(text, "coblk-bench: fixedbufs: not supported by "
-                        "coblk, ignored\n"
-                        "coblk-bench: hipri: not supported by coblk, "
+    assert_string_equal(text, "coblk-bench: hipri: not supported by coblk, "
                         "ignored\n");
     free(text);
     bench_config_free(&cfg);

@@ -51,7 +51,7 @@ static const char *const engine_names[] = { "io_uring", "null", NULL };
 static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
 /* Names of the UNSUPPORTED_* bits, in their order. */
 static const char *const unsupported_names[] = {
-    "fixedbufs", "sqthread_poll", "sqthread_poll_cpu", "hipri",
+    "sqthread_poll", "sqthread_poll_cpu", "hipri",
 };
 
 void bench_job_defaults(struct job *job)
@@ -501,7 +501,7 @@ static const struct opt options[] = {
     ACCEPTED("registerfiles", OPT_BOOL, NULL, 0),
     ACCEPTED("nonvectored", OPT_ENUM, nonvectored_values, 0),
     ACCEPTED("userspace_reap", OPT_BOOL, NULL, 0),
-    ACCEPTED("fixedbufs", OPT_BOOL, NULL, UNSUPPORTED_FIXEDBUFS),
+    OPTION("fixedbufs", OPT_BOOL, fixedbufs, 0, 0, NULL),
     ACCEPTED("sqthread_poll", OPT_BOOL, NULL, UNSUPPORTED_SQTHREAD_POLL),
     ACCEPTED("sqthread_poll_cpu", OPT_UINT, NULL,
              UNSUPPORTED_SQTHREAD_POLL_CPU),

@@ -22,12 +22,11 @@ enum engine { ENGINE_IO_URING, ENGINE_NULL };
 /* fio's io_uring options for what coblk does not do: accepted, warned
  * about once. */
 enum {
-    UNSUPPORTED_FIXEDBUFS = 1u << 0,    /* registered buffers */
-    UNSUPPORTED_SQTHREAD_POLL = 1u << 1,
-    UNSUPPORTED_SQTHREAD_POLL_CPU = 1u << 2,
-    UNSUPPORTED_HIPRI = 1u << 3,        /* polled completions */
+    UNSUPPORTED_SQTHREAD_POLL = 1u << 0,
+    UNSUPPORTED_SQTHREAD_POLL_CPU = 1u << 1,
+    UNSUPPORTED_HIPRI = 1u << 2,        /* polled completions */
 };
-#define UNSUPPORTED_COUNT 4
+#define UNSUPPORTED_COUNT 3
 enum distribution { DIST_RANDOM, DIST_ZIPF };
 
 #define MAX_BSSPLIT 16
@@ -74,6 +73,7 @@ struct job {
     bool disable_lat, disable_clat, disable_slat, disable_bw;
     bool gtod_reduce;
     unsigned unsupported;               /* UNSUPPORTED_* bits */
+    bool fixedbufs;                     /* register the I/O buffers */
     bool randrepeat;                    /* false: seed from the clock */
     uint64_t rate[2], rate_iops[2];     /* per second, read and write */
     enum distribution distribution;
@@ -149,7 +149,7 @@ bool bench_given_next(const struct job *job, size_t *pos, const char **name,
 int bench_job_finish(struct job *job, char *err, size_t err_size);
 void bench_config_free(struct bench_config *cfg);
 /* One line on out for each option that some job turned on and coblk does
- * not support ("coblk-bench: fixedbufs: not supported by coblk,
+ * not support ("coblk-bench: hipri: not supported by coblk,
  * ignored"). */
 void bench_warn_unsupported(const struct bench_config *cfg, FILE *out);
 

@@ -1113,6 +1113,27 @@ static int alloc_slots(struct runner *rn)
     return 0;
 }
 
+/* fixedbufs=1: registers the buffers with the ring, so that the kernel
+ * skips pinning their pages on every request.  If it cannot (a kernel
+ * before 5.19, RLIMIT_MEMLOCK), the run goes on with plain buffers. */
+static bool register_buffers(struct runner *rn)
+{
+    const struct job *job = rn->job;
+
+    if (!job->fixedbufs) {
+        return false;
+    }
+    int ret = coblk_aio_register_buffer(coblk_aio_current(), rn->buffers,
+                                        (size_t)job->bs_max * job->iodepth);
+    if (ret < 0) {
+        fprintf(stderr, "coblk-bench: %s: fixedbufs: cannot register %llu "
+                "bytes of buffers (%s), using plain ones\n", job->name,
+                (unsigned long long)job->bs_max * job->iodepth,
+                strerror(-ret));
+    }
+    return ret == 0;
+}
+
 static int setup_verify(struct runner *rn)
 {
     const struct job *job = rn->job;
@@ -1287,7 +1308,11 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
             job_error(r, ret, "cannot set up a queue of iodepth=%u: %s",
                       job->iodepth, coblk_last_error());
         } else {
+            bool registered = register_buffers(&rn);
             run_job(&rn);
+            if (registered) {
+                coblk_aio_unregister_buffer(coblk_aio_current(), rn.buffers);
+            }
             coblk_dev_stats(dev, &r->dev_stats, sizeof(r->dev_stats));
             coblk_aio_stats(coblk_aio_current(), &r->aio_stats,
                             sizeof(r->aio_stats));
