@@ -56,6 +56,7 @@ static int default_job(struct bench_config *cfg)
     struct job *job = &cfg->jobs[0];
     bench_job_defaults(job);
     cfg->nr_jobs = cfg->nr_groups = 1;
+    cfg->sparse_temp_files = true;
     snprintf(job->name, sizeof(job->name), "randread");
     job->rw = RW_RANDREAD;
     job->iodepth = 32;
@@ -169,6 +170,7 @@ struct run {
     struct bench_config *cfg;
     char (*specs)[4200];
     char (*temps)[PATH_MAX];
+    uint64_t *lay_out;          /* per job: bytes to write out first, or 0 */
     struct instance *inst;
     struct job_result *results;
     struct job_result *snapshots;   /* written by the instances */
@@ -206,8 +208,41 @@ static int prepare_specs(struct run *run)
             snprintf(job->filename, sizeof(job->filename), "%s",
                      run->temps[j]);
         }
-        if (bench_device_spec(job, run->specs[j], sizeof(run->specs[j]), err,
-                              sizeof(err)) < 0) {
+        bool created;
+        if (bench_device_spec(job, run->specs[j], sizeof(run->specs[j]),
+                              &created, err, sizeof(err)) < 0) {
+            fprintf(stderr, "coblk-bench: %s: %s\n", job->name, err);
+            return -1;
+        }
+        bool temp = run->temps[j][0] != '\0';
+        if (bench_job_reads(job) &&
+            (created || (temp && !cfg->sparse_temp_files))) {
+            run->lay_out[j] = job->offset +
+                              (job->size ? job->size : DEFAULT_SIZE);
+        }
+    }
+    return 0;
+}
+
+/* Writes out the new files of jobs that read, as fio does, with its line
+ * ("j: Laying out IO file (1 file / 8MiB)") in the normal output. */
+static int lay_out_files(struct run *run)
+{
+    struct bench_config *cfg = run->cfg;
+    char err[1024];
+
+    for (unsigned j = 0; j < cfg->nr_jobs && !run->stopped; j++) {
+        const struct job *job = &cfg->jobs[j];
+        if (!run->lay_out[j]) {
+            continue;
+        }
+        if (cfg->formats & OUTPUT_NORMAL) {
+            fprintf(run->out, "%s: Laying out IO file (1 file / %lluMiB)\n",
+                    job->name, (unsigned long long)(run->lay_out[j] >> 20));
+            fflush(run->out);
+        }
+        if (bench_lay_out(job->filename, run->lay_out[j], err,
+                          sizeof(err)) < 0) {
             fprintf(stderr, "coblk-bench: %s: %s\n", job->name, err);
             return -1;
         }
@@ -231,7 +266,9 @@ static int setup_instances(struct run *run)
     run->inst = calloc(run->total, sizeof(*run->inst));
     run->specs = calloc(cfg->nr_jobs, sizeof(*run->specs));
     run->temps = calloc(cfg->nr_jobs, sizeof(*run->temps));
+    run->lay_out = calloc(cfg->nr_jobs, sizeof(*run->lay_out));
     if (!run->results || !run->inst || !run->specs || !run->temps ||
+        !run->lay_out ||
         (cfg->status_interval_ns && (!run->snapshots || !run->views))) {
         fprintf(stderr, "coblk-bench: out of memory\n");
         return -1;
@@ -442,6 +479,7 @@ static void free_run(struct run *run)
     free(run->inst);
     free(run->specs);
     free(run->temps);
+    free(run->lay_out);
 }
 
 static int open_output(struct run *run)
@@ -474,7 +512,7 @@ static int run_jobs(struct bench_config *cfg)
             fflush(run.out);
         }
         stop_on_signal(&run);   /* one that came while setting up */
-        int ran = run_all(&run);
+        int ran = lay_out_files(&run) == 0 ? run_all(&run) : -1;
         stop_on_signal(&run);
         status = join_all(&run) < 0 || ran < 0 ? 1 : 0;
         if (ran == 0) {

@@ -299,6 +299,30 @@ check "fixedbufs=1: registered buffers write and verify" \
 check "fixedbufs=1: every block read back" test "$(json \
     "$work/fixed.json" "d['jobs'][0]['read']['total_ios']")" -eq 2048
 
+# A new file is written out before a job that reads it, as fio lays it
+# out (data, not holes), with fio's line; a file that exists is not.
+"$bench" --name=r --filename="$work/new.img" --size=8M --rw=randread \
+    >"$work/layout.out"
+check "layout: fio's line after Starting" test "$(sed -n 4p \
+    "$work/layout.out")" = "r: Laying out IO file (1 file / 8MiB)"
+check "layout: every 4k block of the new file holds data" python3 -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+blocks = [data[i:i + 4096] for i in range(0, len(data), 4096)]
+sys.exit(len(data) != 8 << 20 or any(b == bytes(4096) for b in blocks))
+' "$work/new.img"
+truncate -s 8M "$work/sparse.img"
+"$bench" --name=r --filename="$work/sparse.img" --size=8M --rw=randread \
+    >"$work/layout.out"
+check "layout: not of a file that exists" test "$(stat -c %b \
+    "$work/sparse.img")" -eq 0
+check "layout: no line for a file that exists" \
+    test "$(grep -c "Laying out" "$work/layout.out")" -eq 0
+"$bench" --name=r --filename="$work/new2.img" --size=1M --rw=read \
+    --output-format=json >"$work/layout.json"
+check "layout: no line in JSON output" json "$work/layout.json" \
+    "d['jobs'][0]['read']['total_ios']"
+
 # Verification with loops (each pass checked), sizes that are not
 # multiples of the smallest, verify_only after a backlogged run, and
 # overlapping writes in flight (the device is slowed once so that the

@@ -122,6 +122,9 @@ struct bench_config {
     char **sections;            /* --section: run only these jobs */
     unsigned nr_sections;
     unsigned nr_groups;
+    /* Temporary files stay sparse even for jobs that read (coblk-bench
+     * without arguments: its job measures the software path). */
+    bool sparse_temp_files;
     bool parse_only;
     bool show_help;
     bool show_version;

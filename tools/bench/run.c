@@ -82,11 +82,57 @@ static bool only_reads(const struct job *job)
     return job->rw == RW_READ || job->rw == RW_RANDREAD;
 }
 
+bool bench_job_reads(const struct job *job)
+{
+    return job->rw == RW_READ || job->rw == RW_RANDREAD || job->rw == RW_RW ||
+           job->rw == RW_RANDRW;
+}
+
+int bench_lay_out(const char *path, uint64_t bytes, char *err,
+                  size_t err_size)
+{
+    enum { CHUNK = 1 << 20 };
+    uint64_t *chunk = malloc(CHUNK);
+    uint64_t seed = picker_seed_state(bytes);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int ret = 0;
+
+    if (!chunk || fd < 0) {
+        ret = -1;
+    }
+    for (uint64_t done = 0; ret == 0 && done < bytes;) {
+        size_t len = bytes - done < CHUNK ? (size_t)(bytes - done) : CHUNK;
+        for (size_t i = 0; i < CHUNK / sizeof(*chunk); i++) {
+            chunk[i] = picker_rand(&seed);  /* no two chunks alike */
+        }
+        ssize_t n = pwrite(fd, chunk, len, (off_t)done);
+        if (n <= 0) {
+            errno = n < 0 ? errno : ENOSPC;
+            ret = -1;
+        }
+        done += n > 0 ? (uint64_t)n : 0;
+    }
+    if (ret == 0 && fsync(fd) < 0) {
+        ret = -1;
+    }
+    if (ret < 0) {
+        snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", path,
+                 (unsigned long long)bytes, chunk ? strerror(errno)
+                                                  : "out of memory");
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(chunk);
+    return ret;
+}
+
 int bench_device_spec(const struct job *job, char *spec, size_t size,
-                      char *err, size_t err_size)
+                      bool *created, char *err, size_t err_size)
 {
     const char *name = job->filename;
 
+    *created = false;
     if (job->engine == ENGINE_NULL) {
         /* Like fio's null engine: buffers are not touched. */
         snprintf(spec, size, "null:size=%llu,read-zeroes=off",
@@ -103,12 +149,14 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     struct stat st;
     bool missing = stat(name, &st) < 0;
     uint64_t want = job->offset + job->size;
-    /* fio lays out a missing file, or one too short for a job that
-     * writes; a sparse one does for us.  A job that only reads never
-     * changes a file that exists: it is checked against the size the
-     * file has.  Without a size there is nothing to lay out. */
+    /* fio makes a missing file, and extends one too short for a job that
+     * writes; a sparse one does for a job that writes (the caller writes
+     * a new one out for a job that reads).  A job that only reads never
+     * changes a file that exists, unlike fio's: it is checked against the
+     * size the file has.  Without a size there is nothing to make. */
     bool short_file = !missing && S_ISREG(st.st_mode) &&
                       (uint64_t)st.st_size < want;
+    *created = job->size && missing;
     if (job->size && (missing || (short_file && !only_reads(job)))) {
         int fd = open(name, O_CREAT | O_WRONLY, 0644);
         if (fd < 0 || ftruncate(fd, (off_t)want) < 0) {

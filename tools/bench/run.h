@@ -65,11 +65,20 @@ struct job_result {
 uint64_t bench_now_ns(void);
 
 /* The device spec for a job that names a file or a spec.  With size=, a
- * missing file is laid out (sparse), and so is a short one for a job that
- * writes; a job that only reads never changes a file.  0, or -1 with a
- * message in err. */
+ * missing file is made (sparse; *created is set), and a short one is
+ * extended for a job that writes; a job that only reads never changes a
+ * file that exists.  0, or -1 with a message in err. */
 int bench_device_spec(const struct job *job, char *spec, size_t size,
-                      char *err, size_t err_size);
+                      bool *created, char *err, size_t err_size);
+
+/* Whether the job reads (a new file must then hold data, not holes). */
+bool bench_job_reads(const struct job *job);
+
+/* Writes a new file out, as fio lays out the file of a job that reads:
+ * pseudo-random data over [0, bytes), then fsync.  0, or -1 with a
+ * message in err. */
+int bench_lay_out(const char *path, uint64_t bytes, char *err,
+                  size_t err_size);
 
 /* Runs instance number `instance` of the job on the device spec; fills
  * result (set up by bench_result_init).  log_index numbers its log files
