@@ -197,7 +197,7 @@ static int prepare_specs(struct run *run)
 
     for (unsigned j = 0; j < cfg->nr_jobs; j++) {
         struct job *job = &cfg->jobs[j];
-        if (!job->filename[0] && job->engine == ENGINE_IO_URING) {
+        if (!job->filename[0] && job->engine != ENGINE_NULL) {
             int ret = temp_file(job, run->temps[j], sizeof(run->temps[j]));
             nr_temp_paths = (sig_atomic_t)(j + 1);
             if (ret < 0) {
@@ -224,27 +224,30 @@ static int prepare_specs(struct run *run)
     return 0;
 }
 
-/* Writes out the new files of jobs that read, as fio does, with its line
- * ("j: Laying out IO file (1 file / 8MiB)") in the normal output. */
+/* Writes out the new files of jobs that read, as fio does, with fio's
+ * lines in the normal output: "j: Laying out IO file (1 file / 8MiB)",
+ * and a note for a synchronous engine's capped depth. */
 static int lay_out_files(struct run *run)
 {
     struct bench_config *cfg = run->cfg;
+    bool normal = cfg->formats & OUTPUT_NORMAL;
     char err[1024];
 
     for (unsigned j = 0; j < cfg->nr_jobs && !run->stopped; j++) {
         const struct job *job = &cfg->jobs[j];
-        if (!run->lay_out[j]) {
-            continue;
-        }
-        if (cfg->formats & OUTPUT_NORMAL) {
+        if (run->lay_out[j] && normal) {
             fprintf(run->out, "%s: Laying out IO file (1 file / %lluMiB)\n",
                     job->name, (unsigned long long)(run->lay_out[j] >> 20));
             fflush(run->out);
         }
-        if (bench_lay_out(job->filename, run->lay_out[j], err,
-                          sizeof(err)) < 0) {
+        if (run->lay_out[j] && bench_lay_out(job->filename, run->lay_out[j],
+                                             err, sizeof(err)) < 0) {
             fprintf(stderr, "coblk-bench: %s: %s\n", job->name, err);
             return -1;
+        }
+        if (job->iodepth < job->iodepth_asked && normal) {
+            fputs("note: both iodepth >= 1 and synchronous I/O engine are "
+                  "selected, queue depth will be capped at 1\n", run->out);
         }
     }
     return 0;

@@ -299,6 +299,32 @@ check "fixedbufs=1: registered buffers write and verify" \
 check "fixedbufs=1: every block read back" test "$(json \
     "$work/fixed.json" "d['jobs'][0]['read']['total_ios']")" -eq 2048
 
+# fio's engines run on coblk's: the synchronous ones at depth 1 (as fio
+# caps them, with its note), each named in the reports; others refused.
+for engine in sync psync vsync pvsync pvsync2 libaio posixaio; do
+    "$bench" --name=e --ioengine=$engine --iodepth=8 --filename="$work/e.img" \
+        --size=1M --rw=randrw --output-format=json >"$work/e.json"
+    # fio's libaio has 97.27% at 8 for this job (the first 7 are lower).
+    case $engine in libaio|posixaio) depth=8 ;; *) depth=1 ;; esac
+    check "ioengine=$engine: all 256 I/Os, most at depth $depth, named" \
+        test "$(json "$work/e.json" "'%d %d %s' % (
+            d['jobs'][0]['read']['total_ios'] +
+            d['jobs'][0]['write']['total_ios'],
+            d['jobs'][0]['iodepth_level']['$depth'] >= 97,
+            d['jobs'][0]['job options']['ioengine'])")" = "256 1 $engine"
+done
+"$bench" --name=e --ioengine=pvsync2 --iodepth=8 --filename="$work/e.img" \
+    --size=1M >"$work/e.out"
+check "ioengine=pvsync2: the engine and the depth asked in the header" grep -q \
+    "^e: (g=0): rw=read, .*, ioengine=pvsync2, iodepth=8$" "$work/e.out"
+check "ioengine=pvsync2: fio's note on the capped depth" grep -q \
+    "^note: both iodepth >= 1 and synchronous I/O engine are selected, queue depth will be capped at 1$" \
+    "$work/e.out"
+runs --name=e --ioengine=rbd --size=1M
+check "ioengine=rbd: refused (exit 1)" test "$rc" -eq 1
+check "ioengine=rbd: one line naming it and what runs" test "$(cat \
+    "$work/err")" = "coblk-bench: ioengine=rbd: not an engine coblk-bench runs; it runs io_uring, libaio, posixaio, sync, psync, vsync, pvsync and pvsync2 (all on coblk's io_uring engine, the synchronous ones at iodepth=1) and null"
+
 # A new file is written out before a job that reads it, as fio lays it
 # out (data, not holes), with fio's line; a file that exists is not.
 "$bench" --name=r --filename="$work/new.img" --size=8M --rw=randread \

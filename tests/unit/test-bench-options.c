@@ -49,7 +49,11 @@ static const struct value_case cases[] = {
     { "readwrite", "randrw", AT(rw), RW_RANDRW, NULL },
     { "rw", "sideways", AT(rw), 0, "rw: invalid value 'sideways'" },
     { "ioengine", "null", AT(engine), ENGINE_NULL, NULL },
-    { "ioengine", "libaio", AT(engine), 0, "invalid value 'libaio'" },
+    { "ioengine", "libaio", AT(engine), ENGINE_LIBAIO, NULL },
+    { "ioengine", "pvsync2", AT(engine), ENGINE_PVSYNC2, NULL },
+    { "ioengine", "rbd", AT(engine), 0,
+      "ioengine=rbd: not an engine coblk-bench runs; it runs io_uring, "
+      "libaio, posixaio, sync, psync, vsync, pvsync and pvsync2" },
     { "direct", "1", AT(direct), 1, NULL },
     { "direct", "yes", AT(direct), 0, "direct: expected 0 or 1" },
     { "time_based", NULL, AT(time_based), 1, NULL },
@@ -190,6 +194,26 @@ static int parse(struct bench_config *cfg, char *err, size_t size, ...)
     }
     va_end(ap);
     return bench_parse_args(cfg, argc, argv, err, size);
+}
+
+/* Synchronous engines run at depth 1, as fio caps them; the depth asked
+ * is kept for the reports. */
+static void test_sync_engines_cap_the_depth(void **state)
+{
+    struct bench_config cfg;
+    char err[256];
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--iodepth=8",
+                           "--iodepth_batch_submit=4", "--name=a",
+                           "--ioengine=psync", "--name=b",
+                           "--ioengine=libaio", NULL), 0);
+    assert_int_equal(cfg.jobs[0].iodepth, 1);
+    assert_int_equal(cfg.jobs[0].iodepth_asked, 8);
+    assert_int_equal(cfg.jobs[0].iodepth_batch_submit, 1);
+    assert_int_equal(cfg.jobs[1].iodepth, 8);
+    assert_int_equal(cfg.jobs[1].iodepth_asked, 8);
+    assert_string_equal(bench_engine_name(cfg.jobs[1].engine), "libaio");
+    bench_config_free(&cfg);
 }
 
 static void test_command_line_jobs_inherit_globals(void **state)
@@ -530,6 +554,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_option_values),
+        cmocka_unit_test(test_sync_engines_cap_the_depth),
         cmocka_unit_test(test_command_line_jobs_inherit_globals),
         cmocka_unit_test(test_job_file),
         cmocka_unit_test(test_values_in_depth),

@@ -47,7 +47,10 @@ static const char *const rw_names[] = {
     "read", "write", "randread", "randwrite", "rw", "randrw", "trim",
     "randtrim", NULL,
 };
-static const char *const engine_names[] = { "io_uring", "null", NULL };
+static const char *const engine_names[] = {
+    "io_uring", "null", "libaio", "posixaio", "sync", "psync", "vsync",
+    "pvsync", "pvsync2", NULL,
+};
 static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
 /* Names of the UNSUPPORTED_* bits, in their order. */
 static const char *const unsupported_names[] = {
@@ -67,6 +70,16 @@ void bench_job_defaults(struct job *job)
 const char *bench_rw_name(enum rw_mode rw)
 {
     return rw_names[rw];
+}
+
+const char *bench_engine_name(enum engine engine)
+{
+    return engine_names[engine];
+}
+
+bool bench_engine_is_sync(enum engine engine)
+{
+    return engine >= ENGINE_SYNC;
 }
 
 bool bench_rw_is_random(enum rw_mode rw)
@@ -454,6 +467,23 @@ static int parse_iops_log(struct job *job, const char *value, char *err,
                           "write_iops_log", err, err_size);
 }
 
+/* fio's engines: those coblk-bench runs, or one line saying which it
+ * runs ("ioengine=rbd: ..."). */
+static int parse_engine(struct job *job, const char *value, char *err,
+                        size_t err_size)
+{
+    for (unsigned i = 0; engine_names[i]; i++) {
+        if (!strcmp(value, engine_names[i])) {
+            job->engine = (enum engine)i;
+            return 0;
+        }
+    }
+    return fail(err, err_size, "ioengine=%s: not an engine coblk-bench runs; "
+                "it runs io_uring, libaio, posixaio, sync, psync, vsync, "
+                "pvsync and pvsync2 (all on coblk's io_uring engine, the "
+                "synchronous ones at iodepth=1) and null", value);
+}
+
 #define OPTION(n, t, f, lo, hi, ch)                                          \
     { .name = n, .type = t, .offset = offsetof(struct job, f),               \
       .size = sizeof(((struct job *)0)->f), .min = lo, .max = hi,            \
@@ -494,7 +524,7 @@ static const struct opt options[] = {
     OPTION("ramp_time", OPT_TIME, ramp_time_ns, 0, UINT64_MAX, NULL),
     OPTION("startdelay", OPT_TIME, startdelay_ns, 0, UINT64_MAX, NULL),
     OPTION("direct", OPT_BOOL, direct, 0, 0, NULL),
-    OPTION("ioengine", OPT_ENUM, engine, 0, 0, engine_names),
+    FUNC("ioengine", parse_engine),
     /* coblk always registers its files, uses the non-vectored read and
      * write for a request of one buffer, and reaps completions from the
      * ring in user space: fio's options for these need no setting. */
@@ -1061,6 +1091,11 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     /* As fio: a submit batch of 0 is the iodepth; a maximum below the
      * minimum is the minimum.  A maximum of 0 (not fio's default, the
      * minimum) reaps whatever has completed. */
+    job->iodepth_asked = job->iodepth_asked ? job->iodepth_asked
+                                            : job->iodepth;
+    if (bench_engine_is_sync(job->engine)) {
+        job->iodepth = 1;       /* fio caps them, with a note */
+    }
     if (!job->iodepth_batch_submit ||
         job->iodepth_batch_submit > job->iodepth) {
         job->iodepth_batch_submit = job->iodepth;

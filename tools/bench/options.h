@@ -17,7 +17,12 @@ enum rw_mode {
     RW_TRIM, RW_RANDTRIM,
 };
 
-enum engine { ENGINE_IO_URING, ENGINE_NULL };
+/* fio's engines that coblk-bench runs, all on coblk's io_uring engine:
+ * the synchronous ones at queue depth 1, as fio caps them. */
+enum engine {
+    ENGINE_IO_URING, ENGINE_NULL, ENGINE_LIBAIO, ENGINE_POSIXAIO,
+    ENGINE_SYNC, ENGINE_PSYNC, ENGINE_VSYNC, ENGINE_PVSYNC, ENGINE_PVSYNC2,
+};
 
 /* fio's io_uring options for what coblk does not do: accepted, warned
  * about once. */
@@ -48,7 +53,8 @@ struct job {
     uint64_t bs;
     enum rw_mode rw;
     unsigned rwmixread;         /* percent of reads in mixed modes */
-    unsigned iodepth;
+    unsigned iodepth;           /* what runs: 1 for a synchronous engine */
+    unsigned iodepth_asked;     /* what was asked (fio prints that) */
     unsigned numjobs;
     uint64_t runtime_ns;        /* 0: until size is done */
     bool time_based;
@@ -157,6 +163,8 @@ void bench_config_free(struct bench_config *cfg);
 void bench_warn_unsupported(const struct bench_config *cfg, FILE *out);
 
 const char *bench_rw_name(enum rw_mode rw);
+const char *bench_engine_name(enum engine engine);
+bool bench_engine_is_sync(enum engine engine);
 uint64_t bench_gcd(uint64_t a, uint64_t b);
 bool bench_rw_is_random(enum rw_mode rw);
 

@@ -930,7 +930,7 @@ static void summary_options(FILE *out, const struct job *job)
     }
     fprintf(out, "  rw=%s  bs=%s  iodepth=%u  numjobs=%u  engine=%s",
             bench_rw_name(job->rw), bs, job->iodepth, job->numjobs,
-            job->engine == ENGINE_NULL ? "null" : "io_uring");
+            bench_engine_name(job->engine));
 }
 
 static void summary_numbers(FILE *out, const struct job_result *r)

@@ -704,7 +704,7 @@ static void job_line(FILE *out, const struct job *job)
     fprintf(out, "%s: (g=%u): rw=%s, bs=(R) %s-%s, (W) %s-%s, (T) %s-%s, "
             "ioengine=%s, iodepth=%u\n", job->name, job->groupid,
             bench_rw_name(job->rw), low, high, low, high, low, high,
-            job->engine == ENGINE_NULL ? "null" : "io_uring", job->iodepth);
+            bench_engine_name(job->engine), job->iodepth_asked);
 }
 
 void report_start(FILE *out, const struct bench_config *cfg)
