@@ -240,6 +240,11 @@ static void test_command_line_jobs_inherit_globals(void **state)
                            NULL), -1);
     assert_string_equal(err, "unrecognized option '--nope'");
     bench_config_free(&cfg);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a",
+                           "--runtim=1", NULL), -1);
+    assert_string_equal(err, "unrecognized option '--runtim' (did you mean "
+                        "--runtime?)");
+    bench_config_free(&cfg);
     assert_int_equal(parse(&cfg, err, sizeof(err), "--output-format=xml",
                            NULL), -1);
     bench_config_free(&cfg);
@@ -295,6 +300,17 @@ static void test_job_file(void **state)
     assert_int_equal(parse(&cfg, err, sizeof(err), path, NULL), -1);
     assert_non_null(strstr(err, "bs: invalid size 'zz'"));
     assert_non_null(strstr(err, ":2)"));
+    bench_config_free(&cfg);
+
+    /* An unknown option: where, as fio names it, and the likely one. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, "[j]\nrw=read\n iodepht = 4\n", 25), 25);
+    close(fd);
+    assert_int_equal(parse(&cfg, err, sizeof(err), path, NULL), -1);
+    char want[128];
+    snprintf(want, sizeof(want), "%s:3: unknown option 'iodepht' (did you "
+             "mean iodepth?)", path);
+    assert_string_equal(err, want);
     bench_config_free(&cfg);
     unlink(path);
 

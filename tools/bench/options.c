@@ -891,14 +891,78 @@ static int global_flag(struct bench_config *cfg, const char *name,
     return ret < 0 ? -1 : 1;
 }
 
-/* One "name[=value]" for the current job (or the globals).  On the
- * command line --name starts a job; in a job file the section does, and
- * name= renames it, as fio. */
-static int apply(struct bench_config *cfg, struct job *job, bool in_file,
-                 char *item, char *err, size_t err_size)
+/* Edit distance between a and b, at most 32 characters each (longer: a
+ * large number). */
+static unsigned edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned row[33];
+
+    if (la > 32 || lb > 32) {
+        return UINT32_MAX;
+    }
+    for (size_t j = 0; j <= lb; j++) {
+        row[j] = (unsigned)j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned best = diag + (a[i - 1] != b[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The known option closest to name, if close enough to be a typo. */
+static const char *closest_option(const char *name)
+{
+    const char *best = NULL;
+    unsigned best_distance = strlen(name) < 6 ? 2 : 3;  /* excluded */
+
+    for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+        unsigned d = edit_distance(name, options[i].name);
+        if (d < best_distance) {
+            best = options[i].name;
+            best_distance = d;
+        }
+    }
+    return best;
+}
+
+/* An option nobody knows: named where it was given, with a guess. */
+static int unknown_option(const char *name, const char *where, char *err,
+                          size_t err_size)
+{
+    const char *guess = closest_option(name);
+    char hint[96] = "";
+
+    if (guess) {
+        snprintf(hint, sizeof(hint), " (did you mean %s%s?)",
+                 where ? "" : "--", guess);
+    }
+    if (where) {
+        return fail(err, err_size, "%s: unknown option '%s'%s", where, name,
+                    hint);
+    }
+    return fail(err, err_size, "unrecognized option '--%s'%s", name, hint);
+}
+
+/* One "name[=value]" for the current job (or the globals), given at where
+ * ("file:line") in a job file, NULL on the command line.  On the command
+ * line --name starts a job; in a job file the section does, and name=
+ * renames it, as fio. */
+static int apply(struct bench_config *cfg, struct job *job,
+                 const char *where, char *item, char *err, size_t err_size)
 {
     char *eq = strchr(item, '=');
     const char *value = NULL;
+    bool in_file = where != NULL;
 
     if (eq) {
         *eq = '\0';
@@ -907,6 +971,9 @@ static int apply(struct bench_config *cfg, struct job *job, bool in_file,
     int flag = global_flag(cfg, item, value, err, err_size);
     if (flag) {
         return flag < 0 ? -1 : 0;
+    }
+    if (!find_option(item)) {
+        return unknown_option(item, where, err, err_size);
     }
     if (!strcmp(item, "name") && !in_file) {
         job = add_job(cfg, value ? value : "", err, err_size);
@@ -1027,9 +1094,13 @@ static int parse_job_file(struct bench_config *cfg, const char *path,
             text[len] = '=';
             memmove(text + len + 1, value, strlen(value) + 1);
         }
-        if (apply(cfg, job, true, text, err, err_size) < 0) {
+        char where[4200];
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        if (apply(cfg, job, where, text, err, err_size) < 0) {
             size_t len = strlen(err);
-            snprintf(err + len, err_size - len, " (%s:%d)", path, lineno);
+            if (strncmp(err, where, strlen(where))) {
+                snprintf(err + len, err_size - len, " (%s)", where);
+            }
             fclose(f);
             return -1;
         }
@@ -1203,7 +1274,7 @@ int bench_parse_args(struct bench_config *cfg, int argc, char **argv,
         }
         strcpy(item, arg + 2);
         struct job *job = cfg->nr_jobs ? &cfg->jobs[cfg->nr_jobs - 1] : NULL;
-        if (apply(cfg, job, false, item, err, err_size) < 0) {
+        if (apply(cfg, job, NULL, item, err, err_size) < 0) {
             return -1;
         }
     }
