@@ -37,6 +37,7 @@ static void usage(FILE *out)
           "Program options: --output=FILE "
           "--output-format=normal|json|json+|terse (several: a,b) "
           "--minimal --eta=auto|always|never --eta-interval=TIME "
+          "--eta-newline=TIME "
           "--status-interval=TIME --section=JOB --plot=FILE.svg "
           "--parse-only --version --help\n"
           "Job options: see coblk-bench(1); fio's names and units.\n", out);
@@ -378,7 +379,8 @@ static void stop_on_signal(struct run *run)
     run->stopped = true;
     bench_stop();
     if (run->eta) {
-        fprintf(stderr, "\r%79s\r", "");
+        printf("\r%79s\r", "");
+        fflush(stdout);
     }
     fprintf(where, "\ncoblk-bench: terminating on signal %d\n",
             (int)signal_caught);
@@ -391,6 +393,7 @@ static void watch(struct run *run, unsigned from, unsigned to)
 {
     struct status_prev prev = { .t_ns = bench_now_ns() };
     uint64_t next_eta = bench_now_ns() + run->cfg->eta_interval_ns;
+    uint64_t next_newline = bench_now_ns() + run->cfg->eta_newline_ns;
     uint64_t next_status = bench_now_ns() + run->cfg->status_interval_ns;
 
     while (!all_done(run, from, to)) {
@@ -402,9 +405,13 @@ static void watch(struct run *run, unsigned from, unsigned to)
             char line[512];
             status_line(line, sizeof(line), run->results + from, to - from,
                         run->start_ns, now, &prev);
-            fprintf(stderr, "\r%-79s", line);
-            fflush(stderr);
+            /* --eta-newline: a line kept, now and then, as fio. */
+            bool keep = run->cfg->eta_newline_ns && now >= next_newline;
+            printf("\r%-79s%s", line, keep ? "\n" : "");
+            fflush(stdout);
             next_eta = now + run->cfg->eta_interval_ns;
+            next_newline = keep ? now + run->cfg->eta_newline_ns
+                                : next_newline;
         }
         if (run->cfg->status_interval_ns && !run->stopped &&
             now >= next_status) {
@@ -413,7 +420,8 @@ static void watch(struct run *run, unsigned from, unsigned to)
         }
     }
     if (run->eta) {
-        fprintf(stderr, "\r%79s\r", "");
+        printf("\r%79s\r", "");
+        fflush(stdout);
     }
 }
 

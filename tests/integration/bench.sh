@@ -432,8 +432,18 @@ check "--section=b runs b only" test "$(json "$work/section.json" \
 "$bench" --name=s --ioengine=null --size=1G --runtime=2500ms --time_based \
     --eta=always --eta-interval=500ms --status-interval=1 \
     >"$work/status.out" 2>"$work/status.err"
-check "status line" grep -q 'Jobs: 1 (f=1): \[R\?r(1)\]\[[0-9.]*%\]' \
-    "$work/status.err"
+check "status line on stdout, R for sequential reads" grep -q \
+    'Jobs: 1 (f=1): \[R(1)\]\[[0-9.]*%\]' "$work/status.out"
+check "status line: nothing on stderr" test ! -s "$work/status.err"
+"$bench" --name=s --ioengine=null --size=1G --runtime=2500ms --time_based \
+    --rw=randwrite --eta=always --eta-interval=200ms --eta-newline=1 \
+    >"$work/newline.out"
+check "--eta-newline=1: two or three status lines kept, w for random writes" \
+    python3 -c '
+import re, sys
+kept = [l for l in open(sys.argv[1], newline="").read().split("\n")
+        if re.search(r"Jobs: 1 \(f=1\): \[w\(1\)\][^\r]*$", l)]
+sys.exit(not 2 <= len(kept) <= 3)' "$work/newline.out"
 check "two reports so far, then the last" test "$(grep -c 'read: IOPS=' \
     "$work/status.out")" -eq 3
 "$bench" --name=s --ioengine=null --size=1G --runtime=2500ms --time_based \

@@ -38,7 +38,7 @@ static void test_status_line(void **state)
     atomic_store(&r[1].progress.bytes[DIR_READ], 1000 * 4096);
 
     status_line(line, sizeof(line), r, 3, 10 * SEC, 12 * SEC, &prev);
-    assert_string_equal(line, "Jobs: 2 (f=2): [R(2),_(1)][20.0%]"
+    assert_string_equal(line, "Jobs: 2 (f=2): [r(2),_(1)][20.0%]"
                               "[r=4000KiB/s][r=1000 IOPS][eta 00m:08s]");
     assert_int_equal(prev.ios[DIR_READ], 2000);
     assert_int_equal(prev.t_ns, 12 * SEC);
@@ -50,8 +50,38 @@ static void test_status_line(void **state)
     }
     atomic_store(&r[1].progress.state, STATE_VERIFYING);
     status_line(line, sizeof(line), r, 3, 10 * SEC, 14 * SEC, &prev);
-    assert_string_equal(line, "Jobs: 2 (f=2): [R(1),V(1),_(1)][25.0%][-]"
+    assert_string_equal(line, "Jobs: 2 (f=2): [r(1),V(1),_(1)][25.0%][-]"
                               "[- IOPS][eta 00m:12s]");
+
+    /* fio's letters: upper case sequential, lower case random; a mix of
+     * all reads or all writes is those; trims are D; ramping is '/'. */
+    static const struct {
+        enum rw_mode rw;
+        unsigned rwmixread;
+        char letter;
+    } letters[] = {
+        { RW_READ, 50, 'R' }, { RW_RANDREAD, 50, 'r' },
+        { RW_WRITE, 50, 'W' }, { RW_RANDWRITE, 50, 'w' },
+        { RW_RW, 50, 'M' }, { RW_RANDRW, 50, 'm' }, { RW_RW, 100, 'R' },
+        { RW_RANDRW, 0, 'w' }, { RW_TRIM, 50, 'D' }, { RW_RANDTRIM, 50, 'd' },
+    };
+    for (size_t i = 0; i < sizeof(letters) / sizeof(letters[0]); i++) {
+        struct job_result one;
+        char want[32];
+        job.rw = letters[i].rw;
+        job.rwmixread = letters[i].rwmixread;
+        bench_result_init(&one, &job, 0);
+        atomic_store(&one.progress.state, STATE_RUNNING);
+        status_line(line, sizeof(line), &one, 1, 10 * SEC, 16 * SEC, &prev);
+        snprintf(want, sizeof(want), "Jobs: 1 (f=1): [%c(1)]",
+                 letters[i].letter);
+        assert_memory_equal(line, want, strlen(want));
+        atomic_store(&one.progress.state, STATE_RAMP);
+        status_line(line, sizeof(line), &one, 1, 10 * SEC, 16 * SEC, &prev);
+        assert_memory_equal(line, "Jobs: 1 (f=1): [/(1)]", 21);
+        bench_result_free(&one);
+    }
+    job.rw = RW_RANDREAD;
 
     /* A line never overflows its buffer. */
     char small[20];

@@ -868,6 +868,9 @@ static int global_flag(struct bench_config *cfg, const char *name,
                        err_size);
     } else if (!strcmp(name, "eta")) {
         ret = parse_eta(cfg, value, err, err_size);
+    } else if (!strcmp(name, "eta-newline")) {
+        ret = parse_interval(name, value, 100000000, &cfg->eta_newline_ns,
+                             err, err_size);
     } else if (!strcmp(name, "eta-interval")) {
         ret = parse_interval(name, value, 100000000, &cfg->eta_interval_ns,
                              err, err_size);

@@ -124,6 +124,7 @@ struct bench_config {
     char plot[4096];            /* "" = no SVG report */
     enum eta_mode eta;
     uint64_t eta_interval_ns;
+    uint64_t eta_newline_ns;    /* keep a status line this often; 0 never */
     uint64_t status_interval_ns;    /* 0: no periodic reports */
     char **sections;            /* --section: run only these jobs */
     unsigned nr_sections;

@@ -3,29 +3,50 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "report.h"
 #include "status.h"
 
+/* fio's letter for a running job: R/W/M sequential reads, writes, a mix
+ * (a mix of all reads or all writes is those), D trims; lower case when
+ * random. */
+static char running_letter(const struct job *job)
+{
+    char c;
+
+    switch (job->rw) {
+    case RW_READ: case RW_RANDREAD:
+        c = 'R';
+        break;
+    case RW_WRITE: case RW_RANDWRITE:
+        c = 'W';
+        break;
+    case RW_RW: case RW_RANDRW:
+        c = job->rwmixread == 100 ? 'R' : job->rwmixread == 0 ? 'W' : 'M';
+        break;
+    default:
+        c = 'D';
+        break;
+    }
+    return bench_rw_is_random(job->rw) ? (char)tolower(c) : c;
+}
+
 static char state_letter(const struct job_result *r)
 {
-    static const char letters[] = "rwRWmMdD";
-    static const int by_rw[] = { [RW_READ] = 0, [RW_WRITE] = 1,
-                                 [RW_RANDREAD] = 2, [RW_RANDWRITE] = 3,
-                                 [RW_RW] = 4, [RW_RANDRW] = 5,
-                                 [RW_TRIM] = 6, [RW_RANDTRIM] = 7 };
-
     switch (atomic_load_explicit(&r->progress.state, memory_order_relaxed)) {
     case STATE_WAITING:
         return 'P';
+    case STATE_RAMP:
+        return '/';
     case STATE_VERIFYING:
         return 'V';
     case STATE_DONE:
         return '_';
     default:
-        return letters[by_rw[r->job->rw]];
+        return running_letter(r->job);
     }
 }
 
