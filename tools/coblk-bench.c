@@ -218,8 +218,8 @@ static int prepare_specs(struct run *run)
         bool temp = run->temps[j][0] != '\0';
         if (bench_job_reads(job) &&
             (created || (temp && !cfg->sparse_temp_files))) {
-            run->lay_out[j] = job->offset +
-                              (job->size ? job->size : DEFAULT_SIZE);
+            run->lay_out[j] = job->size ? bench_file_size(job)
+                                        : job->offset + DEFAULT_SIZE;
         }
     }
     return 0;
@@ -473,8 +473,13 @@ static int join_all(struct run *run)
 static void free_run(struct run *run)
 {
     for (unsigned j = 0; run->temps && j < run->cfg->nr_jobs; j++) {
+        const struct job *job = &run->cfg->jobs[j];
+        bool plain_file = !strncmp(run->specs[j], "file:", 5) &&
+                          !strcmp(run->specs[j] + 5, job->filename);
         if (run->temps[j][0]) {
             unlink(run->temps[j]);
+        } else if (job->unlink && plain_file) {
+            unlink(job->filename);      /* unlink=1, as fio at the end */
         }
     }
     nr_temp_paths = 0;          /* before the paths are freed */

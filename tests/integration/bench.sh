@@ -348,6 +348,18 @@ check "layout: no line for a file that exists" \
     --output-format=json >"$work/layout.json"
 check "layout: no line in JSON output" json "$work/layout.json" \
     "d['jobs'][0]['read']['total_ios']"
+mkdir "$work/jobdir"
+"$bench" --name=d --directory="$work/jobdir" --filesize=2M --size=1M \
+    --rw=read >"$work/dir.out"
+check "directory=: fio's file name there, laid out to filesize=" \
+    test "$(stat -c %s "$work/jobdir/d.0.0")" -eq $((2 << 20))
+check "filesize=: the line says so" grep -q \
+    "^d: Laying out IO file (1 file / 2MiB)$" "$work/dir.out"
+"$bench" --name=d --directory="$work/jobdir" --size=1M --rw=write --unlink=1 \
+    --output-format=json >"$work/dir.json"
+check "unlink=1: the file is gone after the job" test ! -e "$work/jobdir/d.0.0"
+check "unlink=1: after the job wrote it all" test "$(json "$work/dir.json" \
+    "d['jobs'][0]['write']['io_bytes']")" -eq $((1 << 20))
 
 # Verification with loops (each pass checked), sizes that are not
 # multiples of the smallest, verify_only after a backlogged run, and

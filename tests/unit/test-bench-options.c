@@ -45,6 +45,15 @@ static const struct value_case cases[] = {
     { "runtime", "500ms", AT(runtime_ns), 500000000, NULL },
     { "runtime", "2m", AT(runtime_ns), 120000000000ull, NULL },
     { "runtime", "5x", AT(runtime_ns), 0, "runtime: invalid time '5x'" },
+    { "timeout", "3s", AT(runtime_ns), 3000000000ull, NULL },
+    { "buffered", "1", AT(direct), 0, NULL },
+    { "buffered", "0", AT(direct), 1, NULL },
+    { "buffered", "2", AT(direct), 0, "buffered: expected 0 or 1" },
+    { "unlink", NULL, AT(unlink), 1, NULL },
+    { "filesize", "2M", AT(filesize), 2 << 20, NULL },
+    { "filesize", "0", AT(filesize), 0, "filesize: 0 out of range" },
+    { "thread", NULL, AT(unsupported), 0, NULL },
+    { "threads", "1", AT(unsupported), 0, NULL },
     { "rw", "randread", AT(rw), RW_RANDREAD, NULL },
     { "readwrite", "randrw", AT(rw), RW_RANDRW, NULL },
     { "rw", "sideways", AT(rw), 0, "rw: invalid value 'sideways'" },
@@ -194,6 +203,34 @@ static int parse(struct bench_config *cfg, char *err, size_t size, ...)
     }
     va_end(ap);
     return bench_parse_args(cfg, argc, argv, err, size);
+}
+
+/* Where a job's file is: filename= under directory=, or fio's
+ * $jobname.$jobnum.$filenum there; filesize= is the region by default. */
+static void test_directory_and_filesize(void **state)
+{
+    struct bench_config cfg;
+    char err[256];
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--directory=/mnt/d",
+                           "--filesize=8M", "--name=a", "--name=b",
+                           "--filename=f.img", "--size=4M", "--name=c",
+                           "--filename=/abs.img", "--name=d",
+                           "--filename=null:size=1M", "--description=x y",
+                           NULL), 0);
+    assert_string_equal(cfg.jobs[0].filename, "/mnt/d/a.0.0");
+    assert_int_equal(cfg.jobs[0].size, 8 << 20);
+    assert_string_equal(cfg.jobs[1].filename, "/mnt/d/f.img");
+    assert_int_equal(cfg.jobs[1].size, 4 << 20);
+    assert_string_equal(cfg.jobs[2].filename, "/abs.img");
+    assert_string_equal(cfg.jobs[3].filename, "null:size=1M");
+    assert_string_equal(cfg.jobs[3].description, "x y");
+    bench_config_free(&cfg);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a",
+                           "--filesize=1M", "--size=2M", NULL), -1);
+    assert_string_equal(err, "a: size=2097152 is more than filesize=1048576, "
+                        "and coblk-bench runs one file per job");
+    bench_config_free(&cfg);
 }
 
 /* Synchronous engines run at depth 1, as fio caps them; the depth asked
@@ -571,6 +608,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_option_values),
         cmocka_unit_test(test_sync_engines_cap_the_depth),
+        cmocka_unit_test(test_directory_and_filesize),
         cmocka_unit_test(test_command_line_jobs_inherit_globals),
         cmocka_unit_test(test_job_file),
         cmocka_unit_test(test_values_in_depth),

@@ -467,6 +467,19 @@ static int parse_iops_log(struct job *job, const char *value, char *err,
                           "write_iops_log", err, err_size);
 }
 
+/* buffered=1 is direct=0, and the other way round. */
+static int parse_buffered(struct job *job, const char *value, char *err,
+                          size_t err_size)
+{
+    bool buffered = true;
+
+    if (parse_bool("buffered", value, &buffered, err, err_size) < 0) {
+        return -1;
+    }
+    job->direct = !buffered;
+    return 0;
+}
+
 /* fio's engines: those coblk-bench runs, or one line saying which it
  * runs ("ioengine=rbd: ..."). */
 static int parse_engine(struct job *job, const char *value, char *err,
@@ -498,6 +511,11 @@ static int parse_engine(struct job *job, const char *value, char *err,
 static const struct opt options[] = {
     OPTION("name", OPT_STR, name, 0, 0, NULL),
     OPTION("filename", OPT_STR, filename, 0, 0, NULL),
+    OPTION("description", OPT_STR, description, 0, 0, NULL),
+    OPTION("directory", OPT_STR, directory, 0, 0, NULL),
+    OPTION("unlink", OPT_BOOL, unlink, 0, 0, NULL),
+    OPTION("filesize", OPT_SIZE, filesize, 1, UINT64_MAX, NULL),
+    FLAG_FUNC("buffered", parse_buffered),
     FUNC("size", parse_job_size),
     OPTION("offset", OPT_SIZE, offset, 0, UINT64_MAX, NULL),
     OPTION("bs", OPT_SIZE, bs, 1, MAX_BS, NULL),
@@ -520,6 +538,7 @@ static const struct opt options[] = {
            0, 65536, NULL),
     OPTION("numjobs", OPT_UINT, numjobs, 1, 4096, NULL),
     OPTION("runtime", OPT_TIME, runtime_ns, 0, UINT64_MAX, NULL),
+    OPTION("timeout", OPT_TIME, runtime_ns, 0, UINT64_MAX, NULL),
     OPTION("time_based", OPT_BOOL, time_based, 0, 0, NULL),
     OPTION("ramp_time", OPT_TIME, ramp_time_ns, 0, UINT64_MAX, NULL),
     OPTION("startdelay", OPT_TIME, startdelay_ns, 0, UINT64_MAX, NULL),
@@ -529,6 +548,10 @@ static const struct opt options[] = {
      * write for a request of one buffer, and reaps completions from the
      * ring in user space: fio's options for these need no setting. */
     ACCEPTED("registerfiles", OPT_BOOL, NULL, 0),
+    /* coblk-bench runs every job instance as a thread (fio: a process
+     * unless thread=1; fio 3.33 also takes "threads"). */
+    ACCEPTED("thread", OPT_BOOL, NULL, 0),
+    ACCEPTED("threads", OPT_BOOL, NULL, 0),
     ACCEPTED("nonvectored", OPT_ENUM, nonvectored_values, 0),
     ACCEPTED("userspace_reap", OPT_BOOL, NULL, 0),
     OPTION("fixedbufs", OPT_BOOL, fixedbufs, 0, 0, NULL),
@@ -1154,8 +1177,46 @@ static int finish_block_sizes(struct job *job, char *err, size_t err_size)
     return 0;
 }
 
+/* The file's name as fio makes it: filename= under directory=, or
+ * $jobname.$jobnum.$filenum there (one file per job here: N.0.0). */
+static int finish_file_name(struct job *job, char *err, size_t err_size)
+{
+    char path[sizeof(job->filename)];
+
+    if (!job->directory[0] || job->filename[0] == '/' ||
+        strchr(job->filename, ':')) {
+        return 0;       /* absolute, or a coblk spec: as given */
+    }
+    int n = job->filename[0]
+                ? snprintf(path, sizeof(path), "%s/%s", job->directory,
+                           job->filename)
+                : snprintf(path, sizeof(path), "%s/%s.0.0", job->directory,
+                           job->name);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        return fail(err, err_size, "%s: directory= and filename= make a "
+                    "path too long", job->name);
+    }
+    strcpy(job->filename, path);
+    job->directory[0] = '\0';      /* applied: finishing twice is the same */
+    return 0;
+}
+
 int bench_job_finish(struct job *job, char *err, size_t err_size)
 {
+    if (finish_file_name(job, err, err_size) < 0) {
+        return -1;
+    }
+    /* One file per job: filesize= is its size, and the region's unless
+     * size= says less. */
+    if (job->filesize && !job->size_given) {
+        job->size = job->filesize;
+    }
+    if (job->filesize && job->size > job->filesize) {
+        return fail(err, err_size, "%s: size=%llu is more than "
+                    "filesize=%llu, and coblk-bench runs one file per job",
+                    job->name, (unsigned long long)job->size,
+                    (unsigned long long)job->filesize);
+    }
     if (finish_block_sizes(job, err, err_size) < 0) {
         return -1;
     }

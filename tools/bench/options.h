@@ -46,7 +46,11 @@ struct bs_split {
 
 struct job {
     char name[64];
+    char description[256];      /* fio's description=, in the reports */
     char filename[4096];        /* a path or a coblk spec; "" = temp file */
+    char directory[4096];       /* for a relative filename, or fio's name */
+    bool unlink;                /* remove the file when the job is done */
+    uint64_t filesize;          /* the file's; 0: offset + size */
     uint64_t size;              /* bytes to do I/O over; 0 = the file's */
     bool size_given;            /* size= given, even as 0 */
     uint64_t offset;

@@ -306,6 +306,9 @@ static void json_block(struct jw *w, const struct report *rep,
     }
     json_sync(w, r, &pl, plus);
     json_usage(w, b);
+    if (r->job->description[0]) {
+        jw_str(w, "desc", r->job->description);
+    }
     json_engine_paths(w, r);
     jw_close(w, '}');
 }

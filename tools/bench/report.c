@@ -572,6 +572,9 @@ static void normal_header(FILE *out, const struct report_block *b,
         fprintf(out, " (%s)", r->errmsg[0] ? r->errmsg : strerror(-r->error));
     }
     fprintf(out, ": pid=%d: %s", (int)getpid(), when);
+    if (r->job->description[0]) {
+        fprintf(out, "  Description  : [%s]\n", r->job->description);
+    }
 }
 
 /* Beyond fio: what coblk costs in CPU for each I/O. */

@@ -82,6 +82,13 @@ static bool only_reads(const struct job *job)
     return job->rw == RW_READ || job->rw == RW_RANDREAD;
 }
 
+uint64_t bench_file_size(const struct job *job)
+{
+    uint64_t end = job->offset + job->size;
+
+    return job->filesize > end ? job->filesize : end;
+}
+
 bool bench_job_reads(const struct job *job)
 {
     return job->rw == RW_READ || job->rw == RW_RANDREAD || job->rw == RW_RW ||
@@ -148,7 +155,7 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     }
     struct stat st;
     bool missing = stat(name, &st) < 0;
-    uint64_t want = job->offset + job->size;
+    uint64_t want = bench_file_size(job);
     /* fio makes a missing file, and extends one too short for a job that
      * writes; a sparse one does for a job that writes (the caller writes
      * a new one out for a job that reads).  A job that only reads never

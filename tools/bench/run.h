@@ -71,6 +71,9 @@ uint64_t bench_now_ns(void);
 int bench_device_spec(const struct job *job, char *spec, size_t size,
                       bool *created, char *err, size_t err_size);
 
+/* The size a file made for the job gets: offset + size, or filesize=. */
+uint64_t bench_file_size(const struct job *job);
+
 /* Whether the job reads (a new file must then hold data, not holes). */
 bool bench_job_reads(const struct job *job);
 
