@@ -127,6 +127,79 @@ static void test_sequential_wraps_and_clamps(void **state)
     }
 }
 
+/* rw=read:8k skips 8k after each block; rw=read:-8k goes backwards,
+ * from the end once past the start (fio's offsets for backwards-read.fio:
+ * 0, then end - 8k, end - 12k, ...). */
+static void test_sequential_offset_modifier(void **state)
+{
+    struct job job;
+    struct picker p;
+    uint64_t bytes;
+    char err[128];
+
+    bench_job_defaults(&job);
+    assert_int_equal(bench_set_option(&job, "rw", "read:8k", err,
+                                      sizeof(err)), 0);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(picker_init(&p, &job, 10, 1), 0);
+    static const uint64_t holes[] = { 0, 3, 6, 9, 0, 3 };
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(p.pass_ended, i >= 4);     /* as fio: 0 3 6 9 */
+        assert_int_equal(picker_block(&p, &bytes), holes[i]);
+        assert_int_equal(bytes, 4096);
+    }
+    picker_free(&p);
+
+    assert_int_equal(bench_set_option(&job, "rw", "read:-8k", err,
+                                      sizeof(err)), 0);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(picker_init(&p, &job, 10, 1), 0);
+    static const uint64_t back[] = { 0, 8, 7, 6, 5, 4, 3, 2, 1, 0, 8 };
+    for (int i = 0; i < 11; i++) {
+        assert_int_equal(picker_block(&p, &bytes), back[i]);
+    }
+    picker_free(&p);
+
+    assert_int_equal(bench_set_option(&job, "rw", "read:6k", err,
+                                      sizeof(err)), 0);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "must be a multiple of the block size"));
+}
+
+/* rw=randread:4 does 4 I/Os from each random offset: one after the other,
+ * or with rw_sequencer=identical all at it. */
+static void test_random_offset_modifier(void **state)
+{
+    struct job job;
+    struct picker p;
+    uint64_t bytes;
+    char err[128];
+
+    for (int identical = 0; identical < 2; identical++) {
+        bench_job_defaults(&job);
+        assert_int_equal(bench_set_option(&job, "rw", "randread:4", err,
+                                          sizeof(err)), 0);
+        assert_int_equal(bench_set_option(&job, "rw_sequencer",
+                                          identical ? "identical"
+                                                    : "sequential",
+                                          err, sizeof(err)), 0);
+        assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+        assert_int_equal(picker_init(&p, &job, 1000, 7), 0);
+        for (int run = 0; run < 50; run++) {
+            uint64_t first = picker_block(&p, &bytes);
+            for (uint64_t i = 1; i < 4; i++) {
+                uint64_t want = identical ? first : (first + i) % 1000;
+                assert_int_equal(picker_block(&p, &bytes), want);
+            }
+        }
+        picker_free(&p);
+    }
+    assert_int_equal(bench_set_option(&job, "rw", "randread:x", err,
+                                      sizeof(err)), -1);
+    assert_int_equal(bench_set_option(&job, "rw_sequencer", "random", err,
+                                      sizeof(err)), -1);
+}
+
 static void test_bssplit_proportions(void **state)
 {
     struct job job = make_job(RW_RANDWRITE);
@@ -261,6 +334,8 @@ int main(void)
         cmocka_unit_test(test_uniform_without_map),
         cmocka_unit_test(test_no_seed_stops_the_generator),
         cmocka_unit_test(test_sequential_wraps_and_clamps),
+        cmocka_unit_test(test_sequential_offset_modifier),
+        cmocka_unit_test(test_random_offset_modifier),
         cmocka_unit_test(test_bssplit_proportions),
         cmocka_unit_test(test_random_map_with_varying_sizes),
         cmocka_unit_test(test_zipf_skew),

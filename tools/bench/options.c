@@ -64,6 +64,7 @@ void bench_job_defaults(struct job *job)
         .numjobs = 1, .engine = ENGINE_IO_URING, .randseed = 0x89,
         .iodepth_batch_submit = 1, .iodepth_batch_complete_min = 1,
         .randrepeat = true, .do_verify = true, .loops = 1,
+        .ios_per_seek = 1,
     };
 }
 
@@ -467,6 +468,61 @@ static int parse_iops_log(struct job *job, const char *value, char *err,
                           "write_iops_log", err, err_size);
 }
 
+/* MODE[:N]: fio's modes ("readwrite" is "rw"), and its offset modifier:
+ * a size, maybe negative, for sequential modes; a count for random ones. */
+static int parse_rw(struct job *job, const char *value, char *err,
+                    size_t err_size)
+{
+    size_t len = strcspn(value, ":");
+    const char *modifier = value[len] ? value + len + 1 : NULL;
+    bool alias = len == 9 && !strncmp(value, "readwrite", 9);
+    unsigned mode = alias ? RW_RW : 0;
+
+    while (!alias && rw_names[mode] &&
+           (strlen(rw_names[mode]) != len ||
+            strncmp(value, rw_names[mode], len))) {
+        mode++;
+    }
+    if (!rw_names[mode]) {
+        return fail(err, err_size, "rw: invalid value '%s'", value);
+    }
+    job->rw = (enum rw_mode)mode;
+    job->seq_add = 0;
+    job->ios_per_seek = 1;
+    if (!modifier) {
+        return 0;
+    }
+    uint64_t n;
+    bool negative = *modifier == '-';
+    if (bench_rw_is_random(job->rw)) {
+        const char *unit;
+        if (!parse_number(modifier, &n, &unit) || *unit || !n ||
+            n > UINT32_MAX) {
+            return fail(err, err_size, "rw: expected a count of I/Os after "
+                        "'%.*s:', got '%s'", (int)len, value, modifier);
+        }
+        job->ios_per_seek = (unsigned)n;
+    } else {
+        if (!parse_size(modifier + negative, &n) || n > INT64_MAX) {
+            return fail(err, err_size, "rw: expected a size after '%.*s:', "
+                        "got '%s'", (int)len, value, modifier);
+        }
+        job->seq_add = negative ? -(int64_t)n : (int64_t)n;
+    }
+    return 0;
+}
+
+static int parse_rw_sequencer(struct job *job, const char *value, char *err,
+                              size_t err_size)
+{
+    if (strcmp(value, "sequential") && strcmp(value, "identical")) {
+        return fail(err, err_size, "rw_sequencer: expected sequential or "
+                    "identical, got '%s'", value);
+    }
+    job->seek_identical = !strcmp(value, "identical");
+    return 0;
+}
+
 /* buffered=1 is direct=0, and the other way round. */
 static int parse_buffered(struct job *job, const char *value, char *err,
                           size_t err_size)
@@ -522,8 +578,9 @@ static const struct opt options[] = {
     OPTION("blocksize", OPT_SIZE, bs, 1, MAX_BS, NULL),
     FUNC("bsrange", parse_bsrange),
     FUNC("bssplit", parse_bssplit),
-    OPTION("rw", OPT_ENUM, rw, 0, 0, rw_names),
-    OPTION("readwrite", OPT_ENUM, rw, 0, 0, rw_names),
+    FUNC("rw", parse_rw),
+    FUNC("readwrite", parse_rw),
+    FUNC("rw_sequencer", parse_rw_sequencer),
     OPTION("rwmixread", OPT_UINT, rwmixread, 0, 100, NULL),
     FUNC("rwmixwrite", parse_rwmixwrite),
     OPTION("iodepth", OPT_UINT, iodepth, 1, 65536, NULL),
@@ -1248,6 +1305,12 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     if (job->engine == ENGINE_NULL && job->size_given && !job->size) {
         return fail(err, err_size, "%s: size=0 means the whole file, and "
                     "ioengine=null has none: give a size", job->name);
+    }
+    if (job->seq_add % (int64_t)job->bs_unit) {
+        return fail(err, err_size, "%s: rw=%s:%lld: the offset modifier must "
+                    "be a multiple of the block size %llu", job->name,
+                    bench_rw_name(job->rw), (long long)job->seq_add,
+                    (unsigned long long)job->bs_unit);
     }
     if (job->verify && (job->rw == RW_TRIM || job->rw == RW_RANDTRIM)) {
         return fail(err, err_size, "%s: verify does not apply to rw=%s",

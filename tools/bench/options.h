@@ -56,6 +56,13 @@ struct job {
     uint64_t offset;
     uint64_t bs;
     enum rw_mode rw;
+    /* rw=MODE:N, fio's offset modifier: sequential jobs skip seq_add bytes
+     * (negative: go backwards) after each I/O; random ones do ios_per_seek
+     * I/Os from each random offset, one after the other or, with
+     * rw_sequencer=identical, all at it. */
+    int64_t seq_add;
+    unsigned ios_per_seek;
+    bool seek_identical;
     unsigned rwmixread;         /* percent of reads in mixed modes */
     unsigned iodepth;           /* what runs: 1 for a synchronous engine */
     unsigned iodepth_asked;     /* what was asked (fio prints that) */

@@ -119,8 +119,10 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
             return -ENOMEM;
         }
     }
+    p->seq_add = job->seq_add / (int64_t)job->bs_unit;
     bool one_size = !job->nr_bssplit && job->bs_min == job->bs_max &&
-                    job->bs_min == job->bs_unit;
+                    job->bs_min == job->bs_unit && !job->seq_add &&
+                    job->ios_per_seek <= 1;
     bool uniform = p->random && !p->map && job->distribution == DIST_RANDOM;
     p->fast = !one_size  ? PICK_ANY
               : random_map ? PICK_MAP
@@ -197,6 +199,21 @@ static uint64_t pick_size(struct picker *p)
     return job->bs_min * (1 + picker_rand(&p->rng) % steps);
 }
 
+/* The block after a sequential I/O ending at end: with rw=MODE:N, N
+ * further on (a hole) or back.  Past either end of the region, as fio:
+ * going forwards, the pass ends (unless time_based) and the next starts
+ * at the start; going backwards, it goes on from the end. */
+static uint64_t next_sequential(struct picker *p, uint64_t end)
+{
+    int64_t next = (int64_t)end + p->seq_add;
+
+    if (p->seq_add && (next < 0 || next >= (int64_t)p->blocks)) {
+        p->pass_ended = p->seq_add > 0 && !p->job->time_based;
+        next = p->seq_add > 0 ? 0 : (int64_t)p->blocks + p->seq_add;
+    }
+    return next < 0 ? 0 : (uint64_t)next;
+}
+
 uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
 {
     uint64_t size = pick_size(p);
@@ -204,8 +221,14 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
     uint64_t units = size == p->job->bs_unit ? 1 : size / p->job->bs_unit;
     uint64_t block;
 
-    if (p->random) {
+    if (p->random && p->run_left) {     /* rw=randMODE:N */
+        p->run_left--;
+        block = p->job->seek_identical ? p->run_block
+                                       : p->run_next % p->blocks;
+    } else if (p->random) {
         block = random_block(p);
+        p->run_left = p->job->ios_per_seek - 1;
+        p->run_block = block;
     } else {
         block = p->next % p->blocks;
     }
@@ -215,8 +238,9 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
         units = p->blocks - block;
     }
     size = units * p->job->bs_unit;
+    p->run_next = block + units;
     if (!p->random) {
-        p->next = block + units;
+        p->next = next_sequential(p, block + units);
     }
     *bytes = size;
     return block;

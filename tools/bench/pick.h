@@ -33,6 +33,12 @@ struct picker {
     uint64_t nr_used;
     /* The common jobs, inline: one block size, random with a map (and
      * no map of used blocks) or uniform; and one direction (-1: mixed). */
+    /* rw=MODE:N: the modifier in blocks (sequential), or the I/Os left
+     * from the current random offset and where the next one goes. */
+    int64_t seq_add;
+    bool pass_ended;            /* holes reached the end: as fio, stop */
+    unsigned run_left;
+    uint64_t run_block, run_next;
     enum { PICK_ANY, PICK_MAP, PICK_UNIFORM } fast;
     int fixed_dir;
 };

@@ -584,7 +584,7 @@ static bool issuing_open(const struct runner *rn, uint64_t now)
 static bool counts_left(const struct runner *rn)
 {
     return rn->issued_bytes < rn->total_bytes &&
-           rn->issued_ios < rn->max_ios;
+           rn->issued_ios < rn->max_ios && !rn->pick.pass_ended;
 }
 
 /* Takes a free slot and prepares its request: the flush fsync= asks
@@ -935,8 +935,7 @@ static void verify_written(struct runner *rn)
  * writing it (same seeds, same choices). */
 static void replay_writes(struct runner *rn)
 {
-    while (rn->issued_bytes < rn->total_bytes &&
-           rn->issued_ios < rn->max_ios && !stopping()) {
+    while (counts_left(rn) && !stopping()) {
         int dir = picker_direction(&rn->pick);
         uint64_t bytes;
         uint64_t unit = picker_block(&rn->pick, &bytes);
@@ -1055,6 +1054,7 @@ static void run_passes(struct runner *rn)
                             bench_now_ns() < rn->deadline_ns && !stopping();
          pass++) {
         rn->issued_bytes = rn->issued_ios = 0;
+        rn->pick.pass_ended = false;
         if (job->verify_only) {
             replay_writes(rn);
         } else {
