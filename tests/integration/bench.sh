@@ -348,6 +348,40 @@ for mode in read:8k read:-8k write:8k; do
     fi
 done
 
+# The same I/Os as fio: both write_iologs, without their times, agree line
+# for line (verify reads excepted: fio reads back in write order).
+truncate -s 1M "$work/seq.img"
+"$bench" --name=r --filename="$work/seq.img" --size=1M --rw=randread \
+    --write_iolog="$work/one.log" >/dev/null
+check "write_iolog: fio's version line, add, open, 256 reads, close" \
+    test "$(awk '{ print ($1 ~ /^[0-9]+$/) ? $3 : $0 }' "$work/one.log" |
+        uniq -c | tr -s ' ')" = " 1 fio version 3 iolog
+ 1 add
+ 1 open
+ 256 read
+ 1 close"
+if command -v fio >/dev/null 2>&1; then
+    for args in "--rw=randread" "--rw=randread --norandommap" \
+        "--rw=randrw --rwmixread=70" "--rw=rw --rwmixread=30" \
+        "--rw=randwrite --bsrange=4k-16k" \
+        "--rw=randread --bssplit=4k/50:8k/30:16k/20" \
+        "--rw=randread --loops=2 --iodepth=8" "--rw=randread:4" \
+        "--rw=randread --randrepeat=0 --randseed=42" \
+        "--rw=randwrite --random_generator=tausworthe64"; do
+        rm -f "$work/c.log" "$work/f.log"
+        # shellcheck disable=SC2086
+        "$bench" --name=r --filename="$work/seq.img" --size=1M $args \
+            --write_iolog="$work/c.log" >/dev/null
+        # shellcheck disable=SC2086
+        fio --name=r --filename="$work/seq.img" --size=1M $args \
+            --write_iolog="$work/f.log" >/dev/null
+        check "fio's I/O sequence: $args" test "$(awk \
+            '$3 ~ /read|write|trim/ { print $3, $4, $5 }' "$work/c.log" |
+            md5sum)" = "$(awk '$3 ~ /read|write|trim/ { print $3, $4, $5 }' \
+            "$work/f.log" | md5sum)"
+    done
+fi
+
 # A new file is written out before a job that reads it, as fio lays it
 # out (data, not holes), with fio's line; a file that exists is not.
 "$bench" --name=r --filename="$work/new.img" --size=8M --rw=randread \

@@ -16,6 +16,16 @@
 
 #include "bench/pick.h"
 
+/* The seeds of job number n (fio's thread_number) with randseed's
+ * default. */
+static const uint64_t *seeds_for(unsigned n)
+{
+    static uint64_t seeds[FRAND_STREAMS];
+
+    frand_job_seeds(0x89, n, true, seeds);
+    return seeds;
+}
+
 static struct job make_job(enum rw_mode rw)
 {
     struct job job;
@@ -37,7 +47,7 @@ static void test_random_map_visits_each_block_once(void **state)
         uint64_t blocks = sizes[i], bytes;
         uint8_t *seen = calloc(blocks, 1);
 
-        assert_int_equal(picker_init(&p, &job, blocks, 42), 0);
+        assert_int_equal(picker_init(&p, &job, blocks, seeds_for(42)), 0);
         for (uint64_t n = 0; n < 2 * blocks; n++) {
             uint64_t b = picker_block(&p, &bytes);
             assert_true(b < blocks);
@@ -65,7 +75,7 @@ static void test_uniform_without_map(void **state)
     uint64_t bytes;
 
     job.norandommap = true;
-    assert_int_equal(picker_init(&p, &job, BLOCKS, 7), 0);
+    assert_int_equal(picker_init(&p, &job, BLOCKS, seeds_for(7)), 0);
     for (unsigned n = 0; n < DRAWS; n++) {
         uint64_t b = picker_block(&p, &bytes);
         assert_true(b < BLOCKS);
@@ -81,25 +91,126 @@ static void test_uniform_without_map(void **state)
     picker_free(&p);
 }
 
-/* The seed whose state would be 0 (xorshift64 stays there): still
- * random. */
+/* The seed whose state would be 0 (xorshift64 stays there; it draws the
+ * data and zipf's ranks): still random. */
 static void test_no_seed_stops_the_generator(void **state)
 {
     const uint64_t bad = 3484478332453834927u;  /* bad * 2654435761 + 1 == 0 */
-    struct job job = make_job(RW_RANDREAD);
-    struct picker p;
-    uint64_t bytes, first;
+    uint64_t s = picker_seed_state(bad), first;
 
     assert_true(bad * 2654435761u + 1 == 0);
-    job.norandommap = true;
-    assert_int_equal(picker_init(&p, &job, 1 << 20, bad), 0);
-    first = picker_block(&p, &bytes);
+    assert_true(s != 0);
+    first = picker_rand(&s);
     bool moved = false;
     for (int i = 0; i < 10; i++) {
-        moved |= picker_block(&p, &bytes) != first;
+        moved |= picker_rand(&s) != first;
     }
     assert_true(moved);
+}
+
+/* fio's streams: job 1's first blocks of a 256-block randread without
+ * the map, as fio 3.33 logs them (write_iolog); with the map, a block
+ * drawn twice moves to the next free one, as fio's axmap. */
+static void test_blocks_as_fio_draws_them(void **state)
+{
+    static const uint64_t fio_uniform[] = { 15, 189, 215, 120, 102, 215, 97,
+                                            90, 233, 17, 218, 166 };
+    struct job job = make_job(RW_RANDREAD);
+    struct picker p;
+    uint64_t bytes;
+
+    job.norandommap = true;
+    assert_int_equal(picker_init(&p, &job, 256, seeds_for(1)), 0);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(picker_block(&p, &bytes), fio_uniform[i]);
+    }
     picker_free(&p);
+
+    job.norandommap = false;
+    assert_int_equal(picker_init(&p, &job, 256, seeds_for(1)), 0);
+    for (int i = 0; i < 12; i++) {
+        /* The second 215 was done: the next free block is 216. */
+        assert_int_equal(picker_block(&p, &bytes),
+                         i == 5 ? 216 : fio_uniform[i]);
+    }
+    picker_free(&p);
+}
+
+/* The random map against a plain array of flags, on sizes around each
+ * level's word boundary: next_free is the first free block after b, going
+ * round once; take stops at a taken block and at the end. */
+static void test_blockmap_as_a_flag_array(void **state)
+{
+    static const uint64_t sizes[] = { 1, 63, 64, 65, 4095, 4096, 4097,
+                                      262145 };
+    uint64_t rng = picker_seed_state(5);
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint64_t n = sizes[i];
+        struct blockmap m;
+        uint8_t *flag = calloc(n, 1);
+        assert_int_equal(blockmap_init(&m, n), 0);
+        for (uint64_t round = 0; round < n + 10; round++) {
+            uint64_t b = picker_rand(&rng) % n;
+            uint64_t want = BLOCKMAP_NONE;
+            for (uint64_t k = 1; k <= n; k++) {
+                if (!flag[(b + k) % n]) {
+                    want = (b + k) % n;
+                    break;
+                }
+            }
+            assert_int_equal(blockmap_next_free(&m, b), want);
+            uint64_t len = 1 + picker_rand(&rng) % 3, taken = 0;
+            while (taken < len && b + taken < n && !flag[b + taken]) {
+                flag[b + taken++] = 1;
+            }
+            assert_int_equal(blockmap_take(&m, b, len), taken);
+            assert_int_equal(blockmap_is_done(&m, b), 1);
+        }
+        uint64_t done = 0;
+        for (uint64_t k = 0; k < n; k++) {
+            done += flag[k];
+            assert_int_equal(blockmap_is_done(&m, k), flag[k]);
+        }
+        assert_int_equal(m.done, done);
+        blockmap_clear(&m);
+        assert_int_equal(blockmap_next_free(&m, n - 1), 0);
+        assert_int_equal(m.done, 0);
+        blockmap_free(&m);
+        free(flag);
+    }
+}
+
+/* fio's generators from their seeds: the first draws of taus88 and
+ * taus258 for seed 1, and rand_between's range. */
+static void test_frand_streams(void **state)
+{
+    struct frand r;
+    uint64_t seeds[FRAND_STREAMS];
+
+    frand_job_seeds(0x89, 1, true, seeds);
+    assert_int_equal(seeds[FRAND_BLOCK], 0xb1899bed);
+    frand_job_seeds(0x89, 2, true, seeds);
+    assert_int_equal(seeds[FRAND_BLOCK], 2 * 0xb1899bedull);
+    frand_job_seeds(42, 1, false, seeds);
+    assert_true(seeds[FRAND_BLOCK] != 0xb1899bed);
+
+    /* Two generators from one seed agree; 64 bits differ from 32. */
+    struct frand a, b;
+    frand_seed(&a, 12345, false);
+    frand_seed(&b, 12345, false);
+    frand_seed(&r, 12345, true);
+    bool differ = false;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t x = frand_next(&a);
+        assert_true(x <= UINT32_MAX);
+        assert_int_equal(x, frand_next(&b));
+        differ |= frand_next(&r) > UINT32_MAX;
+        uint64_t v = frand_between(&a, 1, 100);
+        assert_true(v >= 1 && v <= 100);
+        assert_int_equal(frand_between(&b, 1, 100), v);
+    }
+    assert_true(differ);
 }
 
 static void test_sequential_wraps_and_clamps(void **state)
@@ -112,7 +223,7 @@ static void test_sequential_wraps_and_clamps(void **state)
     job.bs_min = 4096;
     job.bs_max = 16384;     /* bsrange=4k-16k */
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
-    assert_int_equal(picker_init(&p, &job, 10, 1), 0);
+    assert_int_equal(picker_init(&p, &job, 10, seeds_for(1)), 0);
     uint64_t expect = 0, sizes[5] = { 0 };
     for (int n = 0; n < 1000; n++) {
         uint64_t b = picker_block(&p, &bytes);
@@ -141,7 +252,7 @@ static void test_sequential_offset_modifier(void **state)
     assert_int_equal(bench_set_option(&job, "rw", "read:8k", err,
                                       sizeof(err)), 0);
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
-    assert_int_equal(picker_init(&p, &job, 10, 1), 0);
+    assert_int_equal(picker_init(&p, &job, 10, seeds_for(1)), 0);
     static const uint64_t holes[] = { 0, 3, 6, 9, 0, 3 };
     for (int i = 0; i < 6; i++) {
         assert_int_equal(p.pass_ended, i >= 4);     /* as fio: 0 3 6 9 */
@@ -153,7 +264,7 @@ static void test_sequential_offset_modifier(void **state)
     assert_int_equal(bench_set_option(&job, "rw", "read:-8k", err,
                                       sizeof(err)), 0);
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
-    assert_int_equal(picker_init(&p, &job, 10, 1), 0);
+    assert_int_equal(picker_init(&p, &job, 10, seeds_for(1)), 0);
     static const uint64_t back[] = { 0, 8, 7, 6, 5, 4, 3, 2, 1, 0, 8 };
     for (int i = 0; i < 11; i++) {
         assert_int_equal(picker_block(&p, &bytes), back[i]);
@@ -184,7 +295,7 @@ static void test_random_offset_modifier(void **state)
                                                     : "sequential",
                                           err, sizeof(err)), 0);
         assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
-        assert_int_equal(picker_init(&p, &job, 1000, 7), 0);
+        assert_int_equal(picker_init(&p, &job, 1000, seeds_for(7)), 0);
         for (int run = 0; run < 50; run++) {
             uint64_t first = picker_block(&p, &bytes);
             for (uint64_t i = 1; i < 4; i++) {
@@ -212,7 +323,7 @@ static void test_bssplit_proportions(void **state)
     assert_int_equal(bench_set_option(&job, "bssplit", "4k/80:64k/20", err,
                                       sizeof(err)), 0);
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
-    assert_int_equal(picker_init(&p, &job, 1 << 20, 7), 0);
+    assert_int_equal(picker_init(&p, &job, 1 << 20, seeds_for(7)), 0);
     for (int i = 0; i < n; i++) {
         picker_block(&p, &bytes);
         small += bytes == 4096;
@@ -264,7 +375,7 @@ static void test_random_map_with_varying_sizes(void **state)
                                       err, sizeof(err)), 0);
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
     assert_int_equal(job.bs_unit, 4096);
-    assert_int_equal(picker_init(&p, &job, blocks, 11), 0);
+    assert_int_equal(picker_init(&p, &job, blocks, seeds_for(11)), 0);
     for (int pass = 1; pass <= 2; pass++) {
         uint64_t covered = 0;
         while (covered < blocks) {
@@ -296,7 +407,7 @@ static void test_zipf_skew(void **state)
     uint64_t bytes, counts[1000] = { 0 }, max = 0;
     assert_int_equal(bench_set_option(&job, "random_distribution", "zipf:1.2",
                                       err, sizeof(err)), 0);
-    assert_int_equal(picker_init(&p, &job, 1000, 3), 0);
+    assert_int_equal(picker_init(&p, &job, 1000, seeds_for(3)), 0);
     for (int i = 0; i < 100000; i++) {
         uint64_t b = picker_block(&p, &bytes);
         assert_true(b < 1000);
@@ -315,7 +426,7 @@ static void test_directions(void **state)
     int reads = 0;
 
     job.rwmixread = 70;
-    assert_int_equal(picker_init(&p, &job, 100, 5), 0);
+    assert_int_equal(picker_init(&p, &job, 100, seeds_for(5)), 0);
     for (int i = 0; i < 100000; i++) {
         int d = picker_direction(&p);
         assert_true(d == 0 || d == 1);
@@ -323,7 +434,7 @@ static void test_directions(void **state)
     }
     assert_true(abs(reads - 70000) < 1000);
     job = make_job(RW_TRIM);
-    assert_int_equal(picker_init(&p, &job, 100, 5), 0);
+    assert_int_equal(picker_init(&p, &job, 100, seeds_for(5)), 0);
     assert_int_equal(picker_direction(&p), 2);
 }
 
@@ -333,6 +444,9 @@ int main(void)
         cmocka_unit_test(test_random_map_visits_each_block_once),
         cmocka_unit_test(test_uniform_without_map),
         cmocka_unit_test(test_no_seed_stops_the_generator),
+        cmocka_unit_test(test_blocks_as_fio_draws_them),
+        cmocka_unit_test(test_blockmap_as_a_flag_array),
+        cmocka_unit_test(test_frand_streams),
         cmocka_unit_test(test_sequential_wraps_and_clamps),
         cmocka_unit_test(test_sequential_offset_modifier),
         cmocka_unit_test(test_random_offset_modifier),

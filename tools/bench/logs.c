@@ -133,3 +133,48 @@ int logs_close(struct job_logs *logs, uint64_t t_ms, char *err,
     }
     return ret;
 }
+
+/* ---- the I/O log ---------------------------------------------------------- */
+
+int iolog_open(struct iolog *log, const char *path, const char *name,
+               char *err, size_t err_size)
+{
+    log->name = name;
+    log->file = fopen(path, "a");
+    if (!log->file) {
+        snprintf(err, err_size, "write_iolog: %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(log->file, "fio version 3 iolog\n0 %s add\n0 %s open\n", name,
+            name);
+    return 0;
+}
+
+void iolog_io(struct iolog *log, uint64_t t_us, int dir, uint64_t offset,
+              uint64_t bytes)
+{
+    static const char *const actions[] = { "read", "write", "trim", "sync" };
+
+    if (log->file) {
+        fprintf(log->file, "%llu %s %s %llu %llu\n", (unsigned long long)t_us,
+                log->name, actions[dir], (unsigned long long)offset,
+                (unsigned long long)bytes);
+    }
+}
+
+int iolog_close(struct iolog *log, uint64_t t_us, char *err,
+                size_t err_size)
+{
+    if (!log->file) {
+        return 0;
+    }
+    fprintf(log->file, "%llu %s close\n", (unsigned long long)t_us,
+            log->name);
+    int ret = ferror(log->file) | fclose(log->file);
+    log->file = NULL;
+    if (ret) {
+        snprintf(err, err_size, "write_iolog: cannot write the log");
+        return -1;
+    }
+    return 0;
+}

@@ -44,4 +44,22 @@ void logs_window(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
 int logs_close(struct job_logs *logs, uint64_t t_ms, char *err,
                size_t err_size);
 
+/* fio's I/O log (write_iolog=, its version 3): a line per I/O as it is
+ * issued, "TIME FILE ACTION [OFFSET LENGTH]", TIME in microseconds since
+ * the log was opened.  Appended to, as fio does (job copies share it). */
+struct iolog {
+    FILE *file;
+    const char *name;           /* the job's file, as given */
+};
+
+/* Opens path for the job's file name; 0, or -1 with a message in err. */
+int iolog_open(struct iolog *log, const char *path, const char *name,
+               char *err, size_t err_size);
+/* An I/O: dir 0 read, 1 write, 2 trim, 3 a flush ("sync"). */
+void iolog_io(struct iolog *log, uint64_t t_us, int dir, uint64_t offset,
+              uint64_t bytes);
+/* 0, or -1 with a message in err. */
+int iolog_close(struct iolog *log, uint64_t t_us, char *err,
+                size_t err_size);
+
 #endif

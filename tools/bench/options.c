@@ -52,6 +52,9 @@ static const char *const engine_names[] = {
     "pvsync", "pvsync2", NULL,
 };
 static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
+static const char *const generator_names[] = {
+    "tausworthe", "lfsr", "tausworthe64", NULL,
+};
 /* Names of the UNSUPPORTED_* bits, in their order. */
 static const char *const unsupported_names[] = {
     "sqthread_poll", "sqthread_poll_cpu", "hipri",
@@ -523,6 +526,18 @@ static int parse_rw_sequencer(struct job *job, const char *value, char *err,
     return 0;
 }
 
+static int parse_randseed(struct job *job, const char *value, char *err,
+                          size_t err_size)
+{
+    const char *unit;
+
+    if (!parse_number(value, &job->randseed, &unit) || *unit) {
+        return fail(err, err_size, "randseed: invalid number '%s'", value);
+    }
+    job->randseed_given = true;
+    return 0;
+}
+
 /* buffered=1 is direct=0, and the other way round. */
 static int parse_buffered(struct job *job, const char *value, char *err,
                           size_t err_size)
@@ -624,8 +639,10 @@ static const struct opt options[] = {
     OPTION("disable_bw", OPT_BOOL, disable_bw, 0, 0, NULL),
     OPTION("norandommap", OPT_BOOL, norandommap, 0, 0, NULL),
     OPTION("randrepeat", OPT_BOOL, randrepeat, 0, 0, NULL),
-    OPTION("randseed", OPT_UINT, randseed, 0, UINT64_MAX, NULL),
+    FUNC("randseed", parse_randseed),
     FUNC("random_distribution", parse_distribution),
+    OPTION("random_generator", OPT_ENUM, random_generator, 0, 0,
+           generator_names),
     FUNC("rate", parse_rate),
     FUNC("rate_iops", parse_rate_iops),
     OPTION("fsync", OPT_UINT, fsync, 0, UINT32_MAX, NULL),
@@ -642,6 +659,7 @@ static const struct opt options[] = {
     FLAG_FUNC("write_bw_log", parse_bw_log),
     FLAG_FUNC("write_iops_log", parse_iops_log),
     OPTION("log_avg_msec", OPT_UINT, log_avg_msec, 0, UINT32_MAX, NULL),
+    OPTION("write_iolog", OPT_STR, write_iolog, 0, 0, NULL),
     OPTION("stonewall", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("wait_for_previous", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
@@ -1432,5 +1450,14 @@ void bench_warn_unsupported(const struct bench_config *cfg, FILE *out)
             fprintf(out, "coblk-bench: %s: not supported by coblk, "
                     "ignored\n", unsupported_names[b]);
         }
+    }
+    bool lfsr = cfg->global.random_generator == RANDGEN_LFSR;
+    for (unsigned i = 0; i < cfg->nr_jobs; i++) {
+        lfsr |= cfg->jobs[i].random_generator == RANDGEN_LFSR;
+    }
+    if (lfsr) {
+        fprintf(out, "coblk-bench: random_generator=lfsr: drawn with "
+                "tausworthe and the random map instead (each block once a "
+                "pass, in another order than fio's)\n");
     }
 }

@@ -33,6 +33,9 @@ enum {
 };
 #define UNSUPPORTED_COUNT 3
 enum distribution { DIST_RANDOM, DIST_ZIPF };
+/* fio's random_generator=; lfsr is drawn as tausworthe (with a note). */
+enum random_generator { RANDGEN_TAUSWORTHE, RANDGEN_LFSR,
+                        RANDGEN_TAUSWORTHE64 };
 
 #define MAX_BSSPLIT 16
 #define MAX_PERCENTILES 64
@@ -92,8 +95,10 @@ struct job {
     unsigned unsupported;               /* UNSUPPORTED_* bits */
     bool fixedbufs;                     /* register the I/O buffers */
     bool randrepeat;                    /* false: seed from the clock */
+    bool randseed_given;                /* ... unless randseed= says */
     uint64_t rate[2], rate_iops[2];     /* per second, read and write */
     enum distribution distribution;
+    enum random_generator random_generator;
     double zipf_theta;
     unsigned fsync;                     /* flush after this many writes */
     bool end_fsync;
@@ -105,6 +110,7 @@ struct job {
     double percentiles[MAX_PERCENTILES];
     unsigned nr_percentiles;
     char lat_log[256], bw_log[256], iops_log[256];  /* file prefixes */
+    char write_iolog[4096];             /* fio's I/O log, appended to */
     uint64_t log_avg_msec;
     bool stonewall, new_group;
     unsigned loops;

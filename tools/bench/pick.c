@@ -89,19 +89,46 @@ static int fixed_direction(enum rw_mode rw)
     }
 }
 
+/* The block sizes of bssplit= in fio's order: by share, smallest first. */
+static void split_order(const struct job *job, struct bs_split *out)
+{
+    for (unsigned i = 0; i < job->nr_bssplit; i++) {
+        unsigned j = i;
+        while (j > 0 && out[j - 1].pct > job->bssplit[i].pct) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = job->bssplit[i];
+    }
+}
+
+static void seed_streams(struct picker *p)
+{
+    const struct job *job = p->job;
+    /* As fio: with verify, writes draw their sizes as reads do. */
+    uint64_t write_seed = job->verify ? p->seeds[FRAND_BS_READ]
+                                      : p->seeds[FRAND_BS_WRITE];
+    bool use64 = job->random_generator == RANDGEN_TAUSWORTHE64;
+
+    frand_seed(&p->block_rand, p->seeds[FRAND_BLOCK], use64);
+    frand_seed(&p->bs_rand[0], p->seeds[FRAND_BS_READ], use64);
+    frand_seed(&p->bs_rand[1], write_seed, use64);
+    frand_seed(&p->mix_rand, p->seeds[FRAND_MIX], false);
+    p->mix_dir = 0;
+    p->mix_until = 0;
+    p->issues[0] = p->issues[1] = 0;
+}
+
 int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
-                uint64_t seed)
+                const uint64_t seeds[FRAND_STREAMS])
 {
     *p = (struct picker){ .job = job, .blocks = blocks,
                           .random = bench_rw_is_random(job->rw),
                           .map = !job->norandommap,
-                          .rng = picker_seed_state(seed) };
-    uint64_t period = 1;
-    while (period < blocks) {
-        period <<= 1;
-    }
-    p->mask = period - 1;
-    p->next = p->random ? picker_rand(&p->rng) & p->mask : 0;
+                          .rng = picker_seed_state(seeds[FRAND_BLOCK]) };
+    memcpy(p->seeds, seeds, sizeof(p->seeds));
+    seed_streams(p);
+    split_order(job, p->split);
     if (job->distribution == DIST_ZIPF) {
         zipf_init(&p->zipf, job->zipf_theta, blocks);
         /* Hot ranks spread over the device, as fio hashes them: any
@@ -111,14 +138,11 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
             p->scramble += 2;
         }
     }
-    bool sizes_vary = job->nr_bssplit > 1 || job->bs_min != job->bs_max;
     bool random_map = p->random && p->map && job->distribution == DIST_RANDOM;
-    if (random_map && sizes_vary) {
-        p->used = calloc((blocks + 63) / 64, sizeof(*p->used));
-        if (!p->used) {
-            return -ENOMEM;
-        }
+    if (random_map && blockmap_init(&p->done, blocks) < 0) {
+        return -ENOMEM;
     }
+    p->map = random_map;
     p->seq_add = job->seq_add / (int64_t)job->bs_unit;
     bool one_size = !job->nr_bssplit && job->bs_min == job->bs_max &&
                     job->bs_min == job->bs_unit && !job->seq_add &&
@@ -129,36 +153,54 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
               : uniform    ? PICK_UNIFORM
                            : PICK_ANY;
     p->fixed_dir = fixed_direction(job->rw);
+    if (p->fast == PICK_MAP) {
+        p->drawn = picker_uniform(p);
+    }
     return 0;
 }
 
 void picker_free(struct picker *p)
 {
-    free(p->used);
-    p->used = NULL;
+    blockmap_free(&p->done);
 }
 
-static bool is_used(const struct picker *p, uint64_t block)
+void picker_new_pass(struct picker *p)
 {
-    return p->used[block / 64] >> (block % 64) & 1;
-}
-
-/* Takes up to units free blocks from block on; returns how many. */
-static uint64_t take_free_run(struct picker *p, uint64_t block,
-                              uint64_t units)
-{
-    uint64_t n = 0;
-
-    while (n < units && block + n < p->blocks && !is_used(p, block + n)) {
-        p->used[(block + n) / 64] |= 1ull << ((block + n) % 64);
-        n++;
+    if (p->job->randrepeat) {
+        seed_streams(p);
+        if (p->fast == PICK_MAP) {
+            p->drawn = picker_uniform(p);
+        }
     }
-    p->nr_used += n;
-    if (p->nr_used == p->blocks) {      /* a pass is done: the next one */
-        memset(p->used, 0, (p->blocks + 63) / 64 * sizeof(*p->used));
-        p->nr_used = 0;
+    if (p->map) {
+        blockmap_clear(&p->done);
+    }
+    p->next[0] = p->next[1] = 0;
+    p->pass_ended = false;
+}
+
+/* Takes up to units blocks from block on, as the map allows; a full map
+ * starts over (time_based). */
+static uint64_t take_run(struct picker *p, uint64_t block, uint64_t units)
+{
+    uint64_t n = blockmap_take(&p->done, block, units);
+
+    if (p->done.done == p->blocks) {
+        blockmap_clear(&p->done);
     }
     return n;
+}
+
+uint64_t picker_map_miss(struct picker *p, uint64_t block)
+{
+    uint64_t free_block = blockmap_next_free(&p->done, block);
+
+    if (free_block == BLOCKMAP_NONE) {
+        blockmap_clear(&p->done);
+        free_block = block;
+    }
+    take_run(p, free_block, 1);
+    return free_block;
 }
 
 static uint64_t random_block(struct picker *p)
@@ -168,35 +210,53 @@ static uint64_t random_block(struct picker *p)
         return (uint64_t)(((unsigned __int128)rank * p->scramble) %
                           p->blocks);
     }
-    if (!p->map) {
-        return picker_uniform(p);
+    uint64_t block = picker_uniform(p);
+    if (p->map && blockmap_is_done(&p->done, block)) {
+        uint64_t free_block = blockmap_next_free(&p->done, block);
+        if (free_block == BLOCKMAP_NONE) {
+            blockmap_clear(&p->done);
+            return block;
+        }
+        return free_block;
     }
-    uint64_t block;
-    do {
-        block = picker_map_next(p);
-    } while (p->used && is_used(p, block));
     return block;
 }
 
-static uint64_t pick_size(struct picker *p)
+/* An I/O's size, as fio draws it (its get_next_buflen): a share of the
+ * largest size over the smallest (bsrange), or the first of the split,
+ * by share, that the draw falls in; down to a multiple of the smallest;
+ * drawn again until it fits before the end.  In bytes. */
+static uint64_t pick_size(struct picker *p, int dir, uint64_t block)
 {
     const struct job *job = p->job;
+    struct frand *r = &p->bs_rand[dir == 1];
+    uint64_t min = job->bs_min, max = job->bs_max;
+    uint64_t room = (p->blocks - block) * job->bs_unit;
+    uint64_t rand_max = r->use64 ? UINT64_MAX : UINT32_MAX;
+    uint64_t size = min;
 
-    if (job->nr_bssplit) {
-        unsigned roll = (unsigned)(picker_rand(&p->rng) % 100), sum = 0;
-        for (unsigned i = 0; i < job->nr_bssplit; i++) {
-            sum += job->bssplit[i].pct;
-            if (roll < sum) {
-                return job->bssplit[i].bs;
+    if (min == max || room < min) {
+        return min;
+    }
+    do {
+        uint64_t draw = frand_next(r);
+        if (!job->nr_bssplit) {
+            size = min + (uint64_t)((double)max * frand_fraction(r, draw));
+        } else {
+            unsigned sum = 0;
+            for (unsigned i = 0; i < job->nr_bssplit; i++) {
+                sum += p->split[i].pct;
+                size = p->split[i].bs;
+                if (p->split[i].pct && draw / sum <= rand_max / 100 &&
+                    size <= room) {
+                    break;
+                }
             }
         }
-        return job->bssplit[job->nr_bssplit - 1].bs;
-    }
-    if (job->bs_min == job->bs_max) {
-        return job->bs_min;
-    }
-    uint64_t steps = job->bs_max / job->bs_min;
-    return job->bs_min * (1 + picker_rand(&p->rng) % steps);
+        size -= size % min;
+        size = size > max ? max : size;
+    } while (size > room);
+    return size;
 }
 
 /* The block after a sequential I/O ending at end: with rw=MODE:N, N
@@ -216,37 +276,56 @@ static uint64_t next_sequential(struct picker *p, uint64_t end)
 
 uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
 {
-    uint64_t size = pick_size(p);
-    /* One size (the unit itself) spares a division per I/O. */
-    uint64_t units = size == p->job->bs_unit ? 1 : size / p->job->bs_unit;
+    int dir = p->fixed_dir >= 0 ? p->fixed_dir : p->mix_dir;
+    uint64_t *cursor = &p->next[dir == 1];
     uint64_t block;
 
-    if (p->random && p->run_left) {     /* rw=randMODE:N */
+    /* rw=randMODE:N, as fio: of every N I/Os, the first is random and the
+     * others follow the last one (or repeat it), outside the map. */
+    bool follows = p->random && p->run_left;
+    if (follows) {
         p->run_left--;
         block = p->job->seek_identical ? p->run_block
-                                       : p->run_next % p->blocks;
+                : p->run_next < p->blocks ? p->run_next
+                                          : random_block(p);
     } else if (p->random) {
         block = random_block(p);
         p->run_left = p->job->ios_per_seek - 1;
-        p->run_block = block;
     } else {
-        block = p->next % p->blocks;
+        block = *cursor % p->blocks;
     }
-    if (p->used) {
-        units = take_free_run(p, block, units);
+    uint64_t size = pick_size(p, dir, block);
+    /* One size (the unit itself) spares a division per I/O. */
+    uint64_t units = size == p->job->bs_unit ? 1 : size / p->job->bs_unit;
+    if (p->map && !follows) {
+        units = take_run(p, block, units);
     } else if (units > p->blocks - block) {
         units = p->blocks - block;
     }
-    size = units * p->job->bs_unit;
+    p->run_block = block;
     p->run_next = block + units;
     if (!p->random) {
-        p->next = next_sequential(p, block + units);
+        *cursor = next_sequential(p, block + units);
     }
-    *bytes = size;
+    *bytes = units * p->job->bs_unit;
     return block;
 }
 
+/* fio's mixed jobs: a direction is drawn (rwmixread in 100), and when it
+ * changes, kept until its I/Os reach the other's so far times its share:
+ * so runs of one direction, in the proportions asked. */
 int picker_mixed_direction(struct picker *p)
 {
-    return picker_rand(&p->rng) % 100 < p->job->rwmixread ? 0 : 1;
+    unsigned read_pct = p->job->rwmixread;
+
+    if (p->issues[p->mix_dir] >= p->mix_until) {
+        int dir = frand_between(&p->mix_rand, 1, 100) <= read_pct ? 0 : 1;
+        if (dir != p->mix_dir) {
+            unsigned share = dir == 0 ? read_pct : 100 - read_pct;
+            p->mix_until = p->issues[p->mix_dir] * share / 100;
+        }
+        p->mix_dir = dir;
+    }
+    p->issues[p->mix_dir]++;
+    return p->mix_dir;
 }

@@ -1,7 +1,9 @@
 /*
  * Choosing what each I/O does: its direction, its block (sequentially, by
  * a random map that visits every block once per pass, uniformly at random,
- * or by a zipf distribution) and its size (bs, bsrange, bssplit).
+ * or by a zipf distribution) and its size (bs, bsrange, bssplit).  As fio
+ * chooses: the same streams, seeds and draws (frand.h), so that a job
+ * issues the same sequence of I/Os as fio's (zipf excepted).
  */
 #ifndef COBLK_BENCH_PICK_H
 #define COBLK_BENCH_PICK_H
@@ -9,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "blockmap.h"
+#include "frand.h"
 #include "options.h"
 
 /* Rejection-inversion sampling of ranks 1..n with P(k) ~ 1/k^theta
@@ -22,32 +26,43 @@ struct picker {
     const struct job *job;
     uint64_t blocks;            /* of bs_unit bytes */
     bool random, map;
-    uint64_t next;              /* sequential cursor, or map state */
-    uint64_t mask;              /* random map: period - 1 (a power of two) */
-    uint64_t rng;
+    uint64_t next[2];           /* sequential cursors: reads, writes */
+    /* fio's streams (see frand.h), reseeded from seeds each pass when
+     * the job repeats its randomness: blocks, sizes, directions. */
+    uint64_t seeds[FRAND_STREAMS];
+    struct frand block_rand, bs_rand[2], mix_rand;
+    uint64_t rng;               /* zipf's own draws */
     uint64_t scramble;          /* zipf: rank -> block multiplier */
     struct zipf zipf;
-    /* Random map with sizes that vary: the blocks used this pass, so
-     * that I/Os neither overlap nor leave gaps (fio's axmap). */
-    uint64_t *used;
-    uint64_t nr_used;
-    /* The common jobs, inline: one block size, random with a map (and
-     * no map of used blocks) or uniform; and one direction (-1: mixed). */
+    struct blockmap done;       /* the random map */
+    uint64_t drawn;             /* PICK_MAP: the next draw, prefetched */
+    struct bs_split split[MAX_BSSPLIT];     /* bssplit=, in fio's order */
+    /* fio's mixed jobs keep a direction for a while: its I/Os so far, and
+     * the count of them at which it draws again. */
+    int mix_dir;
+    uint64_t mix_until;
+    uint64_t issues[2];
     /* rw=MODE:N: the modifier in blocks (sequential), or the I/Os left
-     * from the current random offset and where the next one goes. */
+     * to follow the last one, where it started and where it ended. */
     int64_t seq_add;
     bool pass_ended;            /* holes reached the end: as fio, stop */
     unsigned run_left;
     uint64_t run_block, run_next;
+    /* The common jobs, inline: one block size, random with or without
+     * the map; and one direction (-1: mixed). */
     enum { PICK_ANY, PICK_MAP, PICK_UNIFORM } fast;
     int fixed_dir;
 };
 
-/* 0, or -ENOMEM (the map of used blocks). */
+/* seeds: the job's, from frand_job_seeds().  0, or -ENOMEM (the map). */
 int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
-                uint64_t seed);
+                const uint64_t seeds[FRAND_STREAMS]);
 void picker_free(struct picker *p);
-/* xorshift64: fast, and good enough to choose blocks. */
+/* A new pass (loops=): as fio, the streams start again when the job
+ * repeats its randomness; every block is to do again. */
+void picker_new_pass(struct picker *p);
+
+/* xorshift64: fast, and good enough for data. */
 static inline uint64_t picker_rand(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -56,8 +71,8 @@ static inline uint64_t picker_rand(uint64_t *s)
     return *s;
 }
 
-/* A generator state from a seed (randseed=): any seed but never 0, which
- * xorshift64 would keep for ever. */
+/* A generator state from a seed: any seed but never 0, which xorshift64
+ * would keep for ever. */
 static inline uint64_t picker_seed_state(uint64_t seed)
 {
     uint64_t state = seed * 2654435761u + 1;
@@ -65,30 +80,70 @@ static inline uint64_t picker_seed_state(uint64_t seed)
     return state ? state : 0x9e3779b97f4a7c15u;
 }
 
-/* A block uniformly at random: the high half of a 128-bit product maps
- * the draw to 0..blocks-1 without a division. */
-static inline uint64_t picker_uniform(struct picker *p)
+/* A block uniformly at random, as fio draws it: the draw's fraction of
+ * the block count, in doubles.  A 32-bit draw times a count below 2^21
+ * is below 2^53, where doubles are exact: there the same block comes
+ * from a multiply and a shift, without the conversions' latency. */
+static inline __attribute__((always_inline)) uint64_t
+picker_uniform(struct picker *p)
 {
-    return (uint64_t)(((unsigned __int128)picker_rand(&p->rng) * p->blocks) >>
-                      64);
+    uint64_t draw = frand_next(&p->block_rand);
+
+    if (!p->block_rand.use64 && p->blocks < (1u << 21)) {
+        return (p->blocks * draw) >> 32;
+    }
+    return (uint64_t)((double)p->blocks *
+                      frand_fraction(&p->block_rand, draw));
 }
 
-/* The random map's next block: x -> 5x + 1 mod 2^k has full period
- * (Hull-Dobell); values past the end are skipped, so each block comes
- * once per pass. */
-static inline uint64_t picker_map_next(struct picker *p)
+uint64_t picker_map_miss(struct picker *p, uint64_t block);
+
+/* Draws the block after the next, and has its map word fetched while
+ * this I/O goes: a random word of the map is most often not in the
+ * cache, and waiting for it was a fifth of a null job's time. */
+static inline __attribute__((always_inline)) uint64_t
+picker_draw_ahead(struct picker *p)
 {
-    do {
-        p->next = (p->next * 5 + 1) & p->mask;
-    } while (p->next >= p->blocks);
-    return p->next;
+    uint64_t block = p->drawn;
+
+    p->drawn = picker_uniform(p);
+    __builtin_prefetch(&p->done.level[0][p->drawn / 64], 1);
+    return block;
+}
+
+/* The random map's next block: a uniform draw, or when that block is
+ * done, the first after it that is not (fio's axmap search). */
+static inline __attribute__((always_inline)) uint64_t
+picker_map_next(struct picker *p)
+{
+    uint64_t block = picker_draw_ahead(p);
+
+    if (blockmap_is_done(&p->done, block)) {
+        /* Half the draws of a pass, on average: the next free block is
+         * most often in the same word. */
+        uint64_t after = block % 64 == 63 ? 0 : ~0ull << (block % 64 + 1);
+        uint64_t free_bits = ~p->done.level[0][block / 64] & after;
+        if (!free_bits) {
+            return picker_map_miss(p, block);
+        }
+        block = block / 64 * 64 + (uint64_t)__builtin_ctzll(free_bits);
+        if (block >= p->blocks) {
+            return picker_map_miss(p, block);
+        }
+    }
+    blockmap_take_one(&p->done, block);
+    if (__builtin_expect(p->done.done == p->blocks, 0)) {
+        blockmap_clear(&p->done);       /* time_based: round again */
+    }
+    return block;
 }
 
 uint64_t picker_block_any(struct picker *p, uint64_t *bytes);
 
 /* The next block (in bs_unit units) and the size of the I/O there, never
  * past the last block. */
-static inline uint64_t picker_block(struct picker *p, uint64_t *bytes)
+static inline __attribute__((always_inline)) uint64_t
+picker_block(struct picker *p, uint64_t *bytes)
 {
     if (p->fast != PICK_ANY) {
         *bytes = p->job->bs_unit;

@@ -237,6 +237,8 @@ struct runner {
     struct job_logs logs;
     bool logging;
     unsigned log_index;
+    struct iolog iolog;         /* write_iolog= */
+    uint64_t iolog_start_ns;
 
     /* Verification: the write number each unit last got, and which units
      * a write in flight covers (overlapping writes go one at a time, or
@@ -461,7 +463,17 @@ static void fill_for_verify(struct runner *rn, struct slot *s, uint64_t unit)
     }
 }
 
-static void prepare_flush(struct slot *s)
+/* The I/O log's line for the request in s. */
+static void log_issue(struct runner *rn, const struct slot *s)
+{
+    uint64_t t_us = (bench_now_ns() - rn->iolog_start_ns) / 1000;
+    uint64_t offset = s->req.sector * COBLK_SECTOR_SIZE;
+
+    iolog_io(&rn->iolog, t_us, s->dir <= DIR_TRIM ? s->dir : 3,
+             s->dir <= DIR_TRIM ? offset : 0, s->bytes);
+}
+
+static void prepare_flush(struct runner *rn, struct slot *s)
 {
     s->dir = DIR_SYNC;
     s->bytes = 0;
@@ -470,6 +482,9 @@ static void prepare_flush(struct slot *s)
     s->req.nr_sectors = 0;
     s->req.iov = NULL;
     s->req.iovcnt = 0;
+    if (rn->iolog.file) {
+        log_issue(rn, s);
+    }
 }
 
 static void prepare_io(struct runner *rn, struct slot *s)
@@ -496,6 +511,9 @@ static void prepare_io(struct runner *rn, struct slot *s)
         if (rn->unit_seq) {
             fill_for_verify(rn, s, unit);
         }
+    }
+    if (rn->iolog.file) {
+        log_issue(rn, s);
     }
 }
 
@@ -596,7 +614,7 @@ static struct slot *take_and_prepare(struct runner *rn)
 
     /* As fio: a flush before the write after every fsync=N. */
     if (job->fsync && rn->writes_since_sync >= job->fsync) {
-        prepare_flush(s);
+        prepare_flush(rn, s);
         rn->writes_since_sync = 0;
     } else {
         prepare_io(rn, s);
@@ -888,6 +906,9 @@ static void verify_extents(struct runner *rn, const struct extent *ext,
                                                        COBLK_SECTOR_SIZE) };
             s->iov.iov_len = s->bytes;
             s->prep_ns = bench_now_ns();
+            if (rn->iolog.file) {
+                log_issue(rn, s);
+            }
             rn->ready[rn->nr_ready++] = &s->req;
             if (submit_ready(rn) < 0) {
                 return;
@@ -1036,7 +1057,7 @@ static void end_fsync(struct runner *rn)
 {
     struct slot *s = rn->free_slots[--rn->nr_free];
 
-    prepare_flush(s);
+    prepare_flush(rn, s);
     s->dir = DIR_END_SYNC;
     s->prep_ns = bench_now_ns();
     rn->ready[rn->nr_ready++] = &s->req;
@@ -1054,7 +1075,9 @@ static void run_passes(struct runner *rn)
                             bench_now_ns() < rn->deadline_ns && !stopping();
          pass++) {
         rn->issued_bytes = rn->issued_ios = 0;
-        rn->pick.pass_ended = false;
+        if (pass) {
+            picker_new_pass(&rn->pick);
+        }
         if (job->verify_only) {
             replay_writes(rn);
         } else {
@@ -1299,10 +1322,23 @@ static void run_job(struct runner *rn)
         return;
     }
     rn->logging = job->lat_log[0] || job->bw_log[0] || job->iops_log[0];
-    if (picker_init(&rn->pick, job, rn->units, rn->seed) < 0) {
+    rn->iolog_start_ns = bench_now_ns();
+    if (job->write_iolog[0] &&
+        iolog_open(&rn->iolog, job->write_iolog, job->filename, err,
+                   sizeof(err)) < 0) {
+        job_error(rn->r, -EIO, "%s", err);
+        logs_close(&rn->logs, 0, err, sizeof(err));
+        return;
+    }
+    uint64_t seeds[FRAND_STREAMS];
+    frand_job_seeds(job->randrepeat || job->randseed_given ? job->randseed
+                                                           : rn->seed,
+                    rn->log_index, job->randrepeat, seeds);
+    if (picker_init(&rn->pick, job, rn->units, seeds) < 0) {
         job_error(rn->r, -ENOMEM, "out of memory for the random map of %llu "
                   "blocks", (unsigned long long)rn->units);
         logs_close(&rn->logs, 0, err, sizeof(err));
+        iolog_close(&rn->iolog, 0, err, sizeof(err));
         return;
     }
     start_clocks(rn);
@@ -1315,6 +1351,10 @@ static void run_job(struct runner *rn)
     }
     if (logs_close(&rn->logs, rn->r->runtime_ns / 1000000, err,
                    sizeof(err)) < 0) {
+        job_error(rn->r, -EIO, "%s", err);
+    }
+    if (iolog_close(&rn->iolog, (bench_now_ns() - rn->iolog_start_ns) / 1000,
+                    err, sizeof(err)) < 0) {
         job_error(rn->r, -EIO, "%s", err);
     }
     picker_free(&rn->pick);
