@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bench/options.h"
@@ -208,6 +209,13 @@ static int prepare_specs(struct run *run)
             }
             snprintf(job->filename, sizeof(job->filename), "%s",
                      run->temps[j]);
+        }
+        struct stat st;
+        if (cfg->readonly && !run->temps[j][0] && job->engine != ENGINE_NULL &&
+            !strchr(job->filename, ':') && stat(job->filename, &st) < 0) {
+            fprintf(stderr, "coblk-bench: %s: %s: %s, and --readonly lays no "
+                    "file out\n", job->name, job->filename, strerror(errno));
+            return -1;
         }
         bool created;
         if (bench_device_spec(job, run->specs[j], sizeof(run->specs[j]),

@@ -382,6 +382,15 @@ if command -v fio >/dev/null 2>&1; then
     done
 fi
 
+# --readonly: reads run, and lay no file out; --max-jobs as fio 3.33.
+"$bench" --readonly --max-jobs=16 --name=r --ioengine=null --size=1M \
+    --rw=randread --output-format=json >"$work/ro.json"
+check "--readonly: a read job runs" test "$(json "$work/ro.json" \
+    "d['jobs'][0]['read']['total_ios']")" -eq 256
+runs --readonly --name=r --filename="$work/absent.img" --size=1M
+check "--readonly: no file laid out (exit 1)" test "$rc" -eq 1 -a \
+    ! -e "$work/absent.img"
+
 # A new file is written out before a job that reads it, as fio lays it
 # out (data, not holes), with fio's line; a file that exists is not.
 "$bench" --name=r --filename="$work/new.img" --size=8M --rw=randread \
@@ -606,6 +615,11 @@ rejects "bs: 0 out of range [1, 1073741824]" --name=j --bs=0
 rejects "iodepth: invalid number '-1'" --name=j --iodepth=-1
 rejects "rw: invalid value 'up'" --name=j --rw=up
 rejects "unrecognized option '--bogus'" --bogus
+rejects "job <w> has write or trim bit set, but coblk-bench is in \
+read-only mode (--readonly)" --readonly --name=w --ioengine=null --size=1M \
+    --rw=randrw
+rejects "max-jobs: expected a number above 0, got '0'" --max-jobs=0
+rejects "debug: unknown category 'everything'" --debug=everything
 rejects "failed to open job file '/nonexistent.fio': No such file or \
 directory" /nonexistent.fio
 rejects "j: size=67108864 at offset=0 goes past the end of null:size=1M \

@@ -943,6 +943,38 @@ static int set_path(char *field, size_t size, const char *name,
     return 0;
 }
 
+/* --debug=LIST: fio's categories are checked; coblk-bench has no debug
+ * output, and says so once. */
+static int parse_debug(const char *value, char *err, size_t err_size)
+{
+    static const char *const kinds[] = {
+        "process", "file", "io", "mem", "blktrace", "verify", "random",
+        "parse", "diskutil", "job", "mutex", "profile", "time", "net",
+        "rate", "compress", "steadystate", "helperthread", "zbd", "all",
+        NULL,
+    };
+    char copy[256], *save, *item;
+
+    if (!value || strlen(value) >= sizeof(copy)) {
+        return fail(err, err_size, "debug: expected a list of fio's debug "
+                    "categories");
+    }
+    strcpy(copy, value);
+    for (item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        size_t i = 0;
+        while (kinds[i] && strcmp(kinds[i], item)) {
+            i++;
+        }
+        if (!kinds[i]) {
+            return fail(err, err_size, "debug: unknown category '%s'", item);
+        }
+    }
+    fprintf(stderr, "coblk-bench: --debug=%s: coblk-bench has no debug "
+            "output, ignored\n", value);
+    return 0;
+}
+
 /* Options of the program rather than of a job: 1 if name was one (0 on
  * success inside), 0 if not, -1 on a bad value. */
 static int global_flag(struct bench_config *cfg, const char *name,
@@ -977,6 +1009,19 @@ static int global_flag(struct bench_config *cfg, const char *name,
                              &cfg->status_interval_ns, err, err_size);
     } else if (!strcmp(name, "section")) {
         ret = add_section(cfg, value, err, err_size);
+    } else if (!strcmp(name, "max-jobs")) {
+        /* fio 3.33 takes it and grows its job table as needed: so does
+         * coblk-bench, which has no table to size. */
+        uint64_t n;
+        const char *unit;
+        ret = value && parse_number(value, &n, &unit) && !*unit && n
+                  ? 0 : fail(err, err_size, "max-jobs: expected a number "
+                             "above 0, got '%s'", value ? value : "");
+    } else if (!strcmp(name, "readonly")) {
+        cfg->readonly = true;
+        ret = 0;
+    } else if (!strcmp(name, "debug")) {
+        ret = parse_debug(value, err, err_size);
     } else if (!strcmp(name, "parse-only")) {
         cfg->parse_only = true;
         ret = 0;
@@ -1387,6 +1432,13 @@ static int finish_config(struct bench_config *cfg, char *err,
     }
     cfg->nr_jobs = kept;
     cfg->nr_groups = kept ? 1 : 0;
+    for (unsigned i = 0; cfg->readonly && i < kept; i++) {
+        if (cfg->jobs[i].rw != RW_READ && cfg->jobs[i].rw != RW_RANDREAD) {
+            return fail(err, err_size, "job <%s> has write or trim bit set, "
+                        "but coblk-bench is in read-only mode (--readonly)",
+                        cfg->jobs[i].name);
+        }
+    }
     for (unsigned i = 0; i < kept; i++) {
         struct job *job = &cfg->jobs[i];
         if (i && (job->stonewall || job->new_group)) {

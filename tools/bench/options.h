@@ -150,6 +150,7 @@ struct bench_config {
      * without arguments: its job measures the software path). */
     bool sparse_temp_files;
     bool parse_only;
+    bool readonly;              /* --readonly: jobs that write are refused */
     bool show_help;
     bool show_version;
 };
