@@ -382,6 +382,33 @@ if command -v fio >/dev/null 2>&1; then
     done
 fi
 
+# slat_percentiles, clat_percentiles, lat_percentiles: percentiles (and
+# json+ bins) for those only, each within fio's 1/128 of the exact one
+# from the latency logs, as fio's t/latency_percentiles.py checks.
+(cd "$work" && "$bench" --name=p --filename="$work/seq.img" --size=1M \
+    --rw=randrw --slat_percentiles=1 --clat_percentiles=0 \
+    --lat_percentiles=1 --write_lat_log=pl --output-format=json+ \
+    >"$work/pl.json")
+check "*_percentiles: as asked, each within 1/128 of the logs'" python3 -c '
+import csv, json, math, sys
+d = json.load(open(sys.argv[1]))["jobs"][0]
+for ddir, name in ((0, "read"), (1, "write")):
+    for lat, want in (("slat", True), ("clat", False), ("lat", True)):
+        j = d[name][lat + "_ns"]
+        if ("percentile" in j) != want or ("bins" in j) != want:
+            sys.exit("%s %s: percentile/bins %s" % (name, lat, "percentile" in j))
+        if not want:
+            continue
+        logged = sorted(int(r[1]) for r in csv.reader(open(
+            "%s/pl_%s.1.log" % (sys.argv[2], lat))) if int(r[2]) == ddir)
+        if len(logged) != d[name]["total_ios"] or sum(j["bins"].values()) != len(logged):
+            sys.exit("%s %s: %d logged" % (name, lat, len(logged)))
+        for pct, value in j["percentile"].items():
+            exact = logged[max(math.ceil(float(pct) / 100 * len(logged)) - 1, 0)]
+            if abs(value - exact) > exact / 128:
+                sys.exit("%s %s %s: %d, exact %d" % (name, lat, pct, value, exact))
+' "$work/pl.json" "$work"
+
 # --readonly: reads run, and lay no file out; --max-jobs as fio 3.33.
 "$bench" --readonly --max-jobs=16 --name=r --ioengine=null --size=1M \
     --rw=randread --output-format=json >"$work/ro.json"

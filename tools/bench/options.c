@@ -67,7 +67,7 @@ void bench_job_defaults(struct job *job)
         .numjobs = 1, .engine = ENGINE_IO_URING, .randseed = 0x89,
         .iodepth_batch_submit = 1, .iodepth_batch_complete_min = 1,
         .randrepeat = true, .do_verify = true, .loops = 1,
-        .ios_per_seek = 1,
+        .ios_per_seek = 1, .clat_percentiles = true,
     };
 }
 
@@ -655,6 +655,9 @@ static const struct opt options[] = {
     FUNC("verify_pattern", parse_verify_pattern),
     OPTION("group_reporting", OPT_BOOL, group_reporting, 0, 0, NULL),
     FUNC("percentile_list", parse_percentiles),
+    OPTION("slat_percentiles", OPT_BOOL, slat_percentiles, 0, 0, NULL),
+    OPTION("clat_percentiles", OPT_BOOL, clat_percentiles, 0, 0, NULL),
+    OPTION("lat_percentiles", OPT_BOOL, lat_percentiles, 0, 0, NULL),
     FLAG_FUNC("write_lat_log", parse_lat_log),
     FLAG_FUNC("write_bw_log", parse_bw_log),
     FLAG_FUNC("write_iops_log", parse_iops_log),

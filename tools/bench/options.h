@@ -107,6 +107,9 @@ struct job {
     unsigned verify_backlog;            /* verify after this many writes */
     uint8_t verify_pattern[MAX_VERIFY_PATTERN];
     unsigned verify_pattern_len;        /* 0: pseudo-random data */
+    /* Percentiles (and json+ bins) of which latencies: fio's defaults,
+     * completion latencies only. */
+    bool slat_percentiles, clat_percentiles, lat_percentiles;
     double percentiles[MAX_PERCENTILES];
     unsigned nr_percentiles;
     char lat_log[256], bw_log[256], iops_log[256];  /* file prefixes */

@@ -179,6 +179,7 @@ static void json_dir(struct jw *w, const struct job_result *r, int d,
                      const struct report_plist *pl, bool plus)
 {
     const struct dir_stats *s = &r->dir[d];
+    const struct job *job = r->job;
     uint64_t run = report_runtime_ms(r, d);
     uint64_t bps = run ? s->bytes * 1000 / run : 0;
 
@@ -192,9 +193,11 @@ static void json_dir(struct jw *w, const struct job_result *r, int d,
     jw_uint(w, "total_ios", s->ios);
     jw_uint(w, "short_ios", 0);
     jw_uint(w, "drop_ios", 0);
-    json_lat(w, "slat_ns", &s->slat, NULL, false);
-    json_lat(w, "clat_ns", &s->clat, pl, plus);
-    json_lat(w, "lat_ns", &s->lat, NULL, false);
+    json_lat(w, "slat_ns", &s->slat, job->slat_percentiles ? pl : NULL,
+             plus);
+    json_lat(w, "clat_ns", &s->clat, job->clat_percentiles ? pl : NULL,
+             plus);
+    json_lat(w, "lat_ns", &s->lat, job->lat_percentiles ? pl : NULL, plus);
     json_bw(w, &s->bw, grp->agg[d]);
     json_iops(w, &s->iops);
     jw_close(w, '}');
@@ -203,9 +206,11 @@ static void json_dir(struct jw *w, const struct job_result *r, int d,
 static void json_sync(struct jw *w, const struct job_result *r,
                       const struct report_plist *pl, bool plus)
 {
+    bool percentiles = r->job->clat_percentiles || r->job->lat_percentiles;
+
     jw_open(w, "sync", '{');
     jw_uint(w, "total_ios", r->sync_ios);
-    json_lat(w, "lat_ns", &r->sync, pl, plus);
+    json_lat(w, "lat_ns", &r->sync, percentiles ? pl : NULL, plus);
     jw_close(w, '}');
 }
 

@@ -70,7 +70,10 @@ static void terse_dir(FILE *out, const struct job_result *r, int d,
             s->bytes >> 10, bw, iops, run);
     terse_lat(out, &s->slat);
     terse_lat(out, &s->clat);
-    terse_percentiles(out, &s->clat, list, n);
+    /* As fio: total latency percentiles if kept, else completion's. */
+    const struct job *job = r->job;
+    terse_percentiles(out, job->lat_percentiles ? &s->lat : &s->clat, list,
+                      job->lat_percentiles || job->clat_percentiles ? n : 0);
     terse_lat(out, &s->lat);
     terse_bw(out, &s->bw, grp->agg[d]);
 }

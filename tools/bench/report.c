@@ -500,7 +500,15 @@ static void normal_dir(FILE *out, const struct job_result *r, int d,
     normal_lat(out, "slat", &s->slat);
     normal_lat(out, "clat", &s->clat);
     normal_lat(out, " lat", &s->lat);
-    normal_percentiles(out, "clat", &s->clat, pl);
+    if (r->job->slat_percentiles) {
+        normal_percentiles(out, "slat", &s->slat, pl);
+    }
+    if (r->job->clat_percentiles) {
+        normal_percentiles(out, "clat", &s->clat, pl);
+    }
+    if (r->job->lat_percentiles) {
+        normal_percentiles(out, "lat", &s->lat, pl);
+    }
     normal_bw(out, &s->bw, grp->agg[d]);
     normal_iops(out, &s->iops);
 }

@@ -682,7 +682,9 @@ static void add_slat(struct runner *rn, uint64_t now, unsigned n)
                    s->prep_ns) {
             run++;
         }
-        if (s->dir < DIR_COUNT) {
+        if (s->dir < DIR_COUNT && rn->job->slat_percentiles) {
+            lat_add_n(&rn->r->dir[s->dir].slat, now - s->prep_ns, run);
+        } else if (s->dir < DIR_COUNT) {
             lat_add_moments(&rn->r->dir[s->dir].slat, now - s->prep_ns,
                             run);
         }
@@ -757,7 +759,9 @@ static void account(struct runner *rn, struct coblk_req *const *run,
     if (!job->disable_clat) {
         lat_add_n(&d->clat, now - s->sub_ns, n);
     }
-    if (!job->disable_lat) {
+    if (!job->disable_lat && job->lat_percentiles) {
+        lat_add_n(&d->lat, now - s->prep_ns, n);
+    } else if (!job->disable_lat) {
         lat_add_moments(&d->lat, now - s->prep_ns, n);
     }
     if (rn->logging && !ramping(rn)) {
