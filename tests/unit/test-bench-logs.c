@@ -47,6 +47,7 @@ static struct job log_job(const char *prefix, bool lat, bool bw, bool iops,
     snprintf(job.bw_log, sizeof(job.bw_log), "%s", bw ? path : "");
     snprintf(job.iops_log, sizeof(job.iops_log), "%s", iops ? path : "");
     job.log_avg_msec = avg_ms;
+    job.per_job_logs = true;
     return job;
 }
 
@@ -92,9 +93,9 @@ static void test_line_per_io(void **state)
     struct job_logs logs;
 
     open_logs(&logs, &job, 1);
-    logs_io(&logs, 5, 0, 4096, 100, 2000, 2100);
-    logs_io(&logs, 7, 1, 8192, 150, 3000, 3150);
-    logs_io(&logs, 9, 2, 4096, 10, 20, 30);
+    logs_io(&logs, 5, 0, 4096, 0, 100, 2000, 2100);
+    logs_io(&logs, 7, 1, 8192, 4096, 150, 3000, 3150);
+    logs_io(&logs, 9, 2, 4096, 12288, 10, 20, 30);
     close_logs(&logs, 10);
     assert_string_equal(slurp("a_lat.1.log"), "5, 2100, 0, 4096, 0\n"
                         "7, 3150, 1, 8192, 0\n"
@@ -117,11 +118,11 @@ static void test_window_means(void **state)
     struct job_logs logs;
 
     open_logs(&logs, &job, 3);
-    logs_io(&logs, 10, 0, 4096, 10, 900, 1000);
-    logs_io(&logs, 50, 0, 4096, 30, 2900, 3000);
-    logs_io(&logs, 60, 1, 8192, 5, 495, 500);
-    logs_io(&logs, 120, 0, 4096, 70, 6930, 7000);
-    logs_io(&logs, 330, 1, 4096, 1, 1, 2);
+    logs_io(&logs, 10, 0, 4096, 0, 10, 900, 1000);
+    logs_io(&logs, 50, 0, 4096, 0, 30, 2900, 3000);
+    logs_io(&logs, 60, 1, 8192, 0, 5, 495, 500);
+    logs_io(&logs, 120, 0, 4096, 0, 70, 6930, 7000);
+    logs_io(&logs, 330, 1, 4096, 0, 1, 1, 2);
     close_logs(&logs, 350);
     assert_string_equal(slurp("b_lat.3.log"), "100, 2000, 0, 4096, 0\n"
                         "100, 500, 1, 8192, 0\n"
@@ -133,15 +134,37 @@ static void test_window_means(void **state)
                         "350, 1, 1, 4096, 0\n");
 }
 
+/* As fio without log_avg_msec: a line per I/O, bandwidth its size over
+ * its completion latency, IOPS 1; with log_offset, the offset column;
+ * with per_job_logs=0, no instance number in the name. */
+static void test_bandwidth_and_iops_per_io(void **state)
+{
+    struct job job = log_job("e", false, true, true, 0);
+    struct job_logs logs;
+
+    job.log_offset = true;
+    job.per_job_logs = false;
+    open_logs(&logs, &job, 2);
+    logs_io(&logs, 3, 0, 4096, 8192, 10, 4000, 4010);
+    logs_io(&logs, 4, 1, 65536, 0, 10, 0, 10);
+    logs_window(&logs, 500, 0, 4096, 1234.5, 308.6);    /* none */
+    close_logs(&logs, 500);
+    assert_string_equal(slurp("e_bw.log"), "3, 1024000, 0, 4096, 8192, 0\n"
+                        "4, 0, 1, 65536, 0, 0\n");
+    assert_string_equal(slurp("e_iops.log"), "3, 1, 0, 4096, 8192, 0\n"
+                        "4, 1, 1, 65536, 0, 0\n");
+    assert_null(slurp("e_bw.2.log"));
+}
+
 static void test_bandwidth_and_iops(void **state)
 {
-    struct job job = log_job("c", false, true, true, 0);
+    struct job job = log_job("c", false, true, true, 500);
     struct job_logs logs;
 
     open_logs(&logs, &job, 2);
     logs_window(&logs, 500, 0, 4096, 1234.5, 308.6);
     logs_window(&logs, 500, 1, 65536, 99.4, 1.2);
-    logs_io(&logs, 600, 0, 4096, 1, 2, 3);      /* no latency log: none */
+    logs_io(&logs, 600, 0, 4096, 0, 1, 2, 3);   /* no latency log: none */
     logs_window(&logs, 1000, 0, 4096, 0, 0);
     close_logs(&logs, 1000);
     assert_string_equal(slurp("c_bw.2.log"), "500, 1235, 0, 4096, 0\n"
@@ -160,6 +183,7 @@ static void test_unwritable(void **state)
     char err[256];
 
     memset(&job, 0, sizeof(job));
+    job.per_job_logs = true;
     snprintf(job.bw_log, sizeof(job.bw_log), "%s/missing/d", dir);
     assert_int_equal(logs_open(&logs, &job, 1, err, sizeof(err)), -1);
     char want[256];
@@ -173,6 +197,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_per_io),
+        cmocka_unit_test(test_bandwidth_and_iops_per_io),
         cmocka_unit_test(test_window_means),
         cmocka_unit_test(test_bandwidth_and_iops),
         cmocka_unit_test(test_unwritable),

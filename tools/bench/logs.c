@@ -13,14 +13,19 @@
 static const char *const suffixes[LOG_KINDS] = { "lat", "clat", "slat", "bw",
                                                  "iops" };
 
+/* index 0: no instance number in the name (per_job_logs=0). */
 static int open_log(struct job_logs *logs, enum log_kind kind,
                     const char *prefix, unsigned index, char *err,
                     size_t err_size)
 {
     char path[4096];
 
-    snprintf(path, sizeof(path), "%s_%s.%u.log", prefix, suffixes[kind],
-             index);
+    if (index) {
+        snprintf(path, sizeof(path), "%s_%s.%u.log", prefix, suffixes[kind],
+                 index);
+    } else {
+        snprintf(path, sizeof(path), "%s_%s.log", prefix, suffixes[kind]);
+    }
     logs->file[kind] = fopen(path, "w");
     if (!logs->file[kind]) {
         snprintf(err, err_size, "cannot write log %s: %s", path,
@@ -38,6 +43,8 @@ int logs_open(struct job_logs *logs, const struct job *job, unsigned index,
     memset(logs, 0, sizeof(*logs));
     logs->avg_ms = job->log_avg_msec;
     logs->window_end_ms = logs->avg_ms;
+    logs->offsets = job->log_offset;
+    index = job->per_job_logs ? index : 0;
     if (job->lat_log[0]) {
         for (int k = LOG_LAT; k <= LOG_SLAT; k++) {
             if (open_log(logs, k, job->lat_log, index, err, err_size) < 0) {
@@ -54,11 +61,16 @@ int logs_open(struct job_logs *logs, const struct job *job, unsigned index,
     return 0;
 }
 
-static void line(FILE *f, uint64_t t_ms, uint64_t value, int dir,
-                 uint64_t bs)
+static void line(const struct job_logs *logs, FILE *f, uint64_t t_ms,
+                 uint64_t value, int dir, uint64_t bs, uint64_t offset)
 {
-    fprintf(f, "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64 ", 0\n", t_ms, value,
-            dir, bs);
+    if (logs->offsets) {
+        fprintf(f, "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64 ", %" PRIu64
+                ", 0\n", t_ms, value, dir, bs, offset);
+    } else {
+        fprintf(f, "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64 ", 0\n", t_ms,
+                value, dir, bs);
+    }
 }
 
 /* Writes the means of the latency windows that ended, at their end. */
@@ -68,8 +80,8 @@ static void flush_windows(struct job_logs *logs, uint64_t t_ms)
         for (int dir = 0; dir < 3; dir++) {
             struct log_window *w = &logs->window[k][dir];
             if (w->count) {
-                line(logs->file[k], t_ms, (uint64_t)(w->sum / w->count), dir,
-                     w->bs);
+                line(logs, logs->file[k], t_ms,
+                     (uint64_t)(w->sum / w->count), dir, w->bs, 0);
             }
             *w = (struct log_window){ 0 };
         }
@@ -77,17 +89,25 @@ static void flush_windows(struct job_logs *logs, uint64_t t_ms)
 }
 
 void logs_io(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
-             uint64_t slat_ns, uint64_t clat_ns, uint64_t lat_ns)
+             uint64_t offset, uint64_t slat_ns, uint64_t clat_ns,
+             uint64_t lat_ns)
 {
     const uint64_t values[] = { lat_ns, clat_ns, slat_ns };
 
-    if (!logs->file[LOG_LAT]) {
+    if (!logs->avg_ms) {
+        for (int k = LOG_LAT; k <= LOG_SLAT && logs->file[LOG_LAT]; k++) {
+            line(logs, logs->file[k], t_ms, values[k], dir, bs, offset);
+        }
+        if (logs->file[LOG_BW]) {       /* as fio: bytes * 10^6 / clat */
+            line(logs, logs->file[LOG_BW], t_ms,
+                 clat_ns ? bs * 1000000 / clat_ns : 0, dir, bs, offset);
+        }
+        if (logs->file[LOG_IOPS]) {
+            line(logs, logs->file[LOG_IOPS], t_ms, 1, dir, bs, offset);
+        }
         return;
     }
-    if (!logs->avg_ms) {
-        for (int k = LOG_LAT; k <= LOG_SLAT; k++) {
-            line(logs->file[k], t_ms, values[k], dir, bs);
-        }
+    if (!logs->file[LOG_LAT]) {
         return;
     }
     if (t_ms >= logs->window_end_ms) {
@@ -105,12 +125,16 @@ void logs_io(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
 void logs_window(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
                  double kib_per_sec, double iops)
 {
+    if (!logs->avg_ms) {
+        return;                 /* a line per I/O instead */
+    }
     if (logs->file[LOG_BW]) {
-        line(logs->file[LOG_BW], t_ms, (uint64_t)(kib_per_sec + 0.5), dir,
-             bs);
+        line(logs, logs->file[LOG_BW], t_ms, (uint64_t)(kib_per_sec + 0.5),
+             dir, bs, 0);
     }
     if (logs->file[LOG_IOPS]) {
-        line(logs->file[LOG_IOPS], t_ms, (uint64_t)(iops + 0.5), dir, bs);
+        line(logs, logs->file[LOG_IOPS], t_ms, (uint64_t)(iops + 0.5), dir,
+             bs, 0);
     }
 }
 

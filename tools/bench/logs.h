@@ -1,16 +1,18 @@
 /*
  * fio's log files: write_lat_log gives PREFIX_lat.N.log, PREFIX_clat.N.log
  * and PREFIX_slat.N.log; write_bw_log PREFIX_bw.N.log; write_iops_log
- * PREFIX_iops.N.log, N counting job instances from 1.  Each line is
- * "time (ms), value, direction (0 read, 1 write, 2 trim), block size,
- * priority" as fio 3.x writes them; latencies in ns, bandwidth in KiB/s.
- * Without log_avg_msec a latency log has a line per I/O; with it, the
- * mean of each window per direction.  Bandwidth and IOPS are logged per
- * window (log_avg_msec, else fio's 500 ms).
+ * PREFIX_iops.N.log, N counting job instances from 1 (no .N with
+ * per_job_logs=0).  Each line is "time (ms), value, direction (0 read,
+ * 1 write, 2 trim), block size, [offset,] priority" as fio 3.x writes
+ * them, the offset with log_offset=1; latencies in ns, bandwidth in KiB/s.
+ * As fio, without log_avg_msec every log has a line per I/O (bandwidth
+ * that I/O's size over its completion latency, IOPS 1); with it, each
+ * window's mean (latency) or rate (bandwidth, IOPS) per direction.
  */
 #ifndef COBLK_BENCH_LOGS_H
 #define COBLK_BENCH_LOGS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,7 +28,8 @@ struct log_window {
 
 struct job_logs {
     FILE *file[LOG_KINDS];
-    uint64_t avg_ms;            /* 0: a line per I/O (latency logs) */
+    uint64_t avg_ms;            /* 0: a line per I/O */
+    bool offsets;               /* log_offset=1 */
     uint64_t window_end_ms;
     struct log_window window[LOG_KINDS][3];
 };
@@ -36,8 +39,9 @@ int logs_open(struct job_logs *logs, const struct job *job, unsigned index,
               char *err, size_t err_size);
 /* One completed I/O at t_ms since the start of the job. */
 void logs_io(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
-             uint64_t slat_ns, uint64_t clat_ns, uint64_t lat_ns);
-/* The I/O of one bandwidth window that ended at t_ms. */
+             uint64_t offset, uint64_t slat_ns, uint64_t clat_ns,
+             uint64_t lat_ns);
+/* The I/O of one bandwidth window that ended at t_ms (log_avg_msec). */
 void logs_window(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
                  double kib_per_sec, double iops);
 /* Flushes what is averaged and closes; 0, or -1 with a message in err. */

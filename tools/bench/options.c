@@ -67,7 +67,7 @@ void bench_job_defaults(struct job *job)
         .numjobs = 1, .engine = ENGINE_IO_URING, .randseed = 0x89,
         .iodepth_batch_submit = 1, .iodepth_batch_complete_min = 1,
         .randrepeat = true, .do_verify = true, .loops = 1,
-        .ios_per_seek = 1, .clat_percentiles = true,
+        .ios_per_seek = 1, .clat_percentiles = true, .per_job_logs = true,
     };
 }
 
@@ -663,6 +663,8 @@ static const struct opt options[] = {
     FLAG_FUNC("write_iops_log", parse_iops_log),
     OPTION("log_avg_msec", OPT_UINT, log_avg_msec, 0, UINT32_MAX, NULL),
     OPTION("write_iolog", OPT_STR, write_iolog, 0, 0, NULL),
+    OPTION("log_offset", OPT_BOOL, log_offset, 0, 0, NULL),
+    OPTION("per_job_logs", OPT_BOOL, per_job_logs, 0, 0, NULL),
     OPTION("stonewall", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("wait_for_previous", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),

@@ -115,6 +115,8 @@ struct job {
     char lat_log[256], bw_log[256], iops_log[256];  /* file prefixes */
     char write_iolog[4096];             /* fio's I/O log, appended to */
     uint64_t log_avg_msec;
+    bool log_offset;                    /* an offset column in the logs */
+    bool per_job_logs;                  /* .N in log names (default) */
     bool stonewall, new_group;
     unsigned loops;
     uint64_t number_ios;                /* 0: no limit */

@@ -766,9 +766,10 @@ static void account(struct runner *rn, struct coblk_req *const *run,
     }
     if (rn->logging && !ramping(rn)) {
         for (unsigned i = 0; i < n; i++) {
+            const struct slot *si = slot_of(run[i]);
             logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir,
-                    slot_of(run[i])->bytes, s->sub_ns - s->prep_ns,
-                    now - s->sub_ns,
+                    si->bytes, si->req.sector * COBLK_SECTOR_SIZE,
+                    s->sub_ns - s->prep_ns, now - s->sub_ns,
                     now - s->prep_ns);
         }
     }
