@@ -367,7 +367,11 @@ if command -v fio >/dev/null 2>&1; then
         "--rw=randread --bssplit=4k/50:8k/30:16k/20" \
         "--rw=randread --loops=2 --iodepth=8" "--rw=randread:4" \
         "--rw=randread --randrepeat=0 --randseed=42" \
-        "--rw=randwrite --random_generator=tausworthe64"; do
+        "--rw=randwrite --random_generator=tausworthe64" \
+        "--zonemode=strided --zonerange=64k --zonesize=16k --rw=randread" \
+        "--zonemode=strided --zonerange=32k --zonesize=64k --rw=randread" \
+        "--zonemode=strided --zonerange=64k --zonesize=16k --zoneskip=64k --rw=read" \
+        "--zonemode=strided --zonerange=64k --zonesize=64k --rw=randread --norandommap --io_size=512k"; do
         rm -f "$work/c.log" "$work/f.log"
         # shellcheck disable=SC2086
         "$bench" --name=r --filename="$work/seq.img" --size=1M $args \

@@ -46,6 +46,12 @@ static const struct value_case cases[] = {
     { "runtime", "2m", AT(runtime_ns), 120000000000ull, NULL },
     { "runtime", "5x", AT(runtime_ns), 0, "runtime: invalid time '5x'" },
     { "timeout", "3s", AT(runtime_ns), 3000000000ull, NULL },
+    { "filesize", "64k)", AT(filesize), 65536, NULL },   /* fio's t/strided */
+    { "filesize", "64k)x", AT(filesize), 0, "invalid size" },
+    { "io_size", "1m", AT(io_size), 1 << 20, NULL },
+    { "zonemode", "strided", AT(zonemode), ZONES_STRIDED, NULL },
+    { "zonemode", "zbd", AT(zonemode), 0, "does not drive zoned block" },
+    { "zonerange", "64k", AT(zonerange), 65536, NULL },
     { "buffered", "1", AT(direct), 0, NULL },
     { "buffered", "0", AT(direct), 1, NULL },
     { "buffered", "2", AT(direct), 0, "buffered: expected 0 or 1" },

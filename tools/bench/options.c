@@ -119,6 +119,18 @@ static bool parse_number(const char *text, uint64_t *value, const char **unit)
     return errno == 0;
 }
 
+/* What fio's parser skips after a value (fio's own t/strided.py writes
+ * "filesize=65536)"): closing brackets and quotes, said once here. */
+static bool stray_closers(const char *text, const char *rest)
+{
+    if (!*rest || rest[strspn(rest, ")]}'\"")]) {
+        return false;
+    }
+    fprintf(stderr, "coblk-bench: '%s': '%s' after the value ignored, as "
+            "fio ignores it\n", text, rest);
+    return true;
+}
+
 static bool parse_size(const char *text, uint64_t *out)
 {
     static const char suffixes[] = "kmgtp";
@@ -129,6 +141,9 @@ static bool parse_size(const char *text, uint64_t *out)
         return false;
     }
     unsigned shift = 0;
+    if (stray_closers(text, unit)) {
+        unit += strlen(unit);
+    }
     if (*unit) {
         const char *at = strchr(suffixes, tolower((unsigned char)*unit));
         if (!at) {
@@ -142,7 +157,7 @@ static bool parse_size(const char *text, uint64_t *out)
         if (tolower((unsigned char)*unit) == 'b') {
             unit++;
         }
-        if (*unit) {
+        if (*unit && !stray_closers(text, unit)) {
             return false;
         }
     }
@@ -471,6 +486,49 @@ static int parse_iops_log(struct job *job, const char *value, char *err,
                           "write_iops_log", err, err_size);
 }
 
+/* none or strided; fio's zbd (zoned block devices) is not run here. */
+static int parse_zonemode(struct job *job, const char *value, char *err,
+                          size_t err_size)
+{
+    if (!strcmp(value, "none")) {
+        job->zonemode = ZONES_NONE;
+    } else if (!strcmp(value, "strided")) {
+        job->zonemode = ZONES_STRIDED;
+    } else {
+        return fail(err, err_size, "zonemode: expected none or strided, got "
+                    "'%s'%s", value, !strcmp(value, "zbd")
+                    ? " (coblk-bench does not drive zoned block devices)"
+                    : "");
+    }
+    return 0;
+}
+
+/* fio's zones (3.33): none unless zonemode=strided, which needs a zone
+ * size; the range is the size unless given; all in whole blocks. */
+static int finish_zones(struct job *job, char *err, size_t err_size)
+{
+    if (job->zonemode == ZONES_NONE) {
+        if (job->zonesize) {
+            return fail(err, err_size, "%s: zonemode=none and zonesize= do "
+                        "not go together", job->name);
+        }
+        return 0;
+    }
+    if (!job->zonesize) {
+        return fail(err, err_size, "%s: zonemode=strided needs a zonesize=",
+                    job->name);
+    }
+    job->zonerange = job->zonerange ? job->zonerange : job->zonesize;
+    if (job->zonerange % job->bs_unit || job->zonesize % job->bs_unit ||
+        job->zoneskip % job->bs_unit || job->zonerange < job->bs_max) {
+        return fail(err, err_size, "%s: zonerange, zonesize and zoneskip "
+                    "must be whole blocks of %llu bytes, the range at least "
+                    "one I/O", job->name,
+                    (unsigned long long)job->bs_unit);
+    }
+    return 0;
+}
+
 /* MODE[:N]: fio's modes ("readwrite" is "rw"), and its offset modifier:
  * a size, maybe negative, for sequential modes; a count for random ones. */
 static int parse_rw(struct job *job, const char *value, char *err,
@@ -589,6 +647,12 @@ static const struct opt options[] = {
     FLAG_FUNC("buffered", parse_buffered),
     FUNC("size", parse_job_size),
     OPTION("offset", OPT_SIZE, offset, 0, UINT64_MAX, NULL),
+    OPTION("io_size", OPT_SIZE, io_size, 0, UINT64_MAX, NULL),
+    OPTION("io_limit", OPT_SIZE, io_size, 0, UINT64_MAX, NULL),
+    FUNC("zonemode", parse_zonemode),
+    OPTION("zonerange", OPT_SIZE, zonerange, 0, UINT64_MAX, NULL),
+    OPTION("zonesize", OPT_SIZE, zonesize, 0, UINT64_MAX, NULL),
+    OPTION("zoneskip", OPT_SIZE, zoneskip, 0, UINT64_MAX, NULL),
     OPTION("bs", OPT_SIZE, bs, 1, MAX_BS, NULL),
     OPTION("blocksize", OPT_SIZE, bs, 1, MAX_BS, NULL),
     FUNC("bsrange", parse_bsrange),
@@ -1373,6 +1437,9 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     if (job->engine == ENGINE_NULL && job->size_given && !job->size) {
         return fail(err, err_size, "%s: size=0 means the whole file, and "
                     "ioengine=null has none: give a size", job->name);
+    }
+    if (finish_zones(job, err, err_size) < 0) {
+        return -1;
     }
     if (job->seq_add % (int64_t)job->bs_unit) {
         return fail(err, err_size, "%s: rw=%s:%lld: the offset modifier must "

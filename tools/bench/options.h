@@ -55,6 +55,11 @@ struct job {
     bool unlink;                /* remove the file when the job is done */
     uint64_t filesize;          /* the file's; 0: offset + size */
     uint64_t size;              /* bytes to do I/O over; 0 = the file's */
+    uint64_t io_size;           /* bytes to do a pass; 0 = size */
+    /* zonemode=strided: I/O stays in a zone of zonerange bytes until it
+     * did zonesize bytes there, then moves zonerange + zoneskip on. */
+    enum { ZONES_NONE, ZONES_STRIDED } zonemode;
+    uint64_t zonerange, zonesize, zoneskip;
     bool size_given;            /* size= given, even as 0 */
     uint64_t offset;
     uint64_t bs;

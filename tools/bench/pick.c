@@ -122,7 +122,16 @@ static void seed_streams(struct picker *p)
 int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                 const uint64_t seeds[FRAND_STREAMS])
 {
-    *p = (struct picker){ .job = job, .blocks = blocks,
+    bool strided = job->zonemode == ZONES_STRIDED;
+    uint64_t range = strided ? job->zonerange / job->bs_unit : 0;
+    uint64_t zone = range && range < blocks ? range : blocks;
+
+    *p = (struct picker){ .job = job, .blocks = zone, .region_blocks = blocks,
+                          .zone_range = range,
+                          .zone_step = strided ? (job->zonerange +
+                                                  job->zoneskip) /
+                                                     job->bs_unit
+                                               : 0,
                           .random = bench_rw_is_random(job->rw),
                           .map = !job->norandommap,
                           .rng = picker_seed_state(seeds[FRAND_BLOCK]) };
@@ -139,14 +148,14 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
         }
     }
     bool random_map = p->random && p->map && job->distribution == DIST_RANDOM;
-    if (random_map && blockmap_init(&p->done, blocks) < 0) {
+    if (random_map && blockmap_init(&p->done, zone) < 0) {
         return -ENOMEM;
     }
     p->map = random_map;
     p->seq_add = job->seq_add / (int64_t)job->bs_unit;
     bool one_size = !job->nr_bssplit && job->bs_min == job->bs_max &&
                     job->bs_min == job->bs_unit && !job->seq_add &&
-                    job->ios_per_seek <= 1;
+                    job->ios_per_seek <= 1 && !p->zone_range;
     bool uniform = p->random && !p->map && job->distribution == DIST_RANDOM;
     p->fast = !one_size  ? PICK_ANY
               : random_map ? PICK_MAP
@@ -177,6 +186,9 @@ void picker_new_pass(struct picker *p)
     }
     p->next[0] = p->next[1] = 0;
     p->pass_ended = false;
+    p->zone_start = p->zone_bytes = 0;
+    p->blocks = p->zone_range && p->zone_range < p->region_blocks
+                    ? p->zone_range : p->region_blocks;
 }
 
 /* Takes up to units blocks from block on, as the map allows; a full map
@@ -274,8 +286,35 @@ static uint64_t next_sequential(struct picker *p, uint64_t end)
     return next < 0 ? 0 : (uint64_t)next;
 }
 
+/* zonemode=strided, as fio: after zonesize bytes in a zone, on to the
+ * next (round to the first past the end); every zonerange bytes, the map
+ * and the cursors start again. */
+static void next_zone_maybe(struct picker *p)
+{
+    const struct job *job = p->job;
+
+    if (p->zone_bytes >= job->zonesize) {
+        p->zone_bytes = 0;
+        p->zone_start += p->zone_step;
+        if (p->zone_start >= p->region_blocks) {
+            p->zone_start = 0;
+        }
+        uint64_t left = p->region_blocks - p->zone_start;
+        p->blocks = p->zone_range < left ? p->zone_range : left;
+    }
+    if (p->zone_bytes % job->zonerange == 0) {
+        if (p->map) {
+            blockmap_clear(&p->done);
+        }
+        p->next[0] = p->next[1] = 0;
+    }
+}
+
 uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
 {
+    if (p->zone_range) {
+        next_zone_maybe(p);
+    }
     int dir = p->fixed_dir >= 0 ? p->fixed_dir : p->mix_dir;
     uint64_t *cursor = &p->next[dir == 1];
     uint64_t block;
@@ -308,7 +347,8 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
         *cursor = next_sequential(p, block + units);
     }
     *bytes = units * p->job->bs_unit;
-    return block;
+    p->zone_bytes += *bytes;
+    return p->zone_start + block;
 }
 
 /* fio's mixed jobs: a direction is drawn (rwmixread in 100), and when it

@@ -24,7 +24,11 @@ struct zipf {
 
 struct picker {
     const struct job *job;
-    uint64_t blocks;            /* of bs_unit bytes */
+    uint64_t blocks;            /* of bs_unit bytes: the region, or zone */
+    /* zonemode=strided: the region, where the zone starts in it, its
+     * range and step (range + skip) in blocks, and the bytes done in it. */
+    uint64_t region_blocks, zone_start, zone_range, zone_step;
+    uint64_t zone_bytes;
     bool random, map;
     uint64_t next[2];           /* sequential cursors: reads, writes */
     /* fio's streams (see frand.h), reseeded from seeds each pass when

@@ -1161,7 +1161,8 @@ static int check_geometry(struct runner *rn, struct coblk_dev *dev,
     rn->first_sector = job->offset / COBLK_SECTOR_SIZE;
     /* Per pass (loops=), as fio counts size and number_ios. */
     rn->total_bytes = job->time_based ? UINT64_MAX
-                                      : rn->units * job->bs_unit;
+                      : job->io_size ? job->io_size
+                                     : rn->units * job->bs_unit;
     rn->max_ios = job->number_ios ? job->number_ios : UINT64_MAX;
     return 0;
 }
