@@ -371,7 +371,9 @@ if command -v fio >/dev/null 2>&1; then
         "--zonemode=strided --zonerange=64k --zonesize=16k --rw=randread" \
         "--zonemode=strided --zonerange=32k --zonesize=64k --rw=randread" \
         "--zonemode=strided --zonerange=64k --zonesize=16k --zoneskip=64k --rw=read" \
-        "--zonemode=strided --zonerange=64k --zonesize=64k --rw=randread --norandommap --io_size=512k"; do
+        "--zonemode=strided --zonerange=64k --zonesize=64k --rw=randread --norandommap --io_size=512k" \
+        "--rw=randread --random_distribution=zoned:50/5:30/15:20/" \
+        "--rw=randrw --random_distribution=zoned:60/10:30/20:10/70 --bsrange=4k-16k"; do
         rm -f "$work/c.log" "$work/f.log"
         # shellcheck disable=SC2086
         "$bench" --name=r --filename="$work/seq.img" --size=1M $args \

@@ -373,6 +373,82 @@ static int parse_rate_iops(struct job *job, const char *value, char *err,
 }
 
 /* "random", or "zipf:THETA" with THETA > 0 and not 1. */
+/* A percentage of a zoned split, or -1 when left out (fio then shares
+ * what is left between those left out). */
+static int zone_percent(const char *text, size_t len)
+{
+    char number[8];
+    uint64_t pct;
+    const char *unit;
+
+    if (!len) {
+        return -1;
+    }
+    if (len >= sizeof(number)) {
+        return -2;
+    }
+    memcpy(number, text, len);
+    number[len] = '\0';
+    return parse_number(number, &pct, &unit) && !*unit && pct <= 100
+               ? (int)pct : -2;
+}
+
+/* Fills the sizes left out as fio: what is left of 100, split evenly. */
+static void share_rest(struct job *job)
+{
+    unsigned sum = 0, missing = 0;
+
+    for (unsigned i = 0; i < job->nr_zones; i++) {
+        missing += job->zones[i].size == UINT8_MAX;
+        sum += job->zones[i].size == UINT8_MAX ? 0 : job->zones[i].size;
+    }
+    for (unsigned i = 0; i < job->nr_zones && missing && sum <= 100; i++) {
+        if (job->zones[i].size == UINT8_MAX) {
+            job->zones[i].size = (uint8_t)((100 - sum) / missing);
+        }
+    }
+}
+
+/* zoned:ACCESS/SIZE:...: ACCESS% of the I/O to the next SIZE% of the
+ * region; sizes left out get an even part of the rest; the accesses must
+ * add up to 100, the sizes to no more. */
+static int parse_zones(struct job *job, const char *list, char *err,
+                       size_t err_size)
+{
+    const char *at = list;
+
+    job->nr_zones = 0;
+    while (*at && job->nr_zones < MAX_ZONES) {
+        size_t len = strcspn(at, ":,");
+        const char *slash = memchr(at, '/', len);
+        int access = zone_percent(at, slash ? (size_t)(slash - at) : len);
+        int size = slash ? zone_percent(slash + 1,
+                                         len - (size_t)(slash - at) - 1)
+                         : -1;
+        if (access < 0 || size < -1 || at[len] == ',') {
+            return fail(err, err_size, "random_distribution: zoned: expected "
+                        "ACCESS/SIZE percentages, one split for all "
+                        "directions, got '%.*s'", (int)len, at);
+        }
+        job->zones[job->nr_zones].access = (uint8_t)access;
+        job->zones[job->nr_zones++].size = (uint8_t)size;
+        at += len + (at[len] != '\0');
+    }
+    share_rest(job);
+    unsigned access = 0, size = 0;
+    for (unsigned i = 0; i < job->nr_zones; i++) {
+        access += job->zones[i].access;
+        size += job->zones[i].size;
+    }
+    if (access != 100 || size > 100) {
+        return fail(err, err_size, "random_distribution: zoned: the accesses "
+                    "must add up to 100%% and the sizes to no more (got %u%% "
+                    "and %u%%)", access, size);
+    }
+    job->distribution = DIST_ZONED;
+    return 0;
+}
+
 static int parse_distribution(struct job *job, const char *value, char *err,
                               size_t err_size)
 {
@@ -381,6 +457,9 @@ static int parse_distribution(struct job *job, const char *value, char *err,
     if (!strcmp(value, "random")) {
         job->distribution = DIST_RANDOM;
         return 0;
+    }
+    if (!strncmp(value, "zoned:", 6)) {
+        return parse_zones(job, value + 6, err, err_size);
     }
     if (!strncmp(value, "zipf:", 5)) {
         double theta = strtod(value + 5, &end);
@@ -391,8 +470,9 @@ static int parse_distribution(struct job *job, const char *value, char *err,
             return 0;
         }
     }
-    return fail(err, err_size, "random_distribution: expected random or "
-                "zipf:THETA (THETA > 0, not 1), got '%s'", value);
+    return fail(err, err_size, "random_distribution: expected random, "
+                "zipf:THETA (THETA > 0, not 1) or zoned:ACCESS/SIZE:..., got "
+                "'%s'", value);
 }
 
 static int parse_verify(struct job *job, const char *value, char *err,

@@ -32,7 +32,8 @@ enum {
     UNSUPPORTED_HIPRI = 1u << 2,        /* polled completions */
 };
 #define UNSUPPORTED_COUNT 3
-enum distribution { DIST_RANDOM, DIST_ZIPF };
+enum distribution { DIST_RANDOM, DIST_ZIPF, DIST_ZONED };
+#define MAX_ZONES 100
 /* fio's random_generator=; lfsr is drawn as tausworthe (with a note). */
 enum random_generator { RANDGEN_TAUSWORTHE, RANDGEN_LFSR,
                         RANDGEN_TAUSWORTHE64 };
@@ -103,6 +104,11 @@ struct job {
     bool randseed_given;                /* ... unless randseed= says */
     uint64_t rate[2], rate_iops[2];     /* per second, read and write */
     enum distribution distribution;
+    /* random_distribution=zoned:A/S:...: share A% of the I/O in the next
+     * S% of the region, as fio's zoned (the same split for every
+     * direction). */
+    struct { uint8_t access, size; } zones[MAX_ZONES];
+    unsigned nr_zones;
     enum random_generator random_generator;
     double zipf_theta;
     unsigned fsync;                     /* flush after this many writes */

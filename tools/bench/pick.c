@@ -114,9 +114,26 @@ static void seed_streams(struct picker *p)
     frand_seed(&p->bs_rand[0], p->seeds[FRAND_BS_READ], use64);
     frand_seed(&p->bs_rand[1], write_seed, use64);
     frand_seed(&p->mix_rand, p->seeds[FRAND_MIX], false);
+    frand_seed(&p->zone_rand, p->seeds[FRAND_ZONE], false);
     p->mix_dir = 0;
     p->mix_until = 0;
     p->issues[0] = p->issues[1] = 0;
+}
+
+/* fio's table for zoned: draw v (1..100) falls in the zone whose
+ * accesses cover it, and gets that zone's span of the region. */
+static void zoned_index(struct picker *p)
+{
+    const struct job *job = p->job;
+    unsigned v = 0, start = 0;
+
+    for (unsigned i = 0; i < job->nr_zones; i++) {
+        for (unsigned j = 0; j < job->zones[i].access && v < 100; j++, v++) {
+            p->zoned[v].start = (uint8_t)start;
+            p->zoned[v].end = (uint8_t)(start + job->zones[i].size);
+        }
+        start += job->zones[i].size;
+    }
 }
 
 int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
@@ -147,6 +164,8 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
             p->scramble += 2;
         }
     }
+    zoned_index(p);
+    /* fio keeps no map of what zipf and zoned jobs did: blocks repeat. */
     bool random_map = p->random && p->map && job->distribution == DIST_RANDOM;
     if (random_map && blockmap_init(&p->done, zone) < 0) {
         return -ENOMEM;
@@ -158,7 +177,7 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                     job->ios_per_seek <= 1 && !p->zone_range;
     bool uniform = p->random && !p->map && job->distribution == DIST_RANDOM;
     p->fast = !one_size  ? PICK_ANY
-              : random_map ? PICK_MAP
+              : random_map && job->distribution == DIST_RANDOM ? PICK_MAP
               : uniform    ? PICK_UNIFORM
                            : PICK_ANY;
     p->fixed_dir = fixed_direction(job->rw);
@@ -222,16 +241,25 @@ static uint64_t random_block(struct picker *p)
         return (uint64_t)(((unsigned __int128)rank * p->scramble) %
                           p->blocks);
     }
-    uint64_t block = picker_uniform(p);
+    uint64_t start = 0, span = p->blocks;
+    if (p->job->distribution == DIST_ZONED) {
+        unsigned v = (unsigned)frand_between(&p->zone_rand, 1, 100);
+        start = p->zoned[v - 1].start * p->blocks / 100;
+        span = p->blocks * (p->zoned[v - 1].end - p->zoned[v - 1].start) /
+               100;
+    }
+    uint64_t draw = frand_next(&p->block_rand);
+    uint64_t block = (uint64_t)((double)span *
+                                frand_fraction(&p->block_rand, draw));
     if (p->map && blockmap_is_done(&p->done, block)) {
         uint64_t free_block = blockmap_next_free(&p->done, block);
         if (free_block == BLOCKMAP_NONE) {
             blockmap_clear(&p->done);
-            return block;
+            free_block = block;
         }
-        return free_block;
+        block = free_block;
     }
-    return block;
+    return start + block < p->blocks ? start + block : p->blocks - 1;
 }
 
 /* An I/O's size, as fio draws it (its get_next_buflen): a share of the

@@ -34,7 +34,10 @@ struct picker {
     /* fio's streams (see frand.h), reseeded from seeds each pass when
      * the job repeats its randomness: blocks, sizes, directions. */
     uint64_t seeds[FRAND_STREAMS];
-    struct frand block_rand, bs_rand[2], mix_rand;
+    struct frand block_rand, bs_rand[2], mix_rand, zone_rand;
+    /* zoned: for each draw of 1..100, the span of the region (start and
+     * end, in percent) its zone covers. */
+    struct { uint8_t start, end; } zoned[100];
     uint64_t rng;               /* zipf's own draws */
     uint64_t scramble;          /* zipf: rank -> block multiplier */
     struct zipf zipf;
