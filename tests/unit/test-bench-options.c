@@ -141,7 +141,7 @@ static const struct value_case cases[] = {
     { "random_distribution", "random", AT(distribution), DIST_RANDOM, NULL },
     { "random_distribution", "zipf:1", AT(distribution), 0, "THETA > 0" },
     { "random_distribution", "pareto:0.5", AT(distribution), 0,
-      "expected random or zipf" },
+      "expected random, zipf:THETA" },
     { "fsync", "8", AT(fsync), 8, NULL },
     { "end_fsync", "1", AT(end_fsync), 1, NULL },
     { "verify", "md5", AT(verify), VERIFY_MD5, NULL },
