@@ -373,7 +373,10 @@ if command -v fio >/dev/null 2>&1; then
         "--zonemode=strided --zonerange=64k --zonesize=16k --zoneskip=64k --rw=read" \
         "--zonemode=strided --zonerange=64k --zonesize=64k --rw=randread --norandommap --io_size=512k" \
         "--rw=randread --random_distribution=zoned:50/5:30/15:20/" \
-        "--rw=randrw --random_distribution=zoned:60/10:30/20:10/70 --bsrange=4k-16k"; do
+        "--rw=randrw --random_distribution=zoned:60/10:30/20:10/70 --bsrange=4k-16k" \
+        "--rw=randread --random_generator=lfsr --norandommap" \
+        "--rw=randwrite --random_generator=lfsr --loops=2" \
+        "--rw=randread --random_generator=lfsr --zonemode=strided --zonerange=64k --zonesize=32k"; do
         rm -f "$work/c.log" "$work/f.log"
         # shellcheck disable=SC2086
         "$bench" --name=r --filename="$work/seq.img" --size=1M $args \

@@ -213,6 +213,33 @@ static void test_frand_streams(void **state)
     assert_true(differ);
 }
 
+/* fio's LFSR: every value below n once, then the end; again after a
+ * reset; the forbidden all-ones seed refused. */
+static void test_lfsr_visits_each_once(void **state)
+{
+    static const uint64_t sizes[] = { 1, 7, 8, 9, 1000, 4096, 100003 };
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint64_t n = sizes[i], v;
+        struct flfsr l;
+        uint8_t *seen = calloc(n, 1);
+        assert_int_equal(flfsr_init(&l, n, 0xb1899bed), 0);
+        for (int round = 1; round <= 2; round++) {
+            for (uint64_t k = 0; k < n; k++) {
+                assert_true(flfsr_next(&l, &v));
+                assert_true(v < n);
+                assert_int_equal(seen[v], round - 1);
+                seen[v]++;
+            }
+            assert_false(flfsr_next(&l, &v) && flfsr_next(&l, &v));
+            flfsr_reset(&l);
+        }
+        free(seen);
+    }
+    struct flfsr l;
+    assert_int_equal(flfsr_init(&l, 8, 15), -1);  /* 4 bits: 15 is all ones */
+}
+
 static void test_sequential_wraps_and_clamps(void **state)
 {
     struct job job = make_job(RW_READ);
@@ -447,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_blocks_as_fio_draws_them),
         cmocka_unit_test(test_blockmap_as_a_flag_array),
         cmocka_unit_test(test_frand_streams),
+        cmocka_unit_test(test_lfsr_visits_each_once),
         cmocka_unit_test(test_sequential_wraps_and_clamps),
         cmocka_unit_test(test_sequential_offset_modifier),
         cmocka_unit_test(test_random_offset_modifier),

@@ -90,3 +90,80 @@ void frand_job_seeds(uint64_t randseed, unsigned thread_number,
         seeds[FRAND_BLOCK] = BLOCK_SEED * thread_number;
     }
 }
+
+/* ---- the LFSR ------------------------------------------------------------- */
+
+/* Taps of maximal-length registers of 3 to 63 bits (Xilinx XAPP052, as
+ * fio uses them), highest first; 0 ends a list. */
+static const uint8_t lfsr_taps[64][6] = {
+    [3] = { 3, 2 }, [4] = { 4, 3 }, [5] = { 5, 3 }, [6] = { 6, 5 },
+    [7] = { 7, 6 }, [8] = { 8, 6, 5, 4 }, [9] = { 9, 5 }, [10] = { 10, 7 },
+    [11] = { 11, 9 }, [12] = { 12, 6, 4, 1 }, [13] = { 13, 4, 3, 1 },
+    [14] = { 14, 5, 3, 1 }, [15] = { 15, 14 }, [16] = { 16, 15, 13, 4 },
+    [17] = { 17, 14 }, [18] = { 18, 11 }, [19] = { 19, 6, 2, 1 },
+    [20] = { 20, 17 }, [21] = { 21, 19 }, [22] = { 22, 21 },
+    [23] = { 23, 18 }, [24] = { 24, 23, 22, 17 }, [25] = { 25, 22 },
+    [26] = { 26, 6, 2, 1 }, [27] = { 27, 5, 2, 1 }, [28] = { 28, 25 },
+    [29] = { 29, 27 }, [30] = { 30, 6, 4, 1 }, [31] = { 31, 28 },
+    [32] = { 32, 31, 29, 1 }, [33] = { 33, 20 }, [34] = { 34, 27, 2, 1 },
+    [35] = { 35, 33 }, [36] = { 36, 25 }, [37] = { 37, 5, 4, 3, 2, 1 },
+    [38] = { 38, 6, 5, 1 }, [39] = { 39, 35 }, [40] = { 40, 38, 21, 19 },
+    [41] = { 41, 38 }, [42] = { 42, 41, 20, 19 }, [43] = { 43, 42, 38, 37 },
+    [44] = { 44, 43, 18, 17 }, [45] = { 45, 44, 42, 41 },
+    [46] = { 46, 45, 26, 25 }, [47] = { 47, 42 }, [48] = { 48, 47, 21, 20 },
+    [49] = { 49, 40 }, [50] = { 50, 49, 24, 23 }, [51] = { 51, 50, 36, 35 },
+    [52] = { 52, 49 }, [53] = { 53, 52, 38, 37 }, [54] = { 54, 53, 18, 17 },
+    [55] = { 55, 31 }, [56] = { 56, 55, 35, 34 }, [57] = { 57, 50 },
+    [58] = { 58, 39 }, [59] = { 59, 58, 38, 37 }, [60] = { 60, 59 },
+    [61] = { 61, 60, 46, 45 }, [62] = { 62, 61, 6, 5 }, [63] = { 63, 62 },
+};
+
+int flfsr_init(struct flfsr *l, uint64_t n, uint64_t seed)
+{
+    unsigned bits = 3;
+
+    /* The all-ones state never comes: 2^bits must exceed n. */
+    while (bits < 64 && (1ull << bits) <= n) {
+        bits++;
+    }
+    if (bits == 64 || !n) {
+        return -1;
+    }
+    *l = (struct flfsr){ .top_bit = 1ull << (bits - 1), .max = n - 1,
+                         .seed = seed };
+    for (int i = 0; i < 6 && lfsr_taps[bits][i]; i++) {
+        l->xormask |= 1ull << (lfsr_taps[bits][i] - 1);
+    }
+    flfsr_reset(l);
+    l->first = true;
+    return l->last == (l->top_bit << 1) - 1 ? -1 : 0;
+}
+
+/* As fio's: the first step after a reset is a single one. */
+void flfsr_reset(struct flfsr *l)
+{
+    l->last = l->seed & ((l->top_bit << 1) - 1);
+    l->count = 0;
+}
+
+static void flfsr_step(struct flfsr *l)
+{
+    l->last = ((l->last >> 1) | l->top_bit) ^
+              (((l->last & 1) - 1) & l->xormask);
+}
+
+bool flfsr_next(struct flfsr *l, uint64_t *out)
+{
+    if (l->count++ > l->max) {
+        return false;
+    }
+    do {
+        flfsr_step(l);
+        if (l->first) {
+            flfsr_step(l);
+            l->first = false;
+        }
+    } while (l->last > l->max);
+    *out = l->last;
+    return true;
+}

@@ -62,4 +62,20 @@ uint64_t frand_between(struct frand *r, uint64_t start, uint64_t end);
 void frand_job_seeds(uint64_t randseed, unsigned thread_number,
                      bool randrepeat, uint64_t seeds[FRAND_STREAMS]);
 
+/* fio's other generator (random_generator=lfsr): a maximal-length
+ * linear feedback shift register over just enough bits for n values,
+ * each of 0..n-1 once before it ends; what it yields past n - 1 it skips.
+ * The taps are the usual maximal-length ones (as fio takes them). */
+struct flfsr {
+    uint64_t xormask, last, top_bit, max, count, seed;
+    bool first;                 /* fio's first step goes two */
+};
+
+/* 0, or -1 when no register fits n or the seed is the forbidden state. */
+int flfsr_init(struct flfsr *l, uint64_t n, uint64_t seed);
+/* Every value again, from the seed (a single first step, as fio's). */
+void flfsr_reset(struct flfsr *l);
+/* The next value, or false when all n have come. */
+bool flfsr_next(struct flfsr *l, uint64_t *out);
+
 #endif

@@ -1655,13 +1655,5 @@ void bench_warn_unsupported(const struct bench_config *cfg, FILE *out)
                     "ignored\n", unsupported_names[b]);
         }
     }
-    bool lfsr = cfg->global.random_generator == RANDGEN_LFSR;
-    for (unsigned i = 0; i < cfg->nr_jobs; i++) {
-        lfsr |= cfg->jobs[i].random_generator == RANDGEN_LFSR;
-    }
-    if (lfsr) {
-        fprintf(out, "coblk-bench: random_generator=lfsr: drawn with "
-                "tausworthe and the random map instead (each block once a "
-                "pass, in another order than fio's)\n");
-    }
+
 }

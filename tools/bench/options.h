@@ -34,7 +34,7 @@ enum {
 #define UNSUPPORTED_COUNT 3
 enum distribution { DIST_RANDOM, DIST_ZIPF, DIST_ZONED };
 #define MAX_ZONES 100
-/* fio's random_generator=; lfsr is drawn as tausworthe (with a note). */
+/* fio's random_generator=. */
 enum random_generator { RANDGEN_TAUSWORTHE, RANDGEN_LFSR,
                         RANDGEN_TAUSWORTHE64 };
 

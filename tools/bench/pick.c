@@ -115,6 +115,10 @@ static void seed_streams(struct picker *p)
     frand_seed(&p->bs_rand[1], write_seed, use64);
     frand_seed(&p->mix_rand, p->seeds[FRAND_MIX], false);
     frand_seed(&p->zone_rand, p->seeds[FRAND_ZONE], false);
+    if (p->use_lfsr) {
+        p->lfsr.seed = p->seeds[FRAND_BLOCK];
+        flfsr_reset(&p->lfsr);
+    }
     p->mix_dir = 0;
     p->mix_until = 0;
     p->issues[0] = p->issues[1] = 0;
@@ -136,12 +140,21 @@ static void zoned_index(struct picker *p)
     }
 }
 
+/* The blocks random draws range over: a strided zone's, or all. */
+static uint64_t zone_blocks(const struct job *job, uint64_t blocks)
+{
+    uint64_t range = job->zonemode == ZONES_STRIDED
+                         ? job->zonerange / job->bs_unit : 0;
+
+    return range && range < blocks ? range : blocks;
+}
+
 int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                 const uint64_t seeds[FRAND_STREAMS])
 {
     bool strided = job->zonemode == ZONES_STRIDED;
     uint64_t range = strided ? job->zonerange / job->bs_unit : 0;
-    uint64_t zone = range && range < blocks ? range : blocks;
+    uint64_t zone = zone_blocks(job, blocks);
 
     *p = (struct picker){ .job = job, .blocks = zone, .region_blocks = blocks,
                           .zone_range = range,
@@ -153,6 +166,13 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                           .map = !job->norandommap,
                           .rng = picker_seed_state(seeds[FRAND_BLOCK]) };
     memcpy(p->seeds, seeds, sizeof(p->seeds));
+    /* As fio: the LFSR visits each block once by itself, without a map;
+     * where none fits (or the seed is its forbidden state), tausworthe. */
+    p->use_lfsr = p->random && job->random_generator == RANDGEN_LFSR &&
+                  job->distribution == DIST_RANDOM &&
+                  flfsr_init(&p->lfsr, zone_blocks(job, blocks),
+                             seeds[FRAND_BLOCK]) == 0;
+    p->map &= !p->use_lfsr;
     seed_streams(p);
     split_order(job, p->split);
     if (job->distribution == DIST_ZIPF) {
@@ -176,6 +196,7 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                     job->bs_min == job->bs_unit && !job->seq_add &&
                     job->ios_per_seek <= 1 && !p->zone_range;
     bool uniform = p->random && !p->map && job->distribution == DIST_RANDOM;
+    one_size &= !p->use_lfsr;
     p->fast = !one_size  ? PICK_ANY
               : random_map && job->distribution == DIST_RANDOM ? PICK_MAP
               : uniform    ? PICK_UNIFORM
@@ -248,9 +269,16 @@ static uint64_t random_block(struct picker *p)
         span = p->blocks * (p->zoned[v - 1].end - p->zoned[v - 1].start) /
                100;
     }
+    uint64_t block;
+    if (p->use_lfsr) {
+        if (!flfsr_next(&p->lfsr, &block)) {     /* all done: again */
+            flfsr_reset(&p->lfsr);
+            flfsr_next(&p->lfsr, &block);
+        }
+        return block;
+    }
     uint64_t draw = frand_next(&p->block_rand);
-    uint64_t block = (uint64_t)((double)span *
-                                frand_fraction(&p->block_rand, draw));
+    block = (uint64_t)((double)span * frand_fraction(&p->block_rand, draw));
     if (p->map && blockmap_is_done(&p->done, block)) {
         uint64_t free_block = blockmap_next_free(&p->done, block);
         if (free_block == BLOCKMAP_NONE) {
@@ -333,6 +361,9 @@ static void next_zone_maybe(struct picker *p)
     if (p->zone_bytes % job->zonerange == 0) {
         if (p->map) {
             blockmap_clear(&p->done);
+        }
+        if (p->use_lfsr) {
+            flfsr_reset(&p->lfsr);
         }
         p->next[0] = p->next[1] = 0;
     }

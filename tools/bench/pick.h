@@ -35,6 +35,8 @@ struct picker {
      * the job repeats its randomness: blocks, sizes, directions. */
     uint64_t seeds[FRAND_STREAMS];
     struct frand block_rand, bs_rand[2], mix_rand, zone_rand;
+    struct flfsr lfsr;          /* random_generator=lfsr */
+    bool use_lfsr;
     /* zoned: for each draw of 1..100, the span of the region (start and
      * end, in percent) its zone covers. */
     struct { uint8_t start, end; } zoned[100];
