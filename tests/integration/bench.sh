@@ -294,6 +294,24 @@ check "verify_backlog: every block read back" test "$(json \
 "$bench" --name=v --filename="$work/fixed.img" --size=8M --rw=randwrite \
     --bs=4k --iodepth=16 --direct=1 --fixedbufs=1 --verify=md5 \
     --output-format=json >"$work/fixed.json" 2>"$work/verify.err"
+# verify_interval: a header every 4k of each 64k write; a flipped byte is
+# named at its 4k, and verify_dump=1 writes that 4k as read (fio's
+# FILE.OFFSET.received) and, for a job that knows the write, .expected.
+(cd "$work" && "$bench" --name=v --filename="$work/vi.img" --size=1M \
+    --bs=64k --rw=randwrite --verify=crc32c --verify_interval=4k \
+    --output-format=json >vi.json 2>vi.err)
+check "verify_interval: clean data passes" test ! -s "$work/vi.err"
+printf 'XX' | dd of="$work/vi.img" bs=1 seek=$((65536 * 3 + 4096 * 2 + 100)) \
+    conv=notrunc 2>/dev/null
+(cd "$work" && "$bench" --name=v --filename="$work/vi.img" --size=1M \
+    --bs=64k --rw=randwrite --verify=crc32c --verify_interval=4k \
+    --verify_only=1 --verify_dump=1 >/dev/null 2>vi.err) || :
+check "verify_interval: the bad 4k named" grep -q \
+    "^coblk-bench: v: verify: offset 204800: data checksum" "$work/vi.err"
+check "verify_dump: received and expected, 4k each, one byte pair apart" \
+    test "$(cmp -l "$work/vi.img.204800.received" \
+        "$work/vi.img.204800.expected" | wc -l)" -eq 2 -a \
+    "$(stat -c %s "$work/vi.img.204800.received")" -eq 4096
 check "fixedbufs=1: registered buffers write and verify" \
     test ! -s "$work/verify.err"
 check "fixedbufs=1: every block read back" test "$(json \

@@ -797,6 +797,9 @@ static const struct opt options[] = {
     OPTION("verify_fatal", OPT_BOOL, verify_fatal, 0, 0, NULL),
     OPTION("verify_backlog", OPT_UINT, verify_backlog, 0, 1u << 20, NULL),
     FUNC("verify_pattern", parse_verify_pattern),
+    OPTION("verify_interval", OPT_SIZE, verify_interval, 512, UINT32_MAX,
+           NULL),
+    OPTION("verify_dump", OPT_BOOL, verify_dump, 0, 0, NULL),
     OPTION("group_reporting", OPT_BOOL, group_reporting, 0, 0, NULL),
     FUNC("percentile_list", parse_percentiles),
     OPTION("slat_percentiles", OPT_BOOL, slat_percentiles, 0, 0, NULL),
@@ -1525,6 +1528,13 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
         return fail(err, err_size, "%s: rw=%s:%lld: the offset modifier must "
                     "be a multiple of the block size %llu", job->name,
                     bench_rw_name(job->rw), (long long)job->seq_add,
+                    (unsigned long long)job->bs_unit);
+    }
+    if (job->verify_interval && job->verify_interval < job->bs_unit &&
+        job->bs_unit % job->verify_interval) {
+        return fail(err, err_size, "%s: verify_interval=%llu must divide "
+                    "the block size %llu", job->name,
+                    (unsigned long long)job->verify_interval,
                     (unsigned long long)job->bs_unit);
     }
     if (job->verify && (job->rw == RW_TRIM || job->rw == RW_RANDTRIM)) {

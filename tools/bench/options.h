@@ -116,6 +116,8 @@ struct job {
     enum verify_algo verify;
     bool do_verify, verify_only, verify_fatal;
     unsigned verify_backlog;            /* verify after this many writes */
+    uint64_t verify_interval;           /* a header every N bytes; 0: bs */
+    bool verify_dump;                   /* bad blocks to files */
     uint8_t verify_pattern[MAX_VERIFY_PATTERN];
     unsigned verify_pattern_len;        /* 0: pseudo-random data */
     /* Percentiles (and json+ bins) of which latencies: fio's defaults,

@@ -457,9 +457,10 @@ static void fill_for_verify(struct runner *rn, struct slot *s, uint64_t unit)
     char *buf = s->iov.iov_base;
 
     s->seq = ++rn->write_seq;
-    for (uint64_t i = 0; i < s->bytes / rn->unit_bytes; i++) {
-        verify_fill(&rn->vp, buf + i * rn->unit_bytes,
-                    (unit + i) * rn->unit_bytes + rn->job->offset, s->seq);
+    for (uint64_t i = 0; i < s->bytes / rn->vp.unit; i++) {
+        verify_fill(&rn->vp, buf + i * rn->vp.unit,
+                    unit * rn->unit_bytes + i * rn->vp.unit + rn->job->offset,
+                    s->seq);
     }
 }
 
@@ -715,17 +716,57 @@ static int submit_ready(struct runner *rn)
     return 0;
 }
 
+/* verify_dump=1, as fio: the bad block as read to FILE.OFFSET.received
+ * in the working directory, and what it should hold to .expected when
+ * the job knows which write it was. */
+static void dump_bad(const struct runner *rn, const void *got,
+                     uint64_t offset, uint64_t seq)
+{
+    const char *slash = strrchr(rn->job->filename, '/');
+    const char *base = slash ? slash + 1 : rn->job->filename;
+    char path[4200];
+    void *want = NULL;
+
+    for (int kind = 0; kind < 2; kind++) {
+        const void *data = got;
+        if (kind == 1) {
+            if (seq == VERIFY_ANY_SEQ || !(want = malloc(rn->vp.unit))) {
+                break;
+            }
+            verify_fill(&rn->vp, want, offset, seq);
+            data = want;
+        }
+        snprintf(path, sizeof(path), "%s.%llu.%s", base,
+                 (unsigned long long)offset, kind ? "expected" : "received");
+        FILE *f = fopen(path, "w");
+        if (!f || fwrite(data, 1, rn->vp.unit, f) != rn->vp.unit) {
+            fprintf(stderr, "coblk-bench: verify_dump: %s: %s\n", path,
+                    strerror(errno));
+        }
+        if (f) {
+            fclose(f);
+        }
+    }
+    free(want);
+}
+
 static void check_read(struct runner *rn, const struct slot *s,
                        uint64_t unit, bool known_seq)
 {
     const char *buf = s->iov.iov_base;
+    uint64_t per_unit = rn->unit_bytes / rn->vp.unit;
 
-    for (uint64_t i = 0; i < s->bytes / rn->unit_bytes; i++) {
+    for (uint64_t i = 0; i < s->bytes / rn->vp.unit; i++) {
         char msg[400];
-        uint64_t seq = known_seq ? rn->unit_seq[unit + i] : VERIFY_ANY_SEQ;
-        if (verify_check(&rn->vp, buf + i * rn->unit_bytes,
-                         (unit + i) * rn->unit_bytes + rn->job->offset, seq,
-                         msg, sizeof(msg)) < 0) {
+        uint64_t seq = known_seq ? rn->unit_seq[unit + i / per_unit]
+                                 : VERIFY_ANY_SEQ;
+        uint64_t offset = unit * rn->unit_bytes + i * rn->vp.unit +
+                          rn->job->offset;
+        if (verify_check(&rn->vp, buf + i * rn->vp.unit, offset, seq, msg,
+                         sizeof(msg)) < 0) {
+            if (rn->job->verify_dump) {
+                dump_bad(rn, buf + i * rn->vp.unit, offset, seq);
+            }
             if (!rn->bad_units++) {
                 job_error(rn->r, -EILSEQ, "verify: %s", msg);
             }
@@ -1229,7 +1270,10 @@ static int setup_verify(struct runner *rn)
         .algo = job->verify, .seed = rn->seed,
         .pattern = job->verify_pattern_len ? job->verify_pattern : NULL,
         .pattern_len = job->verify_pattern_len,
-        .unit = (uint32_t)rn->unit_bytes };
+        .unit = (uint32_t)(job->verify_interval &&
+                                   job->verify_interval < rn->unit_bytes
+                               ? job->verify_interval
+                               : rn->unit_bytes) };
     if (rn->unit_bytes < VERIFY_MIN_UNIT || rn->unit_bytes > UINT32_MAX) {
         return job_error(rn->r, -EINVAL, "verify needs blocks of at least "
                          "%d bytes", VERIFY_MIN_UNIT);
