@@ -394,7 +394,8 @@ if command -v fio >/dev/null 2>&1; then
         "--rw=randrw --random_distribution=zoned:60/10:30/20:10/70 --bsrange=4k-16k" \
         "--rw=randread --random_generator=lfsr --norandommap" \
         "--rw=randwrite --random_generator=lfsr --loops=2" \
-        "--rw=randread --random_generator=lfsr --zonemode=strided --zonerange=64k --zonesize=32k"; do
+        "--rw=randread --random_generator=lfsr --zonemode=strided --zonerange=64k --zonesize=32k" \
+        "--rw=read:512k --bs=128k" "--rw=randrw --bsrange=4k:16k"; do
         rm -f "$work/c.log" "$work/f.log"
         # shellcheck disable=SC2086
         "$bench" --name=r --filename="$work/seq.img" --size=1M $args \

@@ -89,6 +89,9 @@ static const struct value_case cases[] = {
     { "bsrange", "4k-64k", AT(bs_max), 65536, NULL },
     { "bsrange", "64k-4k", AT(bs_min), 0, "bsrange: invalid range '64k-4k'" },
     { "bsrange", "4k", AT(bs_min), 0, "bsrange: expected MIN-MAX" },
+    { "bsrange", "512:1M", AT(bs_max), 1 << 20, NULL },     /* fio's t0002 */
+    { "io_submit_mode", "offload", AT(unsupported), 0, NULL },
+    { "io_submit_mode", "later", AT(unsupported), 0, "invalid value" },
     { "bssplit", "4k/10:64k/50:32k", AT(nr_bssplit), 3, NULL },
     { "bssplit", "4k/60:64k/50", AT(nr_bssplit), 0, "must add up to 100" },
     { "bssplit", "4k/50:8k/40", AT(nr_bssplit), 0, "must add up to 100" },

@@ -298,10 +298,23 @@ static void test_sequential_offset_modifier(void **state)
     }
     picker_free(&p);
 
-    assert_int_equal(bench_set_option(&job, "rw", "read:6k", err,
+    /* A hole of half a block: blocks count in its unit (fio's t0007). */
+    assert_int_equal(bench_set_option(&job, "rw", "read:2k", err,
+                                      sizeof(err)), 0);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(job.bs_unit, 2048);
+    assert_int_equal(picker_init(&p, &job, 20, seeds_for(1)), 0);
+    static const uint64_t half[] = { 0, 3, 6, 9, 12, 15, 18 };
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(picker_block(&p, &bytes), half[i]);
+        assert_int_equal(bytes, 4096);
+    }
+    picker_free(&p);
+    bench_job_defaults(&job);
+    assert_int_equal(bench_set_option(&job, "rw", "read:100", err,
                                       sizeof(err)), 0);
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "must be a multiple of the block size"));
+    assert_non_null(strstr(err, "must be a multiple of 512"));
 }
 
 /* rw=randread:4 does 4 I/Os from each random offset: one after the other,

@@ -52,6 +52,7 @@ static const char *const engine_names[] = {
     "pvsync", "pvsync2", NULL,
 };
 static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
+static const char *const submit_modes[] = { "inline", "offload", NULL };
 static const char *const generator_names[] = {
     "tausworthe", "lfsr", "tausworthe64", NULL,
 };
@@ -257,8 +258,9 @@ static int parse_bsrange(struct job *job, const char *value, char *err,
 {
     char low[64], *dash;
 
-    if (strlen(value) >= sizeof(low) || !(dash = strchr(strcpy(low, value),
-                                                         '-'))) {
+    /* fio takes MIN:MAX as well. */
+    if (strlen(value) >= sizeof(low) ||
+        !(dash = strpbrk(strcpy(low, value), "-:"))) {
         return fail(err, err_size, "bsrange: expected MIN-MAX, got '%s'",
                     value);
     }
@@ -736,6 +738,7 @@ static const struct opt options[] = {
     OPTION("bs", OPT_SIZE, bs, 1, MAX_BS, NULL),
     OPTION("blocksize", OPT_SIZE, bs, 1, MAX_BS, NULL),
     FUNC("bsrange", parse_bsrange),
+    FUNC("blocksize_range", parse_bsrange),
     FUNC("bssplit", parse_bssplit),
     FUNC("rw", parse_rw),
     FUNC("readwrite", parse_rw),
@@ -770,6 +773,9 @@ static const struct opt options[] = {
     ACCEPTED("threads", OPT_BOOL, NULL, 0),
     ACCEPTED("nonvectored", OPT_ENUM, nonvectored_values, 0),
     ACCEPTED("userspace_reap", OPT_BOOL, NULL, 0),
+    /* fio can hand submission to a thread of its own; coblk submits from
+     * the job's thread in both modes (its queue batches instead). */
+    ACCEPTED("io_submit_mode", OPT_ENUM, submit_modes, 0),
     OPTION("fixedbufs", OPT_BOOL, fixedbufs, 0, 0, NULL),
     ACCEPTED("sqthread_poll", OPT_BOOL, NULL, UNSUPPORTED_SQTHREAD_POLL),
     ACCEPTED("sqthread_poll_cpu", OPT_UINT, NULL,
@@ -1524,11 +1530,16 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     if (finish_zones(job, err, err_size) < 0) {
         return -1;
     }
-    if (job->seq_add % (int64_t)job->bs_unit) {
-        return fail(err, err_size, "%s: rw=%s:%lld: the offset modifier must "
-                    "be a multiple of the block size %llu", job->name,
-                    bench_rw_name(job->rw), (long long)job->seq_add,
-                    (unsigned long long)job->bs_unit);
+    if (job->seq_add) {
+        /* Blocks count in a unit the holes are whole ones of too. */
+        uint64_t hole = (uint64_t)(job->seq_add < 0 ? -job->seq_add
+                                                    : job->seq_add);
+        job->bs_unit = bench_gcd(job->bs_unit, hole);
+        if (job->bs_unit % 512) {
+            return fail(err, err_size, "%s: rw=%s:%lld: the offset modifier "
+                        "must be a multiple of 512", job->name,
+                        bench_rw_name(job->rw), (long long)job->seq_add);
+        }
     }
     if (job->verify_interval && job->verify_interval < job->bs_unit &&
         job->bs_unit % job->verify_interval) {

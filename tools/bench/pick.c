@@ -328,15 +328,24 @@ static uint64_t pick_size(struct picker *p, int dir, uint64_t block)
 }
 
 /* The block after a sequential I/O ending at end: with rw=MODE:N, N
- * further on (a hole) or back.  Past either end of the region, as fio:
- * going forwards, the pass ends (unless time_based) and the next starts
- * at the start; going backwards, it goes on from the end. */
+ * further on (a hole) or back.  As fio, going forwards: an I/O that
+ * reached the end of the file ends the pass (unless time_based); a hole
+ * past the end of the file goes round to the start, past the end of a
+ * region that ends before the file's, the pass ends.  Going backwards,
+ * before the start goes round to the end. */
 static uint64_t next_sequential(struct picker *p, uint64_t end)
 {
     int64_t next = (int64_t)end + p->seq_add;
+    bool over = next < 0 || next >= (int64_t)p->blocks;
 
-    if (p->seq_add && (next < 0 || next >= (int64_t)p->blocks)) {
-        p->pass_ended = p->seq_add > 0 && !p->job->time_based;
+    if (!p->seq_add) {
+        return end;
+    }
+    if (p->seq_add > 0 && !p->job->time_based &&
+        (p->region_ends_file ? end >= p->blocks : over)) {
+        p->pass_ended = true;
+    }
+    if (over) {
         next = p->seq_add > 0 ? 0 : (int64_t)p->blocks + p->seq_add;
     }
     return next < 0 ? 0 : (uint64_t)next;

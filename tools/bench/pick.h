@@ -55,6 +55,7 @@ struct picker {
      * to follow the last one, where it started and where it ended. */
     int64_t seq_add;
     bool pass_ended;            /* holes reached the end: as fio, stop */
+    bool region_ends_file;      /* set by the caller: no file past it */
     unsigned run_left;
     uint64_t run_block, run_next;
     /* The common jobs, inline: one block size, random with or without

@@ -217,6 +217,7 @@ struct runner {
     unsigned inflight;
 
     uint64_t first_sector, unit_bytes, units;
+    uint64_t dev_bytes;
     uint64_t issued_bytes, total_bytes, issued_ios, max_ios;
     uint64_t stats_ns, deadline_ns, ramp_end_ns;
     uint64_t rate_bytes[2], rate_ios[2];    /* since stats_ns */
@@ -1197,6 +1198,7 @@ static int check_geometry(struct runner *rn, struct coblk_dev *dev,
         return ret;
     }
     uint64_t size = job->size ? job->size : (uint64_t)dev_bytes - job->offset;
+    rn->dev_bytes = (uint64_t)dev_bytes;
     rn->unit_bytes = job->bs_unit;
     rn->units = size / job->bs_unit;
     rn->first_sector = job->offset / COBLK_SECTOR_SIZE;
@@ -1391,6 +1393,8 @@ static void run_job(struct runner *rn)
         iolog_close(&rn->iolog, 0, err, sizeof(err));
         return;
     }
+    rn->pick.region_ends_file = job->offset + rn->units * rn->unit_bytes >=
+                                rn->dev_bytes;
     start_clocks(rn);
     cpu_usage(rn->r, -1);
     run_passes(rn);
