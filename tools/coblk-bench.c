@@ -178,11 +178,86 @@ struct run {
     struct job_result *snapshots;   /* written by the instances */
     struct job_result *views;       /* the main thread's copies of them */
     unsigned total;
+    /* Steady state: for each instance, the instance whose tracker counts
+     * it (the first of its job with group_reporting, else itself), or
+     * NO_STEADY; the trackers, at their owners' indexes. */
+    unsigned *ss_owner;
+    struct steady *steadies;
     FILE *out;
     bool eta;                   /* show the status line */
     bool stopped;               /* on a signal */
     uint64_t start_ns;
 };
+
+#define NO_STEADY UINT_MAX
+
+/* Who tracks each instance's steady state (see struct run). */
+static int plan_steady_states(struct run *run)
+{
+    const struct bench_config *cfg = run->cfg;
+    unsigned k = 0;
+
+    run->ss_owner = calloc(run->total, sizeof(*run->ss_owner));
+    run->steadies = calloc(run->total, sizeof(*run->steadies));
+    if (!run->ss_owner || !run->steadies) {
+        return -1;
+    }
+    for (unsigned j = 0; j < cfg->nr_jobs; j++) {
+        const struct job *job = &cfg->jobs[j];
+        unsigned first = k;
+        for (unsigned i = 0; i < job->numjobs; i++, k++) {
+            run->ss_owner[k] = job->ss_dur_ns < 1000000000 ? NO_STEADY
+                               : job->group_reporting ? first : k;
+        }
+    }
+    return 0;
+}
+
+/* The trackers of instances [from, to), which start now. */
+static int start_steady_states(struct run *run, unsigned from, unsigned to,
+                               uint64_t now)
+{
+    for (unsigned k = from; k < to; k++) {
+        const struct job *job = run->inst[k].job;
+        unsigned owner = run->ss_owner[k];
+        if (owner == k &&
+            steady_init(&run->steadies[k], job->ss_iops, job->ss_slope,
+                        job->ss_pct, job->ss_limit,
+                        (unsigned)(job->ss_dur_ns / 1000000000),
+                        job->ss_ramp_ns, now) < 0) {
+            return -1;
+        }
+        if (owner != NO_STEADY) {
+            run->results[k].steady = &run->steadies[owner];
+        }
+    }
+    return 0;
+}
+
+/* A second's sample for each tracker of [from, to); the instances of one
+ * that attained the state are asked to stop, as fio stops them. */
+static void sample_steady_states(struct run *run, unsigned from, unsigned to,
+                                 uint64_t now)
+{
+    for (unsigned owner = from; owner < to; owner++) {
+        if (run->ss_owner[owner] != owner) {
+            continue;
+        }
+        uint64_t ios = 0, bytes = 0;
+        for (unsigned k = owner; k < to && run->ss_owner[k] == owner; k++) {
+            for (int d = 0; d < DIR_COUNT; d++) {
+                ios += atomic_load(&run->results[k].progress.ios[d]);
+                bytes += atomic_load(&run->results[k].progress.bytes[d]);
+            }
+        }
+        if (steady_sample(&run->steadies[owner], ios, bytes, now)) {
+            for (unsigned k = owner; k < to && run->ss_owner[k] == owner;
+                 k++) {
+                atomic_store(&run->results[k].progress.stop, true);
+            }
+        }
+    }
+}
 
 static void *run_instance(void *opaque)
 {
@@ -299,6 +374,10 @@ static int setup_instances(struct run *run)
             }
         }
     }
+    if (plan_steady_states(run) < 0) {
+        fprintf(stderr, "coblk-bench: out of memory\n");
+        return -1;
+    }
     return prepare_specs(run);
 }
 
@@ -400,6 +479,7 @@ static void stop_on_signal(struct run *run)
 static void watch(struct run *run, unsigned from, unsigned to)
 {
     struct status_prev prev = { .t_ns = bench_now_ns() };
+    uint64_t next_steady = bench_now_ns() + 1000000000;
     uint64_t next_eta = bench_now_ns() + run->cfg->eta_interval_ns;
     uint64_t next_newline = bench_now_ns() + run->cfg->eta_newline_ns;
     uint64_t next_status = bench_now_ns() + run->cfg->status_interval_ns;
@@ -409,6 +489,10 @@ static void watch(struct run *run, unsigned from, unsigned to)
         nanosleep(&ts, NULL);
         stop_on_signal(run);
         uint64_t now = bench_now_ns();
+        if (now >= next_steady) {
+            sample_steady_states(run, from, to, now);
+            next_steady += 1000000000;
+        }
         if (run->eta && !run->stopped && now >= next_eta) {
             char line[512];
             status_line(line, sizeof(line), run->results + from, to - from,
@@ -439,17 +523,23 @@ static int run_all(struct run *run)
     unsigned from = 0;
 
     while (from < run->total && !run->stopped) {
-        unsigned to = from;
-        do {
-            struct instance *in = &run->inst[to];
+        unsigned to = from + 1;
+        while (to < run->total && !(run->inst[to].job->stonewall &&
+                                    run->inst[to].index == 0)) {
+            to++;
+        }
+        if (start_steady_states(run, from, to, bench_now_ns()) < 0) {
+            fprintf(stderr, "coblk-bench: out of memory\n");
+            return -1;
+        }
+        for (unsigned k = from; k < to; k++) {
+            struct instance *in = &run->inst[k];
             if (start_thread(&in->thread, run_instance, in) != 0) {
                 fprintf(stderr, "coblk-bench: cannot start a thread\n");
                 return -1;
             }
             in->started = true;
-            to++;
-        } while (to < run->total && !(run->inst[to].job->stonewall &&
-                                      run->inst[to].index == 0));
+        }
         watch(run, from, to);
         from = to;
     }
@@ -504,6 +594,11 @@ static void free_run(struct run *run)
     free(run->specs);
     free(run->temps);
     free(run->lay_out);
+    for (unsigned k = 0; run->steadies && k < run->total; k++) {
+        steady_free(&run->steadies[k]);
+    }
+    free(run->steadies);
+    free(run->ss_owner);
 }
 
 static int open_output(struct run *run)

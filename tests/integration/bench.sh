@@ -437,6 +437,35 @@ for ddir, name in ((0, "read"), (1, "write")):
                 sys.exit("%s %s %s: %d, exact %d" % (name, lat, pct, value, exact))
 ' "$work/pl.json" "$work"
 
+# Steady state, as fio: a loose limit is attained after ss_ramp, one more
+# second and ss_dur seconds of samples, and stops the job; the criterion
+# is the one its samples give; a limit of 0 is never attained.
+"$bench" --name=s --ioengine=null --size=1G --rw=randread --time_based \
+    --runtime=8 --ss_dur=2 --ss=iops:50% --ss_ramp=1 --output-format=json \
+    >"$work/ss.json"
+check "ss=iops:50%: attained, stopped at ss_ramp + ss_dur, criterion from its data" \
+    python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+s, run = j["steadystate"], j["read"]["runtime"]
+data = s["data"]["iops"]
+mean = sum(data) / len(data)
+dev = max(abs(x - mean) for x in data) / mean * 100
+crit = float(s["criterion"].rstrip("%"))
+sys.exit(not (s["attained"] == 1 and 3000 <= run < 7500 and
+              s["duration"] == 2 and len(data) == 2 and
+              abs(dev - crit) <= 0.005 * max(crit, 1e-9)))
+' "$work/ss.json"
+"$bench" --name=s --ioengine=null --size=1G --rw=randread --time_based \
+    --runtime=3 --ss_dur=1 --ss=iops_slope:0 --output-format=json \
+    >"$work/ss0.json"
+check "ss=iops_slope:0: never attained, the whole runtime" test "$(json \
+    "$work/ss0.json" "(d['jobs'][0]['steadystate']['attained'],
+    abs(d['jobs'][0]['read']['runtime'] - 3000) <= 50)")" = "(0, True)"
+check "--debug=parse: fio's steady state line" test "$("$bench" \
+    --parse-only --debug=parse --ss=iops:.1% 2>/dev/null |
+    sed 's/^parse *[0-9]* //')" = "set steady state threshold to 0.100000%"
+
 # --readonly: reads run, and lay no file out; --max-jobs as fio 3.33.
 "$bench" --readonly --max-jobs=16 --name=r --ioengine=null --size=1M \
     --rw=randread --output-format=json >"$work/ro.json"

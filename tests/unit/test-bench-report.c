@@ -368,10 +368,27 @@ static void test_two_groups(void **state)
     free(r);
 }
 
+/* fio's num2str: four digits with the point, rounded; a fraction that
+ * rounds to 1.0 carries into the whole number (15.95 GiB is 16.0). */
+static void test_num2str_rounding(void **state)
+{
+    char buf[NUM_LEN];
+
+    assert_string_equal(num2str(buf, 17130000000ull, 4, true,
+                                N2S_BYTEPERSEC), "16.0GiB/s");
+    assert_string_equal(num2str(buf, 17130000000ull, 4, false,
+                                N2S_BYTEPERSEC), "17.1GB/s");
+    assert_string_equal(num2str(buf, 16780000000ull, 4, true,
+                                N2S_BYTEPERSEC), "15.6GiB/s");
+    assert_string_equal(num2str(buf, 4182000, 4, false, N2S_NONE), "4182k");
+    assert_string_equal(num2str(buf, 999, 4, false, N2S_NONE), "999");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_terse_fields),
+        cmocka_unit_test(test_num2str_rounding),
         cmocka_unit_test(test_normal_layout),
         cmocka_unit_test(test_normal_units),
         cmocka_unit_test(test_normal_sync_and_error),

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "options.h"
 #include "pattern.h"
@@ -69,6 +70,7 @@ void bench_job_defaults(struct job *job)
         .iodepth_batch_submit = 1, .iodepth_batch_complete_min = 1,
         .randrepeat = true, .do_verify = true, .loops = 1,
         .ios_per_seek = 1, .clat_percentiles = true, .per_job_logs = true,
+        .ss_iops = true, .ss_slope = true, .ss_pct = true, .ss_limit = 0.01,
     };
 }
 
@@ -568,6 +570,60 @@ static int parse_iops_log(struct job *job, const char *value, char *err,
                           "write_iops_log", err, err_size);
 }
 
+/* --debug=parse: fio's lines for what it parsed (here, steady state's). */
+static bool debug_parse;
+
+/* iops|iops_slope|bw|bw_slope:LIMIT[%]: an IOPS limit is a number, a
+ * bandwidth one a size in bytes per second, a percentage either. */
+static int parse_steady(struct job *job, const char *value, char *err,
+                        size_t err_size)
+{
+    static const char *const kinds[] = { "iops", "iops_slope", "bw",
+                                         "bw_slope" };
+    const char *colon = strchr(value, ':');
+    size_t len = colon ? (size_t)(colon - value) : 0;
+    unsigned k = 0;
+
+    while (k < 4 && (strlen(kinds[k]) != len || strncmp(value, kinds[k], len))) {
+        k++;
+    }
+    if (k == 4 || !colon[1]) {
+        return fail(err, err_size, "ss: expected iops, iops_slope, bw or "
+                    "bw_slope, a colon and a limit, got '%s'", value);
+    }
+    const char *limit = colon + 1;
+    char *end;
+    job->ss_iops = k < 2;
+    job->ss_slope = k % 2;
+    job->ss_pct = limit[strlen(limit) - 1] == '%';
+    if (job->ss_pct || job->ss_iops) {
+        job->ss_limit = strtod(limit, &end);
+        if (end == limit || *end != (job->ss_pct ? '%' : '\0') ||
+            job->ss_limit < 0) {
+            return fail(err, err_size, "ss: invalid limit '%s'", limit);
+        }
+    } else {
+        uint64_t bytes;
+        if (!parse_size(limit, &bytes)) {
+            return fail(err, err_size, "ss: invalid limit '%s'", limit);
+        }
+        job->ss_limit = (double)bytes;
+    }
+    if (debug_parse) {
+        if (job->ss_pct) {
+            printf("parse    %d set steady state threshold to %f%%\n",
+                   (int)getpid(), job->ss_limit);
+        } else if (job->ss_iops) {
+            printf("parse    %d set steady state IOPS threshold to %f\n",
+                   (int)getpid(), job->ss_limit);
+        } else {
+            printf("parse    %d set steady state BW threshold to %llu\n",
+                   (int)getpid(), (unsigned long long)job->ss_limit);
+        }
+    }
+    return 0;
+}
+
 /* none or strided; fio's zbd (zoned block devices) is not run here. */
 static int parse_zonemode(struct job *job, const char *value, char *err,
                           size_t err_size)
@@ -818,6 +874,13 @@ static const struct opt options[] = {
     OPTION("write_iolog", OPT_STR, write_iolog, 0, 0, NULL),
     OPTION("log_offset", OPT_BOOL, log_offset, 0, 0, NULL),
     OPTION("per_job_logs", OPT_BOOL, per_job_logs, 0, 0, NULL),
+    FUNC("ss", parse_steady),
+    FUNC("steadystate", parse_steady),
+    OPTION("ss_dur", OPT_TIME, ss_dur_ns, 0, UINT64_MAX, NULL),
+    OPTION("steadystate_duration", OPT_TIME, ss_dur_ns, 0, UINT64_MAX, NULL),
+    OPTION("ss_ramp", OPT_TIME, ss_ramp_ns, 0, UINT64_MAX, NULL),
+    OPTION("steadystate_ramp_time", OPT_TIME, ss_ramp_ns, 0, UINT64_MAX,
+           NULL),
     OPTION("stonewall", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("wait_for_previous", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
@@ -1127,9 +1190,10 @@ static int parse_debug(const char *value, char *err, size_t err_size)
         if (!kinds[i]) {
             return fail(err, err_size, "debug: unknown category '%s'", item);
         }
+        debug_parse |= !strcmp(item, "parse") || !strcmp(item, "all");
     }
-    fprintf(stderr, "coblk-bench: --debug=%s: coblk-bench has no debug "
-            "output, ignored\n", value);
+    fprintf(stderr, "coblk-bench: --debug=%s: only fio's parse lines for "
+            "steady state thresholds; the rest is not kept\n", value);
     return 0;
 }
 

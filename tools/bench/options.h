@@ -130,6 +130,11 @@ struct job {
     uint64_t log_avg_msec;
     bool log_offset;                    /* an offset column in the logs */
     bool per_job_logs;                  /* .N in log names (default) */
+    /* Steady state (steady.h): on with ss_dur; fio's default criterion is
+     * the IOPS slope under 0.01% of the mean. */
+    bool ss_iops, ss_slope, ss_pct;
+    double ss_limit;
+    uint64_t ss_dur_ns, ss_ramp_ns;
     bool stonewall, new_group;
     unsigned loops;
     uint64_t number_ios;                /* 0: no limit */

@@ -174,6 +174,39 @@ static void json_iops(struct jw *w, const struct sample_stats *s)
     jw_uint(w, "iops_samples", s->count);
 }
 
+/* fio's "steadystate" object: what was watched, whether it was attained,
+ * the last criterion, and the samples it was judged on, oldest first. */
+static void json_steady(struct jw *w, const struct steady *s)
+{
+    char text[64];
+
+    jw_open(w, "steadystate", '{');
+    snprintf(text, sizeof(text), "%s%s:%f%s", s->iops ? "iops" : "bw",
+             s->slope ? "_slope" : "", (double)(float)s->limit,
+             s->pct ? "%" : "");
+    jw_str(w, "ss", text);
+    jw_uint(w, "duration", s->dur);
+    jw_uint(w, "attained", s->attained);
+    snprintf(text, sizeof(text), "%f%s", (double)(float)s->criterion,
+             s->pct ? "%" : "");
+    jw_str(w, "criterion", text);
+    jw_float(w, "max_deviation", s->deviation);
+    jw_float(w, "slope", s->slope_value);
+    jw_open(w, "data", '{');
+    jw_uint(w, "bw_mean", steady_mean(s->bw_data, s->count));
+    jw_uint(w, "iops_mean", steady_mean(s->iops_data, s->count));
+    for (int kind = 0; kind < 2; kind++) {
+        const uint64_t *data = kind ? s->bw_data : s->iops_data;
+        jw_open(w, kind ? "bw" : "iops", '[');
+        for (unsigned i = 0; i < s->dur; i++) {
+            jw_uint(w, NULL, i < s->count ? data[i] : 0);
+        }
+        jw_close(w, ']');
+    }
+    jw_close(w, '}');
+    jw_close(w, '}');
+}
+
 static void json_dir(struct jw *w, const struct job_result *r, int d,
                      const struct report_group *grp,
                      const struct report_plist *pl, bool plus)
@@ -313,6 +346,9 @@ static void json_block(struct jw *w, const struct report *rep,
     json_usage(w, b);
     if (r->job->description[0]) {
         jw_str(w, "desc", r->job->description);
+    }
+    if (r->steady) {
+        json_steady(w, r->steady);
     }
     json_engine_paths(w, r);
     jw_close(w, '}');

@@ -349,6 +349,7 @@ char *num2str(char buf[NUM_LEN], uint64_t num, int maxlen, bool pow2,
         if (decimals > 0) {
             snprintf(tmp, sizeof(tmp), "%.*f", decimals,
                      (double)modulo / thousand);
+            num += tmp[0] == '1';       /* 15.96 is 16.0, not 15.0 */
             snprintf(buf, NUM_LEN, "%" PRIu64 ".%s%s%s", num, tmp + 2,
                      prefix[post], unit_names[units]);
             return buf;
@@ -639,6 +640,23 @@ static void normal_tail(FILE *out, const struct report_block *b)
     normal_engine_paths(out, r);
 }
 
+/* fio's "  steadystate  : attained=yes, bw=..., iops=..., iops slope=..."
+ * line. */
+static void normal_steady(FILE *out, const struct steady *s)
+{
+    char bw[NUM_LEN], bw_si[NUM_LEN], iops[NUM_LEN];
+    uint64_t bw_mean = steady_mean(s->bw_data, s->count);
+
+    fprintf(out, "  steadystate  : attained=%s, bw=%s (%s), iops=%s, "
+            "%s%s=%.3f%s\n", s->attained ? "yes" : "no",
+            num2str(bw, bw_mean, 4, true, N2S_BYTEPERSEC),
+            num2str(bw_si, bw_mean, 4, false, N2S_BYTEPERSEC),
+            num2str(iops, steady_mean(s->iops_data, s->count), 4, false,
+                    N2S_NONE),
+            s->iops ? "iops" : "bw", s->slope ? " slope" : " mean dev",
+            s->criterion, s->pct ? "%" : "");
+}
+
 static void normal_block(FILE *out, const struct report *rep,
                          const struct report_block *b, const char *when)
 {
@@ -663,6 +681,9 @@ static void normal_block(FILE *out, const struct report *rep,
         normal_percentiles(out, "sync", &r->sync, &pl);
     }
     normal_tail(out, b);
+    if (r->steady) {
+        normal_steady(out, r->steady);
+    }
 }
 
 static void normal_group(FILE *out, const struct report *rep, unsigned g)

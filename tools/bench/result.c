@@ -107,6 +107,7 @@ int bench_result_merge(struct job_result *into, const struct job_result *from)
     into->ctx += from->ctx;
     into->majf += from->majf;
     into->minf += from->minf;
+    into->steady = into->steady ? into->steady : from->steady;
     if (!into->error && from->error) {
         into->error = from->error;
         memcpy(into->errmsg, from->errmsg, sizeof(into->errmsg));

@@ -598,7 +598,8 @@ static enum hold hold_reason(struct runner *rn, struct slot *s, uint64_t now,
  * a turn; the counts, once a request (counts_left). */
 static bool issuing_open(const struct runner *rn, uint64_t now)
 {
-    return now < rn->deadline_ns && !stopping() && !rn->r->error;
+    return now < rn->deadline_ns && !stopping() && !rn->r->error &&
+           !atomic_load_explicit(&rn->r->progress.stop, memory_order_relaxed);
 }
 
 static bool counts_left(const struct runner *rn)

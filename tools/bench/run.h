@@ -8,6 +8,7 @@
 
 #include "coblk/coblk.h"
 #include "options.h"
+#include "steady.h"
 #include "stats.h"
 
 enum { DIR_READ, DIR_WRITE, DIR_TRIM, DIR_COUNT };
@@ -33,6 +34,7 @@ struct progress {
     _Atomic uint64_t total_bytes;   /* to do; 0 when time_based */
     _Atomic uint64_t end_ns;    /* CLOCK_MONOTONIC deadline, 0 if none */
     _Atomic int state;          /* enum progress_state; DONE is a release */
+    _Atomic bool stop;          /* set by the main thread: steady state */
     _Atomic unsigned snapshot_gen;  /* the last snapshot taken (release) */
 };
 
@@ -57,6 +59,7 @@ struct job_result {
     struct coblk_aio_stats aio_stats;
     struct progress progress;
     struct job_result *snapshot;    /* where --status-interval copies go */
+    const struct steady *steady;    /* ss=: the tracker of it, or NULL */
     int error;                  /* 0 or -errno */
     char errmsg[512];
 };
