@@ -475,6 +475,24 @@ runs --readonly --name=r --filename="$work/absent.img" --size=1M
 check "--readonly: no file laid out (exit 1)" test "$rc" -eq 1 -a \
     ! -e "$work/absent.img"
 
+# offset_increment: copy N starts N increments on; the same I/Os as fio's
+# copies (their lines interleave, so compared sorted), and the same file.
+if command -v fio >/dev/null 2>&1; then
+    for who in coblk fio; do
+        rm -f "$work/oi.img" "$work/oi-$who.log"
+        if [ $who = coblk ]; then run="$bench"; else run=fio; fi
+        "$run" --name=r --filename="$work/oi.img" --rw=randwrite --numjobs=2 \
+            --offset_increment=512k --size=256k \
+            --write_iolog="$work/oi-$who.log" >/dev/null
+        stat -c %s "$work/oi.img" >"$work/oi-$who.size"
+    done
+    check "offset_increment: fio's I/Os and file size" test "$(awk \
+        '$3 == "write" { print $4, $5 }' "$work/oi-coblk.log" | sort |
+        md5sum) $(cat "$work/oi-coblk.size")" = "$(awk \
+        '$3 == "write" { print $4, $5 }' "$work/oi-fio.log" | sort |
+        md5sum) $(cat "$work/oi-fio.size")"
+fi
+
 # A new file is written out before a job that reads it, as fio lays it
 # out (data, not holes), with fio's line; a file that exists is not.
 "$bench" --name=r --filename="$work/new.img" --size=8M --rw=randread \

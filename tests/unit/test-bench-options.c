@@ -244,6 +244,12 @@ static void test_directory_and_filesize(void **state)
     assert_string_equal(cfg.jobs[3].filename, "null:size=1M");
     assert_string_equal(cfg.jobs[3].description, "x y");
     bench_config_free(&cfg);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--directory=/d",
+                           "--filename_format=f.$jobname.$jobnum.$filenum.x",
+                           "--name=a", "--name=b", "--directory=", NULL), 0);
+    assert_string_equal(cfg.jobs[0].filename, "/d/f.a.0.0.x");
+    assert_string_equal(cfg.jobs[1].filename, "f.b.0.0.x");
+    bench_config_free(&cfg);
     assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a",
                            "--filesize=1M", "--size=2M", NULL), -1);
     assert_string_equal(err, "a: size=2097152 is more than filesize=1048576, "

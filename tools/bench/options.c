@@ -780,12 +780,15 @@ static const struct opt options[] = {
     OPTION("filename", OPT_STR, filename, 0, 0, NULL),
     OPTION("description", OPT_STR, description, 0, 0, NULL),
     OPTION("directory", OPT_STR, directory, 0, 0, NULL),
+    OPTION("filename_format", OPT_STR, filename_format, 0, 0, NULL),
     OPTION("unlink", OPT_BOOL, unlink, 0, 0, NULL),
     OPTION("filesize", OPT_SIZE, filesize, 1, UINT64_MAX, NULL),
     FLAG_FUNC("buffered", parse_buffered),
     FUNC("size", parse_job_size),
     OPTION("offset", OPT_SIZE, offset, 0, UINT64_MAX, NULL),
     OPTION("io_size", OPT_SIZE, io_size, 0, UINT64_MAX, NULL),
+    OPTION("offset_increment", OPT_SIZE, offset_increment, 0, UINT64_MAX,
+           NULL),
     OPTION("io_limit", OPT_SIZE, io_size, 0, UINT64_MAX, NULL),
     FUNC("zonemode", parse_zonemode),
     OPTION("zonerange", OPT_SIZE, zonerange, 0, UINT64_MAX, NULL),
@@ -1519,21 +1522,51 @@ static int finish_block_sizes(struct job *job, char *err, size_t err_size)
     return 0;
 }
 
-/* The file's name as fio makes it: filename= under directory=, or
- * $jobname.$jobnum.$filenum there (one file per job here: N.0.0). */
+/* fio's filename_format: $jobname, $jobnum and $filenum replaced (one
+ * file per job here: both numbers 0). */
+static void format_file_name(const struct job *job, char *out, size_t size)
+{
+    static const char *const keys[] = { "$jobname", "$jobnum", "$filenum" };
+    const char *at = job->filename_format[0] ? job->filename_format
+                                             : "$jobname.$jobnum.$filenum";
+    size_t used = 0;
+
+    while (*at && used + 1 < size) {
+        size_t k = 0;
+        while (k < 3 && strncmp(at, keys[k], strlen(keys[k]))) {
+            k++;
+        }
+        if (k < 3) {
+            used += (size_t)snprintf(out + used, size - used, "%s",
+                                     k ? "0" : job->name);
+            used = used < size ? used : size - 1;
+            at += strlen(keys[k]);
+        } else {
+            out[used++] = *at++;
+        }
+    }
+    out[used] = '\0';
+}
+
+/* The file's name as fio makes it: filename= under directory=, or from
+ * filename_format= there (or in the working directory when a format is
+ * given; without either, coblk-bench uses a temporary file). */
 static int finish_file_name(struct job *job, char *err, size_t err_size)
 {
-    char path[sizeof(job->filename)];
+    char path[sizeof(job->filename)], name[sizeof(job->filename)];
 
-    if (!job->directory[0] || job->filename[0] == '/' ||
-        strchr(job->filename, ':')) {
-        return 0;       /* absolute, or a coblk spec: as given */
+    if (!job->filename[0] && (job->directory[0] ||
+                              job->filename_format[0])) {
+        format_file_name(job, name, sizeof(name));
+    } else if (job->directory[0] && job->filename[0] != '/' &&
+               !strchr(job->filename, ':')) {
+        snprintf(name, sizeof(name), "%s", job->filename);
+    } else {
+        return 0;       /* absolute, a coblk spec, or a temporary file */
     }
-    int n = job->filename[0]
-                ? snprintf(path, sizeof(path), "%s/%s", job->directory,
-                           job->filename)
-                : snprintf(path, sizeof(path), "%s/%s.0.0", job->directory,
-                           job->name);
+    int n = job->directory[0]
+                ? snprintf(path, sizeof(path), "%s/%s", job->directory, name)
+                : snprintf(path, sizeof(path), "%s", name);
     if (n < 0 || (size_t)n >= sizeof(path)) {
         return fail(err, err_size, "%s: directory= and filename= make a "
                     "path too long", job->name);
@@ -1631,6 +1664,16 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     }
     if (reads_only) {
         job->verify_only = false;   /* a read job checks what it reads */
+    }
+    uint64_t spread;
+    if (job->offset_increment % 512 ||
+        __builtin_mul_overflow(job->offset_increment, job->numjobs - 1,
+                               &spread) ||
+        job->offset > UINT64_MAX - spread) {
+        return fail(err, err_size, "%s: offset_increment=%llu must be a "
+                    "multiple of 512, and numjobs of them from the offset "
+                    "within any device", job->name,
+                    (unsigned long long)job->offset_increment);
     }
     if (job->size && job->offset > UINT64_MAX - job->size) {
         return fail(err, err_size, "%s: offset=%llu plus size=%llu is past "

@@ -53,10 +53,12 @@ struct job {
     char description[256];      /* fio's description=, in the reports */
     char filename[4096];        /* a path or a coblk spec; "" = temp file */
     char directory[4096];       /* for a relative filename, or fio's name */
+    char filename_format[256];  /* that name: "" = $jobname.$jobnum.$filenum */
     bool unlink;                /* remove the file when the job is done */
     uint64_t filesize;          /* the file's; 0: offset + size */
     uint64_t size;              /* bytes to do I/O over; 0 = the file's */
     uint64_t io_size;           /* bytes to do a pass; 0 = size */
+    uint64_t offset_increment;  /* copy N of the job starts N times on */
     /* zonemode=strided: I/O stays in a zone of zonerange bytes until it
      * did zonesize bytes there, then moves zonerange + zoneskip on. */
     enum { ZONES_NONE, ZONES_STRIDED } zonemode;

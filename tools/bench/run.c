@@ -84,7 +84,8 @@ static bool only_reads(const struct job *job)
 
 uint64_t bench_file_size(const struct job *job)
 {
-    uint64_t end = job->offset + job->size;
+    uint64_t end = job->offset + (job->numjobs - 1) * job->offset_increment +
+                   job->size;
 
     return job->filesize > end ? job->filesize : end;
 }
@@ -216,6 +217,7 @@ struct runner {
     struct coblk_req **done;
     unsigned inflight;
 
+    uint64_t offset;            /* of the region: offset= + offset_increment */
     uint64_t first_sector, unit_bytes, units;
     uint64_t dev_bytes;
     uint64_t issued_bytes, total_bytes, issued_ios, max_ios;
@@ -460,7 +462,7 @@ static void fill_for_verify(struct runner *rn, struct slot *s, uint64_t unit)
     s->seq = ++rn->write_seq;
     for (uint64_t i = 0; i < s->bytes / rn->vp.unit; i++) {
         verify_fill(&rn->vp, buf + i * rn->vp.unit,
-                    unit * rn->unit_bytes + i * rn->vp.unit + rn->job->offset,
+                    unit * rn->unit_bytes + i * rn->vp.unit + rn->offset,
                     s->seq);
     }
 }
@@ -763,7 +765,7 @@ static void check_read(struct runner *rn, const struct slot *s,
         uint64_t seq = known_seq ? rn->unit_seq[unit + i / per_unit]
                                  : VERIFY_ANY_SEQ;
         uint64_t offset = unit * rn->unit_bytes + i * rn->vp.unit +
-                          rn->job->offset;
+                          rn->offset;
         if (verify_check(&rn->vp, buf + i * rn->vp.unit, offset, seq, msg,
                          sizeof(msg)) < 0) {
             if (rn->job->verify_dump) {
@@ -1152,7 +1154,7 @@ static int check_region(struct runner *rn, uint64_t dev_size,
                         const char *spec)
 {
     const struct job *job = rn->job;
-    unsigned long long offset = job->offset, size = job->size;
+    unsigned long long offset = rn->offset, size = job->size;
     unsigned long long bs = job->bs_max, end = dev_size;
 
     if (offset % COBLK_SECTOR_SIZE) {
@@ -1198,11 +1200,11 @@ static int check_geometry(struct runner *rn, struct coblk_dev *dev,
     if (ret < 0) {
         return ret;
     }
-    uint64_t size = job->size ? job->size : (uint64_t)dev_bytes - job->offset;
+    uint64_t size = job->size ? job->size : (uint64_t)dev_bytes - rn->offset;
     rn->dev_bytes = (uint64_t)dev_bytes;
     rn->unit_bytes = job->bs_unit;
     rn->units = size / job->bs_unit;
-    rn->first_sector = job->offset / COBLK_SECTOR_SIZE;
+    rn->first_sector = rn->offset / COBLK_SECTOR_SIZE;
     /* Per pass (loops=), as fio counts size and number_ios. */
     rn->total_bytes = job->time_based ? UINT64_MAX
                       : job->io_size ? job->io_size
@@ -1394,7 +1396,7 @@ static void run_job(struct runner *rn)
         iolog_close(&rn->iolog, 0, err, sizeof(err));
         return;
     }
-    rn->pick.region_ends_file = job->offset + rn->units * rn->unit_bytes >=
+    rn->pick.region_ends_file = rn->offset + rn->units * rn->unit_bytes >=
                                 rn->dev_bytes;
     start_clocks(rn);
     cpu_usage(rn->r, -1);
@@ -1432,6 +1434,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
 {
     struct runner rn = {
         .job = job, .r = r, .log_index = log_index,
+        .offset = job->offset + instance * job->offset_increment,
         .seed = instance_seed(job, instance),
         .reap_max = job->iodepth_batch_complete_max
                         ? job->iodepth_batch_complete_max : job->iodepth,
