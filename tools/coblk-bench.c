@@ -164,6 +164,9 @@ struct instance {
     const char *spec;
     unsigned index, log_index;
     struct job_result *result;
+    /* wait_for=: the results of the job to wait for, or none. */
+    const struct job_result *wait_for;
+    unsigned wait_count;
     pthread_t thread;
     bool started;
 };
@@ -259,10 +262,40 @@ static void sample_steady_states(struct run *run, unsigned from, unsigned to,
     }
 }
 
+/* Points each instance of a job with wait_for= at the results of the
+ * copies of the job it waits for (contiguous, the first found). */
+static void link_waits(struct run *run)
+{
+    for (unsigned i = 0; i < run->total; i++) {
+        int w = run->inst[i].job->wait_for_job;
+        for (unsigned k = 0; w >= 0 && k < run->total; k++) {
+            if (run->inst[k].job == &run->cfg->jobs[w]) {
+                run->inst[i].wait_for = &run->results[k];
+                run->inst[i].wait_count = run->cfg->jobs[w].numjobs;
+                break;
+            }
+        }
+    }
+}
+
+/* wait_for=: until every copy of that job is done (or a signal). */
+static void wait_for_job(const struct instance *in)
+{
+    for (unsigned i = 0; i < in->wait_count; i++) {
+        while (atomic_load_explicit(&in->wait_for[i].progress.state,
+                                    memory_order_acquire) != STATE_DONE &&
+               !signal_caught) {
+            struct timespec ts = { 0, 1000000 };
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 static void *run_instance(void *opaque)
 {
     struct instance *in = opaque;
 
+    wait_for_job(in);
     bench_run(in->job, in->spec, in->index, in->log_index, in->result);
     return NULL;
 }
@@ -374,6 +407,7 @@ static int setup_instances(struct run *run)
             }
         }
     }
+    link_waits(run);
     if (plan_steady_states(run) < 0) {
         fprintf(stderr, "coblk-bench: out of memory\n");
         return -1;

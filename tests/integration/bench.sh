@@ -493,6 +493,20 @@ if command -v fio >/dev/null 2>&1; then
         md5sum) $(cat "$work/oi-fio.size")"
 fi
 
+# wait_for: a reader that verifies what a writer of the same run writes
+# starts only once the writer is done (without it, it would find holes).
+rm -f "$work/wf.img"
+"$bench" --name=w --filename="$work/wf.img" --size=8M --rw=write \
+    --verify=crc32c --do_verify=0 --name=r --filename="$work/wf.img" \
+    --size=8M --rw=read --verify=crc32c --wait_for=w --output-format=json \
+    >"$work/wf.json" 2>"$work/wf.err"
+check "wait_for: the reader found every block written" test "$(json \
+    "$work/wf.json" "d['jobs'][1]['read']['total_ios']")" -eq 2048 -a \
+    ! -s "$work/wf.err"
+rejects "b: wait_for=a: no job of that name before it" --name=b \
+    --ioengine=null --size=1M --wait_for=a --name=a --ioengine=null \
+    --size=1M
+
 # A new file is written out before a job that reads it, as fio lays it
 # out (data, not holes), with fio's line; a file that exists is not.
 "$bench" --name=r --filename="$work/new.img" --size=8M --rw=randread \

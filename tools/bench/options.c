@@ -71,6 +71,7 @@ void bench_job_defaults(struct job *job)
         .randrepeat = true, .do_verify = true, .loops = 1,
         .ios_per_seek = 1, .clat_percentiles = true, .per_job_logs = true,
         .ss_iops = true, .ss_slope = true, .ss_pct = true, .ss_limit = 0.01,
+        .wait_for_job = -1,
     };
 }
 
@@ -887,6 +888,7 @@ static const struct opt options[] = {
     OPTION("stonewall", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("wait_for_previous", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
+    OPTION("wait_for", OPT_STR, wait_for, 0, 0, NULL),
     OPTION("loops", OPT_UINT, loops, 1, UINT32_MAX, NULL),
     OPTION("number_ios", OPT_UINT, number_ios, 0, UINT64_MAX, NULL),
 };
@@ -1195,8 +1197,6 @@ static int parse_debug(const char *value, char *err, size_t err_size)
         }
         debug_parse |= !strcmp(item, "parse") || !strcmp(item, "all");
     }
-    fprintf(stderr, "coblk-bench: --debug=%s: only fio's parse lines for "
-            "steady state thresholds; the rest is not kept\n", value);
     return 0;
 }
 
@@ -1725,6 +1725,16 @@ static int finish_config(struct bench_config *cfg, char *err,
             cfg->nr_groups++;
         }
         job->groupid = cfg->nr_groups ? cfg->nr_groups - 1 : 0;
+        job->wait_for_job = -1;
+        for (unsigned w = 0; job->wait_for[0] && w < i; w++) {
+            if (!strcmp(cfg->jobs[w].name, job->wait_for)) {
+                job->wait_for_job = (int)w;
+            }
+        }
+        if (job->wait_for[0] && job->wait_for_job < 0) {
+            return fail(err, err_size, "%s: wait_for=%s: no job of that name "
+                        "before it", job->name, job->wait_for);
+        }
         if (bench_job_finish(job, err, err_size) < 0) {
             return -1;
         }

@@ -138,6 +138,8 @@ struct job {
     double ss_limit;
     uint64_t ss_dur_ns, ss_ramp_ns;
     bool stonewall, new_group;
+    char wait_for[64];          /* start once that job (before) is done */
+    int wait_for_job;           /* its index, -1 none (bench_parse_args) */
     unsigned loops;
     uint64_t number_ios;                /* 0: no limit */
     unsigned groupid;                   /* set by bench_parse_args */
