@@ -250,10 +250,15 @@ static void test_directory_and_filesize(void **state)
     assert_string_equal(cfg.jobs[0].filename, "/d/f.a.0.0.x");
     assert_string_equal(cfg.jobs[1].filename, "f.b.0.0.x");
     bench_config_free(&cfg);
+    /* As fio: the region ends with the file at the latest. */
     assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a",
-                           "--filesize=1M", "--size=2M", NULL), -1);
-    assert_string_equal(err, "a: size=2097152 is more than filesize=1048576, "
-                        "and coblk-bench runs one file per job");
+                           "--filesize=1M", "--size=2M", "--offset=256k",
+                           NULL), 0);
+    assert_int_equal(cfg.jobs[0].size, 768 << 10);
+    bench_config_free(&cfg);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a",
+                           "--filesize=1M", "--offset=1M", NULL), -1);
+    assert_string_equal(err, "a: offset=1048576 is past filesize=1048576");
     bench_config_free(&cfg);
 }
 

@@ -1581,16 +1581,18 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     if (finish_file_name(job, err, err_size) < 0) {
         return -1;
     }
-    /* One file per job: filesize= is its size, and the region's unless
-     * size= says less. */
-    if (job->filesize && !job->size_given) {
-        job->size = job->filesize;
-    }
-    if (job->filesize && job->size > job->filesize) {
-        return fail(err, err_size, "%s: size=%llu is more than "
-                    "filesize=%llu, and coblk-bench runs one file per job",
-                    job->name, (unsigned long long)job->size,
-                    (unsigned long long)job->filesize);
+    /* One file per job: filesize= is its size; as fio, the region ends
+     * with the file, at the latest. */
+    if (job->filesize) {
+        if (job->offset >= job->filesize) {
+            return fail(err, err_size, "%s: offset=%llu is past "
+                        "filesize=%llu", job->name,
+                        (unsigned long long)job->offset,
+                        (unsigned long long)job->filesize);
+        }
+        uint64_t room = job->filesize - job->offset;
+        job->size = job->size_given && job->size && job->size < room
+                        ? job->size : room;
     }
     if (finish_block_sizes(job, err, err_size) < 0) {
         return -1;
