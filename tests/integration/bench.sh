@@ -312,6 +312,15 @@ check "verify_dump: received and expected, 4k each, one byte pair apart" \
     test "$(cmp -l "$work/vi.img.204800.received" \
         "$work/vi.img.204800.expected" | wc -l)" -eq 2 -a \
     "$(stat -c %s "$work/vi.img.204800.received")" -eq 4096
+# A time_based job verifies, at its end, the last write of every block it
+# wrote (fio's t0026); experimental_verify is taken.
+"$bench" --name=t --filename="$work/tv.img" --size=1M --rw=randrw \
+    --time_based --runtime=1 --verify=md5 --experimental_verify=1 \
+    --rwmixread=0 --iodepth=8 --output-format=json >"$work/tv.json" \
+    2>"$work/tv.err"
+check "time_based verify: each of the 256 blocks read back once, clean" \
+    test "$(json "$work/tv.json" "d['jobs'][0]['read']['total_ios']")" -eq \
+    256 -a ! -s "$work/tv.err"
 check "fixedbufs=1: registered buffers write and verify" \
     test ! -s "$work/verify.err"
 check "fixedbufs=1: every block read back" test "$(json \
@@ -752,9 +761,9 @@ rejects "j: block sizes must be multiples of 512 (got 700 to 700)" \
     --name=j --ioengine=null --bs=700
 rejects "verify_backlog: 4294967295 out of range [0, 1048576]" \
     --name=j --ioengine=null --verify_backlog=4294967295
-rejects "j: verify needs a size-based job, not time_based" \
-    --name=j --filename="$work/img" --verify=md5 --verify_only=1 \
-    --time_based --runtime=1ms
+rejects "j: verify_only replays a size-based job's writes, not a \
+time_based one's" --name=j --filename="$work/img" --verify=md5 \
+    --verify_only=1 --time_based --runtime=1ms
 rejects "j: offset=18446744073709551615 plus size=4096 is past any device" \
     --name=j --ioengine=null --offset=18446744073709551615 --size=4k
 

@@ -833,6 +833,10 @@ static const struct opt options[] = {
     ACCEPTED("threads", OPT_BOOL, NULL, 0),
     ACCEPTED("nonvectored", OPT_ENUM, nonvectored_values, 0),
     ACCEPTED("userspace_reap", OPT_BOOL, NULL, 0),
+    /* fio's way to verify without a log of the writes (it replays their
+     * offsets); coblk keeps a sequence number per block instead, and
+     * verifies the same data either way. */
+    ACCEPTED("experimental_verify", OPT_BOOL, NULL, 0),
     /* fio can hand submission to a thread of its own; coblk submits from
      * the job's thread in both modes (its queue batches instead). */
     ACCEPTED("io_submit_mode", OPT_ENUM, submit_modes, 0),
@@ -1660,9 +1664,9 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
                     "verify=md5", job->name);
     }
     bool reads_only = job->rw == RW_READ || job->rw == RW_RANDREAD;
-    if (job->verify && job->time_based && (!reads_only || job->verify_only)) {
-        return fail(err, err_size, "%s: verify needs a size-based job, not "
-                    "time_based", job->name);
+    if (job->verify && job->time_based && job->verify_only) {
+        return fail(err, err_size, "%s: verify_only replays a size-based "
+                    "job's writes, not a time_based one's", job->name);
     }
     if (reads_only) {
         job->verify_only = false;   /* a read job checks what it reads */
