@@ -475,6 +475,19 @@ check "--debug=parse: fio's steady state line" test "$("$bench" \
     --parse-only --debug=parse --ss=iops:.1% 2>/dev/null |
     sed 's/^parse *[0-9]* //')" = "set steady state threshold to 0.100000%"
 
+# unified_rw_reporting=1: reads and writes as one "mixed" direction.
+"$bench" --name=u --ioengine=null --size=16M --rw=randrw \
+    --unified_rw_reporting=1 --output-format=json,normal >"$work/u.out"
+check "unified_rw_reporting: only mixed, with every I/O" test "$(sed -n \
+    '/^{/,/^}/p' "$work/u.out" | python3 -c 'import json, sys
+j = json.load(sys.stdin)["jobs"][0]
+print(sorted(k for k in j if k in ("read", "write", "trim", "mixed")),
+      j["mixed"]["total_ios"])')" = "['mixed'] 4096"
+check "unified_rw_reporting: fio's mixed and MIXED lines" test "$(grep -c \
+    '^  mixed: IOPS=\|^  MIXED: bw=' "$work/u.out")" -eq 2
+rejects "unified_rw_reporting: expected none or mixed (0 or 1), got \
+'both'" --name=u --ioengine=null --unified_rw_reporting=both
+
 # --readonly: reads run, and lay no file out; --max-jobs as fio 3.33.
 "$bench" --readonly --max-jobs=16 --name=r --ioengine=null --size=1M \
     --rw=randread --output-format=json >"$work/ro.json"

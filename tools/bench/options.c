@@ -735,6 +735,22 @@ static int parse_randseed(struct job *job, const char *value, char *err,
     return 0;
 }
 
+/* none|0 or mixed|1: reads, writes and trims reported as one "mixed"
+ * direction (fio's "both", all four, is not done). */
+static int parse_unified(struct job *job, const char *value, char *err,
+                         size_t err_size)
+{
+    if (!strcmp(value, "none") || !strcmp(value, "0")) {
+        job->unified_rw = false;
+    } else if (!strcmp(value, "mixed") || !strcmp(value, "1")) {
+        job->unified_rw = true;
+    } else {
+        return fail(err, err_size, "unified_rw_reporting: expected none or "
+                    "mixed (0 or 1), got '%s'", value);
+    }
+    return 0;
+}
+
 /* buffered=1 is direct=0, and the other way round. */
 static int parse_buffered(struct job *job, const char *value, char *err,
                           size_t err_size)
@@ -871,6 +887,7 @@ static const struct opt options[] = {
            NULL),
     OPTION("verify_dump", OPT_BOOL, verify_dump, 0, 0, NULL),
     OPTION("group_reporting", OPT_BOOL, group_reporting, 0, 0, NULL),
+    FUNC("unified_rw_reporting", parse_unified),
     FUNC("percentile_list", parse_percentiles),
     OPTION("slat_percentiles", OPT_BOOL, slat_percentiles, 0, 0, NULL),
     OPTION("clat_percentiles", OPT_BOOL, clat_percentiles, 0, 0, NULL),

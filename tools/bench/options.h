@@ -85,6 +85,7 @@ struct job {
     bool norandommap;
     uint64_t randseed;
     bool group_reporting;
+    bool unified_rw;            /* unified_rw_reporting=mixed: one "mixed" */
 
     /* Block sizes: bs, or a range, or a weighted split (fio's bsrange,
      * bssplit); bs_min/bs_max always hold the smallest and largest, and

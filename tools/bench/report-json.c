@@ -216,7 +216,7 @@ static void json_dir(struct jw *w, const struct job_result *r, int d,
     uint64_t run = report_runtime_ms(r, d);
     uint64_t bps = run ? s->bytes * 1000 / run : 0;
 
-    jw_open(w, report_dir_names[d], '{');
+    jw_open(w, report_dir_name(r, d), '{');
     jw_uint(w, "io_bytes", s->bytes);
     jw_uint(w, "io_kbytes", s->bytes >> 10);
     jw_uint(w, "bw_bytes", bps);
@@ -339,7 +339,7 @@ static void json_block(struct jw *w, const struct report *rep,
     jw_uint(w, "eta", 0);
     jw_uint(w, "elapsed", (r->runtime_ns + 999999999) / 1000000000);
     json_options(w, "job options", r->job);
-    for (int d = 0; d < DIR_COUNT; d++) {
+    for (int d = 0; d < (r->job->unified_rw ? 1 : DIR_COUNT); d++) {
         json_dir(w, r, d, &grp, &pl, plus);
     }
     json_sync(w, r, &pl, plus);

@@ -89,12 +89,28 @@ static void sum_all_samples(struct job_result *m,
     }
 }
 
+/* unified_rw_reporting=mixed: every direction's statistics in the
+ * first's, reported as "mixed". */
+static void fold_directions(struct job_result *m)
+{
+    for (int d = 1; d < DIR_COUNT; d++) {
+        dir_stats_merge(&m->dir[0], &m->dir[d]);
+        m->dir[d] = (struct dir_stats){ 0 };
+    }
+}
+
+const char *report_dir_name(const struct job_result *r, int d)
+{
+    return r->job->unified_rw ? "mixed" : report_dir_names[d];
+}
+
 /* Merges results[0..count) into one block, or when out of memory shows
  * them one by one: something rather than nothing. */
 static void add_merged(struct report *rep, const struct job_result *results,
                        unsigned count)
 {
-    struct job_result *m = count > 1 ? malloc(sizeof(*m)) : NULL;
+    bool fold = results[0].job->unified_rw;
+    struct job_result *m = count > 1 || fold ? malloc(sizeof(*m)) : NULL;
 
     if (!m) {
         for (unsigned i = 0; i < count; i++) {
@@ -111,6 +127,9 @@ static void add_merged(struct report *rep, const struct job_result *results,
         b->total_run_ns += results[i].runtime_ns;
     }
     sum_all_samples(m, results, count);
+    if (fold) {
+        fold_directions(m);
+    }
 }
 
 int report_build(struct report *rep, const struct bench_config *cfg,
@@ -163,6 +182,7 @@ void report_group(const struct report *rep, unsigned g,
         if (r->job->groupid != g) {
             continue;
         }
+        grp->mixed |= r->job->unified_rw;
         for (int d = 0; d < DIR_COUNT; d++) {
             uint64_t run = report_runtime_ms(r, d);
             if (!run) {
@@ -492,7 +512,7 @@ static void normal_dir(FILE *out, const struct job_result *r, int d,
     }
     uint64_t bps = s->bytes * 1000 / run;
     fprintf(out, "  %s: IOPS=%s, BW=%s (%s)(%s/%" PRIu64 "msec)%s\n",
-            report_dir_names[d], num2str(iops, s->ios * 1000 / run, 4, false,
+            report_dir_name(r, d), num2str(iops, s->ios * 1000 / run, 4, false,
                                   N2S_NONE),
             num2str(bw, bps, 4, true, N2S_BYTEPERSEC),
             num2str(bw_si, bps, 4, false, N2S_BYTEPERSEC),
@@ -699,7 +719,7 @@ static void normal_group(FILE *out, const struct report *rep, unsigned g)
             continue;
         }
         fprintf(out, "%s: bw=%s (%s), %s-%s (%s-%s), io=%s (%s), run=%"
-                PRIu64 "-%" PRIu64 "msec\n", names[d],
+                PRIu64 "-%" PRIu64 "msec\n", grp.mixed ? "  MIXED" : names[d],
                 num2str(n[0], grp.agg[d], 4, true, N2S_BYTEPERSEC),
                 num2str(n[1], grp.agg[d], 4, false, N2S_BYTEPERSEC),
                 num2str(n[2], grp.min_bw[d], 4, true, N2S_BYTEPERSEC),

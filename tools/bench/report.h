@@ -33,6 +33,8 @@ char *num2str(char buf[NUM_LEN], uint64_t num, int maxlen, bool pow2,
 /* ---- shared by report.c, report-json.c and report-terse.c --------------- */
 
 extern const char *const report_dir_names[DIR_COUNT];
+/* "read", "write", "trim", or "mixed" with unified_rw_reporting. */
+const char *report_dir_name(const struct job_result *r, int d);
 /* fio's names of the I/O depth and of the batch size buckets. */
 extern const char *const report_depth_keys[DEPTH_BUCKETS];
 extern const char *const report_batch_keys[DEPTH_BUCKETS];
@@ -58,6 +60,7 @@ struct report_group {
     uint64_t bytes[DIR_COUNT], agg[DIR_COUNT];
     uint64_t min_run[DIR_COUNT], max_run[DIR_COUNT];
     uint64_t min_bw[DIR_COUNT], max_bw[DIR_COUNT];
+    bool mixed;                 /* unified_rw_reporting: dir 0 is "MIXED" */
 };
 
 #define REPORT_LAT_N 10         /* fio's 2, 4, 10, ... 1000 per unit */

@@ -18,7 +18,7 @@ void bench_result_init(struct job_result *r, const struct job *job,
     r->series.interval_ms = 500;
 }
 
-static void dir_merge(struct dir_stats *into, const struct dir_stats *from)
+void dir_stats_merge(struct dir_stats *into, const struct dir_stats *from)
 {
     into->ios += from->ios;
     into->bytes += from->bytes;
@@ -90,7 +90,7 @@ int bench_result_merge(struct job_result *into, const struct job_result *from)
 {
     engine_stats_merge(into, from);
     for (int d = 0; d < DIR_COUNT; d++) {
-        dir_merge(&into->dir[d], &from->dir[d]);
+        dir_stats_merge(&into->dir[d], &from->dir[d]);
     }
     into->sync_ios += from->sync_ios;
     lat_merge(&into->sync, &from->sync);

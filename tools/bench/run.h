@@ -110,5 +110,7 @@ void bench_result_init(struct job_result *r, const struct job *job,
 int bench_result_merge(struct job_result *into,
                        const struct job_result *from);
 void bench_result_free(struct job_result *r);
+/* Adds one direction's statistics to another's (samples pooled). */
+void dir_stats_merge(struct dir_stats *into, const struct dir_stats *from);
 
 #endif
