@@ -60,6 +60,7 @@ static void test_random_map_visits_each_block_once(void **state)
                 }
             }
         }
+        picker_free(&p);
         free(seen);
     }
 }
@@ -263,6 +264,7 @@ static void test_sequential_wraps_and_clamps(void **state)
     for (int k = 1; k <= 4; k++) {
         assert_true(sizes[k] > 0);
     }
+    picker_free(&p);
 }
 
 /* rw=read:8k skips 8k after each block; rw=read:-8k goes backwards,
@@ -371,6 +373,7 @@ static void test_bssplit_proportions(void **state)
     }
     assert_int_equal(small + large, n);
     assert_true(fabs((double)small / n - 0.8) < 0.01);
+    picker_free(&p);
 }
 
 /* The share of draws landing on the hottest tenth of the blocks against
@@ -457,6 +460,7 @@ static void test_zipf_skew(void **state)
         max = counts[i] > max ? counts[i] : max;
     }
     assert_true(max > 100000 / 10);     /* uniform would be ~100 */
+    picker_free(&p);
 }
 
 static void test_directions(void **state)
@@ -473,9 +477,11 @@ static void test_directions(void **state)
         reads += d == 0;
     }
     assert_true(abs(reads - 70000) < 1000);
+    picker_free(&p);
     job = make_job(RW_TRIM);
     assert_int_equal(picker_init(&p, &job, 100, seeds_for(5)), 0);
     assert_int_equal(picker_direction(&p), 2);
+    picker_free(&p);
 }
 
 int main(void)
