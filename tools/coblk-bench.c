@@ -194,6 +194,22 @@ struct run {
 
 #define NO_STEADY UINT_MAX
 
+/* exitall=: once an instance of a job with it is done, the other
+ * instances running beside it stop, as fio stops the group's jobs. */
+static void exit_all_maybe(struct run *run, unsigned from, unsigned to)
+{
+    for (unsigned k = from; k < to; k++) {
+        if (run->inst[k].job->exitall &&
+            atomic_load_explicit(&run->results[k].progress.state,
+                                 memory_order_acquire) == STATE_DONE) {
+            for (unsigned i = from; i < to; i++) {
+                atomic_store(&run->results[i].progress.stop, true);
+            }
+            return;
+        }
+    }
+}
+
 /* Who tracks each instance's steady state (see struct run). */
 static int plan_steady_states(struct run *run)
 {
@@ -527,6 +543,7 @@ static void watch(struct run *run, unsigned from, unsigned to)
             sample_steady_states(run, from, to, now);
             next_steady += 1000000000;
         }
+        exit_all_maybe(run, from, to);
         if (run->eta && !run->stopped && now >= next_eta) {
             char line[512];
             status_line(line, sizeof(line), run->results + from, to - from,

@@ -488,6 +488,19 @@ check "unified_rw_reporting: fio's mixed and MIXED lines" test "$(grep -c \
 rejects "unified_rw_reporting: expected none or mixed (0 or 1), got \
 'both'" --name=u --ioengine=null --unified_rw_reporting=both
 
+# buffer_pattern: what is written is the pattern; exitall: once a job of
+# the group is done, the others stop (b would run 30 s).
+"$bench" --name=p --filename="$work/bp.img" --size=64k --rw=write \
+    --buffer_pattern=0xdeadbeef >/dev/null
+check "buffer_pattern: the file holds the pattern throughout" test "$(od \
+    -An -tx4 -v "$work/bp.img" | tr -s ' ' '\n' | sort -u | tr -d '\n')" = \
+    efbeadde
+"$bench" --name=a --ioengine=null --size=1M --exitall --name=b \
+    --ioengine=null --size=1G --time_based --runtime=30 \
+    --output-format=json >"$work/exitall.json"
+check "exitall: the other job stopped within a second" test "$(json \
+    "$work/exitall.json" "d['jobs'][1]['read']['runtime'] < 1000")" = True
+
 # --readonly: reads run, and lay no file out; --max-jobs as fio 3.33.
 "$bench" --readonly --max-jobs=16 --name=r --ioengine=null --size=1M \
     --rw=randread --output-format=json >"$work/ro.json"

@@ -509,6 +509,13 @@ static int parse_verify_pattern(struct job *job, const char *value, char *err,
                          &job->verify_pattern_len, err, err_size);
 }
 
+static int parse_buffer_pattern(struct job *job, const char *value, char *err,
+                                size_t err_size)
+{
+    return pattern_parse(value, job->buffer_pattern, MAX_VERIFY_PATTERN,
+                         &job->buffer_pattern_len, err, err_size);
+}
+
 /* "99:99.9:99.99" */
 static int parse_percentiles(struct job *job, const char *value, char *err,
                              size_t err_size)
@@ -883,6 +890,7 @@ static const struct opt options[] = {
     OPTION("verify_fatal", OPT_BOOL, verify_fatal, 0, 0, NULL),
     OPTION("verify_backlog", OPT_UINT, verify_backlog, 0, 1u << 20, NULL),
     FUNC("verify_pattern", parse_verify_pattern),
+    FUNC("buffer_pattern", parse_buffer_pattern),
     OPTION("verify_interval", OPT_SIZE, verify_interval, 512, UINT32_MAX,
            NULL),
     OPTION("verify_dump", OPT_BOOL, verify_dump, 0, 0, NULL),
@@ -910,6 +918,10 @@ static const struct opt options[] = {
     OPTION("wait_for_previous", OPT_BOOL, stonewall, 0, 0, NULL),
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
     OPTION("wait_for", OPT_STR, wait_for, 0, 0, NULL),
+    OPTION("exitall", OPT_BOOL, exitall, 0, 0, NULL),
+    /* The priority column is each I/O's priority; coblk issues all at
+     * the default (0), which fio's log_prio=1 writes as 0 too. */
+    ACCEPTED("log_prio", OPT_BOOL, NULL, 0),
     OPTION("loops", OPT_UINT, loops, 1, UINT32_MAX, NULL),
     OPTION("number_ios", OPT_UINT, number_ios, 0, UINT64_MAX, NULL),
 };

@@ -121,6 +121,9 @@ struct job {
     unsigned verify_backlog;            /* verify after this many writes */
     uint64_t verify_interval;           /* a header every N bytes; 0: bs */
     bool verify_dump;                   /* bad blocks to files */
+    uint8_t buffer_pattern[MAX_VERIFY_PATTERN];    /* written data */
+    unsigned buffer_pattern_len;        /* 0: pseudo-random data */
+    bool exitall;                       /* one done: its group stops */
     uint8_t verify_pattern[MAX_VERIFY_PATTERN];
     unsigned verify_pattern_len;        /* 0: pseudo-random data */
     /* Percentiles (and json+ bins) of which latencies: fio's defaults,

@@ -1236,6 +1236,12 @@ static int alloc_slots(struct runner *rn)
         uint64_t v = picker_rand(&seed);        /* incompressible writes */
         memcpy(rn->buffers + i, &v, sizeof(v));
     }
+    /* buffer_pattern=: every buffer the pattern over and over, as fio
+     * fills them (verify writes its own data over it). */
+    for (size_t i = 0; job->buffer_pattern_len && i < bytes; i++) {
+        rn->buffers[i] = job->buffer_pattern[(i % job->bs_max) %
+                                             job->buffer_pattern_len];
+    }
     for (size_t i = 0; i < job->iodepth; i++) {
         rn->slots[i].iov.iov_base = rn->buffers + i * job->bs_max;
         rn->free_slots[rn->nr_free++] = &rn->slots[i];
