@@ -770,6 +770,16 @@ rejects "job <w> has write or trim bit set, but coblk-bench is in \
 read-only mode (--readonly)" --readonly --name=w --ioengine=null --size=1M \
     --rw=randrw
 rejects "max-jobs: expected a number above 0, got '0'" --max-jobs=0
+rejects "cpus_allowed: expected a list of numbers and ranges below 1024 \
+(0-3,6), got '2-1'" --name=c --cpus_allowed=2-1
+rejects "numa_mem_policy: expected default, local, prefer:NODE, \
+bind:NODES or interleave:NODES, got 'bind'" --name=c --numa_mem_policy=bind
+runs --name=c --ioengine=null --size=1M --numa_cpu_nodes=1000
+check "numa_cpu_nodes: a node the machine lacks fails the job (exit 1)" \
+    test "$rc" -eq 1
+check "numa_cpu_nodes: says which node" grep -q \
+    "numa_cpu_nodes: this machine has no NUMA node 1000 with CPUs" \
+    "$work/err"
 rejects "debug: unknown category 'everything'" --debug=everything
 rejects "failed to open job file '/nonexistent.fio': No such file or \
 directory" /nonexistent.fio

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -260,6 +261,49 @@ static void test_directory_and_filesize(void **state)
                            "--filesize=1M", "--offset=1M", NULL), -1);
     assert_string_equal(err, "a: offset=1048576 is past filesize=1048576");
     bench_config_free(&cfg);
+}
+
+/* CPU lists as fio writes them, and binding to them: the thread then
+ * runs on just those (split: one each, round robin). */
+static void test_cpu_sets_and_binding(void **state)
+{
+    struct id_set set;
+    char err[256];
+    cpu_set_t before, now;
+
+    assert_int_equal(id_set_parse("0-3,6,8-9", &set, err, sizeof(err)), 0);
+    assert_int_equal(id_set_count(&set), 7);
+    assert_true(id_set_has(&set, 6) && !id_set_has(&set, 5));
+    assert_int_equal(id_set_parse("3-1", &set, err, sizeof(err)), -1);
+    assert_int_equal(id_set_parse("1,,2", &set, err, sizeof(err)), -1);
+    assert_int_equal(id_set_parse("5000", &set, err, sizeof(err)), -1);
+    assert_int_equal(id_set_parse("", &set, err, sizeof(err)), -1);
+
+    assert_int_equal(sched_getaffinity(0, sizeof(before), &before), 0);
+    assert_int_equal(id_set_parse("0", &set, err, sizeof(err)), 0);
+    assert_int_equal(affinity_bind(&set, false, 3), 0);
+    assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+    assert_int_equal(CPU_COUNT(&now), 1);
+    assert_true(CPU_ISSET(0, &now));
+    if (CPU_COUNT(&before) >= 2 && CPU_ISSET(1, &before)) {
+        assert_int_equal(id_set_parse("0-1", &set, err, sizeof(err)), 0);
+        assert_int_equal(affinity_bind(&set, true, 3), 0);  /* 3 % 2 */
+        assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+        assert_int_equal(CPU_COUNT(&now), 1);
+        assert_true(CPU_ISSET(1, &now));
+    }
+    assert_int_equal(sched_setaffinity(0, sizeof(before), &before), 0);
+
+    assert_int_equal(affinity_mem_policy("interleave:0", false, err,
+                                         sizeof(err)), 0);
+    assert_int_equal(affinity_mem_policy("bind", false, err, sizeof(err)),
+                     -1);
+    assert_int_equal(affinity_mem_policy("local:0", false, err,
+                                         sizeof(err)), -1);
+    assert_int_equal(affinity_mem_policy("local", true, err, sizeof(err)),
+                     0);
+    assert_int_equal(affinity_mem_policy("default", true, err, sizeof(err)),
+                     0);
 }
 
 /* Synchronous engines run at depth 1, as fio caps them; the depth asked
@@ -637,6 +681,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_option_values),
         cmocka_unit_test(test_sync_engines_cap_the_depth),
+        cmocka_unit_test(test_cpu_sets_and_binding),
         cmocka_unit_test(test_directory_and_filesize),
         cmocka_unit_test(test_command_line_jobs_inherit_globals),
         cmocka_unit_test(test_job_file),

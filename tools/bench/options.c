@@ -758,6 +758,73 @@ static int parse_unified(struct job *job, const char *value, char *err,
     return 0;
 }
 
+static int parse_cpus_allowed(struct job *job, const char *value, char *err,
+                              size_t err_size)
+{
+    char why[200];
+
+    if (id_set_parse(value, &job->cpus, why, sizeof(why)) < 0) {
+        return fail(err, err_size, "cpus_allowed: %s", why);
+    }
+    job->cpus_given = true;
+    return 0;
+}
+
+/* cpumask=: the CPUs as the bits of a number. */
+static int parse_cpumask(struct job *job, const char *value, char *err,
+                         size_t err_size)
+{
+    char *end;
+    errno = 0;
+    unsigned long long mask = strtoull(value, &end, 0);
+
+    if (errno || end == value || *end || !mask) {
+        return fail(err, err_size, "cpumask: expected a non-zero bit mask, "
+                    "got '%s'", value);
+    }
+    memset(&job->cpus, 0, sizeof(job->cpus));
+    job->cpus.bits[0] = mask;
+    job->cpus_given = true;
+    return 0;
+}
+
+static int parse_cpus_policy(struct job *job, const char *value, char *err,
+                             size_t err_size)
+{
+    if (strcmp(value, "shared") && strcmp(value, "split")) {
+        return fail(err, err_size, "cpus_allowed_policy: expected shared or "
+                    "split, got '%s'", value);
+    }
+    job->cpus_split = !strcmp(value, "split");
+    return 0;
+}
+
+/* numa_cpu_nodes=: the CPUs of those nodes (found when the job runs). */
+static int parse_numa_cpu_nodes(struct job *job, const char *value,
+                                char *err, size_t err_size)
+{
+    char why[200];
+
+    if (id_set_parse(value, &job->numa_nodes, why, sizeof(why)) < 0) {
+        return fail(err, err_size, "numa_cpu_nodes: %s", why);
+    }
+    job->numa_given = true;
+    return 0;
+}
+
+static int parse_numa_mem_policy(struct job *job, const char *value,
+                                 char *err, size_t err_size)
+{
+    if (strlen(value) >= sizeof(job->mem_policy)) {
+        return fail(err, err_size, "numa_mem_policy: value too long");
+    }
+    if (affinity_mem_policy(value, false, err, err_size) < 0) {
+        return -1;
+    }
+    strcpy(job->mem_policy, value);
+    return 0;
+}
+
 /* buffered=1 is direct=0, and the other way round. */
 static int parse_buffered(struct job *job, const char *value, char *err,
                           size_t err_size)
@@ -919,6 +986,11 @@ static const struct opt options[] = {
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
     OPTION("wait_for", OPT_STR, wait_for, 0, 0, NULL),
     OPTION("exitall", OPT_BOOL, exitall, 0, 0, NULL),
+    FUNC("cpus_allowed", parse_cpus_allowed),
+    FUNC("cpumask", parse_cpumask),
+    FUNC("cpus_allowed_policy", parse_cpus_policy),
+    FUNC("numa_cpu_nodes", parse_numa_cpu_nodes),
+    FUNC("numa_mem_policy", parse_numa_mem_policy),
     /* The priority column is each I/O's priority; coblk issues all at
      * the default (0), which fio's log_prio=1 writes as 0 too. */
     ACCEPTED("log_prio", OPT_BOOL, NULL, 0),

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "affinity.h"
 #include "verify.h"
 
 enum rw_mode {
@@ -124,6 +125,11 @@ struct job {
     uint8_t buffer_pattern[MAX_VERIFY_PATTERN];    /* written data */
     unsigned buffer_pattern_len;        /* 0: pseudo-random data */
     bool exitall;                       /* one done: its group stops */
+    /* Placement: the CPUs it may run on (none: any), one each with
+     * cpus_allowed_policy=split; numa_mem_policy as given. */
+    struct id_set cpus, numa_nodes;     /* nodes: their CPUs, at the run */
+    bool cpus_given, cpus_split, numa_given;
+    char mem_policy[128];
     uint8_t verify_pattern[MAX_VERIFY_PATTERN];
     unsigned verify_pattern_len;        /* 0: pseudo-random data */
     /* Percentiles (and json+ bins) of which latencies: fio's defaults,

@@ -1435,6 +1435,31 @@ static void free_runner(struct runner *rn)
     free(rn->backlog);
 }
 
+/* cpus_allowed, numa_cpu_nodes and numa_mem_policy, for this thread:
+ * 0, or -1 with the job's error set. */
+static int place(const struct job *job, unsigned instance,
+                 struct job_result *r)
+{
+    struct id_set cpus = job->cpus;
+    char why[256];
+
+    if (job->numa_given &&
+        id_set_node_cpus(&job->numa_nodes, &cpus, why, sizeof(why)) < 0) {
+        return job_error(r, -EINVAL, "numa_cpu_nodes: %s", why);
+    }
+    int ret = job->cpus_given || job->numa_given
+                  ? affinity_bind(&cpus, job->cpus_split, instance) : 0;
+    if (ret < 0) {
+        return job_error(r, ret, "cpus_allowed: cannot run on those CPUs: "
+                         "%s", strerror(-ret));
+    }
+    if (job->mem_policy[0] &&
+        affinity_mem_policy(job->mem_policy, true, why, sizeof(why)) < 0) {
+        return job_error(r, -EINVAL, "%s", why);
+    }
+    return 0;
+}
+
 void bench_run(const struct job *job, const char *spec, unsigned instance,
                unsigned log_index, struct job_result *r)
 {
@@ -1448,7 +1473,8 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     struct coblk_dev *dev = NULL;
     bool read_only = only_reads(job);
 
-    if (job->startdelay_ns && !start_delay(job->startdelay_ns)) {
+    if (place(job, instance, r) < 0 ||
+        (job->startdelay_ns && !start_delay(job->startdelay_ns))) {
         atomic_store_explicit(&r->progress.state, STATE_DONE,
                               memory_order_release);
         return;
