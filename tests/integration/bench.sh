@@ -501,6 +501,21 @@ check "buffer_pattern: the file holds the pattern throughout" test "$(od \
 check "exitall: the other job stopped within a second" test "$(json \
     "$work/exitall.json" "d['jobs'][1]['read']['runtime'] < 1000")" = True
 
+# continue_on_error: errors of that kind counted (fio's total_err and
+# first_error), the job going on; without it, the first ends the job.
+truncate -s 1M "$work/ce.img"
+"$bench" --name=e --filename="blkdebug:event=read,errno=EIO,every=4:file:$work/ce.img" \
+    --rw=randread --size=1M --continue_on_error=read --output-format=json \
+    >"$work/ce.json"
+check "continue_on_error=read: every 4th read failed, all 256 done" \
+    test "$(json "$work/ce.json" "(d['jobs'][0]['error'],
+    d['jobs'][0]['total_err'], d['jobs'][0]['first_error'],
+    d['jobs'][0]['read']['total_ios'])")" = "(0, 64, 5, 256)"
+runs --name=e --filename="blkdebug:event=read,errno=EIO,every=4:file:$work/ce.img" \
+    --rw=randread --size=1M --continue_on_error=write
+check "continue_on_error=write: a read error still ends the job" \
+    test "$rc" -eq 1
+
 # --readonly: reads run, and lay no file out; --max-jobs as fio 3.33.
 "$bench" --readonly --max-jobs=16 --name=r --ioengine=null --size=1M \
     --rw=randread --output-format=json >"$work/ro.json"

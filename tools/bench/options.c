@@ -825,6 +825,32 @@ static int parse_numa_mem_policy(struct job *job, const char *value,
     return 0;
 }
 
+/* none|read|write|io|verify|all (0 none, 1 all), as fio. */
+static int parse_continue(struct job *job, const char *value, char *err,
+                          size_t err_size)
+{
+    static const struct {
+        const char *name;
+        unsigned bits;
+    } kinds[] = {
+        { "none", 0 }, { "0", 0 }, { "read", CONTINUE_READ },
+        { "write", CONTINUE_WRITE },
+        { "io", CONTINUE_READ | CONTINUE_WRITE },
+        { "verify", CONTINUE_VERIFY },
+        { "all", CONTINUE_READ | CONTINUE_WRITE | CONTINUE_VERIFY },
+        { "1", CONTINUE_READ | CONTINUE_WRITE | CONTINUE_VERIFY },
+    };
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (!strcmp(value, kinds[i].name)) {
+            job->continue_on_error = kinds[i].bits;
+            return 0;
+        }
+    }
+    return fail(err, err_size, "continue_on_error: expected none, read, "
+                "write, io, verify or all, got '%s'", value);
+}
+
 /* buffered=1 is direct=0, and the other way round. */
 static int parse_buffered(struct job *job, const char *value, char *err,
                           size_t err_size)
@@ -986,6 +1012,7 @@ static const struct opt options[] = {
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
     OPTION("wait_for", OPT_STR, wait_for, 0, 0, NULL),
     OPTION("exitall", OPT_BOOL, exitall, 0, 0, NULL),
+    FUNC("continue_on_error", parse_continue),
     FUNC("cpus_allowed", parse_cpus_allowed),
     FUNC("cpumask", parse_cpumask),
     FUNC("cpus_allowed_policy", parse_cpus_policy),

@@ -34,6 +34,8 @@ enum {
 };
 #define UNSUPPORTED_COUNT 3
 enum distribution { DIST_RANDOM, DIST_ZIPF, DIST_ZONED };
+/* continue_on_error=: errors of these kinds are counted, not fatal. */
+enum { CONTINUE_READ = 1, CONTINUE_WRITE = 2, CONTINUE_VERIFY = 4 };
 #define MAX_ZONES 100
 /* fio's random_generator=. */
 enum random_generator { RANDGEN_TAUSWORTHE, RANDGEN_LFSR,
@@ -125,6 +127,7 @@ struct job {
     uint8_t buffer_pattern[MAX_VERIFY_PATTERN];    /* written data */
     unsigned buffer_pattern_len;        /* 0: pseudo-random data */
     bool exitall;                       /* one done: its group stops */
+    unsigned continue_on_error;         /* CONTINUE_* bits */
     /* Placement: the CPUs it may run on (none: any), one each with
      * cpus_allowed_policy=split; numa_mem_policy as given. */
     struct id_set cpus, numa_nodes;     /* nodes: their CPUs, at the run */

@@ -294,6 +294,10 @@ static void json_usage(struct jw *w, const struct report_block *b)
     json_lat_map(w, "latency_ns", ns, REPORT_LAT_N, total);
     json_lat_map(w, "latency_us", us, REPORT_LAT_N, total);
     json_lat_map(w, "latency_ms", ms, REPORT_LAT_M, total);
+    if (r->job->continue_on_error) {
+        jw_uint(w, "total_err", r->total_err);
+        jw_int(w, "first_error", r->first_error);
+    }
     jw_uint(w, "latency_depth", r->job->iodepth);
     jw_uint(w, "latency_target", 0);
     jw_float(w, "latency_percentile", 100.0);

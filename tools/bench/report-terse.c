@@ -127,6 +127,9 @@ static void terse_block(FILE *out, const struct report *rep,
     terse_dir(out, r, DIR_READ, &grp, list, n);
     terse_dir(out, r, DIR_WRITE, &grp, list, n);
     terse_usage(out, b);
+    if (r->job->continue_on_error) {
+        fprintf(out, ";%" PRIu64 ";%d", r->total_err, r->first_error);
+    }
     if (r->job->description[0]) {
         fprintf(out, ";%s", r->job->description);
     }

@@ -654,6 +654,11 @@ static void normal_tail(FILE *out, const struct report_block *b)
             ",%" PRIu64 " short=0,0,0,0 dropped=0,0,0,0\n",
             r->dir[DIR_READ].ios, r->dir[DIR_WRITE].ios, r->dir[DIR_TRIM].ios,
             r->sync_ios);
+    if (r->job->continue_on_error) {
+        fprintf(out, "     errors    : total=%" PRIu64 ", first_error=%d/<%s>"
+                "\n", r->total_err, r->first_error,
+                strerror(r->first_error));
+    }
     fprintf(out, "     latency   : target=0, window=0, percentile=100.00%%, "
             "depth=%u\n", r->job->iodepth);
     normal_cpu_per_io(out, r);

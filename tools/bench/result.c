@@ -108,6 +108,9 @@ int bench_result_merge(struct job_result *into, const struct job_result *from)
     into->majf += from->majf;
     into->minf += from->minf;
     into->steady = into->steady ? into->steady : from->steady;
+    into->first_error = into->total_err ? into->first_error
+                                        : from->first_error;
+    into->total_err += from->total_err;
     if (!into->error && from->error) {
         into->error = from->error;
         memcpy(into->errmsg, from->errmsg, sizeof(into->errmsg));

@@ -720,6 +720,14 @@ static int submit_ready(struct runner *rn)
     return 0;
 }
 
+/* continue_on_error: the error counted, the job going on. */
+static void let_error_through(struct runner *rn, int err)
+{
+    if (!rn->r->total_err++) {
+        rn->r->first_error = -err;
+    }
+}
+
 /* verify_dump=1, as fio: the bad block as read to FILE.OFFSET.received
  * in the working directory, and what it should hold to .expected when
  * the job knows which write it was. */
@@ -771,7 +779,9 @@ static void check_read(struct runner *rn, const struct slot *s,
             if (rn->job->verify_dump) {
                 dump_bad(rn, buf + i * rn->vp.unit, offset, seq);
             }
-            if (!rn->bad_units++) {
+            if (rn->job->continue_on_error & CONTINUE_VERIFY) {
+                let_error_through(rn, -EILSEQ);
+            } else if (!rn->bad_units++) {
                 job_error(rn->r, -EILSEQ, "verify: %s", msg);
             }
         }
@@ -846,11 +856,16 @@ static void complete(struct runner *rn, struct slot *s)
     if (s->dir == DIR_WRITE && rn->unit_busy) {
         mark_busy(rn, s, 0);
     }
-    if (s->req.status != COBLK_S_OK) {
-        job_error(rn->r, s->req.error ? s->req.error : -EIO,
-                  "%s at offset %llu: %s", dir_name(s->dir),
+    int err = s->req.error ? s->req.error : -EIO;
+    bool read_or_write = s->dir == DIR_READ || s->dir == DIR_WRITE;
+    if (s->req.status != COBLK_S_OK && read_or_write &&
+        (rn->job->continue_on_error &
+         (s->dir == DIR_READ ? CONTINUE_READ : CONTINUE_WRITE))) {
+        let_error_through(rn, err);
+    } else if (s->req.status != COBLK_S_OK) {
+        job_error(rn->r, err, "%s at offset %llu: %s", dir_name(s->dir),
                   (unsigned long long)s->req.sector * COBLK_SECTOR_SIZE,
-                  strerror(s->req.error ? -s->req.error : EIO));
+                  strerror(-err));
     } else if (s->dir == DIR_READ && (rn->verifying || rn->check_reads)) {
         check_read(rn, s, slot_unit(rn, s), rn->verifying);
     } else if (s->dir == DIR_WRITE && rn->unit_seq) {

@@ -46,6 +46,8 @@ struct job_result {
     unsigned instance;
     struct dir_stats dir[DIR_COUNT];
     uint64_t sync_ios;          /* flushes of fsync= (not end_fsync's) */
+    uint64_t total_err;         /* continue_on_error: errors let through */
+    int first_error;            /* and the first one's errno */
     struct lat_stats sync;      /* their latencies, unless disable_clat */
     uint64_t io_depth[DEPTH_BUCKETS];   /* at each submission */
     uint64_t submit[DEPTH_BUCKETS];     /* requests per submit call */
