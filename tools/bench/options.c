@@ -123,16 +123,11 @@ static bool parse_number(const char *text, uint64_t *value, const char **unit)
     return errno == 0;
 }
 
-/* What fio's parser skips after a value (fio's own t/strided.py writes
- * "filesize=65536)"): closing brackets and quotes, said once here. */
-static bool stray_closers(const char *text, const char *rest)
+/* What fio's parser skips after a value, silently as fio (its own
+ * t/strided.py writes "filesize=65536)"): closing brackets and quotes. */
+static bool stray_closers(const char *rest)
 {
-    if (!*rest || rest[strspn(rest, ")]}'\"")]) {
-        return false;
-    }
-    fprintf(stderr, "coblk-bench: '%s': '%s' after the value ignored, as "
-            "fio ignores it\n", text, rest);
-    return true;
+    return *rest && !rest[strspn(rest, ")]}'\"")];
 }
 
 static bool parse_size(const char *text, uint64_t *out)
@@ -145,7 +140,7 @@ static bool parse_size(const char *text, uint64_t *out)
         return false;
     }
     unsigned shift = 0;
-    if (stray_closers(text, unit)) {
+    if (stray_closers(unit)) {
         unit += strlen(unit);
     }
     if (*unit) {
@@ -161,7 +156,7 @@ static bool parse_size(const char *text, uint64_t *out)
         if (tolower((unsigned char)*unit) == 'b') {
             unit++;
         }
-        if (*unit && !stray_closers(text, unit)) {
+        if (*unit && !stray_closers(unit)) {
             return false;
         }
     }

@@ -341,8 +341,15 @@ static uint64_t next_sequential(struct picker *p, uint64_t end)
     if (!p->seq_add) {
         return end;
     }
-    if (p->seq_add > 0 && !p->job->time_based &&
-        (p->region_ends_file ? end >= p->blocks : over)) {
+    /* An I/O of one size that would not fit before the end of the file
+     * is not shortened: fio ends the pass there. */
+    const struct job *job = p->job;
+    uint64_t size = job->bs_min == job->bs_max && !job->nr_bssplit
+                        ? job->bs_min / job->bs_unit : 1;
+    bool no_room = !over && p->region_ends_file &&
+                   (uint64_t)next + size > p->blocks;
+    if (p->seq_add > 0 && !job->time_based &&
+        (p->region_ends_file ? end >= p->blocks || no_room : over)) {
         p->pass_ended = true;
     }
     if (over) {
