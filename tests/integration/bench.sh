@@ -366,9 +366,10 @@ for mode in read:8k read:-8k write:8k; do
         "$work/holes.json" "d['jobs'][0]['read']['total_ios'] + \
         d['jobs'][0]['write']['total_ios']")" -eq $want
     if command -v fio >/dev/null 2>&1; then
-        fio --name=h --filename="$work/holes.img" --size=40k --bs=4k \
-            --rw=$mode --loops=2 $verify --output-format=json \
-            >"$work/holes-fio.json"
+        # In $work: fio leaves its verify state file where it runs.
+        (cd "$work" && fio --name=h --filename="$work/holes.img" \
+            --size=40k --bs=4k --rw=$mode --loops=2 $verify \
+            --output-format=json >"$work/holes-fio.json")
         check "rw=$mode: as many I/Os as fio" test "$(json \
             "$work/holes.json" "d['jobs'][0]['read']['total_ios']")" -eq \
             "$(json "$work/holes-fio.json" "d['jobs'][0]['read']['total_ios']")"
