@@ -123,6 +123,13 @@ struct blk_driver {
     int coroutine_fn (*co_make_empty)(struct coblk_dev *dev);
     /* Formats: changes options of the image (coblk_amend()). */
     int coroutine_fn (*co_amend)(struct coblk_dev *dev, const char *options);
+    /* Formats: internal snapshots (coblk_snapshot_create() and others). */
+    int coroutine_fn (*co_snapshot_create)(struct coblk_dev *dev,
+                                           const char *name);
+    int coroutine_fn (*co_snapshot_apply)(struct coblk_dev *dev,
+                                          const char *which);
+    int coroutine_fn (*co_snapshot_delete)(struct coblk_dev *dev,
+                                           const char *which);
 };
 
 extern const blk_driver blk_file_driver;

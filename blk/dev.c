@@ -519,6 +519,55 @@ int coblk_amend(struct coblk_dev *dev, const char *options)
     return blk_run_in_coroutine(amend_in_coroutine, &call);
 }
 
+struct snapshot_call {
+    struct coblk_dev *dev;
+    int coroutine_fn (*op)(struct coblk_dev *dev, const char *arg);
+    const char *arg;
+};
+
+static int coroutine_fn snapshot_in_coroutine(void *opaque)
+{
+    struct snapshot_call *call = opaque;
+
+    return call->op(call->dev, call->arg);
+}
+
+/* Runs a snapshot operation of dev's driver on arg (a name, or an id or
+ * name); `what` names the public function in messages. */
+static int snapshot_op(struct coblk_dev *dev, const char *what,
+                       int coroutine_fn (*op)(struct coblk_dev *dev,
+                                              const char *arg),
+                       const char *arg)
+{
+    int ret = image_editable(dev, what, dev && op);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!arg) {
+        return blk_error(-EINVAL, "%s: no snapshot named", what);
+    }
+    struct snapshot_call call = { dev, op, arg };
+    return blk_run_in_coroutine(snapshot_in_coroutine, &call);
+}
+
+int coblk_snapshot_create(struct coblk_dev *dev, const char *name)
+{
+    return snapshot_op(dev, "coblk_snapshot_create",
+                       dev ? dev->drv->co_snapshot_create : NULL, name);
+}
+
+int coblk_snapshot_apply(struct coblk_dev *dev, const char *which)
+{
+    return snapshot_op(dev, "coblk_snapshot_apply",
+                       dev ? dev->drv->co_snapshot_apply : NULL, which);
+}
+
+int coblk_snapshot_delete(struct coblk_dev *dev, const char *which)
+{
+    return snapshot_op(dev, "coblk_snapshot_delete",
+                       dev ? dev->drv->co_snapshot_delete : NULL, which);
+}
+
 struct check_call {
     struct coblk_dev *dev;
     struct coblk_check *check;

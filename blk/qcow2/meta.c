@@ -1,6 +1,7 @@
 /*
  * Which clusters hold metadata (header, L1 table, refcount table and
- * blocks, L2 tables), so that a hostile or damaged image cannot make a
+ * blocks, L2 tables, the snapshot table and the snapshots' L1 tables
+ * (their L2 tables, unless shared, only count refcounts)), so that a hostile or damaged image cannot make a
  * guest write or a free land on them: an L2 entry that points at its own
  * table, a compressed descriptor that covers the header.  Kept for images
  * opened read-write only; a set of cluster indices, open addressing.
@@ -131,6 +132,17 @@ int qcow2_meta_build(qcow2_state *s)
         uint64_t table = s->l1[i] & QCOW2_L1E_OFFSET_MASK;
         if (table) {
             ret = add_bytes(s, table, s->cluster_size, "an L2 table");
+        }
+    }
+    if (ret == 0 && s->h.nb_snapshots) {
+        ret = add_bytes(s, s->h.snapshots_offset, s->snapshots_bytes,
+                        "the snapshot table");
+    }
+    for (uint32_t i = 0; ret == 0 && i < s->h.nb_snapshots; i++) {
+        const qcow2_snapshot *sn = &s->snapshots[i];
+        if (sn->l1_size) {
+            ret = add_bytes(s, sn->l1_offset, (uint64_t)sn->l1_size * 8,
+                            "a snapshot's L1 table");
         }
     }
     return ret;

@@ -194,11 +194,6 @@ static int check_access(const struct coblk_dev *dev, const qcow2_state *s)
                          "read-only, or repair it (qemu-img check -r all)",
                          name);
     }
-    if (s->h.nb_snapshots) {
-        return blk_error(-ENOTSUP, "qcow2: %s has internal snapshots, which "
-                         "coblk does not write yet: open it read-only",
-                         name);
-    }
     return 0;
 }
 
@@ -428,5 +423,8 @@ const blk_driver blk_qcow2_driver = {
     .co_set_backing = qcow2_co_set_backing,
     .co_make_empty = qcow2_co_make_empty,
     .co_amend = qcow2_co_amend,
+    .co_snapshot_create = qcow2_co_snapshot_create,
+    .co_snapshot_apply = qcow2_co_snapshot_apply,
+    .co_snapshot_delete = qcow2_co_snapshot_delete,
     .info = qcow2_info,
 };

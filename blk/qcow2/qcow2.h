@@ -11,6 +11,7 @@
  *   create.c   new images, with qemu-img create's options
  *   check.c    qemu-img check: references against refcounts, repair
  *   snapshot.c internal snapshots: listed, and read
+ *   snapshot-edit.c  internal snapshots made, applied, deleted
  *   resize.c   growing and shrinking the virtual size
  *   compress.c compressed writes
  *   write.c    writes (copy-on-write), write-zeroes, discard, flush
@@ -34,6 +35,7 @@
 #define QCOW2_L1_MAX_BYTES (32u << 20)
 #define QCOW2_REFTABLE_MAX_BYTES (8u << 20)
 #define QCOW2_MAX_SNAPSHOTS 65536u
+#define QCOW2_SNAPSHOT_TABLE_MAX (64u << 20)    /* QEMU's bound too */
 #define QCOW2_DEFAULT_L2_CACHE (1u << 20)
 #define QCOW2_SLICE_BYTES 4096u             /* L2 cache granule */
 
@@ -132,6 +134,8 @@ typedef struct qcow2_snapshot {
     uint32_t date_sec, date_nsec;
     uint64_t vm_clock_nsec, vm_state_size, disk_size;
     int64_t icount;
+    uint8_t *extra;                     /* the extra data as read */
+    uint32_t extra_len;
 } qcow2_snapshot;
 
 /* Metadata clusters (meta.c): a set of cluster indices + 1. */
@@ -173,6 +177,7 @@ typedef struct qcow2_state {
     uint64_t *pending_free;
     size_t nr_pending, pending_room;
     qcow2_snapshot *snapshots;          /* h.nb_snapshots of them */
+    uint64_t snapshots_bytes;           /* the table's, in the file */
     struct coblk_snapshot_info *snapshot_info;  /* for coblk_image_info */
     char *backing_path;                 /* as opened */
     bool backing_closed;                /* opened without it
@@ -246,8 +251,20 @@ int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,
 /* snapshot.c: reads and checks the snapshot table. */
 int qcow2_read_snapshots(qcow2_state *s);
 void qcow2_free_snapshots(qcow2_state *s);
+void qcow2_snapshot_fields_free(qcow2_snapshot *sn);
+void qcow2_free_snapshot_list(qcow2_snapshot *list, uint32_t n);
+/* (Re)makes the list coblk_image_info() hands out. */
+int qcow2_snapshot_info_build(qcow2_state *s);
 /* Makes the snapshot with this id (or else name) the tables read. */
 int qcow2_select_snapshot(qcow2_state *s, const char *which);
+
+/* snapshot-edit.c: coblk_snapshot_create(), _apply(), _delete(). */
+int coroutine_fn qcow2_co_snapshot_create(struct coblk_dev *dev,
+                                          const char *name);
+int coroutine_fn qcow2_co_snapshot_apply(struct coblk_dev *dev,
+                                         const char *which);
+int coroutine_fn qcow2_co_snapshot_delete(struct coblk_dev *dev,
+                                          const char *which);
 
 /* meta.c: builds the set of metadata clusters, -EINVAL (with a message)
  * where two pieces of metadata overlap. */
@@ -293,8 +310,9 @@ int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes,
                                         int req_flags);
 int coroutine_fn qcow2_co_flush(struct coblk_dev *dev);
-/* Guest offset's L2 entry (and bitmap; NULL when no table), its table made
- * if make_table; lock held. */
+/* Guest offset's L2 entry (and bitmap; NULL when no table), to be changed:
+ * its table made this image's own (copied from an internal snapshot's),
+ * or made if make_table; lock held. */
 int coroutine_fn qcow2_l2_entry(qcow2_state *s, uint64_t offset,
                                 bool make_table, uint64_t **entry);
 /* Drops the references of an L2 entry being replaced (freed once the new
@@ -317,6 +335,8 @@ int coroutine_fn qcow2_flush_metadata(qcow2_state *s);
 
 /* resize.c: coblk_truncate() for qcow2. */
 int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size);
+/* Replaces the active L1 table by one of `entries`; lock held. */
+int coroutine_fn qcow2_grow_l1(qcow2_state *s, uint64_t entries);
 
 /* edit.c: coblk_set_backing(), coblk_amend() and coblk_make_empty(). */
 int coroutine_fn qcow2_co_set_backing(struct coblk_dev *dev,

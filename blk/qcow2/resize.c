@@ -44,7 +44,7 @@ static int coroutine_fn stored_past(qcow2_state *s, uint64_t from,
     return 0;
 }
 
-static int coroutine_fn grow_l1(qcow2_state *s, uint64_t entries)
+int coroutine_fn qcow2_grow_l1(qcow2_state *s, uint64_t entries)
 {
     uint64_t clusters = (entries * 8 + s->cluster_size - 1) >>
                         s->h.cluster_bits;
@@ -128,7 +128,7 @@ static int coroutine_fn resize_locked(qcow2_state *s, uint64_t size)
     unsigned shift = s->h.cluster_bits + s->l2_bits;
     uint64_t needed = (size + (1ull << shift) - 1) >> shift;
     if (needed > s->h.l1_size) {
-        int ret = grow_l1(s, needed);
+        int ret = qcow2_grow_l1(s, needed);
         if (ret < 0) {
             return ret;
         }

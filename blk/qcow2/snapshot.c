@@ -2,9 +2,7 @@
  * Internal snapshots: the snapshot table, read and checked at open, listed
  * by coblk_image_info(), and one snapshot's contents opened read-only
  * (qcow2:snapshot=ID-OR-NAME:FILE) by reading through its L1 table.
- * Creating, applying and deleting snapshots is not done here: it needs
- * refcount updates over whole tables and COPIED flag rewrites, and is
- * left to a later step.
+ * Creating, applying and deleting them: snapshot-edit.c.
  */
 #include "config.h"
 
@@ -17,7 +15,6 @@
 
 #define ENTRY_FIXED_BYTES 40u
 #define EXTRA_MAX 1024u                 /* QEMU's bound too */
-#define TABLE_MAX_BYTES (64u << 20)     /* QEMU's bound too */
 
 static char *copy_field(const uint8_t *p, uint32_t len)
 {
@@ -80,17 +77,24 @@ static int parse_entry(qcow2_state *s, const uint8_t *table,
     }
     snap->id = copy_field(x + extra, id_len);
     snap->name = copy_field(x + extra + id_len, name_len);
-    if (!snap->id || !snap->name) {
+    /* Kept whole: a rewritten table keeps what later versions put there. */
+    snap->extra_len = extra;
+    snap->extra = extra ? malloc(extra) : NULL;
+    if (snap->extra) {
+        memcpy(snap->extra, x, extra);
+    }
+    if (!snap->id || !snap->name || (extra && !snap->extra)) {
         return blk_error(-ENOMEM, "out of memory");
     }
     *at += (len + 7) & ~7ull;
     return 0;
 }
 
-/* What coblk_image_info() hands out. */
-static int make_public_list(qcow2_state *s)
+int qcow2_snapshot_info_build(qcow2_state *s)
 {
-    s->snapshot_info = calloc(s->h.nb_snapshots, sizeof(*s->snapshot_info));
+    free(s->snapshot_info);
+    s->snapshot_info = calloc(s->h.nb_snapshots + 1,
+                              sizeof(*s->snapshot_info));
     if (!s->snapshot_info) {
         return blk_error(-ENOMEM, "out of memory");
     }
@@ -116,7 +120,8 @@ int qcow2_read_snapshots(qcow2_state *s)
     /* The table's length is known only entry by entry: read what the
      * file holds from its start, within the bound. */
     uint64_t avail = s->file->size - s->h.snapshots_offset;
-    uint64_t bytes = avail < TABLE_MAX_BYTES ? avail : TABLE_MAX_BYTES;
+    uint64_t bytes = avail < QCOW2_SNAPSHOT_TABLE_MAX
+                         ? avail : QCOW2_SNAPSHOT_TABLE_MAX;
     uint8_t *table = malloc(bytes);
     s->snapshots = calloc(n, sizeof(*s->snapshots));
     if (!table || !s->snapshots) {
@@ -129,16 +134,28 @@ int qcow2_read_snapshots(qcow2_state *s)
         ret = parse_entry(s, table, bytes, &at, &s->snapshots[i], i);
     }
     free(table);
-    return ret == 0 ? make_public_list(s) : ret;
+    s->snapshots_bytes = at;
+    return ret == 0 ? qcow2_snapshot_info_build(s) : ret;
+}
+
+void qcow2_snapshot_fields_free(qcow2_snapshot *sn)
+{
+    free(sn->id);
+    free(sn->name);
+    free(sn->extra);
+}
+
+void qcow2_free_snapshot_list(qcow2_snapshot *list, uint32_t n)
+{
+    for (uint32_t i = 0; list && i < n; i++) {
+        qcow2_snapshot_fields_free(&list[i]);
+    }
+    free(list);
 }
 
 void qcow2_free_snapshots(qcow2_state *s)
 {
-    for (uint32_t i = 0; s->snapshots && i < s->h.nb_snapshots; i++) {
-        free(s->snapshots[i].id);
-        free(s->snapshots[i].name);
-    }
-    free(s->snapshots);
+    qcow2_free_snapshot_list(s->snapshots, s->h.nb_snapshots);
     free(s->snapshot_info);
     s->snapshots = NULL;
     s->snapshot_info = NULL;

@@ -8,6 +8,8 @@
  * (backing image, compressed data, zeroes) in the same write as the data,
  * then the L2 entry.  Nothing is copied into a new cluster past the end
  * of the file where the old content was zeroes: it reads as zeroes.
+ * Clusters and L2 tables an internal snapshot shares (no COPIED flag) are
+ * never written in place: the image gets its own copy first.
  *
  * Requests that allocate or free own their guest clusters while they run
  * (s->inflight): others touching those clusters wait, so there are never
@@ -84,20 +86,58 @@ static int coroutine_fn write_meta(qcow2_state *s, uint64_t offset,
                    : 0;
 }
 
-/* Makes sure guest offset's L2 table exists and is this image's alone;
- * atomic under the lock (it never drops it). */
+/* The L2 table at `table`, shared with an internal snapshot, as it is on
+ * disk, for this image's own copy: its entries point where they did, but
+ * none is this image's alone any more (COPIED).  The lock is kept. */
+static int coroutine_fn read_shared_table(qcow2_state *s, uint64_t table,
+                                          uint64_t *buf)
+{
+    /* Slices are changed only in tables the image owns; written back all
+     * the same, so that the file is the truth. */
+    int ret = qcow2_cache_flush(s, &s->l2_cache);
+    struct iovec iov = { buf, s->cluster_size };
+
+    if (ret == 0) {
+        ret = coblk_co_preadv(s->file, table, s->cluster_size, &iov, 1);
+    }
+    if (ret < 0) {
+        return blk_error(ret, "qcow2: reading the L2 table at %#" PRIx64
+                         ": %s", table, strerror(-ret));
+    }
+    for (size_t i = 0; i < s->cluster_size / 8; i += s->l2_entry_bytes / 8) {
+        buf[i] &= htobe64(~QCOW2_OFLAG_COPIED);
+    }
+    return 0;
+}
+
+/* Drops the active L1 table's reference to the shared L2 table it no
+ * longer points to, once that change is on disk. */
+static int coroutine_fn unref_shared_table(qcow2_state *s, uint64_t table)
+{
+    uint64_t refcount;
+    int ret = coblk_co_flush(s->file);
+
+    if (ret == 0) {
+        ret = qcow2_update_refcounts(s, table, 1, -1);
+    }
+    if (ret == 0) {
+        ret = qcow2_get_refcount(s, table, &refcount);
+    }
+    /* Marked shared but counted once: freed, and no metadata now. */
+    return ret == 0 && !refcount ? qcow2_meta_build(s) : ret;
+}
+
+/* Makes sure guest offset's L2 table exists and is this image's alone:
+ * a new empty table, or a copy of one shared with an internal snapshot.
+ * Atomic under the lock (it never drops it). */
 static int coroutine_fn ensure_l2_table(qcow2_state *s, uint64_t offset)
 {
     uint64_t i = offset >> (s->h.cluster_bits + s->l2_bits);
     uint64_t l1e = s->l1[i];
+    uint64_t shared = l1e & QCOW2_L1E_OFFSET_MASK;
 
-    if ((l1e & QCOW2_L1E_OFFSET_MASK) && (l1e & QCOW2_OFLAG_COPIED)) {
+    if (shared && (l1e & QCOW2_OFLAG_COPIED)) {
         return 0;
-    }
-    if (l1e & QCOW2_L1E_OFFSET_MASK) {
-        return blk_error(-ENOTSUP, "qcow2: L1 entry %" PRIu64 " shares its "
-                         "L2 table (internal snapshots): coblk does not "
-                         "write those yet", i);
     }
     uint64_t table;
     bool fresh;
@@ -109,16 +149,22 @@ static int coroutine_fn ensure_l2_table(qcow2_state *s, uint64_t offset)
     if (ret == 0) {
         ret = qcow2_cache_flush(s, &s->refcount_cache);
     }
-    void *zeroes = NULL;
-    if (ret == 0 && posix_memalign(&zeroes, 4096, s->cluster_size)) {
+    uint64_t *contents = NULL;
+    if (ret == 0 && posix_memalign((void **)&contents, 4096,
+                                   s->cluster_size)) {
         ret = -ENOMEM;
     }
     if (ret == 0) {
-        memset(zeroes, 0, s->cluster_size);
-        qcow2_cache_forget(&s->l2_cache, table, s->cluster_size);
-        ret = write_meta(s, table, zeroes, s->cluster_size);
-        free(zeroes);
+        memset(contents, 0, s->cluster_size);
+        if (shared) {
+            ret = read_shared_table(s, shared, contents);
+        }
     }
+    if (ret == 0) {
+        qcow2_cache_forget(&s->l2_cache, table, s->cluster_size);
+        ret = write_meta(s, table, contents, s->cluster_size);
+    }
+    free(contents);
     if (ret == 0) {
         ret = coblk_co_flush(s->file);
     }
@@ -130,23 +176,36 @@ static int coroutine_fn ensure_l2_table(qcow2_state *s, uint64_t offset)
     ret = write_meta(s, s->h.l1_offset + i * 8, &be, 8);
     if (ret < 0) {
         s->l1[i] = l1e;
+        return ret;
     }
-    return ret;
+    return shared ? unref_shared_table(s, shared) : 0;
 }
 
-/* Guest offset's L2 entry (and bitmap), its table made if need be. */
-int coroutine_fn qcow2_l2_entry(qcow2_state *s, uint64_t offset,
-                                bool make_table, uint64_t **entry)
+/* Guest offset's L2 entry (and bitmap), as it is: not to be changed. */
+static int coroutine_fn l2_entry_to_read(qcow2_state *s, uint64_t offset,
+                                         const uint64_t **entry)
 {
     uint64_t *entries;
     uint32_t index;
-    int ret = make_table ? ensure_l2_table(s, offset) : 0;
+    int ret = qcow2_l2_slice(s, offset, &entries, &index);
 
-    if (ret == 0) {
-        ret = qcow2_l2_slice(s, offset, &entries, &index);
-    }
     *entry = ret == 0 && entries
                  ? &entries[(size_t)index * (s->l2_entry_bytes / 8)] : NULL;
+    return ret;
+}
+
+/* Guest offset's L2 entry (and bitmap), to be changed: in a table the
+ * image owns, copied from a snapshot's if need be, made if make_table. */
+int coroutine_fn qcow2_l2_entry(qcow2_state *s, uint64_t offset,
+                                bool make_table, uint64_t **entry)
+{
+    uint64_t i = offset >> (s->h.cluster_bits + s->l2_bits);
+    bool exists = s->l1[i] & QCOW2_L1E_OFFSET_MASK;
+    int ret = make_table || exists ? ensure_l2_table(s, offset) : 0;
+
+    if (ret == 0) {
+        ret = l2_entry_to_read(s, offset, (const uint64_t **)entry);
+    }
     return ret;
 }
 
@@ -201,8 +260,8 @@ static uint64_t subcluster_mask(const qcow2_state *s, uint64_t begin,
 static int coroutine_fn make_plan(qcow2_state *s, uint64_t offset,
                                   uint64_t bytes, struct plan *p)
 {
-    uint64_t *entry;
-    int ret = qcow2_l2_entry(s, offset, false, &entry);
+    const uint64_t *entry;
+    int ret = l2_entry_to_read(s, offset, &entry);
 
     if (ret < 0) {
         return ret;

@@ -336,6 +336,19 @@ COBLK_API int coblk_make_empty(struct coblk_dev *dev);
  * -ENOTSUP, -EROFS, -errno. */
 COBLK_API int coblk_amend(struct coblk_dev *dev, const char *options);
 
+/* Internal snapshots of the image dev (qcow2, opened for writing), as
+ * qemu-img snapshot -c, -a and -d make them; no request may be in flight
+ * on dev meanwhile.  Create records the image as it is now under `name`
+ * (names need not be unique), with the next free numeric id, the time,
+ * and no VM state, as qemu-img does.  Apply makes the image what the
+ * snapshot recorded (its size too), and delete drops one; `which` is an
+ * id, else a name (the first one that matches).  coblk_image_info() lists
+ * them.  Returns 0, or -ENOENT (no such snapshot), -EFBIG (the table is
+ * full), -ENOTSUP (raw), -EROFS, -errno. */
+COBLK_API int coblk_snapshot_create(struct coblk_dev *dev, const char *name);
+COBLK_API int coblk_snapshot_apply(struct coblk_dev *dev, const char *which);
+COBLK_API int coblk_snapshot_delete(struct coblk_dev *dev, const char *which);
+
 /* What the last failing call on this thread said, or "". */
 COBLK_API const char *coblk_last_error(void);
 
