@@ -530,6 +530,45 @@ done
 same snapshot -l -c x snap.qcow2
 same snapshot -l
 
+# ---- snapshot -c, -a, -d ------------------------------------------------------------------
+# listing NAME: each tool's image NAME as qemu-img lists its snapshots,
+# without the dates; both must list the same.
+listings_agree() {
+    for d in qd cd; do
+        qemu-img snapshot -l "$d/$1" | awk '{ print $1, $2, $3, $4, $7 }' \
+            >"$d.list"
+    done
+    if cmp -s qd.list cd.list; then ok; else
+        failed "snapshot -l $1: $(cat cd.list) where qemu-img made $(cat qd.list)"
+    fi
+}
+for d in qd cd; do
+    (cd $d && rm -f sn.qcow2 sn.raw && qemu-img create -q -f qcow2 sn.qcow2 4M &&
+     qemu-io -c 'write -P 1 0 3M' -c 'write -z 3M 64k' sn.qcow2 >/dev/null &&
+     truncate -s 1M sn.raw)
+done
+both snapshot -c one sn.qcow2
+# Writes after a snapshot (qemu-io's, the same on both sides) copy what
+# it shares; a second snapshot, then back to the first.
+for d in qd cd; do
+    qemu-io -c 'write -P 2 1M 1M' -c 'discard 0 64k' "$d/sn.qcow2" >/dev/null
+done
+both snapshot -c two sn.qcow2
+listings_agree sn.qcow2
+both snapshot -a one sn.qcow2
+images_agree sn.qcow2
+both snapshot -a 2 sn.qcow2
+images_agree sn.qcow2
+both snapshot -d one sn.qcow2
+listings_agree sn.qcow2
+images_agree sn.qcow2
+both snapshot -a nope sn.qcow2
+both snapshot -d nope sn.qcow2
+both snapshot -c x -f raw sn.raw
+both snapshot -d two sn.qcow2
+listings_agree sn.qcow2
+images_agree sn.qcow2
+
 # ---- commit, rebase --------------------------------------------------------------------
 # chain DIR: a three-image chain in DIR and what its top reads, as raw.
 chain() {
