@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench/flow.h"
 #include "bench/options.h"
 #include "bench/plot.h"
 #include "bench/report.h"
@@ -568,6 +569,19 @@ static void watch(struct run *run, unsigned from, unsigned to)
     }
 }
 
+/* flow=: the instances that start at once join their flows before any
+ * starts, as in fio; one that waits first (wait_for, startdelay) joins
+ * when it starts, or it would hold the others back meanwhile. */
+static void join_flows(struct run *run, unsigned from, unsigned to)
+{
+    for (unsigned k = from; k < to; k++) {
+        const struct job *job = run->inst[k].job;
+        if (job->flow && !run->inst[k].wait_count && !job->startdelay_ns) {
+            run->results[k].flow = flow_join(job->flow_id, job->flow);
+        }
+    }
+}
+
 /* Jobs run together up to the next stonewall, which waits for them. */
 static int run_all(struct run *run)
 {
@@ -583,6 +597,7 @@ static int run_all(struct run *run)
             fprintf(stderr, "coblk-bench: out of memory\n");
             return -1;
         }
+        join_flows(run, from, to);
         for (unsigned k = from; k < to; k++) {
             struct instance *in = &run->inst[k];
             if (start_thread(&in->thread, run_instance, in) != 0) {

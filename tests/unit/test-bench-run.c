@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "bench/flow.h"
 #include "bench/options.h"
 #include "bench/run.h"
 #include "bench/verify.h"
@@ -248,6 +249,33 @@ static void test_rate_limit_by_count(void **state)
     assert_int_equal(r->error, 0);
     assert_int_equal(r->dir[DIR_READ].ios, 1);
     done(r);
+}
+
+/* flow=: jobs that try in turn issue in proportion to their weights; a
+ * job that left no longer holds the others back. */
+static void test_flow_keeps_weights(void **state)
+{
+    struct flow *light = flow_join(7, 1), *heavy = flow_join(7, 3);
+    struct flow *other = flow_join(8, 1);
+    uint64_t n_light = 0, n_heavy = 0, n_other = 0;
+
+    (void)state;
+    assert_non_null(light);
+    assert_ptr_equal(light, heavy);         /* one flow per id */
+    assert_ptr_not_equal(light, other);
+    for (unsigned i = 0; i < 40000; i++) {
+        flow_may_issue(light, &n_light, 1);
+        flow_may_issue(heavy, &n_heavy, 3);
+        assert_true(flow_may_issue(other, &n_other, 1));    /* alone */
+    }
+    assert_int_equal(n_heavy, 40000);       /* never held: it leads */
+    assert_in_range(n_heavy, 3 * n_light - 3, 3 * n_light + 3);
+    flow_leave(light, n_light, 1);
+    for (unsigned i = 0; i < 100; i++) {
+        assert_true(flow_may_issue(heavy, &n_heavy, 3));
+    }
+    flow_leave(heavy, n_heavy, 3);
+    flow_leave(other, n_other, 1);
 }
 
 /* ---- fio's tuning options ------------------------------------------------ */
@@ -561,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_mixed_covers_each_block_once),
         cmocka_unit_test(test_fsync_counts),
         cmocka_unit_test(test_rate_limit_by_count),
+        cmocka_unit_test(test_flow_keeps_weights),
         cmocka_unit_test(test_gtod_reduce),
         cmocka_unit_test(test_disable_each),
         cmocka_unit_test(test_flushes_without_latency),

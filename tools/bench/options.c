@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "flow.h"
 #include "options.h"
 #include "pattern.h"
 
@@ -1018,6 +1019,9 @@ static const struct opt options[] = {
     ACCEPTED("log_prio", OPT_BOOL, NULL, 0),
     OPTION("loops", OPT_UINT, loops, 1, UINT32_MAX, NULL),
     OPTION("number_ios", OPT_UINT, number_ios, 0, UINT64_MAX, NULL),
+    OPTION("flow_id", OPT_UINT, flow_id, 0, UINT32_MAX, NULL),
+    OPTION("flow", OPT_UINT, flow, 0, FLOW_MAX_WEIGHT, NULL),
+    OPTION("flow_sleep", OPT_UINT, flow_sleep, 0, UINT32_MAX, NULL),
 };
 
 static const struct opt *find_option(const char *name)

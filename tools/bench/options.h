@@ -155,6 +155,9 @@ struct job {
     int wait_for_job;           /* its index, -1 none (bench_parse_args) */
     unsigned loops;
     uint64_t number_ios;                /* 0: no limit */
+    /* flow=: weight among the jobs of flow_id (0: no flow control);
+     * flow_sleep: microseconds to wait, in flight drained, when held. */
+    unsigned flow_id, flow, flow_sleep;
     unsigned groupid;                   /* set by bench_parse_args */
     /* The options given with a value, as typed, for fio's "job options":
      * "name\0value\0" pairs, a later one replacing an earlier. */

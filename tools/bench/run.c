@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "coblk/coblk.h"
+#include "flow.h"
 #include "logs.h"
 #include "pick.h"
 #include "run.h"
@@ -30,6 +31,8 @@
 /* The longest an instance sleeps or waits for a completion without
  * looking whether it was asked to stop. */
 #define STOP_CHECK_NS 100000000ull
+/* How soon a job the flow held tries again, without flow_sleep. */
+#define FLOW_RETRY_US 10u
 
 static atomic_bool stop_requested;
 
@@ -255,7 +258,9 @@ struct runner {
     uint64_t bad_units;
     bool verifying;             /* reading back what was written */
     bool check_reads;           /* a read job's verify: each read checked */
-    bool may_hold;              /* rate limits, or writes kept apart */
+    bool may_hold;              /* rate limits, flow, or writes kept apart */
+    struct flow *flow;          /* flow=: the jobs this one keeps pace with */
+    uint64_t flow_count;        /* its I/Os the flow counted */
     unsigned snapshot_gen;      /* the last snapshot request served */
 };
 
@@ -546,7 +551,7 @@ static uint64_t rate_wait_until(const struct runner *rn, const struct slot *s,
 }
 
 /* Why the prepared request in rn->held waits. */
-enum hold { HOLD_NONE, HOLD_RATE, HOLD_OVERLAP };
+enum hold { HOLD_NONE, HOLD_RATE, HOLD_OVERLAP, HOLD_FLOW };
 
 static uint64_t slot_unit(const struct runner *rn, const struct slot *s)
 {
@@ -593,7 +598,15 @@ static enum hold hold_reason(struct runner *rn, struct slot *s, uint64_t now,
         return HOLD_OVERLAP;
     }
     *until = rate_wait_until(rn, s, now);
-    return *until ? HOLD_RATE : HOLD_NONE;
+    if (*until) {
+        return HOLD_RATE;
+    }
+    /* Last: a request the flow lets go counts in it. */
+    if (rn->flow && !flow_may_issue(rn->flow, &rn->flow_count,
+                                    rn->job->flow)) {
+        return HOLD_FLOW;
+    }
+    return HOLD_NONE;
 }
 
 /* Whether the run may issue more now: its end, a stop, an error.  Once
@@ -1054,6 +1067,18 @@ static int wait_ms(const struct runner *rn, uint64_t until, uint64_t now)
     return until > now ? (int)((until - now + 999999) / 1000000) : 0;
 }
 
+/* The flow holds the next request: as fio, with flow_sleep everything
+ * in flight completes, then the job sleeps that long; without, it tries
+ * again soon (fio spins; a short sleep spares the CPU the other jobs of
+ * the flow need). */
+static void flow_pause(struct runner *rn)
+{
+    unsigned us = rn->job->flow_sleep ? rn->job->flow_sleep : FLOW_RETRY_US;
+
+    drain(rn);
+    sleep_until(bench_now_ns() + us * 1000ull);
+}
+
 static void io_loop(struct runner *rn)
 {
     const struct job *job = rn->job;
@@ -1079,6 +1104,11 @@ static void io_loop(struct runner *rn)
             submit_ready(rn) < 0) {
             break;
         }
+        if (hold == HOLD_FLOW && (job->flow_sleep || !rn->inflight)) {
+            flow_pause(rn);
+            now = bench_now_ns();
+            continue;
+        }
         if (!rn->inflight) {
             if (hold != HOLD_RATE) {
                 break;
@@ -1092,8 +1122,9 @@ static void io_loop(struct runner *rn)
         int timeout_ms = -1;
         if (hold == HOLD_RATE) {
             timeout_ms = wait_ms(rn, until, now);
-        } else if (hold == HOLD_OVERLAP || rn->deadline_ns != UINT64_MAX) {
-            min = 1;    /* the write it waits for, or the deadline */
+        } else if (hold == HOLD_OVERLAP || hold == HOLD_FLOW ||
+                   rn->deadline_ns != UINT64_MAX) {
+            min = 1;    /* the write it waits for, the flow, the deadline */
         }
         now = reap(rn, min, timeout_ms);
     }
@@ -1359,7 +1390,7 @@ static void choose_per_io_work(struct runner *rn)
                       job->lat_log[0];
     rn->clock_mask = job->gtod_reduce && !rn->time_submit &&
                      job->disable_lat && !rate ? 63 : 0;
-    rn->may_hold = rate || rn->unit_busy;
+    rn->may_hold = rate || rn->unit_busy || job->flow;
 }
 
 static void start_clocks(struct runner *rn)
@@ -1419,10 +1450,19 @@ static void run_job(struct runner *rn)
     }
     rn->pick.region_ends_file = rn->offset + rn->units * rn->unit_bytes >=
                                 rn->dev_bytes;
+    rn->flow = rn->r->flow ? rn->r->flow
+               : job->flow ? flow_join(job->flow_id, job->flow) : NULL;
+    rn->r->flow = NULL;
+    if (job->flow && !rn->flow) {
+        job_error(rn->r, -ENOMEM, "out of memory for flow %u", job->flow_id);
+    }
     start_clocks(rn);
     cpu_usage(rn->r, -1);
     run_passes(rn);
     cpu_usage(rn->r, 1);
+    if (rn->flow) {
+        flow_leave(rn->flow, rn->flow_count, job->flow);
+    }
     rn->r->runtime_ns = bench_now_ns() - rn->stats_ns;
     if (rn->logging && !ramping(rn)) {
         log_window(rn, rn->stats_ns + rn->r->runtime_ns);   /* the rest */
@@ -1475,6 +1515,16 @@ static int place(const struct job *job, unsigned instance,
     return 0;
 }
 
+/* An instance that ends before its I/O leaves the flow joined for it, or
+ * the others would wait for it for ever. */
+static void leave_flow_unused(struct job_result *r)
+{
+    if (r->flow) {
+        flow_leave(r->flow, 0, r->job->flow);
+        r->flow = NULL;
+    }
+}
+
 void bench_run(const struct job *job, const char *spec, unsigned instance,
                unsigned log_index, struct job_result *r)
 {
@@ -1490,6 +1540,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
 
     if (place(job, instance, r) < 0 ||
         (job->startdelay_ns && !start_delay(job->startdelay_ns))) {
+        leave_flow_unused(r);
         atomic_store_explicit(&r->progress.state, STATE_DONE,
                               memory_order_release);
         return;
@@ -1521,6 +1572,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     coblk_queue_free(rn.q);
     coblk_dev_close(dev);
     free_runner(&rn);
+    leave_flow_unused(r);
     atomic_store_explicit(&r->progress.state, STATE_DONE,
                           memory_order_release);
 }

@@ -62,6 +62,10 @@ struct job_result {
     struct progress progress;
     struct job_result *snapshot;    /* where --status-interval copies go */
     const struct steady *steady;    /* ss=: the tracker of it, or NULL */
+    /* flow=: the flow the instance joined before its group started, as
+     * fio's jobs do, so that none runs ahead of the others; NULL:
+     * bench_run() joins when the instance starts.  It leaves at its end. */
+    struct flow *flow;
     int error;                  /* 0 or -errno */
     char errmsg[512];
 };
