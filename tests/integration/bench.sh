@@ -836,6 +836,25 @@ sys.exit(not 3.5 <= j[1]["read"]["iops"] / j[0]["read"]["iops"] <= 4.5)' \
 rejects "flow: 1001 out of range [0, 1000]" --name=j --ioengine=null \
     --flow=1001
 
+# thinktime: pauses as fio's, so a second holds as many I/Os as fio's.
+if command -v fio >/dev/null 2>&1; then
+    for think in "--thinktime=20ms --thinktime_blocks=4" \
+        "--thinktime=20ms --thinktime_blocks=4 --thinktime_blocks_type=issue \
+--iodepth=32"; do
+        for who in "$bench" fio; do
+            # shellcheck disable=SC2086
+            "$who" --name=t --ioengine=null --size=1g --bs=4k --runtime=1 \
+                --time_based $think --output-format=json 2>/dev/null |
+                python3 -c 'import json, sys
+print(json.load(sys.stdin)["jobs"][0]["read"]["total_ios"])'
+        done >"$work/think"
+        check "thinktime: I/Os in a second within 10% of fio's ($think)" \
+            python3 -c 'import sys
+ours, fios = (int(x) for x in open(sys.argv[1]).read().split())
+sys.exit(not abs(ours - fios) <= fios / 10)' "$work/think"
+    done
+fi
+
 # No arguments: the README's main job, shortened.
 COBLK_BENCH_RUNTIME=1 "$bench" >"$work/default" 2>&1
 check "default run reports reads" grep -q "read: IOPS=" "$work/default"

@@ -162,6 +162,18 @@ static const struct value_case cases[] = {
     { "loops", "3", AT(loops), 3, NULL },
     { "loops", "0", AT(loops), 0, "loops: 0 out of range" },
     { "number_ios", "100", AT(number_ios), 100, NULL },
+    /* fio's thinktime and thinktime_spin count microseconds; _iotime,
+     * seconds. */
+    { "thinktime", "10", AT(thinktime_ns), 10000, NULL },
+    { "thinktime", "2ms", AT(thinktime_ns), 2000000, NULL },
+    { "thinktime_spin", "5", AT(thinktime_spin_ns), 5000, NULL },
+    { "thinktime_iotime", "2", AT(thinktime_iotime_ns), 2000000000ull, NULL },
+    { "thinktime_blocks", "8", AT(thinktime_blocks), 8, NULL },
+    { "thinktime_blocks_type", "issue", AT(thinktime_blocks_type),
+      THINK_ISSUE, NULL },
+    { "flow", "1000", AT(flow), 1000, NULL },
+    { "flow", "1001", AT(flow), 0, "flow: 1001 out of range [0, 1000]" },
+    { "flow_sleep", "100", AT(flow_sleep), 100, NULL },
     { "stonewall", NULL, AT(stonewall), 1, NULL },
     { "new_group", NULL, AT(new_group), 1, NULL },
 };

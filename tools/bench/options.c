@@ -22,7 +22,7 @@
 #define MAX_BS (1ull << 30)
 
 enum opt_type {
-    OPT_STR, OPT_SIZE, OPT_UINT, OPT_TIME, OPT_BOOL, OPT_ENUM,
+    OPT_STR, OPT_SIZE, OPT_UINT, OPT_TIME, OPT_TIME_US, OPT_BOOL, OPT_ENUM,
     OPT_FUNC,                   /* parsed by its own function */
 };
 
@@ -55,6 +55,7 @@ static const char *const engine_names[] = {
 };
 static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
 static const char *const submit_modes[] = { "inline", "offload", NULL };
+static const char *const think_types[] = { "complete", "issue", NULL };
 static const char *const generator_names[] = {
     "tausworthe", "lfsr", "tausworthe64", NULL,
 };
@@ -168,20 +169,30 @@ static bool parse_size(const char *text, uint64_t *out)
     return true;
 }
 
-static bool parse_time_ns(const char *text, uint64_t *out)
+/* A time, in units of default_ns without a suffix (fio: seconds for
+ * most, microseconds for thinktime and its kin). */
+static bool parse_time_ns(const char *text, uint64_t default_ns,
+                          uint64_t *out)
 {
     static const struct {
         const char *unit;
         uint64_t ns;
     } units[] = {
-        { "", 1000000000 }, { "s", 1000000000 }, { "ms", 1000000 },
-        { "us", 1000 }, { "m", 60000000000 }, { "h", 3600000000000 },
+        { "s", 1000000000 }, { "ms", 1000000 }, { "us", 1000 },
+        { "m", 60000000000 }, { "h", 3600000000000 },
     };
     uint64_t value;
     const char *unit;
 
     if (!parse_number(text, &value, &unit)) {
         return false;
+    }
+    if (!*unit) {
+        if (value > UINT64_MAX / default_ns) {
+            return false;
+        }
+        *out = value * default_ns;
+        return true;
     }
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (!strcasecmp(unit, units[i].unit)) {
@@ -1022,6 +1033,15 @@ static const struct opt options[] = {
     OPTION("flow_id", OPT_UINT, flow_id, 0, UINT32_MAX, NULL),
     OPTION("flow", OPT_UINT, flow, 0, FLOW_MAX_WEIGHT, NULL),
     OPTION("flow_sleep", OPT_UINT, flow_sleep, 0, UINT32_MAX, NULL),
+    OPTION("thinktime", OPT_TIME_US, thinktime_ns, 0, UINT64_MAX, NULL),
+    OPTION("thinktime_spin", OPT_TIME_US, thinktime_spin_ns, 0, UINT64_MAX,
+           NULL),
+    OPTION("thinktime_blocks", OPT_UINT, thinktime_blocks, 0, UINT32_MAX,
+           NULL),
+    OPTION("thinktime_blocks_type", OPT_ENUM, thinktime_blocks_type, 0, 0,
+           think_types),
+    OPTION("thinktime_iotime", OPT_TIME, thinktime_iotime_ns, 0, UINT64_MAX,
+           NULL),
 };
 
 static const struct opt *find_option(const char *name)
@@ -1070,7 +1090,9 @@ static int parse_value(const struct opt *o, const char *name,
         }
         break;
     case OPT_TIME:
-        if (!parse_time_ns(value, number)) {
+    case OPT_TIME_US:
+        if (!parse_time_ns(value, o->type == OPT_TIME ? 1000000000 : 1000,
+                           number)) {
             return fail(err, err_size, "%s: invalid time '%s'", name, value);
         }
         break;
@@ -1264,7 +1286,7 @@ static int parse_interval(const char *name, const char *value, uint64_t min,
 {
     uint64_t ns;
 
-    if (!value || !parse_time_ns(value, &ns) || ns < min) {
+    if (!value || !parse_time_ns(value, 1000000000, &ns) || ns < min) {
         return fail(err, err_size, "%s: expected a time of at least %llums, "
                     "got '%s'", name, (unsigned long long)(min / 1000000),
                     value ? value : "");

@@ -158,6 +158,12 @@ struct job {
     /* flow=: weight among the jobs of flow_id (0: no flow control);
      * flow_sleep: microseconds to wait, in flight drained, when held. */
     unsigned flow_id, flow, flow_sleep;
+    /* thinktime: a pause, in flight drained, every thinktime_blocks I/Os
+     * (0: fio's default, 1) completed or issued, or after thinktime_iotime
+     * of I/O; the first thinktime_spin of it spent spinning. */
+    uint64_t thinktime_ns, thinktime_spin_ns, thinktime_iotime_ns;
+    unsigned thinktime_blocks;
+    enum { THINK_COMPLETE, THINK_ISSUE } thinktime_blocks_type;
     unsigned groupid;                   /* set by bench_parse_args */
     /* The options given with a value, as typed, for fio's "job options":
      * "name\0value\0" pairs, a later one replacing an earlier. */

@@ -261,6 +261,9 @@ struct runner {
     bool may_hold;              /* rate limits, flow, or writes kept apart */
     struct flow *flow;          /* flow=: the jobs this one keeps pace with */
     uint64_t flow_count;        /* its I/Os the flow counted */
+    /* thinktime: reads, writes and trims submitted and completed, their
+     * count at the last pause, and when it ended. */
+    uint64_t think_issued, think_done, think_last, think_at;
     unsigned snapshot_gen;      /* the last snapshot request served */
 };
 
@@ -653,6 +656,30 @@ static void may_go(struct runner *rn, struct slot *s)
     }
 }
 
+/* ---- thinktime --------------------------------------------------------------- */
+
+static unsigned think_blocks(const struct job *job)
+{
+    return job->thinktime_blocks ? job->thinktime_blocks : 1;
+}
+
+static uint64_t think_count(const struct runner *rn)
+{
+    return rn->job->thinktime_blocks_type == THINK_ISSUE ? rn->think_issued
+                                                         : rn->think_done;
+}
+
+/* thinktime_blocks_type=issue: no more I/O before the pause once the
+ * batch holds the blocks still allowed. */
+static bool think_limited(const struct runner *rn)
+{
+    const struct job *job = rn->job;
+
+    return job->thinktime_ns && job->thinktime_blocks_type == THINK_ISSUE &&
+           rn->think_issued + rn->nr_ready >=
+               rn->think_last + think_blocks(job);
+}
+
 /* Prepares requests into every free slot the limits allow; returns why
  * the next one waits, and with HOLD_RATE until when. */
 static enum hold prepare_ready(struct runner *rn, uint64_t now,
@@ -666,7 +693,7 @@ static enum hold prepare_ready(struct runner *rn, uint64_t now,
     while (rn->nr_free || rn->held) {
         struct slot *s = rn->held;
         if (!s) {
-            if (!open || !counts_left(rn)) {
+            if (!open || !counts_left(rn) || think_limited(rn)) {
                 break;
             }
             s = take_and_prepare(rn);
@@ -716,6 +743,11 @@ static int submit_ready(struct runner *rn)
 
     if (coblk_queue_submit(rn->q, rn->ready, n) != (int)n) {
         return job_error(rn->r, -EIO, "submit: %s", coblk_last_error());
+    }
+    if (rn->job->thinktime_ns) {
+        for (unsigned i = 0; i < n; i++) {
+            rn->think_issued += ((struct slot *)rn->ready[i])->dir <= DIR_TRIM;
+        }
     }
     if (rn->time_submit) {
         uint64_t now = bench_now_ns();
@@ -866,6 +898,7 @@ static void record_write(struct runner *rn, const struct slot *s)
 /* A request done: checks and bookkeeping; the statistics are account()'s. */
 static void complete(struct runner *rn, struct slot *s)
 {
+    rn->think_done += s->dir <= DIR_TRIM;
     if (s->dir == DIR_WRITE && rn->unit_busy) {
         mark_busy(rn, s, 0);
     }
@@ -1067,6 +1100,48 @@ static int wait_ms(const struct runner *rn, uint64_t until, uint64_t now)
     return until > now ? (int)((until - now + 999999) / 1000000) : 0;
 }
 
+/* Whether the job pauses now, as fio's handle_thinktime() decides: after
+ * thinktime_blocks I/Os since the last pause; with thinktime_iotime, once
+ * that long (and the pause's own length, as fio counts) has passed, and
+ * then by blocks only where thinktime_blocks was given. */
+static bool think_due(const struct runner *rn, uint64_t now)
+{
+    const struct job *job = rn->job;
+
+    if (job->thinktime_iotime_ns) {
+        if (now - rn->think_at >= job->thinktime_iotime_ns +
+                                  job->thinktime_ns) {
+            return true;
+        }
+        if (!job->thinktime_blocks) {
+            return false;
+        }
+    }
+    return think_count(rn) >= rn->think_last + think_blocks(job);
+}
+
+/* The pause: everything in flight completes, thinktime_spin spins, the
+ * rest of thinktime sleeps (a stop or the end of the run cut it). */
+static void think(struct runner *rn)
+{
+    const struct job *job = rn->job;
+
+    drain(rn);
+    uint64_t start = bench_now_ns();
+    uint64_t spin = job->thinktime_spin_ns < job->thinktime_ns
+                        ? job->thinktime_spin_ns : job->thinktime_ns;
+    while (bench_now_ns() - start < spin && !stopping()) {
+    }
+    uint64_t end = start + job->thinktime_ns;
+    end = end < rn->deadline_ns ? end : rn->deadline_ns;
+    for (uint64_t now = bench_now_ns(); now < end && !stopping();
+         now = bench_now_ns()) {
+        sleep_until(end);
+    }
+    rn->think_last = think_count(rn);
+    rn->think_at = bench_now_ns();
+}
+
 /* The flow holds the next request: as fio, with flow_sleep everything
  * in flight completes, then the job sleeps that long; without, it tries
  * again soon (fio spins; a short sleep spares the CPU the other jobs of
@@ -1088,6 +1163,10 @@ static void io_loop(struct runner *rn)
 
     for (;;) {
         tick(rn, now);
+        if (job->thinktime_ns && think_due(rn, now)) {
+            think(rn);
+            now = bench_now_ns();
+        }
         if (rn->backlog && rn->nr_backlog >= job->verify_backlog) {
             verify_backlog(rn);
             now = bench_now_ns();
@@ -1098,7 +1177,8 @@ static void io_loop(struct runner *rn)
          * issue, or a request held (for a rate, or for a write in the
          * batch itself). */
         bool all_ready = !rn->nr_free || !issuing_open(rn, now) ||
-                         !counts_left(rn) || hold != HOLD_NONE;
+                         !counts_left(rn) || hold != HOLD_NONE ||
+                         think_limited(rn);
         if (rn->nr_ready &&
             (rn->nr_ready >= job->iodepth_batch_submit || all_ready) &&
             submit_ready(rn) < 0) {
@@ -1399,7 +1479,7 @@ static void start_clocks(struct runner *rn)
     uint64_t now = bench_now_ns();
 
     choose_per_io_work(rn);
-    rn->last_now = rn->stats_ns = now;
+    rn->last_now = rn->stats_ns = rn->think_at = now;
     rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
     rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
                                         job->runtime_ns
