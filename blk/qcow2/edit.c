@@ -277,6 +277,12 @@ static int coroutine_fn check_downgrade(qcow2_state *s, uint64_t size,
     if (s->h.refcount_order != 4) {
         return blk_error(-EINVAL, "compat=0.10 requires refcount_bits=16");
     }
+    /* Their zero clusters too would need writing out. */
+    if (s->h.nb_snapshots) {
+        return blk_error(-ENOTSUP, "qcow2: coblk does not downgrade an image "
+                         "with internal snapshots to compat=0.10 (delete "
+                         "them first)");
+    }
     if (s->h.incompatible & ~(uint64_t)QCOW2_INCOMPAT_DIRTY) {
         return blk_error(-ENOTSUP, "qcow2: the image uses features "
                          "compat=0.10 does not have (extended L2 entries, "
@@ -315,6 +321,7 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
         return ret;
     }
     coblk_co_mutex_lock(&s->lock);
+    bool upgrade = a.e.version > s->h.version;
     ret = write_header(s, &a.e);
     if (ret == 0) {
         if (a.e.version != s->h.version) {
@@ -330,6 +337,10 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
                               ? s->h.compatible | QCOW2_COMPAT_LAZY_REFCOUNTS
                               : s->h.compatible &
                                     ~(uint64_t)QCOW2_COMPAT_LAZY_REFCOUNTS;
+    }
+    /* Version 3 wants each snapshot's disk size in its extra data. */
+    if (ret == 0 && upgrade && s->h.nb_snapshots) {
+        ret = qcow2_rewrite_snapshots(s);
     }
     coblk_co_mutex_unlock(&s->lock);
     return ret;

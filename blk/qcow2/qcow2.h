@@ -224,6 +224,8 @@ void qcow2_cache_forget(qcow2_cache *c, uint64_t offset, uint64_t bytes);
 /* refcount.c: the refcount table, read and checked at open. */
 int qcow2_refcount_open(qcow2_state *s);
 void qcow2_refcount_close(qcow2_state *s);
+/* The largest refcount refcount_bits can hold. */
+uint64_t qcow2_refcount_max(const qcow2_state *s);
 /* The refcount of the cluster at file offset `offset`. */
 int coroutine_fn qcow2_get_refcount(qcow2_state *s, uint64_t offset,
                                     uint64_t *refcount);
@@ -265,6 +267,9 @@ int coroutine_fn qcow2_co_snapshot_apply(struct coblk_dev *dev,
                                          const char *which);
 int coroutine_fn qcow2_co_snapshot_delete(struct coblk_dev *dev,
                                           const char *which);
+/* Writes the snapshot table anew, each entry with this version's extra
+ * data (as compat=1.1 wants it); lock held. */
+int coroutine_fn qcow2_rewrite_snapshots(qcow2_state *s);
 
 /* meta.c: builds the set of metadata clusters, -EINVAL (with a message)
  * where two pieces of metadata overlap. */

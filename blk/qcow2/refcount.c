@@ -96,7 +96,7 @@ static void entry_set(uint8_t *p, uint32_t bits, uint64_t i, uint64_t v)
     }
 }
 
-static uint64_t refcount_max(const qcow2_state *s)
+uint64_t qcow2_refcount_max(const qcow2_state *s)
 {
     return s->refcount_bits == 64 ? UINT64_MAX
                                   : (1ull << s->refcount_bits) - 1;
@@ -453,7 +453,7 @@ int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
             return ret;
         }
         if ((delta < 0 && refcount == 0) ||
-            (delta > 0 && refcount == refcount_max(s))) {
+            (delta > 0 && refcount == qcow2_refcount_max(s))) {
             return blk_error(delta < 0 ? -EIO : -ERANGE, "qcow2: the "
                              "refcount of the cluster at %#" PRIx64 " would "
                              "go %s", c << s->h.cluster_bits,

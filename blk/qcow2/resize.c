@@ -112,6 +112,11 @@ static int coroutine_fn resize_locked(qcow2_state *s, uint64_t size)
         return blk_error(-EIO, "qcow2: the image was found corrupt: no "
                          "more changes");
     }
+    /* As QEMU: a version 2 snapshot records no disk size of its own. */
+    if (s->h.nb_snapshots && s->h.version < 3) {
+        return blk_error(-ENOTSUP, "Can't resize a v2 image which has "
+                         "snapshots");
+    }
     if (size < s->h.size) {
         bool stored;
         uint64_t from = (size + s->cluster_size - 1) & ~(s->cluster_size - 1);

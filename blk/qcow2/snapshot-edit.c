@@ -77,7 +77,30 @@ static int check_l2_offset(qcow2_state *s, const struct active_tables *t,
     return 0;
 }
 
-/* Adds delta to the refcounts of the data one L2 entry points to. */
+/* Refcounts [offset, offset + clusters) will take: -ERANGE unless each
+ * can count one more reference.  Checked before anything changes, so
+ * that a refused snapshot leaves the image as it was. */
+static int coroutine_fn check_headroom(qcow2_state *s, uint64_t offset,
+                                       uint64_t clusters)
+{
+    for (uint64_t i = 0; i < clusters; i++) {
+        uint64_t at = offset + (i << s->h.cluster_bits), refcount;
+        int ret = qcow2_get_refcount(s, at, &refcount);
+        if (ret < 0) {
+            return ret;
+        }
+        if (refcount >= qcow2_refcount_max(s)) {
+            return blk_error(-ERANGE, "qcow2: the cluster at %#" PRIx64
+                             " has %" PRIu64 " references, as many as "
+                             "refcount_bits=%u counts: no snapshot can share "
+                             "it", at, refcount, s->refcount_bits);
+        }
+    }
+    return 0;
+}
+
+/* Adds delta to the refcounts of the data one L2 entry points to; delta
+ * 0 only checks they can count one more. */
 static int coroutine_fn ref_entry(qcow2_state *s, uint64_t e, int delta)
 {
     uint64_t host = e & QCOW2_L2E_OFFSET_MASK, bytes = s->cluster_size;
@@ -94,15 +117,16 @@ static int coroutine_fn ref_entry(qcow2_state *s, uint64_t e, int delta)
     }
     uint64_t first = host & ~(s->cluster_size - 1);
     uint64_t last = (host + bytes - 1) & ~(s->cluster_size - 1);
-    return qcow2_update_refcounts(s, first,
-                                  ((last - first) >> s->h.cluster_bits) + 1,
-                                  delta);
+    uint64_t clusters = ((last - first) >> s->h.cluster_bits) + 1;
+    return delta ? qcow2_update_refcounts(s, first, clusters, delta)
+                 : check_headroom(s, first, clusters);
 }
 
 /* Adds delta (+1 or -1) to the refcounts of everything the L1 table l1
  * (host order) reaches: the data first, then the L2 tables, so that a
- * table is read before it can be freed.  `active`: the tables the image
- * had active when the operation began. */
+ * table is read before it can be freed; delta 0 checks that +1 would
+ * fit.  `active`: the tables the image had active when the operation
+ * began. */
 static int coroutine_fn ref_tables(qcow2_state *s,
                                    const struct active_tables *active,
                                    const uint64_t *l1, uint32_t l1_size,
@@ -126,7 +150,8 @@ static int coroutine_fn ref_tables(qcow2_state *s,
             }
         }
         if (ret == 0) {
-            ret = qcow2_update_refcounts(s, l2, 1, delta);
+            ret = delta ? qcow2_update_refcounts(s, l2, 1, delta)
+                        : check_headroom(s, l2, 1);
         }
     }
     return ret;
@@ -279,24 +304,39 @@ static uint64_t clusters_of(const qcow2_state *s, uint64_t bytes)
     return (bytes + s->cluster_size - 1) >> s->h.cluster_bits;
 }
 
-/* Replaces the snapshot table by snaps[0..n): written in new clusters,
- * the header switched to it in one write, the old table freed.  On
- * success the state holds snaps (which it now owns); on failure the old
- * table stands and snaps stays the caller's. */
-static int coroutine_fn replace_table(qcow2_state *s, qcow2_snapshot *snaps,
-                                      uint32_t n)
+static uint64_t table_bytes(const qcow2_snapshot *snaps, uint32_t n)
 {
     uint64_t bytes = 0;
 
     for (uint32_t i = 0; i < n; i++) {
         bytes += entry_bytes(&snaps[i]);
     }
+    return bytes;
+}
+
+/* -EFBIG where a table of snaps[0..n) would pass QEMU's bounds. */
+static int check_table_fits(const qcow2_snapshot *snaps, uint32_t n)
+{
+    uint64_t bytes = table_bytes(snaps, n);
+
     if (n > QCOW2_MAX_SNAPSHOTS || bytes > QCOW2_SNAPSHOT_TABLE_MAX) {
         return blk_error(-EFBIG, "qcow2: %" PRIu32 " snapshots would take a "
                          "table of %" PRIu64 " bytes: at most %u snapshots "
                          "in %u MiB", n, bytes, QCOW2_MAX_SNAPSHOTS,
                          QCOW2_SNAPSHOT_TABLE_MAX >> 20);
     }
+    return 0;
+}
+
+/* Replaces the snapshot table by snaps[0..n) (checked to fit), which it
+ * takes in every case: written in new clusters, the header switched to
+ * it in one write, the old table freed.  Until the switch a failure
+ * leaves the old table, and snaps is freed; after it, the state holds
+ * snaps even if freeing the old table then fails. */
+static int coroutine_fn replace_table(qcow2_state *s, qcow2_snapshot *snaps,
+                                      uint32_t n)
+{
+    uint64_t bytes = table_bytes(snaps, n);
     uint64_t offset = 0;
     uint8_t *table = NULL;
     int ret = 0;
@@ -306,6 +346,9 @@ static int coroutine_fn replace_table(qcow2_state *s, qcow2_snapshot *snaps,
         ret = table ? qcow2_alloc_clusters(s, clusters_of(s, bytes), &offset,
                                            &fresh)
                     : blk_error(-ENOMEM, "out of memory");
+    }
+    if (ret == 0 && n) {
+        ret = qcow2_meta_add(s, offset, bytes, "the snapshot table");
     }
     if (ret == 0) {
         ret = qcow2_cache_flush(s, &s->refcount_cache);
@@ -325,6 +368,7 @@ static int coroutine_fn replace_table(qcow2_state *s, qcow2_snapshot *snaps,
         ret = write_at(s, NB_SNAPSHOTS_OFFSET, fields, sizeof(fields));
     }
     if (ret < 0) {
+        qcow2_free_snapshot_list(snaps, n);
         return ret;
     }
     uint64_t old_offset = s->h.snapshots_offset;
@@ -366,6 +410,22 @@ static qcow2_snapshot *copy_list(const qcow2_state *s, bool extra_room)
         copy = NULL;
     }
     return copy;
+}
+
+int coroutine_fn qcow2_rewrite_snapshots(qcow2_state *s)
+{
+    int ret = qcow2_flush_metadata(s);
+    qcow2_snapshot *list = ret == 0 ? copy_list(s, false) : NULL;
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (!list) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    ret = replace_table(s, list, s->h.nb_snapshots);
+    int ret2 = qcow2_meta_build(s);
+    return ret < 0 ? ret : ret2;
 }
 
 /* ---- the operations --------------------------------------------------------- */
@@ -450,6 +510,9 @@ static int coroutine_fn copy_active_l1(qcow2_state *s, uint64_t *offset)
                                           &fresh)
                    : blk_error(-ENOMEM, "out of memory");
     if (ret == 0) {
+        ret = qcow2_meta_add(s, *offset, bytes, "a snapshot's L1 table");
+    }
+    if (ret == 0) {
         ret = qcow2_cache_flush(s, &s->refcount_cache);
     }
     for (uint32_t i = 0; ret == 0 && i < s->h.l1_size; i++) {
@@ -481,6 +544,13 @@ static int coroutine_fn create_locked(qcow2_state *s,
         .date_sec = (uint32_t)now.tv_sec, .date_nsec = (uint32_t)now.tv_nsec,
         .disk_size = s->h.size };
     int ret = sn->id && sn->name ? 0 : blk_error(-ENOMEM, "out of memory");
+    /* Whatever can refuse the snapshot does so before anything changes. */
+    if (ret == 0) {
+        ret = check_table_fits(list, n + 1);
+    }
+    if (ret == 0) {
+        ret = ref_tables(s, active, s->l1, s->h.l1_size, 0);
+    }
     if (ret == 0) {
         ret = copy_active_l1(s, &sn->l1_offset);
     }
@@ -491,13 +561,11 @@ static int coroutine_fn create_locked(qcow2_state *s,
     if (ret == 0) {
         ret = fix_copied(s);
     }
-    if (ret == 0) {
-        ret = replace_table(s, list, n + 1);
-    }
     if (ret < 0) {
         qcow2_free_snapshot_list(list, n + 1);
+        return ret;
     }
-    return ret;
+    return replace_table(s, list, n + 1);
 }
 
 /* The snapshot's L1 table, in host order, padded with zeroes to
@@ -561,10 +629,17 @@ static int coroutine_fn apply_locked(qcow2_state *s,
         return blk_error(-EINVAL, "qcow2: snapshot '%s' has a size its L1 "
                          "table does not cover", a->which);
     }
-    int ret = sn->l1_size > s->h.l1_size ? qcow2_grow_l1(s, sn->l1_size) : 0;
+    /* The active table grows to the snapshot's if need be: it is read
+     * padded to the size it will have. */
+    uint32_t entries = sn->l1_size > s->h.l1_size ? sn->l1_size
+                                                  : s->h.l1_size;
     uint64_t *l1 = NULL;
+    int ret = read_snapshot_l1(s, sn, entries, &l1);
     if (ret == 0) {
-        ret = read_snapshot_l1(s, sn, s->h.l1_size, &l1);
+        ret = ref_tables(s, active, l1, sn->l1_size, 0);
+    }
+    if (ret == 0 && entries > s->h.l1_size) {
+        ret = qcow2_grow_l1(s, entries);
     }
     /* The snapshot's tables gain the active image's references, on disk
      * before the active L1 table names them. */
@@ -615,9 +690,6 @@ static int coroutine_fn delete_locked(qcow2_state *s,
      * snapshot. */
     if (ret == 0) {
         ret = replace_table(s, list, n - 1);
-        if (ret < 0) {
-            qcow2_free_snapshot_list(list, n - 1);
-        }
     } else {
         qcow2_free_snapshot_list(list, n - 1);
     }

@@ -774,9 +774,11 @@ static void snapshots_round(const char *options, uint64_t cluster)
        "{ a = 1 } $1 == 2 && $2 == \"second\" { b = 1 } "
        "END { exit !(a && b) }'");
     assert_snapshot_is("sn.qcow2", "second", "second.raw");
-    /* Applying brings back the content and the size. */
+    /* Applying brings back the content and the size (a version 2 image
+     * with snapshots keeps its size, as in QEMU). */
     struct coblk_dev *dev = open_rw("sn.qcow2");
-    assert_int_equal(coblk_truncate(dev, 20 << 20), 0);
+    assert_int_equal(coblk_truncate(dev, 20 << 20),
+                     strstr(options, "0.10") ? -ENOTSUP : 0);
     assert_int_equal(coblk_dev_close(dev), 0);
     snapshot_op("sn.qcow2", coblk_snapshot_apply, "first");
     assert_reads_as_qemu("first.raw", qcow2_spec("sn.qcow2"));
@@ -858,13 +860,78 @@ static void test_snapshot_errors(void **state)
     assert_int_equal(coblk_snapshot_create(dev, "x"), -ERANGE);
     assert_int_equal(coblk_dev_close(dev), 0);
     sh("cmp s1.qcow2 s1-before.qcow2");
+    /* Refcounts that cannot count one more reference: refused before
+     * anything changes (qemu-img leaves flags wrong half-way). */
+    sh("rm -f s2.qcow2 && qemu-img create -f qcow2 -o refcount_bits=2 "
+       "s2.qcow2 1M && qemu-io -f qcow2 -c 'write -P 7 0 64k' s2.qcow2");
+    snapshot_op("s2.qcow2", coblk_snapshot_create, "a");
+    snapshot_op("s2.qcow2", coblk_snapshot_create, "b");
+    sh("cp s2.qcow2 s2-before.qcow2");
+    dev = open_rw("s2.qcow2");
+    assert_int_equal(coblk_snapshot_create(dev, "c"), -ERANGE);
+    assert_non_null(strstr(coblk_last_error(), "refcount_bits=2"));
+    assert_int_equal(coblk_snapshot_apply(dev, "a"), -ERANGE);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("cmp s2.qcow2 s2-before.qcow2");
+    /* Upgrading a version 2 image rewrites its snapshot table with the
+     * extra data version 3 wants; downgrading one with snapshots is
+     * refused. */
+    sh("rm -f v2.qcow2 && qemu-img create -f qcow2 -o compat=0.10 v2.qcow2 "
+       "1M && qemu-img snapshot -c a v2.qcow2");
+    size_t size;
+    uint8_t *img = read_file("v2.qcow2", &size);
+    uint64_t sn_table = 0;
+    for (int i = 0; i < 8; i++) {
+        sn_table = sn_table << 8 | img[64 + i];
+    }
+    /* As an old QEMU wrote it: no extra data, id and name after the
+     * fixed part. */
+    uint8_t *e = img + sn_table;
+    uint32_t extra = (uint32_t)e[36] << 24 | e[37] << 16 | e[38] << 8 | e[39];
+    memmove(e + 40, e + 40 + extra, (size_t)(e[13] + e[15]));
+    memset(e + 36, 0, 4);
+    int fd = open(path_of("v2.qcow2"), O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, e, 64, (off_t)sn_table), 64);
+    close(fd);
+    free(img);
+    sh("qemu-img snapshot -l v2.qcow2 | grep -q '^1 *a '");
+    dev = open_rw("v2.qcow2");
+    assert_int_equal(coblk_amend(dev, "compat=1.1"), 0);
+    assert_int_equal(coblk_amend(dev, "compat=0.10"), -ENOTSUP);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img check v2.qcow2 && qemu-img snapshot -l v2.qcow2 | "
+       "grep -q '^1 *a '");
+    /* The old snapshot table counted free: freeing it after the switch
+     * fails, and the new table stays the image's (it was freed twice). */
+    sh("rm -f sf.qcow2 && qemu-img create -f qcow2 sf.qcow2 4M && "
+       "qemu-io -f qcow2 -c 'write -P 5 0 1M' sf.qcow2 && "
+       "qemu-img snapshot -c a sf.qcow2 && qemu-img snapshot -c b sf.qcow2");
+    img = read_file("sf.qcow2", &size);
+    uint64_t table_at = 0, reftable_at = 0, block_at = 0;
+    for (int i = 0; i < 8; i++) {
+        table_at = table_at << 8 | img[64 + i];
+        reftable_at = reftable_at << 8 | img[48 + i];
+    }
+    for (int i = 0; i < 8; i++) {
+        block_at = block_at << 8 | img[reftable_at + i];
+    }
+    free(img);
+    put_be("sf.qcow2", block_at + 2 * (table_at >> 16), 2, 0);
+    dev = open_rw("sf.qcow2");
+    assert_int_equal(coblk_snapshot_delete(dev, "a"), -EIO);
+    struct coblk_image_info info;
+    assert_int_equal(coblk_image_info(dev, &info, sizeof(info)), 0);
+    assert_int_equal(info.nb_snapshots, 1);
+    assert_string_equal(info.snapshots[0].name, "b");
+    assert_int_equal(coblk_dev_close(dev), 0);
     /* A snapshot whose L1 table names the refcount table as an L2 table:
      * the image is marked corrupt, the refcount table never freed. */
     sh("rm -f sh.qcow2 && qemu-img create -f qcow2 sh.qcow2 1M && "
        "qemu-img snapshot -c one sh.qcow2");
-    size_t size;
-    uint8_t *img = read_file("sh.qcow2", &size);
-    uint64_t reftable = 0, sn_table = 0, sn_l1 = 0;
+    img = read_file("sh.qcow2", &size);
+    uint64_t reftable = 0, sn_l1 = 0;
+    sn_table = 0;
     for (int i = 0; i < 8; i++) {
         reftable = reftable << 8 | img[48 + i];
         sn_table = sn_table << 8 | img[64 + i];
