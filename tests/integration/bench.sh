@@ -855,6 +855,36 @@ sys.exit(not abs(ours - fios) <= fios / 10)' "$work/think"
     done
 fi
 
+# rate_process=poisson: intervals between issues vary as an exponential
+# distribution's do (deviation about the mean); linear ones, little.
+cv_of_issues() {  # iolog: the coefficient of variation of its intervals
+    python3 -c 'import statistics, sys
+t = [int(l.split()[0]) for l in open(sys.argv[1]) if " read " in l]
+d = [b - a for a, b in zip(t, t[1:])]
+print(statistics.pstdev(d) / statistics.mean(d))' "$1"
+}
+for process in poisson linear; do
+    "$bench" --name=p --ioengine=null --size=1g --rw=randread \
+        --rate_iops=1000 --rate_process=$process --runtime=1 --time_based \
+        --write_iolog="$work/$process.iolog" >/dev/null
+done
+check "rate_process=poisson: intervals vary as exponential ones" \
+    python3 -c 'import sys; sys.exit(not 0.8 <= float(sys.argv[1]) <= 1.2)' \
+    "$(cv_of_issues "$work/poisson.iolog")"
+check "rate_process=linear: intervals stay even" \
+    python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 0.5)' \
+    "$(cv_of_issues "$work/linear.iolog")"
+# ratemin: a job held below it fails after fio's 2 s settling, with fio's
+# words and errno 5.
+runs --name=m --ioengine=null --size=1g --thinktime=10ms --ratemin=1m \
+    --runtime=6 --time_based
+check "ratemin: a job below it fails (exit 1)" test "$rc" -eq 1
+check "ratemin: says so as fio does" grep -q \
+    "^coblk-bench: m: rate_min=1048576B/s not met, got [0-9]*B/s$" \
+    "$work/err"
+rejects "m: minimum rate exceeds rate, ddir 0" --name=m --ioengine=null \
+    --rate=1m --ratemin=2m
+
 # No arguments: the README's main job, shortened.
 COBLK_BENCH_RUNTIME=1 "$bench" >"$work/default" 2>&1
 check "default run reports reads" grep -q "read: IOPS=" "$work/default"

@@ -56,6 +56,7 @@ static const char *const engine_names[] = {
 static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
 static const char *const submit_modes[] = { "inline", "offload", NULL };
 static const char *const think_types[] = { "complete", "issue", NULL };
+static const char *const rate_processes[] = { "linear", "poisson", NULL };
 static const char *const generator_names[] = {
     "tausworthe", "lfsr", "tausworthe64", NULL,
 };
@@ -73,7 +74,7 @@ void bench_job_defaults(struct job *job)
         .randrepeat = true, .do_verify = true, .loops = 1,
         .ios_per_seek = 1, .clat_percentiles = true, .per_job_logs = true,
         .ss_iops = true, .ss_slope = true, .ss_pct = true, .ss_limit = 0.01,
-        .wait_for_job = -1,
+        .wait_for_job = -1, .ratecycle_ms = 1000,
     };
 }
 
@@ -337,32 +338,45 @@ static int parse_bssplit(struct job *job, const char *value, char *err,
     return 0;
 }
 
-/* "1m" for both directions, "1m,2m" read and write, ",2m" write only. */
-static int parse_rate_pair(const char *name, const char *value,
-                           uint64_t out[2], bool sizes, char *err,
-                           size_t err_size)
+/* fio's per-direction values: "1m" for reads, writes and trims, "1m,2m"
+ * 1m reads and 2m writes and trims, "1m,2m," trims left at 0, ",2m"
+ * writes and trims only. */
+static int parse_rate_triple(const char *name, const char *value,
+                             uint64_t out[3], bool sizes, char *err,
+                             size_t err_size)
 {
-    const char *comma = strchr(value, ',');
-    char part[2][64] = { "", "" };
+    char part[3][64] = { "", "", "" };
+    unsigned n = 0;
 
     if (strlen(value) >= sizeof(part[0])) {
         return fail(err, err_size, "%s: invalid value '%s'", name, value);
     }
-    if (comma) {
-        memcpy(part[0], value, (size_t)(comma - value));
-        strcpy(part[1], comma + 1);
-    } else {
-        strcpy(part[0], value);
-        strcpy(part[1], value);
+    for (const char *p = value; n < 3; n++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        memcpy(part[n], p, len);
+        if (!comma) {
+            n++;
+            break;
+        }
+        p = comma + 1;
+        if (n == 2) {
+            return fail(err, err_size, "%s: invalid value '%s' (at most "
+                        "READ,WRITE,TRIM)", name, value);
+        }
     }
-    for (int d = 0; d < 2; d++) {
+    /* One value goes for all three; the last given, for those after. */
+    for (unsigned d = n; d < 3; d++) {
+        strcpy(part[d], part[n - 1]);
+    }
+    for (int d = 0; d < 3; d++) {
         const char *unit;
         bool ok = !part[d][0] ||
                   (sizes ? parse_size(part[d], &out[d])
                          : parse_number(part[d], &out[d], &unit) && !*unit);
         if (!ok) {
             return fail(err, err_size, "%s: invalid value '%s' (RATE or "
-                        "READ,WRITE)", name, value);
+                        "READ,WRITE,TRIM)", name, value);
         }
         if (!part[d][0]) {
             out[d] = 0;
@@ -374,14 +388,28 @@ static int parse_rate_pair(const char *name, const char *value,
 static int parse_rate(struct job *job, const char *value, char *err,
                       size_t err_size)
 {
-    return parse_rate_pair("rate", value, job->rate, true, err, err_size);
+    return parse_rate_triple("rate", value, job->rate, true, err, err_size);
 }
 
 static int parse_rate_iops(struct job *job, const char *value, char *err,
                            size_t err_size)
 {
-    return parse_rate_pair("rate_iops", value, job->rate_iops, false, err,
-                           err_size);
+    return parse_rate_triple("rate_iops", value, job->rate_iops, false, err,
+                             err_size);
+}
+
+static int parse_ratemin(struct job *job, const char *value, char *err,
+                         size_t err_size)
+{
+    return parse_rate_triple("ratemin", value, job->ratemin, true, err,
+                             err_size);
+}
+
+static int parse_rate_iops_min(struct job *job, const char *value, char *err,
+                               size_t err_size)
+{
+    return parse_rate_triple("rate_iops_min", value, job->rate_iops_min,
+                             false, err, err_size);
 }
 
 /* "random", or "zipf:THETA" with THETA > 0 and not 1. */
@@ -982,6 +1010,12 @@ static const struct opt options[] = {
            generator_names),
     FUNC("rate", parse_rate),
     FUNC("rate_iops", parse_rate_iops),
+    FUNC("ratemin", parse_ratemin),
+    FUNC("rate_min", parse_ratemin),
+    FUNC("rate_iops_min", parse_rate_iops_min),
+    OPTION("ratecycle", OPT_UINT, ratecycle_ms, 1, UINT32_MAX, NULL),
+    OPTION("rate_cycle", OPT_UINT, ratecycle_ms, 1, UINT32_MAX, NULL),
+    OPTION("rate_process", OPT_ENUM, rate_process, 0, 0, rate_processes),
     OPTION("fsync", OPT_UINT, fsync, 0, UINT32_MAX, NULL),
     OPTION("end_fsync", OPT_BOOL, end_fsync, 0, 0, NULL),
     FUNC("verify", parse_verify),
@@ -1729,9 +1763,29 @@ static int finish_file_name(struct job *job, char *err, size_t err_size)
     return 0;
 }
 
+/* As fio: a minimum above the cap, or a minimum of the other kind. */
+static int check_rate_minimums(const struct job *job, char *err,
+                               size_t err_size)
+{
+    for (int d = 0; d < 3; d++) {
+        if ((job->ratemin[d] && job->rate_iops[d] && !job->rate[d]) ||
+            (job->rate_iops_min[d] && job->rate[d] && !job->rate_iops[d])) {
+            return fail(err, err_size, "%s: rate and rate_iops are mutually "
+                        "exclusive", job->name);
+        }
+        if ((job->rate[d] && job->rate[d] < job->ratemin[d]) ||
+            (job->rate_iops[d] && job->rate_iops[d] < job->rate_iops_min[d])) {
+            return fail(err, err_size, "%s: minimum rate exceeds rate, ddir "
+                        "%d", job->name, d);
+        }
+    }
+    return 0;
+}
+
 int bench_job_finish(struct job *job, char *err, size_t err_size)
 {
-    if (finish_file_name(job, err, err_size) < 0) {
+    if (finish_file_name(job, err, err_size) < 0 ||
+        check_rate_minimums(job, err, err_size) < 0) {
         return -1;
     }
     /* One file per job: filesize= is its size; as fio, the region ends

@@ -108,7 +108,11 @@ struct job {
     bool fixedbufs;                     /* register the I/O buffers */
     bool randrepeat;                    /* false: seed from the clock */
     bool randseed_given;                /* ... unless randseed= says */
-    uint64_t rate[2], rate_iops[2];     /* per second, read and write */
+    /* Per second: read, write, trim.  ratemin and rate_iops_min: below
+     * that over a ratecycle (after 2 s), the job fails, as in fio. */
+    uint64_t rate[3], rate_iops[3], ratemin[3], rate_iops_min[3];
+    unsigned ratecycle_ms;
+    enum { RATE_LINEAR, RATE_POISSON } rate_process;
     enum distribution distribution;
     /* random_distribution=zoned:A/S:...: share A% of the I/O in the next
      * S% of the region, as fio's zoned (the same split for every

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,7 +226,15 @@ struct runner {
     uint64_t dev_bytes;
     uint64_t issued_bytes, total_bytes, issued_ios, max_ios;
     uint64_t stats_ns, deadline_ns, ramp_end_ns;
-    uint64_t rate_bytes[2], rate_ios[2];    /* since stats_ns */
+    uint64_t rate_bytes[3], rate_ios[3];    /* since stats_ns */
+    /* rate_process=poisson: when each direction's next I/O may go, from
+     * stats_ns, and the draws of its intervals. */
+    uint64_t poisson_ns[3], poisson_rng;
+    /* ratemin, rate_iops_min: bytes and I/Os completed, and at the last
+     * check, and its time. */
+    bool min_rate;
+    uint64_t done_bytes[3], done_ios[3];
+    uint64_t min_bytes[3], min_ios[3], min_at[3], io_start_ns;
     unsigned reap_max;          /* completions one reap takes at most */
 
     /* The clock: read at submission only for what needs it (slat, clat,
@@ -400,6 +409,7 @@ static void end_ramp(struct runner *rn, uint64_t now)
     }
     memset(rn->rate_bytes, 0, sizeof(rn->rate_bytes));
     memset(rn->rate_ios, 0, sizeof(rn->rate_ios));
+    memset(rn->poisson_ns, 0, sizeof(rn->poisson_ns));
     atomic_store_explicit(&r->progress.state, STATE_RUNNING,
                           memory_order_relaxed);
 }
@@ -529,6 +539,22 @@ static void prepare_io(struct runner *rn, struct slot *s)
     }
 }
 
+/* rate_process=poisson: the next interval of direction d, drawn from
+ * the exponential distribution of the rate's mean (fio's usec_for_io()). */
+static void poisson_next(struct runner *rn, int d)
+{
+    const struct job *job = rn->job;
+    double iops = job->rate_iops[d] ? (double)job->rate_iops[d]
+                                    : (double)job->rate[d] / (double)job->bs;
+    /* Uniform in (0, 1]: never the log of 0. */
+    double u = (double)((picker_rand(&rn->poisson_rng) >> 11) + 1) /
+               9007199254740992.0;
+
+    if (iops > 0) {
+        rn->poisson_ns[d] += (uint64_t)(-log(u) * 1e9 / iops);
+    }
+}
+
 /* When the rate limits let an I/O of s's direction go: 0 for now. */
 static uint64_t rate_wait_until(const struct runner *rn, const struct slot *s,
                                 uint64_t now)
@@ -537,8 +563,13 @@ static uint64_t rate_wait_until(const struct runner *rn, const struct slot *s,
     int d = s->dir;
     uint64_t at = 0;
 
-    if (d > DIR_WRITE) {
+    if (d > DIR_TRIM) {
         return 0;
+    }
+    if (job->rate_process == RATE_POISSON &&
+        (job->rate[d] || job->rate_iops[d])) {
+        at = rn->stats_ns + rn->poisson_ns[d];
+        return at > now ? at : 0;
     }
     if (job->rate[d]) {
         at = rn->stats_ns + (uint64_t)((double)rn->rate_bytes[d] * 1e9 /
@@ -647,9 +678,12 @@ static struct slot *take_and_prepare(struct runner *rn)
  * overlaps, which are the only reasons to hold one. */
 static void may_go(struct runner *rn, struct slot *s)
 {
-    if (s->dir <= DIR_WRITE) {
+    if (s->dir <= DIR_TRIM) {
         rn->rate_bytes[s->dir] += s->bytes;
         rn->rate_ios[s->dir]++;
+        if (rn->job->rate_process == RATE_POISSON) {
+            poisson_next(rn, s->dir);
+        }
     }
     if (s->dir == DIR_WRITE && rn->unit_busy) {
         mark_busy(rn, s, 1);
@@ -898,7 +932,11 @@ static void record_write(struct runner *rn, const struct slot *s)
 /* A request done: checks and bookkeeping; the statistics are account()'s. */
 static void complete(struct runner *rn, struct slot *s)
 {
-    rn->think_done += s->dir <= DIR_TRIM;
+    if (s->dir <= DIR_TRIM) {
+        rn->think_done++;
+        rn->done_bytes[s->dir] += s->bytes;
+        rn->done_ios[s->dir]++;
+    }
     if (s->dir == DIR_WRITE && rn->unit_busy) {
         mark_busy(rn, s, 0);
     }
@@ -1142,6 +1180,53 @@ static void think(struct runner *rn)
     rn->think_at = bench_now_ns();
 }
 
+/* ratemin, rate_iops_min: false (the job failed) when a direction did
+ * less than its minimum over the last ratecycle, as fio's
+ * check_min_rate() judges: after 2 s to settle, from one check to the
+ * next at least ratecycle apart. */
+static bool min_rate_kept(struct runner *rn, uint64_t now)
+{
+    const struct job *job = rn->job;
+
+    if (now - rn->io_start_ns < 2000000000ull) {
+        return true;
+    }
+    for (int d = 0; d < 3; d++) {
+        if (!job->ratemin[d] && !job->rate_iops_min[d]) {
+            continue;
+        }
+        uint64_t spent_ms = (now - rn->min_at[d]) / 1000000;
+        bool sampling = rn->min_bytes[d] || rn->min_ios[d];
+        if (sampling && spent_ms < job->ratecycle_ms) {
+            continue;
+        }
+        if (sampling && job->ratemin[d]) {
+            uint64_t rate = (rn->done_bytes[d] - rn->min_bytes[d]) * 1000 /
+                            spent_ms;
+            if (rate < job->ratemin[d]) {
+                job_error(rn->r, -EIO, "rate_min=%lluB/s not met, got "
+                          "%lluB/s", (unsigned long long)job->ratemin[d],
+                          (unsigned long long)rate);
+                return false;
+            }
+        } else if (sampling) {
+            uint64_t rate = (rn->done_ios[d] - rn->min_ios[d]) * 1000 /
+                            spent_ms;
+            if (rate < job->rate_iops_min[d]) {
+                job_error(rn->r, -EIO, "rate_iops_min=%llu not met, got "
+                          "%llu IOPS",
+                          (unsigned long long)job->rate_iops_min[d],
+                          (unsigned long long)rate);
+                return false;
+            }
+        }
+        rn->min_bytes[d] = rn->done_bytes[d];
+        rn->min_ios[d] = rn->done_ios[d];
+        rn->min_at[d] = now;
+    }
+    return true;
+}
+
 /* The flow holds the next request: as fio, with flow_sleep everything
  * in flight completes, then the job sleeps that long; without, it tries
  * again soon (fio spins; a short sleep spares the CPU the other jobs of
@@ -1163,6 +1248,9 @@ static void io_loop(struct runner *rn)
 
     for (;;) {
         tick(rn, now);
+        if (rn->min_rate && !min_rate_kept(rn, now)) {
+            break;
+        }
         if (job->thinktime_ns && think_due(rn, now)) {
             think(rn);
             now = bench_now_ns();
@@ -1463,8 +1551,10 @@ static uint64_t instance_seed(const struct job *job, unsigned instance)
 static void choose_per_io_work(struct runner *rn)
 {
     const struct job *job = rn->job;
-    bool rate = job->rate[0] || job->rate[1] || job->rate_iops[0] ||
-                job->rate_iops[1];
+    bool rate = false;
+    for (int d = 0; d < 3; d++) {
+        rate |= job->rate[d] || job->rate_iops[d];
+    }
 
     rn->time_submit = !job->disable_slat || !job->disable_clat ||
                       job->lat_log[0];
@@ -1479,7 +1569,14 @@ static void start_clocks(struct runner *rn)
     uint64_t now = bench_now_ns();
 
     choose_per_io_work(rn);
-    rn->last_now = rn->stats_ns = rn->think_at = now;
+    rn->last_now = rn->stats_ns = rn->think_at = rn->io_start_ns = now;
+    rn->poisson_rng = picker_seed_state(rn->seed);
+    for (int d = 0; d < 3; d++) {
+        rn->min_rate |= job->ratemin[d] || job->rate_iops_min[d];
+        if (job->rate_process == RATE_POISSON) {
+            poisson_next(rn, d);        /* fio waits before the first */
+        }
+    }
     rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
     rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
                                         job->runtime_ns
