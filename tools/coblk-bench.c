@@ -190,24 +190,31 @@ struct run {
     FILE *out;
     bool eta;                   /* show the status line */
     bool stopped;               /* on a signal */
+    bool exited;                /* exitall with exit_what=all: no more */
     uint64_t start_ns;
 };
 
 #define NO_STEADY UINT_MAX
 
-/* exitall=: once an instance of a job with it is done, the other
- * instances running beside it stop, as fio stops the group's jobs. */
+/* exitall=: once an instance of a job with it is done, others stop, as
+ * fio's exit_what says: those of its reporting group (group), all those
+ * running (stonewall), or those and every job still to start (all). */
 static void exit_all_maybe(struct run *run, unsigned from, unsigned to)
 {
     for (unsigned k = from; k < to; k++) {
-        if (run->inst[k].job->exitall &&
+        const struct job *job = run->inst[k].job;
+        if (!job->exitall ||
             atomic_load_explicit(&run->results[k].progress.state,
-                                 memory_order_acquire) == STATE_DONE) {
-            for (unsigned i = from; i < to; i++) {
+                                 memory_order_acquire) != STATE_DONE) {
+            continue;
+        }
+        for (unsigned i = from; i < to; i++) {
+            if (job->exit_what != EXIT_GROUP ||
+                run->inst[i].job->groupid == job->groupid) {
                 atomic_store(&run->results[i].progress.stop, true);
             }
-            return;
         }
+        run->exited |= job->exit_what == EXIT_ALL;
     }
 }
 
@@ -587,7 +594,7 @@ static int run_all(struct run *run)
 {
     unsigned from = 0;
 
-    while (from < run->total && !run->stopped) {
+    while (from < run->total && !run->stopped && !run->exited) {
         unsigned to = from + 1;
         while (to < run->total && !(run->inst[to].job->stonewall &&
                                     run->inst[to].index == 0)) {

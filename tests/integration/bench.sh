@@ -885,6 +885,22 @@ check "ratemin: says so as fio does" grep -q \
 rejects "m: minimum rate exceeds rate, ddir 0" --name=m --ioengine=null \
     --rate=1m --ratemin=2m
 
+# exit_what: with all, a job done with exitall keeps the next stonewall
+# group from starting; with group (the default), that group runs.
+for what in all group; do
+    "$bench" --ioengine=null --size=1g --name=a --exitall \
+        --exit_what=$what --number_ios=10 --name=b --stonewall --runtime=1 \
+        --time_based --output-format=json >"$work/exit-$what.json"
+done
+check "exit_what=all: the next group never runs" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["jobs"][1]["read"]["total_ios"] != 0)' \
+    "$work/exit-all.json"
+check "exit_what=group: the next group runs" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["jobs"][1]["read"]["total_ios"] == 0)' \
+    "$work/exit-group.json"
+
 # No arguments: the README's main job, shortened.
 COBLK_BENCH_RUNTIME=1 "$bench" >"$work/default" 2>&1
 check "default run reports reads" grep -q "read: IOPS=" "$work/default"

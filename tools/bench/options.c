@@ -57,6 +57,7 @@ static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
 static const char *const submit_modes[] = { "inline", "offload", NULL };
 static const char *const think_types[] = { "complete", "issue", NULL };
 static const char *const rate_processes[] = { "linear", "poisson", NULL };
+static const char *const exit_whats[] = { "group", "stonewall", "all", NULL };
 static const char *const generator_names[] = {
     "tausworthe", "lfsr", "tausworthe64", NULL,
 };
@@ -1053,6 +1054,7 @@ static const struct opt options[] = {
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
     OPTION("wait_for", OPT_STR, wait_for, 0, 0, NULL),
     OPTION("exitall", OPT_BOOL, exitall, 0, 0, NULL),
+    OPTION("exit_what", OPT_ENUM, exit_what, 0, 0, exit_whats),
     FUNC("continue_on_error", parse_continue),
     FUNC("cpus_allowed", parse_cpus_allowed),
     FUNC("cpumask", parse_cpumask),

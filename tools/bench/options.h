@@ -130,7 +130,8 @@ struct job {
     bool verify_dump;                   /* bad blocks to files */
     uint8_t buffer_pattern[MAX_VERIFY_PATTERN];    /* written data */
     unsigned buffer_pattern_len;        /* 0: pseudo-random data */
-    bool exitall;                       /* one done: its group stops */
+    bool exitall;                       /* one done: others stop, */
+    enum { EXIT_GROUP, EXIT_STONEWALL, EXIT_ALL } exit_what;  /* which */
     unsigned continue_on_error;         /* CONTINUE_* bits */
     /* Placement: the CPUs it may run on (none: any), one each with
      * cpus_allowed_policy=split; numa_mem_policy as given. */
