@@ -516,6 +516,21 @@ runs --name=e --filename="blkdebug:event=read,errno=EIO,every=4:file:$work/ce.im
     --rw=randread --size=1M --continue_on_error=write
 check "continue_on_error=write: a read error still ends the job" \
     test "$rc" -eq 1
+# ignore_error: which errnos continue_on_error lets through (fio's
+# default: EIO and EILSEQ only).
+nospc="blkdebug:event=write,errno=ENOSPC,every=4:file:$work/ce.img"
+runs --name=e --filename="$nospc" --rw=randwrite --size=1M \
+    --continue_on_error=write
+check "ignore_error: ENOSPC is no EIO: it ends the job" test "$rc" -eq 1
+"$bench" --name=e --filename="$nospc" --rw=randwrite --size=1M \
+    --continue_on_error=write --ignore_error=,EIO:ENOSPC \
+    --output-format=json >"$work/ie.json"
+check "ignore_error=,EIO:ENOSPC: let through, counted" \
+    test "$(json "$work/ie.json" "(d['jobs'][0]['error'],
+    d['jobs'][0]['total_err'], d['jobs'][0]['first_error'])")" = "(0, 64, 28)"
+rejects "ignore_error: unknown error 'ENOTANERROR' (a name such as ENOSPC, \
+or a number; at most 16 a kind)" --name=e --ioengine=null \
+    --ignore_error=ENOTANERROR
 
 # --readonly: reads run, and lay no file out; --max-jobs as fio 3.33.
 "$bench" --readonly --max-jobs=16 --name=r --ioengine=null --size=1M \

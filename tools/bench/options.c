@@ -887,6 +887,82 @@ static int parse_continue(struct job *job, const char *value, char *err,
                 "write, io, verify or all, got '%s'", value);
 }
 
+/* An errno by its name ("ENOSPC") or number; 0 if neither. */
+static int errno_of(const char *text)
+{
+    char *end;
+    long n = strtol(text, &end, 10);
+
+    if (end != text && !*end) {
+        return n > 0 && n < 4096 ? (int)n : 0;
+    }
+    for (int e = 1; e < 4096; e++) {
+        const char *name = strerrorname_np(e);
+        if (name && !strcmp(name, text)) {
+            return e;
+        }
+    }
+    return 0;
+}
+
+/* READ_LIST,WRITE_LIST,VERIFY_LIST, each of errnos joined by ':'. */
+static int parse_ignore_error(struct job *job, const char *value, char *err,
+                              size_t err_size)
+{
+    const char *p = value;
+
+    for (int kind = 0; kind < 3 && p; kind++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        job->nr_ignore_error[kind] = 0;
+        for (size_t at = 0; at < len;) {
+            char name[32];
+            size_t n = strcspn(p + at, ":,");
+            n = n < len - at ? n : len - at;
+            if (n >= sizeof(name)) {
+                return fail(err, err_size, "ignore_error: unknown error in "
+                            "'%s'", value);
+            }
+            memcpy(name, p + at, n);
+            name[n] = '\0';
+            int e = errno_of(name);
+            if (!e || job->nr_ignore_error[kind] == MAX_IGNORE_ERRORS) {
+                return fail(err, err_size, "ignore_error: %s '%s' (a name "
+                            "such as ENOSPC, or a number; at most %d a "
+                            "kind)", e ? "too many errors at" : "unknown error",
+                            name, MAX_IGNORE_ERRORS);
+            }
+            job->ignore_error[kind][job->nr_ignore_error[kind]++] = e;
+            at += n + 1;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    if (p) {
+        return fail(err, err_size, "ignore_error: at most three lists "
+                    "(READ,WRITE,VERIFY), got '%s'", value);
+    }
+    return 0;
+}
+
+bool bench_error_ignored(const struct job *job, int kind, int err)
+{
+    static const unsigned bits[] = { CONTINUE_READ, CONTINUE_WRITE,
+                                     CONTINUE_VERIFY };
+
+    if (!(job->continue_on_error & bits[kind])) {
+        return false;
+    }
+    if (!job->nr_ignore_error[kind]) {
+        return err == EIO || err == EILSEQ;
+    }
+    for (unsigned i = 0; i < job->nr_ignore_error[kind]; i++) {
+        if (job->ignore_error[kind][i] == err) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* buffered=1 is direct=0, and the other way round. */
 static int parse_buffered(struct job *job, const char *value, char *err,
                           size_t err_size)
@@ -1011,6 +1087,7 @@ static const struct opt options[] = {
            generator_names),
     FUNC("rate", parse_rate),
     FUNC("rate_iops", parse_rate_iops),
+    FUNC("ignore_error", parse_ignore_error),
     FUNC("ratemin", parse_ratemin),
     FUNC("rate_min", parse_ratemin),
     FUNC("rate_iops_min", parse_rate_iops_min),

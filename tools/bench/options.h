@@ -36,6 +36,7 @@ enum {
 enum distribution { DIST_RANDOM, DIST_ZIPF, DIST_ZONED };
 /* continue_on_error=: errors of these kinds are counted, not fatal. */
 enum { CONTINUE_READ = 1, CONTINUE_WRITE = 2, CONTINUE_VERIFY = 4 };
+#define MAX_IGNORE_ERRORS 16
 #define MAX_ZONES 100
 /* fio's random_generator=. */
 enum random_generator { RANDGEN_TAUSWORTHE, RANDGEN_LFSR,
@@ -133,6 +134,10 @@ struct job {
     bool exitall;                       /* one done: others stop, */
     enum { EXIT_GROUP, EXIT_STONEWALL, EXIT_ALL } exit_what;  /* which */
     unsigned continue_on_error;         /* CONTINUE_* bits */
+    /* ignore_error=: the errnos continue_on_error lets through, for
+     * reads, writes and verification; none given: fio's EIO, EILSEQ. */
+    int ignore_error[3][MAX_IGNORE_ERRORS];
+    unsigned nr_ignore_error[3];
     /* Placement: the CPUs it may run on (none: any), one each with
      * cpus_allowed_policy=split; numa_mem_policy as given. */
     struct id_set cpus, numa_nodes;     /* nodes: their CPUs, at the run */
@@ -221,6 +226,10 @@ int bench_set_option(struct job *job, const char *name, const char *value,
                      char *err, size_t err_size);
 
 void bench_job_defaults(struct job *job);
+/* Whether continue_on_error lets errno err (positive) through for a read
+ * (0), a write (1) or a verification (2): those ignore_error lists, else
+ * fio's EIO and EILSEQ. */
+bool bench_error_ignored(const struct job *job, int kind, int err);
 /* The next option given to job as typed (start with *pos = 0); false at
  * the end. */
 bool bench_given_next(const struct job *job, size_t *pos, const char **name,

@@ -858,7 +858,7 @@ static void check_read(struct runner *rn, const struct slot *s,
             if (rn->job->verify_dump) {
                 dump_bad(rn, buf + i * rn->vp.unit, offset, seq);
             }
-            if (rn->job->continue_on_error & CONTINUE_VERIFY) {
+            if (bench_error_ignored(rn->job, 2, EILSEQ)) {
                 let_error_through(rn, -EILSEQ);
             } else if (!rn->bad_units++) {
                 job_error(rn->r, -EILSEQ, "verify: %s", msg);
@@ -943,8 +943,7 @@ static void complete(struct runner *rn, struct slot *s)
     int err = s->req.error ? s->req.error : -EIO;
     bool read_or_write = s->dir == DIR_READ || s->dir == DIR_WRITE;
     if (s->req.status != COBLK_S_OK && read_or_write &&
-        (rn->job->continue_on_error &
-         (s->dir == DIR_READ ? CONTINUE_READ : CONTINUE_WRITE))) {
+        bench_error_ignored(rn->job, s->dir == DIR_WRITE, -err)) {
         let_error_through(rn, err);
     } else if (s->req.status != COBLK_S_OK) {
         job_error(rn->r, err, "%s at offset %llu: %s", dir_name(s->dir),
