@@ -916,6 +916,20 @@ import json, sys
 sys.exit(json.load(open(sys.argv[1]))["jobs"][1]["read"]["total_ios"] == 0)' \
     "$work/exit-group.json"
 
+# serialize_overlap: over one block, reads of 1 ms each at depth 8 go one
+# at a time, or eight at a time without it.
+truncate -s 4k "$work/one.img"
+for so in 1 0; do
+    "$bench" --name=s --rw=randread --size=4k --iodepth=8 --runtime=1 \
+        --filename="blkdebug:event=read,delay-ns=1000000:file:$work/one.img" \
+        --time_based --norandommap --serialize_overlap=$so \
+        --output-format=json >"$work/so$so.json"
+done
+check "serialize_overlap: overlapping reads wait for each other" python3 -c '
+import json, sys
+iops = [json.load(open(f))["jobs"][0]["read"]["iops"] for f in sys.argv[1:]]
+sys.exit(not iops[1] > 4 * iops[0])' "$work/so1.json" "$work/so0.json"
+
 # No arguments: the README's main job, shortened.
 COBLK_BENCH_RUNTIME=1 "$bench" >"$work/default" 2>&1
 check "default run reports reads" grep -q "read: IOPS=" "$work/default"

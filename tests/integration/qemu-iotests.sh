@@ -36,7 +36,8 @@ qcow2_tests="001 002 003 004 005 008 009 010 011 012 013 014 015 017 018 019
 raw_tests="001 002 003 004 005 008 009 010 011 012 021 025 032 033 048 052
 063 077 101 104 106 150 159 160 170 171 178 197 215 221 226 251 253"
 
-work=$(mktemp -d /var/tmp/coblk-iotests.XXXXXX)
+# No dot in the name: tests 197 and 215 refuse a TEST_DIR with one.
+work=$(mktemp -d /var/tmp/coblk-iotests-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/stub" "$work/run/tests/qemu-iotests"
 ln -s "$iotests/check" "$work/run/tests/qemu-iotests/check"

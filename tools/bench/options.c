@@ -1131,6 +1131,7 @@ static const struct opt options[] = {
     OPTION("new_group", OPT_BOOL, new_group, 0, 0, NULL),
     OPTION("wait_for", OPT_STR, wait_for, 0, 0, NULL),
     OPTION("exitall", OPT_BOOL, exitall, 0, 0, NULL),
+    OPTION("serialize_overlap", OPT_BOOL, serialize_overlap, 0, 0, NULL),
     OPTION("exit_what", OPT_ENUM, exit_what, 0, 0, exit_whats),
     FUNC("continue_on_error", parse_continue),
     FUNC("cpus_allowed", parse_cpus_allowed),

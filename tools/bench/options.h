@@ -131,6 +131,7 @@ struct job {
     bool verify_dump;                   /* bad blocks to files */
     uint8_t buffer_pattern[MAX_VERIFY_PATTERN];    /* written data */
     unsigned buffer_pattern_len;        /* 0: pseudo-random data */
+    bool serialize_overlap;             /* no overlapping I/Os in flight */
     bool exitall;                       /* one done: others stop, */
     enum { EXIT_GROUP, EXIT_STONEWALL, EXIT_ALL } exit_what;  /* which */
     unsigned continue_on_error;         /* CONTINUE_* bits */

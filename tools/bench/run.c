@@ -262,6 +262,7 @@ struct runner {
     uint64_t seed, write_seq;
     uint32_t *unit_seq;
     uint8_t *unit_busy;
+    bool serialize;             /* serialize_overlap: reads too wait */
     struct extent *backlog;
     unsigned nr_backlog;
     uint64_t bad_units;
@@ -593,7 +594,7 @@ static uint64_t slot_unit(const struct runner *rn, const struct slot *s)
            rn->unit_bytes;
 }
 
-static bool overlaps_write_in_flight(const struct runner *rn,
+static bool overlaps_in_flight(const struct runner *rn,
                                      const struct slot *s)
 {
     uint64_t unit = slot_unit(rn, s);
@@ -627,8 +628,8 @@ static void drop_held(struct runner *rn)
 static enum hold hold_reason(struct runner *rn, struct slot *s, uint64_t now,
                              uint64_t *until)
 {
-    if (s->dir == DIR_WRITE && rn->unit_busy &&
-        overlaps_write_in_flight(rn, s)) {
+    if ((s->dir == DIR_WRITE || (rn->serialize && s->dir <= DIR_TRIM)) &&
+        rn->unit_busy && overlaps_in_flight(rn, s)) {
         return HOLD_OVERLAP;
     }
     *until = rate_wait_until(rn, s, now);
@@ -685,7 +686,8 @@ static void may_go(struct runner *rn, struct slot *s)
             poisson_next(rn, s->dir);
         }
     }
-    if (s->dir == DIR_WRITE && rn->unit_busy) {
+    if ((s->dir == DIR_WRITE || (rn->serialize && s->dir <= DIR_TRIM)) &&
+        rn->unit_busy) {
         mark_busy(rn, s, 1);
     }
 }
@@ -937,7 +939,8 @@ static void complete(struct runner *rn, struct slot *s)
         rn->done_bytes[s->dir] += s->bytes;
         rn->done_ios[s->dir]++;
     }
-    if (s->dir == DIR_WRITE && rn->unit_busy) {
+    if ((s->dir == DIR_WRITE || (rn->serialize && s->dir <= DIR_TRIM)) &&
+        rn->unit_busy) {
         mark_busy(rn, s, 0);
     }
     int err = s->req.error ? s->req.error : -EIO;
@@ -1483,6 +1486,20 @@ static bool register_buffers(struct runner *rn)
     return ret == 0;
 }
 
+/* serialize_overlap: no I/O goes while one it overlaps is in flight (in
+ * this job: coblk-bench has no offload threads to check across). */
+static int setup_serialize(struct runner *rn)
+{
+    if (!rn->job->serialize_overlap) {
+        return 0;
+    }
+    rn->serialize = true;
+    rn->unit_busy = calloc(rn->units, sizeof(*rn->unit_busy));
+    return rn->unit_busy ? 0 : job_error(rn->r, -ENOMEM, "serialize_overlap: "
+                                         "out of memory for %llu blocks",
+                                         (unsigned long long)rn->units);
+}
+
 static int setup_verify(struct runner *rn)
 {
     const struct job *job = rn->job;
@@ -1511,7 +1528,8 @@ static int setup_verify(struct runner *rn)
                          "it needs randrepeat=1");
     }
     rn->unit_seq = calloc(rn->units, sizeof(*rn->unit_seq));
-    rn->unit_busy = calloc(rn->units, sizeof(*rn->unit_busy));
+    rn->unit_busy = rn->unit_busy ? rn->unit_busy
+                                  : calloc(rn->units, sizeof(*rn->unit_busy));
     bool backlog = job->verify_backlog && !job->verify_only;
     if (backlog) {
         rn->backlog = calloc(job->verify_backlog + job->iodepth,
@@ -1729,7 +1747,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     if (ret < 0) {
         job_error(r, ret, "%s", coblk_last_error());
     } else if (check_geometry(&rn, dev, spec) == 0 && alloc_slots(&rn) == 0 &&
-               setup_verify(&rn) == 0) {
+               setup_serialize(&rn) == 0 && setup_verify(&rn) == 0) {
         ret = coblk_queue_new(dev, job->iodepth, NULL, &rn.q);
         if (ret < 0) {
             job_error(r, ret, "cannot set up a queue of iodepth=%u: %s",
