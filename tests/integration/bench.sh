@@ -405,7 +405,9 @@ if command -v fio >/dev/null 2>&1; then
         "--rw=randread --random_generator=lfsr --norandommap" \
         "--rw=randwrite --random_generator=lfsr --loops=2" \
         "--rw=randread --random_generator=lfsr --zonemode=strided --zonerange=64k --zonesize=32k" \
-        "--rw=read:512k --bs=128k" "--rw=randrw --bsrange=4k:16k"; do
+        "--rw=read:512k --bs=128k" "--rw=randrw --bsrange=4k:16k" \
+        "--rw=randrw --bs=4k,16k --norandommap" \
+        "--rw=randwrite --bssplit=12k/50:16k/50 --norandommap"; do
         rm -f "$work/c.log" "$work/f.log"
         # shellcheck disable=SC2086
         "$bench" --name=r --filename="$work/seq.img" --size=1M $args \

@@ -87,16 +87,28 @@ static const struct value_case cases[] = {
     { "numjobs", "4", AT(numjobs), 4, NULL },
     { "bogus", "1", AT(bs), 0, "unrecognized option '--bogus'" },
     { "bs", NULL, AT(bs), 0, "option 'bs' needs a value" },
-    { "bsrange", "4k-64k", AT(bs_max), 65536, NULL },
-    { "bsrange", "64k-4k", AT(bs_min), 0, "bsrange: invalid range '64k-4k'" },
-    { "bsrange", "4k", AT(bs_min), 0, "bsrange: expected MIN-MAX" },
-    { "bsrange", "512:1M", AT(bs_max), 1 << 20, NULL },     /* fio's t0002 */
+    { "bsrange", "4k-64k", AT(dir_bs_max[0]), 65536, NULL },
+    { "bsrange", "4k-64k", AT(dir_bs_max[2]), 65536, NULL },
+    { "bsrange", "64k-4k", AT(dir_bs_min[0]), 0,
+      "bsrange: invalid range '64k-4k'" },
+    { "bsrange", "4k", AT(dir_bs_min[0]), 0, "bsrange: invalid range '4k'" },
+    { "bsrange", "512:1M", AT(dir_bs_max[1]), 1 << 20, NULL }, /* t0002 */
+    { "bsrange", "4k-8k,16k-32k", AT(dir_bs_min[2]), 16384, NULL },
+    /* fio reads what follows a size leniently (its t0023 writes this). */
+    { "bsrange", "512/25:1k:25:2k:25:4k/25", AT(dir_bs_max[0]), 1024, NULL },
+    { "bs", "8k,16k", AT(dir_bs_max[2]), 16384, NULL },
+    { "bs", "8k,16k,", AT(dir_bs_max[2]), 4096, NULL },
+    { "bs", ",16k", AT(dir_bs_min[0]), 4096, NULL },
+    { "bs", "4k,4k,8k", AT(dir_bs_min[2]), 8192, NULL },
+    { "bs", "4k,4k,8k,8k", AT(bs), 0, "bs: at most READ,WRITE,TRIM" },
     { "io_submit_mode", "offload", AT(unsupported), 0, NULL },
     { "io_submit_mode", "later", AT(unsupported), 0, "invalid value" },
-    { "bssplit", "4k/10:64k/50:32k", AT(nr_bssplit), 3, NULL },
-    { "bssplit", "4k/60:64k/50", AT(nr_bssplit), 0, "must add up to 100" },
-    { "bssplit", "4k/50:8k/40", AT(nr_bssplit), 0, "must add up to 100" },
-    { "bssplit", "4k/x", AT(nr_bssplit), 0, "bssplit: invalid entry '4k'" },
+    { "bssplit", "4k/10:64k/50:32k", AT(nr_bssplit[0]), 3, NULL },
+    { "bssplit", "4k/10:64k/50:32k", AT(nr_bssplit[2]), 3, NULL },
+    { "bssplit", "64k/40:1024k/60,1024k/100", AT(nr_bssplit[1]), 1, NULL },
+    { "bssplit", "4k/60:64k/50", AT(nr_bssplit[0]), 0, "must add up to 100" },
+    { "bssplit", "4k/50:8k/40", AT(nr_bssplit[0]), 0, "must add up to 100" },
+    { "bssplit", "4k/x", AT(nr_bssplit[0]), 0, "bssplit: invalid entry '4k'" },
     { "rwmixwrite", "30", AT(rwmixread), 70, NULL },
     { "rwmixwrite", "130", AT(rwmixread), 0, "rwmixwrite: expected 0 to 100" },
     { "iodepth_batch_submit", "8", AT(iodepth_batch_submit), 8, NULL },
@@ -459,9 +471,9 @@ static void test_values_in_depth(void **state)
     bench_job_defaults(&job);
     assert_int_equal(bench_set_option(&job, "bssplit", "4k/10:64k/50:32k:8k",
                                       err, sizeof(err)), 0);
-    assert_int_equal(job.bssplit[0].pct, 10);
-    assert_int_equal(job.bssplit[1].bs, 65536);
-    assert_int_equal(job.bssplit[2].pct + job.bssplit[3].pct, 40);
+    assert_int_equal(job.bssplit[0][0].pct, 10);
+    assert_int_equal(job.bssplit[0][1].bs, 65536);
+    assert_int_equal(job.bssplit[0][2].pct + job.bssplit[0][3].pct, 40);
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
     assert_int_equal(job.bs_min, 4096);
     assert_int_equal(job.bs_max, 65536);
@@ -476,9 +488,13 @@ static void test_values_in_depth(void **state)
                                       "zipf:0.8", err, sizeof(err)), 0);
     assert_true(job.zipf_theta == 0.8);
 
-    snprintf(job.name, sizeof(job.name), "lj");
+    /* Without a prefix, the job's name, once the job has one (a
+     * [global] write_bw_log gives each job its own, as fio's t0023
+     * wants). */
     assert_int_equal(bench_set_option(&job, "write_lat_log", NULL, err,
                                       sizeof(err)), 0);
+    snprintf(job.name, sizeof(job.name), "lj");
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
     assert_string_equal(job.lat_log, "lj");
     assert_int_equal(bench_set_option(&job, "write_bw_log", "/tmp/x", err,
                                       sizeof(err)), 0);

@@ -248,8 +248,10 @@ static void test_sequential_wraps_and_clamps(void **state)
     uint64_t bytes;
     char err[128];
 
-    job.bs_min = 4096;
-    job.bs_max = 16384;     /* bsrange=4k-16k */
+    for (int d = 0; d < 3; d++) {
+        job.dir_bs_min[d] = 4096;
+        job.dir_bs_max[d] = 16384;      /* bsrange=4k-16k */
+    }
     assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
     assert_int_equal(picker_init(&p, &job, 10, seeds_for(1)), 0);
     uint64_t expect = 0, sizes[5] = { 0 };
@@ -351,6 +353,57 @@ static void test_random_offset_modifier(void **state)
                                       sizeof(err)), -1);
     assert_int_equal(bench_set_option(&job, "rw_sequencer", "random", err,
                                       sizeof(err)), -1);
+}
+
+/* A direction whose smallest size is several units (12k of 4k): its
+ * random blocks align to 12k, as fio's, every I/O has a size, and a
+ * trimwrite's write repeats its trim. */
+static void test_sizes_per_direction(void **state)
+{
+    struct job job;
+    struct picker p;
+    char err[128];
+    uint64_t bytes;
+
+    (void)state;
+    bench_job_defaults(&job);
+    job.rw = RW_RANDRW;
+    assert_int_equal(bench_set_option(&job, "bssplit", "4k/100,12k/50:16k/50",
+                                      err, sizeof(err)), 0);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(job.bs_unit, 4096);
+    assert_int_equal(picker_init(&p, &job, 256, seeds_for(3)), 0);
+    for (int i = 0; i < 5000; i++) {     /* time_based: passes again */
+        int dir = picker_direction(&p);
+        uint64_t block = picker_block(&p, &bytes);
+        assert_true(bytes > 0);
+        assert_true(block * 4096 + bytes <= 256 * 4096);
+        if (dir == 1) {
+            assert_int_equal(block % 3, 0);
+            assert_true(bytes == 12288 || bytes == 16384 || bytes == 4096 ||
+                        bytes == 8192);
+        } else {
+            assert_int_equal(bytes, 4096);
+        }
+    }
+    picker_free(&p);
+
+    bench_job_defaults(&job);
+    job.rw = RW_RANDTRIMWRITE;
+    assert_int_equal(bench_set_option(&job, "bs", "4k,4k,8k", err,
+                                      sizeof(err)), 0);
+    assert_int_equal(bench_job_finish(&job, err, sizeof(err)), 0);
+    assert_int_equal(picker_init(&p, &job, 64, seeds_for(3)), 0);
+    for (int i = 0; i < 64; i++) {
+        uint64_t trim_bytes;
+        assert_int_equal(picker_direction(&p), 2);
+        uint64_t trim = picker_block(&p, &trim_bytes);
+        assert_int_equal(trim_bytes, 8192);
+        assert_int_equal(picker_direction(&p), 1);
+        assert_int_equal(picker_block(&p, &bytes), trim);
+        assert_int_equal(bytes, trim_bytes);
+    }
+    picker_free(&p);
 }
 
 static void test_bssplit_proportions(void **state)
@@ -498,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_sequential_offset_modifier),
         cmocka_unit_test(test_random_offset_modifier),
         cmocka_unit_test(test_bssplit_proportions),
+        cmocka_unit_test(test_sizes_per_direction),
         cmocka_unit_test(test_random_map_with_varying_sizes),
         cmocka_unit_test(test_zipf_skew),
         cmocka_unit_test(test_directions),

@@ -20,6 +20,7 @@
 #include "pattern.h"
 
 #define MAX_BS (1ull << 30)
+#define DEFAULT_BS 4096u
 
 enum opt_type {
     OPT_STR, OPT_SIZE, OPT_UINT, OPT_TIME, OPT_TIME_US, OPT_BOOL, OPT_ENUM,
@@ -47,7 +48,7 @@ struct opt {
 
 static const char *const rw_names[] = {
     "read", "write", "randread", "randwrite", "rw", "randrw", "trim",
-    "randtrim", NULL,
+    "randtrim", "trimwrite", "randtrimwrite", NULL,
 };
 static const char *const engine_names[] = {
     "io_uring", "null", "libaio", "posixaio", "sync", "psync", "vsync",
@@ -69,7 +70,8 @@ static const char *const unsupported_names[] = {
 void bench_job_defaults(struct job *job)
 {
     *job = (struct job){
-        .bs = 4096, .rw = RW_READ, .rwmixread = 50, .iodepth = 1,
+        .bs = DEFAULT_BS, .dir_bs_min = { DEFAULT_BS, DEFAULT_BS, DEFAULT_BS },
+        .dir_bs_max = { DEFAULT_BS, DEFAULT_BS, DEFAULT_BS }, .rw = RW_READ, .rwmixread = 50, .iodepth = 1,
         .numjobs = 1, .engine = ENGINE_IO_URING, .randseed = 0x89,
         .iodepth_batch_submit = 1, .iodepth_batch_complete_min = 1,
         .randrepeat = true, .do_verify = true, .loops = 1,
@@ -97,7 +99,7 @@ bool bench_engine_is_sync(enum engine engine)
 bool bench_rw_is_random(enum rw_mode rw)
 {
     return rw == RW_RANDREAD || rw == RW_RANDWRITE || rw == RW_RANDRW ||
-           rw == RW_RANDTRIM;
+           rw == RW_RANDTRIM || rw == RW_RANDTRIMWRITE;
 }
 
 static int fail(char *err, size_t err_size, const char *fmt, ...)
@@ -264,46 +266,120 @@ static int parse_gtod_reduce(struct job *job, const char *value, char *err,
     return 0;
 }
 
-/* "4k-64k": the range bs takes at random. */
-static int parse_bsrange(struct job *job, const char *value, char *err,
-                         size_t err_size)
+/* fio's per-direction values: "1m" for reads, writes and trims, "1m,2m"
+ * 1m reads and 2m writes and trims, "1m,2m," trims left to the default,
+ * ",2m" writes and trims only: the part for each direction, "" for the
+ * default.  -1 for more than three. */
+static int per_direction(const char *value, char part[3][1024])
 {
-    char low[64], *dash;
+    unsigned n = 0;
 
-    /* fio takes MIN:MAX as well. */
-    if (strlen(value) >= sizeof(low) ||
-        !(dash = strpbrk(strcpy(low, value), "-:"))) {
-        return fail(err, err_size, "bsrange: expected MIN-MAX, got '%s'",
-                    value);
+    for (const char *p = value;; p += strcspn(p, ",") + 1) {
+        size_t len = strcspn(p, ",");
+        if (n == 3 || len >= 1024) {
+            return -1;
+        }
+        memcpy(part[n], p, len);
+        part[n++][len] = '\0';
+        if (!p[len]) {
+            break;
+        }
     }
-    *dash = '\0';
-    if (!parse_size(low, &job->bs_min) || !parse_size(dash + 1, &job->bs_max)
-        || !job->bs_min || job->bs_min > job->bs_max ||
-        job->bs_max > MAX_BS) {
-        return fail(err, err_size, "bsrange: invalid range '%s' (MIN-MAX, "
-                    "0 < MIN <= MAX <= 1g)", value);
+    /* The last given goes for the directions after it. */
+    for (unsigned d = n; d < 3; d++) {
+        strcpy(part[d], part[n - 1]);
     }
-    job->nr_bssplit = 0;
     return 0;
 }
 
-/* "4k/10:64k/50:32k": sizes with percentages; those without one share
- * what the others leave. */
-static int parse_bssplit(struct job *job, const char *value, char *err,
+/* A size as fio's lenient parser reads one: what follows the number and
+ * its unit ("512/25") is ignored. */
+static bool parse_size_prefix(const char *text, uint64_t *out)
+{
+    char head[64];
+    size_t len = 0;
+
+    while (text[len] && (isalnum((unsigned char)text[len]) ||
+                         text[len] == '.') && len < sizeof(head) - 1) {
+        len++;
+    }
+    memcpy(head, text, len);
+    head[len] = '\0';
+    return parse_size(head, out);
+}
+
+/* One direction's "4k-64k" (or fio's 4k:64k). */
+static bool parse_one_range(const char *text, uint64_t *min, uint64_t *max)
+{
+    const char *sep = strchr(text, '-');
+
+    sep = sep ? sep : strchr(text, ':');
+    return sep && parse_size_prefix(text, min) &&
+           parse_size_prefix(sep + 1, max) && *min && *min <= *max &&
+           *max <= MAX_BS;
+}
+
+/* bs=SIZE[,SIZE[,SIZE]]: reads, writes, trims (an empty one: 4k). */
+static int parse_bs(struct job *job, const char *value, char *err,
+                    size_t err_size)
+{
+    char part[3][1024];
+
+    if (per_direction(value, part) < 0) {
+        return fail(err, err_size, "bs: at most READ,WRITE,TRIM, got '%s'",
+                    value);
+    }
+    for (int d = 0; d < 3; d++) {
+        uint64_t bs = DEFAULT_BS;
+        if (part[d][0] && !parse_size(part[d], &bs)) {
+            return fail(err, err_size, "bs: invalid size '%s'", part[d]);
+        }
+        if (!bs || bs > MAX_BS) {
+            return fail(err, err_size, "bs: %s out of range [1, %llu]",
+                        part[d], (unsigned long long)MAX_BS);
+        }
+        job->dir_bs_min[d] = job->dir_bs_max[d] = bs;
+        job->nr_bssplit[d] = 0;
+    }
+    job->bs = job->dir_bs_min[0];
+    return 0;
+}
+
+/* "4k-64k": the range bs takes at random, for each direction. */
+static int parse_bsrange(struct job *job, const char *value, char *err,
                          size_t err_size)
 {
-    char copy[1024], *save, *item;
+    char part[3][1024];
+
+    if (per_direction(value, part) < 0) {
+        return fail(err, err_size, "bsrange: at most READ,WRITE,TRIM, got "
+                    "'%s'", value);
+    }
+    for (int d = 0; d < 3; d++) {
+        job->nr_bssplit[d] = 0;
+        if (!part[d][0]) {
+            job->dir_bs_min[d] = job->dir_bs_max[d] = DEFAULT_BS;
+        } else if (!parse_one_range(part[d], &job->dir_bs_min[d],
+                                    &job->dir_bs_max[d])) {
+            return fail(err, err_size, "bsrange: invalid range '%s' (MIN-MAX, "
+                        "0 < MIN <= MAX <= 1g)", value);
+        }
+    }
+    return 0;
+}
+
+/* One direction's "4k/10:64k/50:32k": sizes with percentages; those
+ * without one share what the others leave. */
+static int parse_split_list(char *list, struct bs_split *out, unsigned *nr,
+                            const char *value, char *err, size_t err_size)
+{
+    char *save, *item;
     unsigned n = 0, given = 0, unweighted = 0;
     bool weighted[MAX_BSSPLIT];
 
-    if (strlen(value) >= sizeof(copy) || strchr(value, ',')) {
-        return fail(err, err_size, "bssplit: expected SIZE/PCT:SIZE/PCT..., "
-                    "one list for all directions, got '%s'", value);
-    }
-    strcpy(copy, value);
-    for (item = strtok_r(copy, ":", &save); item;
+    for (item = strtok_r(list, ":", &save); item;
          item = strtok_r(NULL, ":", &save)) {
-        struct bs_split *split = &job->bssplit[n];
+        struct bs_split *split = &out[n];
         char *slash = strchr(item, '/');
         uint64_t pct = 0;
         const char *unit;
@@ -330,45 +406,45 @@ static int parse_bssplit(struct job *job, const char *value, char *err,
     for (unsigned i = 0, left = 100 - given; i < n; i++) {
         if (!weighted[i]) {
             unsigned share = left / unweighted--;
-            job->bssplit[i].pct = share;
+            out[i].pct = share;
             left -= share;
         }
     }
-    job->nr_bssplit = n;
-    job->bs_min = job->bs_max = 0;
+    *nr = n;
     return 0;
 }
 
-/* fio's per-direction values: "1m" for reads, writes and trims, "1m,2m"
- * 1m reads and 2m writes and trims, "1m,2m," trims left at 0, ",2m"
- * writes and trims only. */
+/* bssplit=LIST[,LIST[,LIST]]: reads, writes, trims (an empty one: 4k). */
+static int parse_bssplit(struct job *job, const char *value, char *err,
+                         size_t err_size)
+{
+    char part[3][1024];
+
+    if (per_direction(value, part) < 0) {
+        return fail(err, err_size, "bssplit: at most READ,WRITE,TRIM lists, "
+                    "got '%s'", value);
+    }
+    for (int d = 0; d < 3; d++) {
+        job->dir_bs_min[d] = job->dir_bs_max[d] = DEFAULT_BS;
+        job->nr_bssplit[d] = 0;
+        if (part[d][0] && parse_split_list(part[d], job->bssplit[d],
+                                           &job->nr_bssplit[d], value, err,
+                                           err_size) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int parse_rate_triple(const char *name, const char *value,
                              uint64_t out[3], bool sizes, char *err,
                              size_t err_size)
 {
-    char part[3][64] = { "", "", "" };
-    unsigned n = 0;
+    char part[3][1024];
 
-    if (strlen(value) >= sizeof(part[0])) {
-        return fail(err, err_size, "%s: invalid value '%s'", name, value);
-    }
-    for (const char *p = value; n < 3; n++) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        memcpy(part[n], p, len);
-        if (!comma) {
-            n++;
-            break;
-        }
-        p = comma + 1;
-        if (n == 2) {
-            return fail(err, err_size, "%s: invalid value '%s' (at most "
-                        "READ,WRITE,TRIM)", name, value);
-        }
-    }
-    /* One value goes for all three; the last given, for those after. */
-    for (unsigned d = n; d < 3; d++) {
-        strcpy(part[d], part[n - 1]);
+    if (per_direction(value, part) < 0) {
+        return fail(err, err_size, "%s: invalid value '%s' (at most "
+                    "READ,WRITE,TRIM)", name, value);
     }
     for (int d = 0; d < 3; d++) {
         const char *unit;
@@ -578,40 +654,46 @@ static int parse_percentiles(struct job *job, const char *value, char *err,
     return 0;
 }
 
-/* write_*_log: a file name prefix, the job's name when none is given. */
-static int set_log_prefix(char *prefix, size_t size, const struct job *job,
-                          const char *value, const char *name, char *err,
-                          size_t err_size)
+/* write_*_log: a file name prefix; none given, the job's name, known
+ * when the job is finished (bench_job_finish). */
+static int set_log_prefix(char *prefix, size_t size, struct job *job,
+                          unsigned by_name, const char *value,
+                          const char *name, char *err, size_t err_size)
 {
-    const char *chosen = value ? value : job->name[0] ? job->name
-                                                      : "coblk-bench";
+    const char *chosen = value ? value : "-";   /* replaced by the name */
+
     if (!*chosen || strlen(chosen) >= size) {
         return fail(err, err_size, "%s: needs a file name prefix of at most "
                     "%zu bytes", name, size - 1);
     }
     strcpy(prefix, chosen);
+    job->log_by_name = value ? job->log_by_name & ~by_name
+                             : job->log_by_name | by_name;
     return 0;
 }
 
 static int parse_lat_log(struct job *job, const char *value, char *err,
                          size_t err_size)
 {
-    return set_log_prefix(job->lat_log, sizeof(job->lat_log), job, value,
-                          "write_lat_log", err, err_size);
+    return set_log_prefix(job->lat_log, sizeof(job->lat_log), job,
+                          LOG_BY_NAME_LAT, value, "write_lat_log", err,
+                          err_size);
 }
 
 static int parse_bw_log(struct job *job, const char *value, char *err,
                         size_t err_size)
 {
-    return set_log_prefix(job->bw_log, sizeof(job->bw_log), job, value,
-                          "write_bw_log", err, err_size);
+    return set_log_prefix(job->bw_log, sizeof(job->bw_log), job,
+                          LOG_BY_NAME_BW, value, "write_bw_log", err,
+                          err_size);
 }
 
 static int parse_iops_log(struct job *job, const char *value, char *err,
                           size_t err_size)
 {
-    return set_log_prefix(job->iops_log, sizeof(job->iops_log), job, value,
-                          "write_iops_log", err, err_size);
+    return set_log_prefix(job->iops_log, sizeof(job->iops_log), job,
+                          LOG_BY_NAME_IOPS, value, "write_iops_log", err,
+                          err_size);
 }
 
 /* --debug=parse: fio's lines for what it parsed (here, steady state's). */
@@ -1023,8 +1105,8 @@ static const struct opt options[] = {
     OPTION("zonerange", OPT_SIZE, zonerange, 0, UINT64_MAX, NULL),
     OPTION("zonesize", OPT_SIZE, zonesize, 0, UINT64_MAX, NULL),
     OPTION("zoneskip", OPT_SIZE, zoneskip, 0, UINT64_MAX, NULL),
-    OPTION("bs", OPT_SIZE, bs, 1, MAX_BS, NULL),
-    OPTION("blocksize", OPT_SIZE, bs, 1, MAX_BS, NULL),
+    FUNC("bs", parse_bs),
+    FUNC("blocksize", parse_bs),
     FUNC("bsrange", parse_bsrange),
     FUNC("blocksize_range", parse_bsrange),
     FUNC("bssplit", parse_bssplit),
@@ -1758,22 +1840,61 @@ uint64_t bench_gcd(uint64_t a, uint64_t b)
     return a;
 }
 
+/* The directions whose sizes count: those the job does (reads too when
+ * it verifies what it writes). */
+static bool sizes_count(const struct job *job, int dir)
+{
+    switch (job->rw) {
+    case RW_READ:
+    case RW_RANDREAD:
+        return dir == 0;
+    case RW_WRITE:
+    case RW_RANDWRITE:
+        return dir == 1 || (dir == 0 && job->verify);
+    case RW_TRIM:
+    case RW_RANDTRIM:
+        return dir == 2;
+    case RW_TRIMWRITE:
+    case RW_RANDTRIMWRITE:
+        return dir != 0;
+    default:
+        return dir != 2;
+    }
+}
+
+/* Each direction's smallest and largest size, and the unit its sizes are
+ * multiples of (a split's greatest common divisor, a range's minimum). */
+static uint64_t finish_direction(struct job *job, int d)
+{
+    if (!job->nr_bssplit[d]) {
+        return job->dir_bs_min[d];
+    }
+    uint64_t unit = job->bssplit[d][0].bs;
+    job->dir_bs_min[d] = job->dir_bs_max[d] = unit;
+    for (unsigned i = 1; i < job->nr_bssplit[d]; i++) {
+        uint64_t bs = job->bssplit[d][i].bs;
+        job->dir_bs_min[d] = bs < job->dir_bs_min[d] ? bs : job->dir_bs_min[d];
+        job->dir_bs_max[d] = bs > job->dir_bs_max[d] ? bs : job->dir_bs_max[d];
+        unit = bench_gcd(unit, bs);
+    }
+    return unit;
+}
+
 /* bs_min, bs_max and the unit blocks are counted in: the greatest common
  * divisor of the sizes, so that every I/O covers whole units. */
 static int finish_block_sizes(struct job *job, char *err, size_t err_size)
 {
-    if (job->nr_bssplit) {
-        job->bs_min = job->bs_max = job->bs_unit = job->bssplit[0].bs;
-        for (unsigned i = 1; i < job->nr_bssplit; i++) {
-            uint64_t bs = job->bssplit[i].bs;
-            job->bs_min = bs < job->bs_min ? bs : job->bs_min;
-            job->bs_max = bs > job->bs_max ? bs : job->bs_max;
-            job->bs_unit = bench_gcd(job->bs_unit, bs);
+    job->bs_min = UINT64_MAX;
+    job->bs_max = job->bs_unit = 0;
+    for (int d = 0; d < 3; d++) {
+        uint64_t unit = finish_direction(job, d);
+        if (sizes_count(job, d)) {
+            job->bs_min = job->dir_bs_min[d] < job->bs_min
+                              ? job->dir_bs_min[d] : job->bs_min;
+            job->bs_max = job->dir_bs_max[d] > job->bs_max
+                              ? job->dir_bs_max[d] : job->bs_max;
+            job->bs_unit = job->bs_unit ? bench_gcd(job->bs_unit, unit) : unit;
         }
-    } else if (!job->bs_min) {
-        job->bs_min = job->bs_max = job->bs_unit = job->bs;
-    } else {
-        job->bs_unit = job->bs_min;     /* bsrange: multiples of MIN */
     }
     if (job->bs_unit % 512) {
         return fail(err, err_size, "%s: block sizes must be multiples of "
@@ -1862,8 +1983,25 @@ static int check_rate_minimums(const struct job *job, char *err,
     return 0;
 }
 
+/* The logs named after the job: now that it has its name. */
+static void name_logs(struct job *job)
+{
+    const char *name = job->name[0] ? job->name : "coblk-bench";
+
+    if (job->log_by_name & LOG_BY_NAME_LAT) {
+        snprintf(job->lat_log, sizeof(job->lat_log), "%s", name);
+    }
+    if (job->log_by_name & LOG_BY_NAME_BW) {
+        snprintf(job->bw_log, sizeof(job->bw_log), "%s", name);
+    }
+    if (job->log_by_name & LOG_BY_NAME_IOPS) {
+        snprintf(job->iops_log, sizeof(job->iops_log), "%s", name);
+    }
+}
+
 int bench_job_finish(struct job *job, char *err, size_t err_size)
 {
+    name_logs(job);
     if (finish_file_name(job, err, err_size) < 0 ||
         check_rate_minimums(job, err, err_size) < 0) {
         return -1;
@@ -1934,7 +2072,9 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
                     (unsigned long long)job->verify_interval,
                     (unsigned long long)job->bs_unit);
     }
-    if (job->verify && (job->rw == RW_TRIM || job->rw == RW_RANDTRIM)) {
+    if (job->verify && (job->rw == RW_TRIM || job->rw == RW_RANDTRIM ||
+                        job->rw == RW_TRIMWRITE ||
+                        job->rw == RW_RANDTRIMWRITE)) {
         return fail(err, err_size, "%s: verify does not apply to rw=%s",
                     job->name, bench_rw_name(job->rw));
     }

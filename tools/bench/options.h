@@ -16,6 +16,7 @@
 enum rw_mode {
     RW_READ, RW_WRITE, RW_RANDREAD, RW_RANDWRITE, RW_RW, RW_RANDRW,
     RW_TRIM, RW_RANDTRIM,
+    RW_TRIMWRITE, RW_RANDTRIMWRITE,     /* a trim, then a write of it */
 };
 
 /* fio's engines that coblk-bench runs, all on coblk's io_uring engine:
@@ -37,6 +38,7 @@ enum distribution { DIST_RANDOM, DIST_ZIPF, DIST_ZONED };
 /* continue_on_error=: errors of these kinds are counted, not fatal. */
 enum { CONTINUE_READ = 1, CONTINUE_WRITE = 2, CONTINUE_VERIFY = 4 };
 #define MAX_IGNORE_ERRORS 16
+enum { LOG_BY_NAME_LAT = 1, LOG_BY_NAME_BW = 2, LOG_BY_NAME_IOPS = 4 };
 #define MAX_ZONES 100
 /* fio's random_generator=. */
 enum random_generator { RANDGEN_TAUSWORTHE, RANDGEN_LFSR,
@@ -91,12 +93,15 @@ struct job {
     bool group_reporting;
     bool unified_rw;            /* unified_rw_reporting=mixed: one "mixed" */
 
-    /* Block sizes: bs, or a range, or a weighted split (fio's bsrange,
-     * bssplit); bs_min/bs_max always hold the smallest and largest, and
-     * bs_unit what they all are multiples of (blocks are counted in it). */
+    /* Block sizes of reads, writes and trims (fio's bs=R,W,T, bsrange,
+     * bssplit): each direction's range, or its weighted split; bs_min and
+     * bs_max hold the smallest and largest of the directions the job does,
+     * and bs_unit what they all are multiples of (blocks are counted in
+     * it). */
+    uint64_t dir_bs_min[3], dir_bs_max[3];
+    struct bs_split bssplit[3][MAX_BSSPLIT];
+    unsigned nr_bssplit[3];
     uint64_t bs_min, bs_max, bs_unit;
-    struct bs_split bssplit[MAX_BSSPLIT];
-    unsigned nr_bssplit;
     unsigned iodepth_batch_submit;      /* submit once this many are ready */
     unsigned iodepth_batch_complete_min;    /* reap at least this many */
     unsigned iodepth_batch_complete_max;    /* and at most; 0: no limit */
@@ -152,6 +157,9 @@ struct job {
     double percentiles[MAX_PERCENTILES];
     unsigned nr_percentiles;
     char lat_log[256], bw_log[256], iops_log[256];  /* file prefixes */
+    /* write_*_log without a prefix: the job's name, once it has one
+     * (LOG_BY_NAME_* bits; a [global] section's jobs get their own). */
+    unsigned log_by_name;
     char write_iolog[4096];             /* fio's I/O log, appended to */
     uint64_t log_avg_msec;
     bool log_offset;                    /* an offset column in the logs */

@@ -89,17 +89,22 @@ static int fixed_direction(enum rw_mode rw)
     }
 }
 
-/* The block sizes of bssplit= in fio's order: by share, smallest first. */
-static void split_order(const struct job *job, struct bs_split *out)
+/* One direction's bssplit= in fio's order: by share, smallest first. */
+static void split_order(const struct job *job, int d, struct bs_split *out)
 {
-    for (unsigned i = 0; i < job->nr_bssplit; i++) {
+    for (unsigned i = 0; i < job->nr_bssplit[d]; i++) {
         unsigned j = i;
-        while (j > 0 && out[j - 1].pct > job->bssplit[i].pct) {
+        while (j > 0 && out[j - 1].pct > job->bssplit[d][i].pct) {
             out[j] = out[j - 1];
             j--;
         }
-        out[j] = job->bssplit[i];
+        out[j] = job->bssplit[d][i];
     }
+}
+
+static bool any_split(const struct job *job)
+{
+    return job->nr_bssplit[0] || job->nr_bssplit[1] || job->nr_bssplit[2];
 }
 
 static void seed_streams(struct picker *p)
@@ -108,11 +113,14 @@ static void seed_streams(struct picker *p)
     /* As fio: with verify, writes draw their sizes as reads do. */
     uint64_t write_seed = job->verify ? p->seeds[FRAND_BS_READ]
                                       : p->seeds[FRAND_BS_WRITE];
+    /* trimwrite: trims draw the sizes writes draw. */
+    uint64_t trim_seed = p->trimwrite ? write_seed : p->seeds[FRAND_BS_TRIM];
     bool use64 = job->random_generator == RANDGEN_TAUSWORTHE64;
 
     frand_seed(&p->block_rand, p->seeds[FRAND_BLOCK], use64);
     frand_seed(&p->bs_rand[0], p->seeds[FRAND_BS_READ], use64);
     frand_seed(&p->bs_rand[1], write_seed, use64);
+    frand_seed(&p->bs_rand[2], trim_seed, use64);
     frand_seed(&p->mix_rand, p->seeds[FRAND_MIX], false);
     frand_seed(&p->zone_rand, p->seeds[FRAND_ZONE], false);
     if (p->use_lfsr) {
@@ -163,6 +171,8 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                                                      job->bs_unit
                                                : 0,
                           .random = bench_rw_is_random(job->rw),
+                          .trimwrite = job->rw == RW_TRIMWRITE ||
+                                       job->rw == RW_RANDTRIMWRITE,
                           .map = !job->norandommap,
                           .rng = picker_seed_state(seeds[FRAND_BLOCK]) };
     memcpy(p->seeds, seeds, sizeof(p->seeds));
@@ -174,7 +184,9 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
                              seeds[FRAND_BLOCK]) == 0;
     p->map &= !p->use_lfsr;
     seed_streams(p);
-    split_order(job, p->split);
+    for (int d = 0; d < 3; d++) {
+        split_order(job, d, p->split[d]);
+    }
     if (job->distribution == DIST_ZIPF) {
         zipf_init(&p->zipf, job->zipf_theta, blocks);
         /* Hot ranks spread over the device, as fio hashes them: any
@@ -192,9 +204,9 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
     }
     p->map = random_map;
     p->seq_add = job->seq_add / (int64_t)job->bs_unit;
-    bool one_size = !job->nr_bssplit && job->bs_min == job->bs_max &&
+    bool one_size = !any_split(job) && job->bs_min == job->bs_max &&
                     job->bs_min == job->bs_unit && !job->seq_add &&
-                    job->ios_per_seek <= 1 && !p->zone_range;
+                    job->ios_per_seek <= 1 && !p->zone_range && !p->trimwrite;
     bool uniform = p->random && !p->map && job->distribution == DIST_RANDOM;
     one_size &= !p->use_lfsr;
     p->fast = !one_size  ? PICK_ANY
@@ -255,19 +267,35 @@ uint64_t picker_map_miss(struct picker *p, uint64_t block)
     return free_block;
 }
 
-static uint64_t random_block(struct picker *p)
+/* The map's next free entry after `from` below limit (a direction in
+ * larger units uses the first entries only), or BLOCKMAP_NONE. */
+static uint64_t free_below(struct picker *p, uint64_t from, uint64_t limit)
 {
+    uint64_t free_block = blockmap_next_free(&p->done, from);
+
+    if (free_block != BLOCKMAP_NONE && free_block >= limit) {
+        free_block = !blockmap_is_done(&p->done, 0)
+                         ? 0 : blockmap_next_free(&p->done, 0);
+    }
+    return free_block < limit ? free_block : BLOCKMAP_NONE;
+}
+
+/* A random block in units of k blocks (fio draws in units of the
+ * direction's smallest size): uniformly, by zone, zipf or the LFSR, the
+ * next free one where the map has it done. */
+static uint64_t random_block(struct picker *p, uint64_t k)
+{
+    uint64_t blocks = p->blocks / k;
+
     if (p->job->distribution == DIST_ZIPF) {
         uint64_t rank = zipf_draw(&p->zipf, &p->rng) - 1;
-        return (uint64_t)(((unsigned __int128)rank * p->scramble) %
-                          p->blocks);
+        return (uint64_t)(((unsigned __int128)rank * p->scramble) % blocks);
     }
-    uint64_t start = 0, span = p->blocks;
+    uint64_t start = 0, span = blocks;
     if (p->job->distribution == DIST_ZONED) {
         unsigned v = (unsigned)frand_between(&p->zone_rand, 1, 100);
-        start = p->zoned[v - 1].start * p->blocks / 100;
-        span = p->blocks * (p->zoned[v - 1].end - p->zoned[v - 1].start) /
-               100;
+        start = p->zoned[v - 1].start * blocks / 100;
+        span = blocks * (p->zoned[v - 1].end - p->zoned[v - 1].start) / 100;
     }
     uint64_t block;
     if (p->use_lfsr) {
@@ -275,19 +303,19 @@ static uint64_t random_block(struct picker *p)
             flfsr_reset(&p->lfsr);
             flfsr_next(&p->lfsr, &block);
         }
-        return block;
+        return block / k;
     }
     uint64_t draw = frand_next(&p->block_rand);
     block = (uint64_t)((double)span * frand_fraction(&p->block_rand, draw));
     if (p->map && blockmap_is_done(&p->done, block)) {
-        uint64_t free_block = blockmap_next_free(&p->done, block);
+        uint64_t free_block = free_below(p, block, blocks);
         if (free_block == BLOCKMAP_NONE) {
             blockmap_clear(&p->done);
             free_block = block;
         }
         block = free_block;
     }
-    return start + block < p->blocks ? start + block : p->blocks - 1;
+    return start + block < blocks ? start + block : blocks - 1;
 }
 
 /* An I/O's size, as fio draws it (its get_next_buflen): a share of the
@@ -297,8 +325,9 @@ static uint64_t random_block(struct picker *p)
 static uint64_t pick_size(struct picker *p, int dir, uint64_t block)
 {
     const struct job *job = p->job;
-    struct frand *r = &p->bs_rand[dir == 1];
-    uint64_t min = job->bs_min, max = job->bs_max;
+    struct frand *r = &p->bs_rand[dir];
+    const struct bs_split *split = p->split[dir];
+    uint64_t min = job->dir_bs_min[dir], max = job->dir_bs_max[dir];
     uint64_t room = (p->blocks - block) * job->bs_unit;
     uint64_t rand_max = r->use64 ? UINT64_MAX : UINT32_MAX;
     uint64_t size = min;
@@ -308,14 +337,14 @@ static uint64_t pick_size(struct picker *p, int dir, uint64_t block)
     }
     do {
         uint64_t draw = frand_next(r);
-        if (!job->nr_bssplit) {
+        if (!job->nr_bssplit[dir]) {
             size = min + (uint64_t)((double)max * frand_fraction(r, draw));
         } else {
             unsigned sum = 0;
-            for (unsigned i = 0; i < job->nr_bssplit; i++) {
-                sum += p->split[i].pct;
-                size = p->split[i].bs;
-                if (p->split[i].pct && draw / sum <= rand_max / 100 &&
+            for (unsigned i = 0; i < job->nr_bssplit[dir]; i++) {
+                sum += split[i].pct;
+                size = split[i].bs;
+                if (split[i].pct && draw / sum <= rand_max / 100 &&
                     size <= room) {
                     break;
                 }
@@ -344,7 +373,7 @@ static uint64_t next_sequential(struct picker *p, uint64_t end)
     /* An I/O of one size that would not fit before the end of the file
      * is not shortened: fio ends the pass there. */
     const struct job *job = p->job;
-    uint64_t size = job->bs_min == job->bs_max && !job->nr_bssplit
+    uint64_t size = job->bs_min == job->bs_max && !any_split(job)
                         ? job->bs_min / job->bs_unit : 1;
     bool no_room = !over && p->region_ends_file &&
                    (uint64_t)next + size > p->blocks;
@@ -392,7 +421,15 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
     }
     int dir = p->fixed_dir >= 0 ? p->fixed_dir : p->mix_dir;
     uint64_t *cursor = &p->next[dir == 1];
+    /* As fio: random blocks of a direction are aligned to its smallest
+     * size, and its map entries count in that size. */
+    uint64_t k = p->job->dir_bs_min[dir] / p->job->bs_unit;
     uint64_t block;
+
+    if (p->trimwrite && p->random && dir == 1) {
+        *bytes = p->trim_bytes;     /* the trim's blocks, outside the map */
+        return p->trim_block;
+    }
 
     /* rw=randMODE:N, as fio: of every N I/Os, the first is random and the
      * others follow the last one (or repeat it), outside the map. */
@@ -401,9 +438,9 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
         p->run_left--;
         block = p->job->seek_identical ? p->run_block
                 : p->run_next < p->blocks ? p->run_next
-                                          : random_block(p);
+                                          : random_block(p, k) * k;
     } else if (p->random) {
-        block = random_block(p);
+        block = random_block(p, k) * k;
         p->run_left = p->job->ios_per_seek - 1;
     } else {
         block = *cursor % p->blocks;
@@ -411,9 +448,13 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
     uint64_t size = pick_size(p, dir, block);
     /* One size (the unit itself) spares a division per I/O. */
     uint64_t units = size == p->job->bs_unit ? 1 : size / p->job->bs_unit;
-    if (p->map && !follows) {
+    if (p->map && !follows && k == 1) {
         units = take_run(p, block, units);
-    } else if (units > p->blocks - block) {
+    } else if (p->map && !follows) {
+        uint64_t taken = take_run(p, block / k, (units + k - 1) / k);
+        units = taken && taken * k < units ? taken * k : units;
+    }
+    if (units > p->blocks - block) {
         units = p->blocks - block;
     }
     p->run_block = block;
@@ -423,6 +464,8 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
     }
     *bytes = units * p->job->bs_unit;
     p->zone_bytes += *bytes;
+    p->trim_block = p->zone_start + block;
+    p->trim_bytes = *bytes;
     return p->zone_start + block;
 }
 
@@ -433,6 +476,10 @@ int picker_mixed_direction(struct picker *p)
 {
     unsigned read_pct = p->job->rwmixread;
 
+    if (p->trimwrite) {
+        p->mix_dir = p->mix_dir == 2 ? 1 : 2;   /* a trim first */
+        return p->mix_dir;
+    }
     if (p->issues[p->mix_dir] >= p->mix_until) {
         int dir = frand_between(&p->mix_rand, 1, 100) <= read_pct ? 0 : 1;
         if (dir != p->mix_dir) {

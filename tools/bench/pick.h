@@ -34,7 +34,7 @@ struct picker {
     /* fio's streams (see frand.h), reseeded from seeds each pass when
      * the job repeats its randomness: blocks, sizes, directions. */
     uint64_t seeds[FRAND_STREAMS];
-    struct frand block_rand, bs_rand[2], mix_rand, zone_rand;
+    struct frand block_rand, bs_rand[3], mix_rand, zone_rand;
     struct flfsr lfsr;          /* random_generator=lfsr */
     bool use_lfsr;
     /* zoned: for each draw of 1..100, the span of the region (start and
@@ -45,11 +45,15 @@ struct picker {
     struct zipf zipf;
     struct blockmap done;       /* the random map */
     uint64_t drawn;             /* PICK_MAP: the next draw, prefetched */
-    struct bs_split split[MAX_BSSPLIT];     /* bssplit=, in fio's order */
+    struct bs_split split[3][MAX_BSSPLIT];  /* bssplit=, in fio's order */
     /* fio's mixed jobs keep a direction for a while: its I/Os so far, and
      * the count of them at which it draws again. */
     int mix_dir;
     uint64_t mix_until;
+    /* rw=trimwrite and randtrimwrite: a trim, then a write of the same
+     * blocks (randtrimwrite: the trim's block and size again). */
+    bool trimwrite;
+    uint64_t trim_block, trim_bytes;
     uint64_t issues[2];
     /* rw=MODE:N: the modifier in blocks (sequential), or the I/Os left
      * to follow the last one, where it started and where it ended. */

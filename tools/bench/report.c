@@ -754,14 +754,16 @@ static void report_normal(FILE *out, const struct report *rep,
 /* "j: (g=0): rw=randread, bs=(R) 4096B-4096B, (W) ..., iodepth=32" */
 static void job_line(FILE *out, const struct job *job)
 {
-    char low[NUM_LEN], high[NUM_LEN];
+    char low[3][NUM_LEN], high[3][NUM_LEN];
 
-    num2str(low, job->bs_min, 4, true, N2S_BYTE);
-    num2str(high, job->bs_max, 4, true, N2S_BYTE);
+    for (int d = 0; d < 3; d++) {
+        num2str(low[d], job->dir_bs_min[d], 4, true, N2S_BYTE);
+        num2str(high[d], job->dir_bs_max[d], 4, true, N2S_BYTE);
+    }
     fprintf(out, "%s: (g=%u): rw=%s, bs=(R) %s-%s, (W) %s-%s, (T) %s-%s, "
             "ioengine=%s, iodepth=%u\n", job->name, job->groupid,
-            bench_rw_name(job->rw), low, high, low, high, low, high,
-            bench_engine_name(job->engine), job->iodepth_asked);
+            bench_rw_name(job->rw), low[0], high[0], low[1], high[1], low[2],
+            high[2], bench_engine_name(job->engine), job->iodepth_asked);
 }
 
 void report_start(FILE *out, const struct bench_config *cfg)

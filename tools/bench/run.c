@@ -320,6 +320,9 @@ static bool job_does(const struct job *job, int dir)
     case RW_TRIM:
     case RW_RANDTRIM:
         return dir == DIR_TRIM;
+    case RW_TRIMWRITE:
+    case RW_RANDTRIMWRITE:
+        return dir == DIR_TRIM || dir == DIR_WRITE;
     default:
         return dir != DIR_TRIM;
     }
@@ -546,7 +549,8 @@ static void poisson_next(struct runner *rn, int d)
 {
     const struct job *job = rn->job;
     double iops = job->rate_iops[d] ? (double)job->rate_iops[d]
-                                    : (double)job->rate[d] / (double)job->bs;
+                                    : (double)job->rate[d] /
+                                          (double)job->dir_bs_min[d];
     /* Uniform in (0, 1]: never the log of 0. */
     double u = (double)((picker_rand(&rn->poisson_rng) >> 11) + 1) /
                9007199254740992.0;
@@ -1426,6 +1430,11 @@ static int check_geometry(struct runner *rn, struct coblk_dev *dev,
                       : job->io_size ? job->io_size
                                      : rn->units * job->bs_unit;
     rn->max_ios = job->number_ios ? job->number_ios : UINT64_MAX;
+    /* As fio: trimwrite trims every byte and then writes it. */
+    if (job->rw == RW_TRIMWRITE || job->rw == RW_RANDTRIMWRITE) {
+        rn->total_bytes = job->time_based ? UINT64_MAX : rn->total_bytes * 2;
+        rn->max_ios = job->number_ios ? job->number_ios * 2 : UINT64_MAX;
+    }
     return 0;
 }
 

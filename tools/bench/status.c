@@ -22,6 +22,7 @@ static char running_letter(const struct job *job)
         c = 'R';
         break;
     case RW_WRITE: case RW_RANDWRITE:
+    case RW_TRIMWRITE: case RW_RANDTRIMWRITE:     /* fio: it writes */
         c = 'W';
         break;
     case RW_RW: case RW_RANDRW:
