@@ -320,6 +320,11 @@ int coroutine_fn qcow2_co_flush(struct coblk_dev *dev);
  * or made if make_table; lock held. */
 int coroutine_fn qcow2_l2_entry(qcow2_state *s, uint64_t offset,
                                 bool make_table, uint64_t **entry);
+/* The host clusters an L2 entry's data takes, from *first (*count 0 for
+ * an entry that points nowhere); -EIO, the image marked corrupt, where
+ * they lie outside the file or over metadata. */
+int coroutine_fn qcow2_entry_clusters(qcow2_state *s, uint64_t e,
+                                      uint64_t *first, uint64_t *count);
 /* Drops the references of an L2 entry being replaced (freed once the new
  * entry is on disk). */
 int coroutine_fn qcow2_unref_entry(qcow2_state *s, uint64_t e);

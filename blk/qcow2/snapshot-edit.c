@@ -103,21 +103,12 @@ static int coroutine_fn check_headroom(qcow2_state *s, uint64_t offset,
  * 0 only checks they can count one more. */
 static int coroutine_fn ref_entry(qcow2_state *s, uint64_t e, int delta)
 {
-    uint64_t host = e & QCOW2_L2E_OFFSET_MASK, bytes = s->cluster_size;
+    uint64_t first, clusters;
+    int ret = qcow2_entry_clusters(s, e, &first, &clusters);
 
-    if (e & QCOW2_OFLAG_COMPRESSED) {
-        qcow2_compressed_extent(s, e & ~(3ull << 62), &host, &bytes);
-    } else if (!host) {
-        return 0;
+    if (ret < 0 || !clusters) {
+        return ret;
     }
-    if (host >= s->file->size || qcow2_meta_overlaps(s, host, bytes)) {
-        return qcow2_corrupt(s, "an L2 entry claims %" PRIu64 " bytes at %#"
-                             PRIx64 ", outside the file or over metadata",
-                             bytes, host);
-    }
-    uint64_t first = host & ~(s->cluster_size - 1);
-    uint64_t last = (host + bytes - 1) & ~(s->cluster_size - 1);
-    uint64_t clusters = ((last - first) >> s->h.cluster_bits) + 1;
     return delta ? qcow2_update_refcounts(s, first, clusters, delta)
                  : check_headroom(s, first, clusters);
 }

@@ -209,12 +209,12 @@ int coroutine_fn qcow2_l2_entry(qcow2_state *s, uint64_t offset,
     return ret;
 }
 
-/* Drops the references of an L2 entry that is being replaced: freed once
- * the new entry is on disk. */
-int coroutine_fn qcow2_unref_entry(qcow2_state *s, uint64_t e)
+int coroutine_fn qcow2_entry_clusters(qcow2_state *s, uint64_t e,
+                                      uint64_t *first, uint64_t *count)
 {
     uint64_t host = e & QCOW2_L2E_OFFSET_MASK, bytes = s->cluster_size;
 
+    *count = 0;
     if (e & QCOW2_OFLAG_COMPRESSED) {
         qcow2_compressed_extent(s, e & ~(3ull << 62), &host, &bytes);
     } else if (!host) {
@@ -227,10 +227,20 @@ int coroutine_fn qcow2_unref_entry(qcow2_state *s, uint64_t e)
                              PRIx64 ", outside the file or over metadata",
                              bytes, host);
     }
-    uint64_t first = cluster_floor(s, host);
-    uint64_t last = cluster_floor(s, host + bytes - 1);
-    return qcow2_free_clusters(s, first,
-                               ((last - first) >> s->h.cluster_bits) + 1);
+    *first = cluster_floor(s, host);
+    *count = ((cluster_floor(s, host + bytes - 1) - *first) >>
+              s->h.cluster_bits) + 1;
+    return 0;
+}
+
+/* Drops the references of an L2 entry that is being replaced: freed once
+ * the new entry is on disk. */
+int coroutine_fn qcow2_unref_entry(qcow2_state *s, uint64_t e)
+{
+    uint64_t first, count;
+    int ret = qcow2_entry_clusters(s, e, &first, &count);
+
+    return ret == 0 && count ? qcow2_free_clusters(s, first, count) : ret;
 }
 
 /* ---- allocating writes -------------------------------------------------------------- */
