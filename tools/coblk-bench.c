@@ -570,6 +570,9 @@ static void watch(struct run *run, unsigned from, unsigned to)
             next_status = now + run->cfg->status_interval_ns;
         }
     }
+    /* A job that ended since the last look may still stop what is to
+     * come (exit_what=all). */
+    exit_all_maybe(run, from, to);
     if (run->eta) {
         printf("\r%79s\r", "");
         fflush(stdout);

@@ -100,6 +100,8 @@ static const struct value_case cases[] = {
     { "bs", "8k,16k,", AT(dir_bs_max[2]), 4096, NULL },
     { "bs", ",16k", AT(dir_bs_min[0]), 4096, NULL },
     { "bs", "4k,4k,8k", AT(dir_bs_min[2]), 8192, NULL },
+    { "blockalign", "8k,16k", AT(ba[2]), 16384, NULL },
+    { "ba", "4k", AT(ba[0]), 4096, NULL },
     { "bs", "4k,4k,8k,8k", AT(bs), 0, "bs: at most READ,WRITE,TRIM" },
     { "io_submit_mode", "offload", AT(unsupported), 0, NULL },
     { "io_submit_mode", "later", AT(unsupported), 0, "invalid value" },

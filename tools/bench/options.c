@@ -475,6 +475,13 @@ static int parse_rate_iops(struct job *job, const char *value, char *err,
                              err_size);
 }
 
+static int parse_blockalign(struct job *job, const char *value, char *err,
+                            size_t err_size)
+{
+    return parse_rate_triple("blockalign", value, job->ba, true, err,
+                             err_size);
+}
+
 static int parse_ratemin(struct job *job, const char *value, char *err,
                          size_t err_size)
 {
@@ -1170,6 +1177,8 @@ static const struct opt options[] = {
     FUNC("rate", parse_rate),
     FUNC("rate_iops", parse_rate_iops),
     FUNC("ignore_error", parse_ignore_error),
+    FUNC("blockalign", parse_blockalign),
+    FUNC("ba", parse_blockalign),
     FUNC("ratemin", parse_ratemin),
     FUNC("rate_min", parse_ratemin),
     FUNC("rate_iops_min", parse_rate_iops_min),
@@ -1888,6 +1897,14 @@ static int finish_block_sizes(struct job *job, char *err, size_t err_size)
     job->bs_max = job->bs_unit = 0;
     for (int d = 0; d < 3; d++) {
         uint64_t unit = finish_direction(job, d);
+        /* As fio: sequential I/O, or none given, aligns to the size. */
+        if (!job->ba[d] || !bench_rw_is_random(job->rw)) {
+            job->ba[d] = job->dir_bs_min[d];
+        } else if (job->ba[d] != job->dir_bs_min[d] && sizes_count(job, d)) {
+            job->blockalign_nomap |= !job->norandommap;
+            job->norandommap = true;
+        }
+        unit = bench_gcd(unit, job->ba[d]);
         if (sizes_count(job, d)) {
             job->bs_min = job->dir_bs_min[d] < job->bs_min
                               ? job->dir_bs_min[d] : job->bs_min;
@@ -2211,6 +2228,13 @@ void bench_config_free(struct bench_config *cfg)
 
 void bench_warn_unsupported(const struct bench_config *cfg, FILE *out)
 {
+    for (unsigned i = 0; i < cfg->nr_jobs; i++) {
+        if (cfg->jobs[i].blockalign_nomap) {
+            fputs("coblk-bench: any use of blockalign= turns off the random "
+                  "map, as in fio\n", out);
+            break;
+        }
+    }
     unsigned bits = cfg->global.unsupported;
 
     for (unsigned i = 0; i < cfg->nr_jobs; i++) {

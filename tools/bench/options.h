@@ -99,6 +99,11 @@ struct job {
      * and bs_unit what they all are multiples of (blocks are counted in
      * it). */
     uint64_t dir_bs_min[3], dir_bs_max[3];
+    /* blockalign: where random I/Os of each direction may start, in
+     * multiples of it (0: its smallest size); any other than that turns
+     * the random map off, as in fio (blockalign_nomap, told once). */
+    uint64_t ba[3];
+    bool blockalign_nomap;
     struct bs_split bssplit[3][MAX_BSSPLIT];
     unsigned nr_bssplit[3];
     uint64_t bs_min, bs_max, bs_unit;

@@ -206,6 +206,9 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
     p->seq_add = job->seq_add / (int64_t)job->bs_unit;
     bool one_size = !any_split(job) && job->bs_min == job->bs_max &&
                     job->bs_min == job->bs_unit && !job->seq_add &&
+                    job->ba[0] == job->dir_bs_min[0] &&
+                    job->ba[1] == job->dir_bs_min[1] &&
+                    job->ba[2] == job->dir_bs_min[2] &&
                     job->ios_per_seek <= 1 && !p->zone_range && !p->trimwrite;
     bool uniform = p->random && !p->map && job->distribution == DIST_RANDOM;
     one_size &= !p->use_lfsr;
@@ -281,11 +284,14 @@ static uint64_t free_below(struct picker *p, uint64_t from, uint64_t limit)
 }
 
 /* A random block in units of k blocks (fio draws in units of the
- * direction's smallest size): uniformly, by zone, zipf or the LFSR, the
- * next free one where the map has it done. */
-static uint64_t random_block(struct picker *p, uint64_t k)
+ * direction's alignment), among those that leave `tail` blocks after
+ * them: uniformly, by zone, zipf or the LFSR, the next free one where the
+ * map has it done. */
+static uint64_t random_block(struct picker *p, uint64_t k, uint64_t tail)
 {
-    uint64_t blocks = p->blocks / k;
+    uint64_t blocks = (p->blocks > tail ? p->blocks - tail : 1) / k;
+
+    blocks = blocks ? blocks : 1;
 
     if (p->job->distribution == DIST_ZIPF) {
         uint64_t rank = zipf_draw(&p->zipf, &p->rng) - 1;
@@ -421,9 +427,14 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
     }
     int dir = p->fixed_dir >= 0 ? p->fixed_dir : p->mix_dir;
     uint64_t *cursor = &p->next[dir == 1];
-    /* As fio: random blocks of a direction are aligned to its smallest
-     * size, and its map entries count in that size. */
-    uint64_t k = p->job->dir_bs_min[dir] / p->job->bs_unit;
+    /* As fio: random blocks of a direction are aligned to its blockalign
+     * (its smallest size by default), and its map entries count in that;
+     * a start so aligned leaves room for the smallest size. */
+    const struct job *job = p->job;
+    uint64_t k = job->ba[dir] / job->bs_unit;
+    uint64_t tail = job->dir_bs_min[dir] > job->ba[dir]
+                        ? (job->dir_bs_min[dir] - job->ba[dir]) / job->bs_unit
+                        : 0;
     uint64_t block;
 
     if (p->trimwrite && p->random && dir == 1) {
@@ -438,9 +449,9 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
         p->run_left--;
         block = p->job->seek_identical ? p->run_block
                 : p->run_next < p->blocks ? p->run_next
-                                          : random_block(p, k) * k;
+                                          : random_block(p, k, tail) * k;
     } else if (p->random) {
-        block = random_block(p, k) * k;
+        block = random_block(p, k, tail) * k;
         p->run_left = p->job->ios_per_seek - 1;
     } else {
         block = *cursor % p->blocks;
