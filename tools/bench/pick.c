@@ -186,6 +186,12 @@ int picker_init(struct picker *p, const struct job *job, uint64_t blocks,
     seed_streams(p);
     for (int d = 0; d < 3; d++) {
         split_order(job, d, p->split[d]);
+        /* A start so aligned leaves room for the smallest size. */
+        p->align[d] = job->ba[d] / job->bs_unit;
+        p->align_tail[d] = job->dir_bs_min[d] > job->ba[d]
+                               ? (job->dir_bs_min[d] - job->ba[d]) /
+                                     job->bs_unit
+                               : 0;
     }
     if (job->distribution == DIST_ZIPF) {
         zipf_init(&p->zipf, job->zipf_theta, blocks);
@@ -427,14 +433,9 @@ uint64_t picker_block_any(struct picker *p, uint64_t *bytes)
     }
     int dir = p->fixed_dir >= 0 ? p->fixed_dir : p->mix_dir;
     uint64_t *cursor = &p->next[dir == 1];
-    /* As fio: random blocks of a direction are aligned to its blockalign
-     * (its smallest size by default), and its map entries count in that;
-     * a start so aligned leaves room for the smallest size. */
-    const struct job *job = p->job;
-    uint64_t k = job->ba[dir] / job->bs_unit;
-    uint64_t tail = job->dir_bs_min[dir] > job->ba[dir]
-                        ? (job->dir_bs_min[dir] - job->ba[dir]) / job->bs_unit
-                        : 0;
+    /* As fio: random blocks of a direction are aligned, and its map
+     * entries count in that alignment. */
+    uint64_t k = p->align[dir], tail = p->align_tail[dir];
     uint64_t block;
 
     if (p->trimwrite && p->random && dir == 1) {

@@ -54,6 +54,10 @@ struct picker {
      * blocks (randtrimwrite: the trim's block and size again). */
     bool trimwrite;
     uint64_t trim_block, trim_bytes;
+    /* Each direction's random alignment (fio's blockalign, by default its
+     * smallest size) and the blocks a start so aligned leaves after it,
+     * in blocks. */
+    uint64_t align[3], align_tail[3];
     uint64_t issues[2];
     /* rw=MODE:N: the modifier in blocks (sequential), or the I/Os left
      * to follow the last one, where it started and where it ended. */

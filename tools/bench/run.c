@@ -271,9 +271,9 @@ struct runner {
     bool may_hold;              /* rate limits, flow, or writes kept apart */
     struct flow *flow;          /* flow=: the jobs this one keeps pace with */
     uint64_t flow_count;        /* its I/Os the flow counted */
-    /* thinktime: reads, writes and trims submitted and completed, their
-     * count at the last pause, and when it ended. */
-    uint64_t think_issued, think_done, think_last, think_at;
+    /* thinktime: reads, writes and trims submitted (completed: done_ios),
+     * their count at the last pause, and when it ended. */
+    uint64_t think_issued, think_last, think_at;
     unsigned snapshot_gen;      /* the last snapshot request served */
 };
 
@@ -705,8 +705,10 @@ static unsigned think_blocks(const struct job *job)
 
 static uint64_t think_count(const struct runner *rn)
 {
-    return rn->job->thinktime_blocks_type == THINK_ISSUE ? rn->think_issued
-                                                         : rn->think_done;
+    if (rn->job->thinktime_blocks_type == THINK_ISSUE) {
+        return rn->think_issued;
+    }
+    return rn->done_ios[0] + rn->done_ios[1] + rn->done_ios[2];
 }
 
 /* thinktime_blocks_type=issue: no more I/O before the pause once the
@@ -939,7 +941,6 @@ static void record_write(struct runner *rn, const struct slot *s)
 static void complete(struct runner *rn, struct slot *s)
 {
     if (s->dir <= DIR_TRIM) {
-        rn->think_done++;
         rn->done_bytes[s->dir] += s->bytes;
         rn->done_ios[s->dir]++;
     }
