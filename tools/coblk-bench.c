@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bench/flow.h"
+#include "bench/gate.h"
 #include "bench/options.h"
 #include "bench/plot.h"
 #include "bench/report.h"
@@ -191,6 +192,7 @@ struct run {
     bool eta;                   /* show the status line */
     bool stopped;               /* on a signal */
     bool exited;                /* exitall with exit_what=all: no more */
+    struct start_gate gate;     /* the running group's start line */
     uint64_t start_ns;
 };
 
@@ -579,16 +581,34 @@ static void watch(struct run *run, unsigned from, unsigned to)
     }
 }
 
-/* flow=: the instances that start at once join their flows before any
- * starts, as in fio; one that waits first (wait_for, startdelay) joins
- * when it starts, or it would hold the others back meanwhile. */
-static void join_flows(struct run *run, unsigned from, unsigned to)
+/* The instances that start at once wait for each other at the group's
+ * start line, and join their flows before any starts, as in fio; one that
+ * waits first (wait_for, startdelay) joins when it starts, or it would
+ * hold the others back meanwhile. */
+static void line_up(struct run *run, unsigned from, unsigned to)
 {
+    unsigned at_once = 0;
+
     for (unsigned k = from; k < to; k++) {
         const struct job *job = run->inst[k].job;
-        if (job->flow && !run->inst[k].wait_count && !job->startdelay_ns) {
+        if (run->inst[k].wait_count || job->startdelay_ns) {
+            continue;
+        }
+        if (job->flow) {
             run->results[k].flow = flow_join(job->flow_id, job->flow);
         }
+        run->results[k].gate = &run->gate;
+        at_once++;
+    }
+    gate_expect(&run->gate, at_once);
+}
+
+/* Instances [from, to) will not start: the started ones must not wait
+ * for them, nor their flows count them. */
+static void release_unstarted(struct run *run, unsigned from, unsigned to)
+{
+    for (unsigned k = from; k < to; k++) {
+        bench_leave_unstarted(&run->results[k]);
     }
 }
 
@@ -607,11 +627,12 @@ static int run_all(struct run *run)
             fprintf(stderr, "coblk-bench: out of memory\n");
             return -1;
         }
-        join_flows(run, from, to);
+        line_up(run, from, to);
         for (unsigned k = from; k < to; k++) {
             struct instance *in = &run->inst[k];
             if (start_thread(&in->thread, run_instance, in) != 0) {
                 fprintf(stderr, "coblk-bench: cannot start a thread\n");
+                release_unstarted(run, k, to);
                 return -1;
             }
             in->started = true;
@@ -700,6 +721,8 @@ static int run_jobs(struct bench_config *cfg)
     char err[1024];
     int status = 1;
 
+    gate_init(&run.gate);
+
     catch_signals();
     if (setup_instances(&run) == 0 && open_output(&run) == 0) {
         if (cfg->formats & OUTPUT_NORMAL) {
@@ -726,6 +749,7 @@ static int run_jobs(struct bench_config *cfg)
         }
     }
     free_run(&run);
+    gate_destroy(&run.gate);
     return signal_caught ? EXIT_SIGNALLED : status;
 }
 

@@ -838,11 +838,9 @@ time_based one's" --name=j --filename="$work/img" --verify=md5 \
 rejects "j: offset=18446744073709551615 plus size=4096 is past any device" \
     --name=j --ioengine=null --offset=18446744073709551615 --size=4k
 
-# flow=: a job held to 400 IOPS keeps its rate in a flow.  The pace of
-# 1 to 4 between weights is checked by test-bench-run (the arithmetic)
-# and fio's t0011/t0012/t0014: here each job's clock starts with its own
-# thread, so on a loaded machine one can run alone for a while (fio starts
-# a group's jobs together; coblk-bench does not yet).
+# flow=: fio's t0011 shortened: a job held to 400 IOPS, another of four
+# times its weight in the same flow keeps four times its pace (the group
+# starts together, so neither runs alone for a while).
 "$bench" --ioengine=null --size=100g --bs=4k --runtime=2 --flow_id=1 \
     --output-format=json --name=flow1 --flow=1 --rate_iops=400 \
     --name=flow2 --flow=4 --rate_iops=4000 >"$work/flow.json"
@@ -850,6 +848,11 @@ check "flow: the rated job at its rate" python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"]
 sys.exit(not 360 <= j[0]["read"]["iops"] <= 440)' "$work/flow.json"
+check "flow: weights 1 and 4 keep a pace of 1 to 4" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"]
+sys.exit(not 3.5 <= j[1]["read"]["iops"] / j[0]["read"]["iops"] <= 4.5)' \
+    "$work/flow.json"
 rejects "flow: 1001 out of range [0, 1000]" --name=j --ioengine=null \
     --flow=1001
 

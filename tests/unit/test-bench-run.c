@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "bench/flow.h"
+#include "bench/gate.h"
 #include "bench/options.h"
 #include "bench/run.h"
 #include "bench/verify.h"
@@ -276,6 +277,90 @@ static void test_flow_keeps_weights(void **state)
     }
     flow_leave(heavy, n_heavy, 3);
     flow_leave(other, n_other, 1);
+}
+
+/* ---- a group's start line ------------------------------------------------ */
+
+struct gated {
+    const struct job *job;
+    const char *spec;
+    struct job_result r;
+    uint64_t delay_ns;          /* before the instance starts */
+    uint64_t started_ns, ended_ns;
+};
+
+static void *run_gated(void *opaque)
+{
+    struct gated *g = opaque;
+
+    struct timespec ts = { 0, (long)g->delay_ns };
+    nanosleep(&ts, NULL);
+    g->started_ns = bench_now_ns();
+    bench_run(g->job, g->spec, 0, 1, &g->r);
+    g->ended_ns = bench_now_ns();
+    return NULL;
+}
+
+/* Runs two instances that share a start line, the second starting
+ * 200 ms after the first. */
+static void run_two_gated(struct gated *g)
+{
+    struct start_gate gate;
+    pthread_t threads[2];
+
+    gate_init(&gate);
+    gate_expect(&gate, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        bench_result_init(&g[i].r, g[i].job, 0);
+        g[i].r.gate = &gate;
+        g[i].delay_ns = i * 200000000ull;
+        assert_int_equal(pthread_create(&threads[i], NULL, run_gated, &g[i]),
+                         0);
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    }
+    gate_destroy(&gate);
+}
+
+/* The instances of a group start their I/O together, as fio's: the first
+ * waits for the late one, so its 300 ms run ends after the late one's
+ * start plus 300 ms (without the line, 200 ms before). */
+static void test_group_starts_together(void **state)
+{
+    struct job job = make_job((const char *[]){
+        "rw=randread", "time_based", "runtime=300ms", NULL });
+    struct gated g[2] = { { .job = &job, .spec = "null:size=16M" },
+                          { .job = &job, .spec = "null:size=16M" } };
+
+    (void)state;
+    run_two_gated(g);
+    for (unsigned i = 0; i < 2; i++) {
+        assert_int_equal(g[i].r.error, 0);
+        assert_true(g[i].r.dir[DIR_READ].ios > 0);
+        assert_true(g[i].r.runtime_ns >= 300000000);
+        bench_result_free(&g[i].r);
+    }
+    assert_true(g[0].ended_ns >= g[1].started_ns + 300000000);
+}
+
+/* One that fails to set up does not hold the other at the line. */
+static void test_failed_instance_opens_the_line(void **state)
+{
+    struct job job = make_job((const char *[]){
+        "rw=randread", "time_based", "runtime=100ms", NULL });
+    struct gated g[2] = { { .job = &job, .spec = "null:size=16M" },
+                          { .job = &job, .spec = "nosuchdriver:x" } };
+
+    (void)state;
+    run_two_gated(g);
+    assert_int_equal(g[0].r.error, 0);
+    assert_true(g[0].r.dir[DIR_READ].ios > 0);
+    assert_int_not_equal(g[1].r.error, 0);
+    assert_ptr_equal(g[1].r.gate, NULL);
+    for (unsigned i = 0; i < 2; i++) {
+        bench_result_free(&g[i].r);
+    }
 }
 
 /* ---- fio's tuning options ------------------------------------------------ */
@@ -590,6 +675,8 @@ int main(void)
         cmocka_unit_test(test_fsync_counts),
         cmocka_unit_test(test_rate_limit_by_count),
         cmocka_unit_test(test_flow_keeps_weights),
+        cmocka_unit_test(test_group_starts_together),
+        cmocka_unit_test(test_failed_instance_opens_the_line),
         cmocka_unit_test(test_gtod_reduce),
         cmocka_unit_test(test_disable_each),
         cmocka_unit_test(test_flushes_without_latency),

@@ -20,6 +20,7 @@
 
 #include "coblk/coblk.h"
 #include "flow.h"
+#include "gate.h"
 #include "logs.h"
 #include "pick.h"
 #include "run.h"
@@ -1623,6 +1624,16 @@ static void start_clocks(struct runner *rn)
                           memory_order_relaxed);
 }
 
+/* Arrives at the group's start line, once: with `wait`, to start with
+ * the others. */
+static void pass_gate(struct job_result *r, bool wait)
+{
+    if (r->gate) {
+        gate_arrive(r->gate, wait);
+        r->gate = NULL;
+    }
+}
+
 static void run_job(struct runner *rn)
 {
     const struct job *job = rn->job;
@@ -1660,6 +1671,7 @@ static void run_job(struct runner *rn)
     if (job->flow && !rn->flow) {
         job_error(rn->r, -ENOMEM, "out of memory for flow %u", job->flow_id);
     }
+    pass_gate(rn->r, true);
     start_clocks(rn);
     cpu_usage(rn->r, -1);
     run_passes(rn);
@@ -1719,14 +1731,13 @@ static int place(const struct job *job, unsigned instance,
     return 0;
 }
 
-/* An instance that ends before its I/O leaves the flow joined for it, or
- * the others would wait for it for ever. */
-static void leave_flow_unused(struct job_result *r)
+void bench_leave_unstarted(struct job_result *r)
 {
     if (r->flow) {
         flow_leave(r->flow, 0, r->job->flow);
         r->flow = NULL;
     }
+    pass_gate(r, false);
 }
 
 void bench_run(const struct job *job, const char *spec, unsigned instance,
@@ -1744,7 +1755,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
 
     if (place(job, instance, r) < 0 ||
         (job->startdelay_ns && !start_delay(job->startdelay_ns))) {
-        leave_flow_unused(r);
+        bench_leave_unstarted(r);
         atomic_store_explicit(&r->progress.state, STATE_DONE,
                               memory_order_release);
         return;
@@ -1776,7 +1787,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     coblk_queue_free(rn.q);
     coblk_dev_close(dev);
     free_runner(&rn);
-    leave_flow_unused(r);
+    bench_leave_unstarted(r);
     atomic_store_explicit(&r->progress.state, STATE_DONE,
                           memory_order_release);
 }

@@ -66,9 +66,17 @@ struct job_result {
      * fio's jobs do, so that none runs ahead of the others; NULL:
      * bench_run() joins when the instance starts.  It leaves at its end. */
     struct flow *flow;
+    /* The group's start line (gate.h) the instance waits at once set up,
+     * or NULL: it starts at once (wait_for, startdelay). */
+    struct start_gate *gate;
     int error;                  /* 0 or -errno */
     char errmsg[512];
 };
+
+/* An instance that ends, or will not start, before its I/O: leaves the
+ * flow joined for it and passes its group's start line, or the others
+ * would wait for it for ever. */
+void bench_leave_unstarted(struct job_result *r);
 
 /* CLOCK_MONOTONIC in ns: the clock of deadlines and progress. */
 uint64_t bench_now_ns(void);
