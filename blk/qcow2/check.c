@@ -24,7 +24,6 @@
 
 /* References counted in memory, one a cluster: the check's bound. */
 #define CHECK_MAX_CLUSTERS (1ull << 28)
-#define SNAPSHOT_HEADER_BYTES 40u
 
 struct checker {
     qcow2_state *s;
@@ -173,42 +172,49 @@ static int count_l1(struct checker *k, const uint64_t *l1, uint32_t l1_size,
     return 0;
 }
 
-/* The snapshot table and every snapshot's tables. */
+/* The snapshot table and every snapshot's tables, as read at open. */
 static int count_snapshots(struct checker *k)
 {
     qcow2_state *s = k->s;
-    uint64_t at = s->h.snapshots_offset;
 
     for (uint32_t i = 0; i < s->h.nb_snapshots; i++) {
-        uint8_t head[SNAPSHOT_HEADER_BYTES];
-        if (read_at(s, head, sizeof(head), at) < 0) {
-            k->c->check_errors++;
-            return 0;
-        }
-        uint64_t l1_offset = qcow2_be64(head);
-        uint32_t l1_size = qcow2_be32(head + 8);
-        uint32_t id_len = (uint32_t)head[12] << 8 | head[13];
-        uint32_t name_len = (uint32_t)head[14] << 8 | head[15];
-        uint32_t extra = qcow2_be32(head + 36);
-        uint64_t *l1 = l1_size <= QCOW2_L1_MAX_BYTES / 8
-                           ? malloc((size_t)l1_size * 8 + 8) : NULL;
-        if (!l1 || (l1_offset & (s->cluster_size - 1)) ||
-            read_at(s, l1, (uint64_t)l1_size * 8, l1_offset) < 0) {
-            report(k, "ERROR snapshot %" PRIu32 " has an invalid L1 table",
-                   i);
+        const qcow2_snapshot *sn = &s->snapshots[i];
+        uint64_t *l1 = sn->l1_error ? NULL
+                                    : malloc((size_t)sn->l1_size * 8 + 8);
+        if (sn->l1_error == -EFBIG) {
+            report(k, "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": L1 table "
+                   "is too large; snapshot table entry corrupted", sn->id,
+                   sn->name, sn->l1_size);
             k->c->corruptions++;
+        } else if (sn->l1_error && sn->l1_offset > 0 &&
+                   !(sn->l1_offset & (s->cluster_size - 1))) {
+            /* Past the end of the file: QEMU's words for that. */
+            count(k, sn->l1_offset, (uint64_t)sn->l1_size * 8);
+        } else if (sn->l1_error) {
+            report(k, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": L1 "
+                   "table is %s; snapshot table entry corrupted", sn->id,
+                   sn->name, sn->l1_offset,
+                   sn->l1_offset ? "not cluster aligned" : "the header");
+            k->c->corruptions++;
+        } else if (!l1) {
+            report(k, "ERROR: out of memory for snapshot %s's L1 table",
+                   sn->id);
+            k->c->check_errors++;
+        } else if (read_at(s, l1, (uint64_t)sn->l1_size * 8,
+                           sn->l1_offset) < 0) {
+            report(k, "ERROR: I/O error reading snapshot %s's L1 table",
+                   sn->id);
+            k->c->check_errors++;
         } else {
-            for (uint32_t j = 0; j < l1_size; j++) {
+            for (uint32_t j = 0; j < sn->l1_size; j++) {
                 l1[j] = be64toh(l1[j]);
             }
-            count_l1(k, l1, l1_size, l1_offset, false);
+            count_l1(k, l1, sn->l1_size, sn->l1_offset, false);
         }
         free(l1);
-        at += (SNAPSHOT_HEADER_BYTES + (uint64_t)extra + id_len + name_len +
-               7) & ~7ull;
     }
     if (s->h.nb_snapshots) {
-        count(k, s->h.snapshots_offset, at - s->h.snapshots_offset);
+        count(k, s->h.snapshots_offset, s->snapshots_bytes);
     }
     return 0;
 }

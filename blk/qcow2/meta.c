@@ -140,7 +140,7 @@ int qcow2_meta_build(qcow2_state *s)
     }
     for (uint32_t i = 0; ret == 0 && i < s->h.nb_snapshots; i++) {
         const qcow2_snapshot *sn = &s->snapshots[i];
-        if (sn->l1_size) {
+        if (sn->l1_size && !sn->l1_error) {
             ret = add_bytes(s, sn->l1_offset, (uint64_t)sn->l1_size * 8,
                             "a snapshot's L1 table");
         }

@@ -130,6 +130,11 @@ typedef struct qcow2_cache {
 typedef struct qcow2_snapshot {
     uint64_t l1_offset;
     uint32_t l1_size;
+    /* 0, or why the L1 table cannot be used (-EINVAL: misaligned or
+     * outside the file, -EFBIG: too large).  The image opens all the same,
+     * as QEMU's: the snapshot fails when used (qcow2_snapshot_l1_usable),
+     * and check reports it. */
+    int l1_error;
     char *id, *name;
     uint32_t date_sec, date_nsec;
     uint64_t vm_clock_nsec, vm_state_size, disk_size;
@@ -257,6 +262,9 @@ void qcow2_snapshot_fields_free(qcow2_snapshot *sn);
 void qcow2_free_snapshot_list(qcow2_snapshot *list, uint32_t n);
 /* (Re)makes the list coblk_image_info() hands out. */
 int qcow2_snapshot_info_build(qcow2_state *s);
+/* 0 if the snapshot's L1 table may be read, else its error, with QEMU's
+ * message. */
+int qcow2_snapshot_l1_usable(const qcow2_snapshot *sn);
 /* Makes the snapshot with this id (or else name) the tables read. */
 int qcow2_select_snapshot(qcow2_state *s, const char *which);
 

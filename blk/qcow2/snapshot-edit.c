@@ -614,6 +614,10 @@ static int coroutine_fn apply_locked(qcow2_state *s,
         return i;
     }
     const qcow2_snapshot *sn = &s->snapshots[i];
+    int ret = qcow2_snapshot_l1_usable(sn);
+    if (ret < 0) {
+        return ret;
+    }
     uint64_t shift = s->h.cluster_bits + s->l2_bits;
     if (sn->disk_size > INT64_MAX ||
         sn->l1_size < (sn->disk_size + (1ull << shift) - 1) >> shift) {
@@ -625,7 +629,7 @@ static int coroutine_fn apply_locked(qcow2_state *s,
     uint32_t entries = sn->l1_size > s->h.l1_size ? sn->l1_size
                                                   : s->h.l1_size;
     uint64_t *l1 = NULL;
-    int ret = read_snapshot_l1(s, sn, entries, &l1);
+    ret = read_snapshot_l1(s, sn, entries, &l1);
     if (ret == 0) {
         ret = ref_tables(s, active, l1, sn->l1_size, 0);
     }
@@ -668,6 +672,12 @@ static int coroutine_fn delete_locked(qcow2_state *s,
     if (i < 0) {
         return i;
     }
+    /* Its references cannot be dropped without its tables: QEMU's rule
+     * too (check -r all leaves them as leaks). */
+    int ret = qcow2_snapshot_l1_usable(&s->snapshots[i]);
+    if (ret < 0) {
+        return ret;
+    }
     qcow2_snapshot *list = copy_list(s, false);
     if (!list) {
         return blk_error(-ENOMEM, "out of memory");
@@ -676,7 +686,7 @@ static int coroutine_fn delete_locked(qcow2_state *s,
     qcow2_snapshot gone = list[i];
     memmove(&list[i], &list[i + 1], (n - (uint32_t)i - 1) * sizeof(*list));
     uint64_t *l1;
-    int ret = read_snapshot_l1(s, &gone, gone.l1_size, &l1);
+    ret = read_snapshot_l1(s, &gone, gone.l1_size, &l1);
     /* Out of the table first: a crash after leaves leaks, no dangling
      * snapshot. */
     if (ret == 0) {

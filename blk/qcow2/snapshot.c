@@ -65,15 +65,13 @@ static int parse_entry(qcow2_state *s, const uint8_t *table,
     if (extra >= 24) {
         snap->icount = (int64_t)qcow2_be64(x + 16);
     }
-    if (snap->l1_size > QCOW2_L1_MAX_BYTES / 8 ||
-        (snap->l1_size && qcow2_check_table(s->file, s->h.cluster_bits,
-                                            "a snapshot's L1 table",
-                                            snap->l1_offset,
-                                            (uint64_t)snap->l1_size * 8))) {
-        return blk_error(-EINVAL, "qcow2: snapshot %" PRIu32 " has an L1 "
-                         "table (%" PRIu32 " entries at %#" PRIx64 ") outside "
-                         "the file or too large", index, snap->l1_size,
-                         snap->l1_offset);
+    if (snap->l1_size > QCOW2_L1_MAX_BYTES / 8) {
+        snap->l1_error = -EFBIG;
+    } else if (snap->l1_size &&
+               qcow2_check_table(s->file, s->h.cluster_bits,
+                                 "a snapshot's L1 table", snap->l1_offset,
+                                 (uint64_t)snap->l1_size * 8) < 0) {
+        snap->l1_error = -EINVAL;
     }
     snap->id = copy_field(x + extra, id_len);
     snap->name = copy_field(x + extra + id_len, name_len);
@@ -161,6 +159,17 @@ void qcow2_free_snapshots(qcow2_state *s)
     s->snapshot_info = NULL;
 }
 
+int qcow2_snapshot_l1_usable(const qcow2_snapshot *sn)
+{
+    if (sn->l1_error == -EFBIG) {
+        return blk_error(-EFBIG, "Snapshot L1 table too large");
+    }
+    if (sn->l1_error) {
+        return blk_error(sn->l1_error, "Snapshot L1 table offset invalid");
+    }
+    return 0;
+}
+
 int qcow2_select_snapshot(qcow2_state *s, const char *which)
 {
     const qcow2_snapshot *found = NULL;
@@ -179,6 +188,10 @@ int qcow2_select_snapshot(qcow2_state *s, const char *which)
     if (!found) {
         return blk_error(-ENOENT, "qcow2: no snapshot '%s' in %s", which,
                          blk_dev_filename(s->file));
+    }
+    int ret = qcow2_snapshot_l1_usable(found);
+    if (ret < 0) {
+        return ret;
     }
     uint64_t shift = s->h.cluster_bits + s->l2_bits;
     uint64_t needed = (found->disk_size + (1ull << shift) - 1) >> shift;

@@ -571,6 +571,21 @@ both snapshot -d two sn.qcow2
 listings_agree sn.qcow2
 images_agree sn.qcow2
 
+# A damaged snapshot entry (QEMU's iotest 080): the image still opens;
+# loading, applying or deleting that snapshot fails, and check reports it
+# and its clusters as leaks, each in qemu-img's words.
+qemu-img create -q -f qcow2 bad-sn.qcow2 64M
+qemu-io -c 'write 0 512' bad-sn.qcow2 >/dev/null
+qemu-img snapshot -c test bad-sn.qcow2
+entry=$(od -An -t u8 --endian=big -j 64 -N 8 bad-sn.qcow2 | tr -d ' ')
+printf '\000\000\000\000\000\100\002\000' |
+    dd of=bad-sn.qcow2 bs=1 seek="$entry" conv=notrunc 2>/dev/null
+same convert -l test bad-sn.qcow2 bad-sn.raw
+same snapshot -a test bad-sn.qcow2
+same snapshot -d test bad-sn.qcow2
+same check bad-sn.qcow2
+same info bad-sn.qcow2
+
 # ---- commit, rebase --------------------------------------------------------------------
 # chain DIR: a three-image chain in DIR and what its top reads, as raw.
 chain() {

@@ -948,6 +948,108 @@ static void test_snapshot_errors(void **state)
     sh("qemu-img info sh.qcow2 | grep -q 'corrupt: true'");
 }
 
+/* Appends a check's report line to the buffer (4096 bytes) at opaque. */
+static void keep_line(void *opaque, const char *line)
+{
+    char *lines = opaque;
+    size_t used = strlen(lines);
+
+    snprintf(lines + used, 4096 - used, "%s\n", line);
+}
+
+/* The offset of snapshot 0's entry in image's snapshot table. */
+static uint64_t first_snapshot_entry(const char *image)
+{
+    size_t size;
+    uint8_t *img = read_file(image, &size);
+    uint64_t table = 0;
+
+    for (int i = 0; i < 8; i++) {
+        table = table << 8 | img[64 + i];
+    }
+    free(img);
+    return table;
+}
+
+/* One damaged snapshot entry (a bad L1 offset or size) does not lock the
+ * user out of the image, as in QEMU: the image opens, reads and writes;
+ * the snapshot fails when used, with QEMU's words; check reports the
+ * entry, its clusters as leaks.  And writes still copy what the snapshot
+ * shares: with the entry mended, the snapshot reads as before. */
+static void bad_snapshot_l1(uint64_t field_at, unsigned width, uint64_t value,
+                            int err, const char *message,
+                            const char *check_says)
+{
+    struct coblk_dev *dev;
+    uint8_t buf[512], want[512];
+    char lines[4096];
+
+    sh("rm -f bl.qcow2 && qemu-img create -f qcow2 bl.qcow2 64M && "
+       "qemu-io -f qcow2 -c 'write -P 7 0 512' bl.qcow2 && "
+       "qemu-img snapshot -c test bl.qcow2 && cp bl.qcow2 bl-good.qcow2");
+    uint64_t entry = first_snapshot_entry("bl.qcow2");
+    put_be("bl.qcow2", entry + field_at, width, value);
+    char spec[300];
+    snprintf(spec, sizeof(spec), "qcow2:snapshot=test:%s",
+             path_of("bl.qcow2"));
+    expect_open_error(spec, COBLK_OPEN_RDONLY, err, message);
+    dev = open_rw("bl.qcow2");
+    memset(want, 7, sizeof(want));
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), 0);
+    assert_memory_equal(buf, want, sizeof(buf));
+    memset(want, 9, sizeof(want));
+    assert_int_equal(coblk_pwrite(dev, want, sizeof(want), 0), 0);
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), 0);
+    assert_memory_equal(buf, want, sizeof(buf));
+    assert_int_equal(coblk_snapshot_apply(dev, "test"), err);
+    assert_string_equal(coblk_last_error(), message);
+    assert_int_equal(coblk_snapshot_delete(dev, "test"), err);
+    assert_string_equal(coblk_last_error(), message);
+    struct coblk_check c = { .report = keep_line, .opaque = lines };
+    lines[0] = '\0';
+    assert_int_equal(coblk_check(dev, &c, sizeof(c)), 0);
+    assert_int_equal(c.corruptions, 1);
+    assert_int_equal(c.leaks, 3);    /* the snapshot's L1 and L2, its data */
+    assert_non_null(strstr(lines, check_says));
+    assert_int_equal(coblk_dev_close(dev), 0);
+    /* qemu-img check says the same. */
+    sh("qemu-img check bl.qcow2 >bl.check 2>&1; test $? = 2 && "
+       "grep -q '^ERROR.*%s' bl.check && grep -q '^Leaked cluster' bl.check",
+       check_says);
+    /* Mended: the snapshot still holds the 7s, the image the 9s. */
+    size_t size;
+    uint8_t *good = read_file("bl-good.qcow2", &size);
+    uint64_t was = 0;
+    for (unsigned i = 0; i < width; i++) {
+        was = was << 8 | good[entry + field_at + i];
+    }
+    free(good);
+    put_be("bl.qcow2", entry + field_at, width, was);
+    sh("qemu-img check bl.qcow2 && "
+       "qemu-img convert -l snapshot.name=test -O raw bl.qcow2 bl-snap.raw && "
+       "qemu-io -f raw -c 'read -P 7 0 512' bl-snap.raw | grep -q '^read' && "
+       "qemu-io -f qcow2 -c 'read -P 9 0 512' bl.qcow2 | grep -q '^read'");
+}
+
+static void test_bad_snapshot_l1_fails_only_when_used(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    bad_snapshot_l1(0, 8, 0x400200, -EINVAL,
+                    "Snapshot L1 table offset invalid",
+                    "l1_offset=0x400200: L1 table is not cluster aligned; "
+                    "snapshot table entry corrupted");
+    bad_snapshot_l1(8, 4, 0x10000000, -EFBIG, "Snapshot L1 table too large",
+                    "l1_size=0x10000000: L1 table is too large; snapshot "
+                    "table entry corrupted");
+    bad_snapshot_l1(0, 8, 1ull << 50, -EINVAL,
+                    "Snapshot L1 table offset invalid",
+                    "region exceeding the end of the file by one cluster or "
+                    "more: offset 0x4000000000000 size 0x8");
+}
+
 static void test_open_for_writing_refuses_what_it_cannot_keep(void **state)
 {
     (void)state;
@@ -1238,22 +1340,11 @@ static void test_info_and_snapshots_as_qemu_img_tells_them(void **state)
     snprintf(spec, sizeof(spec), "qcow2:snapshot=first:%s",
              path_of("sn.qcow2"));
     expect_open_error(spec, 0, -EINVAL, "a snapshot opens read-only");
-    /* A table that runs past the file, a snapshot's L1 outside it. */
+    /* A table that runs past the file (a bad snapshot L1 table: below). */
     sh("cp sn.qcow2 bad-sn.qcow2");
     put_be("bad-sn.qcow2", 60, 4, 65536);
     expect_open_error(qcow2_spec("bad-sn.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
                       "snapshot");
-    size_t size;
-    uint8_t *img = read_file("sn.qcow2", &size);
-    uint64_t table = 0;
-    for (int k = 0; k < 8; k++) {
-        table = table << 8 | img[64 + k];
-    }
-    free(img);
-    sh("cp sn.qcow2 bad-sn.qcow2");
-    put_be("bad-sn.qcow2", table, 8, 1ull << 50);
-    expect_open_error(qcow2_spec("bad-sn.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
-                      "snapshot 0 has an L1 table");
 }
 
 /* ---- compressed writes ------------------------------------------------------------ */
@@ -2119,6 +2210,7 @@ int main(void)
         cmocka_unit_test(test_snapshots_made_applied_deleted_as_qemu_sees_them),
         cmocka_unit_test(test_snapshots_qemu_made_are_written_around),
         cmocka_unit_test(test_snapshot_errors),
+        cmocka_unit_test(test_bad_snapshot_l1_fails_only_when_used),
         cmocka_unit_test(test_resize_grows_and_shrinks_as_qemu_img_does),
         cmocka_unit_test(test_compressed_writes_read_back_in_qemu),
         cmocka_unit_test(test_measure_as_qemu_img_does),

@@ -34,6 +34,10 @@ int img_snapshot(int argc, char **argv);
 
 /* "coblk-img: MESSAGE" on stderr. */
 void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether the library's last error says a snapshot's tables cannot be
+ * used (a corrupt snapshot table entry): qemu-img words those as a failed
+ * snapshot load. */
+bool img_snapshot_unusable(void);
 
 /* A usage error: the message, then where help is; returns exit status 1. */
 int img_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

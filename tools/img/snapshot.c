@@ -58,7 +58,10 @@ static int change(const char *filename, char action, const char *name)
         break;
     case 'a':
         ret = coblk_snapshot_apply(img.dev, name);
-        if (ret == -ENOENT) {
+        if (ret < 0 && img_snapshot_unusable()) {
+            img_error("%s", coblk_last_error());
+        }
+        if (ret == -ENOENT || (ret < 0 && img_snapshot_unusable())) {
             img_error("Could not apply snapshot '%s': Failed to load "
                       "snapshot: %s", name, strerror(-ret));
         } else if (ret < 0) {

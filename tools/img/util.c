@@ -37,6 +37,11 @@ void img_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+bool img_snapshot_unusable(void)
+{
+    return !strncmp(coblk_last_error(), "Snapshot L1 table ", 18);
+}
+
 int img_usage(const char *fmt, ...)
 {
     va_list ap;
@@ -295,6 +300,9 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
     if (ret == -ENOENT && fmt_options && strstr(coblk_last_error(),
                                                 "no snapshot")) {
         img_error("Failed to load snapshot: Can't find snapshot");
+        img->dev = NULL;
+    } else if (ret < 0 && fmt_options && img_snapshot_unusable()) {
+        img_error("Failed to load snapshot: %s", coblk_last_error());
         img->dev = NULL;
     } else if (ret < 0) {
         open_failed(filename, ret);
