@@ -102,8 +102,13 @@ struct blk_driver {
     int coroutine_fn (*co_block_status)(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes,
                                         struct coblk_block_status *out);
-    /* Changes the size (coblk_truncate()); dev->size is set after. */
-    int coroutine_fn (*co_truncate)(struct coblk_dev *dev, uint64_t size);
+    /* Changes the size (coblk_truncate_prealloc()); dev->size is set
+     * after.  A mode other than OFF comes only with growth. */
+    int coroutine_fn (*co_truncate)(struct coblk_dev *dev, uint64_t size,
+                                    enum coblk_prealloc mode);
+    /* Optional: the bytes the device takes on its storage (a file's
+     * blocks); NULL answers -ENOTSUP. */
+    int64_t (*allocated_bytes)(struct coblk_dev *dev);
     /* Formats: creates an image at path (coblk_create()). */
     int (*create)(const char *path, uint64_t size, const char *options);
     /* Formats: coblk_measure(): the metadata for size bytes, and how the
@@ -177,6 +182,14 @@ int blk_split_options(const char *drv, const char *args, char **options,
 
 /* The path of the file under dev (following dev->file), or NULL. */
 const char *blk_dev_filename(const struct coblk_dev *dev);
+/* The bytes dev takes on its storage, through filters and raw images to
+ * the file; -ENOTSUP where no driver knows. */
+int64_t blk_allocated_bytes(struct coblk_dev *dev);
+/* A format's data status `out` (DATA, OFFSET_VALID, not ZERO) gains ZERO
+ * where its host range lies in a hole of `file`, cut where the file's
+ * status changes; the file's errors leave it as it is. */
+void coroutine_fn blk_status_file_zeroes(struct coblk_dev *file,
+                                         struct coblk_block_status *out);
 
 /* Runs fn(opaque) in a coroutine of this thread's context (at once when
  * called from one) and returns what it returns. */

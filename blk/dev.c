@@ -164,6 +164,14 @@ const char *blk_dev_filename(const struct coblk_dev *dev)
     return dev ? dev->filename : NULL;
 }
 
+int64_t blk_allocated_bytes(struct coblk_dev *dev)
+{
+    while (dev && !dev->drv->allocated_bytes) {
+        dev = dev->file;
+    }
+    return dev ? dev->drv->allocated_bytes(dev) : -ENOTSUP;
+}
+
 /* "name:args" with a known driver name, else a file path. */
 static const blk_driver *driver_for(const char *spec, const char **args)
 {
@@ -408,12 +416,13 @@ int coblk_measure(const char *fmt, const char *options, uint64_t size,
 struct truncate_call {
     struct coblk_dev *dev;
     uint64_t size;
+    enum coblk_prealloc mode;
 };
 
 static int coroutine_fn truncate_in_coroutine(void *opaque)
 {
     struct truncate_call *call = opaque;
-    int ret = call->dev->drv->co_truncate(call->dev, call->size);
+    int ret = call->dev->drv->co_truncate(call->dev, call->size, call->mode);
 
     if (ret == 0) {
         call->dev->size = call->size;
@@ -421,21 +430,32 @@ static int coroutine_fn truncate_in_coroutine(void *opaque)
     return ret;
 }
 
-int coblk_truncate(struct coblk_dev *dev, uint64_t size)
+int coblk_truncate_prealloc(struct coblk_dev *dev, uint64_t size,
+                            enum coblk_prealloc mode)
 {
-    if (!dev || size > INT64_MAX) {
-        return blk_error(-EINVAL, "coblk_truncate: no device, or a size "
-                         "over %lld", (long long)INT64_MAX);
+    if (!dev || size > INT64_MAX || mode > COBLK_PREALLOC_FULL) {
+        return blk_error(-EINVAL, "coblk_truncate: no device, a size over "
+                         "%lld or an unknown preallocation mode",
+                         (long long)INT64_MAX);
     }
     if (dev->flags & COBLK_OPEN_RDONLY) {
         return blk_error(-EROFS, "coblk_truncate: the device is read-only");
+    }
+    if (mode != COBLK_PREALLOC_OFF && size < dev->size) {
+        return blk_error(-EINVAL, "Preallocation can only be used for "
+                         "growing images");
     }
     if (!dev->drv->co_truncate) {
         return blk_error(-ENOTSUP, "coblk_truncate: %s devices do not "
                          "change size", dev->drv->name);
     }
-    struct truncate_call call = { dev, size };
+    struct truncate_call call = { dev, size, mode };
     return blk_run_in_coroutine(truncate_in_coroutine, &call);
+}
+
+int coblk_truncate(struct coblk_dev *dev, uint64_t size)
+{
+    return coblk_truncate_prealloc(dev, size, COBLK_PREALLOC_OFF);
 }
 
 struct backing_call {

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -555,12 +556,28 @@ static int coroutine_fn file_pwrite_zeroes(struct coblk_dev *dev,
     return ret;
 }
 
+/* The new space [from, to) of a grown file, as mode provides it. */
+static int coroutine_fn preallocate_tail(struct coblk_dev *dev, uint64_t from,
+                                         uint64_t to, enum coblk_prealloc mode)
+{
+    if (mode == COBLK_PREALLOC_FALLOC) {
+        return file_fallocate(dev, 0, from, to - from);
+    }
+    return mode == COBLK_PREALLOC_FULL ? write_zero_buffers(dev, from, to - from)
+                                       : 0;
+}
+
 /* A regular file only: a block device has the size it has. */
-static int coroutine_fn file_truncate(struct coblk_dev *dev, uint64_t size)
+static int coroutine_fn file_truncate(struct coblk_dev *dev, uint64_t size,
+                                      enum coblk_prealloc mode)
 {
     struct stat st;
     int fd = file_fd(dev);
 
+    if (mode == COBLK_PREALLOC_METADATA) {
+        return blk_error(-ENOTSUP, "Unsupported preallocation mode: "
+                         "metadata");
+    }
     if (fstat(fd, &st) < 0) {
         return blk_error(-errno, "file: %s", strerror(errno));
     }
@@ -571,6 +588,16 @@ static int coroutine_fn file_truncate(struct coblk_dev *dev, uint64_t size)
     if (ftruncate(fd, (off_t)size) < 0) {
         return blk_error(-errno, "file: %s: %s", dev->filename,
                          strerror(errno));
+    }
+    uint64_t old = (uint64_t)st.st_size;
+    int ret = size > old ? preallocate_tail(dev, old, size, mode) : 0;
+    if (ret < 0) {
+        /* Not grown half-way: the old size back. */
+        int err = ftruncate(fd, (off_t)old) < 0 ? errno : 0;
+        return blk_error(ret, "file: %s: preallocating %" PRIu64 " bytes: "
+                         "%s%s%s", dev->filename, size - old, strerror(-ret),
+                         err ? "; and the old size could not be restored: "
+                             : "", err ? strerror(err) : "");
     }
     return 0;
 }
@@ -606,6 +633,14 @@ static int coroutine_fn file_block_status(struct coblk_dev *dev,
     return 0;
 }
 
+static int64_t file_allocated_bytes(struct coblk_dev *dev)
+{
+    struct stat st;
+
+    return fstat(file_fd(dev), &st) < 0 ? -errno
+                                        : (int64_t)st.st_blocks * 512;
+}
+
 const blk_driver blk_file_driver = {
     .name = "file",
     .can_grow = true,
@@ -618,4 +653,5 @@ const blk_driver blk_file_driver = {
     .co_pwrite_zeroes = file_pwrite_zeroes,
     .co_block_status = file_block_status,
     .co_truncate = file_truncate,
+    .allocated_bytes = file_allocated_bytes,
 };

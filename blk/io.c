@@ -435,6 +435,22 @@ int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
 
 /* ---- block status ---------------------------------------------------------- */
 
+void coroutine_fn blk_status_file_zeroes(struct coblk_dev *file,
+                                         struct coblk_block_status *out)
+{
+    uint64_t host = out->host_offset;
+    struct coblk_block_status fs;
+
+    if (host >= file->size) {
+        out->flags |= COBLK_BS_ZERO;        /* past the end of the file */
+        return;
+    }
+    if (coblk_co_block_status(file, host, out->bytes, &fs) == 0) {
+        out->flags |= fs.flags & COBLK_BS_ZERO;
+        out->bytes = fs.bytes;
+    }
+}
+
 /* One node's own status: its driver's, a filter's child's, or data. */
 static int coroutine_fn node_status(struct coblk_dev *dev, uint64_t offset,
                                     uint64_t bytes,

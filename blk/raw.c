@@ -154,7 +154,8 @@ static int coroutine_fn raw_pwrite_zeroes(struct coblk_dev *dev,
 }
 
 /* The whole child only: a window keeps its size. */
-static int coroutine_fn raw_truncate(struct coblk_dev *dev, uint64_t size)
+static int coroutine_fn raw_truncate(struct coblk_dev *dev, uint64_t size,
+                                     enum coblk_prealloc mode)
 {
     raw_state *s = dev->opaque;
 
@@ -163,7 +164,7 @@ static int coroutine_fn raw_truncate(struct coblk_dev *dev, uint64_t size)
                          "change size");
     }
     int ret = s->child->drv->co_truncate
-                  ? s->child->drv->co_truncate(s->child, size)
+                  ? s->child->drv->co_truncate(s->child, size, mode)
                   : blk_error(-ENOTSUP, "raw: %s does not change size",
                               s->child->drv->name);
     if (ret == 0) {

@@ -191,6 +191,9 @@ typedef struct qcow2_state {
                                          * copy zeroes for what it holds */
     qcow2_meta meta;                    /* read-write images only */
     bool corrupt;                       /* found so: no more writes */
+    /* Block status: whether the image looks metadata-preallocated, by
+     * QEMU's rule (read.c), found on first use: 0 unknown, 1 no, 2 yes. */
+    uint8_t preallocated;
     /* Writes in flight that allocate or free, by guest range (write.c). */
     struct qcow2_inflight *inflight;
     /* Guards caches, tables and the in-flight list; held across metadata
@@ -352,7 +355,8 @@ int coroutine_fn qcow2_co_pwritev_compressed(struct coblk_dev *dev,
 int coroutine_fn qcow2_flush_metadata(qcow2_state *s);
 
 /* resize.c: coblk_truncate() for qcow2. */
-int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size);
+int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size,
+                                   enum coblk_prealloc mode);
 /* Replaces the active L1 table by one of `entries`; lock held. */
 int coroutine_fn qcow2_grow_l1(qcow2_state *s, uint64_t entries);
 

@@ -196,6 +196,42 @@ int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
     return 0;
 }
 
+/* Whether the image looks preallocated: it counts clearly more clusters in
+ * use than its file has blocks (over 10/9 of them, and 2 more), QEMU's
+ * rule.  Then the holes of its file under data clusters read as zeroes
+ * too, which block status tells (and convert, compare and map use); for
+ * other images QEMU does not look, and neither does coblk, so that the
+ * statuses agree with qemu-img's. */
+static int coroutine_fn looks_preallocated(qcow2_state *s, bool *yes)
+{
+    if (s->preallocated == 0) {
+        int64_t real = blk_allocated_bytes(s->file);
+        uint64_t real_clusters = real > 0 ? (uint64_t)real / s->cluster_size
+                                          : 0;
+        uint64_t threshold = real_clusters * 10 / 9 > real_clusters + 2
+                                 ? real_clusters * 10 / 9 : real_clusters + 2;
+        uint64_t clusters = (s->file->size + s->cluster_size - 1) >>
+                            s->h.cluster_bits, used = 0;
+        bool found = false;
+        coblk_co_mutex_lock(&s->lock);
+        for (uint64_t c = 0; real >= 0 && c < clusters && !found; c++) {
+            uint64_t refcount;
+            int ret = qcow2_get_refcount(s, c << s->h.cluster_bits,
+                                         &refcount);
+            if (ret < 0) {
+                coblk_co_mutex_unlock(&s->lock);
+                return ret;
+            }
+            used += refcount > 0;
+            found = used > threshold;
+        }
+        coblk_co_mutex_unlock(&s->lock);
+        s->preallocated = found ? 2 : 1;
+    }
+    *yes = s->preallocated == 2;
+    return 0;
+}
+
 int coroutine_fn qcow2_co_block_status(struct coblk_dev *dev,
                                        uint64_t offset, uint64_t bytes,
                                        struct coblk_block_status *out)
@@ -222,5 +258,10 @@ int coroutine_fn qcow2_co_block_status(struct coblk_dev *dev,
         .bytes = ext.bytes, .flags = flags[ext.kind],
         .host_offset = flags[ext.kind] & COBLK_BS_OFFSET_VALID ? ext.host
                                                                : 0 };
-    return 0;
+    bool preallocated;
+    if (ext.kind == QCOW2_NORMAL &&
+        (ret = looks_preallocated(s, &preallocated)) == 0 && preallocated) {
+        blk_status_file_zeroes(s->file, out);
+    }
+    return ret;
 }

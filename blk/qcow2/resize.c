@@ -2,8 +2,9 @@
  * Changing a qcow2 image's virtual size.  Growing adds unallocated space,
  * with a larger L1 table where the new size needs one: written in new
  * clusters, counted and flushed, before the header points to it (size and
- * offset in one write), the old table freed after.  Shrinking only drops
- * space nothing is stored in: a shrink that would lose data is refused.
+ * offset in one write), the old table freed after; preallocated, the new
+ * space gets its clusters too.  Shrinking only drops space nothing is
+ * stored in: a shrink that would lose data is refused.
  */
 #include "config.h"
 
@@ -106,6 +107,132 @@ int coroutine_fn qcow2_grow_l1(qcow2_state *s, uint64_t entries)
     return ret;
 }
 
+/* The file grows to `end` (it is shorter), its new space as mode says:
+ * metadata preallocation leaves it sparse. */
+static int coroutine_fn grow_file(qcow2_state *s, uint64_t end,
+                                  enum coblk_prealloc mode)
+{
+    struct coblk_dev *file = s->file;
+
+    if (!file->drv->co_truncate) {
+        return blk_error(-ENOTSUP, "qcow2: %s cannot grow: no "
+                         "preallocation", blk_dev_filename(file));
+    }
+    int ret = file->drv->co_truncate(file, end,
+                                     mode == COBLK_PREALLOC_METADATA
+                                         ? COBLK_PREALLOC_OFF : mode);
+    if (ret == 0) {
+        file->size = end;
+    }
+    return ret;
+}
+
+/* Host clusters [host, host + bytes) the file already had (freed ones
+ * reused) must read as zeroes: written so with full preallocation,
+ * zeroed in place with falloc (reserved), holes with metadata. */
+static int coroutine_fn zero_reused(qcow2_state *s, uint64_t host,
+                                    uint64_t bytes, enum coblk_prealloc mode)
+{
+    if (mode != COBLK_PREALLOC_FULL) {
+        return coblk_co_pwrite_zeroes(s->file, host, bytes,
+                                      mode == COBLK_PREALLOC_METADATA
+                                          ? COBLK_REQ_F_UNMAP : 0);
+    }
+    void *zeroes;
+    if (posix_memalign(&zeroes, 4096, s->cluster_size)) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    memset(zeroes, 0, s->cluster_size);
+    int ret = 0;
+    for (uint64_t at = 0; at < bytes && ret == 0; at += s->cluster_size) {
+        struct iovec iov = { zeroes, s->cluster_size };
+        ret = coblk_co_pwritev(s->file, host + at, s->cluster_size, &iov, 1,
+                               0);
+    }
+    free(zeroes);
+    return ret;
+}
+
+/* A preallocated cluster's L2 entry, as QEMU makes it: plain data, its
+ * host cluster reading as zeroes (fresh file space, or zeroed); with
+ * extended L2 entries, a host cluster whose subclusters are all still
+ * unallocated. */
+static void set_preallocated(qcow2_state *s, uint64_t *entry, uint64_t host)
+{
+    entry[0] = htobe64(host | QCOW2_OFLAG_COPIED);
+    if (s->l2_entry_bytes == 16) {
+        entry[1] = 0;
+    }
+    qcow2_cache_mark_dirty(&s->l2_cache, entry);
+}
+
+static bool has_host(const uint64_t *entry)
+{
+    return be64toh(entry[0]) & (QCOW2_L2E_OFFSET_MASK |
+                                QCOW2_OFLAG_COMPRESSED);
+}
+
+/* Preallocates the unallocated clusters of guest [begin, end), all under
+ * one L2 table: their host clusters in one run, counted first, then the
+ * file grown (or the reused part zeroed) to hold them, then the entries
+ * pointed at them, so that no entry names space the file lacks. */
+static int coroutine_fn preallocate_table(qcow2_state *s, uint64_t begin,
+                                          uint64_t end,
+                                          enum coblk_prealloc mode)
+{
+    uint64_t n = 0, *entry;
+    int ret = 0;
+
+    for (uint64_t c = begin; c < end && ret == 0; c += s->cluster_size) {
+        ret = qcow2_l2_entry(s, c, true, &entry);
+        n += ret == 0 && !has_host(entry);
+    }
+    uint64_t host;
+    bool fresh;
+    if (ret == 0 && n) {
+        ret = qcow2_alloc_clusters(s, n, &host, &fresh);
+    }
+    if (ret < 0 || n == 0) {
+        return ret;
+    }
+    uint64_t run_end = host + (n << s->h.cluster_bits);
+    uint64_t inside_end = run_end < s->file->size ? run_end : s->file->size;
+    ret = host < inside_end ? zero_reused(s, host, inside_end - host, mode)
+                            : 0;
+    if (ret == 0 && run_end > s->file->size) {
+        ret = grow_file(s, run_end, mode);
+    }
+    for (uint64_t c = begin; c < end && ret == 0; c += s->cluster_size) {
+        ret = qcow2_l2_entry(s, c, true, &entry);
+        if (ret == 0 && !has_host(entry)) {
+            set_preallocated(s, entry, host);
+            host += s->cluster_size;
+        }
+    }
+    return ret;
+}
+
+/* Gives every unallocated cluster of guest [from, to) a host cluster, as
+ * resize --preallocation does.  Over a backing image a cluster that
+ * straddles `from` is left as it is: its head shows the backing data. */
+static int coroutine_fn preallocate(qcow2_state *s, uint64_t from,
+                                    uint64_t to, enum coblk_prealloc mode)
+{
+    uint64_t cs = s->cluster_size;
+    uint64_t begin = s->backing ? (from + cs - 1) & ~(cs - 1)
+                                : from & ~(cs - 1);
+    uint64_t per_table = cs << s->l2_bits;
+    int ret = 0;
+
+    for (uint64_t at = begin; at < to && ret == 0;) {
+        uint64_t table_end = (at & ~(per_table - 1)) + per_table;
+        uint64_t stop = table_end < to ? table_end : to;
+        ret = preallocate_table(s, at, stop, mode);
+        at = stop;
+    }
+    return ret == 0 ? qcow2_flush_metadata(s) : ret;
+}
+
 static int coroutine_fn resize_locked(qcow2_state *s, uint64_t size)
 {
     if (s->corrupt) {
@@ -146,9 +273,11 @@ static int coroutine_fn resize_locked(qcow2_state *s, uint64_t size)
     return ret;
 }
 
-int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size)
+int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size,
+                                   enum coblk_prealloc mode)
 {
     qcow2_state *s = dev->opaque;
+    uint64_t old = s->h.size;
 
     if (size % 512) {
         return blk_error(-EINVAL, "qcow2: the size must be a multiple of "
@@ -156,6 +285,9 @@ int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size)
     }
     coblk_co_mutex_lock(&s->lock);
     int ret = resize_locked(s, size);
+    if (ret == 0 && mode != COBLK_PREALLOC_OFF && size > old) {
+        ret = preallocate(s, old, size, mode);
+    }
     coblk_co_mutex_unlock(&s->lock);
     return ret;
 }

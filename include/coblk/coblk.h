@@ -205,6 +205,22 @@ COBLK_API int coblk_measure(const char *fmt, const char *options,
  * -errno. */
 COBLK_API int coblk_truncate(struct coblk_dev *dev, uint64_t size);
 
+/* How coblk_truncate_prealloc() provides the space an image grows by, as
+ * qemu-img resize --preallocation=MODE. */
+enum coblk_prealloc {
+    COBLK_PREALLOC_OFF,         /* nothing: coblk_truncate() */
+    COBLK_PREALLOC_METADATA,    /* an image's tables cover it (qcow2) */
+    COBLK_PREALLOC_FALLOC,      /* and the file system reserves it */
+    COBLK_PREALLOC_FULL,        /* zeroes written */
+};
+
+/* coblk_truncate() that grows the device with its new space preallocated
+ * as mode says; reads of it return zeroes.  Returns 0, or -EINVAL for a
+ * shrink with a mode other than OFF, -ENOTSUP for a mode the driver does
+ * not have (METADATA on a file), -EROFS, -errno. */
+COBLK_API int coblk_truncate_prealloc(struct coblk_dev *dev, uint64_t size,
+                                      enum coblk_prealloc mode);
+
 /* What a range of a device holds (coblk_co_block_status()). */
 enum {
     COBLK_BS_DATA = 1u << 0,        /* reads come from stored data */

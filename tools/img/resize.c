@@ -17,6 +17,22 @@ struct resize_opts {
     bool shrink, quiet;
 };
 
+/* --preallocation=MODE, as qemu-img names the modes; 0 or exit status. */
+static int prealloc_mode(const char *name, enum coblk_prealloc *mode)
+{
+    static const char *const names[] = { "off", "metadata", "falloc",
+                                         "full" };
+
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!strcmp(name, names[i])) {
+            *mode = (enum coblk_prealloc)i;
+            return 0;
+        }
+    }
+    img_error("Invalid preallocation mode '%s'", name);
+    return 1;
+}
+
 /* The new size from "[+|-]SIZE" and the current one; 0 or exit status. */
 static int new_size(const char *arg, uint64_t current, uint64_t *out)
 {
@@ -59,10 +75,9 @@ static int resize(const char *filename, const char *size_arg,
                   const struct resize_opts *o)
 {
     struct img img;
+    enum coblk_prealloc mode = COBLK_PREALLOC_OFF;
 
-    if (o->prealloc && strcmp(o->prealloc, "off")) {
-        img_error("Preallocation mode '%s' is not supported by " IMG_PROG
-                  " resize", o->prealloc);
+    if (o->prealloc && prealloc_mode(o->prealloc, &mode) != 0) {
         return 1;
     }
     if (img_open(&img, filename, o->fmt, IMG_OPEN_RW) < 0) {
@@ -71,6 +86,10 @@ static int resize(const char *filename, const char *size_arg,
     int64_t current = coblk_dev_size(img.dev);
     uint64_t size = 0;
     int ret = current < 0 ? 1 : new_size(size_arg, (uint64_t)current, &size);
+    if (ret == 0 && mode != COBLK_PREALLOC_OFF && size < (uint64_t)current) {
+        img_error("Preallocation can only be used for growing images");
+        ret = 1;
+    }
     if (ret == 0 && size < (uint64_t)current && !o->shrink) {
         img_error("Use the --shrink option to perform a shrink operation.");
         img_error("warning: Shrinking an image will delete all data beyond "
@@ -87,7 +106,7 @@ static int resize(const char *filename, const char *size_arg,
         }
     }
     if (ret == 0) {
-        int err = coblk_truncate(img.dev, size);
+        int err = coblk_truncate_prealloc(img.dev, size, mode);
         if (err < 0) {
             img_error("%s", coblk_last_error());
             ret = 1;
