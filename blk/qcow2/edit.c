@@ -223,6 +223,7 @@ struct amend_opts {
     const qcow2_state *s;
     struct header_edit e;
     bool lazy_given;
+    uint32_t refcount_order;
 };
 
 static int amend_option(void *opaque, const char *key, const char *value)
@@ -254,12 +255,13 @@ static int amend_option(void *opaque, const char *key, const char *value)
     }
     if (!strcmp(key, "refcount_bits")) {
         uint64_t bits;
-        int ret = blk_parse_number("qcow2", key, value, 1, 64, &bits);
-        if (ret == 0 && bits != 1ull << a->s->h.refcount_order) {
-            ret = blk_error(-ENOTSUP, "qcow2: changing refcount_bits (%u "
-                            "here) is not supported by coblk",
-                            1u << a->s->h.refcount_order);
+        int ret = blk_parse_number("qcow2", key, value, 0, UINT64_MAX,
+                                   &bits);
+        if (ret == 0 && (bits == 0 || bits > 64 || (bits & (bits - 1)))) {
+            ret = blk_error(-EINVAL, "Refcount width must be a power of two "
+                            "and may not exceed 64 bits");
         }
+        a->refcount_order = (uint32_t)__builtin_ctzll(bits ? bits : 1);
         return ret;
     }
     return blk_error(-EINVAL, "Invalid parameter '%s'", key);
@@ -274,9 +276,7 @@ static int coroutine_fn check_downgrade(qcow2_state *s, uint64_t size,
                          "compatibility level 1.1 and above (use "
                          "compat=1.1 or greater)");
     }
-    if (s->h.refcount_order != 4) {
-        return blk_error(-EINVAL, "compat=0.10 requires refcount_bits=16");
-    }
+
     /* Their zero clusters too would need writing out. */
     if (s->h.nb_snapshots) {
         return blk_error(-ENOTSUP, "qcow2: coblk does not downgrade an image "
@@ -309,9 +309,15 @@ static int coroutine_fn check_downgrade(qcow2_state *s, uint64_t size,
 int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
 {
     qcow2_state *s = dev->opaque;
-    struct amend_opts a = { .s = s, .e = current(s) };
+    struct amend_opts a = { .s = s, .e = current(s),
+                            .refcount_order = s->h.refcount_order };
     int ret = blk_parse_options(options, amend_option, &a);
 
+    if (ret == 0 && a.e.version == 2 && a.refcount_order != 4) {
+        ret = blk_error(-EINVAL, "Refcount widths other than 16 bits require "
+                        "compatibility level 1.1 or above (use compat=1.1 "
+                        "or greater)");
+    }
     if (ret == 0 && a.e.version == 2) {
         ret = s->h.version == 2 && !(a.lazy_given && a.e.lazy_refcounts)
                   ? 0 : check_downgrade(s, dev->size, &a);
@@ -321,8 +327,15 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
         return ret;
     }
     coblk_co_mutex_lock(&s->lock);
+    /* The width changes in a version 3 header: after an upgrade, before
+     * a downgrade (to 16 bits, which version 2 has). */
     bool upgrade = a.e.version > s->h.version;
-    ret = write_header(s, &a.e);
+    if (!upgrade) {
+        ret = qcow2_change_refcount_order(s, a.refcount_order);
+    }
+    if (ret == 0) {
+        ret = write_header(s, &a.e);
+    }
     if (ret == 0) {
         if (a.e.version != s->h.version) {
             s->h.incompatible = 0;
@@ -341,6 +354,9 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
     /* Version 3 wants each snapshot's disk size in its extra data. */
     if (ret == 0 && upgrade && s->h.nb_snapshots) {
         ret = qcow2_rewrite_snapshots(s);
+    }
+    if (ret == 0 && upgrade) {
+        ret = qcow2_change_refcount_order(s, a.refcount_order);
     }
     coblk_co_mutex_unlock(&s->lock);
     return ret;

@@ -232,6 +232,13 @@ void qcow2_cache_forget(qcow2_cache *c, uint64_t offset, uint64_t bytes);
 /* refcount.c: the refcount table, read and checked at open. */
 int qcow2_refcount_open(qcow2_state *s);
 void qcow2_refcount_close(qcow2_state *s);
+/* Sets entry i of a refcount block of bits-wide entries to v. */
+void qcow2_refcount_entry_set(uint8_t *p, uint32_t bits, uint64_t i,
+                              uint64_t v);
+/* refcount-order.c: amend refcount_bits: every refcount copied into new
+ * refcount blocks and a new table of 1 << order bits a refcount; lock
+ * held, metadata flushed. */
+int coroutine_fn qcow2_change_refcount_order(qcow2_state *s, uint32_t order);
 /* The largest refcount refcount_bits can hold. */
 uint64_t qcow2_refcount_max(const qcow2_state *s);
 /* The refcount of the cluster at file offset `offset`. */

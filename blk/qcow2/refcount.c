@@ -82,7 +82,8 @@ static uint64_t entry_get(const uint8_t *p, uint32_t bits, uint64_t i)
     return v;
 }
 
-static void entry_set(uint8_t *p, uint32_t bits, uint64_t i, uint64_t v)
+void qcow2_refcount_entry_set(uint8_t *p, uint32_t bits, uint64_t i,
+                              uint64_t v)
 {
     if (bits < 8) {
         uint64_t bit = i * bits;
@@ -227,7 +228,8 @@ static int coroutine_fn new_refblock(qcow2_state *s, uint64_t i,
     if (!buf) {
         return -ENOMEM;
     }
-    entry_set(buf, s->refcount_bits, block % s->refblock_entries, 1);
+    qcow2_refcount_entry_set(buf, s->refcount_bits,
+                             block % s->refblock_entries, 1);
     uint64_t offset = block << s->h.cluster_bits;
     int ret = write_at(s, offset, buf, s->cluster_size);
     free(buf);
@@ -266,7 +268,8 @@ static int coroutine_fn set_index(qcow2_state *s, uint64_t index,
         ret = qcow2_cache_get(s, &s->refcount_cache, w.slice, &entries);
     }
     if (ret == 0) {
-        entry_set((uint8_t *)entries, s->refcount_bits, w.entry, refcount);
+        qcow2_refcount_entry_set((uint8_t *)entries, s->refcount_bits,
+                                 w.entry, refcount);
         qcow2_cache_mark_dirty(&s->refcount_cache, entries);
     }
     return ret;
@@ -317,8 +320,8 @@ static int coroutine_fn write_new_blocks(qcow2_state *s, const uint64_t *table,
         memset(block, 0, s->cluster_size);
         for (uint64_t c = site; c < end; c++) {
             if (c / s->refblock_entries == i) {
-                entry_set(block, s->refcount_bits, c % s->refblock_entries,
-                          1);
+                qcow2_refcount_entry_set(block, s->refcount_bits,
+                                         c % s->refblock_entries, 1);
             }
         }
         ret = write_at(s, table[i], block, s->cluster_size);

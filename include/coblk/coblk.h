@@ -347,9 +347,10 @@ COBLK_API int coblk_make_empty(struct coblk_dev *dev);
 
 /* Changes options of the image dev (qcow2, opened for writing), as
  * qemu-img amend does: compat (0.10 or 1.1; down only where version 2
- * can describe the image), lazy_refcounts (on, off); refcount_bits only
- * to its present value.  Returns 0, or -EINVAL (a bad option, named),
- * -ENOTSUP, -EROFS, -errno. */
+ * can describe the image), lazy_refcounts (on, off), refcount_bits (a
+ * power of two up to 64 that holds every refcount; 16 with compat=0.10).
+ * Returns 0, or -EINVAL (a bad option, named), -ENOTSUP, -EROFS,
+ * -errno. */
 COBLK_API int coblk_amend(struct coblk_dev *dev, const char *options);
 
 /* Internal snapshots of the image dev (qcow2, opened for writing), as

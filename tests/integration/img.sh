@@ -731,6 +731,10 @@ done <<'EOF'
 -o lazy_refcounts=off
 -o cluster_size=4k
 -o refcount_bits=16
+-o refcount_bits=1
+-o refcount_bits=64
+-o refcount_bits=3
+-o refcount_bits=8,compat=0.10
 -o extended_l2=on
 -o compression_type=zstd
 -o foo=1
@@ -752,6 +756,31 @@ same info -U qd/am.qcow2
 both amend -o compat=0.10 am.qcow2
 images_agree am.qcow2
 same info -U qd/am.qcow2
+# refcount_bits: a shared cluster (refcount 2) does not fit in one bit;
+# a version 2 image upgraded and narrowed at once.
+for d in qd cd; do
+    qemu-io -c 'write -P 2 0 1M' "$d/am.qcow2" >/dev/null
+done
+while read -r args; do
+    # shellcheck disable=SC2086
+    both amend $args am.qcow2
+    images_agree am.qcow2
+    same info -U qd/am.qcow2
+done <<'EOF'
+-o compat=1.1,refcount_bits=2
+-o refcount_bits=32
+EOF
+for d in qd cd; do
+    qemu-img snapshot -c s "$d/am.qcow2"
+done
+both amend -o refcount_bits=1 am.qcow2
+same info -U qd/am.qcow2
+if [ "$(qemu-img info qd/am.qcow2 | grep 'compat\|refcount bits')" = \
+     "$(qemu-img info cd/am.qcow2 | grep 'compat\|refcount bits')" ]; then
+    ok
+else
+    failed "amend refcount_bits: the two images' widths differ"
+fi
 
 # ---- bench ------------------------------------------------------------------------------
 # qemu-img's lines (timing aside), then coblk-img's own; the data written

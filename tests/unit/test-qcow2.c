@@ -948,6 +948,78 @@ static void test_snapshot_errors(void **state)
     sh("qemu-img info sh.qcow2 | grep -q 'corrupt: true'");
 }
 
+/* Amends image with options (expecting err and, failing, message). */
+static void amend(const char *image, const char *options, int err,
+                  const char *message)
+{
+    struct coblk_dev *dev = open_rw(image);
+    int ret = coblk_amend(dev, options);
+
+    if (ret != err) {
+        print_error("amend %s %s: %d %s\n", image, options, ret,
+                    coblk_last_error());
+    }
+    assert_int_equal(ret, err);
+    if (message) {
+        assert_string_equal(coblk_last_error(), message);
+    }
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
+/* amend refcount_bits: every width from 1 to 64 and back, on an image
+ * with a snapshot (refcounts of 2) and 4k clusters (several refcount
+ * blocks): after each change qemu-img finds it clean and reading as
+ * before, and writes through coblk count right in the new width; a width
+ * that cannot hold a refcount is refused before anything changes, with
+ * QEMU's words. */
+static void test_amend_refcount_bits(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f rb.qcow2 && qemu-img create -f qcow2 -o cluster_size=4k "
+       "rb.qcow2 32M && qemu-io -f qcow2 -c 'write -P 9 0 24M' rb.qcow2 && "
+       "qemu-img snapshot -c s rb.qcow2 && "
+       "qemu-io -f qcow2 -c 'write -P 8 4M 1M' rb.qcow2 && "
+       "qemu-img convert -O raw rb.qcow2 rb-before.raw");
+    static const char *const widths[] = { "2", "64", "8", "4", "32", "16" };
+    for (unsigned i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+        char options[64];
+        snprintf(options, sizeof(options), "refcount_bits=%s", widths[i]);
+        amend("rb.qcow2", options, 0, NULL);
+        sh("qemu-img check rb.qcow2 && qemu-img info rb.qcow2 | grep -q "
+           "'refcount bits: %s$' && qemu-img compare rb.qcow2 rb-before.raw "
+           "&& qemu-img convert -l snapshot.name=s -O raw rb.qcow2 rb-s.raw "
+           "&& qemu-io -f raw -c 'read -P 9 0 24M' rb-s.raw", widths[i]);
+    }
+    sh("cp rb.qcow2 rb-kept.qcow2");
+    amend("rb.qcow2", "refcount_bits=1", -EINVAL,
+          "Cannot decrease refcount entry width to 1 bits: Cluster at offset "
+          "0x4000 has a refcount of 2");
+    sh("cmp rb.qcow2 rb-kept.qcow2");
+    amend("rb.qcow2", "refcount_bits=3", -EINVAL,
+          "Refcount width must be a power of two and may not exceed 64 "
+          "bits");
+    amend("rb.qcow2", "refcount_bits=8,compat=0.10", -EINVAL,
+          "Refcount widths other than 16 bits require compatibility level "
+          "1.1 or above (use compat=1.1 or greater)");
+    /* Without the snapshot, one bit holds every refcount; then writes. */
+    sh("qemu-img snapshot -d s rb.qcow2");
+    amend("rb.qcow2", "refcount_bits=1", 0, NULL);
+    write_and_check("rb.qcow2", 4096, true, 5);
+    /* A version 2 image upgraded and narrowed in one amend. */
+    sh("rm -f rb2.qcow2 && qemu-img create -f qcow2 -o compat=0.10 "
+       "rb2.qcow2 8M && qemu-io -f qcow2 -c 'write -P 7 0 3M' rb2.qcow2");
+    amend("rb2.qcow2", "compat=1.1,refcount_bits=4", 0, NULL);
+    sh("qemu-img check rb2.qcow2 && qemu-img info rb2.qcow2 | grep -q "
+       "'refcount bits: 4$' && qemu-io -f qcow2 -c 'read -P 7 0 3M' "
+       "rb2.qcow2");
+    amend("rb2.qcow2", "compat=0.10,refcount_bits=16", 0, NULL);
+    sh("qemu-img check rb2.qcow2 && qemu-img info rb2.qcow2 | grep -q "
+       "'compat: 0.10' && qemu-io -f qcow2 -c 'read -P 7 0 3M' rb2.qcow2");
+}
+
 /* Appends a check's report line to the buffer (4096 bytes) at opaque. */
 static void keep_line(void *opaque, const char *line)
 {
@@ -2275,6 +2347,7 @@ int main(void)
         cmocka_unit_test(test_snapshots_qemu_made_are_written_around),
         cmocka_unit_test(test_snapshot_errors),
         cmocka_unit_test(test_bad_snapshot_l1_fails_only_when_used),
+        cmocka_unit_test(test_amend_refcount_bits),
         cmocka_unit_test(test_resize_grows_and_shrinks_as_qemu_img_does),
         cmocka_unit_test(test_grow_preallocated),
         cmocka_unit_test(test_compressed_writes_read_back_in_qemu),
