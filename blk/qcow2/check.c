@@ -70,8 +70,19 @@ static void count(struct checker *k, uint64_t offset, uint64_t bytes)
         k->c->corruptions++;
         return;
     }
+    uint64_t max = qcow2_refcount_max(s);
     for (uint64_t c = first; c <= last; c++) {
-        if (k->refs[c] != UINT32_MAX) {
+        if (k->refs[c] == max) {
+            /* One more reference than the width holds: as qemu-img, not
+             * counted (a repair would write a refcount that wraps to 0,
+             * and free a cluster in use), but reported. */
+            report(k, "ERROR: overflow cluster offset=%#" PRIx64,
+                   c << s->h.cluster_bits);
+            report(k, "Use qemu-img amend to increase the refcount entry "
+                   "width or qemu-img convert to create a clean copy if the "
+                   "image cannot be opened for writing");
+            k->c->corruptions++;
+        } else if (k->refs[c] != UINT32_MAX) {
             k->refs[c]++;
         }
     }
@@ -246,10 +257,11 @@ static void count_refcount_structures(struct checker *k)
 
 /* ---- comparing and repairing ------------------------------------------------- */
 
-/* One pass over the refcounts.  As qemu-img does, the first pass reports
- * every mismatch and repairs errors; leaks, reported there as found, are
- * repaired in a second pass (leak_pass). */
-static void coroutine_fn compare_pass(struct checker *k, bool leak_pass,
+/* One pass over the refcounts, counting mismatches; with `fix`, it
+ * repairs what the repair mode allows.  As qemu-img does, a first pass
+ * reports every mismatch ("ERROR", "Leaked"), and a repair runs a second
+ * pass whose counts stand ("Repairing" for what it mends). */
+static void coroutine_fn compare_pass(struct checker *k, bool fix,
                                       uint64_t *highest, bool *any)
 {
     qcow2_state *s = k->s;
@@ -258,11 +270,9 @@ static void coroutine_fn compare_pass(struct checker *k, bool leak_pass,
         uint64_t refcount;
         int ret = qcow2_get_refcount(s, c << s->h.cluster_bits, &refcount);
         if (ret < 0) {
-            if (!leak_pass) {
-                report(k, "Can't get refcount for cluster %" PRIu64 ": %s",
-                       c, strerror(-ret));
-                k->c->check_errors++;
-            }
+            report(k, "Can't get refcount for cluster %" PRIu64 ": %s", c,
+                   strerror(-ret));
+            k->c->check_errors++;
             continue;
         }
         uint64_t refs = k->refs[c];
@@ -270,22 +280,19 @@ static void coroutine_fn compare_pass(struct checker *k, bool leak_pass,
             *highest = c;
             *any = true;
         }
-        bool leak = refcount > refs;
-        bool fix = k->c->repair & (leak ? COBLK_CHECK_REPAIR_LEAKS
-                                        : COBLK_CHECK_REPAIR_ERRORS);
-        if (refcount == refs || (leak_pass && !(leak && fix))) {
+        if (refcount == refs) {
             continue;
         }
-        if (!leak_pass) {
-            *(leak ? &k->c->leaks : &k->c->corruptions) += 1;
-        }
-        bool fix_now = fix && leak == leak_pass;
+        bool leak = refcount > refs;
+        bool mend = fix && (k->c->repair & (leak ? COBLK_CHECK_REPAIR_LEAKS
+                                                 : COBLK_CHECK_REPAIR_ERRORS));
+        *(leak ? &k->c->leaks : &k->c->corruptions) += 1;
         report(k, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%"
-               PRIu64, fix_now ? "Repairing" : leak ? "Leaked" : "ERROR", c,
+               PRIu64, mend ? "Repairing" : leak ? "Leaked" : "ERROR", c,
                refcount, refs);
-        if (fix_now && qcow2_set_refcount(s, c, refs) == 0) {
+        if (mend && qcow2_set_refcount(s, c, refs) == 0) {
             *(leak ? &k->c->leaks_fixed : &k->c->corruptions_fixed) += 1;
-        } else if (fix_now) {
+        } else if (mend) {
             k->c->check_errors++;
         }
     }
@@ -295,9 +302,12 @@ static int coroutine_fn compare_refcounts(struct checker *k)
 {
     uint64_t highest = 0;
     bool any = false;
+    struct coblk_check before = *k->c;
 
     compare_pass(k, false, &highest, &any);
-    if (k->c->leaks && (k->c->repair & COBLK_CHECK_REPAIR_LEAKS)) {
+    if (k->c->repair && (k->c->leaks > before.leaks ||
+                         k->c->corruptions > before.corruptions)) {
+        *k->c = before;
         compare_pass(k, true, &highest, &any);
     }
     k->c->image_end_offset = any ? (highest + 1) << k->s->h.cluster_bits : 0;

@@ -89,8 +89,12 @@ static int create_option(void *opaque, const char *key, const char *value)
         return ret;
     }
     if (!strcmp(key, "refcount_bits")) {
-        return blk_parse_number("qcow2", key, value, 1, 64,
-                                &o->refcount_bits);
+        uint32_t order;
+        ret = qcow2_parse_refcount_bits(value, &order);
+        if (ret == 0) {
+            o->refcount_bits = 1ull << order;
+        }
+        return ret;
     }
     if (!strcmp(key, "lazy_refcounts")) {
         return on_off(key, value, &o->lazy_refcounts);
@@ -129,15 +133,25 @@ static int check_opts(const struct create_opts *o, uint64_t size)
         return blk_error(-EINVAL, "qcow2: cluster_size must be a power of "
                          "two from 512 to 2M, not %" PRIu64, cs);
     }
-    if (o->refcount_bits & (o->refcount_bits - 1)) {
-        return blk_error(-EINVAL, "qcow2: refcount_bits must be a power of "
-                         "two up to 64, not %" PRIu64, o->refcount_bits);
+    /* What version 2 cannot describe, each in QEMU's words. */
+    static const char *const needs_v3 =
+        "compatibility level 1.1 and above (use version=v3 or greater)";
+    if (o->version == 2 && o->refcount_bits != 16) {
+        return blk_error(-EINVAL, "Different refcount widths than 16 bits "
+                         "require compatibility level 1.1 or above (use "
+                         "version=v3 or greater)");
     }
-    if (o->version == 2 && (o->refcount_bits != 16 || o->lazy_refcounts ||
-                            o->extended_l2 || o->compression_type)) {
-        return blk_error(-EINVAL, "qcow2: compat=0.10 allows only 16-bit "
-                         "refcounts, no lazy_refcounts, no extended_l2 and "
-                         "zlib compression");
+    if (o->version == 2 && o->lazy_refcounts) {
+        return blk_error(-EINVAL, "Lazy refcounts only supported with %s",
+                         needs_v3);
+    }
+    if (o->version == 2 && o->extended_l2) {
+        return blk_error(-EINVAL, "Extended L2 entries are only supported "
+                         "with %s", needs_v3);
+    }
+    if (o->version == 2 && o->compression_type) {
+        return blk_error(-EINVAL, "Non-zlib compression type is only "
+                         "supported with %s", needs_v3);
     }
     if (o->extended_l2 && cs < (16u << 10)) {
         return blk_error(-EINVAL, "qcow2: extended_l2 needs clusters of 16k "

@@ -222,7 +222,7 @@ int coroutine_fn qcow2_co_make_empty(struct coblk_dev *dev)
 struct amend_opts {
     const qcow2_state *s;
     struct header_edit e;
-    bool lazy_given;
+    bool lazy_given, refcount_given;
     uint32_t refcount_order;
 };
 
@@ -254,15 +254,8 @@ static int amend_option(void *opaque, const char *key, const char *value)
         return 0;
     }
     if (!strcmp(key, "refcount_bits")) {
-        uint64_t bits;
-        int ret = blk_parse_number("qcow2", key, value, 0, UINT64_MAX,
-                                   &bits);
-        if (ret == 0 && (bits == 0 || bits > 64 || (bits & (bits - 1)))) {
-            ret = blk_error(-EINVAL, "Refcount width must be a power of two "
-                            "and may not exceed 64 bits");
-        }
-        a->refcount_order = (uint32_t)__builtin_ctzll(bits ? bits : 1);
-        return ret;
+        a->refcount_given = true;
+        return qcow2_parse_refcount_bits(value, &a->refcount_order);
     }
     return blk_error(-EINVAL, "Invalid parameter '%s'", key);
 }
@@ -314,9 +307,12 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
     int ret = blk_parse_options(options, amend_option, &a);
 
     if (ret == 0 && a.e.version == 2 && a.refcount_order != 4) {
-        ret = blk_error(-EINVAL, "Refcount widths other than 16 bits require "
-                        "compatibility level 1.1 or above (use compat=1.1 "
-                        "or greater)");
+        ret = a.refcount_given
+                  ? blk_error(-EINVAL, "Refcount widths other than 16 bits "
+                              "require compatibility level 1.1 or above "
+                              "(use compat=1.1 or greater)")
+                  : blk_error(-EINVAL, "compat=0.10 requires "
+                              "refcount_bits=16");
     }
     if (ret == 0 && a.e.version == 2) {
         ret = s->h.version == 2 && !(a.lazy_given && a.e.lazy_refcounts)

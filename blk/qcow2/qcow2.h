@@ -239,6 +239,8 @@ void qcow2_refcount_entry_set(uint8_t *p, uint32_t bits, uint64_t i,
  * refcount blocks and a new table of 1 << order bits a refcount; lock
  * held, metadata flushed. */
 int coroutine_fn qcow2_change_refcount_order(qcow2_state *s, uint32_t order);
+/* refcount_bits=VALUE (create, amend) as its log2, in QEMU's words. */
+int qcow2_parse_refcount_bits(const char *value, uint32_t *order);
 /* The largest refcount refcount_bits can hold. */
 uint64_t qcow2_refcount_max(const qcow2_state *s);
 /* The refcount of the cluster at file offset `offset`. */

@@ -152,6 +152,25 @@ static int coroutine_fn switch_header(qcow2_state *s, const struct layout *l,
     return ret == 0 ? coblk_co_flush(s->file) : ret;
 }
 
+int qcow2_parse_refcount_bits(const char *value, uint32_t *order)
+{
+    const char *digits = value[0] == '-' ? value + 1 : value;
+    uint64_t bits;
+
+    if (!*digits || strspn(digits, "0123456789") != strlen(digits)) {
+        return blk_error(-EINVAL, "Parameter 'refcount_bits' expects a "
+                         "number");
+    }
+    if (digits != value || blk_parse_number("qcow2", "refcount_bits",
+                                            digits, 1, 64, &bits) < 0 ||
+        (bits & (bits - 1))) {
+        return blk_error(-EINVAL, "Refcount width must be a power of two "
+                         "and may not exceed 64 bits");
+    }
+    *order = (uint32_t)__builtin_ctzll(bits);
+    return 0;
+}
+
 int coroutine_fn qcow2_change_refcount_order(qcow2_state *s, uint32_t order)
 {
     if (order == s->h.refcount_order) {

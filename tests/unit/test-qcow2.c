@@ -1268,15 +1268,22 @@ static void test_create_refuses_what_qemu_img_refuses(void **state)
     expect_create_error("qcow2", 1 << 20, "cluster_size=4M", -EINVAL,
                         "cluster_size must be a power of two");
     expect_create_error("qcow2", 1 << 20, "compat=0.10,refcount_bits=8",
-                        -EINVAL, "compat=0.10 allows only 16-bit");
+                        -EINVAL, "Different refcount widths than 16 bits "
+                        "require compatibility level 1.1");
     expect_create_error("qcow2", 1 << 20, "compat=0.10,extended_l2=on",
-                        -EINVAL, "compat=0.10 allows");
+                        -EINVAL, "Extended L2 entries are only supported "
+                        "with compatibility level 1.1");
     expect_create_error("qcow2", 1 << 20, "compat=2.0", -EINVAL,
                         "bad compat '2.0'");
     expect_create_error("qcow2", 1 << 20, "refcount_bits=3", -EINVAL,
-                        "refcount_bits must be a power of two");
+                        "Refcount width must be a power of two");
     expect_create_error("qcow2", 1 << 20, "refcount_bits=128", -EINVAL,
-                        "refcount_bits must be a whole number");
+                        "Refcount width must be a power of two and may not "
+                        "exceed 64 bits");
+    expect_create_error("qcow2", 1 << 20, "refcount_bits=-1", -EINVAL,
+                        "Refcount width must be a power of two");
+    expect_create_error("qcow2", 1 << 20, "refcount_bits=x", -EINVAL,
+                        "Parameter 'refcount_bits' expects a number");
     expect_create_error("qcow2", 1 << 20, "extended_l2=on,cluster_size=4k",
                         -EINVAL, "extended_l2 needs clusters of 16k");
     expect_create_error("qcow2", 1000, "", -EINVAL, "multiple of 512");
