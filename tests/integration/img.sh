@@ -422,6 +422,8 @@ base.qcow2 out.raw
 -c -O qcow2 -o cluster_size=2M,compression_type=zstd odd70k.raw out.qcow2
 -O raw odd.raw out.raw
 -O qcow2 odd.raw out.qcow2
+-C -O raw top.qcow2 out.raw
+-C -O qcow2 top.qcow2 out.qcow2
 base.qcow2
 -c -O raw base.qcow2 bad.raw
 -m 17 base.qcow2 bad.raw
@@ -435,6 +437,7 @@ nonexistent.qcow2 bad.raw
 -t foo base.qcow2 bad.raw
 -o foo=bar -O qcow2 base.qcow2 bad.qcow2
 -C -c -O qcow2 base.qcow2 bad.qcow2
+-C -S 4k -O raw base.qcow2 bad.raw
 -l nosuch snap.qcow2 bad.raw
 -O qcow2 -B base.qcow2 -F qcow2 top.qcow2 top.qcow2 bad.qcow2
 -l 1 snap.qcow2 snap.qcow2 bad.raw

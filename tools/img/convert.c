@@ -664,6 +664,10 @@ static int check_options(const struct convert_opts *o, unsigned sources)
         img_error("Cannot enable copy offloading when -c is used");
         return -EINVAL;
     }
+    if (o->copy_range && o->sparse_given) {
+        img_error("Cannot enable copy offloading when -S is used");
+        return -EINVAL;
+    }
     if (o->backing && strcmp(o->out_fmt, "qcow2")) {
         img_error("Backing file not supported for file format '%s'",
                   o->out_fmt);
@@ -691,6 +695,7 @@ static int parse_number_option(int c, const char *arg, struct convert_opts *o)
             return -EINVAL;
         }
         o->sparse = v;
+        o->sparse_given = true;
     } else if (c == 'm') {
         char *end;
         long m = strtol(arg, &end, 10);
