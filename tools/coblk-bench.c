@@ -42,7 +42,9 @@ static void usage(FILE *out)
           "--minimal --eta=auto|always|never --eta-interval=TIME "
           "--eta-newline=TIME "
           "--status-interval=TIME --section=JOB --plot=FILE.svg "
-          "--parse-only --version --help\n"
+          "--parse-only --showcmd --warnings-fatal --version --help\n"
+          "Job files: fio's; '-' reads one from standard input, 'include "
+          "FILE' pulls one in.\n"
           "Job options: see coblk-bench(1); fio's names and units.\n", out);
 }
 
@@ -764,9 +766,16 @@ int main(int argc, char **argv)
         bench_config_free(&cfg);
         return 1;
     }
+    if (bench_check_warnings(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "coblk-bench: %s\n", err);
+        bench_config_free(&cfg);
+        return 1;
+    }
     bench_warn_unsupported(&cfg, stderr);
     if (cfg.show_help) {
         usage(stdout);
+    } else if (cfg.show_cmd) {
+        printf("coblk-bench%s\n", cfg.cmd ? cfg.cmd : "");
     } else if (cfg.show_version) {
         printf("coblk-bench-%s\n", PACKAGE_VERSION);
     } else if (cfg.parse_only) {

@@ -838,6 +838,81 @@ time_based one's" --name=j --filename="$work/img" --verify=md5 \
 rejects "j: offset=18446744073709551615 plus size=4096 is past any device" \
     --name=j --ioengine=null --offset=18446744073709551615 --size=4k
 
+# Job files as fio reads them: include (beside the including file, no
+# sections in it), '-' from standard input; --showcmd prints what fio
+# prints for the same file.
+mkdir -p "$work/inc"
+printf 'iodepth=4\n' >"$work/inc/depth.fio"
+printf '[global]\nioengine=null\nsize=1m\ninclude depth.fio\n[a]\nrw=read\n[b]\nrw=write\nnumjobs=2\n' \
+    >"$work/inc/main.fio"
+"$bench" --output-format=json "$work/inc/main.fio" >"$work/inc.json"
+check "include: the included option is a global one" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(not (len(d["jobs"]) == 3 and
+              d["global options"].get("iodepth") == "4"))' "$work/inc.json"
+check "job file on standard input" test "$(printf '[a]\nioengine=null\nsize=1m\n[b]\nioengine=null\nsize=1m\n' |
+    "$bench" --output-format=terse - | wc -l)" -eq 2
+if command -v fio >/dev/null 2>&1; then
+    check "--showcmd prints what fio prints" test \
+        "$("$bench" --showcmd "$work/inc/main.fio" | sed 's/^coblk-bench/fio/')" = \
+        "$(fio --showcmd "$work/inc/main.fio" | sed 's/ *$//')"
+fi
+rejects "hipri: not supported by coblk, and --warnings-fatal makes that an error" \
+    --warnings-fatal --name=j --ioengine=null --size=1m --hipri
+
+# read_iolog=: a recorded mixed job replayed issues the same I/Os in the
+# same order (its own write_iolog says so), as many as fio's replay of
+# the same log, with the bytes the log holds (fio 3.33 counts a few 8k
+# I/Os short in its io_bytes here); the pace is kept (a 1 s log takes
+# 1 s) unless replay_no_stall.
+truncate -s 16M "$work/rp.img"
+"$bench" --name=rec --filename="$work/rp.img" --rw=randrw \
+    --bssplit=4k/50:8k/50 --size=16M --number_ios=300 --iodepth=4 \
+    --write_iolog="$work/rec.log" >/dev/null
+"$bench" --name=rep --read_iolog="$work/rec.log" --iodepth=4 \
+    --write_iolog="$work/rep.log" --output-format=json >"$work/rep.json"
+check "read_iolog: the same I/Os in the same order" test \
+    "$(awk 'NR > 1 { $1 = ""; print }' "$work/rec.log" | md5sum)" = \
+    "$(awk 'NR > 1 { $1 = ""; print }' "$work/rep.log" | md5sum)"
+if command -v fio >/dev/null 2>&1; then
+    fio --name=rep --read_iolog="$work/rec.log" --iodepth=4 \
+        --ioengine=io_uring --output-format=json >"$work/rep-fio.json"
+    check "read_iolog: as many I/Os as fio's replay" python3 -c '
+import json, sys
+ours, fio = (json.load(open(f))["jobs"][0] for f in sys.argv[1:])
+sys.exit(any(ours[d]["total_ios"] != fio[d]["total_ios"]
+             for d in ("read", "write")))' "$work/rep.json" \
+        "$work/rep-fio.json"
+fi
+check "read_iolog: the bytes the log holds" python3 -c '
+import json, sys
+ours = json.load(open(sys.argv[1]))["jobs"][0]
+want = {"read": 0, "write": 0}
+for line in open(sys.argv[2]).readlines()[1:]:
+    f = line.split()
+    if f[2] in want:
+        want[f[2]] += int(f[4])
+sys.exit(any(ours[d]["io_bytes"] != want[d] for d in want))' \
+    "$work/rep.json" "$work/rec.log"
+"$bench" --name=slow --filename="$work/rp.img" --rw=randread --rate_iops=100 \
+    --runtime=1 --time_based --write_iolog="$work/slow.log" >/dev/null
+for stall in 0 1; do
+    "$bench" --name=rep --read_iolog="$work/slow.log" \
+        --replay_no_stall=$stall --output-format=json >"$work/stall$stall.json"
+done
+check "read_iolog: the recorded pace kept, or not with replay_no_stall" \
+    python3 -c '
+import json, sys
+paced, free = (json.load(open(f))["jobs"][0]["job_runtime"]
+               for f in sys.argv[1:])
+sys.exit(not (paced >= 900 and free < paced / 2))' "$work/stall0.json" \
+    "$work/stall1.json"
+printf 'fio version 2 iolog\nrp.img add\nrp.img read 100 4096\n' \
+    >"$work/bad.log"
+rejects "read_iolog $work/bad.log:3: 4096 bytes at 100: offsets and lengths must be non-zero multiples of 512 (replay_align=512 aligns offsets)" \
+    --name=j --read_iolog="$work/bad.log"
+
 # flow=: fio's t0011 shortened: a job held to 400 IOPS, another of four
 # times its weight in the same flow keeps four times its pace (the group
 # starts together, so neither runs alone for a while).

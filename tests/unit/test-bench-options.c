@@ -465,6 +465,91 @@ static void test_job_file(void **state)
     bench_config_free(&cfg);
 }
 
+/* Writes text into dir/name. */
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* include FILE, as fio: found as named, else beside the including file;
+ * nested; no sections in it; a loop stops.  '-' reads standard input.
+ * --showcmd's line holds every job option in order; --warnings-fatal
+ * turns an ignored option into an error. */
+static void test_job_file_includes_stdin_showcmd(void **state)
+{
+    struct bench_config cfg;
+    char err[512], dir[] = "/tmp/coblk-inc-XXXXXX", main_fio[600];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    put_file(dir, "depth.fio", "iodepth=4\n");
+    put_file(dir, "glob.fio", "bs=8k\ninclude depth.fio\n");
+    put_file(dir, "main.fio", "[global]\nioengine=null\ninclude glob.fio\n"
+             "[t]\nrw=randread\n[u]\ntime_based\n");
+    snprintf(main_fio, sizeof(main_fio), "%s/main.fio", dir);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--showcmd", main_fio,
+                           NULL), 0);
+    assert_int_equal(cfg.nr_jobs, 2);
+    assert_int_equal(cfg.jobs[0].bs, 8192);
+    assert_int_equal(cfg.jobs[0].iodepth, 4);
+    assert_int_equal(cfg.jobs[1].iodepth, 4);
+    assert_true(cfg.show_cmd);
+    assert_string_equal(cfg.cmd, " --ioengine=null --bs=8k --iodepth=4 "
+                        "--name=t --rw=randread --name=u --time_based");
+    bench_config_free(&cfg);
+
+    put_file(dir, "sect.fio", "[x]\n");
+    put_file(dir, "bad.fio", "[t]\ninclude sect.fio\n");
+    snprintf(main_fio, sizeof(main_fio), "%s/bad.fio", dir);
+    assert_int_equal(parse(&cfg, err, sizeof(err), main_fio, NULL), -1);
+    assert_non_null(strstr(err, "sect.fio:1: no new sections in included "
+                           "files"));
+    bench_config_free(&cfg);
+    put_file(dir, "self.fio", "include self.fio\n");
+    put_file(dir, "loop.fio", "[t]\ninclude self.fio\n");
+    snprintf(main_fio, sizeof(main_fio), "%s/loop.fio", dir);
+    assert_int_equal(parse(&cfg, err, sizeof(err), main_fio, NULL), -1);
+    assert_non_null(strstr(err, "more than 16 includes deep"));
+    bench_config_free(&cfg);
+    put_file(dir, "missing.fio", "[t]\ninclude nosuch.fio\n");
+    snprintf(main_fio, sizeof(main_fio), "%s/missing.fio", dir);
+    assert_int_equal(parse(&cfg, err, sizeof(err), main_fio, NULL), -1);
+    assert_non_null(strstr(err, "nosuch.fio' job file: No such file"));
+    bench_config_free(&cfg);
+
+    /* Standard input: a job file given as '-'. */
+    put_file(dir, "plain.fio", "[t]\nrw=read\n[u]\nrw=write\n");
+    snprintf(main_fio, sizeof(main_fio), "%s/plain.fio", dir);
+    FILE *saved = stdin;
+    stdin = fopen(main_fio, "r");
+    assert_non_null(stdin);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "-", NULL), 0);
+    fclose(stdin);
+    stdin = saved;
+    assert_int_equal(cfg.nr_jobs, 2);
+    assert_string_equal(cfg.jobs[1].name, "u");
+    bench_config_free(&cfg);
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--name=j", "--hipri",
+                           NULL), 0);
+    assert_int_equal(bench_check_warnings(&cfg, err, sizeof(err)), 0);
+    bench_config_free(&cfg);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--warnings-fatal",
+                           "--name=j", "--hipri", NULL), 0);
+    assert_int_equal(bench_check_warnings(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "hipri: not supported by coblk, and "
+                        "--warnings-fatal makes that an error");
+    bench_config_free(&cfg);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_values_in_depth(void **state)
 {
     struct job job;
@@ -729,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_gtod_reduce),
         cmocka_unit_test(test_unsupported_warned_once),
         cmocka_unit_test(test_program_options),
+        cmocka_unit_test(test_job_file_includes_stdin_showcmd),
         cmocka_unit_test(test_options_as_given),
         cmocka_unit_test(test_groups_and_sections),
     };

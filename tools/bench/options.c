@@ -18,6 +18,7 @@
 #include "flow.h"
 #include "options.h"
 #include "pattern.h"
+#include "replay.h"
 
 #define MAX_BS (1ull << 30)
 #define DEFAULT_BS 4096u
@@ -73,6 +74,7 @@ void bench_job_defaults(struct job *job)
         .bs = DEFAULT_BS, .dir_bs_min = { DEFAULT_BS, DEFAULT_BS, DEFAULT_BS },
         .dir_bs_max = { DEFAULT_BS, DEFAULT_BS, DEFAULT_BS }, .rw = RW_READ, .rwmixread = 50, .iodepth = 1,
         .numjobs = 1, .engine = ENGINE_IO_URING, .randseed = 0x89,
+        .replay_time_scale = 100,
         .iodepth_batch_submit = 1, .iodepth_batch_complete_min = 1,
         .randrepeat = true, .do_verify = true, .loops = 1,
         .ios_per_seek = 1, .clat_percentiles = true, .per_job_logs = true,
@@ -708,6 +710,33 @@ static bool debug_parse;
 
 /* iops|iops_slope|bw|bw_slope:LIMIT[%]: an IOPS limit is a number, a
  * bandwidth one a size in bytes per second, a percentage either. */
+/* replay_skip=read,write,trim,sync: what a replay leaves out. */
+static int parse_replay_skip(struct job *job, const char *value, char *err,
+                             size_t err_size)
+{
+    static const char *const kinds[] = { "read", "write", "trim", "sync" };
+    char copy[256], *save;
+
+    if (strlen(value) >= sizeof(copy)) {
+        return fail(err, err_size, "replay_skip: too long");
+    }
+    strcpy(copy, value);
+    job->replay_skip = 0;
+    for (char *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        unsigned k = 0;
+        while (k < 4 && strcmp(item, kinds[k])) {
+            k++;
+        }
+        if (k == 4) {
+            return fail(err, err_size, "replay_skip: expected read, write, "
+                        "trim or sync, got '%s'", item);
+        }
+        job->replay_skip |= 1u << k;
+    }
+    return 0;
+}
+
 static int parse_steady(struct job *job, const char *value, char *err,
                         size_t err_size)
 {
@@ -1208,6 +1237,15 @@ static const struct opt options[] = {
     FLAG_FUNC("write_iops_log", parse_iops_log),
     OPTION("log_avg_msec", OPT_UINT, log_avg_msec, 0, UINT32_MAX, NULL),
     OPTION("write_iolog", OPT_STR, write_iolog, 0, 0, NULL),
+    OPTION("read_iolog", OPT_STR, read_iolog, 0, 0, NULL),
+    OPTION("replay_redirect", OPT_STR, replay_redirect, 0, 0, NULL),
+    OPTION("replay_no_stall", OPT_BOOL, replay_no_stall, 0, 0, NULL),
+    OPTION("replay_time_scale", OPT_UINT, replay_time_scale, 1, UINT32_MAX,
+           NULL),
+    OPTION("replay_align", OPT_SIZE, replay_align, 0, UINT64_MAX, NULL),
+    OPTION("replay_scale", OPT_UINT, replay_scale, 1, UINT64_MAX, NULL),
+    FUNC("replay_skip", parse_replay_skip),
+    ACCEPTED("read_iolog_chunked", OPT_BOOL, NULL, 0),
     OPTION("log_offset", OPT_BOOL, log_offset, 0, 0, NULL),
     OPTION("per_job_logs", OPT_BOOL, per_job_logs, 0, 0, NULL),
     FUNC("ss", parse_steady),
@@ -1608,6 +1646,12 @@ static int global_flag(struct bench_config *cfg, const char *name,
     } else if (!strcmp(name, "parse-only")) {
         cfg->parse_only = true;
         ret = 0;
+    } else if (!strcmp(name, "showcmd")) {
+        cfg->show_cmd = true;
+        ret = 0;
+    } else if (!strcmp(name, "warnings-fatal")) {
+        cfg->warnings_fatal = true;
+        ret = 0;
     } else if (!strcmp(name, "help")) {
         cfg->show_help = true;
         ret = 0;
@@ -1682,6 +1726,22 @@ static int unknown_option(const char *name, const char *where, char *err,
     return fail(err, err_size, "unrecognized option '--%s'%s", name, hint);
 }
 
+/* Adds " --NAME[=VALUE]" to the command line --showcmd prints. */
+static int cmd_add(struct bench_config *cfg, const char *name,
+                   const char *value, char *err, size_t err_size)
+{
+    size_t n = strlen(name) + (value ? strlen(value) : 0) + 5;
+    char *cmd = realloc(cfg->cmd, cfg->cmd_len + n);
+
+    if (!cmd) {
+        return fail(err, err_size, "out of memory");
+    }
+    cfg->cmd = cmd;
+    cfg->cmd_len += (size_t)snprintf(cmd + cfg->cmd_len, n, " --%s%s%s", name,
+                                     value ? "=" : "", value ? value : "");
+    return 0;
+}
+
 /* One "name[=value]" for the current job (or the globals), given at where
  * ("file:line") in a job file, NULL on the command line.  On the command
  * line --name starts a job; in a job file the section does, and name=
@@ -1703,6 +1763,9 @@ static int apply(struct bench_config *cfg, struct job *job,
     }
     if (!find_option(item)) {
         return unknown_option(item, where, err, err_size);
+    }
+    if (cmd_add(cfg, item, value, err, err_size) < 0) {
+        return -1;
     }
     if (!strcmp(item, "name") && !in_file) {
         job = add_job(cfg, value ? value : "", err, err_size);
@@ -1774,68 +1837,143 @@ static void strip_comment(char *line)
     }
 }
 
+/* Where a job file's lines go: the section being read (NULL: [global] or
+ * none yet), and how deep in includes. */
+struct job_file_state {
+    struct job *job;
+    unsigned depth;
+};
+
+#define INCLUDE_DEPTH_MAX 16
+
+static int parse_job_stream(struct bench_config *cfg, FILE *f,
+                            const char *path, struct job_file_state *st,
+                            char *err, size_t err_size);
+
+/* "include FILE": FILE read as if its lines stood here; it may not start
+ * sections.  As fio finds it: as named, else beside the including file. */
+static int include_file(struct bench_config *cfg, const char *from,
+                        const char *name, struct job_file_state *st,
+                        char *err, size_t err_size)
+{
+    char path[4096];
+    const char *slash = strrchr(from, '/');
+    int dir_len = access(name, F_OK) && slash ? (int)(slash - from + 1) : 0;
+
+    if ((size_t)snprintf(path, sizeof(path), "%.*s%s", dir_len, from, name) >=
+        sizeof(path)) {
+        return fail(err, err_size, "include %s: path too long", name);
+    }
+    if (st->depth >= INCLUDE_DEPTH_MAX) {
+        return fail(err, err_size, "include %s: more than %d includes deep "
+                    "(does it include itself?)", path, INCLUDE_DEPTH_MAX);
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return fail(err, err_size, "unable to open '%s' job file: %s", path,
+                    strerror(errno));
+    }
+    st->depth++;
+    int ret = parse_job_stream(cfg, f, path, st, err, err_size);
+    st->depth--;
+    fclose(f);
+    return ret;
+}
+
+/* "key = value" -> "key=value", in place. */
+static void join_key_value(char *text)
+{
+    char *eq = strchr(text, '=');
+
+    if (eq) {
+        *eq = '\0';
+        char *key = trim(text), *value = trim(eq + 1);
+        memmove(text, key, strlen(key) + 1);
+        size_t len = strlen(text);
+        text[len] = '=';
+        memmove(text + len + 1, value, strlen(value) + 1);
+    }
+}
+
+/* One line of a job file (comments stripped, trimmed, not empty). */
+static int parse_job_line(struct bench_config *cfg, char *text,
+                          const char *path, int lineno,
+                          struct job_file_state *st, char *err,
+                          size_t err_size)
+{
+    if (*text == '[') {
+        char *close = strchr(text, ']');
+        if (!close) {
+            return fail(err, err_size, "%s:%d: missing ']'", path, lineno);
+        }
+        if (st->depth) {
+            return fail(err, err_size, "%s:%d: no new sections in included "
+                        "files", path, lineno);
+        }
+        *close = '\0';
+        bool global = !strcmp(text + 1, "global");
+        st->job = global ? NULL : add_job(cfg, text + 1, err, err_size);
+        if (!global && !st->job) {
+            return -1;
+        }
+        return global ? 0 : cmd_add(cfg, "name", text + 1, err, err_size);
+    }
+    if (!strncmp(text, "include", 7) && isspace((unsigned char)text[7])) {
+        return include_file(cfg, path, trim(text + 8), st, err, err_size);
+    }
+    join_key_value(text);
+    char where[4200];
+    snprintf(where, sizeof(where), "%s:%d", path, lineno);
+    if (apply(cfg, st->job, where, text, err, err_size) < 0) {
+        size_t len = strlen(err);
+        if (strncmp(err, where, strlen(where))) {
+            snprintf(err + len, err_size - len, " (%s)", where);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_job_stream(struct bench_config *cfg, FILE *f,
+                            const char *path, struct job_file_state *st,
+                            char *err, size_t err_size)
+{
+    char raw[8192], line[8192];
+    int lineno = 0;
+
+    while (fgets(raw, sizeof(raw), f)) {
+        lineno++;
+        if (expand_env(raw, line, sizeof(line)) < 0) {
+            return fail(err, err_size, "%s:%d: line too long", path, lineno);
+        }
+        strip_comment(line);
+        char *text = trim(line);
+        if (*text && parse_job_line(cfg, text, path, lineno, st, err,
+                                    err_size) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A job file, or "-": one read from standard input, as fio reads it. */
 static int parse_job_file(struct bench_config *cfg, const char *path,
                           char *err, size_t err_size)
 {
-    FILE *f = fopen(path, "r");
-    char raw[8192], line[8192];
-    int lineno = 0;
-    struct job *job = NULL;
-    bool in_global = false;
+    struct job_file_state st = { 0 };
+    bool from_stdin = !strcmp(path, "-");
+    FILE *f = from_stdin ? stdin : fopen(path, "r");
 
     if (!f) {
         return fail(err, err_size, "failed to open job file '%s': %s", path,
                     strerror(errno));
     }
-    while (fgets(raw, sizeof(raw), f)) {
-        lineno++;
-        if (expand_env(raw, line, sizeof(line)) < 0) {
-            fclose(f);
-            return fail(err, err_size, "%s:%d: line too long", path, lineno);
-        }
-        strip_comment(line);
-        char *text = trim(line);
-        if (!*text) {
-            continue;
-        }
-        if (*text == '[') {
-            char *close = strchr(text, ']');
-            if (!close) {
-                fclose(f);
-                return fail(err, err_size, "%s:%d: missing ']'", path,
-                            lineno);
-            }
-            *close = '\0';
-            in_global = !strcmp(text + 1, "global");
-            job = in_global ? NULL : add_job(cfg, text + 1, err, err_size);
-            if (!in_global && !job) {
-                fclose(f);
-                return -1;
-            }
-            continue;
-        }
-        char *eq = strchr(text, '=');
-        if (eq) {      /* "key = value" */
-            *eq = '\0';
-            char *key = trim(text), *value = trim(eq + 1);
-            memmove(text, key, strlen(key) + 1);
-            size_t len = strlen(text);
-            text[len] = '=';
-            memmove(text + len + 1, value, strlen(value) + 1);
-        }
-        char where[4200];
-        snprintf(where, sizeof(where), "%s:%d", path, lineno);
-        if (apply(cfg, job, where, text, err, err_size) < 0) {
-            size_t len = strlen(err);
-            if (strncmp(err, where, strlen(where))) {
-                snprintf(err + len, err_size - len, " (%s)", where);
-            }
-            fclose(f);
-            return -1;
-        }
+    int ret = parse_job_stream(cfg, f, from_stdin ? "<stdin>" : path, &st,
+                               err, err_size);
+    if (!from_stdin) {
+        fclose(f);
     }
-    fclose(f);
-    return 0;
+    return ret;
 }
 
 /* Settings that depend on others, and combinations that cannot work. */
@@ -2016,6 +2154,79 @@ static void name_logs(struct job *job)
     }
 }
 
+void bench_replay_opts(const struct job *job, struct replay_opts *opts)
+{
+    *opts = (struct replay_opts){
+        .skip = job->replay_skip, .scale = job->replay_scale,
+        .align = job->replay_align, .time_scale = job->replay_time_scale,
+        .no_stall = job->replay_no_stall,
+        .redirect = job->replay_redirect[0] != '\0' };
+}
+
+/* How many logs read_iolog= lists. */
+static unsigned replay_logs(const struct job *job)
+{
+    unsigned count = 1;
+
+    for (const char *c = job->read_iolog; (c = strchr(c, ':')); c++) {
+        count++;
+    }
+    return count;
+}
+
+const char *bench_replay_log(const struct job *job, unsigned instance,
+                             char *path, size_t size)
+{
+    const char *at = job->read_iolog;
+
+    for (unsigned i = instance % replay_logs(job); i > 0; i--) {
+        at = strchr(at, ':') + 1;
+    }
+    size_t len = strcspn(at, ":");
+    snprintf(path, size, "%.*s", (int)(len < size ? len : size - 1), at);
+    return path;
+}
+
+/* read_iolog=: every log read through once: what it holds sets the
+ * directions and the buffers, its file (or replay_redirect=) the job's
+ * file when none is named. */
+static int finish_replay(struct job *job, char *err, size_t err_size)
+{
+    struct replay_opts opts;
+    char path[4096];
+
+    if (job->replay_align & (job->replay_align - 1)) {
+        return fail(err, err_size, "%s: replay_align=%llu is no power of 2",
+                    job->name, (unsigned long long)job->replay_align);
+    }
+    if (job->verify || job->serialize_overlap) {
+        return fail(err, err_size, "%s: read_iolog= replays the log as it "
+                    "is: no verify= or serialize_overlap= with it",
+                    job->name);
+    }
+    bench_replay_opts(job, &opts);
+    job->replay_kinds = 0;
+    job->replay_end = 0;
+    for (unsigned i = 0; i < replay_logs(job); i++) {
+        struct replay_summary sum;
+        bench_replay_log(job, i, path, sizeof(path));
+        if (replay_scan(path, &opts, &sum, err, err_size) < 0) {
+            return -1;
+        }
+        if (!job->filename[0]) {
+            snprintf(job->filename, sizeof(job->filename), "%s",
+                     job->replay_redirect[0] ? job->replay_redirect
+                                             : sum.file);
+        }
+        job->replay_kinds |= sum.kinds;
+        job->replay_end = sum.end > job->replay_end ? sum.end
+                                                    : job->replay_end;
+        job->bs_max = sum.max_bytes > job->bs_max ? sum.max_bytes
+                                                  : job->bs_max;
+    }
+    return 0;
+}
+
 int bench_job_finish(struct job *job, char *err, size_t err_size)
 {
     name_logs(job);
@@ -2036,7 +2247,8 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
         job->size = job->size_given && job->size && job->size < room
                         ? job->size : room;
     }
-    if (finish_block_sizes(job, err, err_size) < 0) {
+    if (finish_block_sizes(job, err, err_size) < 0 ||
+        (job->read_iolog[0] && finish_replay(job, err, err_size) < 0)) {
         return -1;
     }
     if (job->time_based && !job->runtime_ns) {
@@ -2184,6 +2396,12 @@ static int finish_config(struct bench_config *cfg, char *err,
         if (bench_job_finish(job, err, err_size) < 0) {
             return -1;
         }
+        if (cfg->readonly && (job->replay_kinds & ((1u << REPLAY_WRITE) |
+                                                   (1u << REPLAY_TRIM)))) {
+            return fail(err, err_size, "job <%s> replays writes or trims, "
+                        "but coblk-bench is in read-only mode (--readonly)",
+                        job->name);
+        }
     }
     return 0;
 }
@@ -2216,6 +2434,8 @@ int bench_parse_args(struct bench_config *cfg, int argc, char **argv,
 
 void bench_config_free(struct bench_config *cfg)
 {
+    free(cfg->cmd);
+    cfg->cmd = NULL;
     free(cfg->jobs);
     for (unsigned i = 0; i < cfg->nr_sections; i++) {
         free(cfg->sections[i]);
@@ -2224,6 +2444,17 @@ void bench_config_free(struct bench_config *cfg)
     cfg->jobs = NULL;
     cfg->sections = NULL;
     cfg->nr_jobs = cfg->nr_sections = 0;
+}
+
+/* The options given that coblk does not have (UNSUPPORTED_* bits). */
+static unsigned unsupported_bits(const struct bench_config *cfg)
+{
+    unsigned bits = cfg->global.unsupported;
+
+    for (unsigned i = 0; i < cfg->nr_jobs; i++) {
+        bits |= cfg->jobs[i].unsupported;
+    }
+    return bits;
 }
 
 void bench_warn_unsupported(const struct bench_config *cfg, FILE *out)
@@ -2235,16 +2466,26 @@ void bench_warn_unsupported(const struct bench_config *cfg, FILE *out)
             break;
         }
     }
-    unsigned bits = cfg->global.unsupported;
-
-    for (unsigned i = 0; i < cfg->nr_jobs; i++) {
-        bits |= cfg->jobs[i].unsupported;
-    }
+    unsigned bits = unsupported_bits(cfg);
     for (unsigned b = 0; b < UNSUPPORTED_COUNT; b++) {
         if (bits & (1u << b)) {
             fprintf(out, "coblk-bench: %s: not supported by coblk, "
                     "ignored\n", unsupported_names[b]);
         }
     }
+}
 
+int bench_check_warnings(const struct bench_config *cfg, char *err,
+                         size_t err_size)
+{
+    unsigned bits = cfg->warnings_fatal ? unsupported_bits(cfg) : 0;
+
+    for (unsigned b = 0; b < UNSUPPORTED_COUNT; b++) {
+        if (bits & (1u << b)) {
+            return fail(err, err_size, "%s: not supported by coblk, and "
+                        "--warnings-fatal makes that an error",
+                        unsupported_names[b]);
+        }
+    }
+    return 0;
 }

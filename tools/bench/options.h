@@ -166,6 +166,16 @@ struct job {
      * (LOG_BY_NAME_* bits; a [global] section's jobs get their own). */
     unsigned log_by_name;
     char write_iolog[4096];             /* fio's I/O log, appended to */
+    /* read_iolog=: logs to replay (':' between those of the instances)
+     * and how; what the logs hold, found when the job is finished. */
+    char read_iolog[4096];
+    char replay_redirect[4096];
+    bool replay_no_stall;
+    unsigned replay_time_scale;         /* percent; 100: as recorded */
+    uint64_t replay_align, replay_scale;
+    unsigned replay_skip;               /* 1 << REPLAY_* */
+    unsigned replay_kinds;              /* 1 << REPLAY_* the logs hold */
+    uint64_t replay_end;                /* past their highest byte */
     uint64_t log_avg_msec;
     bool log_offset;                    /* an offset column in the logs */
     bool per_job_logs;                  /* .N in log names (default) */
@@ -223,6 +233,12 @@ struct bench_config {
      * without arguments: its job measures the software path). */
     bool sparse_temp_files;
     bool parse_only;
+    bool show_cmd;              /* --showcmd: print the command line */
+    bool warnings_fatal;        /* --warnings-fatal */
+    /* The jobs as one command line ("--name=a --rw=read ..."), job files
+     * included, for --showcmd. */
+    char *cmd;
+    size_t cmd_len;
     bool readonly;              /* --readonly: jobs that write are refused */
     bool show_help;
     bool show_version;
@@ -240,6 +256,12 @@ int bench_set_option(struct job *job, const char *name, const char *value,
                      char *err, size_t err_size);
 
 void bench_job_defaults(struct job *job);
+struct replay_opts;
+/* read_iolog=: the replay options of job, and the log of an instance
+ * (the instance-th of a ':' list, round robin) into path. */
+void bench_replay_opts(const struct job *job, struct replay_opts *opts);
+const char *bench_replay_log(const struct job *job, unsigned instance,
+                             char *path, size_t size);
 /* Whether continue_on_error lets errno err (positive) through for a read
  * (0), a write (1) or a verification (2): those ignore_error lists, else
  * fio's EIO and EILSEQ. */
@@ -253,6 +275,10 @@ bool bench_given_next(const struct job *job, size_t *pos, const char **name,
  * bench_parse_args does this for every job. */
 int bench_job_finish(struct job *job, char *err, size_t err_size);
 void bench_config_free(struct bench_config *cfg);
+/* --warnings-fatal's check: what bench_warn_unsupported() would warn of,
+ * as an error; 0, or -1 with a message in err. */
+int bench_check_warnings(const struct bench_config *cfg, char *err,
+                         size_t err_size);
 /* One line on out for each option that some job turned on and coblk does
  * not support ("coblk-bench: hipri: not supported by coblk,
  * ignored"). */

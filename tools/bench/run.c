@@ -23,6 +23,7 @@
 #include "gate.h"
 #include "logs.h"
 #include "pick.h"
+#include "replay.h"
 #include "run.h"
 #include "verify.h"
 
@@ -84,6 +85,10 @@ static bool start_delay(uint64_t ns)
 
 static bool only_reads(const struct job *job)
 {
+    if (job->read_iolog[0]) {
+        return !(job->replay_kinds &
+                 ((1u << REPLAY_WRITE) | (1u << REPLAY_TRIM)));
+    }
     return job->rw == RW_READ || job->rw == RW_RANDREAD;
 }
 
@@ -97,6 +102,9 @@ uint64_t bench_file_size(const struct job *job)
 
 bool bench_job_reads(const struct job *job)
 {
+    if (job->read_iolog[0]) {
+        return job->replay_kinds & (1u << REPLAY_READ);
+    }
     return job->rw == RW_READ || job->rw == RW_RANDREAD || job->rw == RW_RW ||
            job->rw == RW_RANDRW;
 }
@@ -194,6 +202,7 @@ struct slot {
     uint64_t prep_ns, sub_ns;
     uint64_t bytes;
     uint64_t seq;               /* verify: the write's number */
+    uint64_t due_ns;            /* read_iolog=: not before stats_ns + it */
     int dir;                    /* DIR_*, DIR_SYNC or DIR_END_SYNC */
 };
 
@@ -276,7 +285,16 @@ struct runner {
      * their count at the last pause, and when it ended. */
     uint64_t think_issued, think_last, think_at;
     unsigned snapshot_gen;      /* the last snapshot request served */
+    /* read_iolog=: the log and its next I/O (none: the run ends). */
+    struct replay replay;
+    struct replay_io next;
+    bool replaying, have_next;
 };
+
+_Static_assert((int)REPLAY_READ == (int)DIR_READ &&
+                   (int)REPLAY_WRITE == (int)DIR_WRITE &&
+                   (int)REPLAY_TRIM == (int)DIR_TRIM,
+               "a replayed I/O's kind is its direction");
 
 static int job_error(struct job_result *r, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -311,6 +329,9 @@ static bool ramping(const struct runner *rn)
 
 static bool job_does(const struct job *job, int dir)
 {
+    if (job->read_iolog[0]) {
+        return job->replay_kinds & (1u << dir);
+    }
     switch (job->rw) {
     case RW_READ:
     case RW_RANDREAD:
@@ -544,6 +565,47 @@ static void prepare_io(struct runner *rn, struct slot *s)
     }
 }
 
+/* The log's next I/O, or none: the end of the replay. */
+static void replay_advance(struct runner *rn)
+{
+    char err[512];
+    int ret = replay_next(&rn->replay, &rn->next, err, sizeof(err));
+
+    rn->have_next = ret == 1;
+    if (ret < 0) {
+        job_error(rn->r, -EINVAL, "%s", err);
+    }
+}
+
+/* read_iolog=: the log's next I/O as it was recorded. */
+static void prepare_replayed(struct runner *rn, struct slot *s)
+{
+    static const uint32_t types[] = { COBLK_REQ_IN, COBLK_REQ_OUT,
+                                      COBLK_REQ_DISCARD };
+    const struct replay_io *io = &rn->next;
+
+    if (io->kind == REPLAY_SYNC) {
+        prepare_flush(rn, s);
+    } else {
+        s->dir = io->kind;
+        s->bytes = io->bytes;
+        s->req.type = types[io->kind];
+        s->req.sector = io->offset / COBLK_SECTOR_SIZE;
+        s->req.nr_sectors = (uint32_t)(io->bytes / COBLK_SECTOR_SIZE);
+        s->iov.iov_len = io->bytes;
+        s->req.iov = io->kind == REPLAY_TRIM ? NULL : &s->iov;
+        s->req.iovcnt = io->kind == REPLAY_TRIM ? 0 : 1;
+        rn->issued_bytes += io->bytes;
+        rn->issued_ios++;
+        rn->writes_since_sync += io->kind == REPLAY_WRITE;
+        if (rn->iolog.file) {
+            log_issue(rn, s);
+        }
+    }
+    s->due_ns = io->due_us * 1000;
+    replay_advance(rn);
+}
+
 /* rate_process=poisson: the next interval of direction d, drawn from
  * the exponential distribution of the rate's mean (fio's usec_for_io()). */
 static void poisson_next(struct runner *rn, int d)
@@ -569,8 +631,11 @@ static uint64_t rate_wait_until(const struct runner *rn, const struct slot *s,
     int d = s->dir;
     uint64_t at = 0;
 
+    if (s->due_ns) {
+        at = rn->stats_ns + s->due_ns;      /* a replay keeps its pace */
+    }
     if (d > DIR_TRIM) {
-        return 0;
+        return at > now ? at : 0;
     }
     if (job->rate_process == RATE_POISSON &&
         (job->rate[d] || job->rate_iops[d])) {
@@ -659,6 +724,9 @@ static bool issuing_open(const struct runner *rn, uint64_t now)
 
 static bool counts_left(const struct runner *rn)
 {
+    if (rn->replaying) {
+        return rn->have_next && rn->issued_ios < rn->max_ios;
+    }
     return rn->issued_bytes < rn->total_bytes &&
            rn->issued_ios < rn->max_ios && !rn->pick.pass_ended;
 }
@@ -670,10 +738,13 @@ static struct slot *take_and_prepare(struct runner *rn)
     const struct job *job = rn->job;
     struct slot *s = rn->free_slots[--rn->nr_free];
 
+    s->due_ns = 0;
     /* As fio: a flush before the write after every fsync=N. */
     if (job->fsync && rn->writes_since_sync >= job->fsync) {
         prepare_flush(rn, s);
         rn->writes_since_sync = 0;
+    } else if (rn->replaying) {
+        prepare_replayed(rn, s);
     } else {
         prepare_io(rn, s);
     }
@@ -1440,6 +1511,33 @@ static int check_geometry(struct runner *rn, struct coblk_dev *dev,
     return 0;
 }
 
+/* read_iolog=: this instance's log opened at its first I/O; it must fit
+ * the device. */
+static int setup_replay(struct runner *rn, unsigned instance)
+{
+    const struct job *job = rn->job;
+    struct replay_opts opts;
+    char path[4096], err[512];
+
+    if (!job->read_iolog[0]) {
+        return 0;
+    }
+    if (job->replay_end > rn->dev_bytes) {
+        return job_error(rn->r, -EINVAL, "read_iolog: the log reaches byte "
+                         "%llu, past the end of the device (%llu bytes)",
+                         (unsigned long long)job->replay_end,
+                         (unsigned long long)rn->dev_bytes);
+    }
+    bench_replay_opts(job, &opts);
+    bench_replay_log(job, instance, path, sizeof(path));
+    if (replay_open(&rn->replay, path, &opts, err, sizeof(err)) < 0) {
+        return job_error(rn->r, -EINVAL, "%s", err);
+    }
+    rn->replaying = true;
+    replay_advance(rn);
+    return rn->r->error ? -1 : 0;
+}
+
 static int alloc_slots(struct runner *rn)
 {
     const struct job *job = rn->job;
@@ -1588,7 +1686,8 @@ static void choose_per_io_work(struct runner *rn)
                       job->lat_log[0];
     rn->clock_mask = job->gtod_reduce && !rn->time_submit &&
                      job->disable_lat && !rate ? 63 : 0;
-    rn->may_hold = rate || rn->unit_busy || job->flow;
+    rn->may_hold = rate || rn->unit_busy || job->flow ||
+                   (rn->replaying && !job->replay_no_stall);
 }
 
 static void start_clocks(struct runner *rn)
@@ -1696,6 +1795,7 @@ static void run_job(struct runner *rn)
 
 static void free_runner(struct runner *rn)
 {
+    replay_close(&rn->replay);
     free(rn->slots);
     free(rn->free_slots);
     free(rn->ready);
@@ -1767,7 +1867,8 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
                              &dev);
     if (ret < 0) {
         job_error(r, ret, "%s", coblk_last_error());
-    } else if (check_geometry(&rn, dev, spec) == 0 && alloc_slots(&rn) == 0 &&
+    } else if (check_geometry(&rn, dev, spec) == 0 &&
+               setup_replay(&rn, instance) == 0 && alloc_slots(&rn) == 0 &&
                setup_serialize(&rn) == 0 && setup_verify(&rn) == 0) {
         ret = coblk_queue_new(dev, job->iodepth, NULL, &rn.q);
         if (ret < 0) {
