@@ -42,7 +42,8 @@ static void usage(FILE *out)
           "--minimal --eta=auto|always|never --eta-interval=TIME "
           "--eta-newline=TIME "
           "--status-interval=TIME --section=JOB --plot=FILE.svg "
-          "--parse-only --showcmd --warnings-fatal --version --help\n"
+          "--append-terse --parse-only --showcmd --warnings-fatal "
+          "--version --help\n"
           "Job files: fio's; '-' reads one from standard input, 'include "
           "FILE' pulls one in.\n"
           "Job options: see coblk-bench(1); fio's names and units.\n", out);

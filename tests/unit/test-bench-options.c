@@ -710,6 +710,15 @@ static void test_program_options(void **state)
     assert_int_equal(cfg.formats, OUTPUT_TERSE);
     assert_int_equal(cfg.eta_interval_ns, 1000000000);   /* fio's default */
     bench_config_free(&cfg);
+    /* --append-terse: terse lines beside the normal output only. */
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--append-terse",
+                           "--name=a", NULL), 0);
+    assert_int_equal(cfg.formats, OUTPUT_NORMAL | OUTPUT_TERSE);
+    bench_config_free(&cfg);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--append-terse",
+                           "--output-format=json", "--name=a", NULL), 0);
+    assert_int_equal(cfg.formats, OUTPUT_JSON);
+    bench_config_free(&cfg);
 
     static const char *const bad[][2] = {
         { "--output-format=json,xml", "got 'xml'" },

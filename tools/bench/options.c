@@ -1646,6 +1646,9 @@ static int global_flag(struct bench_config *cfg, const char *name,
     } else if (!strcmp(name, "parse-only")) {
         cfg->parse_only = true;
         ret = 0;
+    } else if (!strcmp(name, "append-terse")) {
+        cfg->append_terse = true;
+        ret = 0;
     } else if (!strcmp(name, "showcmd")) {
         cfg->show_cmd = true;
         ret = 0;
@@ -2361,6 +2364,10 @@ static int finish_config(struct bench_config *cfg, char *err,
     unsigned kept = 0;
 
     cfg->formats = cfg->formats ? cfg->formats : OUTPUT_NORMAL;
+    /* As fio: the terse lines too, before the normal reports. */
+    if (cfg->append_terse && (cfg->formats & OUTPUT_NORMAL)) {
+        cfg->formats |= OUTPUT_TERSE;
+    }
     cfg->eta_interval_ns = cfg->eta_interval_ns ? cfg->eta_interval_ns
                                                 : 1000000000;
     for (unsigned i = 0; i < cfg->nr_jobs; i++) {

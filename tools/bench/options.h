@@ -234,6 +234,7 @@ struct bench_config {
     bool sparse_temp_files;
     bool parse_only;
     bool show_cmd;              /* --showcmd: print the command line */
+    bool append_terse;          /* --append-terse */
     bool warnings_fatal;        /* --warnings-fatal */
     /* The jobs as one command line ("--name=a --rw=read ..."), job files
      * included, for --showcmd. */
