@@ -403,6 +403,26 @@ static qcow2_snapshot *copy_list(const qcow2_state *s, bool extra_room)
     return copy;
 }
 
+/* The extra data an entry gets when written (put_entry()): at least the
+ * fields this version knows, so that the list in memory says what the
+ * table on disk holds. */
+static int complete_extra(qcow2_snapshot *sn)
+{
+    if (sn->extra_len >= EXTRA_BYTES) {
+        return 0;
+    }
+    uint8_t *extra = realloc(sn->extra, EXTRA_BYTES);
+    if (!extra) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    qcow2_put64(extra, sn->vm_state_size);
+    qcow2_put64(extra + 8, sn->disk_size);
+    qcow2_put64(extra + 16, (uint64_t)sn->icount);
+    sn->extra = extra;
+    sn->extra_len = EXTRA_BYTES;
+    return 0;
+}
+
 int coroutine_fn qcow2_rewrite_snapshots(qcow2_state *s)
 {
     int ret = qcow2_flush_metadata(s);
@@ -410,6 +430,12 @@ int coroutine_fn qcow2_rewrite_snapshots(qcow2_state *s)
 
     if (ret < 0) {
         return ret;
+    }
+    for (uint32_t i = 0; list && i < s->h.nb_snapshots; i++) {
+        if (complete_extra(&list[i]) < 0) {
+            qcow2_free_snapshot_list(list, s->h.nb_snapshots);
+            return -ENOMEM;
+        }
     }
     if (!list) {
         return blk_error(-ENOMEM, "out of memory");
