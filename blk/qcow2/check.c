@@ -197,10 +197,6 @@ static int count_snapshots(struct checker *k)
                    "is too large; snapshot table entry corrupted", sn->id,
                    sn->name, sn->l1_size);
             k->c->corruptions++;
-        } else if (sn->l1_error && sn->l1_offset > 0 &&
-                   !(sn->l1_offset & (s->cluster_size - 1))) {
-            /* Past the end of the file: QEMU's words for that. */
-            count(k, sn->l1_offset, (uint64_t)sn->l1_size * 8);
         } else if (sn->l1_error) {
             report(k, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": L1 "
                    "table is %s; snapshot table entry corrupted", sn->id,
@@ -211,8 +207,8 @@ static int count_snapshots(struct checker *k)
             report(k, "ERROR: out of memory for snapshot %s's L1 table",
                    sn->id);
             k->c->check_errors++;
-        } else if (read_at(s, l1, (uint64_t)sn->l1_size * 8,
-                           sn->l1_offset) < 0) {
+        } else if (qcow2_pread_zeroed(s->file, l1, (uint64_t)sn->l1_size * 8,
+                                      sn->l1_offset) < 0) {
             report(k, "ERROR: I/O error reading snapshot %s's L1 table",
                    sn->id);
             k->c->check_errors++;

@@ -57,6 +57,17 @@ int qcow2_check_table(const struct coblk_dev *file, uint32_t cluster_bits,
     return 0;
 }
 
+int qcow2_pread_zeroed(struct coblk_dev *file, void *buf, uint64_t bytes,
+                       uint64_t offset)
+{
+    uint64_t in_file = offset >= file->size ? 0
+                       : file->size - offset < bytes ? file->size - offset
+                                                     : bytes;
+
+    memset((uint8_t *)buf + in_file, 0, bytes - in_file);
+    return in_file ? coblk_pread(file, buf, in_file, offset) : 0;
+}
+
 /* The unknown incompatible features `bits` as qemu-img names them: the
  * names the image's feature table gives, in its order, then the mask of
  * the bits it does not name. */

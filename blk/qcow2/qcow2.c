@@ -170,7 +170,11 @@ static int load_l1(qcow2_state *s)
     if (!s->l1) {
         return blk_error(-ENOMEM, "out of memory");
     }
-    int ret = bytes ? coblk_pread(s->file, s->l1, bytes, s->h.l1_offset) : 0;
+    /* A snapshot's table may run past the end of the file (the active
+     * one was checked at open). */
+    int ret = bytes ? qcow2_pread_zeroed(s->file, s->l1, bytes,
+                                         s->h.l1_offset)
+                    : 0;
     if (ret < 0) {
         return blk_error(ret, "qcow2: reading the L1 table: %s",
                          strerror(-ret));

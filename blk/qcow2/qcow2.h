@@ -206,6 +206,10 @@ typedef struct qcow2_state {
  * message naming the field. */
 int qcow2_read_header(struct coblk_dev *file, qcow2_header *h);
 void qcow2_header_free(qcow2_header *h);
+/* Reads bytes at offset of file; what lies past its end reads as zeroes,
+ * as QEMU reads a snapshot's L1 table that runs past it. */
+int qcow2_pread_zeroed(struct coblk_dev *file, void *buf, uint64_t bytes,
+                       uint64_t offset);
 /* Checks that [offset, offset + bytes) is cluster-aligned and inside the
  * file; names `what` in the message.  Returns 0 or -EINVAL. */
 int qcow2_check_table(const struct coblk_dev *file, uint32_t cluster_bits,

@@ -1,7 +1,7 @@
 /*
  * Changing refcount_bits (qemu-img amend -o refcount_bits=N): every
  * refcount is copied into new refcount blocks of the new width and a new
- * refcount table, both placed past the end of the file; the header then
+ * refcount table, both placed past the last cluster in use; the header then
  * switches to them in one write.  In the new blocks the old blocks and
  * table already count as free and the new ones as used, so the image is
  * consistent on either side of that write; a crash before it leaves the
@@ -21,8 +21,11 @@
 #define ORDER_FIELD 96u
 #define MAX_CLUSTERS (1ull << 32)   /* a bound on the memory taken */
 
-/* The new structures, past the file's clusters: `blocks` refcount blocks
- * then `table` clusters of refcount table, enough to count themselves. */
+/* The new structures, past the last cluster in use: `blocks` refcount
+ * blocks then `table` clusters of refcount table, enough to count
+ * themselves.  Past the last cluster in use, not the end of the file: a
+ * file with a long unused tail (or a block device) needs no blocks for
+ * it. */
 struct layout {
     uint64_t start;                 /* first cluster of the blocks */
     uint64_t blocks, table;
@@ -34,10 +37,36 @@ static uint64_t div_up(uint64_t a, uint64_t b)
     return (a + b - 1) / b;
 }
 
-static struct layout plan(const qcow2_state *s, uint32_t order)
+/* The cluster after the last one in use, the old refcount structures
+ * counted in whatever their refcounts say (they must survive until the
+ * header switches). */
+static int coroutine_fn used_end(qcow2_state *s, uint64_t *end)
+{
+    uint64_t clusters = div_up(s->file->size, s->cluster_size);
+    uint64_t table = s->h.refcount_table_offset >> s->h.cluster_bits;
+
+    *end = table + s->h.refcount_table_clusters;
+    for (uint64_t i = 0; i < s->reftable_entries; i++) {
+        uint64_t c = (s->reftable[i] & QCOW2_L1E_OFFSET_MASK) >>
+                     s->h.cluster_bits;
+        *end = c && c + 1 > *end ? c + 1 : *end;
+    }
+    for (uint64_t c = *end; c < clusters; c++) {
+        uint64_t refcount;
+        int ret = qcow2_get_refcount(s, c << s->h.cluster_bits, &refcount);
+        if (ret < 0) {
+            return ret;
+        }
+        *end = refcount ? c + 1 : *end;
+    }
+    return 0;
+}
+
+static struct layout plan(const qcow2_state *s, uint64_t start,
+                          uint32_t order)
 {
     struct layout l = {
-        .start = div_up(s->file->size, s->cluster_size),
+        .start = start,
         .per_block = (s->cluster_size * 8) >> order,
     };
     uint64_t blocks, table;
@@ -128,7 +157,11 @@ static int coroutine_fn write_structures(qcow2_state *s,
         ret = coblk_co_flush(s->file);
     }
     free(table);
-    return ret;
+    return ret < 0 ? blk_error(ret, "qcow2: writing %" PRIu64 " clusters of "
+                               "new refcount structures at %#" PRIx64 ": %s",
+                               l->blocks + l->table, l->start * cs,
+                               strerror(-ret))
+                   : 0;
 }
 
 /* The header's table fields and refcount_order, in one write (the fields
@@ -176,7 +209,15 @@ int coroutine_fn qcow2_change_refcount_order(qcow2_state *s, uint32_t order)
     if (order == s->h.refcount_order) {
         return 0;
     }
-    struct layout l = plan(s, order);
+    uint64_t start = 0;
+    int ret = qcow2_flush_metadata(s);
+    if (ret == 0) {
+        ret = used_end(s, &start);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    struct layout l = plan(s, start, order);
     if (l.start + l.blocks + l.table > MAX_CLUSTERS ||
         l.table > UINT32_MAX) {
         return blk_error(-EFBIG, "qcow2: the image is too large to change "
@@ -187,10 +228,7 @@ int coroutine_fn qcow2_change_refcount_order(qcow2_state *s, uint32_t order)
         return blk_error(-ENOMEM, "out of memory for %" PRIu64 " refcount "
                          "blocks", l.blocks);
     }
-    int ret = qcow2_flush_metadata(s);
-    if (ret == 0) {
-        ret = fill_blocks(s, &l, 1u << order, blocks);
-    }
+    ret = fill_blocks(s, &l, 1u << order, blocks);
     if (ret == 0) {
         ret = write_structures(s, &l, blocks);
     }

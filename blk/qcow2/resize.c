@@ -127,11 +127,12 @@ static int coroutine_fn grow_file(qcow2_state *s, uint64_t end,
     return ret;
 }
 
-/* Host clusters [host, host + bytes) the file already had (freed ones
- * reused) must read as zeroes: written so with full preallocation,
- * zeroed in place with falloc (reserved), holes with metadata. */
-static int coroutine_fn zero_reused(qcow2_state *s, uint64_t host,
-                                    uint64_t bytes, enum coblk_prealloc mode)
+/* Host bytes [host, host + bytes) the file already has (freed clusters
+ * reused, or the new part of a cluster in use) must read as zeroes:
+ * written so with full preallocation, zeroed in place with falloc
+ * (reserved), holes with metadata. */
+static int coroutine_fn zero_host(qcow2_state *s, uint64_t host,
+                                  uint64_t bytes, enum coblk_prealloc mode)
 {
     if (mode != COBLK_PREALLOC_FULL) {
         return coblk_co_pwrite_zeroes(s->file, host, bytes,
@@ -145,9 +146,10 @@ static int coroutine_fn zero_reused(qcow2_state *s, uint64_t host,
     memset(zeroes, 0, s->cluster_size);
     int ret = 0;
     for (uint64_t at = 0; at < bytes && ret == 0; at += s->cluster_size) {
-        struct iovec iov = { zeroes, s->cluster_size };
-        ret = coblk_co_pwritev(s->file, host + at, s->cluster_size, &iov, 1,
-                               0);
+        uint64_t len = bytes - at < s->cluster_size ? bytes - at
+                                                    : s->cluster_size;
+        struct iovec iov = { zeroes, len };
+        ret = coblk_co_pwritev(s->file, host + at, len, &iov, 1, 0);
     }
     free(zeroes);
     return ret;
@@ -156,12 +158,13 @@ static int coroutine_fn zero_reused(qcow2_state *s, uint64_t host,
 /* A preallocated cluster's L2 entry, as QEMU makes it: plain data, its
  * host cluster reading as zeroes (fresh file space, or zeroed); with
  * extended L2 entries, a host cluster whose subclusters are all still
- * unallocated. */
+ * unallocated, or over a backing image (which would show through them)
+ * all zero. */
 static void set_preallocated(qcow2_state *s, uint64_t *entry, uint64_t host)
 {
     entry[0] = htobe64(host | QCOW2_OFLAG_COPIED);
     if (s->l2_entry_bytes == 16) {
-        entry[1] = 0;
+        entry[1] = s->backing ? htobe64(0xffffffffull << 32) : 0;
     }
     qcow2_cache_mark_dirty(&s->l2_cache, entry);
 }
@@ -172,12 +175,32 @@ static bool has_host(const uint64_t *entry)
                                 QCOW2_OFLAG_COMPRESSED);
 }
 
-/* Preallocates the unallocated clusters of guest [begin, end), all under
- * one L2 table: their host clusters in one run, counted first, then the
- * file grown (or the reused part zeroed) to hold them, then the entries
- * pointed at them, so that no entry names space the file lacks. */
-static int coroutine_fn preallocate_table(qcow2_state *s, uint64_t begin,
-                                          uint64_t end,
+/* A cluster the image owns already, where it reaches into the new space
+ * [from, end): falloc and full take that part of its host cluster too
+ * (the rest holds data).  Shared clusters are left: a snapshot may see
+ * that part. */
+static int coroutine_fn reserve_tail(qcow2_state *s, uint64_t c,
+                                     uint64_t e, uint64_t from, uint64_t end,
+                                     enum coblk_prealloc mode)
+{
+    uint64_t start = c > from ? c : from;
+    uint64_t stop = c + s->cluster_size < end ? c + s->cluster_size : end;
+
+    if (mode == COBLK_PREALLOC_METADATA || (e & QCOW2_OFLAG_COMPRESSED) ||
+        !(e & QCOW2_OFLAG_COPIED) || start >= stop) {
+        return 0;
+    }
+    uint64_t host = (e & QCOW2_L2E_OFFSET_MASK) + (start - c);
+    return zero_host(s, host, stop - start, mode);
+}
+
+/* Preallocates the clusters of guest [begin, end), all under one L2
+ * table, whose new space starts at from: the unallocated ones get host
+ * clusters in one run, counted first, then the file grown (or the
+ * reused part zeroed) to hold them, then the entries pointed at them, so
+ * that no entry names space the file lacks. */
+static int coroutine_fn preallocate_table(qcow2_state *s, uint64_t from,
+                                          uint64_t begin, uint64_t end,
                                           enum coblk_prealloc mode)
 {
     uint64_t n = 0, *entry;
@@ -185,7 +208,11 @@ static int coroutine_fn preallocate_table(qcow2_state *s, uint64_t begin,
 
     for (uint64_t c = begin; c < end && ret == 0; c += s->cluster_size) {
         ret = qcow2_l2_entry(s, c, true, &entry);
-        n += ret == 0 && !has_host(entry);
+        if (ret == 0 && has_host(entry)) {
+            ret = reserve_tail(s, c, be64toh(entry[0]), from, end, mode);
+        } else {
+            n += ret == 0;
+        }
     }
     uint64_t host;
     bool fresh;
@@ -197,10 +224,15 @@ static int coroutine_fn preallocate_table(qcow2_state *s, uint64_t begin,
     }
     uint64_t run_end = host + (n << s->h.cluster_bits);
     uint64_t inside_end = run_end < s->file->size ? run_end : s->file->size;
-    ret = host < inside_end ? zero_reused(s, host, inside_end - host, mode)
+    ret = host < inside_end ? zero_host(s, host, inside_end - host, mode)
                             : 0;
     if (ret == 0 && run_end > s->file->size) {
         ret = grow_file(s, run_end, mode);
+    }
+    if (ret < 0) {
+        /* No entry names the run yet: it goes back (no leak). */
+        qcow2_free_clusters(s, host, n);
+        return ret;
     }
     for (uint64_t c = begin; c < end && ret == 0; c += s->cluster_size) {
         ret = qcow2_l2_entry(s, c, true, &entry);
@@ -221,13 +253,19 @@ static int coroutine_fn preallocate(qcow2_state *s, uint64_t from,
     uint64_t cs = s->cluster_size;
     uint64_t begin = s->backing ? (from + cs - 1) & ~(cs - 1)
                                 : from & ~(cs - 1);
+    /* A step within one L2 table, and at most half what a refcount block
+     * counts: a run that fills a block's whole range leaves no room for
+     * the block itself. */
     uint64_t per_table = cs << s->l2_bits;
+    uint64_t half_block = (s->refblock_entries > 1 ? s->refblock_entries / 2
+                                                   : 1) << s->h.cluster_bits;
+    uint64_t step = per_table < half_block ? per_table : half_block;
     int ret = 0;
 
     for (uint64_t at = begin; at < to && ret == 0;) {
-        uint64_t table_end = (at & ~(per_table - 1)) + per_table;
-        uint64_t stop = table_end < to ? table_end : to;
-        ret = preallocate_table(s, at, stop, mode);
+        uint64_t step_end = (at & ~(step - 1)) + step;
+        uint64_t stop = step_end < to ? step_end : to;
+        ret = preallocate_table(s, from, at, stop, mode);
         at = stop;
     }
     return ret == 0 ? qcow2_flush_metadata(s) : ret;
@@ -273,6 +311,19 @@ static int coroutine_fn resize_locked(qcow2_state *s, uint64_t size)
     return ret;
 }
 
+/* Growing over a backing image that is larger: the new space must read
+ * as zeroes, not as what the backing image holds there (QEMU zeroes it
+ * too).  The image has its new size already. */
+static int coroutine_fn zero_backing_tail(struct coblk_dev *dev, uint64_t old,
+                                          uint64_t size)
+{
+    qcow2_state *s = dev->opaque;
+    uint64_t stop = size < s->backing->size ? size : s->backing->size;
+
+    dev->size = size;
+    return qcow2_co_pwrite_zeroes(dev, old, stop - old, 0);
+}
+
 int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size,
                                    enum coblk_prealloc mode)
 {
@@ -285,9 +336,14 @@ int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size,
     }
     coblk_co_mutex_lock(&s->lock);
     int ret = resize_locked(s, size);
-    if (ret == 0 && mode != COBLK_PREALLOC_OFF && size > old) {
-        ret = preallocate(s, old, size, mode);
-    }
     coblk_co_mutex_unlock(&s->lock);
+    if (ret == 0 && size > old && s->backing && s->backing->size > old) {
+        ret = zero_backing_tail(dev, old, size);
+    }
+    if (ret == 0 && mode != COBLK_PREALLOC_OFF && size > old) {
+        coblk_co_mutex_lock(&s->lock);
+        ret = preallocate(s, old, size, mode);
+        coblk_co_mutex_unlock(&s->lock);
+    }
     return ret;
 }

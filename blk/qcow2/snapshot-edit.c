@@ -595,9 +595,9 @@ static int coroutine_fn read_snapshot_l1(qcow2_state *s,
     if (!*l1) {
         return blk_error(-ENOMEM, "out of memory");
     }
-    struct iovec iov = { *l1, (size_t)sn->l1_size * 8 };
-    int ret = sn->l1_size ? coblk_co_preadv(s->file, sn->l1_offset,
-                                            iov.iov_len, &iov, 1)
+    int ret = sn->l1_size ? qcow2_pread_zeroed(s->file, *l1,
+                                               (uint64_t)sn->l1_size * 8,
+                                               sn->l1_offset)
                           : 0;
     if (ret < 0) {
         free(*l1);

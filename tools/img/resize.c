@@ -108,7 +108,8 @@ static int resize(const char *filename, const char *size_arg,
     if (ret == 0) {
         int err = coblk_truncate_prealloc(img.dev, size, mode);
         if (err < 0) {
-            img_error("%s", coblk_last_error());
+            img_error("%s", *coblk_last_error() ? coblk_last_error()
+                                                : strerror(-err));
             ret = 1;
         } else if (!o->quiet) {
             printf("Image resized.\n");
