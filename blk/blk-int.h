@@ -200,10 +200,26 @@ int blk_run_in_coroutine(int (*fn)(void *opaque), void *opaque);
  * -EBUSY ("Failed to get \"write\" lock") or -errno with a message. */
 int blk_lock_image(int fd, const char *path, bool write);
 
+/* The file's own create options, which every format takes as qemu-img
+ * does (file-posix's): nocow (btrfs) and extent_size_hint (XFS; 1M by
+ * default, 0 for none). */
+struct blk_file_opts {
+    bool nocow;
+    uint64_t extent_size_hint;
+};
+#define BLK_FILE_OPTS_DEFAULT { .nocow = false, .extent_size_hint = 1 << 20 }
+/* 1 when key is one of them (value parsed into o), 0 when not, or
+ * -EINVAL with qemu-img's message. */
+int blk_file_option(struct blk_file_opts *o, const char *key,
+                    const char *value);
+
 /* Opens path for a new image (created if missing), locked for writing,
- * and only then empties it: an image in use is never destroyed.  Returns
- * the fd, or -errno with a message naming `who` (the driver). */
-int blk_create_file(const char *path, const char *who);
+ * and only then empties it: an image in use is never destroyed.  Then
+ * applies o where the file system has them (elsewhere they are no
+ * error, as in QEMU).  Returns the fd, or -errno with a message naming
+ * `who` (the driver). */
+int blk_create_file(const char *path, const char *who,
+                    const struct blk_file_opts *o);
 
 /* Runs fn(opaque) on a worker thread (worker.c) while the calling
  * coroutine waits, for CPU-bound work; returns fn's result. */

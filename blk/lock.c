@@ -12,8 +12,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "blk-int.h"
@@ -89,7 +92,52 @@ int blk_lock_image(int fd, const char *path, bool write)
     return 0;
 }
 
-int blk_create_file(const char *path, const char *who)
+int blk_file_option(struct blk_file_opts *o, const char *key,
+                    const char *value)
+{
+    if (!strcmp(key, "nocow")) {
+        if (strcmp(value, "on") && strcmp(value, "off")) {
+            return blk_error(-EINVAL, "Parameter 'nocow' expects 'on' or "
+                             "'off'");
+        }
+        o->nocow = !strcmp(value, "on");
+        return 1;
+    }
+    if (!strcmp(key, "extent_size_hint")) {
+        uint64_t hint;
+        if (blk_parse_size(value, &hint) < 0) {
+            return blk_error(-EINVAL, "Parameter 'extent_size_hint' expects "
+                             "a size");
+        }
+        if (hint > UINT32_MAX) {
+            return blk_error(-EINVAL, "Extent size hint is too large");
+        }
+        o->extent_size_hint = hint;
+        return 1;
+    }
+    return 0;
+}
+
+/* nocow and the extent size hint, on the new empty file: where the file
+ * system has neither, nothing happens (QEMU ignores that too). */
+static void tune_new_file(int fd, const struct blk_file_opts *o)
+{
+    int flags;
+    struct fsxattr attr;
+
+    if (o->nocow && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+        flags |= FS_NOCOW_FL;
+        (void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    }
+    if (o->extent_size_hint && ioctl(fd, FS_IOC_FSGETXATTR, &attr) == 0) {
+        attr.fsx_xflags |= FS_XFLAG_EXTSIZE;
+        attr.fsx_extsize = (uint32_t)o->extent_size_hint;
+        (void)ioctl(fd, FS_IOC_FSSETXATTR, &attr);
+    }
+}
+
+int blk_create_file(const char *path, const char *who,
+                    const struct blk_file_opts *o)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
@@ -104,5 +152,6 @@ int blk_create_file(const char *path, const char *who)
         close(fd);
         return ret;
     }
+    tune_new_file(fd, o);
     return fd;
 }

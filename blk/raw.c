@@ -185,20 +185,30 @@ static int coroutine_fn raw_block_status(struct coblk_dev *dev,
     return ret;
 }
 
-/* preallocation=off (sparse), falloc or full (zeroes written), as
- * qemu-img create -f raw takes it. */
+struct raw_create_opts {
+    int prealloc;
+    struct blk_file_opts file;
+};
+
+/* preallocation=off (sparse), falloc or full (zeroes written), and the
+ * file's options, as qemu-img create -f raw takes them. */
 static int raw_option_prealloc(void *opaque, const char *key,
                                const char *value)
 {
     static const char *const modes[] = { "off", "falloc", "full" };
+    struct raw_create_opts *o = opaque;
+    int ret = blk_file_option(&o->file, key, value);
 
+    if (ret != 0) {
+        return ret < 0 ? ret : 0;
+    }
     if (strcmp(key, "preallocation")) {
         return blk_error(-EINVAL, "raw: unknown option '%s' "
-                         "(preallocation)", key);
+                         "(preallocation, nocow, extent_size_hint)", key);
     }
     for (int i = 0; i < 3; i++) {
         if (!strcmp(value, modes[i])) {
-            *(int *)opaque = i;
+            o->prealloc = i;
             return 0;
         }
     }
@@ -208,8 +218,9 @@ static int raw_option_prealloc(void *opaque, const char *key,
 
 static int raw_create(const char *path, uint64_t size, const char *options)
 {
-    int mode = 0;
-    int ret = blk_parse_options(options, raw_option_prealloc, &mode);
+    struct raw_create_opts o = { .file = BLK_FILE_OPTS_DEFAULT };
+    int ret = blk_parse_options(options, raw_option_prealloc, &o);
+    int mode = o.prealloc;
 
     if (ret < 0) {
         return ret;
@@ -218,7 +229,7 @@ static int raw_create(const char *path, uint64_t size, const char *options)
         return blk_error(-EFBIG, "raw: size %llu is too large",
                          (unsigned long long)size);
     }
-    int fd = blk_create_file(path, "raw");
+    int fd = blk_create_file(path, "raw", &o.file);
     if (fd < 0) {
         return fd;
     }
@@ -251,8 +262,8 @@ static int raw_create(const char *path, uint64_t size, const char *options)
 static int raw_measure(const char *options, uint64_t size, uint64_t *metadata,
                        uint64_t *cluster_size, bool *data_is_size)
 {
-    int mode;
-    int ret = blk_parse_options(options, raw_option_prealloc, &mode);
+    struct raw_create_opts o = { .file = BLK_FILE_OPTS_DEFAULT };
+    int ret = blk_parse_options(options, raw_option_prealloc, &o);
 
     (void)size;
     *metadata = 0;

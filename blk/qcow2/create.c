@@ -37,6 +37,7 @@ struct create_opts {
     unsigned compression_type;
     enum prealloc prealloc;
     char *backing_file, *backing_fmt;       /* malloc'd */
+    struct blk_file_opts file;
 };
 
 /* on/off, or QEMU's synonyms yes/no, true/false. */
@@ -75,8 +76,11 @@ static int create_option(void *opaque, const char *key, const char *value)
     static const char *const prealloc[] = { "off", "metadata", "falloc",
                                             "full" };
     unsigned i = 0;
-    int ret;
+    int ret = blk_file_option(&o->file, key, value);
 
+    if (ret != 0) {
+        return ret < 0 ? ret : 0;
+    }
     if (!strcmp(key, "cluster_size")) {
         if (blk_parse_size(value, &o->cluster_size) < 0) {
             return blk_error(-EINVAL, "qcow2: bad cluster_size '%s'", value);
@@ -496,7 +500,7 @@ static int backing_size(const char *path, const struct create_opts *o,
 static int write_image(const char *path, const struct create_opts *o,
                        uint64_t size, const struct layout *l)
 {
-    int fd = blk_create_file(path, "qcow2");
+    int fd = blk_create_file(path, "qcow2", &o->file);
     if (fd < 0) {
         return fd;
     }
@@ -523,7 +527,8 @@ static int write_image(const char *path, const struct create_opts *o,
 int qcow2_create(const char *path, uint64_t size, const char *options)
 {
     struct create_opts o = { .cluster_size = DEFAULT_CLUSTER, .version = 3,
-                             .refcount_bits = 16 };
+                             .refcount_bits = 16,
+                             .file = BLK_FILE_OPTS_DEFAULT };
     struct layout l = { 0 };
     int ret = blk_parse_options(options, create_option, &o);
 
@@ -564,7 +569,8 @@ int qcow2_measure(const char *options, uint64_t size, uint64_t *metadata,
                   uint64_t *cluster_size, bool *data_is_size)
 {
     struct create_opts o = { .cluster_size = DEFAULT_CLUSTER, .version = 3,
-                             .refcount_bits = 16 };
+                             .refcount_bits = 16,
+                             .file = BLK_FILE_OPTS_DEFAULT };
     int ret = blk_parse_options(options, create_option, &o);
 
     free(o.backing_file);

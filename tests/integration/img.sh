@@ -422,6 +422,10 @@ bad.raw 10Q
 bad.raw 1M extra
 -F qcow2 bad.raw 1M
 -o size=3M bad.raw 1M
+-f raw -o preallocation=off,nocow=on,extent_size_hint=0 new-hint.raw 1M
+-f qcow2 -o nocow=off,extent_size_hint=256k new-hint.qcow2 1M
+-f raw -o extent_size_hint=5G bad.raw 1M
+-f qcow2 -o extent_size_hint=x bad.qcow2 1M
 EOF
 same create
 # qemu-img lists options coblk does not have (encryption, data files).

@@ -37,13 +37,19 @@ static const struct opt_desc qcow2_opts[] = {
     { "lazy_refcounts", T_BOOL, "off", "Postpone refcount updates" },
     { "refcount_bits", T_NUM, "16", "Width of a reference count entry in "
                                     "bits" },
+    { "nocow", T_BOOL, NULL, "Turn off copy-on-write (valid only on btrfs)" },
+    { "extent_size_hint", T_SIZE, NULL,
+      "Extent size hint for the image file, 0 to disable" },
     { NULL, 0, NULL, NULL },
 };
 
 static const struct opt_desc raw_opts[] = {
     { "size", T_SIZE, NULL, "Virtual disk size" },
+    { "nocow", T_BOOL, NULL, "Turn off copy-on-write (valid only on btrfs)" },
     { "preallocation", T_STR, NULL,
       "Preallocation mode (allowed values: off, falloc, full)" },
+    { "extent_size_hint", T_SIZE, NULL,
+      "Extent size hint for the image file, 0 to disable" },
     { NULL, 0, NULL, NULL },
 };
 
