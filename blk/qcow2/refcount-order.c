@@ -19,7 +19,10 @@
 
 #define REFTABLE_FIELDS 48u         /* offset (8), clusters (4) */
 #define ORDER_FIELD 96u
-#define MAX_CLUSTERS (1ull << 32)   /* a bound on the memory taken */
+/* The clusters it counts in memory at most (2 GiB of 64-bit refcounts),
+ * as check's bound: beyond, a clear refusal rather than an allocation
+ * the system may not back. */
+#define MAX_CLUSTERS (1ull << 28)
 
 /* The new structures, past the last cluster in use: `blocks` refcount
  * blocks then `table` clusters of refcount table, enough to count
@@ -220,8 +223,10 @@ int coroutine_fn qcow2_change_refcount_order(qcow2_state *s, uint32_t order)
     struct layout l = plan(s, start, order);
     if (l.start + l.blocks + l.table > MAX_CLUSTERS ||
         l.table > UINT32_MAX) {
-        return blk_error(-EFBIG, "qcow2: the image is too large to change "
-                         "its refcount width here");
+        return blk_error(-EFBIG, "qcow2: %" PRIu64 " clusters in use are "
+                         "more than coblk changes the refcount width of "
+                         "(%llu); qemu-img convert makes a copy with the "
+                         "width wanted", l.start, MAX_CLUSTERS);
     }
     uint8_t *blocks = calloc(l.blocks, s->cluster_size);
     if (!blocks) {
