@@ -431,14 +431,14 @@ int coroutine_fn qcow2_rewrite_snapshots(qcow2_state *s)
     if (ret < 0) {
         return ret;
     }
-    for (uint32_t i = 0; list && i < s->h.nb_snapshots; i++) {
+    if (!list) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < s->h.nb_snapshots; i++) {
         if (complete_extra(&list[i]) < 0) {
             qcow2_free_snapshot_list(list, s->h.nb_snapshots);
             return -ENOMEM;
         }
-    }
-    if (!list) {
-        return blk_error(-ENOMEM, "out of memory");
     }
     ret = replace_table(s, list, s->h.nb_snapshots);
     int ret2 = qcow2_meta_build(s);

@@ -710,29 +710,48 @@ static bool debug_parse;
 
 /* iops|iops_slope|bw|bw_slope:LIMIT[%]: an IOPS limit is a number, a
  * bandwidth one a size in bytes per second, a percentage either. */
+/* A comma-separated list of names from `names` (NULL-terminated, at most
+ * 32) as the bit set of their indexes: 0, or -1 with the first other
+ * item (or the whole list, too long to read) in bad. */
+static int parse_name_set(const char *value, const char *const *names,
+                          unsigned *bits, char *bad, size_t bad_size)
+{
+    char copy[256], *save;
+
+    *bits = 0;
+    if (!value || strlen(value) >= sizeof(copy)) {
+        snprintf(bad, bad_size, "%s", value ? value : "");
+        return -1;
+    }
+    strcpy(copy, value);
+    for (char *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        unsigned i = 0;
+        while (names[i] && strcmp(item, names[i])) {
+            i++;
+        }
+        if (!names[i]) {
+            snprintf(bad, bad_size, "%s", item);
+            return -1;
+        }
+        *bits |= 1u << i;
+    }
+    return 0;
+}
+
 /* replay_skip=read,write,trim,sync: what a replay leaves out. */
 static int parse_replay_skip(struct job *job, const char *value, char *err,
                              size_t err_size)
 {
-    static const char *const kinds[] = { "read", "write", "trim", "sync" };
-    char copy[256], *save;
+    /* In the order of REPLAY_*. */
+    static const char *const kinds[] = { "read", "write", "trim", "sync",
+                                         NULL };
+    char bad[256];
 
-    if (strlen(value) >= sizeof(copy)) {
-        return fail(err, err_size, "replay_skip: too long");
-    }
-    strcpy(copy, value);
-    job->replay_skip = 0;
-    for (char *item = strtok_r(copy, ",", &save); item;
-         item = strtok_r(NULL, ",", &save)) {
-        unsigned k = 0;
-        while (k < 4 && strcmp(item, kinds[k])) {
-            k++;
-        }
-        if (k == 4) {
-            return fail(err, err_size, "replay_skip: expected read, write, "
-                        "trim or sync, got '%s'", item);
-        }
-        job->replay_skip |= 1u << k;
+    if (parse_name_set(value, kinds, &job->replay_skip, bad,
+                       sizeof(bad)) < 0) {
+        return fail(err, err_size, "replay_skip: expected read, write, "
+                    "trim or sync, got '%s'", bad);
     }
     return 0;
 }
@@ -1475,33 +1494,15 @@ static struct job *add_job(struct bench_config *cfg, const char *name,
 static int parse_formats(struct bench_config *cfg, const char *value,
                          char *err, size_t err_size)
 {
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } formats[] = {
-        { "normal", OUTPUT_NORMAL }, { "json", OUTPUT_JSON },
-        { "json+", OUTPUT_JSON_PLUS }, { "terse", OUTPUT_TERSE },
-    };
-    char copy[256], *save, *item;
+    /* In the order of the OUTPUT_* bits. */
+    static const char *const formats[] = { "normal", "json", "json+",
+                                           "terse", NULL };
+    char bad[256];
 
-    if (!value || strlen(value) >= sizeof(copy)) {
-        return fail(err, err_size, "output-format: expected a list of "
-                    "normal, json, json+ and terse");
-    }
-    cfg->formats = 0;
-    strcpy(copy, value);
-    for (item = strtok_r(copy, ",", &save); item;
-         item = strtok_r(NULL, ",", &save)) {
-        size_t i = 0;
-        while (i < sizeof(formats) / sizeof(formats[0]) &&
-               strcmp(item, formats[i].name)) {
-            i++;
-        }
-        if (i == sizeof(formats) / sizeof(formats[0])) {
-            return fail(err, err_size, "output-format: expected normal, "
-                        "json, json+ or terse, got '%s'", item);
-        }
-        cfg->formats |= formats[i].bit;
+    if (parse_name_set(value, formats, &cfg->formats, bad, sizeof(bad)) <
+        0) {
+        return fail(err, err_size, "output-format: expected normal, json, "
+                    "json+ or terse, got '%s'", bad);
     }
     if (!cfg->formats) {
         return fail(err, err_size, "output-format: empty");
@@ -1575,24 +1576,14 @@ static int parse_debug(const char *value, char *err, size_t err_size)
         "rate", "compress", "steadystate", "helperthread", "zbd", "all",
         NULL,
     };
-    char copy[256], *save, *item;
+    enum { PARSE = 7, ALL = 19 };
+    unsigned bits;
+    char bad[256];
 
-    if (!value || strlen(value) >= sizeof(copy)) {
-        return fail(err, err_size, "debug: expected a list of fio's debug "
-                    "categories");
+    if (parse_name_set(value, kinds, &bits, bad, sizeof(bad)) < 0) {
+        return fail(err, err_size, "debug: unknown category '%s'", bad);
     }
-    strcpy(copy, value);
-    for (item = strtok_r(copy, ",", &save); item;
-         item = strtok_r(NULL, ",", &save)) {
-        size_t i = 0;
-        while (kinds[i] && strcmp(kinds[i], item)) {
-            i++;
-        }
-        if (!kinds[i]) {
-            return fail(err, err_size, "debug: unknown category '%s'", item);
-        }
-        debug_parse |= !strcmp(item, "parse") || !strcmp(item, "all");
-    }
+    debug_parse |= (bits & (1u << PARSE | 1u << ALL)) != 0;
     return 0;
 }
 

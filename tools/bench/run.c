@@ -83,13 +83,32 @@ static bool start_delay(uint64_t ns)
     return !stopping();
 }
 
-static bool only_reads(const struct job *job)
+static bool job_does(const struct job *job, int dir)
 {
     if (job->read_iolog[0]) {
-        return !(job->replay_kinds &
-                 ((1u << REPLAY_WRITE) | (1u << REPLAY_TRIM)));
+        return job->replay_kinds & (1u << dir);
     }
-    return job->rw == RW_READ || job->rw == RW_RANDREAD;
+    switch (job->rw) {
+    case RW_READ:
+    case RW_RANDREAD:
+        return dir == DIR_READ;
+    case RW_WRITE:
+    case RW_RANDWRITE:
+        return dir == DIR_WRITE || (dir == DIR_READ && job->verify);
+    case RW_TRIM:
+    case RW_RANDTRIM:
+        return dir == DIR_TRIM;
+    case RW_TRIMWRITE:
+    case RW_RANDTRIMWRITE:
+        return dir == DIR_TRIM || dir == DIR_WRITE;
+    default:
+        return dir != DIR_TRIM;
+    }
+}
+
+static bool only_reads(const struct job *job)
+{
+    return !job_does(job, DIR_WRITE) && !job_does(job, DIR_TRIM);
 }
 
 uint64_t bench_file_size(const struct job *job)
@@ -327,29 +346,6 @@ static bool ramping(const struct runner *rn)
 
 /* ---- sampling ---------------------------------------------------------------- */
 
-static bool job_does(const struct job *job, int dir)
-{
-    if (job->read_iolog[0]) {
-        return job->replay_kinds & (1u << dir);
-    }
-    switch (job->rw) {
-    case RW_READ:
-    case RW_RANDREAD:
-        return dir == DIR_READ;
-    case RW_WRITE:
-    case RW_RANDWRITE:
-        return dir == DIR_WRITE || (dir == DIR_READ && job->verify);
-    case RW_TRIM:
-    case RW_RANDTRIM:
-        return dir == DIR_TRIM;
-    case RW_TRIMWRITE:
-    case RW_RANDTRIMWRITE:
-        return dir == DIR_TRIM || dir == DIR_WRITE;
-    default:
-        return dir != DIR_TRIM;
-    }
-}
-
 static int series_push(struct series *s, const struct series_point *p)
 {
     if (s->count == s->capacity) {
@@ -535,30 +531,38 @@ static void prepare_flush(struct runner *rn, struct slot *s)
     }
 }
 
-static void prepare_io(struct runner *rn, struct slot *s)
+/* s's request: a read, write or trim of bytes at sector, counted as
+ * issued. */
+static void set_request(struct runner *rn, struct slot *s, int dir,
+                        uint64_t sector, uint64_t bytes)
 {
     static const uint32_t types[] = { COBLK_REQ_IN, COBLK_REQ_OUT,
                                       COBLK_REQ_DISCARD };
-    int dir = picker_direction(&rn->pick);
-    uint64_t bytes;
-    uint64_t unit = picker_block(&rn->pick, &bytes);
 
     s->dir = dir;
     s->bytes = bytes;
     s->req.type = types[dir];
-    s->req.sector = rn->first_sector + unit * (rn->unit_bytes /
-                                               COBLK_SECTOR_SIZE);
+    s->req.sector = sector;
     s->req.nr_sectors = (uint32_t)(bytes / COBLK_SECTOR_SIZE);
     s->iov.iov_len = bytes;
     s->req.iov = dir == DIR_TRIM ? NULL : &s->iov;
     s->req.iovcnt = dir == DIR_TRIM ? 0 : 1;
     rn->issued_bytes += bytes;
     rn->issued_ios++;
-    if (dir == DIR_WRITE) {
-        rn->writes_since_sync++;
-        if (rn->unit_seq) {
-            fill_for_verify(rn, s, unit);
-        }
+    rn->writes_since_sync += dir == DIR_WRITE;
+}
+
+static void prepare_io(struct runner *rn, struct slot *s)
+{
+    int dir = picker_direction(&rn->pick);
+    uint64_t bytes;
+    uint64_t unit = picker_block(&rn->pick, &bytes);
+
+    set_request(rn, s, dir,
+                rn->first_sector + unit * (rn->unit_bytes / COBLK_SECTOR_SIZE),
+                bytes);
+    if (dir == DIR_WRITE && rn->unit_seq) {
+        fill_for_verify(rn, s, unit);
     }
     if (rn->iolog.file) {
         log_issue(rn, s);
@@ -580,24 +584,13 @@ static void replay_advance(struct runner *rn)
 /* read_iolog=: the log's next I/O as it was recorded. */
 static void prepare_replayed(struct runner *rn, struct slot *s)
 {
-    static const uint32_t types[] = { COBLK_REQ_IN, COBLK_REQ_OUT,
-                                      COBLK_REQ_DISCARD };
     const struct replay_io *io = &rn->next;
 
     if (io->kind == REPLAY_SYNC) {
         prepare_flush(rn, s);
     } else {
-        s->dir = io->kind;
-        s->bytes = io->bytes;
-        s->req.type = types[io->kind];
-        s->req.sector = io->offset / COBLK_SECTOR_SIZE;
-        s->req.nr_sectors = (uint32_t)(io->bytes / COBLK_SECTOR_SIZE);
-        s->iov.iov_len = io->bytes;
-        s->req.iov = io->kind == REPLAY_TRIM ? NULL : &s->iov;
-        s->req.iovcnt = io->kind == REPLAY_TRIM ? 0 : 1;
-        rn->issued_bytes += io->bytes;
-        rn->issued_ios++;
-        rn->writes_since_sync += io->kind == REPLAY_WRITE;
+        set_request(rn, s, io->kind, io->offset / COBLK_SECTOR_SIZE,
+                    io->bytes);
         if (rn->iolog.file) {
             log_issue(rn, s);
         }
