@@ -8,9 +8,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "aio-int.h"
 #include "coblk/co-lock.h"
 #include "coblk/coblk.h"
 
@@ -89,6 +91,17 @@ struct blk_driver {
                                    uint64_t bytes, const struct iovec *iov,
                                    unsigned iovcnt, int req_flags);
     int coroutine_fn (*co_flush)(struct coblk_dev *dev);
+    /* Optional, a queue's hot path: starts a read or write of a queue's
+     * request, already checked (in bounds, aligned as the device needs, at
+     * most max_transfer bytes and IOV_MAX iovecs, nothing to serialise
+     * with), as one SQE whose CQE handler finishes the request with
+     * blk_request_finish() -- without resuming the request's coroutine,
+     * which ends at once.  Returns false, having started nothing, where
+     * the request needs the coroutine path. */
+    bool coroutine_fn (*start_rw)(struct coblk_dev *dev,
+                                  struct coblk_req *req, bool write,
+                                  uint64_t offset, uint64_t bytes,
+                                  int req_flags);
     /* Optional: NULL answers -ENOTSUP. */
     int coroutine_fn (*co_pdiscard)(struct coblk_dev *dev, uint64_t offset,
                                     uint64_t bytes);
@@ -143,10 +156,42 @@ extern const blk_driver blk_blkdebug_driver;
 extern const blk_driver blk_raw_driver;
 extern const blk_driver blk_qcow2_driver;
 
+/* What the library keeps in a queue's request, in its reserved words
+ * (accessed only as this). */
+typedef struct blk_req_private {
+    struct coblk_queue *queue;
+    struct coblk_dev *dev;
+    /* A request its driver started (start_rw): */
+    aio_cqe_handler handler;    /* its CQE's */
+    uint32_t bytes;             /* its length */
+    int32_t first_res;          /* its CQE's result, for a driver's rare path */
+} blk_req_private;
+
+_Static_assert(sizeof(blk_req_private) <=
+                   sizeof(((struct coblk_req *)0)->reserved),
+               "a request's private part fits its reserved words");
+
+static inline blk_req_private *blk_req_private_of(struct coblk_req *req)
+{
+    return (blk_req_private *)(void *)req->reserved;
+}
+
+static inline struct coblk_req *blk_req_of_handler(aio_cqe_handler *handler)
+{
+    return (struct coblk_req *)(void *)((char *)handler -
+                                        offsetof(blk_req_private, handler) -
+                                        offsetof(struct coblk_req, reserved));
+}
+
 /* The coroutine a queue runs each request in (io.c): runs the request on
- * the device in req->reserved[1], sets its status and error, and gives it
- * to blk_queue_request_done(). */
+ * the device its private part names, sets its status and error, and gives
+ * it to blk_queue_request_done() -- or leaves that to a driver that
+ * started it (start_rw). */
 void coroutine_fn blk_request_co(void *opaque);
+
+/* Finishes a request its driver started (start_rw), with the result of
+ * the transfer: 0 or a negative errno (io.c). */
+void blk_request_finish(struct coblk_req *req, int ret);
 
 /* A queue's request is done (queue.c): it goes to the completed ones, and
  * stops counting for drain. */

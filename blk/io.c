@@ -513,9 +513,26 @@ static void set_result(struct coblk_req *req, int ret)
                                                           : COBLK_S_IOERR;
 }
 
+/* request_rw(): the driver started the request (start_rw), and will
+ * finish it. */
+#define RW_STARTED 1
+
+/* A request a driver may start and finish from its CQE (start_rw): one
+ * that needs none of the generic path's work around the transfer. */
+static inline __attribute__((always_inline)) bool
+can_start(const struct coblk_dev *dev, bool write, uint64_t offset,
+          uint64_t bytes, const struct iovec *iov, unsigned iovcnt,
+          int req_flags)
+{
+    return dev->drv->start_rw && !(req_flags & COBLK_REQ_F_COMPRESS) &&
+           bytes <= dev->max_transfer && bytes <= INT32_MAX &&
+           iovcnt <= IOV_MAX && !needs_tracking(dev, write) &&
+           dio_aligned(dev, offset, bytes, iov, iovcnt);
+}
+
+/* A read or write: 0, a negative errno, or RW_STARTED. */
 static inline __attribute__((always_inline)) int coroutine_fn
-request_rw(struct coblk_dev *dev,
-                                   struct coblk_req *req, bool write)
+request_rw(struct coblk_dev *dev, struct coblk_req *req, bool write)
 {
     uint64_t sectors = dev->size / COBLK_SECTOR_SIZE;
     uint64_t bytes;
@@ -537,12 +554,17 @@ request_rw(struct coblk_dev *dev,
     if (bytes == 0) {
         return 0;
     }
-    return co_rw_checked(dev, write, req->sector * COBLK_SECTOR_SIZE, bytes,
-                         req->iov, req->iovcnt,
-                         write ? (int)(req->flags & (COBLK_REQ_F_FUA |
-                                                     COBLK_REQ_F_COMPRESS))
-                               : 0,
-                         false);
+    uint64_t offset = req->sector * COBLK_SECTOR_SIZE;
+    int req_flags = write ? (int)(req->flags & (COBLK_REQ_F_FUA |
+                                                COBLK_REQ_F_COMPRESS))
+                          : 0;
+    if (can_start(dev, write, offset, bytes, req->iov, req->iovcnt,
+                  req_flags) &&
+        dev->drv->start_rw(dev, req, write, offset, bytes, req_flags)) {
+        return RW_STARTED;
+    }
+    return co_rw_checked(dev, write, offset, bytes, req->iov, req->iovcnt,
+                         req_flags, false);
 }
 
 static int coroutine_fn request_range(struct coblk_dev *dev,
@@ -582,22 +604,24 @@ static uint32_t allowed_flags(uint32_t type)
     }
 }
 
-/* Runs a virtio-blk request and sets its status and error. */
-static inline __attribute__((always_inline)) void coroutine_fn
+/* Runs a virtio-blk request and sets its status and error; returns false
+ * if its driver started it instead, to finish it later. */
+static inline __attribute__((always_inline)) bool coroutine_fn
 co_request(struct coblk_dev *dev, struct coblk_req *req)
 {
     int ret;
 
     if (req->flags & ~allowed_flags(req->type)) {
         set_result(req, -ENOTSUP);
-        return;
+        return true;
     }
     switch (req->type) {
     case COBLK_REQ_IN:
-        ret = request_rw(dev, req, false);
-        break;
     case COBLK_REQ_OUT:
-        ret = request_rw(dev, req, true);
+        ret = request_rw(dev, req, req->type == COBLK_REQ_OUT);
+        if (ret == RW_STARTED) {
+            return false;
+        }
         break;
     case COBLK_REQ_FLUSH:
         ret = coblk_co_flush(dev);
@@ -616,6 +640,7 @@ co_request(struct coblk_dev *dev, struct coblk_req *req)
         break;
     }
     set_result(req, ret);
+    return true;
 }
 
 /* One function between the coroutine's start and the driver: each frame
@@ -625,6 +650,13 @@ void coroutine_fn blk_request_co(void *opaque)
 {
     struct coblk_req *req = opaque;
 
-    co_request((struct coblk_dev *)(uintptr_t)req->reserved[1], req);
+    if (co_request(blk_req_private_of(req)->dev, req)) {
+        blk_queue_request_done(req);
+    }
+}
+
+void blk_request_finish(struct coblk_req *req, int ret)
+{
+    set_result(req, ret);
     blk_queue_request_done(req);
 }

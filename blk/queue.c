@@ -46,9 +46,9 @@ struct coblk_queue {
     int event_fd;               /* remote: readable while done_count > 0 */
 };
 
-static struct coblk_queue *queue_of(const struct coblk_req *req)
+static struct coblk_queue *queue_of(struct coblk_req *req)
 {
-    return (struct coblk_queue *)(uintptr_t)req->reserved[0];
+    return blk_req_private_of(req)->queue;
 }
 
 /* i + n, an index of the done ring, wrapped (without a division: this runs
@@ -190,8 +190,8 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
             }
             break;
         }
-        req->reserved[0] = (uintptr_t)q;
-        req->reserved[1] = (uintptr_t)q->dev;
+        blk_req_private_of(req)->queue = q;
+        blk_req_private_of(req)->dev = q->dev;
         req->status = COBLK_S_IOERR;
         req->error = -EINPROGRESS;
         coblk_co *co = coblk_co_create(blk_request_co, req);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -611,6 +613,19 @@ static void test_null_reads_zeroes_unless_told_not_to(void **state)
     }
 }
 
+static struct rlimit file_size_limit;
+
+/* Teardown of the tests that shrink the image or limit the file size:
+ * what they changed is restored even when they fail. */
+static int restore_image(void **state)
+{
+    signal(SIGXFSZ, SIG_DFL);
+    if (file_size_limit.rlim_max) {
+        setrlimit(RLIMIT_FSIZE, &file_size_limit);
+    }
+    return truncate(image, DEV_SIZE);
+}
+
 static void test_read_past_shrunk_file_is_zero(void **state)
 {
     struct coblk_dev *dev;
@@ -639,7 +654,60 @@ static void test_read_past_shrunk_file_is_zero(void **state)
     assert_int_equal(first, stats.short_reads);
     assert_int_equal(coblk_dev_stats(NULL, &stats, sizeof(stats)), -EINVAL);
     coblk_dev_close(dev);
-    assert_int_equal(truncate(image, DEV_SIZE), 0);
+}
+
+/* A queue's read finishes from its CQE (start_rw) unless the transfer
+ * comes up short: then it goes on in a coroutine, as a synchronous read
+ * does. */
+static void test_queue_read_past_shrunk_file_is_zero(void **state)
+{
+    struct coblk_dev *dev;
+    struct coblk_dev_stats before, after;
+    char buf[2 * SECTOR];
+    struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    memset(buf, 0x44, sizeof(buf));
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_OUT, .iov = &iov, .iovcnt = 1,
+                       .sector = DEV_SIZE / SECTOR - 2 }, COBLK_S_OK, 0);
+    assert_int_equal(coblk_dev_stats(dev, &before, sizeof(before)), 0);
+    assert_int_equal(truncate(image, DEV_SIZE - SECTOR), 0);
+    memset(buf, 0x55, sizeof(buf));
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_IN, .iov = &iov, .iovcnt = 1,
+                       .sector = DEV_SIZE / SECTOR - 2 }, COBLK_S_OK, 0);
+    for (int i = 0; i < 2 * SECTOR; i++) {
+        assert_int_equal(buf[i], i < SECTOR ? 0x44 : 0);
+    }
+    assert_int_equal(coblk_dev_stats(dev, &after, sizeof(after)), 0);
+    assert_int_equal(after.short_reads, before.short_reads + 1);
+    coblk_dev_close(dev);
+}
+
+/* A queue's write the kernel fails: the error reaches the request.  (The
+ * file shrank, and growing it back passes the file size limit.) */
+static void test_queue_write_error_reaches_the_request(void **state)
+{
+    struct coblk_dev *dev;
+    char buf[SECTOR] = { 1 };
+    struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    assert_int_equal(truncate(image, SECTOR), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &file_size_limit), 0);
+    struct rlimit small = file_size_limit;
+    small.rlim_cur = 2 * SECTOR;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_OUT, .iov = &iov, .iovcnt = 1,
+                       .sector = 4 }, COBLK_S_IOERR, -EFBIG);
+    /* Below the limit, the same write succeeds. */
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_OUT, .iov = &iov, .iovcnt = 1,
+                       .sector = 1 }, COBLK_S_OK, 0);
+    coblk_dev_close(dev);
 }
 
 /* ---- queues on iothreads, drain --------------------------------------------- */
@@ -1689,7 +1757,12 @@ int main(void)
         cmocka_unit_test(test_write_zeroes_and_discard),
         cmocka_unit_test(test_sync_helpers),
         cmocka_unit_test(test_null_reads_zeroes_unless_told_not_to),
-        cmocka_unit_test(test_read_past_shrunk_file_is_zero),
+        cmocka_unit_test_teardown(test_read_past_shrunk_file_is_zero,
+                                  restore_image),
+        cmocka_unit_test_teardown(test_queue_read_past_shrunk_file_is_zero,
+                                  restore_image),
+        cmocka_unit_test_teardown(test_queue_write_error_reaches_the_request,
+                                  restore_image),
         cmocka_unit_test(test_two_queues_on_two_iothreads),
         cmocka_unit_test(test_close_drains_requests_in_flight),
         cmocka_unit_test(test_close_refuses_while_queues_are_open),
