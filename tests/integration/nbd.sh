@@ -1,0 +1,158 @@
+#!/bin/sh
+# coblk-nbd against its peers: QEMU's NBD client (qemu-io, qemu-img) reads
+# and writes through it, and what it exports must look exactly as
+# qemu-nbd's export of the same image (map with base:allocation and
+# qemu:allocation-depth, info, contents).  Skipped (77) without qemu-img,
+# qemu-io and qemu-nbd.
+set -u
+
+: "${top_builddir:?}"
+nbd="$top_builddir/tools/coblk-nbd"
+for tool in qemu-img qemu-io qemu-nbd python3; do
+    if ! command -v $tool >/dev/null 2>&1; then
+        echo "$tool is not installed: skipped"
+        exit 77
+    fi
+done
+work=$(mktemp -d /var/tmp/coblk-nbd-test.XXXXXX)
+cleanup() {
+    for pid in "$work"/*.pid; do
+        [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work" || exit 1
+failures=0
+passes=0
+
+check() {
+    what=$1
+    shift
+    if "$@" >check.out 2>&1; then
+        passes=$((passes + 1))
+    else
+        echo "FAILED: $what"
+        head -20 check.out
+        failures=$((failures + 1))
+    fi
+}
+
+# fails WHAT COMMAND...: the command must fail.
+fails() {
+    what=$1
+    shift
+    if "$@" >check.out 2>&1; then
+        echo "FAILED: $what (succeeded)"
+        failures=$((failures + 1))
+    else
+        passes=$((passes + 1))
+    fi
+}
+
+uri() { echo "nbd+unix:///${2:-}?socket=$work/$1.sock"; }
+
+# serve NAME ARGS...: coblk-nbd in the background on NAME.sock.
+serve() {
+    name=$1
+    shift
+    "$nbd" --fork --pid-file="$work/$name.pid" -k "$work/$name.sock" "$@"
+}
+
+# stop NAME: SIGTERM, then the server must be gone with its socket.
+stop() {
+    pid=$(cat "$work/$1.pid")
+    kill "$pid"
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    check "$1: exits on SIGTERM" sh -c "! kill -0 $pid 2>/dev/null"
+    check "$1: removes its socket" test ! -e "$work/$1.sock"
+}
+
+# ---- raw: every command QEMU's client sends ----------------------------------
+qemu-img create -q -f raw disk.raw 8M
+qemu-io -f raw -c 'write -P 0x11 0 1M' disk.raw >/dev/null
+serve raw -t -f raw disk.raw
+check "raw: read what the file holds" \
+    qemu-io -f raw -c 'read -P 0x11 0 1M' -c 'read -P 0 1M 1M' "$(uri raw)"
+check "raw: write, FUA write, zeroes, discard, flush" \
+    qemu-io -f raw -c 'write -P 0x22 1M 512k' -c 'write -f -P 0x33 2M 4k' \
+    -c 'write -z 0 64k' -c 'discard 3M 1M' -c 'flush' "$(uri raw)"
+check "raw: reads back through the export" \
+    qemu-io -f raw -c 'read -P 0 0 64k' -c 'read -P 0x11 64k 960k' \
+    -c 'read -P 0x22 1M 512k' -c 'read -P 0x33 2M 4k' "$(uri raw)"
+check "raw: unaligned writes and reads" \
+    qemu-io -f raw -c 'write -P 0x44 1000 3000' -c 'read -P 0x44 1000 3000' \
+    -c 'read -P 0 4000 96' "$(uri raw)"
+check "raw: convert from the export equals the file" \
+    qemu-img convert -f raw -O raw "$(uri raw)" copy.raw
+stop raw
+check "raw: the file holds the writes" \
+    qemu-io -f raw -c 'read -P 0x22 1M 512k' -c 'read -P 0x33 2M 4k' \
+    -c 'read -P 0x44 1000 3000' disk.raw
+check "raw: the copy equals the file" qemu-img compare -q copy.raw disk.raw
+
+qemu-img create -q -f raw bench.raw 8M
+serve bench -f raw bench.raw
+check "raw: many writes in flight" qemu-img bench -q -f raw -w -c 2048 \
+    -d 32 -s 4k --pattern=0x5a "$(uri bench)"
+check "raw: all of them landed" qemu-io -f raw -c 'read -P 0x5a 0 8M' bench.raw
+
+# ---- qcow2 over a backing file: as qemu-nbd exports it -----------------------
+qemu-img create -q -f raw base.raw 4M
+qemu-io -f raw -c 'write -P 1 0 1M' base.raw >/dev/null
+qemu-img create -q -f qcow2 -b base.raw -F raw top.qcow2
+qemu-io -f qcow2 -c 'write -P 2 512k 1M' -c 'write -z 2M 256k' \
+    top.qcow2 >/dev/null
+serve c -r -t -A -f qcow2 top.qcow2
+qemu-nbd --fork --pid-file="$work/q.pid" -k "$work/q.sock" -r -t -A \
+    -f qcow2 top.qcow2
+for s in c q; do
+    qemu-img map --output=json -f raw "$(uri $s)" >"map.$s"
+    qemu-img map --output=json --image-opts "driver=nbd,server.type=unix,\
+server.path=$work/$s.sock,x-dirty-bitmap=qemu:allocation-depth" >"depth.$s"
+    qemu-img info --output=json "$(uri $s)" | sed "s|/$s.sock|/X.sock|" \
+        >"info.$s"
+done
+check "qcow2: base:allocation as qemu-nbd's" cmp map.q map.c
+check "qcow2: qemu:allocation-depth as qemu-nbd's" cmp depth.q depth.c
+check "qcow2: info as qemu-nbd's" cmp info.q info.c
+check "qcow2: contents as qemu-nbd's" qemu-img compare "$(uri c)" "$(uri q)"
+fails "qcow2: read-only export refuses writes" \
+    qemu-io -f raw -c 'write -P 9 0 4k' "$(uri c)"
+check "qcow2: the refused write changed nothing" \
+    qemu-io -f qcow2 -r -c 'read -P 1 0 512k' top.qcow2
+stop c
+kill "$(cat q.pid)"
+
+# ---- names, one-shot serving, TCP ---------------------------------------------
+serve named -t -x disk0 -D "the first disk" -f raw disk.raw
+check "name: the named export opens" \
+    qemu-io -f raw -c 'read -P 0x22 1M 4k' "$(uri named disk0)"
+fails "name: another name is refused" \
+    qemu-io -f raw -c 'read 0 4k' "$(uri named disk1)"
+stop named
+
+serve once -f raw disk.raw
+check "one-shot: serves its first client" \
+    qemu-io -f raw -c 'read -P 0x22 1M 4k' "$(uri once)"
+sleep 0.5
+check "one-shot: gone after it" test ! -e once.sock
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$nbd" --fork --pid-file="$work/tcp.pid" -t -b 127.0.0.1 -p "$port" \
+    -f raw disk.raw
+check "tcp: reads over TCP" \
+    qemu-io -f raw -c 'read -P 0x22 1M 4k' "nbd://127.0.0.1:$port/"
+kill "$(cat tcp.pid)"
+
+# ---- usage errors --------------------------------------------------------------
+fails "usage: no file" "$nbd" -k x.sock
+fails "usage: a missing image" "$nbd" -k x.sock -f raw missing.raw
+fails "usage: -k with -p" "$nbd" -k x.sock -p 1234 disk.raw
+fails "usage: bad --shared" "$nbd" -k x.sock -e many disk.raw
+
+echo "nbd.sh: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
