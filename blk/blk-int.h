@@ -155,6 +155,7 @@ extern const blk_driver blk_null_driver;
 extern const blk_driver blk_blkdebug_driver;
 extern const blk_driver blk_raw_driver;
 extern const blk_driver blk_qcow2_driver;
+extern const blk_driver blk_nbd_driver;
 
 /* What the library keeps in a queue's request, in its reserved words
  * (accessed only as this). */

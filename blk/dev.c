@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "blk-int.h"
+#include "nbd/uri.h"
 
 static const blk_driver *const drivers[] = {
     &blk_file_driver,
@@ -22,6 +23,7 @@ static const blk_driver *const drivers[] = {
     &blk_blkdebug_driver,
     &blk_raw_driver,
     &blk_qcow2_driver,
+    &blk_nbd_driver,
 };
 
 #define ERROR_MAX 512
@@ -177,6 +179,10 @@ static const blk_driver *driver_for(const char *spec, const char **args)
 {
     const char *colon = strchr(spec, ':');
 
+    if (nbd_is_uri(spec)) {
+        *args = spec;           /* the whole URI */
+        return &blk_nbd_driver;
+    }
     if (colon) {
         size_t len = (size_t)(colon - spec);
         for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
@@ -224,7 +230,7 @@ static int open_node(const char *spec, int flags, unsigned depth,
         looks_like_unknown_driver(spec)) {
         return blk_error(-EINVAL,
                          "'%.*s' in '%s' is no driver (file, null, raw, "
-                         "qcow2, blkdebug) and '%s' is no file",
+                         "qcow2, blkdebug, nbd) and '%s' is no file",
                          (int)(strchr(spec, ':') - spec), spec, spec, spec);
     }
 

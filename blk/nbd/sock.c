@@ -61,6 +61,41 @@ static struct iovec *iov_advance(struct iovec *iov, unsigned *iovcnt,
     return iov;
 }
 
+int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt)
+{
+    coblk_aio *ctx = aio_co_context();
+
+    if (!ctx) {
+        return -EPERM;
+    }
+    iov = iov_advance(iov, &iovcnt, 0);
+    while (iovcnt > 0) {
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+        aio_co_request req;
+        io_uring_prep_recvmsg(aio_co_prep(ctx, &req), fd, &msg, MSG_WAITALL);
+        int res = aio_co_wait(&req);
+        if (res == -EINTR || res == -EAGAIN) {
+            continue;
+        }
+        if (res < 0) {
+            return res;
+        }
+        if (res == 0) {
+            return -ECONNRESET;
+        }
+#ifdef HAVE_VALGRIND_VALGRIND_H
+        size_t left = (size_t)res;
+        for (unsigned i = 0; i < iovcnt && left; i++) {
+            size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+            VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, n);
+            left -= n;
+        }
+#endif
+        iov = iov_advance(iov, &iovcnt, (size_t)res);
+    }
+    return 0;
+}
+
 int coroutine_fn nbd_co_sendv(int fd, struct iovec *iov, unsigned iovcnt)
 {
     coblk_aio *ctx = aio_co_context();

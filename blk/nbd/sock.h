@@ -15,6 +15,10 @@
  * first (shutdown() of the socket ends it too), or another -errno. */
 int coroutine_fn nbd_co_recv(int fd, void *buf, size_t len);
 
+/* Receives exactly the bytes iov describes (it may change iov), as
+ * nbd_co_recv(). */
+int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt);
+
 /* Sends every byte of iov (which it may change).  Returns 0 or -errno
  * (-EPIPE once the peer is gone). */
 int coroutine_fn nbd_co_sendv(int fd, struct iovec *iov, unsigned iovcnt);

@@ -1,0 +1,627 @@
+/*
+ * nbd://HOST[:PORT]/EXPORT and nbd+unix:///EXPORT?socket=PATH: a device on
+ * an NBD server.
+ *
+ * Each request coroutine takes a slot (its cookie), sends its command
+ * (with a WRITE's data: one vectored send) and waits; one reader
+ * coroutine receives the replies, puts READ data straight into the
+ * requester's buffers, and wakes the requester whose cookie the reply
+ * names.  The reader runs while replies are awaited, in the context of
+ * the request that started it; requests from other threads' contexts are
+ * woken there.  A server that breaks the protocol or goes away fails the
+ * requests in flight with EIO, and every later one.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client-int.h"
+#include "proto.h"
+#include "sock.h"
+
+struct slot {
+    bool used;
+    bool awaited;               /* its reply is not complete yet */
+    uint64_t cookie;
+    uint16_t type;
+    uint64_t offset;
+    uint32_t len;
+    const struct iovec *iov;    /* READ: where the data goes */
+    unsigned iovcnt;
+    uint64_t covered;           /* READ: bytes the chunks filled */
+    struct coblk_block_status *status;  /* BLOCK_STATUS: the first extent */
+    bool status_set;
+    int error;
+    coblk_co_queue waiter;
+};
+
+typedef struct nbd_client {
+    int fd;
+    struct nbd_export_info info;
+    coblk_co_mutex lock;        /* the fields below */
+    struct slot slots[NBD_CLIENT_SLOTS];
+    unsigned used, awaited;
+    uint64_t generation;
+    bool reader_running;
+    bool broken;                /* the connection failed */
+    coblk_co_queue free_slot;
+    coblk_co_mutex send_lock;   /* one request on the wire at a time */
+} nbd_client;
+
+static int from_nbd_errno(uint32_t err)
+{
+    switch (err) {
+    case NBD_EPERM: return -EPERM;
+    case NBD_EIO: return -EIO;
+    case NBD_ENOMEM: return -ENOMEM;
+    case NBD_ENOSPC: return -ENOSPC;
+    case NBD_EOVERFLOW: return -EOVERFLOW;
+    case NBD_ENOTSUP: return -ENOTSUP;
+    case NBD_ESHUTDOWN: return -ESHUTDOWN;
+    default: return -EINVAL;    /* NBD_EINVAL, and unknown values */
+    }
+}
+
+/* ---- completing requests (s->lock held) ------------------------------------ */
+
+static void finish(nbd_client *s, struct slot *sl)
+{
+    if (!sl->error && sl->type == NBD_CMD_READ && sl->covered != sl->len) {
+        sl->error = -EIO;       /* the server left part of it out */
+    }
+    if (!sl->error && sl->type == NBD_CMD_BLOCK_STATUS && !sl->status_set) {
+        sl->error = -EIO;
+    }
+    sl->awaited = false;
+    s->awaited--;
+    coblk_co_queue_next(&sl->waiter);
+}
+
+/* The connection is gone: every awaited request fails. */
+static void fail_all(nbd_client *s)
+{
+    s->broken = true;
+    shutdown(s->fd, SHUT_RDWR);
+    for (unsigned i = 0; i < NBD_CLIENT_SLOTS; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->used && sl->awaited) {
+            sl->error = -EIO;
+            finish(s, sl);
+        }
+    }
+    coblk_co_queue_restart_all(&s->free_slot);
+}
+
+/* ---- the reader --------------------------------------------------------------- */
+
+/* Reads and drops len bytes. */
+static int coroutine_fn skip(int fd, uint64_t len)
+{
+    uint8_t junk[4096];
+
+    while (len > 0) {
+        size_t n = len < sizeof(junk) ? (size_t)len : sizeof(junk);
+        int ret = nbd_co_recv(fd, junk, n);
+        if (ret < 0) {
+            return ret;
+        }
+        len -= n;
+    }
+    return 0;
+}
+
+/* The slot a reply's cookie names, if it awaits one. */
+static struct slot *slot_of(nbd_client *s, uint64_t cookie)
+{
+    struct slot *sl = &s->slots[cookie % NBD_CLIENT_SLOTS];
+    return sl->used && sl->awaited && sl->cookie == cookie ? sl : NULL;
+}
+
+/* Receives len bytes of a READ's data at offset (checked) into the
+ * requester's buffers. */
+static int coroutine_fn recv_data(nbd_client *s, struct slot *sl,
+                                  uint64_t offset, uint64_t len)
+{
+    if (offset < sl->offset || len > sl->len ||
+        offset - sl->offset > sl->len - len) {
+        return -EPROTO;
+    }
+    struct iovec part[64];
+    size_t skip_bytes = (size_t)(offset - sl->offset);
+    while (len > 0) {
+        size_t covered;
+        unsigned n = iov_slice(sl->iov, sl->iovcnt, skip_bytes, (size_t)len,
+                               part, 64, &covered);
+        int ret = nbd_co_recvv(s->fd, part, n);
+        if (ret < 0) {
+            return ret;
+        }
+        skip_bytes += covered;
+        len -= covered;
+        sl->covered += covered;
+    }
+    return 0;
+}
+
+/* The slot a reply names, looked up under the lock. */
+static struct slot *coroutine_fn lookup(nbd_client *s, uint64_t cookie)
+{
+    coblk_co_mutex_lock(&s->lock);
+    struct slot *sl = slot_of(s, cookie);
+    coblk_co_mutex_unlock(&s->lock);
+    return sl;
+}
+
+static void coroutine_fn finish_locked(nbd_client *s, struct slot *sl)
+{
+    coblk_co_mutex_lock(&s->lock);
+    finish(s, sl);
+    coblk_co_mutex_unlock(&s->lock);
+}
+
+static int coroutine_fn simple_reply(nbd_client *s, const uint8_t *head)
+{
+    struct slot *sl = lookup(s, nbd_get64(head + 8));
+    uint32_t err = nbd_get32(head + 4);
+
+    /* With structured replies on, a READ's answer must be structured. */
+    if (!sl || (sl->type == NBD_CMD_READ && s->info.structured && !err) ||
+        (sl->type == NBD_CMD_BLOCK_STATUS && !err)) {
+        return -EPROTO;
+    }
+    if (err) {
+        sl->error = from_nbd_errno(err);
+    } else if (sl->type == NBD_CMD_READ) {
+        int ret = recv_data(s, sl, sl->offset, sl->len);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    finish_locked(s, sl);
+    return 0;
+}
+
+static int coroutine_fn error_chunk(nbd_client *s, struct slot *sl,
+                                    uint32_t len)
+{
+    uint8_t e[6];
+
+    if (len < sizeof(e)) {
+        return -EPROTO;
+    }
+    int ret = nbd_co_recv(s->fd, e, sizeof(e));
+    if (ret < 0 || nbd_get16(e + 4) > len - sizeof(e)) {
+        return ret < 0 ? ret : -EPROTO;
+    }
+    if (!sl->error) {
+        sl->error = nbd_get32(e) ? from_nbd_errno(nbd_get32(e)) : -EIO;
+    }
+    return skip(s->fd, len - sizeof(e));
+}
+
+static int coroutine_fn data_chunk(nbd_client *s, struct slot *sl,
+                                   uint32_t len)
+{
+    uint8_t off[8];
+
+    if (sl->type != NBD_CMD_READ || len <= sizeof(off)) {
+        return -EPROTO;
+    }
+    int ret = nbd_co_recv(s->fd, off, sizeof(off));
+    return ret < 0 ? ret
+                   : recv_data(s, sl, nbd_get64(off), len - sizeof(off));
+}
+
+static int coroutine_fn hole_chunk(nbd_client *s, struct slot *sl,
+                                   uint32_t len)
+{
+    uint8_t h[12];
+
+    if (sl->type != NBD_CMD_READ || len != sizeof(h)) {
+        return -EPROTO;
+    }
+    int ret = nbd_co_recv(s->fd, h, sizeof(h));
+    if (ret < 0) {
+        return ret;
+    }
+    uint64_t offset = nbd_get64(h);
+    uint32_t bytes = nbd_get32(h + 8);
+    if (offset < sl->offset || bytes == 0 || bytes > sl->len ||
+        offset - sl->offset > sl->len - bytes) {
+        return -EPROTO;
+    }
+    iov_memset(sl->iov, sl->iovcnt, (size_t)(offset - sl->offset), 0, bytes);
+    sl->covered += bytes;
+    return 0;
+}
+
+/* base:allocation's first extent is the status asked for. */
+static int coroutine_fn status_chunk(nbd_client *s, struct slot *sl,
+                                     uint32_t len)
+{
+    uint8_t first[12];
+
+    if (sl->type != NBD_CMD_BLOCK_STATUS || len < sizeof(first) ||
+        (len - 4) % 8) {
+        return -EPROTO;
+    }
+    int ret = nbd_co_recv(s->fd, first, sizeof(first));
+    if (ret < 0) {
+        return ret;
+    }
+    uint32_t bytes = nbd_get32(first + 4), flags = nbd_get32(first + 8);
+    if (nbd_get32(first) == s->info.allocation_id && !sl->status_set) {
+        if (bytes == 0) {
+            return -EPROTO;
+        }
+        /* A protocol node: where the data lies is where it is asked. */
+        *sl->status = (struct coblk_block_status){
+            .bytes = bytes < sl->len ? bytes : sl->len,
+            .flags = COBLK_BS_ALLOCATED | COBLK_BS_OFFSET_VALID |
+                     (flags & NBD_STATE_HOLE ? 0 : COBLK_BS_DATA) |
+                     (flags & NBD_STATE_ZERO ? COBLK_BS_ZERO : 0),
+            .host_offset = sl->offset };
+        sl->status_set = true;
+    }
+    return skip(s->fd, len - sizeof(first));
+}
+
+static int coroutine_fn structured_reply(nbd_client *s, const uint8_t *head)
+{
+    uint16_t flags = nbd_get16(head + 4), type = nbd_get16(head + 6);
+    uint32_t len = nbd_get32(head + 16);
+    struct slot *sl = lookup(s, nbd_get64(head + 8));
+    int ret;
+
+    if (!sl || !s->info.structured || len > s->info.max_payload + 64) {
+        return -EPROTO;
+    }
+    switch (type) {
+    case NBD_REPLY_TYPE_NONE:
+        ret = len == 0 && (flags & NBD_REPLY_FLAG_DONE) ? 0 : -EPROTO;
+        break;
+    case NBD_REPLY_TYPE_OFFSET_DATA:
+        ret = data_chunk(s, sl, len);
+        break;
+    case NBD_REPLY_TYPE_OFFSET_HOLE:
+        ret = hole_chunk(s, sl, len);
+        break;
+    case NBD_REPLY_TYPE_BLOCK_STATUS:
+        ret = status_chunk(s, sl, len);
+        break;
+    default:
+        /* An error of a kind unknown yet is an error all the same. */
+        ret = type & 0x8000 ? error_chunk(s, sl, len) : -EPROTO;
+        break;
+    }
+    if (ret == 0 && (flags & NBD_REPLY_FLAG_DONE)) {
+        finish_locked(s, sl);
+    }
+    return ret;
+}
+
+static int coroutine_fn read_reply(nbd_client *s)
+{
+    uint8_t head[NBD_STRUCTURED_REPLY_SIZE];
+    int ret = nbd_co_recv(s->fd, head, 4);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (nbd_get32(head) == NBD_SIMPLE_REPLY_MAGIC) {
+        ret = nbd_co_recv(s->fd, head + 4, NBD_SIMPLE_REPLY_SIZE - 4);
+        return ret < 0 ? ret : simple_reply(s, head);
+    }
+    if (nbd_get32(head) == NBD_STRUCTURED_REPLY_MAGIC) {
+        ret = nbd_co_recv(s->fd, head + 4, NBD_STRUCTURED_REPLY_SIZE - 4);
+        return ret < 0 ? ret : structured_reply(s, head);
+    }
+    return -EPROTO;
+}
+
+/* Receives replies while some are awaited.  Only the reader receives, and
+ * a slot stays its requester's until finish(): the data goes in without
+ * the lock, which requesters need to send. */
+static void coroutine_fn reader_co(void *opaque)
+{
+    nbd_client *s = opaque;
+
+    coblk_co_mutex_lock(&s->lock);
+    while (s->awaited > 0 && !s->broken) {
+        coblk_co_mutex_unlock(&s->lock);
+        int ret = read_reply(s);
+        coblk_co_mutex_lock(&s->lock);
+        if (ret < 0) {
+            fail_all(s);
+        }
+    }
+    s->reader_running = false;
+    coblk_co_mutex_unlock(&s->lock);
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+struct request {
+    uint16_t type;
+    uint16_t flags;
+    uint64_t offset;
+    uint32_t len;
+    const struct iovec *iov;    /* READ's buffers, WRITE's data */
+    unsigned iovcnt;
+    struct coblk_block_status *status;
+};
+
+/* Takes a free slot for rq (waiting for one); NULL once broken. */
+static struct slot *coroutine_fn take_slot(nbd_client *s,
+                                           const struct request *rq)
+{
+    while (!s->broken && s->used == NBD_CLIENT_SLOTS) {
+        coblk_co_queue_wait(&s->free_slot, &s->lock);
+    }
+    if (s->broken) {
+        return NULL;
+    }
+    struct slot *sl;
+    do {
+        s->generation++;
+        sl = &s->slots[s->generation % NBD_CLIENT_SLOTS];
+    } while (sl->used);
+    *sl = (struct slot){ .used = true, .awaited = true,
+                         .cookie = s->generation, .type = rq->type,
+                         .offset = rq->offset, .len = rq->len,
+                         .iov = rq->iov, .iovcnt = rq->iovcnt,
+                         .status = rq->status };
+    coblk_co_queue_init(&sl->waiter);
+    s->used++;
+    s->awaited++;
+    return sl;
+}
+
+static int coroutine_fn send_request(nbd_client *s, const struct request *rq,
+                                     uint64_t cookie)
+{
+    uint8_t head[NBD_REQUEST_SIZE];
+    struct iovec iov[1 + 64];
+    unsigned n = 1;
+
+    nbd_put32(head, NBD_REQUEST_MAGIC);
+    nbd_put16(head + 4, rq->flags);
+    nbd_put16(head + 6, rq->type);
+    nbd_put64(head + 8, cookie);
+    nbd_put64(head + 16, rq->offset);
+    nbd_put32(head + 24, rq->len);
+    iov[0] = (struct iovec){ head, sizeof(head) };
+    coblk_co_mutex_lock(&s->send_lock);
+    int ret = 0;
+    if (rq->type == NBD_CMD_WRITE) {
+        /* Header and data in one send where the data fits 64 pieces. */
+        size_t done = 0;
+        while (ret == 0 && done < rq->len) {
+            size_t covered;
+            n += iov_slice(rq->iov, rq->iovcnt, done, rq->len - done,
+                           iov + n, 64, &covered);
+            ret = nbd_co_sendv(s->fd, iov, n);
+            done += covered;
+            n = 0;
+        }
+    } else {
+        ret = nbd_co_sendv(s->fd, iov, n);
+    }
+    coblk_co_mutex_unlock(&s->send_lock);
+    return ret;
+}
+
+static int coroutine_fn request(struct coblk_dev *dev, const struct request *rq)
+{
+    nbd_client *s = dev->opaque;
+    coblk_aio *ctx = aio_co_context();
+
+    if (!ctx) {
+        return -EPERM;
+    }
+    coblk_co_mutex_lock(&s->lock);
+    struct slot *sl = take_slot(s, rq);
+    if (!sl) {
+        coblk_co_mutex_unlock(&s->lock);
+        return -EIO;
+    }
+    uint64_t cookie = sl->cookie;
+    bool start_reader = !s->reader_running;
+    s->reader_running = true;
+    coblk_co_mutex_unlock(&s->lock);
+    if (start_reader) {
+        coblk_co *co = coblk_co_create(reader_co, s);
+        if (!co) {
+            coblk_co_mutex_lock(&s->lock);
+            s->reader_running = false;
+            fail_all(s);
+            coblk_co_mutex_unlock(&s->lock);
+        } else {
+            coblk_aio_co_enter(ctx, co);    /* runs once we yield */
+        }
+    }
+    int ret = send_request(s, rq, cookie);
+    coblk_co_mutex_lock(&s->lock);
+    if (ret < 0 && !s->broken) {
+        fail_all(s);
+    }
+    while (sl->awaited) {
+        coblk_co_queue_wait(&sl->waiter, &s->lock);
+    }
+    ret = sl->error;
+    sl->used = false;
+    s->used--;
+    coblk_co_queue_next(&s->free_slot);
+    coblk_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/* ---- the driver ------------------------------------------------------------------ */
+
+static bool offers(const struct coblk_dev *dev, uint16_t flag)
+{
+    return ((nbd_client *)dev->opaque)->info.tx_flags & flag;
+}
+
+static int coroutine_fn nbd_preadv(struct coblk_dev *dev, uint64_t offset,
+                                   uint64_t bytes, const struct iovec *iov,
+                                   unsigned iovcnt)
+{
+    struct request rq = { .type = NBD_CMD_READ, .offset = offset,
+                          .len = (uint32_t)bytes, .iov = iov,
+                          .iovcnt = iovcnt };
+    return request(dev, &rq);
+}
+
+static int coroutine_fn nbd_pwritev(struct coblk_dev *dev, uint64_t offset,
+                                    uint64_t bytes, const struct iovec *iov,
+                                    unsigned iovcnt, int req_flags)
+{
+    struct request rq = { .type = NBD_CMD_WRITE, .offset = offset,
+                          .len = (uint32_t)bytes, .iov = iov,
+                          .iovcnt = iovcnt };
+    if ((req_flags & COBLK_REQ_F_FUA) && offers(dev, NBD_FLAG_SEND_FUA)) {
+        rq.flags = NBD_CMD_FLAG_FUA;
+    }
+    int ret = request(dev, &rq);
+    if (ret == 0 && (req_flags & COBLK_REQ_F_FUA) && !rq.flags &&
+        offers(dev, NBD_FLAG_SEND_FLUSH)) {
+        struct request flush = { .type = NBD_CMD_FLUSH };
+        ret = request(dev, &flush);
+    }
+    return ret;
+}
+
+static int coroutine_fn nbd_flush(struct coblk_dev *dev)
+{
+    struct request rq = { .type = NBD_CMD_FLUSH };
+    return offers(dev, NBD_FLAG_SEND_FLUSH) ? request(dev, &rq) : 0;
+}
+
+/* Splits a range command at the server's limit (the length is 32 bits). */
+static int coroutine_fn range(struct coblk_dev *dev, uint16_t type,
+                              uint16_t flags, uint64_t offset, uint64_t bytes)
+{
+    uint64_t most = ((nbd_client *)dev->opaque)->info.max_payload;
+
+    for (uint64_t done = 0; done < bytes;) {
+        uint64_t len = bytes - done < most ? bytes - done : most;
+        struct request rq = { .type = type, .flags = flags,
+                              .offset = offset + done, .len = (uint32_t)len };
+        int ret = request(dev, &rq);
+        if (ret < 0) {
+            return ret;
+        }
+        done += len;
+    }
+    return 0;
+}
+
+static int coroutine_fn nbd_pdiscard(struct coblk_dev *dev, uint64_t offset,
+                                     uint64_t bytes)
+{
+    if (!offers(dev, NBD_FLAG_SEND_TRIM)) {
+        return -ENOTSUP;
+    }
+    return range(dev, NBD_CMD_TRIM, 0, offset, bytes);
+}
+
+static int coroutine_fn nbd_pwrite_zeroes(struct coblk_dev *dev,
+                                          uint64_t offset, uint64_t bytes,
+                                          int req_flags)
+{
+    if (!offers(dev, NBD_FLAG_SEND_WRITE_ZEROES)) {
+        return -ENOTSUP;
+    }
+    return range(dev, NBD_CMD_WRITE_ZEROES,
+                 req_flags & COBLK_REQ_F_UNMAP ? 0 : NBD_CMD_FLAG_NO_HOLE,
+                 offset, bytes);
+}
+
+static int coroutine_fn nbd_block_status(struct coblk_dev *dev,
+                                         uint64_t offset, uint64_t bytes,
+                                         struct coblk_block_status *out)
+{
+    nbd_client *s = dev->opaque;
+
+    if (!s->info.has_allocation) {
+        *out = (struct coblk_block_status){
+            .bytes = bytes, .host_offset = offset,
+            .flags = COBLK_BS_DATA | COBLK_BS_ALLOCATED |
+                     COBLK_BS_OFFSET_VALID };
+        return 0;
+    }
+    struct request rq = { .type = NBD_CMD_BLOCK_STATUS,
+                          .flags = NBD_CMD_FLAG_REQ_ONE, .offset = offset,
+                          .len = bytes < UINT32_MAX ? (uint32_t)bytes
+                                                    : UINT32_MAX & ~4095u,
+                          .status = out };
+    return request(dev, &rq);
+}
+
+static int nbd_open(struct coblk_dev *dev, const char *args)
+{
+    struct nbd_uri uri;
+    int ret = nbd_uri_parse(args, &uri);
+
+    if (ret < 0) {
+        return ret;
+    }
+    nbd_client *s = calloc(1, sizeof(*s));
+    if (!s) {
+        nbd_uri_free(&uri);
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    s->fd = nbd_client_connect(&uri, &s->info);
+    if (s->fd >= 0 && (s->info.tx_flags & NBD_FLAG_READ_ONLY) &&
+        !(dev->flags & COBLK_OPEN_RDONLY)) {
+        close(s->fd);
+        s->fd = blk_error(-EROFS, "nbd: export '%s' is read-only: open it "
+                          "read-only", uri.export_name);
+    }
+    nbd_uri_free(&uri);
+    if (s->fd < 0) {
+        ret = s->fd;
+        free(s);
+        return ret;
+    }
+    coblk_co_mutex_init(&s->lock);
+    coblk_co_mutex_init(&s->send_lock);
+    coblk_co_queue_init(&s->free_slot);
+    dev->opaque = s;
+    dev->size = s->info.size;
+    dev->offset_align = s->info.min_block;
+    dev->max_transfer = s->info.max_payload;
+    return 0;
+}
+
+static void nbd_close(struct coblk_dev *dev)
+{
+    nbd_client *s = dev->opaque;
+
+    if (!s->broken) {
+        /* A polite goodbye; the server answers nothing. */
+        uint8_t disc[NBD_REQUEST_SIZE] = { 0 };
+        nbd_put32(disc, NBD_REQUEST_MAGIC);
+        nbd_put16(disc + 6, NBD_CMD_DISC);
+        (void)!send(s->fd, disc, sizeof(disc), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    close(s->fd);
+    free(s);
+}
+
+const blk_driver blk_nbd_driver = {
+    .name = "nbd",
+    .open = nbd_open,
+    .close = nbd_close,
+    .co_preadv = nbd_preadv,
+    .co_pwritev = nbd_pwritev,
+    .co_flush = nbd_flush,
+    .co_pdiscard = nbd_pdiscard,
+    .co_pwrite_zeroes = nbd_pwrite_zeroes,
+    .co_block_status = nbd_block_status,
+};
