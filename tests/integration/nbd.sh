@@ -148,6 +148,63 @@ check "tcp: reads over TCP" \
     qemu-io -f raw -c 'read -P 0x22 1M 4k' "nbd://127.0.0.1:$port/"
 kill "$(cat tcp.pid)"
 
+# ---- the nbd:// client driver, against qemu-nbd and coblk-nbd ---------------------
+img="$top_builddir/tools/coblk-img"
+bench="$top_builddir/tools/coblk-bench"
+qemu-nbd --fork --pid-file="$work/q.pid" -k "$work/q.sock" -r -t \
+    -f qcow2 top.qcow2
+serve c -r -t -f qcow2 top.qcow2
+for s in q c; do
+    for out in human json; do
+        "$img" map --output=$out "$(uri $s)" >"cmap.$s.$out" 2>&1
+        qemu-img map --output=$out "$(uri $s)" >"qmap.$s.$out" 2>&1
+        check "client: map --output=$out of $s as qemu-img's" \
+            cmp "qmap.$s.$out" "cmap.$s.$out"
+    done
+    "$img" info --output=json "$(uri $s)" >"cinfo.$s" 2>&1
+    qemu-img info --output=json "$(uri $s)" >"qinfo.$s" 2>&1
+    check "client: info of $s as qemu-img's" cmp "qinfo.$s" "cinfo.$s"
+    check "client: convert from $s" \
+        "$img" convert -f raw -O raw "$(uri $s)" "conv.$s.raw"
+    check "client: what $s served is the image" \
+        qemu-img compare -f raw "conv.$s.raw" -F qcow2 top.qcow2
+    fails "client: a read-only export is not opened for writing" \
+        "$img" convert -n -f raw -O raw base.raw "$(uri $s)"
+done
+fails "client: an export that is not there" "$img" info "$(uri c nope)"
+kill "$(cat q.pid)"
+stop c
+
+# Writes through the client, to both servers, verified by fio's rules.
+for s in q c; do
+    qemu-img create -q -f raw "w.$s.raw" 8M
+    if [ $s = q ]; then
+        qemu-nbd --fork --pid-file="$work/q.pid" -k "$work/q.sock" -t \
+            -f raw "w.$s.raw"
+    else
+        serve c -t -f raw "w.$s.raw"
+    fi
+    check "client: random writes verified through $s" \
+        "$bench" --name=v --filename="$(uri $s)" --rw=randwrite --bs=4k \
+        --iodepth=16 --size=8M --verify=crc32c --do_verify=1
+    check "client: convert into $s" \
+        "$img" convert -n -f raw -O raw disk.raw "$(uri $s)"
+    check "client: $s holds what was written" \
+        qemu-img compare -f raw disk.raw -F raw "$(uri $s)"
+done
+kill "$(cat q.pid)"
+stop c
+
+# A qcow2 image inside an export: the format over the network.
+qemu-img convert -f qcow2 -O qcow2 top.qcow2 flat.qcow2
+serve c -t -f raw flat.qcow2
+"$img" info --output=json -f qcow2 "$(uri c)" >cinfo 2>&1
+qemu-img info --output=json -f qcow2 "$(uri c)" >qinfo 2>&1
+check "client: qcow2 over nbd, info as qemu-img's" cmp qinfo cinfo
+check "client: qcow2 over nbd reads as the image" \
+    "$img" compare -f qcow2 "$(uri c)" -F qcow2 top.qcow2
+stop c
+
 # ---- usage errors --------------------------------------------------------------
 fails "usage: no file" "$nbd" -k x.sock
 fails "usage: a missing image" "$nbd" -k x.sock -f raw missing.raw

@@ -107,6 +107,13 @@ int img_snapshot_option(const char *param, char **out);
  * message. */
 bool img_known_format(const char *fmt);
 
+/* Whether name is an NBD URI. */
+bool img_is_nbd(const char *name);
+/* The name qemu-img shows for an image given as name: an NBD URI as QEMU
+ * rewrites it ("nbd+unix://?socket=PATH", "nbd://HOST:PORT/EXPORT"),
+ * else name.  Returns a new string (NULL: out of memory). */
+char *img_display_name(const char *name);
+
 /* Runs fn(opaque) in a coroutine on this thread's event loop and returns
  * its result once it finished (-errno from setting up the loop). */
 int img_run(int (*fn)(void *opaque), void *opaque);

@@ -174,7 +174,7 @@ static struct json *qcow2_json(const struct coblk_image_info *info)
 
 static struct json *info_json(const char *filename,
                               const struct coblk_image_info *info,
-                              int64_t actual)
+                              int64_t actual, bool dirty_known)
 {
     struct json *o = json_object();
 
@@ -208,7 +208,9 @@ static struct json *info_json(const char *filename,
                                  : info->backing_file));
         json_add(o, "backing-filename", json_string(info->backing_file));
     }
-    json_add(o, "dirty-flag", json_bool(info->dirty));
+    if (dirty_known) {
+        json_add(o, "dirty-flag", json_bool(info->dirty));
+    }
     return o;
 }
 
@@ -239,11 +241,21 @@ static int info_one(FILE *out, const char *filename, const char *fmt,
         return 1;
     }
     int64_t actual = actual_size(filename);
-    if (o->json) {
-        *obj = info_json(filename, &info, actual);
-    } else {
-        print_human(out, filename, &info, actual);
+    char *shown = img_display_name(filename);
+    if (!shown) {
+        img_error("out of memory");
+        img_close(&img);
+        return 1;
     }
+    /* QEMU knows no dirty flag of a raw image whose protocol keeps none
+     * (NBD). */
+    bool dirty_known = !(img_is_nbd(filename) && !strcmp(info.format, "raw"));
+    if (o->json) {
+        *obj = info_json(shown, &info, actual, dirty_known);
+    } else {
+        print_human(out, shown, &info, actual);
+    }
+    free(shown);
     if (o->chain && info.backing_file) {
         *next = strdup(info.full_backing_file ? info.full_backing_file
                                               : info.backing_file);

@@ -30,19 +30,21 @@ struct map {
     int status;                     /* exit status */
 };
 
-/* Names of the files of the chain, as qemu-img map prints them. */
-static int name_layers(struct map *m, const char *filename, const char *fmt)
+/* Names of the files of the chain, as qemu-img map prints them.  The top
+ * one is m->img, open already: a second connection to an NBD server that
+ * takes one client at a time would wait for ever. */
+static int name_layers(struct map *m, const char *filename)
 {
     const char *name = strncmp(filename, "file:", 5) ? filename : filename + 5;
     char *next_fmt = NULL;
 
-    m->layers[0] = strdup(name);
+    m->layers[0] = img_display_name(name);
     for (unsigned i = 0; m->layers[i] && i + 1 < CHAIN_MAX; i++) {
-        struct img layer;
+        struct img layer = m->img;
         struct coblk_image_info info;
         m->nr_layers = i + 1;
-        int ret = img_open(&layer, m->layers[i], i ? next_fmt : fmt,
-                           IMG_OPEN_NO_BACKING | IMG_OPEN_QUIET);
+        int ret = i == 0 ? 0 : img_open(&layer, m->layers[i], next_fmt,
+                                        IMG_OPEN_NO_BACKING | IMG_OPEN_QUIET);
         free(next_fmt);
         next_fmt = NULL;
         if (ret < 0) {
@@ -54,7 +56,9 @@ static int name_layers(struct map *m, const char *filename, const char *fmt)
             next_fmt = info.backing_format ? strdup(info.backing_format)
                                            : NULL;
         }
-        img_close(&layer);
+        if (i > 0) {
+            img_close(&layer);
+        }
     }
     free(next_fmt);
     return 0;
@@ -161,7 +165,7 @@ static int run_map(struct map *m, const char *filename, const char *fmt,
     if (img_open(&m->img, filename, fmt, 0) < 0) {
         return 1;
     }
-    int ret = name_layers(m, filename, fmt) < 0 ? 1 : 0;
+    int ret = name_layers(m, filename) < 0 ? 1 : 0;
     int64_t size = coblk_dev_size(m->img.dev);
     m->size = size < 0 ? 0 : (uint64_t)size;
     /* QEMU counts whole sectors: a raw file's partial last one too. */

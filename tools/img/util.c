@@ -196,6 +196,48 @@ char *img_spec(const char *fmt, const char *options, const char *filename)
     return spec;
 }
 
+bool img_is_nbd(const char *name)
+{
+    return !strncmp(name, "nbd://", 6) || !strncmp(name, "nbd+unix://", 11) ||
+           !strncmp(name, "nbd+tcp://", 10);
+}
+
+/* QEMU names an NBD node by its address and export, leaving the export
+ * out when it is the default (empty) one. */
+char *img_display_name(const char *name)
+{
+    bool unix_socket = !strncmp(name, "nbd+unix://", 11);
+    const char *rest = unix_socket ? name + 11
+                       : !strncmp(name, "nbd://", 6) ? name + 6
+                       : !strncmp(name, "nbd+tcp://", 10) ? name + 10 : NULL;
+    char *out = NULL;
+
+    if (!rest || strchr(rest, '[')) {
+        return strdup(name);    /* not NBD, or an IPv6 host: as given */
+    }
+    size_t auth_len = strcspn(rest, "/?");
+    const char *path = rest[auth_len] == '/' ? rest + auth_len + 1 : "";
+    size_t export_len = strcspn(path, "?");
+    const char *query = strchr(rest, '?');
+    int n;
+    if (unix_socket) {
+        const char *socket = query ? strstr(query, "socket=") : NULL;
+        n = export_len
+                ? asprintf(&out, "nbd+unix:///%.*s?socket=%s",
+                           (int)export_len, path, socket ? socket + 7 : "")
+                : asprintf(&out, "nbd+unix://?socket=%s",
+                           socket ? socket + 7 : "");
+    } else {
+        const char *colon = memchr(rest, ':', auth_len);
+        int host_len = colon ? (int)(colon - rest) : (int)auth_len;
+        const char *port = colon ? colon + 1 : "10809";
+        int port_len = colon ? (int)(rest + auth_len - port) : 5;
+        n = asprintf(&out, "nbd://%.*s:%.*s%s%.*s", host_len, rest, port_len,
+                     port, export_len ? "/" : "", (int)export_len, path);
+    }
+    return n < 0 ? NULL : out;
+}
+
 static int probe(const char *filename, char *fmt, size_t size)
 {
     if (is_protocol_spec(filename)) {
