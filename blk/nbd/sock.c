@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #ifdef HAVE_VALGRIND_VALGRIND_H
@@ -13,37 +14,6 @@
 
 #include "aio-int.h"
 #include "sock.h"
-
-int coroutine_fn nbd_co_recv(int fd, void *buf, size_t len)
-{
-    coblk_aio *ctx = aio_co_context();
-    char *p = buf;
-
-    if (!ctx) {
-        return -EPERM;
-    }
-    while (len > 0) {
-        aio_co_request req;
-        io_uring_prep_recv(aio_co_prep(ctx, &req), fd, p, len, MSG_WAITALL);
-        int res = aio_co_wait(&req);
-        if (res == -EINTR || res == -EAGAIN) {
-            continue;
-        }
-        if (res < 0) {
-            return res;
-        }
-        if (res == 0) {
-            return -ECONNRESET;
-        }
-#ifdef HAVE_VALGRIND_VALGRIND_H
-        /* The kernel wrote through the ring, where memcheck cannot see. */
-        VALGRIND_MAKE_MEM_DEFINED(p, res);
-#endif
-        p += res;
-        len -= (size_t)res;
-    }
-    return 0;
-}
 
 /* Drops the first n bytes of the iovec; returns the new start. */
 static struct iovec *iov_advance(struct iovec *iov, unsigned *iovcnt,
@@ -61,42 +31,27 @@ static struct iovec *iov_advance(struct iovec *iov, unsigned *iovcnt,
     return iov;
 }
 
-int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt)
+/* The kernel wrote n bytes of iov through the ring, where memcheck cannot
+ * see. */
+static void mark_received(const struct iovec *iov, unsigned iovcnt, size_t n)
 {
-    coblk_aio *ctx = aio_co_context();
-
-    if (!ctx) {
-        return -EPERM;
-    }
-    iov = iov_advance(iov, &iovcnt, 0);
-    while (iovcnt > 0) {
-        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
-        aio_co_request req;
-        io_uring_prep_recvmsg(aio_co_prep(ctx, &req), fd, &msg, MSG_WAITALL);
-        int res = aio_co_wait(&req);
-        if (res == -EINTR || res == -EAGAIN) {
-            continue;
-        }
-        if (res < 0) {
-            return res;
-        }
-        if (res == 0) {
-            return -ECONNRESET;
-        }
 #ifdef HAVE_VALGRIND_VALGRIND_H
-        size_t left = (size_t)res;
-        for (unsigned i = 0; i < iovcnt && left; i++) {
-            size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
-            VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, n);
-            left -= n;
-        }
-#endif
-        iov = iov_advance(iov, &iovcnt, (size_t)res);
+    for (unsigned i = 0; i < iovcnt && n > 0; i++) {
+        size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+        VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, len);
+        n -= len;
     }
-    return 0;
+#else
+    (void)iov;
+    (void)iovcnt;
+    (void)n;
+#endif
 }
 
-int coroutine_fn nbd_co_sendv(int fd, struct iovec *iov, unsigned iovcnt)
+/* Moves every byte of iov through the socket, one way: as many
+ * sendmsg / recvmsg as it takes. */
+static int coroutine_fn transfer(int fd, struct iovec *iov, unsigned iovcnt,
+                                 bool sending)
 {
     coblk_aio *ctx = aio_co_context();
 
@@ -107,8 +62,12 @@ int coroutine_fn nbd_co_sendv(int fd, struct iovec *iov, unsigned iovcnt)
     while (iovcnt > 0) {
         struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
         aio_co_request req;
-        io_uring_prep_sendmsg(aio_co_prep(ctx, &req), fd, &msg,
-                              MSG_NOSIGNAL);
+        struct io_uring_sqe *sqe = aio_co_prep(ctx, &req);
+        if (sending) {
+            io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);
+        } else {
+            io_uring_prep_recvmsg(sqe, fd, &msg, MSG_WAITALL);
+        }
         int res = aio_co_wait(&req);
         if (res == -EINTR || res == -EAGAIN) {
             continue;
@@ -117,11 +76,30 @@ int coroutine_fn nbd_co_sendv(int fd, struct iovec *iov, unsigned iovcnt)
             return res;
         }
         if (res == 0) {
-            return -EPIPE;
+            return sending ? -EPIPE : -ECONNRESET;
+        }
+        if (!sending) {
+            mark_received(iov, iovcnt, (size_t)res);
         }
         iov = iov_advance(iov, &iovcnt, (size_t)res);
     }
     return 0;
+}
+
+int coroutine_fn nbd_co_recv(int fd, void *buf, size_t len)
+{
+    struct iovec iov = { buf, len };
+    return transfer(fd, &iov, 1, false);
+}
+
+int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt)
+{
+    return transfer(fd, iov, iovcnt, false);
+}
+
+int coroutine_fn nbd_co_sendv(int fd, struct iovec *iov, unsigned iovcnt)
+{
+    return transfer(fd, iov, iovcnt, true);
 }
 
 int coroutine_fn nbd_co_accept(int listen_fd)
