@@ -50,7 +50,7 @@ uint16_t nbd_server_tx_flags(const struct nbd_conn *c)
         flags |= NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES;
     }
     if (c->structured) {
-        flags |= NBD_FLAG_SEND_DF;      /* a read is one chunk anyway */
+        flags |= NBD_FLAG_SEND_DF;      /* a DF read: one data chunk */
     }
     if (srv->max_clients != 1) {
         flags |= NBD_FLAG_CAN_MULTI_CONN;
@@ -170,6 +170,88 @@ static int coroutine_fn read_reply(struct nbd_request *rq, int err)
     nbd_put64(head + NBD_STRUCTURED_REPLY_SIZE, rq->offset);
     struct iovec iov[2] = { { head, sizeof(head) }, { rq->buf, rq->len } };
     return send_reply(rq->c, iov, 2);
+}
+
+/* ---- sparse reads --------------------------------------------------------- */
+
+/* A structured read goes out as runs of data and holes, at most this
+ * many (the rest as data). */
+#define NBD_READ_PIECES 32u
+
+struct piece {
+    uint64_t offset;
+    uint32_t len;
+    bool zero;
+};
+
+/* Splits the read into runs of data and zeroes by the device's block
+ * status (where it has none, all data); returns how many. */
+static unsigned coroutine_fn split_read(struct nbd_request *rq,
+                                        struct piece *p)
+{
+    struct coblk_dev *dev = rq->c->srv->dev;
+    unsigned n = 0;
+
+    for (uint64_t done = 0; done < rq->len;) {
+        struct coblk_block_status bs;
+        uint64_t offset = rq->offset + done, bytes = rq->len - done;
+        bool zero = false;
+        if (n < NBD_READ_PIECES - 1 &&
+            coblk_co_block_status(dev, offset, bytes, &bs) == 0) {
+            zero = bs.flags & COBLK_BS_ZERO;
+            bytes = bs.bytes;
+        }
+        if (n > 0 && p[n - 1].zero == zero) {
+            p[n - 1].len += (uint32_t)bytes;
+        } else {
+            p[n++] = (struct piece){ offset, (uint32_t)bytes, zero };
+        }
+        done += bytes;
+    }
+    return n;
+}
+
+/* Reads the data runs, then sends every run in one reply: data chunks
+ * and hole chunks, the last one DONE. */
+static int coroutine_fn sparse_read(struct nbd_request *rq)
+{
+    struct piece p[NBD_READ_PIECES];
+    uint8_t heads[NBD_READ_PIECES][NBD_STRUCTURED_REPLY_SIZE + 12];
+    struct iovec iov[2 * NBD_READ_PIECES];
+    unsigned n = split_read(rq, p), k = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *data = rq->buf + (p[i].offset - rq->offset);
+        struct iovec part = { data, p[i].len };
+        int ret = p[i].zero ? 0 : coblk_co_preadv(rq->c->srv->dev,
+                                                  p[i].offset, p[i].len,
+                                                  &part, 1);
+        if (ret < 0) {
+            return error_chunk(rq, ret);
+        }
+        uint16_t flags = i == n - 1 ? NBD_REPLY_FLAG_DONE : 0;
+        uint8_t *h = heads[i];
+        nbd_put64(h + NBD_STRUCTURED_REPLY_SIZE, p[i].offset);
+        if (p[i].zero) {
+            chunk_head(h, rq, flags, NBD_REPLY_TYPE_OFFSET_HOLE, 12);
+            nbd_put32(h + NBD_STRUCTURED_REPLY_SIZE + 8, p[i].len);
+            iov[k++] = (struct iovec){ h, NBD_STRUCTURED_REPLY_SIZE + 12 };
+        } else {
+            chunk_head(h, rq, flags, NBD_REPLY_TYPE_OFFSET_DATA,
+                       8 + p[i].len);
+            iov[k++] = (struct iovec){ h, NBD_STRUCTURED_REPLY_SIZE + 8 };
+            iov[k++] = part;
+        }
+    }
+    return send_reply(rq->c, iov, k);
+}
+
+/* A read that may go out sparse: structured, not DF (one chunk), not
+ * empty. */
+static bool reads_sparse(const struct nbd_request *rq)
+{
+    return rq->type == NBD_CMD_READ && rq->c->structured && rq->len > 0 &&
+           !(rq->flags & NBD_CMD_FLAG_DF);
 }
 
 /* ---- block status ---------------------------------------------------------- */
@@ -382,6 +464,8 @@ static void coroutine_fn request_co(void *opaque)
 
     if (ret == 0 && rq->type == NBD_CMD_BLOCK_STATUS) {
         block_status_reply(rq);
+    } else if (ret == 0 && reads_sparse(rq)) {
+        sparse_read(rq);
     } else {
         if (ret == 0) {
             ret = run(rq);

@@ -591,6 +591,38 @@ static void test_structured_read_and_error_chunks(void **state)
     assert_int_equal(nbd_get32(buf), NBD_EINVAL);
 }
 
+/* A structured read of a sparse range: data chunks for the data, a hole
+ * chunk for the hole, in order, DONE on the last. */
+static void test_structured_read_is_sparse(void **state)
+{
+    uint8_t buf[16384 + 8];
+    uint16_t flags;
+    uint32_t len;
+
+    negotiate(true, NULL);
+    write_pattern(1, 0, 4096, 0x31);
+    write_pattern(2, 12288, 4096, 0x32);
+    send_request(0, NBD_CMD_READ, 3, 0, 16384);
+    assert_int_equal(chunk(3, &flags, buf, &len, sizeof(buf)),
+                     NBD_REPLY_TYPE_OFFSET_DATA);
+    assert_int_equal(flags, 0);
+    assert_int_equal(len, 8 + 4096);
+    assert_true(nbd_get64(buf) == 0);
+    assert_int_equal(buf[8], 0x31);
+    assert_int_equal(buf[8 + 4095], 0x31);
+    assert_int_equal(chunk(3, &flags, buf, &len, sizeof(buf)),
+                     NBD_REPLY_TYPE_OFFSET_HOLE);
+    assert_int_equal(flags, 0);
+    assert_int_equal(len, 12);
+    assert_true(nbd_get64(buf) == 4096);
+    assert_int_equal(nbd_get32(buf + 8), 8192);
+    assert_int_equal(chunk(3, &flags, buf, &len, sizeof(buf)),
+                     NBD_REPLY_TYPE_OFFSET_DATA);
+    assert_int_equal(flags, NBD_REPLY_FLAG_DONE);
+    assert_true(nbd_get64(buf) == 12288);
+    assert_int_equal(buf[8 + 4095], 0x32);
+}
+
 static void test_block_status_of_data_and_holes(void **state)
 {
     uint8_t buf[8192];
@@ -684,6 +716,7 @@ int main(void)
         T(test_disc_answers_what_is_in_flight),
         T(test_many_pipelined_writes),
         T(test_structured_read_and_error_chunks),
+        T(test_structured_read_is_sparse),
         T(test_block_status_of_data_and_holes),
         T(test_read_only_export),
         T(test_free_ends_a_silent_client),
