@@ -223,6 +223,12 @@ int main(int argc, char **argv)
     if (o.socket_path) {
         unlink(o.socket_path);
     }
+    /* Every write a client saw acknowledged is on stable storage before
+     * the server is gone, flushed or not. */
+    if (!o.read_only && coblk_flush(dev) < 0) {
+        nbd_error("flushing: %s", coblk_last_error());
+        ret = 1;
+    }
     if (coblk_dev_close(dev) < 0) {
         nbd_error("%s", coblk_last_error());
         ret = 1;

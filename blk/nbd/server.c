@@ -42,7 +42,7 @@ uint16_t nbd_server_tx_flags(const struct nbd_conn *c)
 {
     const struct coblk_nbd_server *srv = c->srv;
     uint16_t flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
-                     NBD_FLAG_SEND_FUA;
+                     NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_CACHE;
 
     if (srv->read_only) {
         flags |= NBD_FLAG_READ_ONLY;
@@ -365,6 +365,7 @@ static int refusal(const struct nbd_request *rq)
     case NBD_CMD_FLUSH:
     case NBD_CMD_TRIM:
     case NBD_CMD_WRITE_ZEROES:
+    case NBD_CMD_CACHE:
         break;
     case NBD_CMD_BLOCK_STATUS:
         if (!c->structured || !c->meta || rq->len == 0) {
@@ -389,6 +390,24 @@ static int refusal(const struct nbd_request *rq)
         return -EINVAL;
     }
     return 0;
+}
+
+/* NBD_CMD_CACHE: reads the range and drops the data, so that the
+ * device's caches (the page cache, a format's metadata) hold it. */
+static int coroutine_fn prefetch(struct coblk_dev *dev, uint64_t offset,
+                                 uint64_t bytes)
+{
+    size_t chunk = bytes < (1u << 20) ? (size_t)bytes : 1u << 20;
+    void *buf = malloc(chunk ? chunk : 1);
+    int ret = buf ? 0 : -ENOMEM;
+
+    for (uint64_t done = 0; ret == 0 && done < bytes; done += chunk) {
+        size_t len = bytes - done < chunk ? (size_t)(bytes - done) : chunk;
+        struct iovec iov = { buf, len };
+        ret = coblk_co_preadv(dev, offset + done, len, &iov, 1);
+    }
+    free(buf);
+    return ret;
 }
 
 /* Writes zeroes where the device has no faster way. */
@@ -440,6 +459,8 @@ static int coroutine_fn run(struct nbd_request *rq)
                        : 0;
     case NBD_CMD_FLUSH:
         return coblk_co_flush(dev);
+    case NBD_CMD_CACHE:
+        return prefetch(dev, rq->offset, rq->len);
     case NBD_CMD_TRIM:
         ret = coblk_co_pdiscard(dev, rq->offset, rq->len);
         ret = ret == -ENOTSUP ? 0 : ret;    /* a hint */

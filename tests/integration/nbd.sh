@@ -205,6 +205,59 @@ check "client: qcow2 over nbd reads as the image" \
     "$img" compare -f qcow2 "$(uri c)" -F qcow2 top.qcow2
 stop c
 
+# ---- libnbd's tools and nbdkit (skipped without them) -----------------------------
+if command -v nbdinfo >/dev/null && command -v nbdcopy >/dev/null; then
+    serve c -r -t -A -e 4 -x disk -D "a disk" -f qcow2 top.qcow2
+    qemu-nbd --fork --pid-file="$work/q.pid" -k "$work/q.sock" -r -t -A \
+        -e 4 -x disk -D "a disk" -f qcow2 top.qcow2
+    for s in q c; do
+        nbdinfo --json --list "$(uri $s)" | grep -v '"uri"' >"list.$s"
+        nbdinfo --map "$(uri $s disk)" >"nmap.$s"
+        nbdinfo --map=qemu:allocation-depth "$(uri $s disk)" >"ndepth.$s"
+        nbdcopy --connections=4 "$(uri $s disk)" "copy.$s.raw"
+    done
+    check "nbdinfo --list as of qemu-nbd" cmp list.q list.c
+    check "nbdinfo --map as of qemu-nbd" cmp nmap.q nmap.c
+    check "nbdinfo --map=qemu:allocation-depth as of qemu-nbd" \
+        cmp ndepth.q ndepth.c
+    check "nbdcopy, 4 connections, copies the image" \
+        qemu-img compare -f raw copy.c.raw -F qcow2 top.qcow2
+    kill "$(cat q.pid)"
+    stop c
+    qemu-img create -q -f raw multi.raw 8M
+    serve c -t -e 4 -f raw multi.raw
+    check "nbdcopy into the export over 4 connections" \
+        nbdcopy --connections=4 disk.raw "$(uri c)"
+    stop c
+    check "what nbdcopy wrote is there" qemu-img compare -q disk.raw multi.raw
+else
+    echo "nbdinfo or nbdcopy is not installed: their checks skipped"
+fi
+if command -v nbdkit >/dev/null; then
+    nbdkit --exit-with-parent -U "$work/k.sock" memory 16M &
+    kit=$!
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S k.sock ] && break; sleep 0.2; done
+    check "client: nbdkit memory, random writes at QD64 verified" \
+        "$bench" --name=v --filename="$(uri k)" --rw=randwrite --bs=4k \
+        --iodepth=64 --size=16M --verify=crc32c --do_verify=1
+    "$img" map --output=json "$(uri k)" >cmap.k 2>&1
+    qemu-img map --output=json "$(uri k)" >qmap.k 2>&1
+    check "client: map of nbdkit's export as qemu-img's" cmp qmap.k cmap.k
+    kill "$kit"
+    wait "$kit" 2>/dev/null
+    nbdkit --exit-with-parent -U "$work/e.sock" --filter=error pattern 8M \
+        error-pread-rate=1 error=EIO 2>kit.err &
+    kit=$!
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S e.sock ] && break; sleep 0.2; done
+    "$img" convert -f raw -O raw "$(uri e)" err.raw >err.out 2>&1
+    check "client: nbdkit's read errors fail convert with EIO" \
+        grep -q "Input/output error" err.out
+    kill "$kit"
+    wait "$kit" 2>/dev/null
+else
+    echo "nbdkit is not installed: its checks skipped"
+fi
+
 # ---- usage errors --------------------------------------------------------------
 fails "usage: no file" "$nbd" -k x.sock
 fails "usage: a missing image" "$nbd" -k x.sock -f raw missing.raw

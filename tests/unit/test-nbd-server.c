@@ -314,6 +314,9 @@ static void test_go_then_write_and_read(void **state)
     assert_false(flags & NBD_FLAG_READ_ONLY);
     assert_true(flags & NBD_FLAG_CAN_MULTI_CONN);    /* clients unlimited */
     assert_false(flags & NBD_FLAG_SEND_DF);          /* no structured */
+    assert_true(flags & NBD_FLAG_SEND_CACHE);
+    send_request(0, NBD_CMD_CACHE, 9, 0, SIZE);
+    assert_int_equal(simple_reply(9), 0);
 
     write_pattern(1, 4096, 8192, 0x5a);
     uint8_t buf[8192];
@@ -476,8 +479,8 @@ static void test_bad_requests_get_their_errors(void **state)
     assert_int_equal(simple_reply(6), NBD_EINVAL);   /* DF needs SR */
     send_request(0, NBD_CMD_BLOCK_STATUS, 7, 0, 512);
     assert_int_equal(simple_reply(7), NBD_EINVAL);
-    send_request(0, NBD_CMD_CACHE, 8, 0, 512);
-    assert_int_equal(simple_reply(8), NBD_EINVAL);   /* not advertised */
+    send_request(0, NBD_CMD_CACHE, 8, SIZE - 512, 4096);
+    assert_int_equal(simple_reply(8), NBD_EINVAL);   /* past the end */
     send_request(0, NBD_CMD_READ, 9, 0, NBD_MAX_PAYLOAD + 1);
     assert_int_equal(simple_reply(9), NBD_EINVAL);
     /* A write past the end: its payload is read, then refused. */
