@@ -58,7 +58,14 @@ struct nbd_conn {
     unsigned requests;              /* running */
     uint64_t buffered;              /* their payload bytes */
     coblk_co_queue settled;         /* the receiver, waiting for those */
+    /* Received, not parsed yet: a burst of requests arrives in one
+     * receive, not one receive each. */
+    uint8_t *inbuf;
+    uint32_t in_start, in_end;
 };
+
+/* The receive buffer of a connection. */
+#define NBD_CONN_INBUF (64u << 10)
 
 /* The export's transmission flags for a connection. */
 uint16_t nbd_server_tx_flags(const struct nbd_conn *c);

@@ -513,6 +513,36 @@ static int protocol_error(struct nbd_conn *c)
     return -EPROTO;
 }
 
+/* Receives exactly len bytes of the transmission phase: what the buffer
+ * holds first, then one receive of whatever has arrived (at most the
+ * buffer), or straight into dst for the rest of a large payload. */
+static int coroutine_fn conn_recv(struct nbd_conn *c, void *dst, size_t len)
+{
+    uint8_t *out = dst;
+
+    while (len > 0) {
+        uint32_t held = c->in_end - c->in_start;
+        if (held > 0) {
+            size_t n = held < len ? held : len;
+            memcpy(out, c->inbuf + c->in_start, n);
+            c->in_start += (uint32_t)n;
+            out += n;
+            len -= n;
+            continue;
+        }
+        if (len >= NBD_CONN_INBUF) {
+            return nbd_co_recv(c->fd, out, len);
+        }
+        int ret = nbd_co_recv_some(c->fd, c->inbuf, NBD_CONN_INBUF);
+        if (ret < 0) {
+            return ret;
+        }
+        c->in_start = 0;
+        c->in_end = (uint32_t)ret;
+    }
+    return 0;
+}
+
 /* Waits until the connection may hold another request of `held` bytes. */
 static void coroutine_fn wait_for_room(struct nbd_conn *c, uint64_t held)
 {
@@ -527,7 +557,7 @@ static void coroutine_fn wait_for_room(struct nbd_conn *c, uint64_t held)
 static int coroutine_fn receive_one(struct nbd_conn *c)
 {
     uint8_t head[NBD_REQUEST_SIZE];
-    int ret = nbd_co_recv(c->fd, head, sizeof(head));
+    int ret = conn_recv(c, head, sizeof(head));
 
     if (ret < 0) {
         return ret;
@@ -558,7 +588,7 @@ static int coroutine_fn receive_one(struct nbd_conn *c)
         return -ENOMEM;
     }
     *rq = r;
-    if (payload && (ret = nbd_co_recv(c->fd, rq->buf, rq->len)) < 0) {
+    if (payload && (ret = conn_recv(c, rq->buf, rq->len)) < 0) {
         free(rq->buf);
         free(rq);
         return ret;
@@ -597,6 +627,10 @@ static void coroutine_fn conn_co(void *opaque)
     struct nbd_conn *c = opaque;
     int ret = nbd_handshake(c);
 
+    if (ret == 0 && !(c->inbuf = malloc(NBD_CONN_INBUF))) {
+        ret = -ENOMEM;
+    }
+
     while (ret == 0) {
         ret = receive_one(c);
     }
@@ -608,6 +642,7 @@ static void coroutine_fn conn_co(void *opaque)
     shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
     conn_unlink(c);
+    free(c->inbuf);
     free(c);
 }
 

@@ -92,6 +92,28 @@ int coroutine_fn nbd_co_recv(int fd, void *buf, size_t len)
     return transfer(fd, &iov, 1, false);
 }
 
+int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len)
+{
+    coblk_aio *ctx = aio_co_context();
+
+    if (!ctx) {
+        return -EPERM;
+    }
+    for (;;) {
+        aio_co_request req;
+        io_uring_prep_recv(aio_co_prep(ctx, &req), fd, buf, len, 0);
+        int res = aio_co_wait(&req);
+        if (res == -EINTR || res == -EAGAIN) {
+            continue;
+        }
+        if (res > 0) {
+            struct iovec iov = { buf, (size_t)res };
+            mark_received(&iov, 1, (size_t)res);
+        }
+        return res == 0 ? -ECONNRESET : res;
+    }
+}
+
 int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt)
 {
     return transfer(fd, iov, iovcnt, false);

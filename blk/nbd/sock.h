@@ -15,6 +15,10 @@
  * first (shutdown() of the socket ends it too), or another -errno. */
 int coroutine_fn nbd_co_recv(int fd, void *buf, size_t len);
 
+/* Receives what has arrived, at least 1 byte and at most len: the count,
+ * -ECONNRESET at the end of the stream, or another -errno. */
+int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len);
+
 /* Receives exactly the bytes iov describes (it may change iov), as
  * nbd_co_recv(). */
 int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt);
