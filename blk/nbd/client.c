@@ -49,6 +49,10 @@ typedef struct nbd_client {
     bool reader_running;
     bool broken;                /* the connection failed */
     coblk_co_queue free_slot;
+    /* The reader's: received, not parsed yet (a burst of replies arrives
+     * in one receive). */
+    uint8_t inbuf[16384];
+    uint32_t in_start, in_end;
     coblk_co_mutex send_lock;   /* one request on the wire at a time */
 } nbd_client;
 
@@ -98,20 +102,47 @@ static void fail_all(nbd_client *s)
 
 /* ---- the reader --------------------------------------------------------------- */
 
-/* Reads and drops len bytes. */
-static int coroutine_fn skip(int fd, uint64_t len)
+/* Takes up to len buffered bytes into dst (NULL: drops them); returns
+ * how many. */
+static size_t take_buffered(nbd_client *s, void *dst, size_t len)
 {
-    uint8_t junk[4096];
+    size_t n = s->in_end - s->in_start;
+
+    n = n < len ? n : len;
+    if (dst) {
+        memcpy(dst, s->inbuf + s->in_start, n);
+    }
+    s->in_start += (uint32_t)n;
+    return n;
+}
+
+/* Receives exactly len bytes of replies into dst (NULL: drops them):
+ * from the buffer, refilled with one receive of what has arrived. */
+static int coroutine_fn reader_recv(nbd_client *s, void *dst, uint64_t len)
+{
+    uint8_t *out = dst;
 
     while (len > 0) {
-        size_t n = len < sizeof(junk) ? (size_t)len : sizeof(junk);
-        int ret = nbd_co_recv(fd, junk, n);
+        size_t n = take_buffered(s, out, len);
+        len -= n;
+        out = out ? out + n : NULL;
+        if (len == 0) {
+            break;
+        }
+        int ret = nbd_co_recv_some(s->fd, s->inbuf, sizeof(s->inbuf));
         if (ret < 0) {
             return ret;
         }
-        len -= n;
+        s->in_start = 0;
+        s->in_end = (uint32_t)ret;
     }
     return 0;
+}
+
+/* Reads and drops len bytes. */
+static int coroutine_fn skip(nbd_client *s, uint64_t len)
+{
+    return reader_recv(s, NULL, len);
 }
 
 /* The slot a reply's cookie names, if it awaits one. */
@@ -133,6 +164,18 @@ static int coroutine_fn recv_data(nbd_client *s, struct slot *sl,
     struct iovec part[64];
     size_t skip_bytes = (size_t)(offset - sl->offset);
     while (len > 0) {
+        /* What the buffer holds first, then straight into the buffers. */
+        size_t held = s->in_end - s->in_start;
+        held = held < len ? held : (size_t)len;
+        if (held > 0) {
+            iov_from_buf(sl->iov, sl->iovcnt, skip_bytes,
+                         s->inbuf + s->in_start, held);
+            s->in_start += (uint32_t)held;
+            skip_bytes += held;
+            len -= held;
+            sl->covered += held;
+            continue;
+        }
         size_t covered;
         unsigned n = iov_slice(sl->iov, sl->iovcnt, skip_bytes, (size_t)len,
                                part, 64, &covered);
@@ -193,14 +236,14 @@ static int coroutine_fn error_chunk(nbd_client *s, struct slot *sl,
     if (len < sizeof(e)) {
         return -EPROTO;
     }
-    int ret = nbd_co_recv(s->fd, e, sizeof(e));
+    int ret = reader_recv(s, e, sizeof(e));
     if (ret < 0 || nbd_get16(e + 4) > len - sizeof(e)) {
         return ret < 0 ? ret : -EPROTO;
     }
     if (!sl->error) {
         sl->error = nbd_get32(e) ? from_nbd_errno(nbd_get32(e)) : -EIO;
     }
-    return skip(s->fd, len - sizeof(e));
+    return skip(s, len - sizeof(e));
 }
 
 static int coroutine_fn data_chunk(nbd_client *s, struct slot *sl,
@@ -211,7 +254,7 @@ static int coroutine_fn data_chunk(nbd_client *s, struct slot *sl,
     if (sl->type != NBD_CMD_READ || len <= sizeof(off)) {
         return -EPROTO;
     }
-    int ret = nbd_co_recv(s->fd, off, sizeof(off));
+    int ret = reader_recv(s, off, sizeof(off));
     return ret < 0 ? ret
                    : recv_data(s, sl, nbd_get64(off), len - sizeof(off));
 }
@@ -224,7 +267,7 @@ static int coroutine_fn hole_chunk(nbd_client *s, struct slot *sl,
     if (sl->type != NBD_CMD_READ || len != sizeof(h)) {
         return -EPROTO;
     }
-    int ret = nbd_co_recv(s->fd, h, sizeof(h));
+    int ret = reader_recv(s, h, sizeof(h));
     if (ret < 0) {
         return ret;
     }
@@ -249,7 +292,7 @@ static int coroutine_fn status_chunk(nbd_client *s, struct slot *sl,
         (len - 4) % 8) {
         return -EPROTO;
     }
-    int ret = nbd_co_recv(s->fd, first, sizeof(first));
+    int ret = reader_recv(s, first, sizeof(first));
     if (ret < 0) {
         return ret;
     }
@@ -267,7 +310,7 @@ static int coroutine_fn status_chunk(nbd_client *s, struct slot *sl,
             .host_offset = sl->offset };
         sl->status_set = true;
     }
-    return skip(s->fd, len - sizeof(first));
+    return skip(s, len - sizeof(first));
 }
 
 static int coroutine_fn structured_reply(nbd_client *s, const uint8_t *head)
@@ -307,17 +350,17 @@ static int coroutine_fn structured_reply(nbd_client *s, const uint8_t *head)
 static int coroutine_fn read_reply(nbd_client *s)
 {
     uint8_t head[NBD_STRUCTURED_REPLY_SIZE];
-    int ret = nbd_co_recv(s->fd, head, 4);
+    int ret = reader_recv(s, head, 4);
 
     if (ret < 0) {
         return ret;
     }
     if (nbd_get32(head) == NBD_SIMPLE_REPLY_MAGIC) {
-        ret = nbd_co_recv(s->fd, head + 4, NBD_SIMPLE_REPLY_SIZE - 4);
+        ret = reader_recv(s, head + 4, NBD_SIMPLE_REPLY_SIZE - 4);
         return ret < 0 ? ret : simple_reply(s, head);
     }
     if (nbd_get32(head) == NBD_STRUCTURED_REPLY_MAGIC) {
-        ret = nbd_co_recv(s->fd, head + 4, NBD_STRUCTURED_REPLY_SIZE - 4);
+        ret = reader_recv(s, head + 4, NBD_STRUCTURED_REPLY_SIZE - 4);
         return ret < 0 ? ret : structured_reply(s, head);
     }
     return -EPROTO;
