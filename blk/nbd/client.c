@@ -23,6 +23,13 @@
 #include "proto.h"
 #include "sock.h"
 
+struct range {
+    uint64_t start, end;
+};
+
+/* Out-of-order pieces of one read a server may send, at most. */
+#define NBD_READ_RANGES_MAX 1024u
+
 struct slot {
     bool used;
     bool awaited;               /* its reply is not complete yet */
@@ -32,7 +39,11 @@ struct slot {
     uint32_t len;
     const struct iovec *iov;    /* READ: where the data goes */
     unsigned iovcnt;
-    uint64_t covered;           /* READ: bytes the chunks filled */
+    /* READ: what the chunks filled, relative to offset: [0, prefix),
+     * and further ranges past a gap (sorted, disjoint). */
+    uint64_t prefix;
+    struct range *ranges;
+    unsigned nr_ranges;
     struct coblk_block_status *status;  /* BLOCK_STATUS: the first extent */
     bool status_set;
     int error;
@@ -48,6 +59,7 @@ typedef struct nbd_client {
     uint64_t generation;
     bool reader_running;
     bool broken;                /* the connection failed */
+    struct slot *receiving;     /* the reader is filling its buffers */
     coblk_co_queue free_slot;
     /* The reader's: received, not parsed yet (a burst of replies arrives
      * in one receive). */
@@ -74,7 +86,8 @@ static int from_nbd_errno(uint32_t err)
 
 static void finish(nbd_client *s, struct slot *sl)
 {
-    if (!sl->error && sl->type == NBD_CMD_READ && sl->covered != sl->len) {
+    if (!sl->error && sl->type == NBD_CMD_READ &&
+        (sl->prefix != sl->len || sl->nr_ranges)) {
         sl->error = -EIO;       /* the server left part of it out */
     }
     if (!sl->error && sl->type == NBD_CMD_BLOCK_STATUS && !sl->status_set) {
@@ -85,7 +98,10 @@ static void finish(nbd_client *s, struct slot *sl)
     coblk_co_queue_next(&sl->waiter);
 }
 
-/* The connection is gone: every awaited request fails. */
+/* The connection is gone: every awaited request fails.  Not the one the
+ * reader is receiving into: the ring may still write its buffers, until
+ * the reader's receive ends (the shutdown ends it) and it finishes the
+ * request itself. */
 static void fail_all(nbd_client *s)
 {
     s->broken = true;
@@ -94,7 +110,9 @@ static void fail_all(nbd_client *s)
         struct slot *sl = &s->slots[i];
         if (sl->used && sl->awaited) {
             sl->error = -EIO;
-            finish(s, sl);
+            if (sl != s->receiving) {
+                finish(s, sl);
+            }
         }
     }
     coblk_co_queue_restart_all(&s->free_slot);
@@ -152,14 +170,54 @@ static struct slot *slot_of(nbd_client *s, uint64_t cookie)
     return sl->used && sl->awaited && sl->cookie == cookie ? sl : NULL;
 }
 
+/* Records that a chunk fills [at, at + len) of a read (relative to its
+ * start): -EPROTO if that passes the read's end, overlaps what earlier
+ * chunks filled, or leaves too many pieces to keep. */
+static int claim(struct slot *sl, uint64_t at, uint64_t len)
+{
+    if (len == 0 || len > sl->len || at > sl->len - len || at < sl->prefix) {
+        return -EPROTO;
+    }
+    unsigned i = 0;
+    while (i < sl->nr_ranges && sl->ranges[i].end <= at) {
+        i++;
+    }
+    if (i < sl->nr_ranges && sl->ranges[i].start < at + len) {
+        return -EPROTO;
+    }
+    if (at == sl->prefix) {
+        sl->prefix += len;
+        /* Pieces that arrived early join the prefix. */
+        while (sl->nr_ranges && sl->ranges[0].start == sl->prefix) {
+            sl->prefix = sl->ranges[0].end;
+            memmove(sl->ranges, sl->ranges + 1,
+                    --sl->nr_ranges * sizeof(*sl->ranges));
+        }
+        return 0;
+    }
+    if (sl->nr_ranges == NBD_READ_RANGES_MAX) {
+        return -EPROTO;
+    }
+    if (!sl->ranges &&
+        !(sl->ranges = malloc(NBD_READ_RANGES_MAX * sizeof(*sl->ranges)))) {
+        return -ENOMEM;
+    }
+    memmove(sl->ranges + i + 1, sl->ranges + i,
+            (sl->nr_ranges - i) * sizeof(*sl->ranges));
+    sl->ranges[i] = (struct range){ at, at + len };
+    sl->nr_ranges++;
+    return 0;
+}
+
 /* Receives len bytes of a READ's data at offset (checked) into the
  * requester's buffers. */
 static int coroutine_fn recv_data(nbd_client *s, struct slot *sl,
                                   uint64_t offset, uint64_t len)
 {
-    if (offset < sl->offset || len > sl->len ||
-        offset - sl->offset > sl->len - len) {
-        return -EPROTO;
+    int ret = offset < sl->offset ? -EPROTO
+                                  : claim(sl, offset - sl->offset, len);
+    if (ret < 0) {
+        return ret;
     }
     struct iovec part[64];
     size_t skip_bytes = (size_t)(offset - sl->offset);
@@ -173,19 +231,19 @@ static int coroutine_fn recv_data(nbd_client *s, struct slot *sl,
             s->in_start += (uint32_t)held;
             skip_bytes += held;
             len -= held;
-            sl->covered += held;
             continue;
         }
         size_t covered;
         unsigned n = iov_slice(sl->iov, sl->iovcnt, skip_bytes, (size_t)len,
                                part, 64, &covered);
-        int ret = nbd_co_recvv(s->fd, part, n);
+        s->receiving = sl;
+        ret = nbd_co_recvv(s->fd, part, n);
+        s->receiving = NULL;
         if (ret < 0) {
             return ret;
         }
         skip_bytes += covered;
         len -= covered;
-        sl->covered += covered;
     }
     return 0;
 }
@@ -218,7 +276,7 @@ static int coroutine_fn simple_reply(nbd_client *s, const uint8_t *head)
     }
     if (err) {
         sl->error = from_nbd_errno(err);
-    } else if (sl->type == NBD_CMD_READ) {
+    } else if (sl->type == NBD_CMD_READ && sl->len) {
         int ret = recv_data(s, sl, sl->offset, sl->len);
         if (ret < 0) {
             return ret;
@@ -273,13 +331,13 @@ static int coroutine_fn hole_chunk(nbd_client *s, struct slot *sl,
     }
     uint64_t offset = nbd_get64(h);
     uint32_t bytes = nbd_get32(h + 8);
-    if (offset < sl->offset || bytes == 0 || bytes > sl->len ||
-        offset - sl->offset > sl->len - bytes) {
-        return -EPROTO;
+    ret = offset < sl->offset ? -EPROTO
+                              : claim(sl, offset - sl->offset, bytes);
+    if (ret == 0) {
+        iov_memset(sl->iov, sl->iovcnt, (size_t)(offset - sl->offset), 0,
+                   bytes);
     }
-    iov_memset(sl->iov, sl->iovcnt, (size_t)(offset - sl->offset), 0, bytes);
-    sl->covered += bytes;
-    return 0;
+    return ret;
 }
 
 /* base:allocation's first extent is the status asked for. */
@@ -496,6 +554,7 @@ static int coroutine_fn request(struct coblk_dev *dev, const struct request *rq)
         coblk_co_queue_wait(&sl->waiter, &s->lock);
     }
     ret = sl->error;
+    free(sl->ranges);
     sl->used = false;
     s->used--;
     coblk_co_queue_next(&s->free_slot);
@@ -564,20 +623,34 @@ static int coroutine_fn range(struct coblk_dev *dev, uint16_t type,
     return 0;
 }
 
+/* The server's minimum block: every request's offset and length are
+ * multiples of it (it asked for that at GO). */
+static uint64_t min_block(const struct coblk_dev *dev)
+{
+    return ((nbd_client *)dev->opaque)->info.min_block;
+}
+
 static int coroutine_fn nbd_pdiscard(struct coblk_dev *dev, uint64_t offset,
                                      uint64_t bytes)
 {
+    uint64_t block = min_block(dev);
+    uint64_t start = (offset + block - 1) & ~(block - 1);
+    uint64_t end = (offset + bytes) & ~(block - 1);
+
     if (!offers(dev, NBD_FLAG_SEND_TRIM)) {
         return -ENOTSUP;
     }
-    return range(dev, NBD_CMD_TRIM, 0, offset, bytes);
+    /* A hint: the whole blocks inside the range. */
+    return end > start ? range(dev, NBD_CMD_TRIM, 0, start, end - start) : 0;
 }
 
 static int coroutine_fn nbd_pwrite_zeroes(struct coblk_dev *dev,
                                           uint64_t offset, uint64_t bytes,
                                           int req_flags)
 {
-    if (!offers(dev, NBD_FLAG_SEND_WRITE_ZEROES)) {
+    /* Part of a block: not for this command (the caller writes zeroes). */
+    if (!offers(dev, NBD_FLAG_SEND_WRITE_ZEROES) ||
+        ((offset | bytes) & (min_block(dev) - 1))) {
         return -ENOTSUP;
     }
     return range(dev, NBD_CMD_WRITE_ZEROES,
@@ -598,12 +671,31 @@ static int coroutine_fn nbd_block_status(struct coblk_dev *dev,
                      COBLK_BS_OFFSET_VALID };
         return 0;
     }
+    /* Asked in whole blocks: from the block offset is in. */
+    uint64_t block = min_block(dev);
+    uint64_t start = offset & ~(block - 1);
+    uint64_t end = (offset + bytes + block - 1) & ~(block - 1);
+    uint64_t most = UINT32_MAX & ~(block > 4096 ? block - 1 : 4095);
+    end = end < dev->size ? end : dev->size;
     struct request rq = { .type = NBD_CMD_BLOCK_STATUS,
-                          .flags = NBD_CMD_FLAG_REQ_ONE, .offset = offset,
-                          .len = bytes < UINT32_MAX ? (uint32_t)bytes
-                                                    : UINT32_MAX & ~4095u,
+                          .flags = NBD_CMD_FLAG_REQ_ONE, .offset = start,
+                          .len = (uint32_t)(end - start < most ? end - start
+                                                                : most),
                           .status = out };
-    return request(dev, &rq);
+    int ret = request(dev, &rq);
+    if (ret < 0) {
+        return ret;
+    }
+    /* The answer covers [start, start + out->bytes): from offset, what
+     * of it the caller asked about. */
+    uint64_t covered = start + out->bytes;
+    if (covered <= offset) {
+        return -EIO;            /* an extent smaller than a block */
+    }
+    out->bytes = (covered < offset + bytes ? covered : offset + bytes) -
+                 offset;
+    out->host_offset = offset;
+    return 0;
 }
 
 static int nbd_open(struct coblk_dev *dev, const char *args)

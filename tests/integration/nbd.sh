@@ -245,6 +245,27 @@ if command -v nbdkit >/dev/null; then
     check "client: map of nbdkit's export as qemu-img's" cmp qmap.k cmap.k
     kill "$kit"
     wait "$kit" 2>/dev/null
+    # A server that refuses requests not in whole 4 KiB blocks.
+    nbdkit --exit-with-parent -U "$work/b.sock" --filter=blocksize-policy \
+        memory 4M blocksize-minimum=4096 blocksize-preferred=4096 \
+        blocksize-maximum=65536 blocksize-error-policy=error 2>kit.err &
+    kit=$!
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S b.sock ] && break; sleep 0.2; done
+    "$img" map --output=json --start-offset=100 "$(uri b)" >cmap.b 2>&1
+    qemu-img map --output=json --start-offset=100 "$(uri b)" >qmap.b 2>&1
+    check "client: block status in whole blocks, as qemu-img's" \
+        cmp qmap.b cmap.b
+    check "client: trims of part of a block are not sent" \
+        "$bench" --name=t --filename="$(uri b)" --rw=randtrim --bs=512 \
+        --number_ios=64 --size=4M
+    check "client: 512-byte writes become whole-block writes, verified" \
+        "$bench" --name=w --filename="$(uri b)" --rw=randwrite --bs=512 \
+        --iodepth=8 --size=1M --verify=crc32c --do_verify=1
+    "$img" convert -f raw -O raw "$(uri b)" b.raw
+    check "client: what it reads is what qemu-img reads" \
+        qemu-img compare -f raw b.raw -F raw "$(uri b)"
+    kill "$kit"
+    wait "$kit" 2>/dev/null
     nbdkit --exit-with-parent -U "$work/e.sock" --filter=error pattern 8M \
         error-pread-rate=1 error=EIO 2>kit.err &
     kit=$!

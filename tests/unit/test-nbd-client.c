@@ -268,6 +268,25 @@ static void script_hang_up(int fd, const uint8_t *req)
     shutdown(fd, SHUT_RDWR);
 }
 
+/* Both halves of a read as chunks at its start: half of it never
+ * filled. */
+static void script_overlap(int fd, const uint8_t *req)
+{
+    uint64_t offset = nbd_get64(req + 16);
+    uint32_t half = nbd_get32(req + 24) / 2;
+    data_chunk_at(fd, req, offset, half, 0);
+    data_chunk_at(fd, req, offset, half, NBD_REPLY_FLAG_DONE);
+}
+
+/* The second half first, then the first: out of order, but whole. */
+static void script_out_of_order(int fd, const uint8_t *req)
+{
+    uint64_t offset = nbd_get64(req + 16);
+    uint32_t half = nbd_get32(req + 24) / 2;
+    data_chunk_at(fd, req, offset + half, half, 0);
+    data_chunk_at(fd, req, offset, half, NBD_REPLY_FLAG_DONE);
+}
+
 /* The first request fails with EPERM (text and all), the rest succeed. */
 static void script_error_then_data(int fd, const uint8_t *req)
 {
@@ -361,6 +380,23 @@ static void test_short_read_is_an_error(void **state)
     close_server(dev);
 }
 
+static void test_overlapping_chunks(void **state)
+{
+    expect_broken(script_overlap);
+}
+
+static void test_chunks_out_of_order(void **state)
+{
+    struct coblk_dev *dev = open_on(script_out_of_order);
+    uint8_t buf[8192];
+
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 16384), 0);
+    for (unsigned i = 0; i < sizeof(buf); i++) {
+        assert_int_equal(buf[i], (uint8_t)(16384 + i));
+    }
+    close_server(dev);
+}
+
 static void test_error_chunk_keeps_the_connection(void **state)
 {
     struct coblk_dev *dev = open_on(script_error_then_data);
@@ -413,6 +449,8 @@ int main(void)
         cmocka_unit_test(test_huge_chunk),
         cmocka_unit_test(test_hang_up_mid_reply),
         cmocka_unit_test(test_short_read_is_an_error),
+        cmocka_unit_test(test_overlapping_chunks),
+        cmocka_unit_test(test_chunks_out_of_order),
         cmocka_unit_test(test_error_chunk_keeps_the_connection),
         cmocka_unit_test(test_bad_uris),
     };
