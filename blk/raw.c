@@ -1,6 +1,7 @@
 /*
- * raw:[offset=N,size=N:]CHILD: a raw image, the bytes of its child as
- * they are, or a window of them (as QEMU's raw format's offset and size).
+ * raw:[offset=N,size=N,probed=on:]CHILD: a raw image, the bytes of its
+ * child as they are, or a window of them (as QEMU's raw format's offset
+ * and size); probed=on for an image whose format was guessed.
  *
  * It adds nothing but the window; naming it states the format, so that a
  * tool never has to guess, and a raw image never gets a backing file.
@@ -18,11 +19,14 @@
 typedef struct raw_state {
     struct coblk_dev *child;
     uint64_t offset;            /* of the window in the child */
+    bool probed;                /* guessed raw: see check_probed_write() */
+    coblk_co_mutex head_lock;   /* writes to the first bytes, then */
 } raw_state;
 
 struct raw_options {
     uint64_t offset, size;
     bool have_size;
+    bool probed;
 };
 
 static int raw_option(void *opaque, const char *key, const char *value)
@@ -31,9 +35,17 @@ static int raw_option(void *opaque, const char *key, const char *value)
     uint64_t *field = !strcmp(key, "offset") ? &opts->offset
                       : !strcmp(key, "size") ? &opts->size : NULL;
 
+    if (!strcmp(key, "probed")) {
+        opts->probed = !strcmp(value, "on");
+        if (!opts->probed && strcmp(value, "off")) {
+            return blk_error(-EINVAL, "raw: probed is on or off, not '%s'",
+                             value);
+        }
+        return 0;
+    }
     if (!field) {
-        return blk_error(-EINVAL, "raw: unknown option '%s' (offset, size)",
-                         key);
+        return blk_error(-EINVAL, "raw: unknown option '%s' (offset, size, "
+                         "probed)", key);
     }
     if (blk_parse_size(value, field) < 0 || *field > INT64_MAX) {
         return blk_error(-EINVAL, "raw: bad %s '%s' (bytes, e.g. 4096 or "
@@ -95,6 +107,8 @@ static int raw_open(struct coblk_dev *dev, const char *args)
         return ret;
     }
     s->offset = opts.offset;
+    s->probed = opts.probed;
+    coblk_co_mutex_init(&s->head_lock);
     dev->opaque = s;
     dev->file = s->child;
     dev->size = opts.have_size ? opts.size : s->child->size - opts.offset;
@@ -120,12 +134,61 @@ static int coroutine_fn raw_preadv(struct coblk_dev *dev, uint64_t offset,
     return coblk_co_preadv(s->child, s->offset + offset, bytes, iov, iovcnt);
 }
 
+/* The first bytes a format's guess looks at. */
+#define PROBE_BYTES 32
+
+/* Whether head (PROBE_BYTES) starts as an image of a format that may name
+ * other files (backing files, extents): qcow and qcow2, QED, VMDK. */
+static bool names_other_files(const uint8_t *head)
+{
+    static const char descriptor[] = "# Disk DescriptorFile";
+
+    return !memcmp(head, "QFI\xfb", 4) || !memcmp(head, "QED\0", 4) ||
+           !memcmp(head, "KDMV", 4) ||
+           !memcmp(head, descriptor, sizeof(descriptor) - 1);
+}
+
+/* An image guessed to be raw (probed=on) must stay raw to the next guess:
+ * otherwise whoever writes to it (a guest, an NBD client) could make it
+ * a qcow2 image naming any file of the host as its backing file.  As in
+ * QEMU, such a write fails with EPERM.  Writes to the first bytes take
+ * head_lock, so that each sees the bytes the last one left. */
+static int coroutine_fn probed_write(raw_state *s, uint64_t offset,
+                                     uint64_t bytes, const struct iovec *iov,
+                                     unsigned iovcnt, int req_flags)
+{
+    uint8_t head[PROBE_BYTES] = { 0 };
+    uint64_t have = s->child->size - s->offset;
+    struct iovec old = { head, have < PROBE_BYTES ? (size_t)have
+                                                  : PROBE_BYTES };
+
+    coblk_co_mutex_lock(&s->head_lock);
+    int ret = coblk_co_preadv(s->child, s->offset, old.iov_len, &old, 1);
+    if (ret == 0) {
+        size_t n = PROBE_BYTES - offset < bytes ? PROBE_BYTES - offset
+                                                : (size_t)bytes;
+        iov_to_buf(iov, iovcnt, 0, head + offset, n);
+        ret = names_other_files(head)
+                  ? blk_error(-EPERM, "raw: the image's format was guessed: "
+                              "a write that makes it look like another "
+                              "format is refused (name the format raw to "
+                              "allow it)")
+                  : coblk_co_pwritev(s->child, s->offset + offset, bytes,
+                                     iov, iovcnt, req_flags);
+    }
+    coblk_co_mutex_unlock(&s->head_lock);
+    return ret;
+}
+
 static int coroutine_fn raw_pwritev(struct coblk_dev *dev, uint64_t offset,
                                     uint64_t bytes, const struct iovec *iov,
                                     unsigned iovcnt, int req_flags)
 {
     raw_state *s = dev->opaque;
 
+    if (s->probed && offset < PROBE_BYTES) {
+        return probed_write(s, offset, bytes, iov, iovcnt, req_flags);
+    }
     return coblk_co_pwritev(s->child, s->offset + offset, bytes, iov, iovcnt,
                             req_flags);
 }

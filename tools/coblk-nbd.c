@@ -60,7 +60,10 @@ static struct coblk_dev *open_device(const struct nbd_options *o)
             nbd_error("Unknown file format '%s'", fmt);
             return NULL;
         }
-        if (asprintf(&spec, "%s:file:%s", fmt, name) < 0) {
+        /* A guessed raw image must stay raw (raw's probed=on). */
+        bool probed_raw = !o->format && !strcmp(fmt, "raw");
+        if (asprintf(&spec, "%s:%sfile:%s", fmt,
+                     probed_raw ? "probed=on:" : "", name) < 0) {
             spec = NULL;
         }
     }

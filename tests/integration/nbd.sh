@@ -127,6 +127,26 @@ check "qcow2: the refused write changed nothing" \
 stop c
 kill "$(cat q.pid)"
 
+# ---- a guessed raw image stays raw -------------------------------------------------
+truncate -s 1M guessed.raw
+qemu-img create -q -f qcow2 header.qcow2 1M
+head -c 512 header.qcow2 >header.bin
+serve guess -t guessed.raw 2>guess.err
+fails "probed raw: a qcow2 header at block 0 is refused" \
+    qemu-io -f raw -c "write -s header.bin 0 512" "$(uri guess)"
+check "probed raw: other data at block 0 is written" \
+    qemu-io -f raw -c 'write -P 0x11 0 512' -c 'read -P 0x11 0 512' \
+    "$(uri guess)"
+check "probed raw: the warning, as qemu-nbd's" \
+    grep -q "probing guessed raw" guess.err
+stop guess
+check "probed raw: still raw" sh -c \
+    "qemu-img info guessed.raw | grep -q 'file format: raw'"
+serve named_raw -t -f raw guessed.raw
+check "-f raw: the header may be written" \
+    qemu-io -f raw -c "write -s header.bin 0 512" "$(uri named_raw)"
+stop named_raw
+
 # ---- names, one-shot serving, TCP ---------------------------------------------
 serve named -t -x disk0 -D "the first disk" -f raw disk.raw
 check "name: the named export opens" \

@@ -1667,6 +1667,32 @@ static char *nested_spec(unsigned levels)
 
 /* The graph's depth is capped with a message, not a stack overflow in the
  * first request; at the cap, requests go through every level. */
+/* raw:probed=on: no write may make the image look like a format that
+ * names other files; without probed=on, any may. */
+static void test_probed_raw_stays_raw(void **state)
+{
+    struct coblk_dev *dev;
+    char spec[96], head[512] = "QFI\xfb\0\0\0\3", data[512];
+
+    snprintf(spec, sizeof(spec), "raw:probed=on:file:%s", image);
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    assert_int_equal(coblk_pwrite(dev, head, sizeof(head), 0), -EPERM);
+    assert_non_null(strstr(coblk_last_error(), "format was guessed"));
+    /* Byte by byte, too: each write sees the bytes before it. */
+    assert_int_equal(coblk_pwrite(dev, "QFI", 3, 0), 0);
+    assert_int_equal(coblk_pwrite(dev, "\xfb", 1, 3), -EPERM);
+    memset(data, 0x42, sizeof(data));
+    assert_int_equal(coblk_pwrite(dev, data, sizeof(data), 0), 0);
+    assert_int_equal(coblk_pwrite(dev, head, sizeof(head), 4096), 0);
+    coblk_dev_close(dev);
+    snprintf(spec, sizeof(spec), "raw:file:%s", image);
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    assert_int_equal(coblk_pwrite(dev, head, sizeof(head), 0), 0);
+    coblk_dev_close(dev);
+    expect_open_error("raw:probed=maybe:null:size=1M", 0, -EINVAL,
+                      "probed is on or off");
+}
+
 static void test_graph_depth_is_capped(void **state)
 {
     struct coblk_dev *dev;
@@ -1781,6 +1807,7 @@ int main(void)
         cmocka_unit_test(test_queue_bad_arguments),
         cmocka_unit_test(test_blkdebug_rejects_bad_rules),
         cmocka_unit_test(test_blkdebug_errors),
+        cmocka_unit_test(test_probed_raw_stays_raw),
         cmocka_unit_test(test_graph_depth_is_capped),
         cmocka_unit_test(test_blkdebug_probability_is_seeded),
         cmocka_unit_test(test_blkdebug_short_transfers_keep_data),

@@ -327,6 +327,10 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
                   filename, img->format);
         return -EINVAL;
     }
+    /* A guessed raw image must stay raw (raw's probed=on). */
+    if (!fmt && !strcmp(img->format, "raw")) {
+        fmt_options = "probed=on";
+    }
     char *spec = img_spec(img->format, fmt_options, filename);
     if (!spec) {
         img_error("out of memory");
