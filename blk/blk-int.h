@@ -319,6 +319,10 @@ size_t iov_to_buf(const struct iovec *iov, unsigned iovcnt, size_t skip,
                   void *buf, size_t bytes);
 void iov_memset(const struct iovec *iov, unsigned iovcnt, size_t skip,
                 int c, size_t bytes);
+/* The kernel filled the first bytes of iov through the ring, which
+ * valgrind's memcheck cannot see: tells it (nothing without valgrind). */
+void iov_mark_defined(const struct iovec *iov, unsigned iovcnt,
+                      size_t bytes);
 /* Describes up to bytes at skip of iov in out, stopping when out_max
  * entries are used; returns the entries used and sets *covered (if not
  * NULL) to the bytes they describe. */

@@ -249,20 +249,9 @@ static inline void mark_read(const struct coblk_dev *dev,
                              const struct iovec *iov, unsigned iovcnt,
                              size_t bytes)
 {
-#ifdef HAVE_VALGRIND_VALGRIND_H
-    if (!((file_state *)dev->opaque)->under_valgrind) {
-        return;
+    if (((file_state *)dev->opaque)->under_valgrind) {
+        iov_mark_defined(iov, iovcnt, bytes);
     }
-    for (unsigned i = 0; i < iovcnt && bytes > 0; i++) {
-        size_t len = iov[i].iov_len < bytes ? iov[i].iov_len : bytes;
-        VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, len);
-        bytes -= len;
-    }
-#endif
-    (void)dev;
-    (void)iov;
-    (void)iovcnt;
-    (void)bytes;
 }
 
 /* Runs one SQE prepared by prep and returns its result.

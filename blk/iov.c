@@ -6,6 +6,10 @@
 #include <errno.h>
 #include <string.h>
 
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/memcheck.h>
+#endif
+
 #include "blk-int.h"
 
 int iov_measure_any(const struct iovec *iov, unsigned iovcnt,
@@ -112,4 +116,19 @@ unsigned iov_slice(const struct iovec *iov, unsigned iovcnt, size_t skip,
         *covered = total;
     }
     return used;
+}
+
+void iov_mark_defined(const struct iovec *iov, unsigned iovcnt, size_t bytes)
+{
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    for (unsigned i = 0; i < iovcnt && bytes > 0; i++) {
+        size_t len = iov[i].iov_len < bytes ? iov[i].iov_len : bytes;
+        VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, len);
+        bytes -= len;
+    }
+#else
+    (void)iov;
+    (void)iovcnt;
+    (void)bytes;
+#endif
 }

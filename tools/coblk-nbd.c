@@ -17,6 +17,7 @@
 #include "coblk/aio.h"
 #include "coblk/coblk.h"
 #include "coblk/nbd.h"
+#include "guess.h"
 #include "nbd/nbd.h"
 
 /* A file's name, or a spec of one of coblk's drivers. */
@@ -48,13 +49,7 @@ static struct coblk_dev *open_device(const struct nbd_options *o)
                       coblk_last_error());
             return NULL;
         } else if (!strcmp(fmt, "raw") && !o->read_only) {
-            fprintf(stderr, "WARNING: Image format was not specified for "
-                    "'%s' and probing guessed raw.\n"
-                    "         Automatically detecting the format is "
-                    "dangerous for raw images, write operations on block 0 "
-                    "will be restricted.\n"
-                    "         Specify the 'raw' format explicitly to remove "
-                    "the restrictions.\n", name);
+            warn_guessed_raw(name);
         }
         if (strcmp(fmt, "raw") && strcmp(fmt, "qcow2")) {
             nbd_error("Unknown file format '%s'", fmt);

@@ -8,11 +8,8 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-#ifdef HAVE_VALGRIND_VALGRIND_H
-#include <valgrind/memcheck.h>
-#endif
-
 #include "aio-int.h"
+#include "blk-int.h"
 #include "sock.h"
 
 /* Drops the first n bytes of the iovec; returns the new start. */
@@ -29,23 +26,6 @@ static struct iovec *iov_advance(struct iovec *iov, unsigned *iovcnt,
         iov->iov_len -= n;
     }
     return iov;
-}
-
-/* The kernel wrote n bytes of iov through the ring, where memcheck cannot
- * see. */
-static void mark_received(const struct iovec *iov, unsigned iovcnt, size_t n)
-{
-#ifdef HAVE_VALGRIND_VALGRIND_H
-    for (unsigned i = 0; i < iovcnt && n > 0; i++) {
-        size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
-        VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, len);
-        n -= len;
-    }
-#else
-    (void)iov;
-    (void)iovcnt;
-    (void)n;
-#endif
 }
 
 /* Moves every byte of iov through the socket, one way: as many
@@ -79,7 +59,7 @@ static int coroutine_fn transfer(int fd, struct iovec *iov, unsigned iovcnt,
             return sending ? -EPIPE : -ECONNRESET;
         }
         if (!sending) {
-            mark_received(iov, iovcnt, (size_t)res);
+            iov_mark_defined(iov, iovcnt, (size_t)res);
         }
         iov = iov_advance(iov, &iovcnt, (size_t)res);
     }
@@ -108,7 +88,7 @@ int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len)
         }
         if (res > 0) {
             struct iovec iov = { buf, (size_t)res };
-            mark_received(&iov, 1, (size_t)res);
+            iov_mark_defined(&iov, 1, (size_t)res);
         }
         return res == 0 ? -ECONNRESET : res;
     }

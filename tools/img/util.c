@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "guess.h"
 #include "img/img.h"
 
 /* "coblk-img: MESSAGE" on stderr, after what stdout holds. */
@@ -313,13 +314,7 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
         }
         if (!strcmp(img->format, "raw") && (flags & IMG_OPEN_RW) &&
             !(flags & IMG_OPEN_QUIET)) {
-            fprintf(stderr, "WARNING: Image format was not specified for "
-                    "'%s' and probing guessed raw.\n"
-                    "         Automatically detecting the format is "
-                    "dangerous for raw images, write operations on block 0 "
-                    "will be restricted.\n"
-                    "         Specify the 'raw' format explicitly to remove "
-                    "the restrictions.\n", filename);
+            warn_guessed_raw(filename);
         }
     }
     if (fmt_options && strcmp(img->format, "qcow2")) {
