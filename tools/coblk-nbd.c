@@ -157,6 +157,7 @@ static int serve(const struct nbd_options *o, struct coblk_dev *dev,
         .name = o->export_name, .description = o->description,
         .read_only = o->read_only, .max_clients = o->shared,
         .allocation_depth = o->allocation_depth,
+        .handshake_limit = o->handshake_limit,
     };
     struct coblk_nbd_server *srv;
     int sfd = signal_fd();

@@ -44,6 +44,9 @@ struct coblk_nbd_server {
     bool accepting;                 /* the accept coroutine runs */
     bool closing;
     coblk_co_queue room;            /* the acceptor, waiting for a slot */
+    uint64_t handshake_limit_ns;    /* UINT64_MAX: none */
+    unsigned handshaking;           /* connections in their handshake */
+    bool watching;                  /* watch_handshakes() runs */
 };
 
 struct nbd_conn {
@@ -54,6 +57,7 @@ struct nbd_conn {
     bool structured;                /* structured replies negotiated */
     unsigned meta;                  /* selected contexts: 1u << NBD_META_* */
     bool broken;                    /* a send failed: stop */
+    uint64_t handshake_deadline;    /* CLOCK_MONOTONIC ns; 0: done */
     coblk_co_mutex send_lock;       /* one reply on the wire at a time */
     unsigned requests;              /* running */
     uint64_t buffered;              /* their payload bytes */

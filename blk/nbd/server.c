@@ -13,11 +13,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto.h"
@@ -622,10 +624,65 @@ static void conn_unlink(struct nbd_conn *c)
     coblk_co_queue_next(&srv->room);
 }
 
+/* ---- the handshake's time limit ------------------------------------------- */
+
+#define WATCH_TICK_NS 100000000ull
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Runs while handshakes do: each tick, a connection past its deadline is
+ * shut down, which ends its handshake's receive. */
+static void coroutine_fn watch_handshakes(void *opaque)
+{
+    struct coblk_nbd_server *srv = opaque;
+
+    while (srv->handshaking > 0 && !srv->closing) {
+        coblk_co_sleep_ns(WATCH_TICK_NS);
+        uint64_t now = now_ns();
+        for (struct nbd_conn *c = srv->conns; c; c = c->next) {
+            if (c->handshake_deadline && now > c->handshake_deadline) {
+                c->handshake_deadline = 0;
+                srv->stats.handshake_timeouts++;
+                shutdown(c->fd, SHUT_RDWR);
+            }
+        }
+    }
+    srv->watching = false;
+}
+
+/* Runs the handshake under the server's time limit. */
+static int coroutine_fn timed_handshake(struct nbd_conn *c)
+{
+    struct coblk_nbd_server *srv = c->srv;
+
+    if (srv->handshake_limit_ns != UINT64_MAX) {
+        c->handshake_deadline = now_ns() + srv->handshake_limit_ns;
+        srv->handshaking++;
+        coblk_co *co = srv->watching ? NULL
+                                     : coblk_co_create(watch_handshakes, srv);
+        if (co) {
+            srv->watching = true;
+            coblk_aio_co_enter(srv->ctx, co);
+        }
+    }
+    int ret = nbd_handshake(c);
+    if (srv->handshake_limit_ns != UINT64_MAX) {
+        c->handshake_deadline = 0;
+        srv->handshaking--;
+    }
+    return ret;
+}
+
 static void coroutine_fn conn_co(void *opaque)
 {
     struct nbd_conn *c = opaque;
-    int ret = nbd_handshake(c);
+    int ret = timed_handshake(c);
 
     if (ret == 0 && !(c->inbuf = malloc(NBD_CONN_INBUF))) {
         ret = -ENOMEM;
@@ -688,6 +745,11 @@ int coblk_nbd_server_new(struct coblk_dev *dev,
     srv->read_only = o.read_only || (dev->flags & COBLK_OPEN_RDONLY);
     srv->allocation_depth = o.allocation_depth;
     srv->max_clients = o.max_clients;
+    srv->handshake_limit_ns = o.handshake_limit == UINT_MAX
+                                  ? UINT64_MAX
+                                  : (o.handshake_limit ? o.handshake_limit
+                                                       : 10) *
+                                        1000000000ull;
     srv->listen_fd = -1;
     coblk_co_queue_init(&srv->room);
     *out = srv;
@@ -803,7 +865,7 @@ void coblk_nbd_server_free(struct coblk_nbd_server *srv)
     for (struct nbd_conn *c = srv->conns; c; c = c->next) {
         shutdown(c->fd, SHUT_RDWR);
     }
-    while (srv->conns || srv->accepting) {
+    while (srv->conns || srv->accepting || srv->watching) {
         coblk_aio_poll(srv->ctx, true);
     }
     if (srv->listen_fd >= 0) {

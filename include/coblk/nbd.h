@@ -32,6 +32,9 @@ struct coblk_nbd_export_opts {
      * see each other's flushed writes: they share the device). */
     unsigned max_clients;
     bool allocation_depth;      /* offer the qemu:allocation-depth context */
+    /* Seconds a client has to finish the handshake before it is
+     * disconnected: 0 means 10; UINT_MAX, no limit. */
+    unsigned handshake_limit;
 };
 
 /* Creates a server exporting dev (which must outlive it) with opts.
@@ -61,6 +64,8 @@ struct coblk_nbd_server_stats {
     uint64_t requests;          /* NBD requests answered */
     uint64_t protocol_errors;   /* connections dropped for breaking the
                                    protocol */
+    uint64_t handshake_timeouts;    /* dropped for not finishing the
+                                       handshake in time */
 };
 
 /* Fills stats (size: sizeof as the caller knows it).  Returns 0 or

@@ -59,14 +59,20 @@ serve() {
     "$nbd" --fork --pid-file="$work/$name.pid" -k "$work/$name.sock" "$@"
 }
 
+# gone NAME: waits (up to 5 s) for the server NAME to exit.
+gone() {
+    pid=$(cat "$work/$1.pid" 2>/dev/null) || return 0
+    for _ in $(seq 25); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.2
+    done
+}
+
 # stop NAME: SIGTERM, then the server must be gone with its socket.
 stop() {
     pid=$(cat "$work/$1.pid")
     kill "$pid"
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
+    gone "$1"
     check "$1: exits on SIGTERM" sh -c "! kill -0 $pid 2>/dev/null"
     check "$1: removes its socket" test ! -e "$work/$1.sock"
 }
@@ -98,6 +104,7 @@ qemu-img create -q -f raw bench.raw 8M
 serve bench -f raw bench.raw
 check "raw: many writes in flight" qemu-img bench -q -f raw -w -c 2048 \
     -d 32 -s 4k --pattern=0x5a "$(uri bench)"
+gone bench      # one-shot: it exits after its client
 check "raw: all of them landed" qemu-io -f raw -c 'read -P 0x5a 0 8M' bench.raw
 
 # ---- qcow2 over a backing file: as qemu-nbd exports it -----------------------
@@ -158,7 +165,7 @@ stop named
 serve once -f raw disk.raw
 check "one-shot: serves its first client" \
     qemu-io -f raw -c 'read -P 0x22 1M 4k' "$(uri once)"
-sleep 0.5
+gone once
 check "one-shot: gone after it" test ! -e once.sock
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -683,6 +683,24 @@ static void test_free_ends_a_silent_client(void **state)
     assert_int_equal(coblk_nbd_server_new(fx.dev, NULL, 0, &fx.srv), 0);
 }
 
+/* A client that never finishes the handshake is let go after the
+ * limit. */
+static void test_handshake_time_limit(void **state)
+{
+    teardown(state);
+    struct coblk_nbd_export_opts opts = { .handshake_limit = 1 };
+    open_server(&opts);
+    uint8_t hello[18];
+    assert_int_equal(client_recv(hello, sizeof(hello)), sizeof(hello));
+    expect_closed();
+    assert_int_equal(stats().handshake_timeouts, 1);
+    /* The connection ends once the server's loop comes round. */
+    for (int i = 0; i < 100 && stats().clients > 0; i++) {
+        coblk_aio_poll(coblk_aio_current(), false);
+    }
+    assert_int_equal(stats().clients, 0);
+}
+
 static void test_api_errors(void **state)
 {
     struct coblk_nbd_server *srv;
@@ -723,6 +741,7 @@ int main(void)
         T(test_block_status_of_data_and_holes),
         T(test_read_only_export),
         T(test_free_ends_a_silent_client),
+        T(test_handshake_time_limit),
         T(test_api_errors),
 #undef T
     };

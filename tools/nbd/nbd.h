@@ -20,6 +20,7 @@ struct nbd_options {
     bool fork;                  /* --fork */
     const char *pid_file;       /* --pid-file */
     bool allocation_depth;      /* -A */
+    unsigned handshake_limit;   /* --handshake-limit; as the export's */
     bool direct;                /* -n, --cache=none|directsync */
     bool no_flush;              /* --cache=unsafe */
     bool verbose;               /* -v */

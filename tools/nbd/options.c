@@ -48,6 +48,8 @@ static void usage(void)
            "      --fork                go to the background once "
            "listening\n"
            "      --pid-file=PATH       write the server's process id\n"
+           "      --handshake-limit=N   seconds a client has to finish the "
+           "handshake (default 10; 0: no limit)\n"
            "  -v, --verbose             report connections on stderr\n"
            "  -h, --help                this text\n"
            "  -V, --version             the version\n");
@@ -81,7 +83,22 @@ static bool set_shared(struct nbd_options *o, const char *arg)
     return true;
 }
 
-enum { OPT_FORK = 256, OPT_PID_FILE, OPT_CACHE };
+enum { OPT_FORK = 256, OPT_PID_FILE, OPT_CACHE, OPT_HANDSHAKE_LIMIT };
+
+/* --handshake-limit=N seconds; 0 lifts the limit. */
+static bool set_handshake_limit(struct nbd_options *o, const char *arg)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(arg, &end, 10);
+
+    if (errno || end == arg || *end || *arg == '-' || n >= UINT_MAX) {
+        nbd_error("Invalid handshake limit '%s' (seconds; 0 for none)", arg);
+        return false;
+    }
+    o->handshake_limit = n ? (unsigned)n : UINT_MAX;
+    return true;
+}
 
 int nbd_parse_options(int argc, char **argv, struct nbd_options *o)
 {
@@ -100,6 +117,7 @@ int nbd_parse_options(int argc, char **argv, struct nbd_options *o)
         { "cache", required_argument, NULL, OPT_CACHE },
         { "fork", no_argument, NULL, OPT_FORK },
         { "pid-file", required_argument, NULL, OPT_PID_FILE },
+        { "handshake-limit", required_argument, NULL, OPT_HANDSHAKE_LIMIT },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -132,6 +150,11 @@ int nbd_parse_options(int argc, char **argv, struct nbd_options *o)
             break;
         case OPT_CACHE:
             if (!set_cache(o, optarg)) {
+                return 1;
+            }
+            break;
+        case OPT_HANDSHAKE_LIMIT:
+            if (!set_handshake_limit(o, optarg)) {
                 return 1;
             }
             break;
