@@ -29,6 +29,9 @@
 /* Extents a BLOCK_STATUS reply carries at most, per context. */
 #define NBD_EXTENTS_MAX 16384u
 
+/* Bytes a CACHE request reads at once (and holds). */
+#define NBD_CACHE_CHUNK (1u << 20)
+
 struct nbd_request {
     struct nbd_conn *c;
     uint16_t flags;
@@ -394,39 +397,39 @@ static int refusal(const struct nbd_request *rq)
     return 0;
 }
 
-/* NBD_CMD_CACHE: reads the range and drops the data, so that the
- * device's caches (the page cache, a format's metadata) hold it. */
-static int coroutine_fn prefetch(struct coblk_dev *dev, uint64_t offset,
-                                 uint64_t bytes)
+/* NBD_CMD_CACHE: reads the range into the request's buffer (its held
+ * bytes, at most NBD_CACHE_CHUNK) a piece at a time and drops the data,
+ * so that the device's caches (the page cache, a format's metadata) hold
+ * it. */
+static int coroutine_fn prefetch(struct nbd_request *rq)
 {
-    size_t chunk = bytes < (1u << 20) ? (size_t)bytes : 1u << 20;
-    void *buf = malloc(chunk ? chunk : 1);
-    int ret = buf ? 0 : -ENOMEM;
+    struct coblk_dev *dev = rq->c->srv->dev;
+    int ret = 0;
 
-    for (uint64_t done = 0; ret == 0 && done < bytes; done += chunk) {
-        size_t len = bytes - done < chunk ? (size_t)(bytes - done) : chunk;
-        struct iovec iov = { buf, len };
-        ret = coblk_co_preadv(dev, offset + done, len, &iov, 1);
+    for (uint64_t done = 0; ret == 0 && done < rq->len; done += rq->held) {
+        size_t len = rq->len - done < rq->held ? (size_t)(rq->len - done)
+                                               : (size_t)rq->held;
+        struct iovec iov = { rq->buf, len };
+        ret = coblk_co_preadv(dev, rq->offset + done, len, &iov, 1);
     }
-    free(buf);
     return ret;
 }
 
-/* Writes zeroes where the device has no faster way. */
+/* Writes zeroes where the device has no faster way, from one buffer of
+ * zeroes all requests share. */
 static int coroutine_fn write_zero_buffers(struct coblk_dev *dev,
-                                           uint64_t offset, uint64_t bytes,
-                                           int req_flags)
+                                           uint64_t offset, uint64_t bytes)
 {
-    size_t chunk = bytes < (1u << 20) ? (size_t)bytes : 1u << 20;
-    void *zeroes = calloc(1, chunk);
-    int ret = zeroes ? 0 : -ENOMEM;
+    static const uint8_t zeroes[64u << 10] __attribute__((aligned(4096)));
+    int ret = 0;
 
-    for (uint64_t done = 0; ret == 0 && done < bytes; done += chunk) {
-        size_t len = bytes - done < chunk ? (size_t)(bytes - done) : chunk;
-        struct iovec iov = { zeroes, len };
-        ret = coblk_co_pwritev(dev, offset + done, len, &iov, 1, req_flags);
+    for (uint64_t done = 0; ret == 0 && done < bytes;) {
+        size_t len = bytes - done < sizeof(zeroes) ? (size_t)(bytes - done)
+                                                   : sizeof(zeroes);
+        struct iovec iov = { (void *)zeroes, len };
+        ret = coblk_co_pwritev(dev, offset + done, len, &iov, 1, 0);
+        done += len;
     }
-    free(zeroes);
     return ret;
 }
 
@@ -438,7 +441,7 @@ static int coroutine_fn run_write_zeroes(struct nbd_request *rq)
                                          ? 0 : COBLK_REQ_F_UNMAP);
 
     if (ret == -ENOTSUP) {
-        ret = write_zero_buffers(dev, rq->offset, rq->len, 0);
+        ret = write_zero_buffers(dev, rq->offset, rq->len);
     }
     return ret;
 }
@@ -462,7 +465,7 @@ static int coroutine_fn run(struct nbd_request *rq)
     case NBD_CMD_FLUSH:
         return coblk_co_flush(dev);
     case NBD_CMD_CACHE:
-        return prefetch(dev, rq->offset, rq->len);
+        return prefetch(rq);
     case NBD_CMD_TRIM:
         ret = coblk_co_pdiscard(dev, rq->offset, rq->len);
         ret = ret == -ENOTSUP ? 0 : ret;    /* a hint */
@@ -582,6 +585,8 @@ static int coroutine_fn receive_one(struct nbd_conn *c)
     }
     if (payload || (r.type == NBD_CMD_READ && r.len <= NBD_MAX_PAYLOAD)) {
         r.held = r.len;
+    } else if (r.type == NBD_CMD_CACHE) {
+        r.held = r.len < NBD_CACHE_CHUNK ? r.len : NBD_CACHE_CHUNK;
     }
     wait_for_room(c, r.held);
     struct nbd_request *rq = malloc(sizeof(*rq));
