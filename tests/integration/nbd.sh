@@ -68,6 +68,15 @@ gone() {
     done
 }
 
+# listening NAME: waits (up to 10 s) for NAME.sock, a server started in
+# the background.
+listening() {
+    for _ in $(seq 50); do
+        [ -S "$work/$1.sock" ] && return 0
+        sleep 0.2
+    done
+}
+
 # stop NAME: SIGTERM, then the server must be gone with its socket.
 stop() {
     pid=$(cat "$work/$1.pid")
@@ -263,7 +272,7 @@ fi
 if command -v nbdkit >/dev/null; then
     nbdkit --exit-with-parent -U "$work/k.sock" memory 16M &
     kit=$!
-    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S k.sock ] && break; sleep 0.2; done
+    listening k
     check "client: nbdkit memory, random writes at QD64 verified" \
         "$bench" --name=v --filename="$(uri k)" --rw=randwrite --bs=4k \
         --iodepth=64 --size=16M --verify=crc32c --do_verify=1
@@ -277,7 +286,7 @@ if command -v nbdkit >/dev/null; then
         memory 4M blocksize-minimum=4096 blocksize-preferred=4096 \
         blocksize-maximum=65536 blocksize-error-policy=error 2>kit.err &
     kit=$!
-    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S b.sock ] && break; sleep 0.2; done
+    listening b
     "$img" map --output=json --start-offset=100 "$(uri b)" >cmap.b 2>&1
     qemu-img map --output=json --start-offset=100 "$(uri b)" >qmap.b 2>&1
     check "client: block status in whole blocks, as qemu-img's" \
@@ -296,7 +305,7 @@ if command -v nbdkit >/dev/null; then
     nbdkit --exit-with-parent -U "$work/e.sock" --filter=error pattern 8M \
         error-pread-rate=1 error=EIO 2>kit.err &
     kit=$!
-    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S e.sock ] && break; sleep 0.2; done
+    listening e
     "$img" convert -f raw -O raw "$(uri e)" err.raw >err.out 2>&1
     check "client: nbdkit's read errors fail convert with EIO" \
         grep -q "Input/output error" err.out
