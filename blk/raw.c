@@ -19,8 +19,8 @@
 typedef struct raw_state {
     struct coblk_dev *child;
     uint64_t offset;            /* of the window in the child */
-    bool probed;                /* guessed raw: see check_probed_write() */
-    coblk_co_mutex head_lock;   /* writes to the first bytes, then */
+    bool probed;                /* guessed raw: see probed_write() */
+    coblk_co_mutex head_lock;   /* probed: one write to the head at once */
 } raw_state;
 
 struct raw_options {

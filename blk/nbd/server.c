@@ -40,8 +40,33 @@ struct nbd_request {
     uint64_t offset;
     uint32_t len;
     uint64_t held;          /* payload bytes counted in c->buffered */
-    uint8_t *buf;           /* WRITE's payload, READ's data */
+    uint8_t *buf;           /* WRITE's payload, READ's data, CACHE's
+                             * scratch: the start of the allocation */
 };
+
+/* Buffers are aligned for O_DIRECT, which would otherwise bounce every
+ * request through a copy. */
+#define NBD_BUF_ALIGN 4096u
+
+/* One allocation: held bytes of buffer (aligned), then the request. */
+static struct nbd_request *request_new(const struct nbd_request *r)
+{
+    size_t room = (size_t)(r->held + 15) & ~(size_t)15;
+    void *mem;
+
+    if (posix_memalign(&mem, NBD_BUF_ALIGN, room + sizeof(*r))) {
+        return NULL;
+    }
+    struct nbd_request *rq = (struct nbd_request *)((uint8_t *)mem + room);
+    *rq = *r;
+    rq->buf = mem;
+    return rq;
+}
+
+static void request_free(struct nbd_request *rq)
+{
+    free(rq->buf);
+}
 
 uint16_t nbd_server_tx_flags(const struct nbd_conn *c)
 {
@@ -505,8 +530,7 @@ static void coroutine_fn request_co(void *opaque)
     c->srv->stats.requests++;
     c->requests--;
     c->buffered -= rq->held;
-    free(rq->buf);
-    free(rq);
+    request_free(rq);
     coblk_co_queue_restart_all(&c->settled);
 }
 
@@ -589,21 +613,17 @@ static int coroutine_fn receive_one(struct nbd_conn *c)
         r.held = r.len < NBD_CACHE_CHUNK ? r.len : NBD_CACHE_CHUNK;
     }
     wait_for_room(c, r.held);
-    struct nbd_request *rq = malloc(sizeof(*rq));
-    if (!rq || (r.held && !(r.buf = malloc(r.held)))) {
-        free(rq);
+    struct nbd_request *rq = request_new(&r);
+    if (!rq) {
         return -ENOMEM;
     }
-    *rq = r;
     if (payload && (ret = conn_recv(c, rq->buf, rq->len)) < 0) {
-        free(rq->buf);
-        free(rq);
+        request_free(rq);
         return ret;
     }
     coblk_co *co = coblk_co_create(request_co, rq);
     if (!co) {
-        free(rq->buf);
-        free(rq);
+        request_free(rq);
         return -ENOMEM;
     }
     c->requests++;

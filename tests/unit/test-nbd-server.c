@@ -37,6 +37,7 @@ struct fixture {
 };
 
 static struct fixture fx;
+static int open_flags;          /* the device's, for open_server() */
 
 static uint64_t now_ms(void)
 {
@@ -109,7 +110,7 @@ static void open_server(const struct coblk_nbd_export_opts *opts)
     close(fd);
     char spec[96];
     snprintf(spec, sizeof(spec), "file:%s", fx.path);
-    assert_int_equal(coblk_dev_open(spec, 0, &fx.dev), 0);
+    assert_int_equal(coblk_dev_open(spec, open_flags, &fx.dev), 0);
     assert_int_equal(coblk_nbd_server_new(fx.dev, opts,
                                           opts ? sizeof(*opts) : 0, &fx.srv),
                      0);
@@ -701,6 +702,26 @@ static void test_handshake_time_limit(void **state)
     assert_int_equal(stats().clients, 0);
 }
 
+/* With O_DIRECT, the server's buffers go to the device as they are: no
+ * request is bounced through a copy. */
+static void test_direct_io_is_not_bounced(void **state)
+{
+    teardown(state);
+    open_flags = COBLK_OPEN_DIRECT;
+    open_server(NULL);
+    open_flags = 0;
+    negotiate(false, NULL);
+    write_pattern(1, 8192, 4096, 0x66);
+    uint8_t buf[4096];
+    send_request(0, NBD_CMD_READ, 2, 8192, sizeof(buf));
+    assert_int_equal(simple_reply(2), 0);
+    assert_int_equal(client_recv(buf, sizeof(buf)), sizeof(buf));
+    assert_int_equal(buf[4095], 0x66);
+    struct coblk_dev_stats st;
+    assert_int_equal(coblk_dev_stats(fx.dev, &st, sizeof(st)), 0);
+    assert_int_equal(st.bounces, 0);
+}
+
 static void test_api_errors(void **state)
 {
     struct coblk_nbd_server *srv;
@@ -742,6 +763,7 @@ int main(void)
         T(test_read_only_export),
         T(test_free_ends_a_silent_client),
         T(test_handshake_time_limit),
+        T(test_direct_io_is_not_bounced),
         T(test_api_errors),
 #undef T
     };
