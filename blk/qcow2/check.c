@@ -5,7 +5,9 @@
  * COPIED flags of the active tables with the refcounts.  Problems go to
  * the caller's report callback worded as qemu-img words them, and into
  * its counters.  Repairs set refcounts to the references counted and the
- * flags to the refcounts.
+ * flags to the refcounts.  Where a cluster in use has no refcount, or a
+ * refcount block is not where a block can be, a repair of errors rebuilds
+ * the whole refcount structure (rebuild.c) and counts again.
  *
  * The whole check runs under the image's lock, on metadata written back
  * first: requests wait meanwhile, and nothing changes under it.
@@ -31,7 +33,10 @@ struct checker {
     uint64_t nb_clusters;           /* of the file */
     uint32_t *refs;                 /* references counted, saturating */
     uint64_t *table;                /* one cluster, for L2 tables */
-    uint64_t next_contiguous;       /* for fragmentation */
+    uint64_t next_contiguous;       /* for fragmentation, within one L2
+                                     * table as qemu-img counts it */
+    bool rebuild;                   /* refcounts a per-cluster repair
+                                     * cannot mend */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -176,6 +181,7 @@ static int count_l1(struct checker *k, const uint64_t *l1, uint32_t l1_size,
             k->c->check_errors++;
             continue;
         }
+        k->next_contiguous = 0;
         for (uint64_t e = 0; e < s->cluster_size / s->l2_entry_bytes; e++) {
             count_l2_entry(k, &k->table[e * words], active);
         }
@@ -239,12 +245,14 @@ static void count_refcount_structures(struct checker *k)
         }
         if (block & (s->cluster_size - 1)) {
             report(k, "ERROR refcount block %" PRIu64 " is not cluster "
-                   "aligned; refcount table corrupted", i);
+                   "aligned; refcount table entry corrupted", i);
             k->c->corruptions++;
+            k->rebuild = true;
         } else if (block >> s->h.cluster_bits >= k->nb_clusters) {
             report(k, "ERROR refcount block %" PRIu64 " is outside image",
                    i);
             k->c->corruptions++;
+            k->rebuild = true;
         } else {
             count(k, block, s->cluster_size);
         }
@@ -280,8 +288,12 @@ static void coroutine_fn compare_pass(struct checker *k, bool fix,
             continue;
         }
         bool leak = refcount > refs;
-        bool mend = fix && (k->c->repair & (leak ? COBLK_CHECK_REPAIR_LEAKS
-                                                 : COBLK_CHECK_REPAIR_ERRORS));
+        /* No refcount at all where there are references: the block may
+         * be missing or wrong, which only a rebuild mends. */
+        k->rebuild |= refcount == 0;
+        bool mend = fix && refcount &&
+                    (k->c->repair & (leak ? COBLK_CHECK_REPAIR_LEAKS
+                                          : COBLK_CHECK_REPAIR_ERRORS));
         *(leak ? &k->c->leaks : &k->c->corruptions) += 1;
         report(k, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%"
                PRIu64, mend ? "Repairing" : leak ? "Leaked" : "ERROR", c,
@@ -294,20 +306,109 @@ static void coroutine_fn compare_pass(struct checker *k, bool fix,
     }
 }
 
-static int coroutine_fn compare_refcounts(struct checker *k)
+/* The references of everything the image holds: header, active and
+ * snapshot tables and data, refcount structure.  `stats`: also the
+ * allocation counters, which only the first count may add to. */
+static int count_references(struct checker *k, bool stats)
+{
+    qcow2_state *s = k->s;
+
+    count(k, 0, s->cluster_size);       /* the header */
+    int ret = count_l1(k, s->l1, s->h.l1_size, s->h.l1_offset, stats);
+    if (ret == 0) {
+        ret = count_snapshots(k);
+    }
+    if (ret == 0) {
+        count_refcount_structures(k);
+    }
+    return ret;
+}
+
+/* Counts from scratch, against a file that may have grown. */
+static int recount(struct checker *k)
+{
+    qcow2_state *s = k->s;
+    uint64_t nb_clusters = (s->file->size + s->cluster_size - 1) >>
+                           s->h.cluster_bits;
+    uint32_t *refs = nb_clusters <= CHECK_MAX_CLUSTERS
+                         ? calloc(nb_clusters + 1, sizeof(*refs)) : NULL;
+
+    if (!refs) {
+        return blk_error(-ENOMEM, "qcow2: out of memory for the check");
+    }
+    free(k->refs);
+    k->refs = refs;
+    k->nb_clusters = nb_clusters;
+    k->rebuild = false;
+    return count_references(k, false);
+}
+
+/* Replaces the refcount structure by one built from the references
+ * counted, then counts again.  The old table and blocks are now leaks,
+ * freed here if leaks may be repaired; as qemu-img counts, what the
+ * rebuild mended counts as fixed, and only the leaks it made and could
+ * not free are added. */
+static int coroutine_fn rebuild(struct checker *k,
+                                const struct coblk_check *start,
+                                uint64_t *highest, bool *any)
+{
+    struct coblk_check found = *k->c;
+
+    report(k, "Rebuilding refcount structure");
+    int ret = qcow2_rebuild_refcounts(k->s, k->refs, k->nb_clusters);
+    if (ret == 0) {
+        k->c->corruptions = start->corruptions;
+        k->c->leaks = start->leaks;
+        k->c->check_errors = start->check_errors;
+        ret = recount(k);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    *highest = 0;
+    *any = false;
+    compare_pass(k, true, highest, any);
+    if (k->rebuild) {
+        report(k, "ERROR rebuilt refcount structure is still broken");
+        k->c->check_errors++;
+    }
+    uint64_t fresh_leaks = (k->c->leaks - start->leaks) -
+                           (k->c->leaks_fixed - start->leaks_fixed);
+    uint64_t left = k->c->corruptions -
+                    (k->c->corruptions_fixed - start->corruptions_fixed);
+
+    k->c->corruptions = found.corruptions;
+    k->c->corruptions_fixed = start->corruptions_fixed +
+                              (found.corruptions > left
+                                   ? found.corruptions - left : 0);
+    k->c->leaks = found.leaks + fresh_leaks;
+    k->c->leaks_fixed = start->leaks_fixed + (found.leaks - start->leaks);
+    return 0;
+}
+
+static int coroutine_fn compare_refcounts(struct checker *k,
+                                          const struct coblk_check *start)
 {
     uint64_t highest = 0;
     bool any = false;
     struct coblk_check before = *k->c;
+    int ret = 0;
 
     compare_pass(k, false, &highest, &any);
-    if (k->c->repair && (k->c->leaks > before.leaks ||
-                         k->c->corruptions > before.corruptions)) {
+    if (k->rebuild && (k->c->repair & COBLK_CHECK_REPAIR_ERRORS)) {
+        ret = rebuild(k, start, &highest, &any);
+    } else if (k->rebuild && k->c->repair) {
+        report(k, "ERROR need to rebuild refcount structures");
+        k->c->check_errors++;
+        return blk_error(-EIO, "qcow2: the refcount structure needs a "
+                         "rebuild, which only a repair of errors does");
+    } else if (k->c->repair && (k->c->leaks > before.leaks ||
+                                k->c->corruptions > before.corruptions)) {
         *k->c = before;
         compare_pass(k, true, &highest, &any);
     }
     k->c->image_end_offset = any ? (highest + 1) << k->s->h.cluster_bits : 0;
-    return 0;
+    return ret;
 }
 
 /* Whether an entry's COPIED flag agrees with its cluster's refcount; with
@@ -437,14 +538,10 @@ static int coroutine_fn run_check(struct checker *k)
     if (ret < 0) {
         return ret;
     }
-    count(k, 0, s->cluster_size);       /* the header */
-    ret = count_l1(k, s->l1, s->h.l1_size, s->h.l1_offset, true);
+    struct coblk_check start = *k->c;
+    ret = count_references(k, true);
     if (ret == 0) {
-        ret = count_snapshots(k);
-    }
-    if (ret == 0) {
-        count_refcount_structures(k);
-        ret = compare_refcounts(k);
+        ret = compare_refcounts(k, &start);
     }
     /* Repairs changed refcounts: on disk before the flags that rely on
      * them. */

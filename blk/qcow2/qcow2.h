@@ -10,6 +10,7 @@
  *   meta.c     where metadata is, so that nothing else lands there
  *   create.c   new images, with qemu-img create's options
  *   check.c    qemu-img check: references against refcounts, repair
+ *   rebuild.c  a new refcount structure, where a repair needs one
  *   snapshot.c internal snapshots: listed, and read
  *   snapshot-edit.c  internal snapshots made, applied, deleted
  *   resize.c   growing and shrinking the virtual size
@@ -254,6 +255,16 @@ int coroutine_fn qcow2_get_refcount(qcow2_state *s, uint64_t offset,
  * offset; freed clusters are discarded in the file. */
 int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
                                         uint64_t clusters, int delta);
+/* Writes table (host order, `clusters` clusters long; taken, freed on
+ * failure) at cluster `site`, with its blocks already on disk, and points
+ * the header and the image at it.  The old table is left to the caller. */
+int coroutine_fn qcow2_reftable_install(qcow2_state *s, uint64_t *table,
+                                        uint64_t site, uint64_t clusters);
+/* rebuild.c: replaces the refcount table and blocks by new ones that
+ * count refs[c] references to each cluster c < nb_clusters, placed where
+ * nothing is referenced.  The old structure is left unreferenced. */
+int coroutine_fn qcow2_rebuild_refcounts(qcow2_state *s, const uint32_t *refs,
+                                         uint64_t nb_clusters);
 /* Sets the refcount of cluster `index` (a repair); -ENOSPC where no
  * refcount block counts it. */
 int coroutine_fn qcow2_set_refcount(qcow2_state *s, uint64_t index,

@@ -392,27 +392,48 @@ static int coroutine_fn grow_reftable(qcow2_state *s, uint64_t min_entries,
         end = lay_out(s, site, clusters, table, clusters * per_cluster);
         entries = clusters * per_cluster + 1;
     }
+    uint64_t old_offset = s->h.refcount_table_offset;
+    uint64_t old_clusters = s->h.refcount_table_clusters;
     int ret = qcow2_cache_flush(s, &s->refcount_cache);
     if (ret == 0) {
         ret = write_new_blocks(s, table, site, end);
     }
     if (ret == 0) {
-        ret = switch_table(s, table, site, clusters);
+        ret = qcow2_reftable_install(s, table, site, clusters);
     }
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_update_refcounts(s, old_offset, old_clusters, -1);
+}
+
+int coroutine_fn qcow2_reftable_install(qcow2_state *s, uint64_t *table,
+                                        uint64_t site, uint64_t clusters)
+{
+    int ret = switch_table(s, table, site, clusters);
+
     if (ret < 0) {
         free(table);
         return ret;
     }
-    uint64_t old_offset = s->h.refcount_table_offset;
-    uint64_t old_clusters = s->h.refcount_table_clusters;
     free(s->reftable);
     s->reftable = table;
-    s->reftable_entries = clusters * per_cluster;
+    s->reftable_entries = clusters * s->cluster_size / 8;
     s->h.refcount_table_offset = site << s->h.cluster_bits;
     s->h.refcount_table_clusters = (uint32_t)clusters;
-    int ret2 = s->meta.keys ? qcow2_meta_build(s) : 0;
-    return ret2 < 0 ? ret2
-                    : qcow2_update_refcounts(s, old_offset, old_clusters, -1);
+    return s->meta.keys ? qcow2_meta_build(s) : 0;
+}
+
+/* Punches freed clusters out of the file, where the file can: best
+ * effort, nothing references them any more. */
+static void coroutine_fn discard_in_file(qcow2_state *s, uint64_t offset,
+                                         uint64_t bytes)
+{
+    if (offset < s->file->size) {
+        uint64_t len = bytes < s->file->size - offset ? bytes
+                                                      : s->file->size - offset;
+        coblk_co_pdiscard(s->file, offset, len);
+    }
 }
 
 int coroutine_fn qcow2_set_refcount(qcow2_state *s, uint64_t index,
@@ -427,22 +448,17 @@ int coroutine_fn qcow2_set_refcount(qcow2_state *s, uint64_t index,
         return blk_error(-ENOSPC, "qcow2: no refcount block counts cluster "
                          "%" PRIu64, index);
     }
-    return ret < 0 ? ret : set_index(s, index, refcount, index, 1);
+    if (ret == 0) {
+        ret = set_index(s, index, refcount, index, 1);
+    }
+    if (ret == 0 && refcount == 0) {
+        /* A leak mended: its space goes back, as qemu-img gives it. */
+        discard_in_file(s, index << s->h.cluster_bits, s->cluster_size);
+    }
+    return ret;
 }
 
 /* ---- allocating and freeing ---------------------------------------------------- */
-
-/* Punches freed clusters out of the file, where the file can: best
- * effort, the refcounts already say they are free. */
-static void coroutine_fn discard_in_file(qcow2_state *s, uint64_t offset,
-                                         uint64_t bytes)
-{
-    if (offset < s->file->size) {
-        uint64_t len = bytes < s->file->size - offset ? bytes
-                                                      : s->file->size - offset;
-        coblk_co_pdiscard(s->file, offset, len);
-    }
-}
 
 int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
                                         uint64_t clusters, int delta)
