@@ -272,7 +272,7 @@ int coblk_dev_open(const char *spec, int flags, struct coblk_dev **out)
     }
     if (flags & ~(COBLK_OPEN_RDONLY | COBLK_OPEN_DIRECT |
                   COBLK_OPEN_NO_BACKING | COBLK_OPEN_NO_FLUSH |
-                  COBLK_OPEN_LOCK)) {
+                  COBLK_OPEN_LOCK | COBLK_OPEN_CHECK)) {
         return blk_error(-EINVAL, "coblk_dev_open: unknown flags %#x",
                          (unsigned)flags);
     }

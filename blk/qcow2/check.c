@@ -168,6 +168,9 @@ static int count_l1(struct checker *k, const uint64_t *l1, uint32_t l1_size,
             report(k, "ERROR l2_offset=%" PRIx64 ": Table is not cluster "
                    "aligned; L1 entry corrupted", l2);
             k->c->corruptions++;
+            /* The cluster it falls in is still referenced (as qemu-img
+             * counts it): a repair must not free what may be the table. */
+            count(k, l2 & ~(s->cluster_size - 1), s->cluster_size);
             continue;
         }
         uint64_t before = k->c->corruptions;
@@ -554,6 +557,23 @@ static int coroutine_fn run_check(struct checker *k)
     return ret;
 }
 
+/* After a repair that left nothing wrong, the image is no longer marked
+ * corrupt (as qemu-img check -r clears the mark), and takes writes. */
+static int coroutine_fn clear_corrupt(qcow2_state *s,
+                                      const struct coblk_check *c)
+{
+    if (!s->corrupt || c->check_errors ||
+        c->corruptions > c->corruptions_fixed) {
+        return 0;
+    }
+    int ret = qcow2_write_incompatible(s, s->h.incompatible &
+                                              ~(uint64_t)QCOW2_INCOMPAT_CORRUPT);
+    if (ret == 0) {
+        s->corrupt = false;
+    }
+    return ret;
+}
+
 int coroutine_fn qcow2_co_check(struct coblk_dev *dev,
                                 struct coblk_check *check)
 {
@@ -586,6 +606,9 @@ int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check)
     qcow2_cache_forget(&s->l2_cache, 0, UINT64_MAX);
     if (ret == 0 && check->repair) {
         ret = qcow2_cache_flush(s, &s->refcount_cache);
+    }
+    if (ret == 0 && check->repair) {
+        ret = clear_corrupt(s, check);
     }
     coblk_co_mutex_unlock(&s->lock);
     free(k.refs);

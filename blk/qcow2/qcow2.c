@@ -185,20 +185,39 @@ static int load_l1(qcow2_state *s)
     return 0;
 }
 
-/* Refuses what this image may not be opened for. */
-static int check_access(const struct coblk_dev *dev, const qcow2_state *s)
+/* Refuses what this image may not be opened for.  An image marked
+ * corrupt opens read-write only for a repair, and then stays closed to
+ * every other write. */
+static int check_access(const struct coblk_dev *dev, qcow2_state *s)
 {
     const char *name = blk_dev_filename(s->file);
 
-    if (dev->flags & COBLK_OPEN_RDONLY) {
+    if (dev->flags & COBLK_OPEN_RDONLY ||
+        !(s->h.incompatible & QCOW2_INCOMPAT_CORRUPT)) {
         return 0;
     }
-    if (s->h.incompatible & QCOW2_INCOMPAT_CORRUPT) {
+    if (!(dev->flags & COBLK_OPEN_CHECK)) {
         return blk_error(-EACCES, "qcow2: %s is marked corrupt: open it "
                          "read-only, or repair it (qemu-img check -r all)",
                          name);
     }
+    s->corrupt = true;
     return 0;
+}
+
+int coroutine_fn qcow2_write_incompatible(qcow2_state *s, uint64_t bits)
+{
+    uint64_t be = htobe64(bits);
+    struct iovec iov = { &be, sizeof(be) };
+    int ret = coblk_co_pwritev(s->file, 72, sizeof(be), &iov, 1, 0);
+
+    if (ret == 0) {
+        ret = coblk_co_flush(s->file);
+    }
+    if (ret == 0) {
+        s->h.incompatible = bits;
+    }
+    return ret;
 }
 
 /* Before the first write: autoclear features coblk does not keep up
@@ -239,11 +258,8 @@ static int coroutine_fn repair_dirty(void *opaque)
     if (ret < 0) {
         return ret;
     }
-    s->h.incompatible &= ~(uint64_t)QCOW2_INCOMPAT_DIRTY;
-    uint64_t bits = htobe64(s->h.incompatible);
-    struct iovec iov = { &bits, sizeof(bits) };
-    ret = coblk_co_pwritev(s->file, 72, sizeof(bits), &iov, 1, 0);
-    return ret == 0 ? coblk_co_flush(s->file) : ret;
+    return qcow2_write_incompatible(s, s->h.incompatible &
+                                           ~(uint64_t)QCOW2_INCOMPAT_DIRTY);
 }
 
 /* Remembers the image's file while its backing chain opens. */

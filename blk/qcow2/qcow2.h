@@ -260,6 +260,8 @@ int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
  * the header and the image at it.  The old table is left to the caller. */
 int coroutine_fn qcow2_reftable_install(qcow2_state *s, uint64_t *table,
                                         uint64_t site, uint64_t clusters);
+/* qcow2.c: writes the header's incompatible feature bits, flushed. */
+int coroutine_fn qcow2_write_incompatible(qcow2_state *s, uint64_t bits);
 /* rebuild.c: replaces the refcount table and blocks by new ones that
  * count refs[c] references to each cluster c < nb_clusters, placed where
  * nothing is referenced.  The old structure is left unreferenced. */

@@ -88,6 +88,12 @@ enum {
                                      * open, neither.  Where another
                                      * process (or open) holds a lock that
                                      * conflicts: -EBUSY */
+    COBLK_OPEN_CHECK = 1u << 5,     /* for coblk_check() with repair (as
+                                     * qemu-img check -r): an image marked
+                                     * corrupt opens read-write, but only
+                                     * the check writes to it, and a repair
+                                     * that leaves nothing wrong clears the
+                                     * mark */
 };
 
 /* Opens spec, a driver name, its arguments and, for formats and filters,

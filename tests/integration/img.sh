@@ -360,6 +360,35 @@ if [ "$(python3 entries.py qd/botched.qcow2)" = \
     failed "check -r all: snapshot entries unlike qemu-img's"
 fi
 
+# An image marked corrupt: check -r opens it for the repair and, with
+# nothing left wrong, clears the mark, as qemu-img does; with an L1 entry
+# that stays broken (reserved bits set), the mark stays.
+for d in qd cd; do
+    qemu-img create -q -f qcow2 "$d/marked.qcow2" 16M
+    qemu-io -c 'write -P 4 0 1M' "$d/marked.qcow2" >/dev/null
+    cp "$d/marked.qcow2" "$d/marked-l1.qcow2"
+    python3 - "$d/marked.qcow2" "$d/marked-l1.qcow2" <<'PYEOF'
+import struct, sys
+for i, path in enumerate(sys.argv[1:]):
+    with open(path, "r+b") as f:
+        h = f.read(80)
+        f.seek(72)
+        f.write(struct.pack(">Q", struct.unpack(">Q", h[72:80])[0] | 2))
+        if i:
+            l1 = struct.unpack(">Q", h[40:48])[0]
+            f.seek(l1)
+            e = struct.unpack(">Q", f.read(8))[0]
+            f.seek(l1)
+            f.write(struct.pack(">Q", e | 0x100))
+PYEOF
+done
+both check -r leaks marked-l1.qcow2
+both info marked-l1.qcow2
+both check -r all marked.qcow2
+both info marked.qcow2
+cmp -s qd/marked.qcow2 cd/marked.qcow2 && ok ||
+    failed "check -r all marked.qcow2: image unlike qemu-img's"
+
 # ---- map -------------------------------------------------------------------------
 for f in base.qcow2 top.qcow2 sub/leaf.qcow2 v2.qcow2 ext.qcow2 disk.raw \
          snap.qcow2; do

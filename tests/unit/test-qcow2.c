@@ -2084,6 +2084,24 @@ static void test_entries_pointing_at_metadata_mark_the_image_corrupt(void **s)
     free(image);
     expect_open_error(qcow2_spec("m.qcow2"), 0, -EACCES, "marked corrupt");
 
+    /* Opened for a repair, a marked image still takes no write until a
+     * check finds nothing wrong; the mark is then cleared on disk. */
+    sh("rm -f mc.qcow2 && qemu-img create -f qcow2 mc.qcow2 4M && "
+       "qemu-io -f qcow2 -c 'write -P 0x12 0 64k' mc.qcow2");
+    put_be("mc.qcow2", 72, 8, 2);                       /* corrupt bit */
+    assert_int_equal(coblk_dev_open(qcow2_spec("mc.qcow2"), COBLK_OPEN_CHECK,
+                                    &dev), 0);
+    assert_int_equal(coblk_pwrite(dev, buf, 512, 0), -EIO);
+    struct coblk_check c = { .repair = COBLK_CHECK_REPAIR_LEAKS |
+                                       COBLK_CHECK_REPAIR_ERRORS };
+    assert_int_equal(coblk_check(dev, &c, sizeof(c)), 0);
+    assert_int_equal(c.corruptions + c.leaks + c.check_errors, 0);
+    assert_int_equal(coblk_pwrite(dev, buf, 512, 0), 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img info mc.qcow2 | grep -q 'corrupt: false' && "
+       "qemu-img check -q mc.qcow2 && qemu-io -f qcow2 -c "
+       "'read -P 0xdd 0 512' -c 'read -P 0x12 512 65024' mc.qcow2");
+
     /* A compressed descriptor over the header: replacing the cluster
      * must not free (and punch out) the header. */
     sh("rm -f h.qcow2 && qemu-img create -f qcow2 h.qcow2 4M && "

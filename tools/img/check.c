@@ -117,7 +117,7 @@ static int run_check(struct img *img, const struct check_opts *o,
 static int check_image(const char *filename, const struct check_opts *o)
 {
     struct img img;
-    unsigned flags = o->repair ? IMG_OPEN_RW : 0;
+    unsigned flags = o->repair ? IMG_OPEN_RW | IMG_OPEN_CHECK : 0;
 
     if (img_open(&img, filename, o->fmt, flags) < 0) {
         return 1;

@@ -70,6 +70,7 @@ enum {
     IMG_OPEN_QUIET = 1u << 2,       /* no warning for a probed raw image */
     IMG_OPEN_DIRECT = 1u << 3,      /* -t none: O_DIRECT */
     IMG_OPEN_NO_FLUSH = 1u << 4,    /* -t unsafe: flushes do nothing */
+    IMG_OPEN_CHECK = 1u << 5,       /* check -r: a corrupt image too */
 };
 
 struct img {

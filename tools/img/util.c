@@ -335,7 +335,8 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
     oflags |= (img_force_share ? 0 : COBLK_OPEN_LOCK) |
               (flags & IMG_OPEN_NO_BACKING ? COBLK_OPEN_NO_BACKING : 0) |
               (flags & IMG_OPEN_DIRECT ? COBLK_OPEN_DIRECT : 0) |
-              (flags & IMG_OPEN_NO_FLUSH ? COBLK_OPEN_NO_FLUSH : 0);
+              (flags & IMG_OPEN_NO_FLUSH ? COBLK_OPEN_NO_FLUSH : 0) |
+              (flags & IMG_OPEN_CHECK ? COBLK_OPEN_CHECK : 0);
     int ret = coblk_dev_open(spec, oflags, &img->dev);
     free(spec);
     if (ret == -ENOENT && fmt_options && strstr(coblk_last_error(),
