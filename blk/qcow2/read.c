@@ -107,6 +107,28 @@ static int decompress_zstd(const uint8_t *in, size_t in_len, uint8_t *out,
     return ret;
 }
 
+/* Clusters from this size on are inflated on a worker thread: below it
+ * the hop to the worker and back costs more than the inflating, which
+ * stalls the event loop's other requests only briefly. */
+#define INFLATE_IN_WORKER_MIN (16u << 10)
+
+struct inflate_job {
+    const qcow2_state *s;
+    const uint8_t *in;
+    size_t len;
+    uint8_t *out;
+};
+
+static int inflate_job(void *opaque)
+{
+    struct inflate_job *j = opaque;
+    size_t out_len = j->s->cluster_size;
+
+    return j->s->h.compression_type == QCOW2_COMPRESS_ZSTD
+               ? decompress_zstd(j->in, j->len, j->out, out_len)
+               : inflate_zlib(j->in, j->len, j->out, out_len);
+}
+
 /* Reads the compressed cluster described by desc and copies bytes of it,
  * from in_cluster on, into iov at skip. */
 static int coroutine_fn read_compressed(qcow2_state *s, uint64_t desc,
@@ -130,9 +152,10 @@ static int coroutine_fn read_compressed(qcow2_state *s, uint64_t desc,
     int ret = coblk_co_preadv(s->file, host, len,
                               &(struct iovec){ in, len }, 1);
     if (ret == 0) {
-        ret = s->h.compression_type == QCOW2_COMPRESS_ZSTD
-                  ? decompress_zstd(in, len, out, s->cluster_size)
-                  : inflate_zlib(in, len, out, s->cluster_size);
+        struct inflate_job job = { s, in, len, out };
+        ret = s->cluster_size >= INFLATE_IN_WORKER_MIN
+                  ? blk_co_run_in_worker(inflate_job, &job)
+                  : inflate_job(&job);
         if (ret == -EIO) {
             blk_error(ret, "qcow2: the compressed cluster at %#" PRIx64
                       " does not decompress to a cluster", host);
