@@ -191,6 +191,13 @@ static inline struct io_uring_sqe *aio_co_prep(coblk_aio *ctx,
     return aio_get_sqe(ctx, &req->handler);
 }
 
+/* coroutine_fn: two SQEs side by side, in one submission, for requests
+ * of the current coroutine: a request and its IORING_OP_LINK_TIMEOUT
+ * (the caller sets IOSQE_IO_LINK on the first after preparing it).  Wait
+ * for both: each completes. */
+void aio_co_prep_linked(coblk_aio *ctx, aio_co_request *first,
+                        aio_co_request *second, struct io_uring_sqe **sqes);
+
 /* coroutine_fn: waits for a request prepared with aio_co_prep() and returns
  * its CQE's result.  Yields only while the request is in progress: the
  * completion may have come first. */

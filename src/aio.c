@@ -117,6 +117,25 @@ struct io_uring_sqe *aio_get_sqe_slow(coblk_aio *ctx,
     }
 }
 
+void coroutine_fn aio_co_prep_linked(coblk_aio *ctx, aio_co_request *first,
+                                     aio_co_request *second,
+                                     struct io_uring_sqe **sqes)
+{
+    /* A chain cannot span two submissions: room for both first. */
+    for (;;) {
+        if (ctx->inflight + 2 > ctx->inflight_max) {
+            wait_for_slot(ctx);
+        } else if (io_uring_sq_space_left(&ctx->ring) < 2) {
+            ctx->stats.sq_full++;
+            submit(ctx, 0);
+        } else {
+            break;
+        }
+    }
+    sqes[0] = aio_co_prep(ctx, first);
+    sqes[1] = aio_co_prep(ctx, second);
+}
+
 /* ---- completions ------------------------------------------------------------ */
 
 /* aio_co_request_complete(), inline in the reaping loop: see

@@ -9,11 +9,14 @@
  * names.  The reader runs while replies are awaited, in the context of
  * the request that started it; requests from other threads' contexts are
  * woken there.  A server that breaks the protocol or goes away fails the
- * requests in flight with EIO, and every later one.
+ * requests in flight with EIO, and every later one; one that sends
+ * nothing for the URI's timeout= while replies are awaited, with
+ * ETIMEDOUT.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,6 +55,7 @@ struct slot {
 
 typedef struct nbd_client {
     int fd;
+    uint64_t timeout_ns;        /* for replies to start arriving; 0: none */
     struct nbd_export_info info;
     coblk_co_mutex lock;        /* the fields below */
     struct slot slots[NBD_CLIENT_SLOTS];
@@ -98,18 +102,19 @@ static void finish(nbd_client *s, struct slot *sl)
     coblk_co_queue_next(&sl->waiter);
 }
 
-/* The connection is gone: every awaited request fails.  Not the one the
- * reader is receiving into: the ring may still write its buffers, until
- * the reader's receive ends (the shutdown ends it) and it finishes the
+/* The connection is gone: every awaited request fails (-EIO, or -error
+ * where the reason is worth telling: ETIMEDOUT).  Not the one the reader
+ * is receiving into: the ring may still write its buffers, until the
+ * reader's receive ends (the shutdown ends it) and it finishes the
  * request itself. */
-static void fail_all(nbd_client *s)
+static void fail_all(nbd_client *s, int error)
 {
     s->broken = true;
     shutdown(s->fd, SHUT_RDWR);
     for (unsigned i = 0; i < NBD_CLIENT_SLOTS; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->used && sl->awaited) {
-            sl->error = -EIO;
+            sl->error = error == -ETIMEDOUT ? error : -EIO;
             if (sl != s->receiving) {
                 finish(s, sl);
             }
@@ -147,7 +152,8 @@ static int coroutine_fn reader_recv(nbd_client *s, void *dst, uint64_t len)
         if (len == 0) {
             break;
         }
-        int ret = nbd_co_recv_some(s->fd, s->inbuf, sizeof(s->inbuf));
+        int ret = nbd_co_recv_some(s->fd, s->inbuf, sizeof(s->inbuf),
+                                   s->timeout_ns);
         if (ret < 0) {
             return ret;
         }
@@ -436,8 +442,13 @@ static void coroutine_fn reader_co(void *opaque)
         coblk_co_mutex_unlock(&s->lock);
         int ret = read_reply(s);
         coblk_co_mutex_lock(&s->lock);
+        if (ret == -ETIMEDOUT) {
+            blk_error(ret, "nbd: the server sent nothing for %" PRIu64
+                      " s while requests waited: connection dropped",
+                      s->timeout_ns / 1000000000u);
+        }
         if (ret < 0) {
-            fail_all(s);
+            fail_all(s, ret);
         }
     }
     s->reader_running = false;
@@ -539,7 +550,7 @@ static int coroutine_fn request(struct coblk_dev *dev, const struct request *rq)
         if (!co) {
             coblk_co_mutex_lock(&s->lock);
             s->reader_running = false;
-            fail_all(s);
+            fail_all(s, -ENOMEM);
             coblk_co_mutex_unlock(&s->lock);
         } else {
             coblk_aio_co_enter(ctx, co);    /* runs once we yield */
@@ -548,7 +559,7 @@ static int coroutine_fn request(struct coblk_dev *dev, const struct request *rq)
     int ret = send_request(s, rq, cookie);
     coblk_co_mutex_lock(&s->lock);
     if (ret < 0 && !s->broken) {
-        fail_all(s);
+        fail_all(s, ret);
     }
     while (sl->awaited) {
         coblk_co_queue_wait(&sl->waiter, &s->lock);
@@ -712,6 +723,7 @@ static int nbd_open(struct coblk_dev *dev, const char *args)
         return blk_error(-ENOMEM, "out of memory");
     }
     s->fd = nbd_client_connect(&uri, &s->info);
+    s->timeout_ns = uri.timeout_s * 1000000000ull;
     if (s->fd >= 0 && (s->info.tx_flags & NBD_FLAG_READ_ONLY) &&
         !(dev->flags & COBLK_OPEN_RDONLY)) {
         close(s->fd);

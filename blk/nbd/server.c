@@ -562,7 +562,7 @@ static int coroutine_fn conn_recv(struct nbd_conn *c, void *dst, size_t len)
         if (len >= NBD_CONN_INBUF) {
             return nbd_co_recv(c->fd, out, len);
         }
-        int ret = nbd_co_recv_some(c->fd, c->inbuf, NBD_CONN_INBUF);
+        int ret = nbd_co_recv_some(c->fd, c->inbuf, NBD_CONN_INBUF, 0);
         if (ret < 0) {
             return ret;
         }

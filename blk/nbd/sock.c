@@ -72,7 +72,32 @@ int coroutine_fn nbd_co_recv(int fd, void *buf, size_t len)
     return transfer(fd, &iov, 1, false);
 }
 
-int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len)
+/* One receive; with a limit, a linked timeout cancels it. */
+static int coroutine_fn recv_once(coblk_aio *ctx, int fd, void *buf,
+                                  size_t len, uint64_t limit_ns)
+{
+    aio_co_request req, limit;
+
+    if (!limit_ns) {
+        io_uring_prep_recv(aio_co_prep(ctx, &req), fd, buf, len, 0);
+        return aio_co_wait(&req);
+    }
+    struct __kernel_timespec ts = {
+        .tv_sec = (long long)(limit_ns / 1000000000u),
+        .tv_nsec = (long long)(limit_ns % 1000000000u),
+    };
+    struct io_uring_sqe *sqes[2];
+    aio_co_prep_linked(ctx, &req, &limit, sqes);
+    io_uring_prep_recv(sqes[0], fd, buf, len, 0);
+    sqes[0]->flags |= IOSQE_IO_LINK;
+    io_uring_prep_link_timeout(sqes[1], &ts, 0);
+    int res = aio_co_wait(&req);
+    int timer = aio_co_wait(&limit);
+    return res == -ECANCELED && timer == -ETIME ? -ETIMEDOUT : res;
+}
+
+int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len,
+                                  uint64_t limit_ns)
 {
     coblk_aio *ctx = aio_co_context();
 
@@ -80,9 +105,7 @@ int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len)
         return -EPERM;
     }
     for (;;) {
-        aio_co_request req;
-        io_uring_prep_recv(aio_co_prep(ctx, &req), fd, buf, len, 0);
-        int res = aio_co_wait(&req);
+        int res = recv_once(ctx, fd, buf, len, limit_ns);
         if (res == -EINTR || res == -EAGAIN) {
             continue;
         }

@@ -7,6 +7,7 @@
 #define COBLK_NBD_SOCK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 #include "coblk/coroutine.h"
@@ -16,8 +17,10 @@
 int coroutine_fn nbd_co_recv(int fd, void *buf, size_t len);
 
 /* Receives what has arrived, at least 1 byte and at most len: the count,
- * -ECONNRESET at the end of the stream, or another -errno. */
-int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len);
+ * -ECONNRESET at the end of the stream, -ETIMEDOUT when nothing came in
+ * limit_ns (0: no limit), or another -errno. */
+int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len,
+                                  uint64_t limit_ns);
 
 /* Receives exactly the bytes iov describes (it may change iov), as
  * nbd_co_recv(). */

@@ -87,11 +87,33 @@ static int parse_authority(const char *uri, char *auth, struct nbd_uri *out)
     return out->host && out->port ? 0 : -ENOMEM;
 }
 
-/* The query: socket=PATH only, and only for Unix sockets. */
+/* timeout=SECONDS: 0 to a day. */
+static int parse_timeout(const char *uri, const char *value,
+                         struct nbd_uri *out)
+{
+    char *end;
+    unsigned long secs = strtoul(value, &end, 10);
+
+    if (!*value || *end || strspn(value, "0123456789") != strlen(value) ||
+        secs > NBD_URI_TIMEOUT_MAX) {
+        return bad(uri, "timeout= takes seconds, 0 (none) to 86400");
+    }
+    out->timeout_s = (unsigned)secs;
+    return 0;
+}
+
+/* The query: socket=PATH (Unix sockets only) and timeout=SECONDS. */
 static int parse_query(const char *uri, char *query, struct nbd_uri *out)
 {
     for (char *save, *item = strtok_r(query, "&", &save); item;
          item = strtok_r(NULL, "&", &save)) {
+        if (!strncmp(item, "timeout=", 8)) {
+            int ret = parse_timeout(uri, item + 8, out);
+            if (ret < 0) {
+                return ret;
+            }
+            continue;
+        }
         if (strncmp(item, "socket=", 7) || !out->unix_socket) {
             return bad(uri, "unknown query parameter");
         }
@@ -142,7 +164,7 @@ int nbd_uri_parse(const char *uri, struct nbd_uri *out)
     static const char *const tcp[] = { "nbd://", "nbd+tcp://" };
     const char *rest = NULL;
 
-    *out = (struct nbd_uri){ 0 };
+    *out = (struct nbd_uri){ .timeout_s = NBD_URI_TIMEOUT_DEFAULT };
     if (!strncmp(uri, "nbds", 4)) {
         return blk_error(-ENOTSUP, "nbd: '%s': TLS (nbds) is not supported",
                          uri);

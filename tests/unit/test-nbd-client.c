@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ struct server {
     int listen_fd;
     script_fn *script;
     pthread_t thread;
+    const char *query;          /* more of the URI's query, "&..." */
 };
 
 static struct server srv;
@@ -151,7 +153,8 @@ static struct coblk_dev *open_on(script_fn *script)
     assert_int_equal(listen(srv.listen_fd, 1), 0);
     srv.script = script;
     assert_int_equal(pthread_create(&srv.thread, NULL, serve, NULL), 0);
-    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", srv.path);
+    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s%s", srv.path,
+             srv.query ? srv.query : "");
     assert_int_equal(coblk_dev_open(uri, COBLK_OPEN_RDONLY, &dev), 0);
     assert_int_equal(coblk_dev_size(dev), SIZE);
     return dev;
@@ -380,6 +383,42 @@ static void test_short_read_is_an_error(void **state)
     close_server(dev);
 }
 
+/* Answers nothing: a server that stalls. */
+static void script_silent(int fd, const uint8_t *req)
+{
+    (void)fd;
+    (void)req;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* With timeout=1, a request to a server that stalls fails with ETIMEDOUT
+ * after that second (not before, and not never); the connection is
+ * dropped, so later requests fail at once. */
+static void test_stalled_server_times_out(void **state)
+{
+    uint8_t buf[512];
+
+    (void)state;
+    srv.query = "&timeout=1";
+    struct coblk_dev *dev = open_on(script_silent);
+    srv.query = NULL;
+    double start = now_s();
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), -ETIMEDOUT);
+    double took = now_s() - start;
+    if (took < 0.9 || took > 10) {
+        fail_msg("timed out after %.2f s, for a 1 s limit", took);
+    }
+    assert_non_null(strstr(coblk_last_error(), "sent nothing for 1 s"));
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), -EIO);
+    close_server(dev);
+}
+
 static void test_overlapping_chunks(void **state)
 {
     expect_broken(script_overlap);
@@ -421,6 +460,10 @@ static void test_bad_uris(void **state)
         { "nbd://:10809/", -EINVAL, "no host" },
         { "nbd://h:99999/", -EINVAL, "port" },
         { "nbd://h/?socket=/x", -EINVAL, "unknown query" },
+        { "nbd://h/?timeout=x", -EINVAL, "timeout= takes seconds" },
+        { "nbd://h/?timeout=", -EINVAL, "timeout= takes seconds" },
+        { "nbd://h/?timeout=86401", -EINVAL, "timeout= takes seconds" },
+        { "nbd://h/?timeout=-1", -EINVAL, "timeout= takes seconds" },
         { "nbd://h/bad%zz", -EINVAL, "export name" },
         { "nbds://h/", -ENOTSUP, "TLS" },
         { "nbd:h:10809", -EINVAL, "unknown scheme" },
@@ -452,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_overlapping_chunks),
         cmocka_unit_test(test_chunks_out_of_order),
         cmocka_unit_test(test_error_chunk_keeps_the_connection),
+        cmocka_unit_test(test_stalled_server_times_out),
         cmocka_unit_test(test_bad_uris),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
