@@ -311,9 +311,52 @@ if command -v nbdkit >/dev/null; then
         grep -q "Input/output error" err.out
     kill "$kit"
     wait "$kit" 2>/dev/null
+    # A server that stalls 3 s on every read: with timeout=1 the read fails
+    # with ETIMEDOUT after about a second, not a hang; a longer limit
+    # waits it out.
+    nbdkit --exit-with-parent -U "$work/d.sock" --filter=delay pattern 1M \
+        rdelay=3 2>kit.err &
+    kit=$!
+    listening d
+    start=$(date +%s)
+    "$img" convert -f raw -O raw "$(uri d)&timeout=1" d.raw >d.out 2>&1
+    took=$(($(date +%s) - start))
+    check "client: a stalled server times out" \
+        grep -q "Connection timed out" d.out
+    check "client: ... in about the timeout (took $took s)" test "$took" -le 2
+    check "client: timeout=5 waits out a 3 s stall" \
+        "$img" convert -f raw -O raw "$(uri d)&timeout=5" d.raw
+    kill "$kit"
+    wait "$kit" 2>/dev/null
 else
     echo "nbdkit is not installed: its checks skipped"
 fi
+
+# ---- a server killed mid-run, then restarted ------------------------------------
+# The client's requests fail (EIO) within seconds, never a hang; the new
+# server takes over the dead one's socket.
+qemu-img create -q -f raw kr.raw 8M
+serve kr -t -f raw kr.raw
+"$bench" --name=k --filename="$(uri kr)" --rw=randread --bs=4k --iodepth=16 \
+    --size=8M --time_based --runtime=30 >kr.out 2>&1 &
+reader=$!
+sleep 1
+kill -9 "$(cat kr.pid)"
+for _ in $(seq 50); do
+    kill -0 "$reader" 2>/dev/null || break
+    sleep 0.2
+done
+if kill -0 "$reader" 2>/dev/null; then
+    kill -9 "$reader"
+    check "client: requests end when the server is killed" false
+fi
+wait "$reader"
+check "client: a killed server fails the run" test $? -ne 0
+check "client: ... with EIO" grep -q "Input/output error" kr.out
+serve kr -f raw kr.raw
+check "server: a restart replaces the dead server's socket" \
+    qemu-img compare -f raw -F raw kr.raw "$(uri kr)"
+gone kr
 
 # ---- usage errors --------------------------------------------------------------
 fails "usage: no file" "$nbd" -k x.sock

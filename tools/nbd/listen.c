@@ -8,10 +8,29 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "nbd.h"
+
+/* A socket left at path by a server that died (nothing accepts on it):
+ * removed, as qemu-nbd replaces it, so that a restart can bind.  A socket
+ * some server still listens on stays, and the bind fails. */
+static void remove_stale_socket(const struct sockaddr_un *addr)
+{
+    struct stat st;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd >= 0 && lstat(addr->sun_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 &&
+        errno == ECONNREFUSED) {
+        unlink(addr->sun_path);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
 
 static int listen_unix(const char *path)
 {
@@ -23,6 +42,7 @@ static int listen_unix(const char *path)
         return -1;
     }
     strcpy(addr.sun_path, path);
+    remove_stale_socket(&addr);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         listen(fd, SOMAXCONN) < 0) {
