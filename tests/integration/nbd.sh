@@ -312,18 +312,15 @@ if command -v nbdkit >/dev/null; then
     kill "$kit"
     wait "$kit" 2>/dev/null
     # A server that stalls 3 s on every read: with timeout=1 the read fails
-    # with ETIMEDOUT after about a second, not a hang; a longer limit
-    # waits it out.
+    # with ETIMEDOUT, not a hang (test-nbd-client times it); a longer
+    # limit waits it out.
     nbdkit --exit-with-parent -U "$work/d.sock" --filter=delay pattern 1M \
         rdelay=3 2>kit.err &
     kit=$!
     listening d
-    start=$(date +%s)
     "$img" convert -f raw -O raw "$(uri d)&timeout=1" d.raw >d.out 2>&1
-    took=$(($(date +%s) - start))
     check "client: a stalled server times out" \
         grep -q "Connection timed out" d.out
-    check "client: ... in about the timeout (took $took s)" test "$took" -le 2
     check "client: timeout=5 waits out a 3 s stall" \
         "$img" convert -f raw -O raw "$(uri d)&timeout=5" d.raw
     kill "$kit"
