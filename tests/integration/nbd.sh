@@ -337,7 +337,7 @@ serve kr -t -f raw kr.raw
 "$bench" --name=k --filename="$(uri kr)" --rw=randread --bs=4k --iodepth=16 \
     --size=8M --time_based --runtime=30 >kr.out 2>&1 &
 reader=$!
-sleep 1
+sleep 2        # connected and reading by then, even under TSan
 kill -9 "$(cat kr.pid)"
 for _ in $(seq 50); do
     kill -0 "$reader" 2>/dev/null || break
