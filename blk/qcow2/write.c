@@ -6,7 +6,10 @@
  * with extended L2 entries, the subclusters of one it owns), the parts of
  * it the write does not cover copied from what the guest saw there
  * (backing image, compressed data, zeroes) in the same write as the data,
- * then the L2 entry.  Nothing is copied into a new cluster past the end
+ * then the L2 entry.  Where there is nothing to copy (a run of clusters
+ * that read as zeroes: unallocated over no backing data, or zero
+ * clusters), a run of new clusters is allocated at once and written in
+ * one write, as a convert into a new image writes.  Nothing is copied into a new cluster past the end
  * of the file where the old content was zeroes: it reads as zeroes.
  * Clusters and L2 tables an internal snapshot shares (no COPIED flag) are
  * never written in place: the image gets its own copy first.
@@ -413,6 +416,66 @@ static int coroutine_fn commit_plan(qcow2_state *s, const struct plan *p)
     return ret;
 }
 
+/* Clusters one run allocates at most: 512, and less than a refcount
+ * block counts, so that a block made for the run finds room in its own
+ * range (refcount.c places it there). */
+static uint64_t run_clusters_max(const qcow2_state *s)
+{
+    uint64_t half_block = s->refblock_entries / 2;
+    return half_block < 512 ? half_block : 512;
+}
+
+/* Whether a write at offset into ext (not owned in place) may allocate a
+ * run: its clusters read as zeroes, with nothing to copy or keep. */
+static bool run_allocatable(const qcow2_state *s, const qcow2_extent *ext,
+                            uint64_t offset)
+{
+    if (s->l2_entry_bytes != 8) {
+        return false;           /* subclusters: the one-cluster path */
+    }
+    return ext->kind == QCOW2_ZERO ||
+           (ext->kind == QCOW2_UNALLOCATED &&
+            (!s->backing || cluster_floor(s, offset) >= s->backing->size));
+}
+
+/* A run of clusters that read as zeroes, owned (exclusive) by the caller:
+ * new clusters side by side, the data (and, inside the file, zeroes
+ * around it) in one write, then an L2 entry each. */
+static int coroutine_fn allocating_run(struct coblk_dev *dev, uint64_t offset,
+                                       uint64_t bytes, const struct iovec *iov,
+                                       unsigned iovcnt, uint64_t skip)
+{
+    qcow2_state *s = dev->opaque;
+    uint64_t first = cluster_floor(s, offset);
+    uint64_t n = (cluster_ceil(s, offset + bytes) - first) >>
+                 s->h.cluster_bits;
+    struct plan p = { .cluster = first, .begin = first,
+                      .end = first + (n << s->h.cluster_bits),
+                      .new_cluster = true, .old_zeroes = true };
+    int ret = qcow2_alloc_clusters(s, n, &p.host, &p.fresh);
+
+    if (ret < 0) {
+        return ret;
+    }
+    coblk_co_mutex_unlock(&s->lock);
+    ret = write_planned(dev, &p, offset, bytes, iov, iovcnt, skip);
+    coblk_co_mutex_lock(&s->lock);
+    uint64_t committed = 0;
+    for (; ret == 0 && committed < n; committed++) {
+        uint64_t at = committed << s->h.cluster_bits;
+        struct plan one = { .cluster = first + at, .begin = first + at,
+                            .end = first + at + s->cluster_size,
+                            .host = p.host + at, .new_cluster = true };
+        ret = commit_plan(s, &one);
+    }
+    if (ret < 0 && committed < n) {
+        /* Never referenced: back to free. */
+        qcow2_update_refcounts(s, p.host + (committed << s->h.cluster_bits),
+                               n - committed, -1);
+    }
+    return ret;
+}
+
 /* One cluster that needs allocating, owned (exclusive) by the caller. */
 static int coroutine_fn allocating_write(struct coblk_dev *dev,
                                          uint64_t offset, uint64_t bytes,
@@ -453,7 +516,7 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
     qcow2_state *s = dev->opaque;
     qcow2_extent ext;
     inflight mine, *r;
-    bool in_place;
+    bool in_place, run;
     int ret;
 
     coblk_co_mutex_lock(&s->lock);
@@ -470,8 +533,12 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
             return ret;
         }
         in_place = ext.kind == QCOW2_NORMAL && ext.copied;
+        run = !in_place && run_allocatable(s, &ext, offset);
         uint64_t in_cluster = s->cluster_size - (offset & (s->cluster_size - 1));
-        *done = in_place || ext.bytes < in_cluster ? ext.bytes : in_cluster;
+        uint64_t most = run ? in_cluster + ((run_clusters_max(s) - 1)
+                                            << s->h.cluster_bits)
+                            : in_cluster;
+        *done = in_place || ext.bytes < most ? ext.bytes : most;
         r = conflict(s, cluster_floor(s, offset),
                      cluster_ceil(s, offset + *done), !in_place);
         if (!r) {
@@ -486,6 +553,8 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
         ret = qcow2_rw_part(s->file, true, ext.host, *done, iov, iovcnt,
                             skip);
         coblk_co_mutex_lock(&s->lock);
+    } else if (run) {
+        ret = allocating_run(dev, offset, *done, iov, iovcnt, skip);
     } else {
         ret = allocating_write(dev, offset, *done, iov, iovcnt, skip);
     }
