@@ -12,6 +12,14 @@
  * requests in flight with EIO, and every later one; one that sends
  * nothing for the URI's timeout= while replies are awaited, with
  * ETIMEDOUT.
+ *
+ * With reconnect-delay= in the URI, a lost connection is not the end:
+ * the reader connects again (for at most that long, pausing between
+ * tries) and sends every request still awaiting its reply once more on
+ * the new connection (NBD's commands may be repeated: a write writes the
+ * same data again); requests that come meanwhile wait in their slots and
+ * go out then.  All sending is under send_lock, and a slot records the
+ * connection it went out on, so that no request goes out twice on one.
  */
 #include "config.h"
 
@@ -22,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "aio-int.h"
 #include "client-int.h"
 #include "proto.h"
 #include "sock.h"
@@ -40,8 +49,10 @@ struct slot {
     uint16_t type;
     uint64_t offset;
     uint32_t len;
-    const struct iovec *iov;    /* READ: where the data goes */
+    uint16_t flags;
+    const struct iovec *iov;    /* READ: where the data goes; WRITE: data */
     unsigned iovcnt;
+    uint64_t conn;              /* the connection it went out on; 0: none */
     /* READ: what the chunks filled, relative to offset: [0, prefix),
      * and further ranges past a gap (sorted, disjoint). */
     uint64_t prefix;
@@ -56,6 +67,10 @@ struct slot {
 typedef struct nbd_client {
     int fd;
     uint64_t timeout_ns;        /* for replies to start arriving; 0: none */
+    uint64_t reconnect_ns;      /* 0: a lost connection fails everything */
+    struct nbd_uri uri;         /* kept to connect again */
+    uint64_t conn;              /* this connection's number, from 1 */
+    bool down;                  /* lost: the reader is reconnecting */
     struct nbd_export_info info;
     coblk_co_mutex lock;        /* the fields below */
     struct slot slots[NBD_CLIENT_SLOTS];
@@ -430,6 +445,99 @@ static int coroutine_fn read_reply(nbd_client *s)
     return -EPROTO;
 }
 
+/* ---- reconnecting ------------------------------------------------------------- */
+
+static int coroutine_fn send_slot(nbd_client *s, struct slot *sl);
+
+/* Connects again, trying until deadline, pausing between tries (0.1 s,
+ * doubling up to 1 s): the new socket, or -errno.  The export must be
+ * the one this device opened. */
+static int coroutine_fn connect_again(nbd_client *s, int64_t deadline)
+{
+    uint64_t pause = 100000000u;
+
+    for (;;) {
+        struct nbd_export_info info;
+        int fd = nbd_client_connect(&s->uri, &info);
+        if (fd >= 0 && (info.size != s->info.size ||
+                        info.tx_flags != s->info.tx_flags ||
+                        info.has_allocation != s->info.has_allocation ||
+                        info.min_block != s->info.min_block ||
+                        info.max_payload != s->info.max_payload)) {
+            close(fd);
+            return blk_error(-EIO, "nbd: the export changed while "
+                             "reconnecting: size or flags differ");
+        }
+        if (fd >= 0) {
+            s->info = info;
+            return fd;
+        }
+        int64_t left = deadline - aio_now_ns();
+        if (left <= 0) {
+            return blk_error(-EIO, "nbd: the server did not come back "
+                             "within %" PRIu64 " s (reconnect-delay)",
+                             s->reconnect_ns / 1000000000u);
+        }
+        coblk_co_sleep_ns((int64_t)pause < left ? pause : (uint64_t)left);
+        pause = pause * 2 < 1000000000u ? pause * 2 : 1000000000u;
+    }
+}
+
+/* The requests awaiting replies that did not go out on this connection,
+ * with what earlier replies filled forgotten; returns how many. */
+static unsigned coroutine_fn to_resend(nbd_client *s, struct slot **out)
+{
+    unsigned n = 0;
+
+    coblk_co_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < NBD_CLIENT_SLOTS; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->used && sl->awaited && sl->conn != s->conn) {
+            sl->prefix = 0;
+            sl->nr_ranges = 0;
+            sl->status_set = false;
+            sl->error = 0;
+            out[n++] = sl;
+        }
+    }
+    coblk_co_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* The connection is lost: connects again and sends what awaits a reply
+ * once more, within reconnect-delay.  Returns 0, or -errno when the
+ * server did not come back. */
+static int coroutine_fn recover(nbd_client *s)
+{
+    int64_t deadline = aio_now_ns() + (int64_t)s->reconnect_ns;
+    struct slot *resend[NBD_CLIENT_SLOTS];
+    int ret;
+
+    do {
+        shutdown(s->fd, SHUT_RDWR);
+        coblk_co_mutex_lock(&s->send_lock);
+        s->down = true;
+        coblk_co_mutex_unlock(&s->send_lock);
+        int fd = connect_again(s, deadline);
+        if (fd < 0) {
+            return fd;
+        }
+        coblk_co_mutex_lock(&s->send_lock);
+        close(s->fd);
+        s->fd = fd;
+        s->conn++;
+        s->down = false;
+        s->in_start = s->in_end = 0;
+        unsigned n = to_resend(s, resend);
+        ret = 0;
+        for (unsigned i = 0; ret == 0 && i < n; i++) {
+            ret = send_slot(s, resend[i]);
+        }
+        coblk_co_mutex_unlock(&s->send_lock);
+    } while (ret < 0);
+    return 0;
+}
+
 /* Receives replies while some are awaited.  Only the reader receives, and
  * a slot stays its requester's until finish(): the data goes in without
  * the lock, which requesters need to send. */
@@ -441,12 +549,15 @@ static void coroutine_fn reader_co(void *opaque)
     while (s->awaited > 0 && !s->broken) {
         coblk_co_mutex_unlock(&s->lock);
         int ret = read_reply(s);
-        coblk_co_mutex_lock(&s->lock);
         if (ret == -ETIMEDOUT) {
             blk_error(ret, "nbd: the server sent nothing for %" PRIu64
                       " s while requests waited: connection dropped",
                       s->timeout_ns / 1000000000u);
         }
+        if (ret < 0 && s->reconnect_ns) {
+            ret = recover(s);
+        }
+        coblk_co_mutex_lock(&s->lock);
         if (ret < 0) {
             fail_all(s, ret);
         }
@@ -485,6 +596,7 @@ static struct slot *coroutine_fn take_slot(nbd_client *s,
     *sl = (struct slot){ .used = true, .awaited = true,
                          .cookie = s->generation, .type = rq->type,
                          .offset = rq->offset, .len = rq->len,
+                         .flags = rq->flags,
                          .iov = rq->iov, .iovcnt = rq->iovcnt,
                          .status = rq->status };
     coblk_co_queue_init(&sl->waiter);
@@ -493,35 +605,51 @@ static struct slot *coroutine_fn take_slot(nbd_client *s,
     return sl;
 }
 
-static int coroutine_fn send_request(nbd_client *s, const struct request *rq,
-                                     uint64_t cookie)
+/* Sends sl's request on this connection.  send_lock held. */
+static int coroutine_fn send_slot(nbd_client *s, struct slot *sl)
 {
     uint8_t head[NBD_REQUEST_SIZE];
     struct iovec iov[1 + 64];
     unsigned n = 1;
 
     nbd_put32(head, NBD_REQUEST_MAGIC);
-    nbd_put16(head + 4, rq->flags);
-    nbd_put16(head + 6, rq->type);
-    nbd_put64(head + 8, cookie);
-    nbd_put64(head + 16, rq->offset);
-    nbd_put32(head + 24, rq->len);
+    nbd_put16(head + 4, sl->flags);
+    nbd_put16(head + 6, sl->type);
+    nbd_put64(head + 8, sl->cookie);
+    nbd_put64(head + 16, sl->offset);
+    nbd_put32(head + 24, sl->len);
     iov[0] = (struct iovec){ head, sizeof(head) };
-    coblk_co_mutex_lock(&s->send_lock);
+    sl->conn = s->conn;
+    if (sl->type != NBD_CMD_WRITE) {
+        return nbd_co_sendv(s->fd, iov, n);
+    }
+    /* Header and data in one send where the data fits 64 pieces. */
     int ret = 0;
-    if (rq->type == NBD_CMD_WRITE) {
-        /* Header and data in one send where the data fits 64 pieces. */
-        size_t done = 0;
-        while (ret == 0 && done < rq->len) {
-            size_t covered;
-            n += iov_slice(rq->iov, rq->iovcnt, done, rq->len - done,
-                           iov + n, 64, &covered);
-            ret = nbd_co_sendv(s->fd, iov, n);
-            done += covered;
-            n = 0;
-        }
-    } else {
+    for (size_t done = 0; ret == 0 && done < sl->len; n = 0) {
+        size_t covered;
+        n += iov_slice(sl->iov, sl->iovcnt, done, sl->len - done, iov + n, 64,
+                       &covered);
         ret = nbd_co_sendv(s->fd, iov, n);
+        done += covered;
+    }
+    return ret;
+}
+
+/* Sends sl's request, unless the connection is down (the reader sends it
+ * once reconnected) or it went out on this connection already. */
+static int coroutine_fn send_request(nbd_client *s, struct slot *sl)
+{
+    int ret = 0;
+
+    coblk_co_mutex_lock(&s->send_lock);
+    if (!s->down && !s->broken && sl->conn != s->conn) {
+        ret = send_slot(s, sl);
+    }
+    if (ret < 0 && s->reconnect_ns) {
+        /* This connection's end: the reader's receive fails, and it
+         * reconnects and sends this request again. */
+        shutdown(s->fd, SHUT_RDWR);
+        ret = 0;
     }
     coblk_co_mutex_unlock(&s->send_lock);
     return ret;
@@ -541,7 +669,6 @@ static int coroutine_fn request(struct coblk_dev *dev, const struct request *rq)
         coblk_co_mutex_unlock(&s->lock);
         return -EIO;
     }
-    uint64_t cookie = sl->cookie;
     bool start_reader = !s->reader_running;
     s->reader_running = true;
     coblk_co_mutex_unlock(&s->lock);
@@ -556,7 +683,7 @@ static int coroutine_fn request(struct coblk_dev *dev, const struct request *rq)
             coblk_aio_co_enter(ctx, co);    /* runs once we yield */
         }
     }
-    int ret = send_request(s, rq, cookie);
+    int ret = send_request(s, sl);
     coblk_co_mutex_lock(&s->lock);
     if (ret < 0 && !s->broken) {
         fail_all(s, ret);
@@ -711,31 +838,29 @@ static int coroutine_fn nbd_block_status(struct coblk_dev *dev,
 
 static int nbd_open(struct coblk_dev *dev, const char *args)
 {
-    struct nbd_uri uri;
-    int ret = nbd_uri_parse(args, &uri);
-
-    if (ret < 0) {
-        return ret;
-    }
     nbd_client *s = calloc(1, sizeof(*s));
+
     if (!s) {
-        nbd_uri_free(&uri);
         return blk_error(-ENOMEM, "out of memory");
     }
-    s->fd = nbd_client_connect(&uri, &s->info);
-    s->timeout_ns = uri.timeout_s * 1000000000ull;
-    if (s->fd >= 0 && (s->info.tx_flags & NBD_FLAG_READ_ONLY) &&
+    int ret = nbd_uri_parse(args, &s->uri);
+    if (ret == 0) {
+        s->fd = ret = nbd_client_connect(&s->uri, &s->info);
+    }
+    if (ret >= 0 && (s->info.tx_flags & NBD_FLAG_READ_ONLY) &&
         !(dev->flags & COBLK_OPEN_RDONLY)) {
         close(s->fd);
-        s->fd = blk_error(-EROFS, "nbd: export '%s' is read-only: open it "
-                          "read-only", uri.export_name);
+        ret = blk_error(-EROFS, "nbd: export '%s' is read-only: open it "
+                        "read-only", s->uri.export_name);
     }
-    nbd_uri_free(&uri);
-    if (s->fd < 0) {
-        ret = s->fd;
+    if (ret < 0) {
+        nbd_uri_free(&s->uri);
         free(s);
         return ret;
     }
+    s->timeout_ns = s->uri.timeout_s * 1000000000ull;
+    s->reconnect_ns = s->uri.reconnect_delay_s * 1000000000ull;
+    s->conn = 1;
     coblk_co_mutex_init(&s->lock);
     coblk_co_mutex_init(&s->send_lock);
     coblk_co_queue_init(&s->free_slot);
@@ -758,6 +883,7 @@ static void nbd_close(struct coblk_dev *dev)
         (void)!send(s->fd, disc, sizeof(disc), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     close(s->fd);
+    nbd_uri_free(&s->uri);
     free(s);
 }
 

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,28 +88,35 @@ static int parse_authority(const char *uri, char *auth, struct nbd_uri *out)
     return out->host && out->port ? 0 : -ENOMEM;
 }
 
-/* timeout=SECONDS: 0 to a day. */
-static int parse_timeout(const char *uri, const char *value,
-                         struct nbd_uri *out)
+/* NAME=SECONDS (timeout=, reconnect-delay=): 0 to a day. */
+static int parse_seconds(const char *uri, const char *name,
+                         const char *value, unsigned *out)
 {
-    char *end;
-    unsigned long secs = strtoul(value, &end, 10);
+    char why[80];
 
-    if (!*value || *end || strspn(value, "0123456789") != strlen(value) ||
-        secs > NBD_URI_TIMEOUT_MAX) {
-        return bad(uri, "timeout= takes seconds, 0 (none) to 86400");
+    if (!*value || strspn(value, "0123456789") != strlen(value) ||
+        strlen(value) > 5 || strtoul(value, NULL, 10) > NBD_URI_SECONDS_MAX) {
+        snprintf(why, sizeof(why), "%s= takes seconds, 0 to 86400", name);
+        return bad(uri, why);
     }
-    out->timeout_s = (unsigned)secs;
+    *out = (unsigned)strtoul(value, NULL, 10);
     return 0;
 }
 
-/* The query: socket=PATH (Unix sockets only) and timeout=SECONDS. */
+/* The query: socket=PATH (Unix sockets only), timeout=SECONDS and
+ * reconnect-delay=SECONDS. */
 static int parse_query(const char *uri, char *query, struct nbd_uri *out)
 {
     for (char *save, *item = strtok_r(query, "&", &save); item;
          item = strtok_r(NULL, "&", &save)) {
-        if (!strncmp(item, "timeout=", 8)) {
-            int ret = parse_timeout(uri, item + 8, out);
+        if (!strncmp(item, "timeout=", 8) ||
+            !strncmp(item, "reconnect-delay=", 16)) {
+            bool timeout = item[0] == 't';
+            int ret = parse_seconds(uri, timeout ? "timeout"
+                                                 : "reconnect-delay",
+                                    strchr(item, '=') + 1,
+                                    timeout ? &out->timeout_s
+                                            : &out->reconnect_delay_s);
             if (ret < 0) {
                 return ret;
             }

@@ -3,9 +3,11 @@
  *   nbd://HOST[:PORT][/EXPORT]        TCP (also nbd+tcp://)
  *   nbd+unix:///[EXPORT]?socket=PATH  a Unix socket
  * The export name is the path without its first '/', percent-decoded.
- * coblk's own query parameter, for either: timeout=SECONDS, how long
+ * coblk's own query parameters, for either: timeout=SECONDS, how long
  * requests wait with nothing arriving from the server before they fail
- * (ETIMEDOUT) and the connection is dropped; 0 waits for ever.
+ * (ETIMEDOUT) and the connection is dropped (0 waits for ever); and
+ * reconnect-delay=SECONDS (QEMU's name), how long to keep trying to
+ * connect again after the connection is lost (0: not at all).
  */
 #ifndef COBLK_NBD_URI_H
 #define COBLK_NBD_URI_H
@@ -19,10 +21,11 @@ struct nbd_uri {
     char *socket;           /* Unix: the socket's path */
     char *export_name;      /* "" for the default export */
     unsigned timeout_s;     /* timeout= */
+    unsigned reconnect_delay_s; /* reconnect-delay= */
 };
 
 #define NBD_URI_TIMEOUT_DEFAULT 60u
-#define NBD_URI_TIMEOUT_MAX 86400u
+#define NBD_URI_SECONDS_MAX 86400u
 
 /* True if spec names an NBD URI (even a bad one). */
 bool nbd_is_uri(const char *spec);

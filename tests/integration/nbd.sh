@@ -355,6 +355,44 @@ check "server: a restart replaces the dead server's socket" \
     qemu-img compare -f raw -F raw kr.raw "$(uri kr)"
 gone kr
 
+# With reconnect-delay, the client outlives its server: killed while the
+# writes go out (4000 a second for 4 s) and again while they are read
+# back and verified, restarted a second later each time, it resends what
+# was in flight and the run passes.  With no server to come back, the
+# requests fail once the delay has passed.
+qemu-img create -q -f raw rc.raw 64M
+serve rc -t -f raw rc.raw
+"$bench" --name=r --filename="$(uri rc)&reconnect-delay=10" --rw=randwrite \
+    --bs=4k --iodepth=16 --size=64M --rate_iops=4000 --verify=crc32c \
+    --do_verify=1 >rc.out 2>&1 &
+writer=$!
+for at in 1.5 3.5; do
+    sleep "$at"
+    kill -9 "$(cat rc.pid)"
+    sleep 1
+    serve rc -t -f raw rc.raw
+done
+wait "$writer"
+check "client: reconnects twice, resends, and verifies (exit $?)" \
+    grep -q "err= 0" rc.out
+kill "$(cat rc.pid)"
+gone rc
+serve rc -t -f raw rc.raw
+"$bench" --name=g --filename="$(uri rc)&reconnect-delay=2" --rw=randread \
+    --bs=4k --iodepth=16 --size=64M --time_based --runtime=30 >rg.out 2>&1 &
+reader=$!
+sleep 1
+kill -9 "$(cat rc.pid)"
+start=$(date +%s)
+wait "$reader"
+rc=$?
+took=$(($(date +%s) - start))
+check "client: gives up once reconnect-delay passes (exit $rc)" \
+    test "$rc" -ne 0
+check "client: ... with EIO, after the delay (took $took s)" \
+    sh -c "grep -q 'Input/output error' rg.out && [ $took -ge 2 ] &&
+           [ $took -le 10 ]"
+
 # ---- usage errors --------------------------------------------------------------
 fails "usage: no file" "$nbd" -k x.sock
 fails "usage: a missing image" "$nbd" -k x.sock -f raw missing.raw
