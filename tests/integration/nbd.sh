@@ -241,6 +241,28 @@ check "client: qcow2 over nbd reads as the image" \
     "$img" compare -f qcow2 "$(uri c)" -F qcow2 top.qcow2
 stop c
 
+# ---- fio's nbd engine (libnbd) as the client ----------------------------------------
+if command -v fio >/dev/null && fio --enghelp=nbd >/dev/null 2>&1; then
+    qemu-img create -q -f raw fio.raw 16M
+    serve fio -t -f raw fio.raw
+    check "fio nbd engine: random writes at QD16, verified" \
+        fio --name=w --ioengine=nbd --uri="$(uri fio)" --rw=randwrite \
+        --bs=4k --iodepth=16 --size=16M --verify=crc32c --do_verify=1 \
+        --verify_fatal=1 --exitall_on_error
+    check "fio nbd engine: mixed sizes, read back and verified" \
+        fio --name=m --ioengine=nbd --uri="$(uri fio)" --rw=randrw \
+        --bsrange=512-128k --iodepth=8 --size=16M --verify=md5 \
+        --do_verify=1 --verify_fatal=1
+    check "fio nbd engine: trims" \
+        fio --name=t --ioengine=nbd --uri="$(uri fio)" --rw=randtrim \
+        --bs=64k --size=16M
+    check "fio nbd engine: what it wrote is in the file" \
+        qemu-img compare -f raw -F raw fio.raw "$(uri fio)"
+    stop fio
+else
+    echo "fio or its nbd engine is not installed: its checks skipped"
+fi
+
 # ---- libnbd's tools and nbdkit (skipped without them) -----------------------------
 if command -v nbdinfo >/dev/null && command -v nbdcopy >/dev/null; then
     serve c -r -t -A -e 4 -x disk -D "a disk" -f qcow2 top.qcow2
