@@ -16,6 +16,7 @@
 
 #include "blk-int.h"
 #include "nbd/uri.h"
+#include "optlist.h"
 
 static const blk_driver *const drivers[] = {
     &blk_file_driver,
@@ -107,14 +108,14 @@ int blk_parse_options(const char *args,
                       void *opaque)
 {
     char *copy = strdup(args ? args : "");
-    char *save = NULL;
+    char *at = copy;
     int ret = 0;
 
     if (!copy) {
         return -ENOMEM;
     }
-    for (char *item = strtok_r(copy, ",", &save); item && ret == 0;
-         item = strtok_r(NULL, ",", &save)) {
+    for (char *item = optlist_next(&at); item && ret == 0;
+         item = optlist_next(&at)) {
         char *eq = strchr(item, '=');
         if (!eq) {
             ret = blk_error(-EINVAL, "option '%s' has no value (key=value)",

@@ -453,6 +453,15 @@ same compare base.qcow2 nonexistent.qcow2
 same compare base.qcow2
 
 # ---- create ------------------------------------------------------------------------
+# A comma inside an option's value is written ",," (QEMU's option lists):
+# kept in the image, and written back so in the "Formatting" line.
+for d in qd cd; do
+    qemu-img create -q -f qcow2 "$d/a,b.qcow2" 1M
+done
+both create -f qcow2 -o backing_file=a,,b.qcow2,backing_fmt=qcow2 comma.qcow2
+both info comma.qcow2
+both create -f qcow2 -o backing_file=a,b.qcow2 comma2.qcow2
+both create -f qcow2 -o cluster_size=4k,,compat=1.1 comma3.qcow2
 n=0
 while read -r args; do
     n=$((n + 1))

@@ -12,6 +12,7 @@
 
 #include "img/img.h"
 #include "img/options.h"
+#include "optlist.h"
 
 enum opt_type { T_STR, T_SIZE, T_NUM, T_BOOL };
 
@@ -106,19 +107,20 @@ int img_opts_parse(struct img_opts *o, const char *text)
         img_error("Invalid option list: %s", text);
         return -EINVAL;
     }
-    char *copy = strdup(text), *save = NULL;
+    char *copy = strdup(text), *at = copy;
     int ret = copy ? 0 : -ENOMEM;
 
-    for (char *item = copy ? strtok_r(copy, ",", &save) : NULL;
-         item && ret == 0; item = strtok_r(NULL, ",", &save)) {
+    for (char *item = optlist_next(&at); item && ret == 0;
+         item = optlist_next(&at)) {
         char *eq = strchr(item, '=');
         if (!eq && (!strcmp(item, "help") || !strcmp(item, "?"))) {
             ret = img_opts_set(o, "help", "on");
             continue;
         }
         if (!eq) {
-            img_error("Invalid parameter '%s'", item);
-            ret = -EINVAL;
+            /* A name alone is name=on, as QEMU reads it ("lazy_refcounts");
+             * an unknown one is refused when the options are checked. */
+            ret = img_opts_set(o, item, "on");
             continue;
         }
         *eq = '\0';
@@ -229,11 +231,25 @@ int img_opts_normalise(struct img_opts *o, const char *fmt)
     return 0;
 }
 
+/* Copies value to out with its commas doubled, as option lists write
+ * them; returns the end. */
+static char *put_escaped(char *out, const char *value)
+{
+    for (; *value; value++) {
+        *out++ = *value;
+        if (*value == ',') {
+            *out++ = ',';
+        }
+    }
+    *out = '\0';
+    return out;
+}
+
 char *img_opts_join(const struct img_opts *o, const char *skip)
 {
     size_t len = 1;
     for (unsigned i = 0; i < o->n; i++) {
-        len += strlen(o->v[i].name) + strlen(o->v[i].value) + 2;
+        len += strlen(o->v[i].name) + 2 * strlen(o->v[i].value) + 2;
     }
     char *out = malloc(len), *p = out;
     if (!out) {
@@ -242,8 +258,8 @@ char *img_opts_join(const struct img_opts *o, const char *skip)
     *p = '\0';
     for (unsigned i = 0; i < o->n; i++) {
         if (strcmp(o->v[i].name, skip)) {
-            p += sprintf(p, "%s%s=%s", p == out ? "" : ",", o->v[i].name,
-                         o->v[i].value);
+            p += sprintf(p, "%s%s=", p == out ? "" : ",", o->v[i].name);
+            p = put_escaped(p, o->v[i].value);
         }
     }
     return out;
@@ -262,7 +278,13 @@ void img_opts_print_formatting(const struct img_opts *o, const char *fmt,
                    img_parse_size(value, &n) == 0) {
             printf(" %s=%" PRIu64, d->name, n);
         } else if (value || d->def) {
-            printf(" %s=%s", d->name, value ? value : d->def);
+            const char *v = value ? value : d->def;
+            char *escaped = malloc(2 * strlen(v) + 1);
+            if (escaped) {
+                put_escaped(escaped, v);
+            }
+            printf(" %s=%s", d->name, escaped ? escaped : v);
+            free(escaped);
         }
     }
     printf("\n");
