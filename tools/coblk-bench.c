@@ -18,6 +18,7 @@
 
 #include "bench/flow.h"
 #include "bench/gate.h"
+#include "bench/logs.h"
 #include "bench/options.h"
 #include "bench/plot.h"
 #include "bench/report.h"
@@ -43,7 +44,7 @@ static void usage(FILE *out)
           "--eta-newline=TIME "
           "--status-interval=TIME --section=JOB --plot=FILE.svg "
           "--append-terse --parse-only --showcmd --warnings-fatal "
-          "--version --help\n"
+          "--inflate-log=FILE --version --help\n"
           "Job files: fio's; '-' reads one from standard input, 'include "
           "FILE' pulls one in.\n"
           "Job options: see coblk-bench(1); fio's names and units.\n", out);
@@ -779,6 +780,11 @@ int main(int argc, char **argv)
         printf("coblk-bench%s\n", cfg.cmd ? cfg.cmd : "");
     } else if (cfg.show_version) {
         printf("coblk-bench-%s\n", PACKAGE_VERSION);
+    } else if (cfg.inflate_log[0]) {
+        if (logs_inflate(cfg.inflate_log, stdout, err, sizeof(err)) < 0) {
+            fprintf(stderr, "coblk-bench: %s\n", err);
+            status = 1;
+        }
     } else if (cfg.parse_only) {
         status = 0;
     } else if (argc == 1 && default_job(&cfg) < 0) {

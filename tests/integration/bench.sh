@@ -661,6 +661,30 @@ done
 check "lat log: a line per I/O" test "$(wc -l <"$work/lg_lat.1.log")" -eq 1024
 check "lat log columns" awk -F', ' 'NF != 5 || $3 > 1 || $4 != 4096 \
     { bad = 1 } END { exit bad }' "$work/lg_lat.1.log"
+# Logs stored compressed (fio's .fz): what --inflate-log prints is the
+# plain log, and fio and coblk-bench read each other's .fz alike.
+(cd "$work" && "$bench" --name=z --ioengine=null --size=4M --rw=randrw \
+    --write_lat_log=lz --log_offset=1 --log_compression=10k \
+    --log_store_compressed=1 >/dev/null &&
+    "$bench" --inflate-log=lz_clat.1.log.fz >lz.ours)
+check "stored compressed: no plain log" test ! -e "$work/lz_clat.1.log"
+check "--inflate-log: a line per I/O, with offsets" awk -F', ' \
+    'NF != 6 || $4 != 4096 { bad = 1 } END { exit bad || NR != 1024 }' \
+    "$work/lz.ours"
+check "--inflate-log of a file that is no .fz fails" \
+    sh -c "! '$bench' --inflate-log='$work/lz.ours' >/dev/null 2>&1"
+if command -v fio >/dev/null 2>&1; then
+    (cd "$work" && fio --inflate-log=lz_clat.1.log.fz >lz.fio &&
+        fio --name=f --ioengine=null --size=4M --rw=randrw \
+            --write_lat_log=fz --log_compression=4k --log_store_compressed=1 \
+            >/dev/null &&
+        fio --inflate-log=fz_lat.1.log.fz >fz.fio &&
+        "$bench" --inflate-log=fz_lat.1.log.fz >fz.ours)
+    check "fio inflates coblk-bench's .fz as coblk-bench does" \
+        cmp -s "$work/lz.ours" "$work/lz.fio"
+    check "coblk-bench inflates fio's .fz as fio does" \
+        cmp -s "$work/fz.ours" "$work/fz.fio"
+fi
 
 # Output formats: terse has fio's field count, json+ bins count every I/O.
 "$bench" --name=t --ioengine=null --size=16M --minimal >"$work/terse"

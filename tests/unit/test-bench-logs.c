@@ -1,7 +1,8 @@
 /*
  * coblk-bench's log files, line by line as fio writes them: a line per
  * I/O, means per window with log_avg_msec, bandwidth and IOPS windows,
- * fio's file names, and the error for a log that cannot be written.
+ * fio's file names, the error for a log that cannot be written, and logs
+ * stored compressed (fio's .fz, read back by --inflate-log).
  */
 #include "config.h"
 
@@ -176,6 +177,47 @@ static void test_bandwidth_and_iops(void **state)
     assert_null(slurp("c_lat.2.log"));
 }
 
+/* log_store_compressed: NAME.log.fz, samples in zlib chunks of about
+ * log_compression bytes (3 samples of 40 here: 3 chunks for 7, which
+ * fio's own --inflate-log reads too: bench.sh), which logs_inflate()
+ * prints as the plain log would read. */
+static void test_stored_compressed(void **state)
+{
+    struct job job = log_job("z", true, false, false, 0);
+    struct job_logs logs;
+    char path[256], err[256];
+
+    job.log_offset = true;
+    job.log_store_compressed = true;
+    job.log_compression = 130;
+    open_logs(&logs, &job, 1);
+    for (uint64_t i = 0; i < 7; i++) {
+        logs_io(&logs, i, (int)(i % 2), 4096, i << 12, 1, 10 + i, 100 + i);
+    }
+    close_logs(&logs, 7);
+    assert_null(slurp("z_lat.1.log"));
+    snprintf(path, sizeof(path), "%s/z_clat.1.log.fz", dir);
+    FILE *out = tmpfile();
+    assert_int_equal(logs_inflate(path, out, err, sizeof(err)), 0);
+    rewind(out);
+    char text[1024];
+    text[fread(text, 1, sizeof(text) - 1, out)] = '\0';
+    fclose(out);
+    assert_string_equal(text, "0, 10, 0, 4096, 0, 0\n1, 11, 1, 4096, 4096, 0\n"
+                        "2, 12, 0, 4096, 8192, 0\n3, 13, 1, 4096, 12288, 0\n"
+                        "4, 14, 0, 4096, 16384, 0\n5, 15, 1, 4096, 20480, 0\n"
+                        "6, 16, 0, 4096, 24576, 0\n");
+    /* Not a compressed log: an error that says so. */
+    snprintf(path, sizeof(path), "%s/z_plain", dir);
+    FILE *f = fopen(path, "w");
+    fputs("0, 1, 0, 4096, 0\n", f);
+    fclose(f);
+    out = tmpfile();
+    assert_int_equal(logs_inflate(path, out, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not a log stored compressed"));
+    fclose(out);
+}
+
 static void test_unwritable(void **state)
 {
     struct job job;
@@ -200,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_bandwidth_and_iops_per_io),
         cmocka_unit_test(test_window_means),
         cmocka_unit_test(test_bandwidth_and_iops),
+        cmocka_unit_test(test_stored_compressed),
         cmocka_unit_test(test_unwritable),
     };
 

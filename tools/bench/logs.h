@@ -28,6 +28,13 @@ struct log_window {
 
 struct job_logs {
     FILE *file[LOG_KINDS];
+    /* log_store_compressed: the text gathers in memory, then goes to
+     * path + ".fz" in chunks of `chunk` bytes, each a zlib stream. */
+    char *text[LOG_KINDS];
+    size_t text_len[LOG_KINDS];
+    char *fz_path[LOG_KINDS];
+    uint64_t chunk;
+    bool store_compressed;
     uint64_t avg_ms;            /* 0: a line per I/O */
     bool offsets;               /* log_offset=1 */
     uint64_t window_end_ms;
@@ -47,6 +54,9 @@ void logs_window(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
 /* Flushes what is averaged and closes; 0, or -1 with a message in err. */
 int logs_close(struct job_logs *logs, uint64_t t_ms, char *err,
                size_t err_size);
+/* --inflate-log: writes a log stored compressed (one zlib stream after
+ * the other) to out as text; 0, or -1 with a message in err. */
+int logs_inflate(const char *path, FILE *out, char *err, size_t err_size);
 
 /* fio's I/O log (write_iolog=, its version 3): a line per I/O as it is
  * issued, "TIME FILE ACTION [OFFSET LENGTH]", TIME in microseconds since

@@ -1267,6 +1267,13 @@ static const struct opt options[] = {
     ACCEPTED("read_iolog_chunked", OPT_BOOL, NULL, 0),
     OPTION("log_offset", OPT_BOOL, log_offset, 0, 0, NULL),
     OPTION("per_job_logs", OPT_BOOL, per_job_logs, 0, 0, NULL),
+    /* Logs are kept as text (fio keeps them compressed in memory: the same
+     * files come out); stored compressed, in fio's .fz chunks. */
+    OPTION("log_compression", OPT_SIZE, log_compression, 0, UINT64_MAX,
+           NULL),
+    ACCEPTED("log_compression_cpus", OPT_STR, NULL, 0),
+    OPTION("log_store_compressed", OPT_BOOL, log_store_compressed, 0, 0,
+           NULL),
     FUNC("ss", parse_steady),
     FUNC("steadystate", parse_steady),
     OPTION("ss_dur", OPT_TIME, ss_dur_ns, 0, UINT64_MAX, NULL),
@@ -1652,6 +1659,9 @@ static int global_flag(struct bench_config *cfg, const char *name,
     } else if (!strcmp(name, "version")) {
         cfg->show_version = true;
         ret = 0;
+    } else if (!strcmp(name, "inflate-log")) {
+        ret = set_path(cfg->inflate_log, sizeof(cfg->inflate_log), name,
+                       value, err, err_size);
     } else {
         return 0;
     }

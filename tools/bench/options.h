@@ -179,6 +179,8 @@ struct job {
     uint64_t log_avg_msec;
     bool log_offset;                    /* an offset column in the logs */
     bool per_job_logs;                  /* .N in log names (default) */
+    uint64_t log_compression;           /* bytes a compressed chunk holds */
+    bool log_store_compressed;          /* logs written as NAME.log.fz */
     /* Steady state (steady.h): on with ss_dur; fio's default criterion is
      * the IOPS slope under 0.01% of the mean. */
     bool ss_iops, ss_slope, ss_pct;
@@ -243,6 +245,7 @@ struct bench_config {
     bool readonly;              /* --readonly: jobs that write are refused */
     bool show_help;
     bool show_version;
+    char inflate_log[4096];     /* --inflate-log=FILE: print it, inflated */
 };
 
 /* Fills cfg from argv (argv[0] is skipped) and any job files named there.
