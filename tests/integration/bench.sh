@@ -291,6 +291,16 @@ check "verify on reads: names the bad block" grep -q \
 check "verify_backlog with md5 and a pattern" test ! -s "$work/verify.err"
 check "verify_backlog: every block read back" test "$(json \
     "$work/backlog.json" "d['jobs'][0]['read']['total_ios']")" -eq 128
+# verify=meta (fio's t0006): randrw with a backlog, each write read back.
+"$bench" --name=m --filename="$work/meta.img" --size=8M --rw=randrw \
+    --bs=4k --iodepth=32 --verify=meta --verify_backlog=64 \
+    --verify_pattern=0xaaa --verify_fatal=1 --output-format=json \
+    >"$work/meta.json" 2>"$work/verify.err"
+check "verify=meta with a backlog and a pattern" test ! -s "$work/verify.err"
+check "verify=meta: reads are twice the writes, as fio's t0006 wants" \
+    python3 -c "import json, sys; j = json.load(open(sys.argv[1]))['jobs'][0]
+r = j['read']['io_kbytes'] / j['write']['io_kbytes']
+sys.exit(not 1.9 < r < 2.1)" "$work/meta.json"
 "$bench" --name=v --filename="$work/fixed.img" --size=8M --rw=randwrite \
     --bs=4k --iodepth=16 --direct=1 --fixedbufs=1 --verify=md5 \
     --output-format=json >"$work/fixed.json" 2>"$work/verify.err"

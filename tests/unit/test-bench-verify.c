@@ -518,6 +518,35 @@ static void test_wrong_seq(void **state)
     assert_int_equal(damage_check(c), 0);
 }
 
+/* verify=meta, as fio's: the header says where and which write; the data
+ * is not summed (its sum field stays zero), but a pattern is checked. */
+static void test_meta(void **state)
+{
+    struct damage_case *c = damage_setup(VERIFY_META, NULL, 0);
+
+    assert_int_equal(le(c->unit + 40, 8) | le(c->unit + 48, 8), 0);
+    c->unit[100] ^= 1;                  /* random data: not checked */
+    assert_int_equal(damage_check(c), 0);
+    c->offset += 4096;
+    assert_int_equal(damage_check(c), -EILSEQ);
+    assert_string_equal(c->msg, "offset 16384: wrong offset in header: "
+                        "wrote at 16384, found 12288");
+    c = damage_setup(VERIFY_META, pattern4, 4);
+    assert_int_equal(damage_check(c), 0);
+    c->unit[4000] ^= 0x10;
+    assert_int_equal(damage_check(c), -EILSEQ);
+    char expected[160];
+    snprintf(expected, sizeof(expected), "offset 12288: verify_pattern: bad "
+             "byte at offset %u (unit +4000): wanted 0x%02x, found 0x%02x",
+             12288 + 4000, c->unit[4000] ^ 0x10, c->unit[4000]);
+    assert_string_equal(c->msg, expected);
+    c->unit[4000] ^= 0x10;
+    c->p.algo = VERIFY_CRC32C;
+    assert_int_equal(damage_check(c), -EILSEQ);
+    assert_string_equal(c->msg, "offset 12288: header algo meta (3), "
+                        "wanted crc32c");
+}
+
 static void test_wrong_job(void **state)
 {
     struct damage_case *c = damage_setup(VERIFY_CRC32C, NULL, 0);
@@ -715,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_damaged_header),
         cmocka_unit_test(test_wrong_offset),
         cmocka_unit_test(test_wrong_seq),
+        cmocka_unit_test(test_meta),
         cmocka_unit_test(test_wrong_job),
         cmocka_unit_test(test_zeroed_and_swapped),
         cmocka_unit_test(test_message_buffer),

@@ -610,7 +610,7 @@ static int parse_verify(struct job *job, const char *value, char *err,
     } algos[] = {
         { "0", VERIFY_NONE }, { "null", VERIFY_NONE },
         { "crc32c", VERIFY_CRC32C }, { "crc32c-intel", VERIFY_CRC32C },
-        { "md5", VERIFY_MD5 },
+        { "md5", VERIFY_MD5 }, { "meta", VERIFY_META },
     };
 
     for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++) {
@@ -619,8 +619,8 @@ static int parse_verify(struct job *job, const char *value, char *err,
             return 0;
         }
     }
-    return fail(err, err_size, "verify: expected crc32c, md5 or 0, got "
-                "'%s'", value);
+    return fail(err, err_size, "verify: expected crc32c, md5, meta or 0, "
+                "got '%s'", value);
 }
 
 static int parse_verify_pattern(struct job *job, const char *value, char *err,

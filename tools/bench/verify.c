@@ -164,14 +164,14 @@ static void data_sum(enum verify_algo algo, const uint8_t *data, size_t len,
     memset(sum, 0, SUM_SIZE);
     if (algo == VERIFY_MD5) {
         md5(data, len, sum);
-    } else {
+    } else if (algo == VERIFY_CRC32C) {
         put_le(sum, crc32c(0, data, len), 4);
     }
 }
 
 static unsigned sum_size(enum verify_algo algo)
 {
-    return algo == VERIFY_MD5 ? 16 : 4;
+    return algo == VERIFY_MD5 ? 16 : algo == VERIFY_CRC32C ? 4 : 0;
 }
 
 /* Everything but the data sum and the header's own crc. */
@@ -239,6 +239,8 @@ static const char *algo_name(unsigned algo)
         return "crc32c";
     case VERIFY_MD5:
         return "md5";
+    case VERIFY_META:
+        return "meta";
     default:
         return "unknown";
     }
@@ -418,6 +420,24 @@ static size_t first_bad_byte(const struct verify_params *p,
     return len;
 }
 
+/* verify=meta: the data is not summed; a pattern, if the job has one,
+ * is checked byte for byte, as fio checks it. */
+static int check_pattern(const struct verify_params *p, const uint8_t *data,
+                         size_t len, uint64_t offset, char *msg, size_t size)
+{
+    uint8_t wanted = 0;
+    size_t bad = has_pattern(p) ? first_bad_byte(p, data, len, offset, 0,
+                                                 &wanted)
+                                : len;
+    if (bad == len) {
+        return 0;
+    }
+    return fail(msg, size, offset, "verify_pattern: bad byte at offset %"
+                PRIu64 " (unit +%zu): wanted 0x%02x, found 0x%02x",
+                offset + VERIFY_HDR_SIZE + bad, VERIFY_HDR_SIZE + bad, wanted,
+                data[bad]);
+}
+
 static int check_data(const struct verify_params *p, const uint8_t *unit,
                       uint64_t offset, char *msg, size_t size)
 {
@@ -427,6 +447,9 @@ static int check_data(const struct verify_params *p, const uint8_t *unit,
     uint8_t sum[SUM_SIZE];
     char want[2 * SUM_SIZE + 1], got[2 * SUM_SIZE + 1];
 
+    if (p->algo == VERIFY_META) {
+        return check_pattern(p, data, len, offset, msg, size);
+    }
     data_sum(p->algo, data, len, sum);
     if (!memcmp(unit + HDR_SUM, sum, sum_size(p->algo))) {
         return 0;

@@ -8,7 +8,7 @@
  * Unit layout, all integers little-endian:
  *
  *    0  u32     magic     VERIFY_MAGIC
- *    4  u16     algo      enum verify_algo: 1 crc32c, 2 md5
+ *    4  u16     algo      enum verify_algo: 1 crc32c, 2 md5, 3 meta
  *    6  u16     reserved  0
  *    8  u32     len       unit length in bytes, header included
  *   12  u32     reserved  0
@@ -16,7 +16,9 @@
  *   24  u64     seed      the job's seed
  *   32  u64     seq       the job's write number
  *   40  u8[16]  data sum  of bytes [64, len): the md5 digest, or the
- *                         crc32c as a u32 then 12 zero bytes
+ *                         crc32c as a u32 then 12 zero bytes; meta (as
+ *                         fio's verify=meta: where and which write, not
+ *                         what): zeroes, and only a pattern is checked
  *   56  u32     reserved  0
  *   60  u32     hdr_crc   crc32c of bytes [0, 60)
  *   64  data              the pattern repeated from byte 64, or
@@ -28,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum verify_algo { VERIFY_NONE, VERIFY_CRC32C, VERIFY_MD5 };
+enum verify_algo { VERIFY_NONE, VERIFY_CRC32C, VERIFY_MD5, VERIFY_META };
 
 #define VERIFY_MAGIC 0x66766263u        /* "cbvf" */
 #define VERIFY_HDR_SIZE 64
