@@ -65,7 +65,7 @@ static const char *const generator_names[] = {
 };
 /* Names of the UNSUPPORTED_* bits, in their order. */
 static const char *const unsupported_names[] = {
-    "sqthread_poll", "sqthread_poll_cpu", "hipri",
+    "sqthread_poll", "sqthread_poll_cpu", "hipri", "error_dump=1",
 };
 
 void bench_job_defaults(struct job *job)
@@ -225,6 +225,21 @@ static int parse_bool(const char *name, const char *value, bool *out,
 }
 
 /* ---- options with their own syntax ------------------------------------------ */
+
+/* error_dump: coblk-bench counts the errors continue_on_error lets
+ * through without printing each, which is error_dump=0. */
+static int parse_error_dump(struct job *job, const char *value, char *err,
+                            size_t err_size)
+{
+    bool dump = false;
+
+    if (parse_bool("error_dump", value, &dump, err, err_size) < 0) {
+        return -1;
+    }
+    job->unsupported = dump ? job->unsupported | UNSUPPORTED_ERROR_DUMP
+                            : job->unsupported & ~UNSUPPORTED_ERROR_DUMP;
+    return 0;
+}
 
 static int parse_rwmixwrite(struct job *job, const char *value, char *err,
                             size_t err_size)
@@ -1210,6 +1225,7 @@ static const struct opt options[] = {
     ACCEPTED("sqthread_poll_cpu", OPT_UINT, NULL,
              UNSUPPORTED_SQTHREAD_POLL_CPU),
     ACCEPTED("hipri", OPT_BOOL, NULL, UNSUPPORTED_HIPRI),
+    FLAG_FUNC("error_dump", parse_error_dump),
     FLAG_FUNC("gtod_reduce", parse_gtod_reduce),
     OPTION("disable_lat", OPT_BOOL, disable_lat, 0, 0, NULL),
     OPTION("disable_clat", OPT_BOOL, disable_clat, 0, 0, NULL),

@@ -32,8 +32,9 @@ enum {
     UNSUPPORTED_SQTHREAD_POLL = 1u << 0,
     UNSUPPORTED_SQTHREAD_POLL_CPU = 1u << 1,
     UNSUPPORTED_HIPRI = 1u << 2,        /* polled completions */
+    UNSUPPORTED_ERROR_DUMP = 1u << 3,   /* errors let through, printed */
 };
-#define UNSUPPORTED_COUNT 3
+#define UNSUPPORTED_COUNT 4
 enum distribution { DIST_RANDOM, DIST_ZIPF, DIST_ZONED };
 /* continue_on_error=: errors of these kinds are counted, not fatal. */
 enum { CONTINUE_READ = 1, CONTINUE_WRITE = 2, CONTINUE_VERIFY = 4 };
