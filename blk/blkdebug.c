@@ -165,14 +165,16 @@ static int parse_rule(char *text, rule *r)
     if (once && (once == text || once[-1] == ',') &&
         (once[4] == ',' || once[4] == '\0')) {
         r->once = true;
-        memmove(once, once + 4, strlen(once + 4) + 1);
-        size_t len = strlen(text);
-        if (len && text[len - 1] == ',') {
-            text[len - 1] = '\0';
+        /* The word and one comma beside it: ",," would be a comma in a
+         * value (optlist.h). */
+        size_t cut = 4;
+        if (once[4] == ',') {
+            cut++;
+        } else if (once > text) {
+            once--;
+            cut++;
         }
-        if (*text == ',') {
-            memmove(text, text + 1, strlen(text));
-        }
+        memmove(once, once + cut, strlen(once + cut) + 1);
     }
     if (!*text) {
         return r->once ? 0 : blk_error(-EINVAL, "blkdebug: empty rule");
