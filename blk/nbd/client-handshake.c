@@ -331,7 +331,15 @@ static int negotiate(struct hs *h, struct nbd_export_info *info)
     return ret;
 }
 
-static int connect_unix(const char *path, const char *server)
+static void set_time_limit(int fd, int seconds)
+{
+    struct timeval tv = { .tv_sec = seconds };
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int connect_unix(const char *path, const char *server, int limit_s)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
 
@@ -341,6 +349,9 @@ static int connect_unix(const char *path, const char *server)
     }
     strcpy(addr.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        set_time_limit(fd, limit_s);    /* connect() too, Linux honours it */
+    }
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
         int err = errno;
         if (fd >= 0) {
@@ -352,7 +363,8 @@ static int connect_unix(const char *path, const char *server)
     return fd;
 }
 
-static int connect_tcp(const char *host, const char *port, const char *server)
+static int connect_tcp(const char *host, const char *port, const char *server,
+                       int limit_s)
 {
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
     struct addrinfo *list;
@@ -366,6 +378,9 @@ static int connect_tcp(const char *host, const char *port, const char *server)
     for (struct addrinfo *a = list; a && fd < 0; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
                     a->ai_protocol);
+        if (fd >= 0) {
+            set_time_limit(fd, limit_s);
+        }
         if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
             last = errno;
             close(fd);
@@ -382,16 +397,8 @@ static int connect_tcp(const char *host, const char *port, const char *server)
     return fd;
 }
 
-static void set_time_limit(int fd, int seconds)
-{
-    struct timeval tv = { .tv_sec = seconds };
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 int nbd_client_connect(const struct nbd_uri *uri,
-                       struct nbd_export_info *info)
+                       struct nbd_export_info *info, unsigned limit_s)
 {
     char server[512];
 
@@ -400,13 +407,15 @@ int nbd_client_connect(const struct nbd_uri *uri,
     } else {
         snprintf(server, sizeof(server), "%s:%s", uri->host, uri->port);
     }
-    int fd = uri->unix_socket ? connect_unix(uri->socket, server)
-                              : connect_tcp(uri->host, uri->port, server);
+    int limit = (int)(limit_s && limit_s < HANDSHAKE_SECONDS
+                          ? limit_s : HANDSHAKE_SECONDS);
+    int fd = uri->unix_socket ? connect_unix(uri->socket, server, limit)
+                              : connect_tcp(uri->host, uri->port, server,
+                                            limit);
     if (fd < 0) {
         return fd;
     }
     struct hs h = { .fd = fd, .uri = uri, .server = server };
-    set_time_limit(fd, HANDSHAKE_SECONDS);
     int ret = negotiate(&h, info);
     if (ret < 0) {
         close(fd);

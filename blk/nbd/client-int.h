@@ -27,10 +27,11 @@ struct nbd_export_info {
     uint32_t max_payload;
 };
 
-/* Connects to uri's server and negotiates its export (blocking, with a
- * time limit).  Returns the connected socket, or -errno with a message
- * naming the server and what failed. */
+/* Connects to uri's server and negotiates its export (blocking: each
+ * step of it within limit_s seconds, or 30 s where that is 0 or more).
+ * Returns the connected socket, or -errno with a message naming the
+ * server and what failed. */
 int nbd_client_connect(const struct nbd_uri *uri,
-                       struct nbd_export_info *info);
+                       struct nbd_export_info *info, unsigned limit_s);
 
 #endif /* COBLK_NBD_CLIENT_INT_H */

@@ -13,13 +13,18 @@
  * nothing for the URI's timeout= while replies are awaited, with
  * ETIMEDOUT.
  *
- * With reconnect-delay= in the URI, a lost connection is not the end:
- * the reader connects again (for at most that long, pausing between
- * tries) and sends every request still awaiting its reply once more on
- * the new connection (NBD's commands may be repeated: a write writes the
- * same data again); requests that come meanwhile wait in their slots and
- * go out then.  All sending is under send_lock, and a slot records the
- * connection it went out on, so that no request goes out twice on one.
+ * With reconnect-delay= in the URI, a connection the server closed or
+ * lost is not the end: the reader connects again, and each request still
+ * awaiting its reply is sent once more on the new connection by its own
+ * coroutine, while the reader reads replies (NBD's commands may be
+ * repeated: a write writes the same data again).  Requests made meanwhile
+ * wait in their slots.  All sending is under send_lock, and a slot
+ * records the connection it went out on, so that no request goes out
+ * twice on one.  An outage ends when a request completes: until then,
+ * however often the server accepts and drops again, the reconnecting
+ * stops reconnect-delay after the loss, pausing longer each time.  A
+ * timeout or a protocol violation is no loss: the server may still act
+ * on what it has, so nothing is sent again, and the requests fail.
  */
 #include "config.h"
 
@@ -70,14 +75,18 @@ typedef struct nbd_client {
     uint64_t reconnect_ns;      /* 0: a lost connection fails everything */
     struct nbd_uri uri;         /* kept to connect again */
     uint64_t conn;              /* this connection's number, from 1 */
-    bool down;                  /* lost: the reader is reconnecting */
+    /* Lost: the reader is reconnecting.  Written under both locks. */
+    bool down;
+    /* The reader's: when the outage began (0: none), the next pause. */
+    int64_t outage_start;
+    uint64_t pause_ns;
     struct nbd_export_info info;
     coblk_co_mutex lock;        /* the fields below */
     struct slot slots[NBD_CLIENT_SLOTS];
     unsigned used, awaited;
     uint64_t generation;
     bool reader_running;
-    bool broken;                /* the connection failed */
+    _Atomic bool broken;        /* failed for good (read by senders) */
     struct slot *receiving;     /* the reader is filling its buffers */
     coblk_co_queue free_slot;
     /* The reader's: received, not parsed yet (a burst of replies arrives
@@ -111,6 +120,9 @@ static void finish(nbd_client *s, struct slot *sl)
     }
     if (!sl->error && sl->type == NBD_CMD_BLOCK_STATUS && !sl->status_set) {
         sl->error = -EIO;
+    }
+    if (!sl->error) {
+        s->outage_start = 0;    /* the server works again */
     }
     sl->awaited = false;
     s->awaited--;
@@ -258,7 +270,7 @@ static int coroutine_fn recv_data(nbd_client *s, struct slot *sl,
         unsigned n = iov_slice(sl->iov, sl->iovcnt, skip_bytes, (size_t)len,
                                part, 64, &covered);
         s->receiving = sl;
-        ret = nbd_co_recvv(s->fd, part, n);
+        ret = nbd_co_recvv(s->fd, part, n, s->timeout_ns);
         s->receiving = NULL;
         if (ret < 0) {
             return ret;
@@ -447,20 +459,45 @@ static int coroutine_fn read_reply(nbd_client *s)
 
 /* ---- reconnecting ------------------------------------------------------------- */
 
-static int coroutine_fn send_slot(nbd_client *s, struct slot *sl);
+/* Errors that mean the connection is gone (the server closed it, died or
+ * is unreachable), after which a request may safely go out again. */
+static bool connection_lost(int err)
+{
+    return err == -ECONNRESET || err == -EPIPE || err == -ENOTCONN ||
+           err == -ECONNABORTED || err == -ENETRESET || err == -ENETDOWN ||
+           err == -ENETUNREACH || err == -EHOSTUNREACH;
+}
 
-/* Connects again, trying until deadline, pausing between tries (0.1 s,
- * doubling up to 1 s): the new socket, or -errno.  The export must be
+/* Connects again until the outage's deadline, pausing between tries
+ * (0.1 s, doubling to 1 s; a server that keeps accepting and dropping
+ * gets the same pauses): the new socket, or -errno.  The export must be
  * the one this device opened. */
 static int coroutine_fn connect_again(nbd_client *s, int64_t deadline)
 {
-    uint64_t pause = 100000000u;
-
     for (;;) {
+        int64_t left = deadline - aio_now_ns();
+        if (left <= 0) {
+            return blk_error(-EIO, "nbd: the server did not come back "
+                             "within %" PRIu64 " s (reconnect-delay)",
+                             s->reconnect_ns / 1000000000u);
+        }
+        if (s->pause_ns) {
+            coblk_co_sleep_ns((int64_t)s->pause_ns < left ? s->pause_ns
+                                                          : (uint64_t)left);
+        }
+        s->pause_ns = !s->pause_ns ? 100000000u
+                      : s->pause_ns * 2 < 1000000000u ? s->pause_ns * 2
+                                                      : 1000000000u;
+        left = deadline - aio_now_ns();
+        if (left <= 0) {
+            continue;
+        }
         struct nbd_export_info info;
-        int fd = nbd_client_connect(&s->uri, &info);
+        unsigned limit_s = (unsigned)((left + 999999999) / 1000000000);
+        int fd = nbd_client_connect(&s->uri, &info, limit_s);
         if (fd >= 0 && (info.size != s->info.size ||
                         info.tx_flags != s->info.tx_flags ||
+                        info.structured != s->info.structured ||
                         info.has_allocation != s->info.has_allocation ||
                         info.min_block != s->info.min_block ||
                         info.max_payload != s->info.max_payload)) {
@@ -472,69 +509,48 @@ static int coroutine_fn connect_again(nbd_client *s, int64_t deadline)
             s->info = info;
             return fd;
         }
-        int64_t left = deadline - aio_now_ns();
-        if (left <= 0) {
-            return blk_error(-EIO, "nbd: the server did not come back "
-                             "within %" PRIu64 " s (reconnect-delay)",
-                             s->reconnect_ns / 1000000000u);
-        }
-        coblk_co_sleep_ns((int64_t)pause < left ? pause : (uint64_t)left);
-        pause = pause * 2 < 1000000000u ? pause * 2 : 1000000000u;
     }
 }
 
-/* The requests awaiting replies that did not go out on this connection,
- * with what earlier replies filled forgotten; returns how many. */
-static unsigned coroutine_fn to_resend(nbd_client *s, struct slot **out)
+/* The connection is lost: connects again, then wakes each request still
+ * awaiting a reply to send itself on the new connection.  Returns 0, or
+ * -errno when the server did not come back in time. */
+static int coroutine_fn recover(nbd_client *s)
 {
-    unsigned n = 0;
-
+    if (!s->outage_start) {
+        s->outage_start = aio_now_ns();
+        s->pause_ns = 0;
+    }
+    shutdown(s->fd, SHUT_RDWR);
+    coblk_co_mutex_lock(&s->send_lock);
     coblk_co_mutex_lock(&s->lock);
+    s->down = true;
+    coblk_co_mutex_unlock(&s->lock);
+    coblk_co_mutex_unlock(&s->send_lock);
+    int fd = connect_again(s, s->outage_start + (int64_t)s->reconnect_ns);
+    if (fd < 0) {
+        return fd;
+    }
+    coblk_co_mutex_lock(&s->send_lock);
+    coblk_co_mutex_lock(&s->lock);
+    close(s->fd);
+    s->fd = fd;
+    s->conn++;
+    s->down = false;
+    s->in_start = s->in_end = 0;
     for (unsigned i = 0; i < NBD_CLIENT_SLOTS; i++) {
         struct slot *sl = &s->slots[i];
-        if (sl->used && sl->awaited && sl->conn != s->conn) {
+        if (sl->used && sl->awaited) {
+            /* What earlier replies filled is forgotten: all comes again. */
             sl->prefix = 0;
             sl->nr_ranges = 0;
             sl->status_set = false;
             sl->error = 0;
-            out[n++] = sl;
+            coblk_co_queue_next(&sl->waiter);
         }
     }
     coblk_co_mutex_unlock(&s->lock);
-    return n;
-}
-
-/* The connection is lost: connects again and sends what awaits a reply
- * once more, within reconnect-delay.  Returns 0, or -errno when the
- * server did not come back. */
-static int coroutine_fn recover(nbd_client *s)
-{
-    int64_t deadline = aio_now_ns() + (int64_t)s->reconnect_ns;
-    struct slot *resend[NBD_CLIENT_SLOTS];
-    int ret;
-
-    do {
-        shutdown(s->fd, SHUT_RDWR);
-        coblk_co_mutex_lock(&s->send_lock);
-        s->down = true;
-        coblk_co_mutex_unlock(&s->send_lock);
-        int fd = connect_again(s, deadline);
-        if (fd < 0) {
-            return fd;
-        }
-        coblk_co_mutex_lock(&s->send_lock);
-        close(s->fd);
-        s->fd = fd;
-        s->conn++;
-        s->down = false;
-        s->in_start = s->in_end = 0;
-        unsigned n = to_resend(s, resend);
-        ret = 0;
-        for (unsigned i = 0; ret == 0 && i < n; i++) {
-            ret = send_slot(s, resend[i]);
-        }
-        coblk_co_mutex_unlock(&s->send_lock);
-    } while (ret < 0);
+    coblk_co_mutex_unlock(&s->send_lock);
     return 0;
 }
 
@@ -554,7 +570,7 @@ static void coroutine_fn reader_co(void *opaque)
                       " s while requests waited: connection dropped",
                       s->timeout_ns / 1000000000u);
         }
-        if (ret < 0 && s->reconnect_ns) {
+        if (ret < 0 && s->reconnect_ns && connection_lost(ret)) {
             ret = recover(s);
         }
         coblk_co_mutex_lock(&s->lock);
@@ -645,9 +661,9 @@ static int coroutine_fn send_request(nbd_client *s, struct slot *sl)
     if (!s->down && !s->broken && sl->conn != s->conn) {
         ret = send_slot(s, sl);
     }
-    if (ret < 0 && s->reconnect_ns) {
-        /* This connection's end: the reader's receive fails, and it
-         * reconnects and sends this request again. */
+    if (ret < 0 && s->reconnect_ns && connection_lost(ret)) {
+        /* This connection's end: the reader's receive fails, it
+         * reconnects, and this request goes out again. */
         shutdown(s->fd, SHUT_RDWR);
         ret = 0;
     }
@@ -685,11 +701,21 @@ static int coroutine_fn request(struct coblk_dev *dev, const struct request *rq)
     }
     int ret = send_request(s, sl);
     coblk_co_mutex_lock(&s->lock);
-    if (ret < 0 && !s->broken) {
-        fail_all(s, ret);
-    }
-    while (sl->awaited) {
+    for (;;) {
+        if (ret < 0 && !s->broken) {
+            fail_all(s, ret);
+        }
+        if (!sl->awaited) {
+            break;
+        }
         coblk_co_queue_wait(&sl->waiter, &s->lock);
+        ret = 0;
+        if (sl->awaited && !s->down && sl->conn != s->conn) {
+            /* Reconnected: this request goes out again. */
+            coblk_co_mutex_unlock(&s->lock);
+            ret = send_request(s, sl);
+            coblk_co_mutex_lock(&s->lock);
+        }
     }
     ret = sl->error;
     free(sl->ranges);
@@ -845,7 +871,7 @@ static int nbd_open(struct coblk_dev *dev, const char *args)
     }
     int ret = nbd_uri_parse(args, &s->uri);
     if (ret == 0) {
-        s->fd = ret = nbd_client_connect(&s->uri, &s->info);
+        s->fd = ret = nbd_client_connect(&s->uri, &s->info, 0);
     }
     if (ret >= 0 && (s->info.tx_flags & NBD_FLAG_READ_ONLY) &&
         !(dev->flags & COBLK_OPEN_RDONLY)) {

@@ -28,10 +28,43 @@ static struct iovec *iov_advance(struct iovec *iov, unsigned *iovcnt,
     return iov;
 }
 
+/* One sendmsg or recvmsg (MSG_WAITALL with all); with a limit, a linked
+ * timeout cancels it: -ETIMEDOUT. */
+static int coroutine_fn msg_once(coblk_aio *ctx, int fd, struct msghdr *msg,
+                                 bool sending, bool all, uint64_t limit_ns)
+{
+    aio_co_request req, limit;
+    struct io_uring_sqe *sqes[2];
+    struct __kernel_timespec ts = {
+        .tv_sec = (long long)(limit_ns / 1000000000u),
+        .tv_nsec = (long long)(limit_ns % 1000000000u),
+    };
+
+    if (limit_ns) {
+        aio_co_prep_linked(ctx, &req, &limit, sqes);
+    } else {
+        sqes[0] = aio_co_prep(ctx, &req);
+    }
+    if (sending) {
+        io_uring_prep_sendmsg(sqes[0], fd, msg, MSG_NOSIGNAL);
+    } else {
+        io_uring_prep_recvmsg(sqes[0], fd, msg, all ? MSG_WAITALL : 0);
+    }
+    if (!limit_ns) {
+        return aio_co_wait(&req);
+    }
+    sqes[0]->flags |= IOSQE_IO_LINK;
+    io_uring_prep_link_timeout(sqes[1], &ts, 0);
+    int res = aio_co_wait(&req);
+    int timer = aio_co_wait(&limit);
+    return res == -ECANCELED && timer == -ETIME ? -ETIMEDOUT : res;
+}
+
 /* Moves every byte of iov through the socket, one way: as many
- * sendmsg / recvmsg as it takes. */
+ * sendmsg / recvmsg as it takes; receiving, each within limit_ns (0:
+ * none). */
 static int coroutine_fn transfer(int fd, struct iovec *iov, unsigned iovcnt,
-                                 bool sending)
+                                 bool sending, uint64_t limit_ns)
 {
     coblk_aio *ctx = aio_co_context();
 
@@ -41,14 +74,10 @@ static int coroutine_fn transfer(int fd, struct iovec *iov, unsigned iovcnt,
     iov = iov_advance(iov, &iovcnt, 0);     /* skip empty leading parts */
     while (iovcnt > 0) {
         struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
-        aio_co_request req;
-        struct io_uring_sqe *sqe = aio_co_prep(ctx, &req);
-        if (sending) {
-            io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);
-        } else {
-            io_uring_prep_recvmsg(sqe, fd, &msg, MSG_WAITALL);
-        }
-        int res = aio_co_wait(&req);
+        /* Limited: what has arrived each time, so that the limit is on
+         * silence, not on the whole transfer. */
+        int res = msg_once(ctx, fd, &msg, sending, !limit_ns,
+                           sending ? 0 : limit_ns);
         if (res == -EINTR || res == -EAGAIN) {
             continue;
         }
@@ -69,31 +98,7 @@ static int coroutine_fn transfer(int fd, struct iovec *iov, unsigned iovcnt,
 int coroutine_fn nbd_co_recv(int fd, void *buf, size_t len)
 {
     struct iovec iov = { buf, len };
-    return transfer(fd, &iov, 1, false);
-}
-
-/* One receive; with a limit, a linked timeout cancels it. */
-static int coroutine_fn recv_once(coblk_aio *ctx, int fd, void *buf,
-                                  size_t len, uint64_t limit_ns)
-{
-    aio_co_request req, limit;
-
-    if (!limit_ns) {
-        io_uring_prep_recv(aio_co_prep(ctx, &req), fd, buf, len, 0);
-        return aio_co_wait(&req);
-    }
-    struct __kernel_timespec ts = {
-        .tv_sec = (long long)(limit_ns / 1000000000u),
-        .tv_nsec = (long long)(limit_ns % 1000000000u),
-    };
-    struct io_uring_sqe *sqes[2];
-    aio_co_prep_linked(ctx, &req, &limit, sqes);
-    io_uring_prep_recv(sqes[0], fd, buf, len, 0);
-    sqes[0]->flags |= IOSQE_IO_LINK;
-    io_uring_prep_link_timeout(sqes[1], &ts, 0);
-    int res = aio_co_wait(&req);
-    int timer = aio_co_wait(&limit);
-    return res == -ECANCELED && timer == -ETIME ? -ETIMEDOUT : res;
+    return transfer(fd, &iov, 1, false, 0);
 }
 
 int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len,
@@ -105,26 +110,28 @@ int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len,
         return -EPERM;
     }
     for (;;) {
-        int res = recv_once(ctx, fd, buf, len, limit_ns);
+        struct iovec iov = { buf, len };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        int res = msg_once(ctx, fd, &msg, false, false, limit_ns);
         if (res == -EINTR || res == -EAGAIN) {
             continue;
         }
         if (res > 0) {
-            struct iovec iov = { buf, (size_t)res };
             iov_mark_defined(&iov, 1, (size_t)res);
         }
         return res == 0 ? -ECONNRESET : res;
     }
 }
 
-int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt)
+int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt,
+                              uint64_t limit_ns)
 {
-    return transfer(fd, iov, iovcnt, false);
+    return transfer(fd, iov, iovcnt, false, limit_ns);
 }
 
 int coroutine_fn nbd_co_sendv(int fd, struct iovec *iov, unsigned iovcnt)
 {
-    return transfer(fd, iov, iovcnt, true);
+    return transfer(fd, iov, iovcnt, true, 0);
 }
 
 int coroutine_fn nbd_co_accept(int listen_fd)

@@ -23,8 +23,10 @@ int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len,
                                   uint64_t limit_ns);
 
 /* Receives exactly the bytes iov describes (it may change iov), as
- * nbd_co_recv(). */
-int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt);
+ * nbd_co_recv(); -ETIMEDOUT when nothing comes in limit_ns (0: no
+ * limit). */
+int coroutine_fn nbd_co_recvv(int fd, struct iovec *iov, unsigned iovcnt,
+                              uint64_t limit_ns);
 
 /* Sends every byte of iov (which it may change).  Returns 0 or -errno
  * (-EPIPE once the peer is gone). */

@@ -399,6 +399,35 @@ check "client: reconnects twice, resends, and verifies (exit $?)" \
     grep -q "err= 0" rc.out
 kill "$(cat rc.pid)"
 gone rc
+# 64 reads and writes of 1 MiB in flight when qemu-nbd dies: sent again
+# by their own coroutines while the reader reads (sent by the reader, they
+# once filled both socket buffers for good).
+qemu_nbd_rc() {
+    qemu-nbd --fork --pid-file="$work/rc.pid" -k "$work/rc.sock" -t -e 4 \
+        -f raw rc.raw
+}
+qemu_nbd_rc
+"$bench" --name=b --filename="$(uri rc)&reconnect-delay=10" --rw=randrw \
+    --bs=1M --iodepth=64 --size=64M --time_based --runtime=4 >rb.out 2>&1 &
+big=$!
+sleep 1.5
+kill -9 "$(cat rc.pid)"
+sleep 1
+rm -f rc.sock
+qemu_nbd_rc
+for _ in $(seq 100); do
+    kill -0 "$big" 2>/dev/null || break
+    sleep 0.3
+done
+if kill -0 "$big" 2>/dev/null; then
+    kill -9 "$big"
+    check "client: QD64 of 1 MiB across a restart ends" false
+fi
+wait "$big"
+check "client: QD64 of 1 MiB reads and writes across a restart" \
+    grep -q "err= 0" rb.out
+kill "$(cat rc.pid)"
+gone rc
 serve rc -t -f raw rc.raw
 "$bench" --name=g --filename="$(uri rc)&reconnect-delay=2" --rw=randread \
     --bs=4k --iodepth=16 --size=64M --time_based --runtime=30 >rg.out 2>&1 &

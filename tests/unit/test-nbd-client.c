@@ -38,6 +38,8 @@ struct server {
     script_fn *script;
     pthread_t thread;
     const char *query;          /* more of the URI's query, "&..." */
+    _Atomic bool reaccept;      /* serve connection after connection */
+    _Atomic unsigned connections;   /* accepted so far */
 };
 
 static struct server srv;
@@ -119,20 +121,32 @@ static bool handshake(int fd)
     }
 }
 
-static void *serve(void *opaque)
+/* Serves one connection; false once the client said goodbye. */
+static bool serve_one(int fd)
 {
-    int fd = accept(srv.listen_fd, NULL, NULL);
     uint8_t req[NBD_REQUEST_SIZE];
+    bool more = true;
 
     if (fd >= 0 && handshake(fd)) {
         while (get_all(fd, req, sizeof(req)) &&
-               nbd_get16(req + 6) != NBD_CMD_DISC) {
+               (more = nbd_get16(req + 6) != NBD_CMD_DISC)) {
             srv.script(fd, req);
         }
     }
     if (fd >= 0) {
         close(fd);
     }
+    return more;
+}
+
+static void *serve(void *opaque)
+{
+    int fd;
+
+    do {
+        fd = accept(srv.listen_fd, NULL, NULL);
+        srv.connections += fd >= 0;
+    } while (serve_one(fd) && srv.reaccept && fd >= 0);
     return NULL;
 }
 
@@ -419,6 +433,75 @@ static void test_stalled_server_times_out(void **state)
     close_server(dev);
 }
 
+/* Half of a read's data, then silence: the data goes straight into the
+ * caller's buffer, and timeout= covers that receive too. */
+static void script_half_then_silent(int fd, const uint8_t *req)
+{
+    uint8_t head[NBD_STRUCTURED_REPLY_SIZE + 8];
+    uint32_t len = nbd_get32(req + 24);
+    uint8_t *data = calloc(1, len / 2);
+
+    chunk_head(head, req, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
+               8 + len);
+    nbd_put64(head + NBD_STRUCTURED_REPLY_SIZE, nbd_get64(req + 16));
+    put_all(fd, head, sizeof(head));
+    put_all(fd, data, len / 2);
+    free(data);
+}
+
+static void test_stall_inside_read_data_times_out(void **state)
+{
+    static uint8_t buf[256 << 10];
+
+    (void)state;
+    srv.query = "&timeout=1";
+    struct coblk_dev *dev = open_on(script_half_then_silent);
+    srv.query = NULL;
+    double start = now_s();
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), -ETIMEDOUT);
+    double took = now_s() - start;
+    if (took < 0.9 || took > 10) {
+        fail_msg("timed out after %.2f s, for a 1 s limit", took);
+    }
+    close_server(dev);
+}
+
+/* Hangs up at every request, right after a good handshake. */
+static void script_drop(int fd, const uint8_t *req)
+{
+    (void)req;
+    shutdown(fd, SHUT_RDWR);
+}
+
+/* A server that accepts and drops again and again: with reconnect-delay=1
+ * the request fails once the second has passed (it is one outage, since
+ * nothing completes), after a handful of connections, not thousands. */
+static void test_reconnects_end_when_nothing_completes(void **state)
+{
+    uint8_t buf[4096];
+
+    (void)state;
+    srv.query = "&reconnect-delay=1";
+    srv.reaccept = true;
+    srv.connections = 0;
+    struct coblk_dev *dev = open_on(script_drop);
+    srv.query = NULL;
+    double start = now_s();
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), -EIO);
+    double took = now_s() - start;
+    if (took < 0.9 || took > 10) {
+        fail_msg("gave up after %.2f s, for reconnect-delay=1", took);
+    }
+    srv.reaccept = false;
+    /* Pauses of 0.1, 0.2, 0.4 and 0.8 s: at most 6 tries in 1 s. */
+    assert_in_range(srv.connections, 2, 8);
+    coblk_dev_close(dev);
+    shutdown(srv.listen_fd, SHUT_RDWR);     /* ends the server's accept */
+    pthread_join(srv.thread, NULL);
+    close(srv.listen_fd);
+    unlink(srv.path);
+}
+
 static void test_overlapping_chunks(void **state)
 {
     expect_broken(script_overlap);
@@ -500,6 +583,8 @@ int main(void)
         cmocka_unit_test(test_chunks_out_of_order),
         cmocka_unit_test(test_error_chunk_keeps_the_connection),
         cmocka_unit_test(test_stalled_server_times_out),
+        cmocka_unit_test(test_stall_inside_read_data_times_out),
+        cmocka_unit_test(test_reconnects_end_when_nothing_completes),
         cmocka_unit_test(test_bad_uris),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
