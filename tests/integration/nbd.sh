@@ -77,6 +77,17 @@ listening() {
     done
 }
 
+# ends PID WHAT: waits (up to 30 s) for a client in the background to
+# exit; one still running is a hang: killed, and WHAT fails.
+ends() {
+    for _ in $(seq 100); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.3
+    done
+    kill -9 "$1"
+    check "$2" false
+}
+
 # stop NAME: SIGTERM, then the server must be gone with its socket.
 stop() {
     pid=$(cat "$work/$1.pid")
@@ -361,14 +372,7 @@ serve kr -t -f raw kr.raw
 reader=$!
 sleep 2        # connected and reading by then, even under TSan
 kill -9 "$(cat kr.pid)"
-for _ in $(seq 50); do
-    kill -0 "$reader" 2>/dev/null || break
-    sleep 0.2
-done
-if kill -0 "$reader" 2>/dev/null; then
-    kill -9 "$reader"
-    check "client: requests end when the server is killed" false
-fi
+ends "$reader" "client: requests end when the server is killed"
 wait "$reader"
 check "client: a killed server fails the run" test $? -ne 0
 check "client: ... with EIO" grep -q "Input/output error" kr.out
@@ -415,14 +419,7 @@ kill -9 "$(cat rc.pid)"
 sleep 1
 rm -f rc.sock
 qemu_nbd_rc
-for _ in $(seq 100); do
-    kill -0 "$big" 2>/dev/null || break
-    sleep 0.3
-done
-if kill -0 "$big" 2>/dev/null; then
-    kill -9 "$big"
-    check "client: QD64 of 1 MiB across a restart ends" false
-fi
+ends "$big" "client: QD64 of 1 MiB across a restart ends"
 wait "$big"
 check "client: QD64 of 1 MiB reads and writes across a restart" \
     grep -q "err= 0" rb.out

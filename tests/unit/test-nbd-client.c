@@ -411,23 +411,38 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* With timeout=1, a request to a server that stalls fails with ETIMEDOUT
- * after that second (not before, and not never); the connection is
- * dropped, so later requests fail at once. */
+/* Opens the device on script, with more of the URI's query. */
+static struct coblk_dev *open_with_query(script_fn *script, const char *query)
+{
+    srv.query = query;
+    struct coblk_dev *dev = open_on(script);
+    srv.query = NULL;
+    return dev;
+}
+
+/* A read that fails with err once its 1 s limit has passed: not before,
+ * and not never. */
+static void read_fails_after_a_second(struct coblk_dev *dev, void *buf,
+                                      size_t len, int err)
+{
+    double start = now_s();
+
+    assert_int_equal(coblk_pread(dev, buf, len, 0), err);
+    double took = now_s() - start;
+    if (took < 0.9 || took > 10) {
+        fail_msg("failed after %.2f s, for a 1 s limit", took);
+    }
+}
+
+/* With timeout=1, a request to a server that stalls fails with ETIMEDOUT;
+ * the connection is dropped, so later requests fail at once. */
 static void test_stalled_server_times_out(void **state)
 {
     uint8_t buf[512];
 
     (void)state;
-    srv.query = "&timeout=1";
-    struct coblk_dev *dev = open_on(script_silent);
-    srv.query = NULL;
-    double start = now_s();
-    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), -ETIMEDOUT);
-    double took = now_s() - start;
-    if (took < 0.9 || took > 10) {
-        fail_msg("timed out after %.2f s, for a 1 s limit", took);
-    }
+    struct coblk_dev *dev = open_with_query(script_silent, "&timeout=1");
+    read_fails_after_a_second(dev, buf, sizeof(buf), -ETIMEDOUT);
     assert_non_null(strstr(coblk_last_error(), "sent nothing for 1 s"));
     assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), -EIO);
     close_server(dev);
@@ -454,15 +469,9 @@ static void test_stall_inside_read_data_times_out(void **state)
     static uint8_t buf[256 << 10];
 
     (void)state;
-    srv.query = "&timeout=1";
-    struct coblk_dev *dev = open_on(script_half_then_silent);
-    srv.query = NULL;
-    double start = now_s();
-    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), -ETIMEDOUT);
-    double took = now_s() - start;
-    if (took < 0.9 || took > 10) {
-        fail_msg("timed out after %.2f s, for a 1 s limit", took);
-    }
+    struct coblk_dev *dev = open_with_query(script_half_then_silent,
+                                            "&timeout=1");
+    read_fails_after_a_second(dev, buf, sizeof(buf), -ETIMEDOUT);
     close_server(dev);
 }
 
@@ -481,17 +490,11 @@ static void test_reconnects_end_when_nothing_completes(void **state)
     uint8_t buf[4096];
 
     (void)state;
-    srv.query = "&reconnect-delay=1";
     srv.reaccept = true;
     srv.connections = 0;
-    struct coblk_dev *dev = open_on(script_drop);
-    srv.query = NULL;
-    double start = now_s();
-    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), -EIO);
-    double took = now_s() - start;
-    if (took < 0.9 || took > 10) {
-        fail_msg("gave up after %.2f s, for reconnect-delay=1", took);
-    }
+    struct coblk_dev *dev = open_with_query(script_drop,
+                                            "&reconnect-delay=1");
+    read_fails_after_a_second(dev, buf, sizeof(buf), -EIO);
     srv.reaccept = false;
     /* Pauses of 0.1, 0.2, 0.4 and 0.8 s: at most 6 tries in 1 s. */
     assert_in_range(srv.connections, 2, 8);
