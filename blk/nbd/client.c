@@ -476,22 +476,19 @@ static int coroutine_fn connect_again(nbd_client *s, int64_t deadline)
 {
     for (;;) {
         int64_t left = deadline - aio_now_ns();
+        if (left > 0 && s->pause_ns) {
+            coblk_co_sleep_ns((int64_t)s->pause_ns < left ? s->pause_ns
+                                                          : (uint64_t)left);
+            left = deadline - aio_now_ns();
+        }
         if (left <= 0) {
             return blk_error(-EIO, "nbd: the server did not come back "
                              "within %" PRIu64 " s (reconnect-delay)",
                              s->reconnect_ns / 1000000000u);
         }
-        if (s->pause_ns) {
-            coblk_co_sleep_ns((int64_t)s->pause_ns < left ? s->pause_ns
-                                                          : (uint64_t)left);
-        }
         s->pause_ns = !s->pause_ns ? 100000000u
                       : s->pause_ns * 2 < 1000000000u ? s->pause_ns * 2
                                                       : 1000000000u;
-        left = deadline - aio_now_ns();
-        if (left <= 0) {
-            continue;
-        }
         struct nbd_export_info info;
         unsigned limit_s = (unsigned)((left + 999999999) / 1000000000);
         int fd = nbd_client_connect(&s->uri, &info, limit_s);
@@ -651,8 +648,9 @@ static int coroutine_fn send_slot(nbd_client *s, struct slot *sl)
     return ret;
 }
 
-/* Sends sl's request, unless the connection is down (the reader sends it
- * once reconnected) or it went out on this connection already. */
+/* Sends sl's request, unless the connection is down (the reader wakes
+ * its requester to send it once reconnected) or it went out on this
+ * connection already. */
 static int coroutine_fn send_request(nbd_client *s, struct slot *sl)
 {
     int ret = 0;
@@ -710,7 +708,7 @@ static int coroutine_fn request(struct coblk_dev *dev, const struct request *rq)
         }
         coblk_co_queue_wait(&sl->waiter, &s->lock);
         ret = 0;
-        if (sl->awaited && !s->down && sl->conn != s->conn) {
+        if (!s->down && sl->conn != s->conn) {
             /* Reconnected: this request goes out again. */
             coblk_co_mutex_unlock(&s->lock);
             ret = send_request(s, sl);

@@ -28,35 +28,42 @@ static struct iovec *iov_advance(struct iovec *iov, unsigned *iovcnt,
     return iov;
 }
 
-/* One sendmsg or recvmsg (MSG_WAITALL with all); with a limit, a linked
- * timeout cancels it: -ETIMEDOUT. */
-static int coroutine_fn msg_once(coblk_aio *ctx, int fd, struct msghdr *msg,
-                                 bool sending, bool all, uint64_t limit_ns)
-{
-    aio_co_request req, limit;
+/* One operation of the current coroutine, with a time limit or none:
+ * limited_prep() gives its SQE to prepare, limited_wait() links the
+ * timeout behind it (prep cleared the flags) and waits for both. */
+struct limited {
+    aio_co_request req, timer;
     struct io_uring_sqe *sqes[2];
-    struct __kernel_timespec ts = {
-        .tv_sec = (long long)(limit_ns / 1000000000u),
-        .tv_nsec = (long long)(limit_ns % 1000000000u),
-    };
+    struct __kernel_timespec ts;
+    uint64_t limit_ns;
+};
 
+static struct io_uring_sqe *limited_prep(coblk_aio *ctx, struct limited *l,
+                                         uint64_t limit_ns)
+{
+    l->limit_ns = limit_ns;
     if (limit_ns) {
-        aio_co_prep_linked(ctx, &req, &limit, sqes);
+        aio_co_prep_linked(ctx, &l->req, &l->timer, l->sqes);
     } else {
-        sqes[0] = aio_co_prep(ctx, &req);
+        l->sqes[0] = aio_co_prep(ctx, &l->req);
     }
-    if (sending) {
-        io_uring_prep_sendmsg(sqes[0], fd, msg, MSG_NOSIGNAL);
-    } else {
-        io_uring_prep_recvmsg(sqes[0], fd, msg, all ? MSG_WAITALL : 0);
+    return l->sqes[0];
+}
+
+/* The operation's result; -ETIMEDOUT when the limit cancelled it. */
+static int coroutine_fn limited_wait(struct limited *l)
+{
+    if (!l->limit_ns) {
+        return aio_co_wait(&l->req);
     }
-    if (!limit_ns) {
-        return aio_co_wait(&req);
-    }
-    sqes[0]->flags |= IOSQE_IO_LINK;
-    io_uring_prep_link_timeout(sqes[1], &ts, 0);
-    int res = aio_co_wait(&req);
-    int timer = aio_co_wait(&limit);
+    l->ts = (struct __kernel_timespec){
+        .tv_sec = (long long)(l->limit_ns / 1000000000u),
+        .tv_nsec = (long long)(l->limit_ns % 1000000000u),
+    };
+    l->sqes[0]->flags |= IOSQE_IO_LINK;
+    io_uring_prep_link_timeout(l->sqes[1], &l->ts, 0);
+    int res = aio_co_wait(&l->req);
+    int timer = aio_co_wait(&l->timer);
     return res == -ECANCELED && timer == -ETIME ? -ETIMEDOUT : res;
 }
 
@@ -74,10 +81,17 @@ static int coroutine_fn transfer(int fd, struct iovec *iov, unsigned iovcnt,
     iov = iov_advance(iov, &iovcnt, 0);     /* skip empty leading parts */
     while (iovcnt > 0) {
         struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
-        /* Limited: what has arrived each time, so that the limit is on
-         * silence, not on the whole transfer. */
-        int res = msg_once(ctx, fd, &msg, sending, !limit_ns,
-                           sending ? 0 : limit_ns);
+        struct limited l;
+        struct io_uring_sqe *sqe = limited_prep(ctx, &l,
+                                                sending ? 0 : limit_ns);
+        if (sending) {
+            io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);
+        } else {
+            /* Limited: what has arrived each time, so that the limit is
+             * on silence, not on the whole transfer. */
+            io_uring_prep_recvmsg(sqe, fd, &msg, limit_ns ? 0 : MSG_WAITALL);
+        }
+        int res = limited_wait(&l);
         if (res == -EINTR || res == -EAGAIN) {
             continue;
         }
@@ -110,13 +124,14 @@ int coroutine_fn nbd_co_recv_some(int fd, void *buf, size_t len,
         return -EPERM;
     }
     for (;;) {
-        struct iovec iov = { buf, len };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        int res = msg_once(ctx, fd, &msg, false, false, limit_ns);
+        struct limited l;
+        io_uring_prep_recv(limited_prep(ctx, &l, limit_ns), fd, buf, len, 0);
+        int res = limited_wait(&l);
         if (res == -EINTR || res == -EAGAIN) {
             continue;
         }
         if (res > 0) {
+            struct iovec iov = { buf, (size_t)res };
             iov_mark_defined(&iov, 1, (size_t)res);
         }
         return res == 0 ? -ECONNRESET : res;

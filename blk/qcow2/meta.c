@@ -11,7 +11,6 @@
  */
 #include "config.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -21,7 +20,6 @@
 
 #include "qcow2.h"
 
-#define INCOMPATIBLE_OFFSET 72u
 
 static uint64_t slot_of(const qcow2_meta *m, uint64_t key)
 {
@@ -184,13 +182,9 @@ int qcow2_corrupt(qcow2_state *s, const char *fmt, ...)
     va_end(ap);
     if (!s->corrupt) {
         s->corrupt = true;
-        uint64_t bits = htobe64(s->h.incompatible | QCOW2_INCOMPAT_CORRUPT);
-        struct iovec iov = { &bits, sizeof(bits) };
-        if (coblk_co_pwritev(s->file, INCOMPATIBLE_OFFSET, sizeof(bits), &iov,
-                             1, 0) == 0) {
-            s->h.incompatible |= QCOW2_INCOMPAT_CORRUPT;
-            coblk_co_flush(s->file);
-        }
+        /* Best effort: the image is refused writes either way. */
+        qcow2_write_incompatible(s, s->h.incompatible |
+                                        QCOW2_INCOMPAT_CORRUPT);
     }
     return blk_error(-EIO, "qcow2: the image is corrupt: %s; it is marked "
                      "corrupt and no longer written (repair it with "
