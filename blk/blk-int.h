@@ -161,11 +161,12 @@ extern const blk_driver blk_nbd_driver;
  * (accessed only as this). */
 typedef struct blk_req_private {
     struct coblk_queue *queue;
+    /* The device it runs on: the queue's, until a driver starts it
+     * (start_rw); then the one that did (a format's file, say). */
     struct coblk_dev *dev;
-    /* A request its driver started (start_rw): */
+    /* A request its driver started: */
     aio_cqe_handler handler;    /* its CQE's */
     uint32_t bytes;             /* its length */
-    int32_t first_res;          /* its CQE's result, for a driver's rare path */
 } blk_req_private;
 
 _Static_assert(sizeof(blk_req_private) <=
@@ -194,12 +195,31 @@ void coroutine_fn blk_request_co(void *opaque);
  * the transfer: 0 or a negative errno (io.c). */
 void blk_request_finish(struct coblk_req *req, int ret);
 
+/* Runs a request its driver started again, in ctx (the CQE's context):
+ * whole, on its queue's device and through the coroutine path, which handles what the one SQE could
+ * not (a short transfer, a retryable error), then finishes it (io.c).
+ * Running a transfer twice is safe: a read fills the buffer again, a
+ * write writes the same bytes again. */
+void blk_request_retry(coblk_aio *ctx, struct coblk_req *req);
+
+/* For a format or filter's start_rw: starts req as a transfer of
+ * [offset, offset + bytes) of dev, one of its children, if dev can take
+ * it so (start_rw, and the checks the queue's device passed); false,
+ * having started nothing, if not (io.c). */
+bool coroutine_fn blk_start_rw_on(struct coblk_dev *dev,
+                                  struct coblk_req *req, bool write,
+                                  uint64_t offset, uint64_t bytes,
+                                  int req_flags);
+
 /* A queue's request is done (queue.c): it goes to the completed ones, and
  * stops counting for drain. */
 void blk_queue_request_done(struct coblk_req *req);
 
 /* The device's open queues (queue.c). */
 unsigned blk_queues_open(struct coblk_dev *dev);
+
+/* The device a queue was opened on (queue.c). */
+struct coblk_dev *blk_queue_dev(const struct coblk_queue *q);
 
 /* How deep a device graph may be (filters, later backing chains): each
  * level adds frames to the coroutine stack of every request through it. */

@@ -429,23 +429,6 @@ file_rw(struct coblk_dev *dev, bool write, uint64_t offset, uint64_t bytes,
 
 /* ---- a queue's requests, finished from their CQE (start_rw) ---------------- */
 
-/* A started request whose first result was not the whole transfer: the
- * rest as file_rw() does it, in a coroutine of its own. */
-static void coroutine_fn started_rest_co(void *opaque)
-{
-    struct coblk_req *req = opaque;
-    blk_req_private *p = blk_req_private_of(req);
-    bool write = req->type == COBLK_REQ_OUT;
-    coblk_aio *ctx = aio_co_context();
-    struct rw_args a = rw_args_on(p->dev, ctx, write,
-                                  req->sector * COBLK_SECTOR_SIZE, req->iov,
-                                  req->iovcnt,
-                                  write ? rw_flags_of((int)req->flags) : 0);
-
-    blk_request_finish(req, file_rw_rest(p->dev, ctx, &a, p->first_res,
-                                         p->bytes));
-}
-
 static void started_complete(coblk_aio *ctx, aio_cqe_handler *handler,
                              int res, uint32_t flags)
 {
@@ -453,27 +436,21 @@ static void started_complete(coblk_aio *ctx, aio_cqe_handler *handler,
     blk_req_private *p = blk_req_private_of(req);
 
     (void)flags;
-    if (__builtin_expect(res >= 0 && (uint32_t)res == p->bytes, 1)) {
+    if (__builtin_expect(res == (int)p->bytes, 1)) {
         if (req->type == COBLK_REQ_IN) {
             mark_read(p->dev, req->iov, req->iovcnt, p->bytes);
         }
         blk_request_finish(req, 0);
         return;
     }
-    p->first_res = res;
-    coblk_co *co = coblk_co_create(started_rest_co, req);
-    if (!co) {
-        blk_request_finish(req, -ENOMEM);
-        return;
-    }
-    coblk_aio_co_enter(ctx, co);
+    blk_request_retry(ctx, req);
 }
 
 /* The request's coroutine ends once the SQE is on the ring: resuming it
  * only to pass the result on would cost two coroutine switches and bring
  * its stack back into the cache (measured: a quarter more 4k reads a
- * second from a queue).  A short or failed transfer, rare, gets a
- * coroutine again. */
+ * second from a queue).  A short or failed transfer, rare, runs again
+ * on the coroutine path (blk_request_retry()). */
 static bool coroutine_fn file_start_rw(struct coblk_dev *dev,
                                        struct coblk_req *req, bool write,
                                        uint64_t offset, uint64_t bytes,

@@ -660,3 +660,45 @@ void blk_request_finish(struct coblk_req *req, int ret)
     set_result(req, ret);
     blk_queue_request_done(req);
 }
+
+bool coroutine_fn blk_start_rw_on(struct coblk_dev *dev,
+                                  struct coblk_req *req, bool write,
+                                  uint64_t offset, uint64_t bytes,
+                                  int req_flags)
+{
+    blk_req_private *p = blk_req_private_of(req);
+
+    if (offset > dev->size || bytes > dev->size - offset ||
+        !can_start(dev, write, offset, bytes, req->iov, req->iovcnt,
+                   req_flags)) {
+        return false;
+    }
+    p->dev = dev;
+    return dev->drv->start_rw(dev, req, write, offset, bytes, req_flags);
+}
+
+static void coroutine_fn request_retry_co(void *opaque)
+{
+    struct coblk_req *req = opaque;
+    blk_req_private *p = blk_req_private_of(req);
+    bool write = req->type == COBLK_REQ_OUT;
+    int req_flags = write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0;
+
+    /* The checks the request passed before it started hold: in bounds,
+     * aligned, allowed. */
+    blk_request_finish(req, co_rw_checked(blk_queue_dev(p->queue), write,
+                                          req->sector * COBLK_SECTOR_SIZE,
+                                          p->bytes, req->iov, req->iovcnt,
+                                          req_flags, false));
+}
+
+void blk_request_retry(coblk_aio *ctx, struct coblk_req *req)
+{
+    coblk_co *co = coblk_co_create(request_retry_co, req);
+
+    if (!co) {
+        blk_request_finish(req, -ENOMEM);
+        return;
+    }
+    coblk_aio_co_enter(ctx, co);
+}

@@ -85,6 +85,11 @@ unsigned blk_queues_open(struct coblk_dev *dev)
     return n;
 }
 
+struct coblk_dev *blk_queue_dev(const struct coblk_queue *q)
+{
+    return q->dev;
+}
+
 void blk_queue_request_done(struct coblk_req *req)
 {
     struct coblk_queue *q = queue_of(req);

@@ -193,6 +193,23 @@ static int coroutine_fn raw_pwritev(struct coblk_dev *dev, uint64_t offset,
                             req_flags);
 }
 
+/* A queue's read or write goes to the child as it is, to be started
+ * there (start_rw); a guessed image's first bytes are guarded on the
+ * coroutine path. */
+static bool coroutine_fn raw_start_rw(struct coblk_dev *dev,
+                                      struct coblk_req *req, bool write,
+                                      uint64_t offset, uint64_t bytes,
+                                      int req_flags)
+{
+    raw_state *s = dev->opaque;
+
+    if (write && s->probed && offset < PROBE_BYTES) {
+        return false;
+    }
+    return blk_start_rw_on(s->child, req, write, s->offset + offset, bytes,
+                           req_flags);
+}
+
 static int coroutine_fn raw_flush(struct coblk_dev *dev)
 {
     return coblk_co_flush(((raw_state *)dev->opaque)->child);
@@ -341,6 +358,7 @@ const blk_driver blk_raw_driver = {
     .close = raw_close,
     .co_preadv = raw_preadv,
     .co_pwritev = raw_pwritev,
+    .start_rw = raw_start_rw,
     .co_flush = raw_flush,
     .co_pdiscard = raw_pdiscard,
     .co_pwrite_zeroes = raw_pwrite_zeroes,

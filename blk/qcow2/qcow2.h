@@ -415,6 +415,12 @@ int coroutine_fn qcow2_rw_part(struct coblk_dev *dev, bool write,
 int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
                                  uint64_t bytes, const struct iovec *iov,
                                  unsigned iovcnt);
+/* A queue's read of one extent, started on the device that holds it
+ * (start_rw). */
+bool coroutine_fn qcow2_start_rw(struct coblk_dev *dev,
+                                 struct coblk_req *req, bool write,
+                                 uint64_t offset, uint64_t bytes,
+                                 int req_flags);
 int coroutine_fn qcow2_co_block_status(struct coblk_dev *dev,
                                        uint64_t offset, uint64_t bytes,
                                        struct coblk_block_status *out);

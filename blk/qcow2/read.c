@@ -219,6 +219,35 @@ int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
     return 0;
 }
 
+/* A read that is one extent of the file's or the backing image's bytes
+ * as they lie there goes to that device as it is, to be started there
+ * (a queue's hot path, see start_rw); the rest (zeroes, compressed
+ * clusters, reads across extents, writes, which must own their clusters
+ * while they run) take the coroutine path. */
+bool coroutine_fn qcow2_start_rw(struct coblk_dev *dev,
+                                 struct coblk_req *req, bool write,
+                                 uint64_t offset, uint64_t bytes,
+                                 int req_flags)
+{
+    qcow2_state *s = dev->opaque;
+    qcow2_extent ext;
+
+    if (write || map_locked(s, offset, bytes, &ext) < 0 || ext.bytes < bytes) {
+        return false;
+    }
+    switch (ext.kind) {
+    case QCOW2_NORMAL:
+        return blk_start_rw_on(s->file, req, false, ext.host, bytes,
+                               req_flags);
+    case QCOW2_UNALLOCATED:
+    case QCOW2_UNALLOCATED_ALLOC:
+        return s->backing && blk_start_rw_on(s->backing, req, false, offset,
+                                             bytes, req_flags);
+    default:
+        return false;
+    }
+}
+
 /* Whether the image looks preallocated: it counts clearly more clusters in
  * use than its file has blocks (over 10/9 of them, and 2 more), QEMU's
  * rule.  Then the holes of its file under data clusters read as zeroes

@@ -1684,6 +1684,13 @@ static void test_probed_raw_stays_raw(void **state)
     memset(data, 0x42, sizeof(data));
     assert_int_equal(coblk_pwrite(dev, data, sizeof(data), 0), 0);
     assert_int_equal(coblk_pwrite(dev, head, sizeof(head), 4096), 0);
+    /* A queue's write, which may otherwise go to the file as it is. */
+    struct iovec iov = { .iov_base = head, .iov_len = sizeof(head) };
+    expect_request(dev, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .iov = &iov, .iovcnt = 1 },
+                   COBLK_S_IOERR, -EPERM);
+    assert_int_equal(coblk_pread(dev, data, sizeof(data), 0), 0);
+    assert_int_equal(data[0], 0x42);
     coblk_dev_close(dev);
     snprintf(spec, sizeof(spec), "raw:file:%s", image);
     assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
@@ -1691,6 +1698,41 @@ static void test_probed_raw_stays_raw(void **state)
     coblk_dev_close(dev);
     expect_open_error("raw:probed=maybe:null:size=1M", 0, -EINVAL,
                       "probed is on or off");
+}
+
+/* A raw window's queue requests land at its offset in the file, and
+ * stop at its end. */
+static void test_raw_window_through_a_queue(void **state)
+{
+    struct coblk_dev *raw, *file;
+    char spec[128], out[2 * SECTOR], in[2 * SECTOR];
+    struct iovec iov = { .iov_base = out, .iov_len = sizeof(out) };
+
+    snprintf(spec, sizeof(spec), "raw:offset=4096,size=8192:file:%s", image);
+    assert_int_equal(coblk_dev_open(spec, 0, &raw), 0);
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &file), 0);
+    memset(out, 0x6c, sizeof(out));
+    expect_request(raw, (struct coblk_req){ .type = COBLK_REQ_OUT,
+                                            .sector = 1, .iov = &iov,
+                                            .iovcnt = 1 },
+                   COBLK_S_OK, 0);
+    assert_int_equal(coblk_pread(file, in, sizeof(in), 4096 + SECTOR), 0);
+    assert_memory_equal(in, out, sizeof(in));
+    memset(out, 0x6d, sizeof(out));
+    assert_int_equal(coblk_pwrite(file, out, sizeof(out), 4096 + 4 * SECTOR),
+                     0);
+    iov.iov_base = in;
+    expect_request(raw, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .sector = 4, .iov = &iov,
+                                            .iovcnt = 1 },
+                   COBLK_S_OK, 0);
+    assert_memory_equal(in, out, sizeof(in));
+    expect_request(raw, (struct coblk_req){ .type = COBLK_REQ_IN,
+                                            .sector = 15, .iov = &iov,
+                                            .iovcnt = 1 },
+                   COBLK_S_IOERR, -EINVAL);
+    coblk_dev_close(raw);
+    coblk_dev_close(file);
 }
 
 static void test_graph_depth_is_capped(void **state)
@@ -1808,6 +1850,7 @@ int main(void)
         cmocka_unit_test(test_blkdebug_rejects_bad_rules),
         cmocka_unit_test(test_blkdebug_errors),
         cmocka_unit_test(test_probed_raw_stays_raw),
+        cmocka_unit_test(test_raw_window_through_a_queue),
         cmocka_unit_test(test_graph_depth_is_capped),
         cmocka_unit_test(test_blkdebug_probability_is_seeded),
         cmocka_unit_test(test_blkdebug_short_transfers_keep_data),

@@ -34,13 +34,15 @@ static void tables_of(const char *image, uint64_t *l1, uint64_t *l2,
 
 /* ---- helpers ----------------------------------------------------------------- */
 
-/* Reads the whole device in pieces of odd sizes, so that pieces start
- * and end inside clusters and span several. */
+/* Pieces of odd sizes, so that reads start and end inside clusters and
+ * span several. */
+static const size_t pieces[] = { 4096, 512, 200 * 1024, 65536 + 512,
+                                 1 << 20, 7 * 512 };
+
+/* Reads the whole device in pieces, one after the other. */
 static uint8_t *read_device(struct coblk_dev *dev, size_t *size)
 {
     int64_t total = coblk_dev_size(dev);
-    static const size_t pieces[] = { 4096, 512, 200 * 1024, 65536 + 512,
-                                     1 << 20, 7 * 512 };
 
     assert_true(total >= 0);
     uint8_t *buf = malloc((size_t)total + 1);
@@ -59,6 +61,63 @@ static uint8_t *read_device(struct coblk_dev *dev, size_t *size)
     }
     *size = (size_t)total;
     return buf;
+}
+
+/* Reads the first `size` bytes (whole sectors) of dev in pieces through
+ * a queue, many at once: the path that starts reads on the device that
+ * holds their data (start_rw). */
+static uint8_t *read_device_queued(struct coblk_dev *dev, size_t size)
+{
+    enum { DEPTH = 16 };
+    uint8_t *buf = malloc(size + 1);
+    struct iovec iov[DEPTH];
+    struct coblk_req reqs[DEPTH], *ptrs[DEPTH], *done[DEPTH];
+    struct coblk_queue *q;
+
+    assert_non_null(buf);
+    assert_int_equal(coblk_queue_new(dev, DEPTH, NULL, &q), 0);
+    for (size_t next = 0, i = 0; next < size;) {
+        int n = 0;
+        for (; n < DEPTH && next < size; n++, i++) {
+            size_t len = pieces[i % 6] < size - next ? pieces[i % 6]
+                                                     : size - next;
+            iov[n] = (struct iovec){ buf + next, len };
+            reqs[n] = (struct coblk_req){ .type = COBLK_REQ_IN,
+                                          .iov = &iov[n], .iovcnt = 1,
+                                          .sector = next / 512 };
+            ptrs[n] = &reqs[n];
+            next += len;
+        }
+        assert_int_equal(coblk_queue_submit(q, ptrs, n), n);
+        for (int got = 0; got < n;) {
+            int k = coblk_queue_reap(q, done, 1, DEPTH, -1);
+            assert_true(k > 0);
+            got += k;
+        }
+        for (int j = 0; j < n; j++) {
+            if (reqs[j].status != COBLK_S_OK) {
+                print_error("queued read at sector %" PRIu64 ": %d (%s)\n",
+                            reqs[j].sector, reqs[j].error,
+                            coblk_last_error());
+            }
+            assert_int_equal(reqs[j].status, COBLK_S_OK);
+        }
+    }
+    coblk_queue_free(q);
+    return buf;
+}
+
+/* got and want agree on `size` bytes, or the first difference is told. */
+static void assert_same_bytes(const char *what, const uint8_t *got,
+                              const uint8_t *want, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        if (got[i] != want[i]) {
+            print_error("%s: byte %zu is %#x, qemu-img reads %#x\n", what,
+                        i, got[i], want[i]);
+            fail();
+        }
+    }
 }
 
 static struct coblk_dev *open_ok(const char *spec)
@@ -82,15 +141,12 @@ static void assert_reads_as_qemu(const char *image, const char *spec)
     uint8_t *want = read_file("oracle.raw", &want_size);
     struct coblk_dev *dev = open_ok(spec);
     uint8_t *got = read_device(dev, &got_size);
-    assert_int_equal(coblk_dev_close(dev), 0);
     assert_int_equal(got_size, want_size);
-    for (size_t i = 0; i < want_size; i++) {
-        if (got[i] != want[i]) {
-            print_error("%s: byte %zu is %#x, qemu-img reads %#x\n", spec,
-                        i, got[i], want[i]);
-            fail();
-        }
-    }
+    assert_same_bytes(spec, got, want, want_size);
+    free(got);
+    got = read_device_queued(dev, want_size & ~(size_t)511);
+    assert_same_bytes(spec, got, want, want_size & ~(size_t)511);
+    assert_int_equal(coblk_dev_close(dev), 0);
     free(want);
     free(got);
 }
@@ -259,6 +315,30 @@ static void test_backing_chain_reads_through_every_layer(void **state)
     /* The backing names are relative to the images' directory, not to
      * the current one. */
     assert_reads_as_qemu("top.qcow2", qcow2_spec("top.qcow2"));
+}
+
+/* A queue's read started on the file comes back short where the file
+ * shrank under the image: it runs again on the coroutine path, which
+ * reads what is gone as zeroes, as a synchronous read does. */
+static void test_queue_read_of_a_shrunk_file_runs_again(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    /* The data cluster is the file's last. */
+    sh("rm -f s.qcow2 && qemu-img create -f qcow2 s.qcow2 1M && "
+       "qemu-io -f qcow2 -c 'write -P 0x5a 0 64k' s.qcow2");
+    struct coblk_dev *dev = open_ok(qcow2_spec("s.qcow2"));
+    struct stat st;
+    assert_int_equal(stat(path_of("s.qcow2"), &st), 0);
+    assert_int_equal(truncate(path_of("s.qcow2"), st.st_size - 32768), 0);
+    uint8_t *got = read_device_queued(dev, 65536);
+    for (size_t i = 0; i < 65536; i++) {
+        assert_int_equal(got[i], i < 32768 ? 0x5a : 0);
+    }
+    assert_int_equal(coblk_dev_close(dev), 0);
+    free(got);
 }
 
 static void test_backing_smaller_and_raw(void **state)
@@ -2433,6 +2513,7 @@ int main(void)
         cmocka_unit_test(test_compressed_clusters_read_back),
         cmocka_unit_test(test_queue_reads_at_depth_through_a_tiny_cache),
         cmocka_unit_test(test_backing_chain_reads_through_every_layer),
+        cmocka_unit_test(test_queue_read_of_a_shrunk_file_runs_again),
         cmocka_unit_test(test_backing_smaller_and_raw),
         cmocka_unit_test(test_backing_without_format_is_probed_and_trusted_less),
         cmocka_unit_test(test_backing_loop_is_refused),
