@@ -290,6 +290,10 @@ int blk_create_file(const char *path, const char *who,
 /* Runs fn(opaque) on a worker thread (worker.c) while the calling
  * coroutine waits, for CPU-bound work; returns fn's result. */
 int coroutine_fn blk_co_run_in_worker(int (*fn)(void *opaque), void *opaque);
+/* Runs fn(opaques[i]) for each of n on the worker threads at once, and
+ * waits for all; returns the first non-zero result, or -ENOMEM. */
+int coroutine_fn blk_co_run_in_workers(int (*fn)(void *opaque),
+                                       void *const opaques[], unsigned n);
 
 /* Sets this thread's coblk_last_error() message and returns err. */
 __attribute__((format(printf, 2, 3)))

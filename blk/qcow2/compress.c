@@ -146,24 +146,17 @@ static int compress_job(void *opaque)
     return 0;
 }
 
-/* One guest cluster at offset: compressed (on a worker thread, so that
- * clusters written in parallel compress on all CPUs) if that makes it
- * smaller. */
-static int coroutine_fn write_cluster(struct coblk_dev *dev, uint64_t offset,
-                                      const uint8_t *data, uint8_t *out)
+/* One guest cluster at offset, data, which job compressed (to nothing
+ * when it did not shrink: then it is written as it is). */
+static int coroutine_fn store_cluster(struct coblk_dev *dev, uint64_t offset,
+                                      const uint8_t *data,
+                                      const struct compress_job *job)
 {
     qcow2_state *s = dev->opaque;
-    struct compress_job job = {
-        .zstd = s->h.compression_type == QCOW2_COMPRESS_ZSTD,
-        .in = data, .in_len = s->cluster_size, .out = out,
-        .room = s->cluster_size - 1,        /* smaller, or not at all */
-    };
-    blk_co_run_in_worker(compress_job, &job);
-    size_t len = job.len;
     uint64_t bytes = dev->size - offset < s->cluster_size
                          ? dev->size - offset : s->cluster_size;
 
-    if (!len) {
+    if (!job->len) {
         struct iovec iov = { (void *)data, bytes };
         return qcow2_co_pwritev(dev, offset, bytes, &iov, 1, 0);
     }
@@ -171,10 +164,76 @@ static int coroutine_fn write_cluster(struct coblk_dev *dev, uint64_t offset,
     coblk_co_mutex_lock(&s->lock);
     int ret = qcow2_own_exclusive(s, &mine, offset, offset + s->cluster_size);
     if (ret == 0) {
-        ret = store_compressed(s, offset, out, len);
+        ret = store_compressed(s, offset, job->out, job->len);
         qcow2_release(s, &mine);
     }
     coblk_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/* Clusters a request compresses at once, on all the worker threads: at
+ * most this many, and this much of its data (which bounds its buffers). */
+#define BATCH_CLUSTERS 64u
+#define BATCH_BYTES (4u << 20)
+
+/* A request's clusters, compressed in batches on the worker threads and
+ * stored in their order, so that a request's compressed clusters lie in
+ * the file as in the guest. */
+struct compress_batch {
+    unsigned max;
+    uint8_t *in, *out;
+    struct compress_job *jobs;
+    void **opaques;
+};
+
+static int batch_init(struct compress_batch *b, const qcow2_state *s,
+                      uint64_t clusters)
+{
+    uint64_t by_bytes = BATCH_BYTES >> s->h.cluster_bits;
+
+    b->max = (unsigned)(clusters < BATCH_CLUSTERS ? clusters : BATCH_CLUSTERS);
+    b->max = by_bytes < b->max ? (by_bytes ? (unsigned)by_bytes : 1) : b->max;
+    b->in = malloc(2 * b->max * s->cluster_size);
+    b->out = b->in ? b->in + b->max * s->cluster_size : NULL;
+    b->jobs = calloc(b->max, sizeof(*b->jobs));
+    b->opaques = calloc(b->max, sizeof(*b->opaques));
+    return b->in && b->jobs && b->opaques ? 0 : -ENOMEM;
+}
+
+static void batch_free(struct compress_batch *b)
+{
+    free(b->in);
+    free(b->jobs);
+    free(b->opaques);
+}
+
+/* Compresses and stores n clusters of the request, from done on. */
+static int coroutine_fn batch_run(struct coblk_dev *dev,
+                                  struct compress_batch *b, uint64_t offset,
+                                  uint64_t bytes, const struct iovec *iov,
+                                  unsigned iovcnt, uint64_t done, unsigned n)
+{
+    qcow2_state *s = dev->opaque;
+    uint64_t cs = s->cluster_size;
+
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t at = done + i * cs;
+        uint64_t len = bytes - at < cs ? bytes - at : cs;
+        uint8_t *in = b->in + i * cs;
+        memset(in + len, 0, cs - len);
+        iov_to_buf(iov, iovcnt, at, in, len);
+        b->jobs[i] = (struct compress_job){
+            .zstd = s->h.compression_type == QCOW2_COMPRESS_ZSTD,
+            .in = in, .in_len = cs, .out = b->out + i * cs,
+            .room = cs - 1,         /* smaller, or not at all */
+        };
+        b->opaques[i] = &b->jobs[i];
+    }
+    int ret = blk_co_run_in_workers(compress_job, b->opaques, n);
+    for (unsigned i = 0; ret == 0 && i < n; i++) {
+        ret = store_cluster(dev, offset + done + i * cs, b->jobs[i].in,
+                            &b->jobs[i]);
+    }
     return ret;
 }
 
@@ -190,19 +249,18 @@ int coroutine_fn qcow2_co_pwritev_compressed(struct coblk_dev *dev,
         return blk_error(-EINVAL, "qcow2: compressed writes take whole "
                          "clusters of %" PRIu64 " bytes", s->cluster_size);
     }
-    uint8_t *data = malloc(2 * s->cluster_size);
-    if (!data) {
-        return -ENOMEM;
+    uint64_t clusters = (bytes + mask) >> s->h.cluster_bits;
+    if (!clusters) {
+        return 0;
     }
-    int ret = 0;
+    struct compress_batch b;
+    int ret = batch_init(&b, s, clusters);
     for (uint64_t done = 0; ret == 0 && done < bytes;
-         done += s->cluster_size) {
-        uint64_t len = bytes - done < s->cluster_size ? bytes - done
-                                                      : s->cluster_size;
-        memset(data + len, 0, s->cluster_size - len);
-        iov_to_buf(iov, iovcnt, done, data, len);
-        ret = write_cluster(dev, offset + done, data, data + s->cluster_size);
+         done += (uint64_t)b.max << s->h.cluster_bits) {
+        uint64_t left = clusters - (done >> s->h.cluster_bits);
+        ret = batch_run(dev, &b, offset, bytes, iov, iovcnt, done,
+                        left < b.max ? (unsigned)left : b.max);
     }
-    free(data);
+    batch_free(&b);
     return ret;
 }

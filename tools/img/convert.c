@@ -299,6 +299,13 @@ static int coroutine_fn write_sparse(struct convert *c, const struct chunk *k,
     return 0;
 }
 
+/* The bytes of the cluster at pos of a chunk of `bytes`. */
+static uint64_t cluster_len(const struct convert *c, uint64_t bytes,
+                            uint64_t pos)
+{
+    return bytes - pos < c->cluster ? bytes - pos : c->cluster;
+}
+
 /* Compressed clusters, whole but the image's last: that one reaches the
  * target's end (the source's rounded up to a sector), zero padded. */
 static int coroutine_fn write_compressed(struct convert *c,
@@ -310,15 +317,22 @@ static int coroutine_fn write_compressed(struct convert *c,
         memset(buf + bytes, 0, c->dst_size - c->total);
         bytes += c->dst_size - c->total;
     }
-    for (uint64_t pos = 0; pos < bytes; pos += c->cluster) {
-        uint64_t n = bytes - pos < c->cluster ? bytes - pos : c->cluster;
-        int ret = is_zero(buf + pos, n)
-                      ? write_zeroes(c, k->offset + pos, n)
-                      : write_data(c, k->offset + pos, n, buf + pos,
-                                   COBLK_REQ_F_COMPRESS);
+    /* Runs of clusters alike, each in one request: the library
+     * compresses a request's clusters at once, on all CPUs. */
+    for (uint64_t pos = 0; pos < bytes;) {
+        bool zero = is_zero(buf + pos, cluster_len(c, bytes, pos));
+        uint64_t end = pos + cluster_len(c, bytes, pos);
+        while (end < bytes &&
+               is_zero(buf + end, cluster_len(c, bytes, end)) == zero) {
+            end += cluster_len(c, bytes, end);
+        }
+        int ret = zero ? write_zeroes(c, k->offset + pos, end - pos)
+                       : write_data(c, k->offset + pos, end - pos, buf + pos,
+                                    COBLK_REQ_F_COMPRESS);
         if (ret < 0) {
             return ret;
         }
+        pos = end;
     }
     return 0;
 }
