@@ -124,6 +124,9 @@ struct blk_driver {
     int64_t (*allocated_bytes)(struct coblk_dev *dev);
     /* Formats: creates an image at path (coblk_create()). */
     int (*create)(const char *path, uint64_t size, const char *options);
+    /* Protocols that keep images by name (rbd): creates the one args (the
+     * spec after "name:") names, for a raw image there. */
+    int (*create_image)(const char *args, uint64_t size);
     /* Formats: coblk_measure(): the metadata for size bytes, and how the
      * data a source holds rounds (cluster size; 0 counts none). */
     int (*measure)(const char *options, uint64_t size, uint64_t *metadata,
@@ -156,6 +159,7 @@ extern const blk_driver blk_blkdebug_driver;
 extern const blk_driver blk_raw_driver;
 extern const blk_driver blk_qcow2_driver;
 extern const blk_driver blk_nbd_driver;
+extern const blk_driver blk_rbd_driver;     /* when built with librbd */
 
 /* What the library keeps in a queue's request, in its reserved words
  * (accessed only as this). */

@@ -25,7 +25,16 @@ static const blk_driver *const drivers[] = {
     &blk_raw_driver,
     &blk_qcow2_driver,
     &blk_nbd_driver,
+#ifdef HAVE_RBD
+    &blk_rbd_driver,
+#endif
 };
+
+#ifdef HAVE_RBD
+#define DRIVER_NAMES "file, null, raw, qcow2, blkdebug, nbd, rbd"
+#else
+#define DRIVER_NAMES "file, null, raw, qcow2, blkdebug, nbd"
+#endif
 
 #define ERROR_MAX 512
 static __thread char last_error[ERROR_MAX];
@@ -230,8 +239,8 @@ static int open_node(const char *spec, int flags, unsigned depth,
     if (drv == &blk_file_driver && args == spec &&
         looks_like_unknown_driver(spec)) {
         return blk_error(-EINVAL,
-                         "'%.*s' in '%s' is no driver (file, null, raw, "
-                         "qcow2, blkdebug, nbd) and '%s' is no file",
+                         "'%.*s' in '%s' is no driver (" DRIVER_NAMES
+                         ") and '%s' is no file",
                          (int)(strchr(spec, ':') - spec), spec, spec, spec);
     }
 
@@ -333,6 +342,16 @@ int coblk_create(const char *fmt, const char *path, uint64_t size,
     if (!drv || !path || !*path) {
         return blk_error(-EINVAL, "coblk_create: unknown format '%s' (qcow2, "
                          "raw), or no path", fmt ? fmt : "");
+    }
+    const char *args;
+    const blk_driver *proto = driver_for(path, &args);
+    if (drv == &blk_raw_driver && proto->create_image) {
+        if (options && *options) {
+            return blk_error(-ENOTSUP, "coblk_create: a raw image on %s "
+                             "takes no options ('%s')", proto->name,
+                             options);
+        }
+        return proto->create_image(args, size);
     }
     return drv->create(path, size, options ? options : "");
 }

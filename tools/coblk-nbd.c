@@ -24,7 +24,7 @@
 static bool is_spec(const char *name)
 {
     static const char *const drivers[] = { "file:", "raw:", "qcow2:",
-                                           "null:", "blkdebug:" };
+                                           "null:", "blkdebug:", "rbd:" };
 
     for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
         if (!strncmp(name, drivers[i], strlen(drivers[i]))) {

@@ -183,7 +183,8 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     if (!strncmp(name, "file:", 5) || !strncmp(name, "null:", 5) ||
         !strncmp(name, "blkdebug:", 9) || !strncmp(name, "raw:", 4) ||
         !strncmp(name, "qcow2:", 6) || !strncmp(name, "nbd://", 6) ||
-        !strncmp(name, "nbd+unix://", 11) || !strncmp(name, "nbd+tcp://", 10)) {
+        !strncmp(name, "nbd+unix://", 11) || !strncmp(name, "nbd+tcp://", 10) ||
+        !strncmp(name, "rbd:", 4)) {
         snprintf(spec, size, "%s", name);
         return 0;
     }
