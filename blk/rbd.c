@@ -160,6 +160,11 @@ static int connect_pool(rbd_state *s, const struct rbd_spec *sp)
         return blk_error(ret, "rbd: cannot set up a Ceph client: %s",
                          strerror(-ret));
     }
+    /* Our default, which the configuration may change: librados runs
+     * completion callbacks on one thread instead of two.  Ours only wakes
+     * a coroutine; a second thread added wakeups (measured: a sixth less
+     * CPU per 4k read at the same rate). */
+    rados_conf_set(s->cluster, "librados_thread_count", "1");
     ret = rados_conf_read_file(s->cluster, sp->conf);
     if (ret < 0 && sp->conf) {
         return blk_error(ret, "rbd: cannot read the Ceph configuration "

@@ -587,9 +587,11 @@ static void sleep_30ms(void *opaque)
     *(int *)opaque = coblk_co_sleep_ns(30000000) == 0 ? 1 : -1;
 }
 
-static void sleep_1s(void *opaque)
+/* Long enough that none ends before the ring is full of them, even under
+ * TSan on a loaded machine (where filling it took over a second). */
+static void sleep_3s(void *opaque)
 {
-    coblk_co_sleep_ns(1000000000);
+    coblk_co_sleep_ns(3000000000);
     ++*(int *)opaque;
 }
 
@@ -614,10 +616,10 @@ static void test_timed_wait_without_ext_arg(void **state)
         aio_poll_timeout(ctx, 5000000);
     }
     /* A full ring leaves no room for the timeout SQE: the timed wait must
-     * not wait for room, which has no limit (here: a second). */
+     * not wait for room, which has no limit (here: 3 seconds). */
     int sleepers_done = 0;
     while (ctx->inflight < ctx->inflight_max) {
-        coblk_co_enter(coblk_co_create(sleep_1s, &sleepers_done));
+        coblk_co_enter(coblk_co_create(sleep_3s, &sleepers_done));
     }
     aio_poll_timeout(ctx, 20000000);
     assert_int_equal(sleepers_done, 0);
