@@ -237,23 +237,39 @@ static void disconnect(rbd_state *s)
     free(s);
 }
 
-static int rbd_open_dev(struct coblk_dev *dev, const char *args)
+/* Parses args and connects to the pool it names.  On success *sp and
+ * *out are the caller's to free (spec_free(), disconnect()). */
+static int connect_spec(const char *args, struct rbd_spec *sp,
+                        rbd_state **out)
 {
-    struct rbd_spec sp;
-    int ret = parse_spec(args, &sp);
+    int ret = parse_spec(args, sp);
 
     if (ret < 0) {
         return ret;
     }
     rbd_state *s = calloc(1, sizeof(*s));
-    if (!s) {
-        spec_free(&sp);
-        return blk_error(-ENOMEM, "out of memory");
+    ret = s ? connect_pool(s, sp) : blk_error(-ENOMEM, "out of memory");
+    if (ret < 0) {
+        spec_free(sp);
+        if (s) {
+            disconnect(s);
+        }
+        return ret;
     }
-    ret = connect_pool(s, &sp);
-    if (ret == 0) {
-        ret = open_image(s, &sp, dev->flags);
+    *out = s;
+    return 0;
+}
+
+static int rbd_open_dev(struct coblk_dev *dev, const char *args)
+{
+    struct rbd_spec sp;
+    rbd_state *s;
+    int ret = connect_spec(args, &sp, &s);
+
+    if (ret < 0) {
+        return ret;
     }
+    ret = open_image(s, &sp, dev->flags);
     spec_free(&sp);
     uint64_t size;
     if (ret == 0 && (ret = rbd_get_size(s->image, &size)) < 0) {
@@ -410,21 +426,16 @@ static int coroutine_fn rbd_co_truncate(struct coblk_dev *dev, uint64_t size,
 static int rbd_create_image(const char *args, uint64_t size)
 {
     struct rbd_spec sp;
-    int ret = parse_spec(args, &sp);
+    rbd_state *s;
+    int ret = connect_spec(args, &sp, &s);
 
     if (ret < 0) {
         return ret;
     }
-    rbd_state *s = calloc(1, sizeof(*s));
-    if (!s) {
-        spec_free(&sp);
-        return blk_error(-ENOMEM, "out of memory");
-    }
-    ret = sp.snapshot ? blk_error(-EINVAL, "rbd: a snapshot (@%s) is "
-                                  "made from an image, not created",
-                                  sp.snapshot)
-                      : connect_pool(s, &sp);
-    if (ret == 0) {
+    if (sp.snapshot) {
+        ret = blk_error(-EINVAL, "rbd: a snapshot (@%s) is made from an "
+                        "image, not created", sp.snapshot);
+    } else {
         rbd_image_options_t opts;
         rbd_image_options_create(&opts);
         ret = rbd_create4(s->io, sp.image, size, opts);
