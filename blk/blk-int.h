@@ -200,8 +200,9 @@ void coroutine_fn blk_request_co(void *opaque);
 void blk_request_finish(struct coblk_req *req, int ret);
 
 /* Runs a request its driver started again, in ctx (the CQE's context):
- * whole, on its queue's device and through the coroutine path, which handles what the one SQE could
- * not (a short transfer, a retryable error), then finishes it (io.c).
+ * whole, on its queue's device and through the coroutine path, which
+ * handles what the one SQE could not (a short transfer, a retryable
+ * error), then finishes it (io.c).
  * Running a transfer twice is safe: a read fills the buffer again, a
  * write writes the same bytes again. */
 void blk_request_retry(coblk_aio *ctx, struct coblk_req *req);

@@ -443,14 +443,21 @@ static void started_complete(coblk_aio *ctx, aio_cqe_handler *handler,
         blk_request_finish(req, 0);
         return;
     }
-    blk_request_retry(ctx, req);
+    /* Short, or worth another try: the rest on the coroutine path.  A
+     * hard error is the request's. */
+    if (res >= 0 || res == -EAGAIN || res == -EINTR) {
+        blk_request_retry(ctx, req);
+    } else {
+        blk_request_finish(req, res);
+    }
 }
 
 /* The request's coroutine ends once the SQE is on the ring: resuming it
  * only to pass the result on would cost two coroutine switches and bring
  * its stack back into the cache (measured: a quarter more 4k reads a
- * second from a queue).  A short or failed transfer, rare, runs again
- * on the coroutine path (blk_request_retry()). */
+ * second from a queue).  A short transfer, or one the kernel asks to
+ * try again, rare, runs again on the coroutine path
+ * (blk_request_retry()). */
 static bool coroutine_fn file_start_rw(struct coblk_dev *dev,
                                        struct coblk_req *req, bool write,
                                        uint64_t offset, uint64_t bytes,

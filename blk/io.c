@@ -684,12 +684,16 @@ static void coroutine_fn request_retry_co(void *opaque)
     bool write = req->type == COBLK_REQ_OUT;
     int req_flags = write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0;
 
-    /* The checks the request passed before it started hold: in bounds,
-     * aligned, allowed. */
-    blk_request_finish(req, co_rw_checked(blk_queue_dev(p->queue), write,
-                                          req->sector * COBLK_SECTOR_SIZE,
-                                          p->bytes, req->iov, req->iovcnt,
-                                          req_flags, false));
+    struct coblk_dev *dev = blk_queue_dev(p->queue);
+    uint64_t offset = req->sector * COBLK_SECTOR_SIZE;
+
+    /* The checks the request passed before it started hold (aligned,
+     * allowed) but its bounds: the device may have shrunk since. */
+    blk_request_finish(req, offset > dev->size || p->bytes > dev->size - offset
+                                ? -EINVAL
+                                : co_rw_checked(dev, write, offset, p->bytes,
+                                                req->iov, req->iovcnt,
+                                                req_flags, false));
 }
 
 void blk_request_retry(coblk_aio *ctx, struct coblk_req *req)

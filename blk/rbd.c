@@ -48,77 +48,97 @@ static void spec_free(struct rbd_spec *sp)
     free(sp->values);
 }
 
-/* Splits s at its next unescaped ':' (removing the escapes of what it
- * keeps); returns the rest, or NULL at the end. */
-static char *next_field(char *s)
+/* The first ch in s that no backslash escapes, or NULL. */
+static char *find_unescaped(char *s, char ch)
+{
+    for (; *s; s++) {
+        if (*s == '\\' && s[1]) {
+            s++;
+        } else if (*s == ch) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Cuts s at its first unescaped ch: returns what follows, or NULL. */
+static char *cut(char *s, char ch)
+{
+    char *at = find_unescaped(s, ch);
+
+    if (!at) {
+        return NULL;
+    }
+    *at = '\0';
+    return at + 1;
+}
+
+/* Removes s's escapes, in place: after cutting, so that an escaped
+ * ':', '/', '@' or '=' is a character of the name or value. */
+static char *unescape(char *s)
 {
     char *out = s;
 
     for (char *in = s; *in; in++) {
         if (*in == '\\' && in[1]) {
-            *out++ = *++in;
-        } else if (*in == ':') {
-            *out = '\0';
-            return in + 1;
-        } else {
-            *out++ = *in;
+            in++;
         }
+        *out++ = *in;
     }
     *out = '\0';
-    return NULL;
+    return s;
 }
 
-static int bad_spec(const char *args)
+/* The spec itself is not repeated: it may hold a key. */
+static int bad_name(void)
 {
-    return blk_error(-EINVAL, "rbd: '%s' is not POOL[/NAMESPACE]/IMAGE"
-                     "[@SNAPSHOT][:conf=PATH][:id=USER][:KEY=VALUE...]", args);
+    return blk_error(-EINVAL, "rbd: the spec does not start with "
+                     "POOL[/NAMESPACE]/IMAGE[@SNAPSHOT] (then "
+                     ":conf=PATH, :id=USER, :KEY=VALUE...)");
 }
 
 /* POOL[/NAMESPACE]/IMAGE[@SNAPSHOT], in place. */
-static int parse_name(struct rbd_spec *sp, char *name, const char *args)
+static int parse_name(struct rbd_spec *sp, char *name)
 {
-    char *at = strchr(name, '@');
+    char *snapshot = cut(name, '@');
+    char *rest = cut(name, '/');
+    char *image = rest ? cut(rest, '/') : NULL;
 
-    if (at) {
-        *at = '\0';
-        sp->snapshot = at + 1;
+    if (!rest || (image && find_unescaped(image, '/'))) {
+        return bad_name();
     }
-    char *first = strchr(name, '/');
-    char *last = strrchr(name, '/');
-    if (!first) {
-        return bad_spec(args);
-    }
-    *first = '\0';
-    sp->pool = name;
-    if (last != first) {
-        *last = '\0';
-        sp->ns = first + 1;
-    }
-    sp->image = last + 1;
-    if (!*sp->pool || !*sp->image || (sp->ns && (!*sp->ns ||
-                                                 strchr(sp->ns, '/'))) ||
+    sp->pool = unescape(name);
+    sp->ns = image ? unescape(rest) : NULL;
+    sp->image = unescape(image ? image : rest);
+    sp->snapshot = snapshot ? unescape(snapshot) : NULL;
+    if (!*sp->pool || !*sp->image || (sp->ns && !*sp->ns) ||
         (sp->snapshot && !*sp->snapshot)) {
-        return bad_spec(args);
+        return bad_name();
     }
     return 0;
 }
 
-static int parse_option(struct rbd_spec *sp, char *field, const char *args)
+static int parse_option(struct rbd_spec *sp, char *field, unsigned n)
 {
-    char *eq = strchr(field, '=');
+    char *value = cut(field, '=');
+    const char *key = unescape(field);
 
-    if (!eq || eq == field) {
-        return blk_error(-EINVAL, "rbd: '%s' in '%s' is no KEY=VALUE",
-                         field, args);
+    if (!value || !*key) {
+        return blk_error(-EINVAL, "rbd: option %u of the spec is no "
+                         "KEY=VALUE", n);
     }
-    *eq = '\0';
-    if (!strcmp(field, "conf")) {
-        sp->conf = eq + 1;
-    } else if (!strcmp(field, "id")) {
-        sp->id = eq + 1;
+    unescape(value);
+    bool named = !strcmp(key, "conf") || !strcmp(key, "id");
+    if (named && !*value) {
+        return blk_error(-EINVAL, "rbd: %s= needs a value", key);
+    }
+    if (!strcmp(key, "conf")) {
+        sp->conf = value;
+    } else if (!strcmp(key, "id")) {
+        sp->id = value;
     } else {
-        sp->keys[sp->nr_options] = field;
-        sp->values[sp->nr_options++] = eq + 1;
+        sp->keys[sp->nr_options] = key;
+        sp->values[sp->nr_options++] = value;
     }
     return 0;
 }
@@ -137,12 +157,12 @@ static int parse_spec(const char *args, struct rbd_spec *sp)
         spec_free(sp);
         return blk_error(-ENOMEM, "out of memory");
     }
-    char *field = sp->buf, *rest = next_field(field);
-    int ret = parse_name(sp, field, args);
-    while (ret == 0 && rest) {
+    char *field = sp->buf, *rest = cut(field, ':');
+    int ret = parse_name(sp, field);
+    for (unsigned n = 1; ret == 0 && rest; n++) {
         field = rest;
-        rest = next_field(field);
-        ret = parse_option(sp, field, args);
+        rest = cut(field, ':');
+        ret = parse_option(sp, field, n);
     }
     if (ret < 0) {
         spec_free(sp);
@@ -174,8 +194,8 @@ static int connect_pool(rbd_state *s, const struct rbd_spec *sp)
     for (unsigned i = 0; ret >= 0 && i < sp->nr_options; i++) {
         ret = rados_conf_set(s->cluster, sp->keys[i], sp->values[i]);
         if (ret < 0) {
-            return blk_error(ret, "rbd: bad Ceph option %s=%s: %s",
-                             sp->keys[i], sp->values[i], strerror(-ret));
+            return blk_error(ret, "rbd: bad Ceph option %s: %s",
+                             sp->keys[i], strerror(-ret));
         }
     }
     ret = ret < 0 ? ret : rados_connect(s->cluster);
@@ -237,20 +257,13 @@ static void disconnect(rbd_state *s)
     free(s);
 }
 
-/* Parses args and connects to the pool it names.  On success *sp and
- * *out are the caller's to free (spec_free(), disconnect()). */
-static int connect_spec(const char *args, struct rbd_spec *sp,
-                        rbd_state **out)
+/* A new client connected to the pool sp names: *out to disconnect(). */
+static int connect_new(const struct rbd_spec *sp, rbd_state **out)
 {
-    int ret = parse_spec(args, sp);
+    rbd_state *s = calloc(1, sizeof(*s));
+    int ret = s ? connect_pool(s, sp) : blk_error(-ENOMEM, "out of memory");
 
     if (ret < 0) {
-        return ret;
-    }
-    rbd_state *s = calloc(1, sizeof(*s));
-    ret = s ? connect_pool(s, sp) : blk_error(-ENOMEM, "out of memory");
-    if (ret < 0) {
-        spec_free(sp);
         if (s) {
             disconnect(s);
         }
@@ -263,13 +276,16 @@ static int connect_spec(const char *args, struct rbd_spec *sp,
 static int rbd_open_dev(struct coblk_dev *dev, const char *args)
 {
     struct rbd_spec sp;
-    rbd_state *s;
-    int ret = connect_spec(args, &sp, &s);
+    rbd_state *s = NULL;
+    int ret = parse_spec(args, &sp);
 
     if (ret < 0) {
         return ret;
     }
-    ret = open_image(s, &sp, dev->flags);
+    ret = connect_new(&sp, &s);
+    if (ret == 0) {
+        ret = open_image(s, &sp, dev->flags);
+    }
     spec_free(&sp);
     uint64_t size;
     if (ret == 0 && (ret = rbd_get_size(s->image, &size)) < 0) {
@@ -277,7 +293,9 @@ static int rbd_open_dev(struct coblk_dev *dev, const char *args)
                   strerror(-ret));
     }
     if (ret < 0) {
-        disconnect(s);
+        if (s) {
+            disconnect(s);
+        }
         return ret;
     }
     dev->opaque = s;
@@ -427,15 +445,16 @@ static int rbd_create_image(const char *args, uint64_t size)
 {
     struct rbd_spec sp;
     rbd_state *s;
-    int ret = connect_spec(args, &sp, &s);
+    int ret = parse_spec(args, &sp);
 
     if (ret < 0) {
         return ret;
     }
-    if (sp.snapshot) {
-        ret = blk_error(-EINVAL, "rbd: a snapshot (@%s) is made from an "
-                        "image, not created", sp.snapshot);
-    } else {
+    /* Refused before connecting, which may take minutes to fail. */
+    ret = sp.snapshot ? blk_error(-EINVAL, "rbd: a snapshot (@%s) is made "
+                                  "from an image, not created", sp.snapshot)
+                      : connect_new(&sp, &s);
+    if (ret == 0) {
         rbd_image_options_t opts;
         rbd_image_options_create(&opts);
         ret = rbd_create4(s->io, sp.image, size, opts);
@@ -444,9 +463,9 @@ static int rbd_create_image(const char *args, uint64_t size)
             blk_error(ret, "rbd: cannot create image '%s' in pool '%s': %s",
                       sp.image, sp.pool, strerror(-ret));
         }
+        disconnect(s);
     }
     spec_free(&sp);
-    disconnect(s);
     return ret;
 }
 

@@ -21,7 +21,13 @@ stop() {
     # SIGKILL: a memstore OSD that gets SIGTERM writes its RAM out first.
     # Then wait until they are gone, ports and all: the next cluster must
     # not meet them.
-    pids=$(cat "$dir"/*.pid 2>/dev/null || true)
+    pids=
+    for pid in $(cat "$dir"/*.pid 2>/dev/null); do
+        # Only our daemons: a pid file may outlive its process.
+        case $(cat "/proc/$pid/comm" 2>/dev/null) in
+        ceph-*) pids="$pids $pid" ;;
+        esac
+    done
     for pid in $pids; do
         kill -9 "$pid" 2>/dev/null || true
     done
@@ -38,7 +44,11 @@ stop() {
 
 case $cmd in
 stop)
-    [ -d "$dir" ] && stop
+    [ -d "$dir" ] || exit 0
+    # Never remove a directory this script did not make.
+    [ -f "$dir/ceph.conf" ] ||
+        { echo "cluster.sh: $dir holds no cluster" >&2; exit 2; }
+    stop
     exit 0 ;;
 start) ;;
 *) usage ;;
@@ -110,11 +120,11 @@ until ceph-osd -i "$id" >>"$dir/mkfs.log" 2>&1; do
 done
 
 deadline=$(($(date +%s) + 60))
-until ceph osd dump 2>/dev/null | grep -q "^osd.$id up"; do
+until ceph --connect-timeout 5 osd dump 2>/dev/null | grep -q "^osd.$id up"; do
     [ "$(date +%s)" -lt "$deadline" ] ||
         { echo "cluster.sh: osd.$id not up after 60 s" >&2; exit 1; }
     sleep 0.2
 done
-ceph osd pool create rbd 8 >/dev/null 2>&1
+ceph --connect-timeout 20 osd pool create rbd 8 >/dev/null 2>&1
 rbd pool init rbd
 echo "$conf"

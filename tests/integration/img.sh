@@ -626,6 +626,18 @@ for d in qd cd; do
 done
 both convert -n -O qcow2 top.qcow2 backed.qcow2
 reads_as cd/backed.qcow2 top.qcow2
+# -n -c into a larger image: whole clusters compress; a source that ends
+# inside one fails there, as in qemu-img (once a buffer overrun).
+head -c 1048576 /dev/urandom >whole.raw
+head -c 1000000 whole.raw >part.raw
+for d in qd cd; do
+    cp whole.raw part.raw "$d/"
+    qemu-img create -q -f qcow2 "$d/large.qcow2" 1G
+    qemu-img create -q -f qcow2 "$d/large2.qcow2" 1G
+done
+both convert -n -c -f raw -O qcow2 whole.raw large.qcow2
+images_agree large.qcow2
+both convert -n -c -f raw -O qcow2 part.raw large2.qcow2
 # Faults (blkdebug: a coblk spec as the target or source): a full disk is
 # one message and exit 1; --salvage reads past a failing source.
 run "$img" c convert -n -O raw base.qcow2 \

@@ -307,23 +307,30 @@ static uint64_t cluster_len(const struct convert *c, uint64_t bytes,
 }
 
 /* Compressed clusters, whole but the image's last: that one reaches the
- * target's end (the source's rounded up to a sector), zero padded. */
+ * target's end (the source's rounded up to a sector), zero padded.  A
+ * larger target (-n) is padded no further than that sector: the buffer
+ * holds one sector more than a chunk, and the library then refuses the
+ * part of a cluster. */
 static int coroutine_fn write_compressed(struct convert *c,
                                          const struct chunk *k, uint8_t *buf)
 {
     uint64_t bytes = k->bytes;
+    uint64_t sector_end = (c->total + 511) / 512 * 512;
+    uint64_t pad_to = c->dst_size < sector_end ? c->dst_size : sector_end;
 
-    if (k->offset + bytes == c->total && c->dst_size > c->total) {
-        memset(buf + bytes, 0, c->dst_size - c->total);
-        bytes += c->dst_size - c->total;
+    if (k->offset + bytes == c->total && pad_to > c->total) {
+        memset(buf + bytes, 0, pad_to - c->total);
+        bytes += pad_to - c->total;
     }
     /* Runs of clusters alike, each in one request: the library
      * compresses a request's clusters at once, on all CPUs. */
     for (uint64_t pos = 0; pos < bytes;) {
         bool zero = is_zero(buf + pos, cluster_len(c, bytes, pos));
         uint64_t end = pos + cluster_len(c, bytes, pos);
-        while (end < bytes &&
-               is_zero(buf + end, cluster_len(c, bytes, end)) == zero) {
+        /* A short last cluster goes alone: where it is not the image's
+         * end, its error names its own offset, as qemu-img's does. */
+        while (end < bytes && cluster_len(c, bytes, end) == c->cluster &&
+               is_zero(buf + end, c->cluster) == zero) {
             end += cluster_len(c, bytes, end);
         }
         int ret = zero ? write_zeroes(c, k->offset + pos, end - pos)
