@@ -352,6 +352,21 @@ static int raw_measure(const char *options, uint64_t size, uint64_t *metadata,
     return ret;
 }
 
+/* A raw image shows what its storage tells beyond its bytes (an RBD
+ * image's object size and snapshots), as in QEMU. */
+static void raw_info(struct coblk_dev *dev, struct coblk_image_info *info)
+{
+    raw_state *s = dev->opaque;
+    struct coblk_image_info child = { 0 };
+
+    if (s->child->drv->info) {
+        s->child->drv->info(s->child, &child);
+        info->cluster_size = child.cluster_size;
+        info->nb_snapshots = child.nb_snapshots;
+        info->snapshots = child.snapshots;
+    }
+}
+
 const blk_driver blk_raw_driver = {
     .name = "raw",
     .open = raw_open,
@@ -366,4 +381,5 @@ const blk_driver blk_raw_driver = {
     .co_truncate = raw_truncate,
     .create = raw_create,
     .measure = raw_measure,
+    .info = raw_info,
 };

@@ -29,6 +29,11 @@ typedef struct rbd_state {
     rados_t cluster;
     rados_ioctx_t io;
     rbd_image_t image;
+    /* The snapshots, listed when info first asks (kept until close). */
+    bool snapshots_listed;
+    unsigned nr_snapshots;
+    struct coblk_snapshot_info *snapshots;
+    char **snapshot_names;
 } rbd_state;
 
 /* The spec, cut up (in one buffer of our own). */
@@ -243,8 +248,18 @@ static int open_image(rbd_state *s, const struct rbd_spec *sp, int flags)
     return 0;
 }
 
+static void forget_snapshots(rbd_state *s)
+{
+    for (unsigned i = 0; i < s->nr_snapshots; i++) {
+        free(s->snapshot_names[i]);
+    }
+    free(s->snapshot_names);
+    free(s->snapshots);
+}
+
 static void disconnect(rbd_state *s)
 {
+    forget_snapshots(s);
     if (s->image) {
         rbd_close(s->image);
     }
@@ -469,6 +484,75 @@ static int rbd_create_image(const char *args, uint64_t size)
     return ret;
 }
 
+/* At most this many snapshots are listed: the count is the cluster's. */
+#define SNAPSHOTS_MAX 65536
+
+/* librbd's list of the image's snapshots (rbd_snap_list_end() it), or
+ * NULL. */
+static rbd_snap_info_t *snapshot_list(rbd_state *s, int *n)
+{
+    int max = 16;
+
+    for (;;) {
+        rbd_snap_info_t *snaps = calloc((size_t)max, sizeof(*snaps));
+        if (!snaps) {
+            return NULL;
+        }
+        *n = rbd_snap_list(s->image, snaps, &max);
+        if (*n >= 0) {
+            return snaps;
+        }
+        free(snaps);
+        if (*n != -ERANGE || max > SNAPSHOTS_MAX) {
+            return NULL;
+        }
+    }
+}
+
+/* The snapshots as QEMU lists an RBD image's: named (and identified) by
+ * their names, the image's size then as the VM state size, no date. */
+static void list_snapshots(rbd_state *s)
+{
+    int n;
+    rbd_snap_info_t *snaps = snapshot_list(s, &n);
+
+    s->snapshots_listed = true;
+    if (!snaps) {
+        return;
+    }
+    s->snapshots = calloc((size_t)n + 1, sizeof(*s->snapshots));
+    s->snapshot_names = calloc((size_t)n + 1, sizeof(char *));
+    for (int i = 0; s->snapshots && s->snapshot_names && i < n; i++) {
+        char *name = strdup(snaps[i].name);
+        if (!name) {
+            break;
+        }
+        s->snapshot_names[s->nr_snapshots] = name;
+        s->snapshots[s->nr_snapshots++] = (struct coblk_snapshot_info){
+            .id = name, .name = name, .vm_state_size = snaps[i].size,
+            .disk_size = snaps[i].size };
+    }
+    rbd_snap_list_end(snaps);
+    free(snaps);
+}
+
+/* What qemu-img info shows of an RBD image: its object size as the
+ * cluster size, and its snapshots. */
+static void rbd_info(struct coblk_dev *dev, struct coblk_image_info *info)
+{
+    rbd_state *s = dev->opaque;
+    rbd_image_info_t st;
+
+    if (rbd_stat(s->image, &st, sizeof(st)) == 0) {
+        info->cluster_size = st.obj_size;
+    }
+    if (!s->snapshots_listed) {
+        list_snapshots(s);
+    }
+    info->nb_snapshots = s->nr_snapshots;
+    info->snapshots = s->snapshots;
+}
+
 const blk_driver blk_rbd_driver = {
     .name = "rbd",
     .open = rbd_open_dev,
@@ -480,4 +564,5 @@ const blk_driver blk_rbd_driver = {
     .co_pwrite_zeroes = rbd_co_pwrite_zeroes,
     .co_truncate = rbd_co_truncate,
     .create_image = rbd_create_image,
+    .info = rbd_info,
 };

@@ -3,7 +3,8 @@
 # (tests/ceph/cluster.sh): coblk-bench writes and verifies at QD64,
 # coblk-img creates, converts in and out (checked against `rbd export`
 # and qemu-img compare), resizes and reads snapshots, and every missing
-# pool, image, snapshot or bad spec gets one clear message.  Last, an OSD
+# pool, image, snapshot or bad spec gets one clear message; qemu-img (its
+# rbd module) is the oracle for contents and info.  Last, an OSD
 # killed under load fails the requests after rados_osd_op_timeout instead
 # of hanging.  Skipped (77) without the rbd: driver or the Ceph packages.
 set -u
@@ -123,6 +124,17 @@ check "the snapshot keeps its contents" "$img" compare -f raw -F qcow2 \
     rbd:rbd/b@s1 src.qcow2
 check "the image has the new ones" "$img" compare -f raw -F raw rbd:rbd/b \
     ones.raw
+check "qemu-img reads the snapshot as coblk-img wrote it" \
+    qemu-img compare -q -f raw -F qcow2 rbd:rbd/b@s1 src.qcow2
+# info as qemu-img's (its rbd module is the oracle), but for the image's
+# name, which qemu-img gives as json:{...}: object size, snapshot list.
+info_agrees() {
+    qemu-img info "$@" rbd:rbd/b | grep -v '^image: \|"filename"' >q.info &&
+        "$img" info "$@" rbd:rbd/b | grep -v '^image: \|"filename"' >c.info &&
+        diff q.info c.info
+}
+check "info as qemu-img's" info_agrees
+check "info --output=json as qemu-img's" info_agrees --output=json
 fails_with "a snapshot is not written" "a snapshot opens read-only" \
     "$img" convert -n -f raw -O raw ones.raw rbd:rbd/b@s1
 
