@@ -439,6 +439,81 @@ static int coroutine_fn rbd_co_pwrite_zeroes(struct coblk_dev *dev,
                                          zero_flags });
 }
 
+/* ---- block status -------------------------------------------------------------- */
+
+/* A walk over the objects of [start, start + bytes) (rbd_diff_iterate2):
+ * how far from start the range is of one kind, allocated or not. */
+struct diff_walk {
+    rbd_image_t image;
+    uint64_t start, bytes;
+    uint64_t len;               /* out */
+    bool exists;                /* out */
+    int ret;                    /* out */
+};
+
+/* The callback's "found it": no librbd error has this value. */
+#define DIFF_FOUND (-9000)
+
+static int diff_extent(uint64_t offset, size_t len, int exists, void *arg)
+{
+    struct diff_walk *w = arg;
+
+    /* Whole objects: one may start before the range, or end in it. */
+    if (!exists || offset + len <= w->start) {
+        return 0;
+    }
+    w->exists = offset <= w->start;
+    w->len = w->exists ? offset + len - w->start : offset - w->start;
+    return DIFF_FOUND;
+}
+
+/* On a worker thread: librbd's walk waits for the cluster. */
+static int diff_walk(void *opaque)
+{
+    struct diff_walk *w = opaque;
+
+    w->exists = false;
+    w->len = w->bytes;
+    w->ret = rbd_diff_iterate2(w->image, NULL, w->start, w->bytes, 1, 1,
+                               diff_extent, w);
+    return 0;
+}
+
+/* Whether librbd can tell allocation cheaply (an object map, valid). */
+static bool fast_diff(rbd_image_t image)
+{
+    uint64_t features, flags;
+
+    return rbd_get_features(image, &features) == 0 &&
+           (features & RBD_FEATURE_FAST_DIFF) &&
+           rbd_get_flags(image, &flags) == 0 &&
+           !(flags & RBD_FLAG_FAST_DIFF_INVALID);
+}
+
+/* Objects that exist hold data; the rest reads as zeroes, as QEMU tells
+ * it.  Without an object map, all is data. */
+static int coroutine_fn rbd_co_block_status(struct coblk_dev *dev,
+                                            uint64_t offset, uint64_t bytes,
+                                            struct coblk_block_status *out)
+{
+    rbd_state *s = dev->opaque;
+    struct diff_walk w = { .image = s->image, .start = offset,
+                           .bytes = bytes, .exists = true, .len = bytes };
+
+    if (fast_diff(s->image)) {
+        blk_co_run_in_worker(diff_walk, &w);
+        if (w.ret < 0 && w.ret != DIFF_FOUND) {
+            return blk_error(w.ret, "rbd: cannot tell the image's "
+                             "allocation: %s", strerror(-w.ret));
+        }
+    }
+    *out = (struct coblk_block_status){
+        .bytes = w.len < bytes ? w.len : bytes, .host_offset = offset,
+        .flags = (w.exists ? COBLK_BS_DATA : COBLK_BS_ZERO) |
+                 COBLK_BS_ALLOCATED | COBLK_BS_OFFSET_VALID };
+    return 0;
+}
+
 /* librbd resizes synchronously: on the loop's thread, but rare. */
 static int coroutine_fn rbd_co_truncate(struct coblk_dev *dev, uint64_t size,
                                         enum coblk_prealloc mode)
@@ -562,6 +637,7 @@ const blk_driver blk_rbd_driver = {
     .co_flush = rbd_co_flush,
     .co_pdiscard = rbd_co_pdiscard,
     .co_pwrite_zeroes = rbd_co_pwrite_zeroes,
+    .co_block_status = rbd_co_block_status,
     .co_truncate = rbd_co_truncate,
     .create_image = rbd_create_image,
     .info = rbd_info,

@@ -135,6 +135,13 @@ info_agrees() {
 }
 check "info as qemu-img's" info_agrees
 check "info --output=json as qemu-img's" info_agrees --output=json
+# map: objects that exist are data, the rest zeroes (the object map).
+"$img" create -q -f raw rbd:rbd/m 64M
+qemu-io -f raw -c 'write -P 1 0 1M' -c 'write -P 2 20M 4k' rbd:rbd/m >/dev/null
+check "map --output=json as qemu-img's" sh -c \
+    "qemu-img map -f raw --output=json rbd:rbd/m >q.map &&
+     '$img' map -f raw --output=json rbd:rbd/m >c.map && diff q.map c.map"
+check "the map has holes" grep -q '"data": false' c.map
 fails_with "a snapshot is not written" "a snapshot opens read-only" \
     "$img" convert -n -f raw -O raw ones.raw rbd:rbd/b@s1
 
