@@ -7,6 +7,7 @@
 set -u
 
 : "${top_builddir:?}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 nbd="$top_builddir/tools/coblk-nbd"
 for tool in qemu-img qemu-io qemu-nbd python3; do
     if ! command -v $tool >/dev/null 2>&1; then
@@ -23,32 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$work" || exit 1
-failures=0
-passes=0
-
-check() {
-    what=$1
-    shift
-    if "$@" >check.out 2>&1; then
-        passes=$((passes + 1))
-    else
-        echo "FAILED: $what"
-        head -20 check.out
-        failures=$((failures + 1))
-    fi
-}
-
-# fails WHAT COMMAND...: the command must fail.
-fails() {
-    what=$1
-    shift
-    if "$@" >check.out 2>&1; then
-        echo "FAILED: $what (succeeded)"
-        failures=$((failures + 1))
-    else
-        passes=$((passes + 1))
-    fi
-}
+. "$top_srcdir/tests/integration/checks.sh"
 
 uri() { echo "nbd+unix:///${2:-}?socket=$work/$1.sock"; }
 

@@ -40,36 +40,7 @@ case $status in
 esac
 export CEPH_CONF
 cd "$work" || exit 1
-failures=0
-passes=0
-
-check() {
-    what=$1
-    shift
-    if "$@" >check.out 2>&1; then
-        passes=$((passes + 1))
-    else
-        echo "FAILED: $what"
-        head -20 check.out
-        failures=$((failures + 1))
-    fi
-}
-
-# fails_with WHAT MESSAGE COMMAND...: the command fails, saying MESSAGE.
-fails_with() {
-    what=$1 message=$2
-    shift 2
-    if "$@" >check.out 2>&1; then
-        echo "FAILED: $what (succeeded)"
-        failures=$((failures + 1))
-    elif ! grep -qF -- "$message" check.out; then
-        echo "FAILED: $what: no '$message' in:"
-        head -5 check.out
-        failures=$((failures + 1))
-    else
-        passes=$((passes + 1))
-    fi
-}
+. "$top_srcdir/tests/integration/checks.sh"
 
 # same_as_export IMAGE FILE: the rbd image holds what FILE (any format
 # qemu-img reads) holds.
