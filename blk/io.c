@@ -683,7 +683,6 @@ static void coroutine_fn request_retry_co(void *opaque)
     blk_req_private *p = blk_req_private_of(req);
     bool write = req->type == COBLK_REQ_OUT;
     int req_flags = write ? (int)(req->flags & COBLK_REQ_F_FUA) : 0;
-
     struct coblk_dev *dev = blk_queue_dev(p->queue);
     uint64_t offset = req->sector * COBLK_SECTOR_SIZE;
 
