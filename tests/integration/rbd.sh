@@ -55,6 +55,11 @@ check "create a raw image on rbd" "$img" create -q -f raw rbd:rbd/a 64M
 check "rbd sees its size" sh -c 'rbd info rbd/a | grep -q "size 64 MiB"'
 check "info reads its size" sh -c \
     "'$img' info rbd:rbd/a | grep -qx 'virtual size: 64 MiB (67108864 bytes)'"
+rbd namespace create rbd/ns1 >/dev/null 2>&1
+check "create in a namespace" "$img" create -q -f raw rbd:rbd/ns1/n 8M
+check "rbd sees it in the namespace" sh -c \
+    'rbd info --namespace ns1 rbd/n | grep -q "size 8 MiB"'
+check "qemu-img reads it there" qemu-img info -f raw rbd:rbd/ns1/n
 fails_with "create over an image" "File exists" \
     "$img" create -q -f raw rbd:rbd/a 64M
 check "resize grows it" "$img" resize -f raw rbd:rbd/a 96M
