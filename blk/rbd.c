@@ -1,7 +1,7 @@
 /*
  * rbd:POOL[/NAMESPACE]/IMAGE[@SNAPSHOT][:conf=PATH][:id=USER][:KEY=VALUE...]
- * a Ceph RBD image through librbd, as QEMU writes the spec: `\:` is a
- * colon in a value; conf names the ceph.conf (else librbd's search and
+ * a Ceph RBD image through librbd, as QEMU writes the spec: a backslash
+ * makes the next ':', '/', '@' or '=' part of a name or value; conf names the ceph.conf (else librbd's search and
  * CEPH_CONF), id the client (admin when none); any other KEY is a Ceph
  * option (key=..., mon_host=..., rados_osd_op_timeout=...).  A snapshot
  * opens read-only.

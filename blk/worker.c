@@ -3,16 +3,17 @@
  * event loop's thread (compressing clusters): the coroutine hands a job
  * (or several) to the pool and yields; the worker that ran the last wakes
  * the coroutine with coblk_aio_co_wake(), which from a foreign thread
- * always schedules, so the wake cannot overtake the yield.  One pool per process, started on
- * first use with a thread per CPU (at most WORKERS_MAX), stopped at exit.
+ * always schedules, so the wake cannot overtake the yield.  One pool per
+ * process, started on first use with a thread per CPU (at most
+ * WORKERS_MAX), stopped at exit.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "blk-int.h"
@@ -148,17 +149,17 @@ int coroutine_fn blk_co_run_in_worker(int (*fn)(void *opaque), void *opaque)
 int coroutine_fn blk_co_run_in_workers(int (*fn)(void *opaque),
                                        void *const opaques[], unsigned n)
 {
-    struct worker_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
-
+    if (!n) {
+        return 0;
+    }
+    struct worker_job *jobs = calloc(n, sizeof(*jobs));
     if (!jobs) {
         return -ENOMEM;
     }
     for (unsigned i = 0; i < n; i++) {
         jobs[i] = (struct worker_job){ .fn = fn, .opaque = opaques[i] };
     }
-    if (n) {
-        run_jobs(jobs, n);
-    }
+    run_jobs(jobs, n);
     int ret = 0;
     for (unsigned i = 0; i < n && !ret; i++) {
         ret = jobs[i].ret;

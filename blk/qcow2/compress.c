@@ -146,10 +146,9 @@ static int compress_job(void *opaque)
     return 0;
 }
 
-/* One guest cluster at offset, data, which job compressed (to nothing
- * when it did not shrink: then it is written as it is). */
+/* One guest cluster at offset, the input of job, which compressed it (to
+ * nothing when it did not shrink: then it is written as it is). */
 static int coroutine_fn store_cluster(struct coblk_dev *dev, uint64_t offset,
-                                      const uint8_t *data,
                                       const struct compress_job *job)
 {
     qcow2_state *s = dev->opaque;
@@ -157,7 +156,7 @@ static int coroutine_fn store_cluster(struct coblk_dev *dev, uint64_t offset,
                          ? dev->size - offset : s->cluster_size;
 
     if (!job->len) {
-        struct iovec iov = { (void *)data, bytes };
+        struct iovec iov = { (void *)job->in, bytes };
         return qcow2_co_pwritev(dev, offset, bytes, &iov, 1, 0);
     }
     qcow2_inflight mine;
@@ -189,10 +188,10 @@ struct compress_batch {
 static int batch_init(struct compress_batch *b, const qcow2_state *s,
                       uint64_t clusters)
 {
-    uint64_t by_bytes = BATCH_BYTES >> s->h.cluster_bits;
+    uint64_t most = BATCH_BYTES >> s->h.cluster_bits;   /* 2 or more */
 
-    b->max = (unsigned)(clusters < BATCH_CLUSTERS ? clusters : BATCH_CLUSTERS);
-    b->max = by_bytes < b->max ? (by_bytes ? (unsigned)by_bytes : 1) : b->max;
+    most = most < BATCH_CLUSTERS ? most : BATCH_CLUSTERS;
+    b->max = (unsigned)(clusters < most ? clusters : most);
     b->in = malloc(2 * b->max * s->cluster_size);
     b->out = b->in ? b->in + b->max * s->cluster_size : NULL;
     b->jobs = calloc(b->max, sizeof(*b->jobs));
@@ -231,8 +230,7 @@ static int coroutine_fn batch_run(struct coblk_dev *dev,
     }
     int ret = blk_co_run_in_workers(compress_job, b->opaques, n);
     for (unsigned i = 0; ret == 0 && i < n; i++) {
-        ret = store_cluster(dev, offset + done + i * cs, b->jobs[i].in,
-                            &b->jobs[i]);
+        ret = store_cluster(dev, offset + done + i * cs, &b->jobs[i]);
     }
     return ret;
 }

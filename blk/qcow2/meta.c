@@ -20,7 +20,6 @@
 
 #include "qcow2.h"
 
-
 static uint64_t slot_of(const qcow2_meta *m, uint64_t key)
 {
     return (key * 0x9e3779b97f4a7c15ull) >> (64 - m->bits);

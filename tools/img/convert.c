@@ -331,7 +331,7 @@ static int coroutine_fn write_compressed(struct convert *c,
          * end, its error names its own offset, as qemu-img's does. */
         while (end < bytes && cluster_len(c, bytes, end) == c->cluster &&
                is_zero(buf + end, c->cluster) == zero) {
-            end += cluster_len(c, bytes, end);
+            end += c->cluster;
         }
         int ret = zero ? write_zeroes(c, k->offset + pos, end - pos)
                        : write_data(c, k->offset + pos, end - pos, buf + pos,
