@@ -19,10 +19,14 @@
 
 #include "blk-int.h"
 
+/* Read once: a file under a format grows while requests of other threads
+ * check their bounds (grew()). */
 static bool in_bounds(const struct coblk_dev *dev, uint64_t offset,
                       uint64_t bytes)
 {
-    return offset <= dev->size && bytes <= dev->size - offset;
+    uint64_t size = __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
+
+    return offset <= size && bytes <= size - offset;
 }
 
 static bool dio_aligned(const struct coblk_dev *dev, uint64_t offset,
@@ -668,7 +672,7 @@ bool coroutine_fn blk_start_rw_on(struct coblk_dev *dev,
 {
     blk_req_private *p = blk_req_private_of(req);
 
-    if (offset > dev->size || bytes > dev->size - offset ||
+    if (!in_bounds(dev, offset, bytes) ||
         !can_start(dev, write, offset, bytes, req->iov, req->iovcnt,
                    req_flags)) {
         return false;
@@ -688,7 +692,7 @@ static void coroutine_fn request_retry_co(void *opaque)
 
     /* The checks the request passed before it started hold (aligned,
      * allowed) but its bounds: the device may have shrunk since. */
-    blk_request_finish(req, offset > dev->size || p->bytes > dev->size - offset
+    blk_request_finish(req, !in_bounds(dev, offset, p->bytes)
                                 ? -EINVAL
                                 : co_rw_checked(dev, write, offset, p->bytes,
                                                 req->iov, req->iovcnt,
