@@ -26,6 +26,7 @@ typedef struct blk_stats {
     atomic_ulong bounces;           /* misaligned for O_DIRECT */
     atomic_ulong splits;            /* over the driver's limits */
     atomic_ulong serialising_waits; /* for an overlapping read-modify-write */
+    atomic_ulong locked_lookups;    /* a format's, under its image's lock */
 } blk_stats;
 
 /* A request the device tracks while it runs (io.c), on its coroutine's

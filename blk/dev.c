@@ -696,6 +696,8 @@ int coblk_dev_stats(struct coblk_dev *dev, struct coblk_dev_stats *stats,
         .splits = atomic_load_explicit(&c->splits, memory_order_relaxed),
         .serialising_waits = atomic_load_explicit(&c->serialising_waits,
                                                   memory_order_relaxed),
+        .locked_lookups = atomic_load_explicit(&c->locked_lookups,
+                                               memory_order_relaxed),
     };
     memset(stats, 0, size);
     memcpy(stats, &now, size < sizeof(now) ? size : sizeof(now));

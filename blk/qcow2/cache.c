@@ -95,6 +95,17 @@ static void unlink_slice(qcow2_cache *c, uint32_t index)
     c->slices[index].hash_next = NO_SLICE;
 }
 
+/* last_use is also set by lookups without the lock (qcow2_cache_peek). */
+static uint64_t last_use(const qcow2_slice *sl)
+{
+    return __atomic_load_n(&sl->last_use, __ATOMIC_RELAXED);
+}
+
+static void touch(qcow2_cache *c, qcow2_slice *sl)
+{
+    __atomic_store_n(&sl->last_use, ++c->clock, __ATOMIC_RELAXED);
+}
+
 /* The least recently used slice not being read, or NO_SLICE; clean ones
  * first, so that a read rarely waits for a write. */
 static uint32_t victim(qcow2_cache *c)
@@ -111,7 +122,7 @@ static uint32_t victim(qcow2_cache *c)
         }
         const qcow2_slice *b = best == NO_SLICE ? NULL : &c->slices[best];
         if (!b || (b->dirty && !sl->dirty) ||
-            (b->dirty == sl->dirty && sl->last_use < b->last_use)) {
+            (b->dirty == sl->dirty && last_use(sl) < last_use(b))) {
             best = i;
         }
     }
@@ -192,11 +203,11 @@ static int coroutine_fn load(qcow2_state *s, qcow2_cache *c, uint32_t index,
     }
     sl->loading = true;
     if (!c->keep_lock) {
-        coblk_co_mutex_unlock(&s->lock);
+        qcow2_unlock(s);
     }
     ret = coblk_pread(s->file, sl->entries, c->slice_bytes, offset);
     if (!c->keep_lock) {
-        coblk_co_mutex_lock(&s->lock);
+        qcow2_lock(s);
     }
 
     sl->loading = false;
@@ -214,14 +225,14 @@ static int coroutine_fn find(qcow2_state *s, qcow2_cache *c, uint64_t offset,
     for (;;) {
         uint32_t i = lookup(c, offset);
         if (i != NO_SLICE && c->slices[i].loading) {
-            coblk_co_queue_wait(&c->slices[i].loaded, &s->lock);
+            qcow2_wait(s, &c->slices[i].loaded);
             continue;   /* it may have failed, and gone */
         }
         if (i == NO_SLICE) {
             i = victim(c);
             if (i == NO_SLICE) {
                 /* Every slice is being read: wait for one. */
-                coblk_co_queue_wait(&c->slices[0].loaded, &s->lock);
+                qcow2_wait(s, &c->slices[0].loaded);
                 continue;
             }
             *found = false;
@@ -250,7 +261,7 @@ int coroutine_fn qcow2_cache_get(qcow2_state *s, qcow2_cache *c,
             return ret;
         }
         qcow2_slice *sl = &c->slices[i];
-        sl->last_use = ++c->clock;
+        touch(c, sl);
         *entries = sl->entries;
         return 0;
     }
@@ -271,9 +282,32 @@ int coroutine_fn qcow2_cache_get_empty(qcow2_state *s, qcow2_cache *c,
     }
     qcow2_slice *sl = &c->slices[i];
     memset(sl->entries, 0, c->slice_bytes);
-    sl->last_use = ++c->clock;
+    touch(c, sl);
     *entries = sl->entries;
     return 0;
+}
+
+const uint64_t *qcow2_cache_peek(qcow2_cache *c, uint64_t offset)
+{
+    /* Chains change under the walk: it may not end where a lookup with
+     * the lock would, but it ends. */
+    uint32_t i = __atomic_load_n(bucket_of(c, offset), __ATOMIC_RELAXED);
+    for (uint32_t steps = 0; i < c->nr_slices && steps < c->nr_slices;
+         steps++) {
+        qcow2_slice *sl = &c->slices[i];
+        if (__atomic_load_n(&sl->offset, __ATOMIC_RELAXED) == offset) {
+            if (__atomic_load_n(&sl->loading, __ATOMIC_RELAXED)) {
+                return NULL;
+            }
+            uint64_t now = __atomic_load_n(&c->clock, __ATOMIC_RELAXED);
+            if (last_use(sl) != now) {
+                __atomic_store_n(&sl->last_use, now, __ATOMIC_RELAXED);
+            }
+            return sl->entries;
+        }
+        i = __atomic_load_n(&sl->hash_next, __ATOMIC_RELAXED);
+    }
+    return NULL;
 }
 
 void qcow2_cache_mark_dirty(qcow2_cache *c, const uint64_t *entries)

@@ -597,7 +597,7 @@ int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check)
         free(k.refs);
         return blk_error(-ENOMEM, "qcow2: out of memory for the check");
     }
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     int ret = qcow2_flush_metadata(s);
     if (ret == 0) {
         ret = run_check(&k);
@@ -610,7 +610,7 @@ int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check)
     if (ret == 0 && check->repair) {
         ret = clear_corrupt(s, check);
     }
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     free(k.refs);
     free(k.table);
     return ret;

@@ -109,10 +109,10 @@ static int coroutine_fn store_compressed(qcow2_state *s, uint64_t cluster,
     if (ret < 0) {
         return ret;
     }
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     struct iovec iov = { (void *)data, len };
     ret = coblk_co_pwritev(s->file, host, len, &iov, 1, 0);
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     if (ret == 0) {
         ret = qcow2_l2_entry(s, cluster, true, &entry);
     }
@@ -160,13 +160,13 @@ static int coroutine_fn store_cluster(struct coblk_dev *dev, uint64_t offset,
         return qcow2_co_pwritev(dev, offset, bytes, &iov, 1, 0);
     }
     qcow2_inflight mine;
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     int ret = qcow2_own_exclusive(s, &mine, offset, offset + s->cluster_size);
     if (ret == 0) {
         ret = store_compressed(s, offset, job->out, job->len);
         qcow2_release(s, &mine);
     }
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     return ret;
 }
 

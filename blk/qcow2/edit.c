@@ -199,12 +199,12 @@ int coroutine_fn qcow2_co_set_backing(struct coblk_dev *dev,
     struct header_edit e = current(s);
     e.backing = backing;
     e.format = format;
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     int ret = write_header(s, &e);
     if (ret == 0) {
         ret = remember(s, backing, format);
     }
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     return ret;
 }
 
@@ -283,9 +283,9 @@ static int coroutine_fn check_downgrade(qcow2_state *s, uint64_t size,
     }
     for (uint64_t at = 0; at < size;) {
         qcow2_extent ext;
-        coblk_co_mutex_lock(&s->lock);
+        qcow2_lock(s);
         int ret = qcow2_map(s, at, size - at, &ext);
-        coblk_co_mutex_unlock(&s->lock);
+        qcow2_unlock(s);
         if (ret < 0) {
             return ret;
         }
@@ -322,7 +322,7 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
     if (ret < 0) {
         return ret;
     }
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     /* The width changes in a version 3 header: after an upgrade, before
      * a downgrade (to 16 bits, which version 2 has). */
     bool upgrade = a.e.version > s->h.version;
@@ -354,6 +354,6 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
     if (ret == 0 && upgrade) {
         ret = qcow2_change_refcount_order(s, a.refcount_order);
     }
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     return ret;
 }

@@ -182,6 +182,7 @@ static int load_l1(qcow2_state *s)
     for (uint32_t i = 0; i < s->h.l1_size; i++) {
         s->l1[i] = be64toh(s->l1[i]);
     }
+    qcow2_publish_l1(s);
     return 0;
 }
 
@@ -353,6 +354,7 @@ static void free_state(qcow2_state *s)
     qcow2_free_snapshots(s);
     free(s->backing_path);
     qcow2_header_free(&s->h);
+    qcow2_free_l1_views(s);
     free(s->l1);
     free(s);
 }

@@ -3,6 +3,7 @@
  * docs/interop/qcow2.rst; the driver is split by concern:
  *   qcow2.c    open (options, backing chain), close, the ops table
  *   header.c   the header and its extensions, validated
+ *   lock.c     the image's lock, and lookups without it
  *   cache.c    L2 table and refcount block slices in memory, write-back
  *   map.c      guest offset -> what is stored there (cluster types)
  *   read.c     reads and block status, compressed clusters
@@ -151,6 +152,15 @@ typedef struct qcow2_meta {
     uint64_t count;
 } qcow2_meta;
 
+/* An L1 table as a lookup without the lock may read it (lock.c): never
+ * changed once published but for the table's entries, kept until close. */
+typedef struct qcow2_l1_view {
+    const uint64_t *table;              /* host order */
+    uint32_t entries;
+    bool owns_table;                    /* replaced: freed with the view */
+    struct qcow2_l1_view *older;
+} qcow2_l1_view;
+
 /* A request that owns guest clusters while it runs (write.c). */
 typedef struct qcow2_inflight {
     struct qcow2_inflight *next;
@@ -168,6 +178,8 @@ typedef struct qcow2_state {
     uint32_t l2_bits;                   /* log2 of entries per L2 table */
     uint32_t subcluster_bits;           /* == cluster_bits without ext L2 */
     uint64_t *l1;                       /* host order */
+    qcow2_l1_view *l1_view;             /* s->l1 for lookups; NULL: none */
+    qcow2_l1_view *l1_views;            /* every one made, newest first */
     qcow2_cache l2_cache;
     /* Refcounts (refcount.c). */
     uint64_t *reftable;                 /* host order */
@@ -198,9 +210,30 @@ typedef struct qcow2_state {
     /* Writes in flight that allocate or free, by guest range (write.c). */
     struct qcow2_inflight *inflight;
     /* Guards caches, tables and the in-flight list; held across metadata
-     * I/O only where a change must be atomic, never across data I/O. */
+     * I/O only where a change must be atomic, never across data I/O.
+     * Taken and dropped through qcow2_lock(), which keeps seq odd while
+     * it is held (lock.c). */
     coblk_co_mutex lock;
+    unsigned seq;
 } qcow2_state;
+
+/* lock.c: the image's lock, to be taken only through these. */
+void coroutine_fn qcow2_lock(qcow2_state *s);
+void coroutine_fn qcow2_unlock(qcow2_state *s);
+/* Drops the lock until queue is restarted, then takes it again. */
+void coroutine_fn qcow2_wait(qcow2_state *s, coblk_co_queue *queue);
+/* A lookup without the lock: begins (false: the lock is held, take it),
+ * then, after its reads, tells whether they saw no change (false: take
+ * the lock and look again).  Nothing between may yield or write but
+ * through atomics. */
+bool qcow2_read_begin(qcow2_state *s, unsigned *seq);
+bool qcow2_read_valid(qcow2_state *s, unsigned seq);
+/* Makes s->l1 and s->h.l1_size, as they are now, what lookups read. */
+void qcow2_publish_l1(qcow2_state *s);
+/* Frees an L1 table s->l1 no longer is, or keeps it for the lookups that
+ * may still read it until close. */
+void qcow2_retire_l1(qcow2_state *s, uint64_t *table);
+void qcow2_free_l1_views(qcow2_state *s);
 
 /* header.c: reads and checks the header of the image in file.  Returns
  * 0, or -EINVAL (-EFBIG for limits, -ENOTSUP for features) with a
@@ -228,6 +261,9 @@ int coroutine_fn qcow2_cache_get(qcow2_state *s, qcow2_cache *c,
 /* The same for a slice of a table just allocated: zeroes, not read. */
 int coroutine_fn qcow2_cache_get_empty(qcow2_state *s, qcow2_cache *c,
                                        uint64_t offset, uint64_t **entries);
+/* The loaded slice at offset, or NULL, without the lock (qcow2_read_begin)
+ * and without yielding. */
+const uint64_t *qcow2_cache_peek(qcow2_cache *c, uint64_t offset);
 void qcow2_cache_mark_dirty(qcow2_cache *c, const uint64_t *entries);
 /* Writes every dirty slice back and flushes the file. */
 int coroutine_fn qcow2_cache_flush(qcow2_state *s, qcow2_cache *c);
@@ -327,6 +363,11 @@ int coroutine_fn qcow2_corrupt(qcow2_state *s, const char *fmt, ...);
  * out->bytes (> 0) of one kind; with s->lock held. */
 int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
                            qcow2_extent *out);
+/* The same without the lock, from L2 slices in the cache only: false
+ * where it cannot tell (not cached, the lock held, a change meanwhile, an
+ * entry that qcow2_map() would report). */
+bool qcow2_map_cached(qcow2_state *s, uint64_t offset, uint64_t bytes,
+                      qcow2_extent *out);
 /* The L2 slice holding guest offset's entry (NULL entries when its L2
  * table is unallocated) and the entry's index in it, in entries of
  * s->l2_entry_bytes; with s->lock held. */

@@ -1,6 +1,7 @@
 /*
- * qcow2 reads and block status.  The image's lock is held only to look
- * the range up (qcow2_map); the data is read without it, from the file,
+ * qcow2 reads and block status.  The image's lock is held at most to look
+ * the range up (qcow2_map), and not even then where the L2 entries are
+ * cached (qcow2_map_cached); the data is read without it, from the file,
  * the backing image or, for compressed clusters, through a buffer of the
  * request's own.
  */
@@ -168,13 +169,21 @@ static int coroutine_fn read_compressed(qcow2_state *s, uint64_t desc,
     return ret;
 }
 
-/* What the image says about [offset, offset + bytes): one extent. */
-static int coroutine_fn map_locked(qcow2_state *s, uint64_t offset,
-                                   uint64_t bytes, qcow2_extent *ext)
+/* What the image says about [offset, offset + bytes): one extent, from
+ * the cache without the lock where it can be. */
+static int coroutine_fn map_range(struct coblk_dev *dev, uint64_t offset,
+                                  uint64_t bytes, qcow2_extent *ext)
 {
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_state *s = dev->opaque;
+
+    if (qcow2_map_cached(s, offset, bytes, ext)) {
+        return 0;
+    }
+    atomic_fetch_add_explicit(&dev->stats.locked_lookups, 1,
+                              memory_order_relaxed);
+    qcow2_lock(s);
     int ret = qcow2_map(s, offset, bytes, ext);
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     return ret;
 }
 
@@ -187,7 +196,7 @@ int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
     for (uint64_t done = 0; done < bytes;) {
         qcow2_extent ext;
         uint64_t at = offset + done;
-        int ret = map_locked(s, at, bytes - done, &ext);
+        int ret = map_range(dev, at, bytes - done, &ext);
         if (ret < 0) {
             return ret;
         }
@@ -232,7 +241,8 @@ bool coroutine_fn qcow2_start_rw(struct coblk_dev *dev,
     qcow2_state *s = dev->opaque;
     qcow2_extent ext;
 
-    if (write || map_locked(s, offset, bytes, &ext) < 0 || ext.bytes < bytes) {
+    if (write || map_range(dev, offset, bytes, &ext) < 0 ||
+        ext.bytes < bytes) {
         return false;
     }
     switch (ext.kind) {
@@ -265,19 +275,19 @@ static int coroutine_fn looks_preallocated(qcow2_state *s, bool *yes)
         uint64_t clusters = (s->file->size + s->cluster_size - 1) >>
                             s->h.cluster_bits, used = 0;
         bool found = false;
-        coblk_co_mutex_lock(&s->lock);
+        qcow2_lock(s);
         for (uint64_t c = 0; real >= 0 && c < clusters && !found; c++) {
             uint64_t refcount;
             int ret = qcow2_get_refcount(s, c << s->h.cluster_bits,
                                          &refcount);
             if (ret < 0) {
-                coblk_co_mutex_unlock(&s->lock);
+                qcow2_unlock(s);
                 return ret;
             }
             used += refcount > 0;
             found = used > threshold;
         }
-        coblk_co_mutex_unlock(&s->lock);
+        qcow2_unlock(s);
         s->preallocated = found ? 2 : 1;
     }
     *yes = s->preallocated == 2;
@@ -290,7 +300,7 @@ int coroutine_fn qcow2_co_block_status(struct coblk_dev *dev,
 {
     qcow2_state *s = dev->opaque;
     qcow2_extent ext;
-    int ret = map_locked(s, offset, bytes, &ext);
+    int ret = map_range(dev, offset, bytes, &ext);
 
     if (ret < 0) {
         return ret;

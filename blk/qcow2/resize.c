@@ -96,10 +96,11 @@ int coroutine_fn qcow2_grow_l1(qcow2_state *s, uint64_t entries)
     uint64_t old_offset = s->h.l1_offset;
     uint64_t old_clusters = ((uint64_t)s->h.l1_size * 8 + s->cluster_size -
                              1) >> s->h.cluster_bits;
-    free(s->l1);
+    qcow2_retire_l1(s, s->l1);
     s->l1 = table;
     s->h.l1_offset = offset;
     s->h.l1_size = (uint32_t)entries;
+    qcow2_publish_l1(s);
     ret = qcow2_meta_build(s);
     if (ret == 0 && old_clusters && old_offset) {
         ret = qcow2_update_refcounts(s, old_offset, old_clusters, -1);
@@ -334,16 +335,16 @@ int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size,
         return blk_error(-EINVAL, "qcow2: the size must be a multiple of "
                          "512 bytes, not %" PRIu64, size);
     }
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     int ret = resize_locked(s, size);
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     if (ret == 0 && size > old && s->backing && s->backing->size > old) {
         ret = zero_backing_tail(dev, old, size);
     }
     if (ret == 0 && mode != COBLK_PREALLOC_OFF && size > old) {
-        coblk_co_mutex_lock(&s->lock);
+        qcow2_lock(s);
         ret = preallocate(s, old, size, mode);
-        coblk_co_mutex_unlock(&s->lock);
+        qcow2_unlock(s);
     }
     return ret;
 }

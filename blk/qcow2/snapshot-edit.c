@@ -459,10 +459,10 @@ static int coroutine_fn exclusively(qcow2_state *s, snapshot_op *op,
     struct active_tables active = { 0 };
     qcow2_inflight mine;
 
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     int ret = qcow2_own_exclusive(s, &mine, 0, UINT64_MAX);
     if (ret < 0) {
-        coblk_co_mutex_unlock(&s->lock);
+        qcow2_unlock(s);
         return ret;
     }
     ret = qcow2_flush_metadata(s);
@@ -476,7 +476,7 @@ static int coroutine_fn exclusively(qcow2_state *s, snapshot_op *op,
     /* Tables came and went: what is metadata now. */
     int ret2 = qcow2_meta_build(s);
     qcow2_release(s, &mine);
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     return ret < 0 ? ret : ret2;
 }
 
@@ -682,8 +682,9 @@ static int coroutine_fn apply_locked(qcow2_state *s,
         free(l1);
         return ret;
     }
+    qcow2_publish_l1(s);
     ret = ref_tables(s, active, old, s->h.l1_size, -1);
-    free(old);
+    qcow2_retire_l1(s, old);
     if (ret == 0) {
         ret = fix_copied(s);
     }

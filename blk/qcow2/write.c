@@ -457,9 +457,9 @@ static int coroutine_fn allocating_run(struct coblk_dev *dev, uint64_t offset,
     if (ret < 0) {
         return ret;
     }
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     ret = write_planned(dev, &p, offset, bytes, iov, iovcnt, skip);
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     uint64_t committed = 0;
     for (; ret == 0 && committed < n; committed++) {
         uint64_t at = committed << s->h.cluster_bits;
@@ -489,9 +489,9 @@ static int coroutine_fn allocating_write(struct coblk_dev *dev,
     if (ret < 0) {
         return ret;
     }
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     ret = write_planned(dev, &p, offset, bytes, iov, iovcnt, skip);
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     if (ret == 0) {
         return commit_plan(s, &p);
     }
@@ -519,7 +519,7 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
     bool in_place, run;
     int ret;
 
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     for (;;) {
         ret = s->corrupt ? refuse_corrupt() : qcow2_map(s, offset, bytes, &ext);
         if (ret == 0 && ext.kind == QCOW2_NORMAL &&
@@ -529,7 +529,7 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
                                 ext.host);
         }
         if (ret < 0) {
-            coblk_co_mutex_unlock(&s->lock);
+            qcow2_unlock(s);
             return ret;
         }
         in_place = ext.kind == QCOW2_NORMAL && ext.copied;
@@ -544,22 +544,22 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
         if (!r) {
             break;
         }
-        coblk_co_queue_wait(&r->waiters, &s->lock);
+        qcow2_wait(s, &r->waiters);
     }
     own(s, &mine, cluster_floor(s, offset), cluster_ceil(s, offset + *done),
         !in_place);
     if (in_place) {
-        coblk_co_mutex_unlock(&s->lock);
+        qcow2_unlock(s);
         ret = qcow2_rw_part(s->file, true, ext.host, *done, iov, iovcnt,
                             skip);
-        coblk_co_mutex_lock(&s->lock);
+        qcow2_lock(s);
     } else if (run) {
         ret = allocating_run(dev, offset, *done, iov, iovcnt, skip);
     } else {
         ret = allocating_write(dev, offset, *done, iov, iovcnt, skip);
     }
     qcow2_release(s, &mine);
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     return ret;
 }
 
@@ -664,7 +664,7 @@ int coroutine_fn qcow2_own_exclusive(qcow2_state *s, inflight *mine,
     inflight *r;
 
     while ((r = conflict(s, begin, end, true))) {
-        coblk_co_queue_wait(&r->waiters, &s->lock);
+        qcow2_wait(s, &r->waiters);
     }
     if (s->corrupt) {
         return refuse_corrupt();
@@ -678,13 +678,13 @@ int coroutine_fn qcow2_empty_range(qcow2_state *s, uint64_t begin,
 {
     inflight mine;
 
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     int ret = qcow2_own_exclusive(s, &mine, begin, end);
     if (ret == 0) {
         ret = empty_clusters(s, begin, end, zeroes, keep_host);
         qcow2_release(s, &mine);
     }
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     return ret;
 }
 
@@ -783,8 +783,8 @@ int coroutine_fn qcow2_co_flush(struct coblk_dev *dev)
 {
     qcow2_state *s = dev->opaque;
 
-    coblk_co_mutex_lock(&s->lock);
+    qcow2_lock(s);
     int ret = qcow2_flush_metadata(s);
-    coblk_co_mutex_unlock(&s->lock);
+    qcow2_unlock(s);
     return ret == 0 ? coblk_co_flush(s->file) : ret;
 }

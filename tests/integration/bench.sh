@@ -112,13 +112,14 @@ fi
     --output-format=json,normal >"$work/paths.out"
 check "coblk paths: the normal line" grep -q "^  coblk        : short \
 reads=0, short writes=0, resubmits=0, bounces=0, splits=0, rmw waits=0, \
-sq full=0, cq waits=0, cq overflows=0$" "$work/paths.out"
+locked lookups=0, sq full=0, cq waits=0, cq overflows=0$" "$work/paths.out"
 sed -n '/^{/,/^}/p' "$work/paths.out" >"$work/paths.json"
 check "coblk paths: JSON" python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["jobs"][0]["coblk"]
 rare = ("short_reads", "short_writes", "resubmits", "bounces", "splits",
-        "rmw_waits", "sq_full", "cq_waits", "cq_overflows", "submit_retries")
+        "rmw_waits", "locked_lookups", "sq_full", "cq_waits", "cq_overflows",
+        "submit_retries")
 assert all(c[k] == 0 for k in rare), c
 assert c["inflight_peak"] == 5, c
 assert c["submits"] >= 2 * 1024 / 4, c      # two jobs, 1024 I/Os each

@@ -81,7 +81,8 @@ void fill(struct job_result *r, const struct job *job, int d)
     r->usr_sec = 98e-9 * 1000;
     r->sys_sec = 314e-9 * 1000;
     r->ctx = 10;
-    r->dev_stats = (struct coblk_dev_stats){ .short_reads = 1, .bounces = 3 };
+    r->dev_stats = (struct coblk_dev_stats){ .short_reads = 1, .bounces = 3,
+                                             .locked_lookups = 4 };
     r->aio_stats = (struct coblk_aio_stats){ .submits = 250, .sq_full = 2,
                                              .inflight_peak = 9 };
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -293,6 +294,184 @@ static void test_queue_reads_at_depth_through_a_tiny_cache(void **state)
     coblk_queue_free(q);
     assert_int_equal(coblk_dev_close(dev), 0);
     free(want);
+}
+
+/* ---- lookups without the lock --------------------------------------------------------- */
+
+static uint64_t locked_lookups(struct coblk_dev *dev)
+{
+    struct coblk_dev_stats stats;
+
+    assert_int_equal(coblk_dev_stats(dev, &stats, sizeof(stats)), 0);
+    return stats.locked_lookups;
+}
+
+/* Block b of the striped image: its index, then its index's low byte. */
+static void stripe_block(uint8_t *buf, size_t bytes, uint64_t b)
+{
+    memset(buf, (int)(b & 0xff), bytes);
+    memcpy(buf, &b, sizeof(b));
+}
+
+static void write_stripes(struct coblk_dev *dev, uint64_t from, uint64_t to)
+{
+    uint8_t buf[4096];
+
+    for (uint64_t b = from; b < to; b++) {
+        stripe_block(buf, sizeof(buf), b);
+        assert_int_equal(coblk_pwrite(dev, buf, sizeof(buf), b * 4096), 0);
+    }
+}
+
+static void assert_stripe(const uint8_t *got, uint64_t b)
+{
+    uint8_t want[4096];
+
+    stripe_block(want, sizeof(want), b);
+    assert_memory_equal(got, want, sizeof(want));
+}
+
+/* Reads of clusters whose L2 entries are cached go without the image's
+ * lock, on both paths, also after writes changed the table, and after
+ * the L1 table was replaced by a larger one. */
+static void test_cached_reads_take_no_lock(void **state)
+{
+    (void)state;
+    sh("rm -f nl.qcow2");
+    assert_int_equal(coblk_create("qcow2", path_of("nl.qcow2"), 2 << 20,
+                                  "cluster_size=4096"), 0);
+    struct coblk_dev *dev;
+    char spec[300];
+    snprintf(spec, sizeof(spec), "qcow2:%s", path_of("nl.qcow2"));
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    write_stripes(dev, 0, 64);
+
+    uint8_t buf[4096];
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), 0);
+    uint64_t before = locked_lookups(dev);
+    for (uint64_t b = 0; b < 64; b++) {
+        assert_int_equal(coblk_pread(dev, buf, sizeof(buf), b * 4096), 0);
+        assert_stripe(buf, b);
+    }
+    uint8_t *got = read_device_queued(dev, 64 * 4096);
+    for (uint64_t b = 0; b < 64; b++) {
+        assert_stripe(got + b * 4096, b);
+    }
+    free(got);
+    write_stripes(dev, 64, 80);             /* the same L2 table, changed */
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 70 * 4096), 0);
+    assert_stripe(buf, 70);
+    assert_int_equal(coblk_truncate(dev, 64 << 20), 0);   /* a new L1 */
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 3 * 4096), 0);
+    assert_stripe(buf, 3);
+    assert_int_equal(locked_lookups(dev), before);
+
+    /* A table not in the cache is read under the lock: counted. */
+    write_stripes(dev, 4096, 4097);         /* past the first table */
+    assert_int_equal(coblk_dev_close(dev), 0);
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    before = locked_lookups(dev);
+    assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 4096 * 4096), 0);
+    assert_stripe(buf, 4096);
+    assert_int_equal(locked_lookups(dev), before + 1);
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
+/* Another thread reads the first stripes through a queue, checking each
+ * block, until told to stop. */
+struct stripe_reader {
+    struct coblk_dev *dev;
+    uint64_t blocks;
+    _Atomic bool stop;
+    unsigned long reads;
+    bool wrong;
+    uint64_t wrong_block;
+};
+
+static void *read_stripes(void *opaque)
+{
+    enum { DEPTH = 16 };
+    struct stripe_reader *r = opaque;
+    static uint8_t bufs[DEPTH][4096];
+    struct iovec iov[DEPTH];
+    struct coblk_req reqs[DEPTH], *ptrs[DEPTH], *done[DEPTH];
+    struct coblk_queue *q;
+    uint64_t x = 7;
+
+    if (coblk_queue_new(r->dev, DEPTH, NULL, &q) < 0) {
+        r->wrong = true;
+        return NULL;
+    }
+    while (!r->stop && !r->wrong) {
+        for (int i = 0; i < DEPTH; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            iov[i] = (struct iovec){ bufs[i], 4096 };
+            reqs[i] = (struct coblk_req){
+                .type = COBLK_REQ_IN, .iov = &iov[i], .iovcnt = 1,
+                .sector = (x >> 33) % r->blocks * 8 };
+            ptrs[i] = &reqs[i];
+        }
+        int n = coblk_queue_submit(q, ptrs, DEPTH);
+        for (int got = 0; got < n;) {
+            int k = coblk_queue_reap(q, done, 1, DEPTH, -1);
+            got += k > 0 ? k : n;
+        }
+        for (int i = 0; i < n && !r->wrong; i++) {
+            uint64_t b = reqs[i].sector / 8;
+            uint8_t want[4096];
+            stripe_block(want, sizeof(want), b);
+            if (reqs[i].status != COBLK_S_OK ||
+                memcmp(bufs[i], want, sizeof(want))) {
+                r->wrong = true;
+                r->wrong_block = b;
+            }
+        }
+        r->reads += (unsigned long)n;
+    }
+    coblk_queue_free(q);
+    return NULL;
+}
+
+/* While one thread reads data that does not change, this one allocates
+ * elsewhere through a cache of four slices (so that lookups race loads
+ * and evictions of the slices they walk) and grows the L1 table: every
+ * read sees its own block, whichever path it took. */
+static void test_lookups_race_allocations_and_evictions(void **state)
+{
+    (void)state;
+    sh("rm -f race.qcow2");
+    assert_int_equal(coblk_create("qcow2", path_of("race.qcow2"), 16 << 20,
+                                  "cluster_size=4096"), 0);
+    char spec[300];
+    snprintf(spec, sizeof(spec), "qcow2:l2-cache-size=16k:%s",
+             path_of("race.qcow2"));
+    struct stripe_reader r = { .blocks = 1024 };
+    assert_int_equal(coblk_dev_open(spec, 0, &r.dev), 0);
+    write_stripes(r.dev, 0, r.blocks);
+
+    pthread_t reader;
+    assert_int_equal(pthread_create(&reader, NULL, read_stripes, &r), 0);
+    uint64_t x = 3;
+    for (int i = 0; i < 4000 && !r.wrong; i++) {
+        if (i == 300) {
+            assert_int_equal(coblk_truncate(r.dev, 64 << 20), 0);
+        }
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t b = 2048 + (x >> 33) % (i < 300 ? 2048 : 14336);
+        write_stripes(r.dev, b, b + 1);
+    }
+    r.stop = true;
+    assert_int_equal(pthread_join(reader, NULL), 0);
+    if (r.wrong) {
+        print_error("block %" PRIu64 " read wrong after %lu reads\n",
+                    r.wrong_block, r.reads);
+    }
+    assert_false(r.wrong);
+    assert_true(r.reads > 0);
+    assert_int_equal(coblk_dev_close(r.dev), 0);
+    if (have_qemu) {
+        sh("qemu-img check -q race.qcow2");
+    }
 }
 
 /* ---- backing chains ------------------------------------------------------------------ */
@@ -2516,6 +2695,8 @@ int main(void)
         cmocka_unit_test(test_variants_read_as_qemu_reads_them),
         cmocka_unit_test(test_compressed_clusters_read_back),
         cmocka_unit_test(test_queue_reads_at_depth_through_a_tiny_cache),
+        cmocka_unit_test(test_cached_reads_take_no_lock),
+        cmocka_unit_test(test_lookups_race_allocations_and_evictions),
         cmocka_unit_test(test_backing_chain_reads_through_every_layer),
         cmocka_unit_test(test_queue_read_of_a_shrunk_file_runs_again),
         cmocka_unit_test(test_backing_smaller_and_raw),
@@ -2554,5 +2735,9 @@ int main(void)
         cmocka_unit_test(test_malformed_tables_fail_reads_not_the_process),
     };
 
+    /* TEST_FILTER=test_snap* runs those alone (cmocka's pattern). */
+    if (getenv("TEST_FILTER")) {
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
+    }
     return tests_exit_status(cmocka_run_group_tests(tests, setup, teardown));
 }

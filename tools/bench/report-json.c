@@ -317,6 +317,7 @@ static void json_engine_paths(struct jw *w, const struct job_result *r)
     jw_uint(w, "bounces", d->bounces);
     jw_uint(w, "splits", d->splits);
     jw_uint(w, "rmw_waits", d->serialising_waits);
+    jw_uint(w, "locked_lookups", d->locked_lookups);
     jw_uint(w, "submits", a->submits);
     jw_uint(w, "sq_full", a->sq_full);
     jw_uint(w, "cq_waits", a->slot_waits);

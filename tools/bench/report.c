@@ -629,11 +629,12 @@ static void normal_engine_paths(FILE *out, const struct job_result *r)
 
     fprintf(out, "  coblk        : short reads=%" PRIu64 ", short writes=%"
             PRIu64 ", resubmits=%" PRIu64 ", bounces=%" PRIu64 ", splits=%"
-            PRIu64 ", rmw waits=%" PRIu64 ", sq full=%" PRIu64
-            ", cq waits=%" PRIu64 ", cq overflows=%" PRIu64 "\n",
+            PRIu64 ", rmw waits=%" PRIu64 ", locked lookups=%" PRIu64
+            ", sq full=%" PRIu64 ", cq waits=%" PRIu64 ", cq overflows=%"
+            PRIu64 "\n",
             d->short_reads, d->short_writes, d->resubmits, d->bounces,
-            d->splits, d->serialising_waits, a->sq_full, a->slot_waits,
-            a->cq_overflows);
+            d->splits, d->serialising_waits, d->locked_lookups, a->sq_full,
+            a->slot_waits, a->cq_overflows);
 }
 
 static void normal_tail(FILE *out, const struct report_block *b)

@@ -75,6 +75,7 @@ static void engine_stats_merge(struct job_result *into,
     d->bounces += fd->bounces;
     d->splits += fd->splits;
     d->serialising_waits += fd->serialising_waits;
+    d->locked_lookups += fd->locked_lookups;
     a->submits += fa->submits;
     a->sq_full += fa->sq_full;
     a->slot_waits += fa->slot_waits;
