@@ -104,6 +104,13 @@ int aio_fixed_file_add(coblk_aio *ctx, int fd, coblk_aio *_Atomic *owner);
 /* Releases the slot from any thread; ctx must be *owner, not NULL. */
 void aio_fixed_file_remove(coblk_aio *_Atomic *owner, int index);
 
+/* Whether SQEs besides the loop's own (the notifier's read, always in
+ * flight) are handed out and not reaped. */
+static inline bool aio_busy(const coblk_aio *ctx)
+{
+    return ctx->inflight > 1;
+}
+
 /* The index of ctx's registered buffer that holds [base, base + len), or
  * -1.  From ctx's thread.  Inline: with no buffer registered, one load. */
 static inline int aio_fixed_buf_index(const coblk_aio *ctx, const void *base,
