@@ -70,6 +70,18 @@ struct coblk_dev {
     blk_stats stats;
 };
 
+/* A device's size, read once and set whole: a file under a format grows
+ * (io.c, grew()) while requests of other threads check their bounds. */
+static inline uint64_t blk_size(const struct coblk_dev *dev)
+{
+    return __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
+}
+
+static inline void blk_set_size(struct coblk_dev *dev, uint64_t size)
+{
+    __atomic_store_n(&dev->size, size, __ATOMIC_RELAXED);
+}
+
 /* A driver: one static const table per file in blk/.  The byte ranges it
  * gets are in bounds, non-empty, aligned for the device, at most
  * max_transfer bytes and at most IOV_MAX iovecs.  One exception: where the

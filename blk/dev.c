@@ -451,7 +451,7 @@ static int coroutine_fn truncate_in_coroutine(void *opaque)
     int ret = call->dev->drv->co_truncate(call->dev, call->size, call->mode);
 
     if (ret == 0) {
-        call->dev->size = call->size;
+        blk_set_size(call->dev, call->size);
     }
     return ret;
 }

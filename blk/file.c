@@ -532,10 +532,7 @@ static int coroutine_fn file_pwritev(struct coblk_dev *dev, uint64_t offset,
 {
     int rw_flags = rw_flags_of(req_flags);
 
-    /* Read once: writes of other threads may grow the file (io.c). */
-    uint64_t size = __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
-
-    if (__builtin_expect(offset + bytes > size, 0)) {
+    if (__builtin_expect(offset + bytes > blk_size(dev), 0)) {
         if (dev->growable) {
             /* A format's file: it grows (io.c records the size). */
             return file_rw(dev, true, offset, bytes, iov, iovcnt, rw_flags);

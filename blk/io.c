@@ -19,12 +19,10 @@
 
 #include "blk-int.h"
 
-/* Read once: a file under a format grows while requests of other threads
- * check their bounds (grew()). */
 static bool in_bounds(const struct coblk_dev *dev, uint64_t offset,
                       uint64_t bytes)
 {
-    uint64_t size = __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
+    uint64_t size = blk_size(dev);
 
     return offset <= size && bytes <= size - offset;
 }
@@ -289,7 +287,7 @@ static bool may_grow(const struct coblk_dev *dev, bool write, uint64_t offset,
 /* The device grew to end: concurrent writes may raise it too. */
 static void grew(struct coblk_dev *dev, uint64_t end)
 {
-    uint64_t size = __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
+    uint64_t size = blk_size(dev);
 
     while (size < end &&
            !__atomic_compare_exchange_n(&dev->size, &size, end, true,
@@ -445,7 +443,7 @@ void coroutine_fn blk_status_file_zeroes(struct coblk_dev *file,
     uint64_t host = out->host_offset;
     struct coblk_block_status fs;
 
-    if (host >= file->size) {
+    if (host >= blk_size(file)) {
         out->flags |= COBLK_BS_ZERO;        /* past the end of the file */
         return;
     }
@@ -538,7 +536,7 @@ can_start(const struct coblk_dev *dev, bool write, uint64_t offset,
 static inline __attribute__((always_inline)) int coroutine_fn
 request_rw(struct coblk_dev *dev, struct coblk_req *req, bool write)
 {
-    uint64_t sectors = dev->size / COBLK_SECTOR_SIZE;
+    uint64_t sectors = blk_size(dev) / COBLK_SECTOR_SIZE;
     uint64_t bytes;
     int ret = iov_measure(req->iov, req->iovcnt, &bytes);
 
@@ -574,7 +572,7 @@ request_rw(struct coblk_dev *dev, struct coblk_req *req, bool write)
 static int coroutine_fn request_range(struct coblk_dev *dev,
                                       struct coblk_req *req, bool zeroes)
 {
-    uint64_t sectors = dev->size / COBLK_SECTOR_SIZE;
+    uint64_t sectors = blk_size(dev) / COBLK_SECTOR_SIZE;
 
     if (req->sector > sectors || req->nr_sectors > sectors - req->sector) {
         return -EINVAL;

@@ -248,7 +248,7 @@ static int coroutine_fn raw_truncate(struct coblk_dev *dev, uint64_t size,
                   : blk_error(-ENOTSUP, "raw: %s does not change size",
                               s->child->drv->name);
     if (ret == 0) {
-        s->child->size = size;
+        blk_set_size(s->child, size);
     }
     return ret;
 }

@@ -5,7 +5,9 @@
  * lock held, so that misses of many requests overlap; requests that want
  * a slice being read wait for it.  Everything else happens under the lock
  * (qcow2_state.lock), also writing dirty slices back, which is rare on
- * the request path (evicting a dirty slice) and done in bulk by flush.
+ * the request path (evicting a dirty slice) and done in bulk by flush --
+ * but for lookups without the lock (qcow2_cache_peek, and lock.c), which
+ * read slices and note when they last used one.
  *
  * Write-back keeps the image consistent at every moment: a cache whose
  * slices point at clusters (L2) is written only after the cache that
@@ -201,6 +203,8 @@ static int coroutine_fn load(qcow2_state *s, qcow2_cache *c, uint32_t index,
     if (ret < 0) {
         return ret;
     }
+    /* Set and cleared with the lock held: a lookup without it trusts a
+     * slice not so marked (qcow2_cache_peek) while this one fills. */
     sl->loading = true;
     if (!c->keep_lock) {
         qcow2_unlock(s);

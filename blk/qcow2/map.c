@@ -89,7 +89,7 @@ static int classify(const qcow2_state *s, uint64_t offset,
     }
     if ((u->kind == QCOW2_NORMAL || u->kind == QCOW2_ZERO_ALLOC) &&
         ((cluster_host & (s->cluster_size - 1)) ||
-         cluster_host >= __atomic_load_n(&s->file->size, __ATOMIC_RELAXED))) {
+         cluster_host >= blk_size(s->file))) {
         return corrupt(report, offset, "points to data outside the image file "
                        "or inside a cluster", cluster_host);
     }
@@ -117,7 +117,7 @@ static int locate(const qcow2_state *s, const uint64_t *l1, uint32_t l1_size,
     }
     uint64_t l2_offset = __atomic_load_n(&l1[l1_index], __ATOMIC_RELAXED) &
                          QCOW2_L1E_OFFSET_MASK;
-    uint64_t file_size = __atomic_load_n(&s->file->size, __ATOMIC_RELAXED);
+    uint64_t file_size = blk_size(s->file);
     if (!l2_offset) {
         return 0;
     }
@@ -224,7 +224,7 @@ int coroutine_fn qcow2_map(qcow2_state *s, uint64_t offset, uint64_t bytes,
 bool qcow2_map_cached(qcow2_state *s, uint64_t offset, uint64_t bytes,
                       qcow2_extent *out)
 {
-    unsigned seq;
+    unsigned long seq;
 
     if (!qcow2_read_begin(s, &seq)) {
         return false;
@@ -232,7 +232,7 @@ bool qcow2_map_cached(qcow2_state *s, uint64_t offset, uint64_t bytes,
     const qcow2_l1_view *l1 = __atomic_load_n(&s->l1_view, __ATOMIC_ACQUIRE);
     uint64_t slice;
     uint32_t index;
-    bool found = l1 && locate(s, l1->table, l1->entries, offset, &slice,
+    bool found = l1 && locate(s, l1->table, l1->capacity, offset, &slice,
                               &index, false) == 0;
     const uint64_t *entries = found && slice
                                   ? qcow2_cache_peek(&s->l2_cache, slice)
@@ -251,7 +251,8 @@ void qcow2_compressed_extent(const qcow2_state *s, uint64_t desc,
     *host = desc & ((1ull << x) - 1);
     *bytes = sectors * 512 - (*host & 511);
     /* The last one may end before its last sector. */
-    if (*host < s->file->size && *bytes > s->file->size - *host) {
-        *bytes = s->file->size - *host;
+    uint64_t file_size = blk_size(s->file);
+    if (*host < file_size && *bytes > file_size - *host) {
+        *bytes = file_size - *host;
     }
 }

@@ -165,16 +165,15 @@ static int open_backing(struct coblk_dev *dev, qcow2_state *s, bool probed)
 static int load_l1(qcow2_state *s)
 {
     size_t bytes = (size_t)s->h.l1_size * 8;
+    int ret = qcow2_reserve_l1(s, s->h.l1_size);
 
-    s->l1 = malloc(bytes ? bytes : 1);
-    if (!s->l1) {
-        return blk_error(-ENOMEM, "out of memory");
+    if (ret < 0) {
+        return ret;
     }
     /* A snapshot's table may run past the end of the file (the active
      * one was checked at open). */
-    int ret = bytes ? qcow2_pread_zeroed(s->file, s->l1, bytes,
-                                         s->h.l1_offset)
-                    : 0;
+    ret = bytes ? qcow2_pread_zeroed(s->file, s->l1, bytes, s->h.l1_offset)
+                : 0;
     if (ret < 0) {
         return blk_error(ret, "qcow2: reading the L1 table: %s",
                          strerror(-ret));
@@ -182,7 +181,6 @@ static int load_l1(qcow2_state *s)
     for (uint32_t i = 0; i < s->h.l1_size; i++) {
         s->l1[i] = be64toh(s->l1[i]);
     }
-    qcow2_publish_l1(s);
     return 0;
 }
 
@@ -355,7 +353,6 @@ static void free_state(qcow2_state *s)
     free(s->backing_path);
     qcow2_header_free(&s->h);
     qcow2_free_l1_views(s);
-    free(s->l1);
     free(s);
 }
 

@@ -152,12 +152,11 @@ typedef struct qcow2_meta {
     uint64_t count;
 } qcow2_meta;
 
-/* An L1 table as a lookup without the lock may read it (lock.c): never
- * changed once published but for the table's entries, kept until close. */
+/* An L1 table's memory, as a lookup without the lock may read it
+ * (lock.c): kept until close, also once a larger one replaced it. */
 typedef struct qcow2_l1_view {
-    const uint64_t *table;              /* host order */
-    uint32_t entries;
-    bool owns_table;                    /* replaced: freed with the view */
+    uint64_t *table;                    /* host order; zeroes past l1_size */
+    uint32_t capacity;                  /* entries allocated */
     struct qcow2_l1_view *older;
 } qcow2_l1_view;
 
@@ -177,8 +176,9 @@ typedef struct qcow2_state {
     uint32_t l2_entry_bytes;            /* 8, or 16 with extended L2 */
     uint32_t l2_bits;                   /* log2 of entries per L2 table */
     uint32_t subcluster_bits;           /* == cluster_bits without ext L2 */
-    uint64_t *l1;                       /* host order */
-    qcow2_l1_view *l1_view;             /* s->l1 for lookups; NULL: none */
+    uint64_t *l1;                       /* host order: the newest view's */
+    uint32_t l1_capacity;
+    qcow2_l1_view *l1_view;             /* the newest, for lookups */
     qcow2_l1_view *l1_views;            /* every one made, newest first */
     qcow2_cache l2_cache;
     /* Refcounts (refcount.c). */
@@ -214,7 +214,7 @@ typedef struct qcow2_state {
      * Taken and dropped through qcow2_lock(), which keeps seq odd while
      * it is held (lock.c). */
     coblk_co_mutex lock;
-    unsigned seq;
+    unsigned long seq;
 } qcow2_state;
 
 /* lock.c: the image's lock, to be taken only through these. */
@@ -226,13 +226,12 @@ void coroutine_fn qcow2_wait(qcow2_state *s, coblk_co_queue *queue);
  * then, after its reads, tells whether they saw no change (false: take
  * the lock and look again).  Nothing between may yield or write but
  * through atomics. */
-bool qcow2_read_begin(qcow2_state *s, unsigned *seq);
-bool qcow2_read_valid(qcow2_state *s, unsigned seq);
-/* Makes s->l1 and s->h.l1_size, as they are now, what lookups read. */
-void qcow2_publish_l1(qcow2_state *s);
-/* Frees an L1 table s->l1 no longer is, or keeps it for the lookups that
- * may still read it until close. */
-void qcow2_retire_l1(qcow2_state *s, uint64_t *table);
+bool qcow2_read_begin(qcow2_state *s, unsigned long *seq);
+bool qcow2_read_valid(qcow2_state *s, unsigned long seq);
+/* Makes room in s->l1 for `entries` (those past s->h.l1_size zeroes): in
+ * place where there is, else in a larger table, the old one kept for
+ * lookups until close.  0 or -ENOMEM. */
+int qcow2_reserve_l1(qcow2_state *s, uint32_t entries);
 void qcow2_free_l1_views(qcow2_state *s);
 
 /* header.c: reads and checks the header of the image in file.  Returns

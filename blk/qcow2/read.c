@@ -140,7 +140,7 @@ static int coroutine_fn read_compressed(qcow2_state *s, uint64_t desc,
     uint64_t host, len;
 
     qcow2_compressed_extent(s, desc, &host, &len);
-    if (host >= s->file->size) {
+    if (host >= blk_size(s->file)) {
         return blk_error(-EIO, "qcow2: the image is corrupt: a compressed "
                          "cluster at %#" PRIx64 " lies outside the file",
                          host);

@@ -55,29 +55,31 @@ int coroutine_fn qcow2_grow_l1(qcow2_state *s, uint64_t entries)
         return blk_error(-EFBIG, "qcow2: the size needs an L1 table over "
                          "%u MiB", QCOW2_L1_MAX_BYTES >> 20);
     }
-    uint64_t *table;
+    /* Room in memory first: nothing is written if there is none. */
+    int ret = qcow2_reserve_l1(s, (uint32_t)entries);
+    if (ret < 0) {
+        return ret;
+    }
+    uint64_t *table;        /* the new table as written, big-endian */
     if (posix_memalign((void **)&table, 4096, bytes)) {
         return -ENOMEM;
     }
     memset(table, 0, bytes);
-    memcpy(table, s->l1, (size_t)s->h.l1_size * 8);
     uint64_t offset;
     bool fresh;
-    int ret = qcow2_alloc_clusters(s, clusters, &offset, &fresh);
+    ret = qcow2_alloc_clusters(s, clusters, &offset, &fresh);
     /* Counted, and written, before the header points to it. */
     if (ret == 0) {
         ret = qcow2_cache_flush(s, &s->refcount_cache);
     }
-    for (uint64_t i = 0; i < entries; i++) {
-        table[i] = htobe64(table[i]);
+    for (uint32_t i = 0; i < s->h.l1_size; i++) {
+        table[i] = htobe64(s->l1[i]);
     }
     if (ret == 0) {
         struct iovec iov = { table, bytes };
         ret = coblk_co_pwritev(s->file, offset, bytes, &iov, 1, 0);
     }
-    for (uint64_t i = 0; i < entries; i++) {
-        table[i] = be64toh(table[i]);
-    }
+    free(table);
     if (ret == 0) {
         ret = coblk_co_flush(s->file);
     }
@@ -90,17 +92,13 @@ int coroutine_fn qcow2_grow_l1(qcow2_state *s, uint64_t entries)
         ret = write_header_field(s, L1_FIELDS_OFFSET, fields, sizeof(fields));
     }
     if (ret < 0) {
-        free(table);
         return ret;
     }
     uint64_t old_offset = s->h.l1_offset;
     uint64_t old_clusters = ((uint64_t)s->h.l1_size * 8 + s->cluster_size -
                              1) >> s->h.cluster_bits;
-    qcow2_retire_l1(s, s->l1);
-    s->l1 = table;
     s->h.l1_offset = offset;
-    s->h.l1_size = (uint32_t)entries;
-    qcow2_publish_l1(s);
+    s->h.l1_size = (uint32_t)entries;   /* its new entries are zeroes */
     ret = qcow2_meta_build(s);
     if (ret == 0 && old_clusters && old_offset) {
         ret = qcow2_update_refcounts(s, old_offset, old_clusters, -1);
@@ -123,7 +121,7 @@ static int coroutine_fn grow_file(qcow2_state *s, uint64_t end,
                                      mode == COBLK_PREALLOC_METADATA
                                          ? COBLK_PREALLOC_OFF : mode);
     if (ret == 0) {
-        file->size = end;
+        blk_set_size(file, end);
     }
     return ret;
 }
@@ -321,7 +319,7 @@ static int coroutine_fn zero_backing_tail(struct coblk_dev *dev, uint64_t old,
     qcow2_state *s = dev->opaque;
     uint64_t stop = size < s->backing->size ? size : s->backing->size;
 
-    dev->size = size;
+    blk_set_size(dev, size);
     return qcow2_co_pwrite_zeroes(dev, old, stop - old, 0);
 }
 

@@ -205,6 +205,15 @@ static int coroutine_fn write_at(qcow2_state *s, uint64_t offset,
                    : 0;
 }
 
+static void swap_entries(uint64_t *a, uint64_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t = a[i];
+        a[i] = b[i];
+        b[i] = t;
+    }
+}
+
 /* Writes the active L1 table (host order) where the header says it is. */
 static int coroutine_fn write_active_l1(qcow2_state *s)
 {
@@ -625,7 +634,7 @@ static int coroutine_fn set_size(qcow2_state *s, struct coblk_dev *dev,
     int ret = size == s->h.size ? 0 : write_at(s, SIZE_OFFSET, field, 8);
     if (ret == 0) {
         s->h.size = size;
-        dev->size = size;
+        blk_set_size(dev, size);
     }
     return ret;
 }
@@ -670,21 +679,20 @@ static int coroutine_fn apply_locked(qcow2_state *s,
     if (ret == 0) {
         ret = qcow2_cache_flush(s, &s->refcount_cache);
     }
-    uint64_t *old = s->l1;
+    /* The active table takes the snapshot's entries in place (lookups
+     * without the lock go on reading the same array); l1 takes the old
+     * ones, whose references go. */
     if (ret == 0) {
-        s->l1 = l1;
+        swap_entries(s->l1, l1, s->h.l1_size);
         ret = write_active_l1(s);
         if (ret < 0) {
-            s->l1 = old;
+            swap_entries(s->l1, l1, s->h.l1_size);
         }
     }
-    if (ret < 0) {
-        free(l1);
-        return ret;
+    if (ret == 0) {
+        ret = ref_tables(s, active, l1, s->h.l1_size, -1);
     }
-    qcow2_publish_l1(s);
-    ret = ref_tables(s, active, old, s->h.l1_size, -1);
-    qcow2_retire_l1(s, old);
+    free(l1);
     if (ret == 0) {
         ret = fix_copied(s);
     }

@@ -129,9 +129,9 @@ struct coblk_dev_stats {
     uint64_t bounces;           /* misaligned for O_DIRECT: bounce buffers */
     uint64_t splits;            /* past the driver's limits: in pieces */
     uint64_t serialising_waits; /* for an overlapping read-modify-write */
-    uint64_t locked_lookups;    /* a format's reads that looked their data
-                                 * up under the image's lock: not cached, or
-                                 * the image changing at that moment */
+    uint64_t locked_lookups;    /* a format's lookups (of reads, block
+                                 * status) under the image's lock: not
+                                 * cached, or the image changing then */
 };
 
 /* Copies the device's counters into stats, of size bytes (pass

@@ -434,8 +434,9 @@ static void *read_stripes(void *opaque)
 
 /* While one thread reads data that does not change, this one allocates
  * elsewhere through a cache of four slices (so that lookups race loads
- * and evictions of the slices they walk) and grows the L1 table: every
- * read sees its own block, whichever path it took. */
+ * and evictions of the slices they walk) and grows the L1 table twice,
+ * the second time with its tables preallocated: every read sees its own
+ * block, whichever path it took. */
 static void test_lookups_race_allocations_and_evictions(void **state)
 {
     (void)state;
@@ -454,10 +455,16 @@ static void test_lookups_race_allocations_and_evictions(void **state)
     uint64_t x = 3;
     for (int i = 0; i < 4000 && !r.wrong; i++) {
         if (i == 300) {
-            assert_int_equal(coblk_truncate(r.dev, 64 << 20), 0);
+            assert_int_equal(coblk_truncate(r.dev, 32 << 20), 0);
+        } else if (i == 600) {
+            assert_int_equal(coblk_truncate_prealloc(r.dev, 64 << 20,
+                                                     COBLK_PREALLOC_METADATA),
+                             0);
         }
         x = x * 6364136223846793005ull + 1442695040888963407ull;
-        uint64_t b = 2048 + (x >> 33) % (i < 300 ? 2048 : 14336);
+        uint64_t b = 2048 + (x >> 33) % (i < 300   ? 2048
+                                         : i < 600 ? 6144
+                                                   : 14336);
         write_stripes(r.dev, b, b + 1);
     }
     r.stop = true;
