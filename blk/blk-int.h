@@ -115,6 +115,9 @@ struct blk_driver {
                                   struct coblk_req *req, bool write,
                                   uint64_t offset, uint64_t bytes,
                                   int req_flags);
+    /* With start_rw: drops a read pin a started request held (blk_req_pin);
+     * from the thread the request completes on. */
+    void (*read_unpin)(struct coblk_dev *dev, unsigned pin);
     /* Optional: NULL answers -ENOTSUP. */
     int coroutine_fn (*co_pdiscard)(struct coblk_dev *dev, uint64_t offset,
                                     uint64_t bytes);
@@ -184,6 +187,8 @@ typedef struct blk_req_private {
     /* A request its driver started: */
     aio_cqe_handler handler;    /* its CQE's */
     uint32_t bytes;             /* its length */
+    uint8_t pin;                /* the queue device's read pin + 1, or 0
+                                 * (blk_req_pin) */
 } blk_req_private;
 
 _Static_assert(sizeof(blk_req_private) <=
@@ -219,6 +224,13 @@ void blk_request_finish(struct coblk_req *req, int ret);
  * Running a transfer twice is safe: a read fills the buffer again, a
  * write writes the same bytes again. */
 void blk_request_retry(coblk_aio *ctx, struct coblk_req *req);
+
+/* For the start_rw of a queue's own device (false for any other): req
+ * holds the device's read pin `pin` (< 255) until it finishes, then
+ * drops it with the driver's read_unpin; blk_req_unpin() takes it back
+ * from a request that did not start. */
+bool blk_req_pin(struct coblk_dev *dev, struct coblk_req *req, unsigned pin);
+void blk_req_unpin(struct coblk_req *req);
 
 /* For a format or filter's start_rw: starts req as a transfer of
  * [offset, offset + bytes) of dev, one of its children, if dev can take

@@ -659,8 +659,31 @@ void coroutine_fn blk_request_co(void *opaque)
 
 void blk_request_finish(struct coblk_req *req, int ret)
 {
+    blk_req_private *p = blk_req_private_of(req);
+
+    if (p->pin) {
+        struct coblk_dev *dev = blk_queue_dev(p->queue);
+        dev->drv->read_unpin(dev, p->pin - 1u);
+        p->pin = 0;
+    }
     set_result(req, ret);
     blk_queue_request_done(req);
+}
+
+bool blk_req_pin(struct coblk_dev *dev, struct coblk_req *req, unsigned pin)
+{
+    blk_req_private *p = blk_req_private_of(req);
+
+    if (blk_queue_dev(p->queue) != dev || pin >= UINT8_MAX) {
+        return false;
+    }
+    p->pin = (uint8_t)(pin + 1);
+    return true;
+}
+
+void blk_req_unpin(struct coblk_req *req)
+{
+    blk_req_private_of(req)->pin = 0;
 }
 
 bool coroutine_fn blk_start_rw_on(struct coblk_dev *dev,

@@ -197,6 +197,7 @@ int coblk_queue_submit(struct coblk_queue *q, struct coblk_req **reqs,
         }
         blk_req_private_of(req)->queue = q;
         blk_req_private_of(req)->dev = q->dev;
+        blk_req_private_of(req)->pin = 0;
         req->status = COBLK_S_IOERR;
         req->error = -EINPROGRESS;
         coblk_co *co = coblk_co_create(blk_request_co, req);

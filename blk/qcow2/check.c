@@ -312,6 +312,19 @@ static void coroutine_fn compare_pass(struct checker *k, bool fix,
 /* The references of everything the image holds: header, active and
  * snapshot tables and data, refcount structure.  `stats`: also the
  * allocation counters, which only the first count may add to. */
+/* Clusters an open image frees once the reads that may use them end
+ * (qcow2_free_clusters) are still its own: neither leaked nor free. */
+static void count_frees_waiting(struct checker *k)
+{
+    const qcow2_frees *lists[] = { &k->s->pending, &k->s->graced };
+
+    for (unsigned l = 0; l < 2; l++) {
+        for (size_t i = 0; i < lists[l]->count; i++) {
+            count(k, lists[l]->offsets[i], k->s->cluster_size);
+        }
+    }
+}
+
 static int count_references(struct checker *k, bool stats)
 {
     qcow2_state *s = k->s;
@@ -323,6 +336,7 @@ static int count_references(struct checker *k, bool stats)
     }
     if (ret == 0) {
         count_refcount_structures(k);
+        count_frees_waiting(k);
     }
     return ret;
 }

@@ -92,6 +92,37 @@ bool qcow2_read_valid(qcow2_state *s, unsigned long seq)
     return __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq;
 }
 
+/* ---- reads in flight ---------------------------------------------------- */
+
+/* Sequentially consistent: a read either is counted before the phase it
+ * read ends (qcow2_reads_ended sees it), or looks its clusters up after
+ * the change that dropped them (and does not find them). */
+unsigned qcow2_read_pin(qcow2_state *s)
+{
+    unsigned phase = __atomic_load_n(&s->read_phase, __ATOMIC_SEQ_CST) & 1;
+
+    __atomic_fetch_add(&s->reads[phase], 1, __ATOMIC_SEQ_CST);
+    return phase;
+}
+
+void qcow2_read_unpin(qcow2_state *s, unsigned phase)
+{
+    __atomic_fetch_sub(&s->reads[phase], 1, __ATOMIC_RELEASE);
+}
+
+bool qcow2_reads_ended(qcow2_state *s, unsigned phase)
+{
+    return __atomic_load_n(&s->reads[phase], __ATOMIC_SEQ_CST) == 0;
+}
+
+unsigned qcow2_next_read_phase(qcow2_state *s)
+{
+    unsigned ended = s->read_phase & 1;
+
+    __atomic_store_n(&s->read_phase, !ended, __ATOMIC_SEQ_CST);
+    return ended;
+}
+
 /* ---- L1 tables a lookup may read -------------------------------------- */
 
 int qcow2_reserve_l1(qcow2_state *s, uint32_t entries)

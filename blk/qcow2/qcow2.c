@@ -431,6 +431,7 @@ const blk_driver blk_qcow2_driver = {
     .close = qcow2_close,
     .co_preadv = qcow2_co_preadv,
     .start_rw = qcow2_start_rw,
+    .read_unpin = qcow2_read_unpin_op,
     .co_pwritev = qcow2_co_pwritev,
     .co_flush = qcow2_co_flush,
     .co_pdiscard = qcow2_co_pdiscard,

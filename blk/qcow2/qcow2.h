@@ -160,6 +160,12 @@ typedef struct qcow2_l1_view {
     struct qcow2_l1_view *older;
 } qcow2_l1_view;
 
+/* Host clusters to free (refcount.c). */
+typedef struct qcow2_frees {
+    uint64_t *offsets;
+    size_t count, room;
+} qcow2_frees;
+
 /* A request that owns guest clusters while it runs (write.c). */
 typedef struct qcow2_inflight {
     struct qcow2_inflight *next;
@@ -191,9 +197,15 @@ typedef struct qcow2_state {
     uint64_t compressed_next;           /* where the next compressed
                                          * cluster may go, or 0 */
     /* Clusters to free once the L2 changes that dropped them are on disk
-     * (qcow2_free_clusters). */
-    uint64_t *pending_free;
-    size_t nr_pending, pending_room;
+     * and no read that may have found them there is in flight
+     * (qcow2_free_clusters): the newest in `pending`, the batch waiting
+     * for the reads of read phase graced_phase to end in `graced`. */
+    qcow2_frees pending, graced;
+    unsigned graced_phase;
+    /* Reads of this image's clusters in flight, by the read phase they
+     * began in (lock.c, qcow2_read_pin). */
+    unsigned read_phase;
+    unsigned long reads[2];
     qcow2_snapshot *snapshots;          /* h.nb_snapshots of them */
     uint64_t snapshots_bytes;           /* the table's, in the file */
     struct coblk_snapshot_info *snapshot_info;  /* for coblk_image_info */
@@ -228,6 +240,15 @@ void coroutine_fn qcow2_wait(qcow2_state *s, coblk_co_queue *queue);
  * through atomics. */
 bool qcow2_read_begin(qcow2_state *s, unsigned long *seq);
 bool qcow2_read_valid(qcow2_state *s, unsigned long seq);
+/* A read of the image's clusters: pinned before it looks them up, until
+ * its data is read; returns the pin's read phase for the unpin. */
+unsigned qcow2_read_pin(qcow2_state *s);
+void qcow2_read_unpin(qcow2_state *s, unsigned phase);
+/* Whether the reads pinned in `phase` have all ended. */
+bool qcow2_reads_ended(qcow2_state *s, unsigned phase);
+/* Starts a new read phase; returns the one before, whose reads
+ * qcow2_reads_ended() then tells of. */
+unsigned qcow2_next_read_phase(qcow2_state *s);
 /* Makes room in s->l1 for `entries` (those past s->h.l1_size zeroes): in
  * place where there is, else in a larger table, the old one kept for
  * lookups until close.  0 or -ENOMEM. */
@@ -309,10 +330,12 @@ int coroutine_fn qcow2_set_refcount(qcow2_state *s, uint64_t index,
 /* Frees `clusters` clusters from offset that an L2 change just dropped:
  * their refcounts go down only after that change is on disk, so that no
  * entry on disk ever points at a cluster counted free (nor is the cluster
- * reused before).  Lock held. */
+ * reused before), and after the reads that may have found them ended, so
+ * that none reads what a new owner wrote.  Lock held. */
 int coroutine_fn qcow2_free_clusters(qcow2_state *s, uint64_t offset,
                                      uint64_t clusters);
-/* Writes the L2 cache back, then frees what waited for it. */
+/* Writes the L2 cache back, then frees what waited for it and for the
+ * reads: at once on an image no read is using, else at a later call. */
 int coroutine_fn qcow2_free_pending(qcow2_state *s);
 /* Allocates `clusters` contiguous clusters (refcount 1); sets *offset, and
  * *fresh when they lie past the end of the file (they read as zeroes). */
@@ -455,6 +478,8 @@ int coroutine_fn qcow2_rw_part(struct coblk_dev *dev, bool write,
 int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
                                  uint64_t bytes, const struct iovec *iov,
                                  unsigned iovcnt);
+/* The driver's read_unpin: drops the pin a started read held. */
+void qcow2_read_unpin_op(struct coblk_dev *dev, unsigned pin);
 /* A queue's read of one extent, started on the device that holds it
  * (start_rw). */
 bool coroutine_fn qcow2_start_rw(struct coblk_dev *dev,

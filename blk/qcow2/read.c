@@ -187,9 +187,16 @@ static int coroutine_fn map_range(struct coblk_dev *dev, uint64_t offset,
     return ret;
 }
 
-int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
-                                 uint64_t bytes, const struct iovec *iov,
-                                 unsigned iovcnt)
+/* Whether reads of dev must pin what they read: an image open for
+ * writing may free a cluster while a read of it is in flight. */
+static bool pins_reads(const struct coblk_dev *dev)
+{
+    return !(dev->flags & COBLK_OPEN_RDONLY);
+}
+
+static int coroutine_fn read_extents(struct coblk_dev *dev, uint64_t offset,
+                                     uint64_t bytes, const struct iovec *iov,
+                                     unsigned iovcnt)
 {
     qcow2_state *s = dev->opaque;
 
@@ -228,6 +235,26 @@ int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
     return 0;
 }
 
+int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
+                                 uint64_t bytes, const struct iovec *iov,
+                                 unsigned iovcnt)
+{
+    qcow2_state *s = dev->opaque;
+
+    if (!pins_reads(dev)) {
+        return read_extents(dev, offset, bytes, iov, iovcnt);
+    }
+    unsigned pin = qcow2_read_pin(s);
+    int ret = read_extents(dev, offset, bytes, iov, iovcnt);
+    qcow2_read_unpin(s, pin);
+    return ret;
+}
+
+void qcow2_read_unpin_op(struct coblk_dev *dev, unsigned pin)
+{
+    qcow2_read_unpin(dev->opaque, pin);
+}
+
 /* A read that is one extent of the file's or the backing image's bytes
  * as they lie there goes to that device as it is, to be started there
  * (a queue's hot path, see start_rw); the rest (zeroes, compressed
@@ -241,21 +268,40 @@ bool coroutine_fn qcow2_start_rw(struct coblk_dev *dev,
     qcow2_state *s = dev->opaque;
     qcow2_extent ext;
 
-    if (write || map_range(dev, offset, bytes, &ext) < 0 ||
-        ext.bytes < bytes) {
+    if (write) {
         return false;
     }
-    switch (ext.kind) {
-    case QCOW2_NORMAL:
-        return blk_start_rw_on(s->file, req, false, ext.host, bytes,
-                               req_flags);
-    case QCOW2_UNALLOCATED:
-    case QCOW2_UNALLOCATED_ALLOC:
-        return s->backing && blk_start_rw_on(s->backing, req, false, offset,
-                                             bytes, req_flags);
-    default:
-        return false;
+    /* Pinned before the lookup, held by the request until it finishes
+     * (or the coroutine path pins it itself). */
+    bool pin = pins_reads(dev);
+    unsigned phase = pin ? qcow2_read_pin(s) : 0;
+    bool started = false;
+    if (map_range(dev, offset, bytes, &ext) == 0 && ext.bytes >= bytes) {
+        switch (ext.kind) {
+        case QCOW2_NORMAL:
+            started = (!pin || blk_req_pin(dev, req, phase)) &&
+                      blk_start_rw_on(s->file, req, false, ext.host, bytes,
+                                      req_flags);
+            if (started) {
+                return true;
+            }
+            break;
+        case QCOW2_UNALLOCATED:
+        case QCOW2_UNALLOCATED_ALLOC:
+            /* The backing image's: no cluster of this one to keep. */
+            started = s->backing &&
+                      blk_start_rw_on(s->backing, req, false, offset, bytes,
+                                      req_flags);
+            break;
+        default:
+            break;
+        }
     }
+    if (pin) {
+        blk_req_unpin(req);
+        qcow2_read_unpin(s, phase);
+    }
+    return started;
 }
 
 /* Whether the image looks preallocated: it counts clearly more clusters in

@@ -61,9 +61,11 @@ void qcow2_refcount_close(qcow2_state *s)
 {
     qcow2_cache_free(&s->refcount_cache);
     free(s->reftable);
-    free(s->pending_free);
+    free(s->pending.offsets);
+    free(s->graced.offsets);
     s->reftable = NULL;
-    s->pending_free = NULL;
+    s->pending = (qcow2_frees){ 0 };
+    s->graced = (qcow2_frees){ 0 };
 }
 
 /* ---- entries of any width ---------------------------------------------------- */
@@ -501,17 +503,43 @@ int coroutine_fn qcow2_update_refcounts(qcow2_state *s, uint64_t offset,
 /* Pending frees past which they are applied at once, not at a flush. */
 #define PENDING_MAX 4096u
 
+/* Frees the graced batch if the reads that may use its clusters ended. */
+static int coroutine_fn free_graced(qcow2_state *s)
+{
+    if (!s->graced.count || !qcow2_reads_ended(s, s->graced_phase)) {
+        return 0;
+    }
+    qcow2_frees *g = &s->graced;
+    for (size_t i = 0; i < g->count; i++) {
+        int ret = qcow2_update_refcounts(s, g->offsets[i], 1, -1);
+        if (ret < 0) {
+            /* The rest is tried again at the next call. */
+            memmove(g->offsets, g->offsets + i, (g->count - i) * 8);
+            g->count -= i;
+            return ret;
+        }
+    }
+    g->count = 0;
+    return 0;
+}
+
 int coroutine_fn qcow2_free_pending(qcow2_state *s)
 {
-    if (!s->nr_pending) {
+    if (!s->pending.count && !s->graced.count) {
         return 0;
     }
     int ret = qcow2_cache_flush(s, &s->l2_cache);
-    for (size_t i = 0; ret == 0 && i < s->nr_pending; i++) {
-        ret = qcow2_update_refcounts(s, s->pending_free[i], 1, -1);
-    }
     if (ret == 0) {
-        s->nr_pending = 0;
+        ret = free_graced(s);
+    }
+    /* The pending batch waits for the reads begun until now: those of
+     * the phase that ends here. */
+    if (ret == 0 && !s->graced.count && s->pending.count) {
+        qcow2_frees batch = s->pending;
+        s->pending = s->graced;
+        s->graced = batch;
+        s->graced_phase = qcow2_next_read_phase(s);
+        ret = free_graced(s);
     }
     return ret;
 }
@@ -519,20 +547,23 @@ int coroutine_fn qcow2_free_pending(qcow2_state *s)
 int coroutine_fn qcow2_free_clusters(qcow2_state *s, uint64_t offset,
                                      uint64_t clusters)
 {
+    qcow2_frees *p = &s->pending;
+
     for (uint64_t i = 0; i < clusters; i++) {
-        if (s->nr_pending == s->pending_room) {
-            size_t room = s->pending_room ? s->pending_room * 2 : 64;
-            uint64_t *grown = realloc(s->pending_free,
-                                      room * sizeof(*grown));
+        if (p->count == p->room) {
+            size_t room = p->room ? p->room * 2 : 64;
+            uint64_t *grown = realloc(p->offsets, room * sizeof(*grown));
             if (!grown) {
                 return -ENOMEM;
             }
-            s->pending_free = grown;
-            s->pending_room = room;
+            p->offsets = grown;
+            p->room = room;
         }
-        s->pending_free[s->nr_pending++] = offset + (i << s->h.cluster_bits);
+        p->offsets[p->count++] = offset + (i << s->h.cluster_bits);
     }
-    return s->nr_pending > PENDING_MAX ? qcow2_free_pending(s) : 0;
+    bool can_free = !s->graced.count ||
+                    qcow2_reads_ended(s, s->graced_phase);
+    return p->count > PENDING_MAX && can_free ? qcow2_free_pending(s) : 0;
 }
 
 int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,

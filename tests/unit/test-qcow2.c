@@ -306,6 +306,17 @@ static uint64_t locked_lookups(struct coblk_dev *dev)
     return stats.locked_lookups;
 }
 
+/* Runs one request on q and waits for it. */
+static void run_one(struct coblk_queue *q, struct coblk_req *req)
+{
+    struct coblk_req *done;
+
+    assert_int_equal(coblk_queue_submit(q, &req, 1), 1);
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, -1), 1);
+    assert_ptr_equal(done, req);
+    assert_int_equal(req->status, COBLK_S_OK);
+}
+
 /* Block b of the striped image: its index, then its index's low byte. */
 static void stripe_block(uint8_t *buf, size_t bytes, uint64_t b)
 {
@@ -384,7 +395,7 @@ struct stripe_reader {
     uint64_t blocks;
     _Atomic bool stop;
     unsigned long reads;
-    bool wrong;
+    _Atomic bool wrong;
     uint64_t wrong_block;
 };
 
@@ -434,9 +445,9 @@ static void *read_stripes(void *opaque)
 
 /* While one thread reads data that does not change, this one allocates
  * elsewhere through a cache of four slices (so that lookups race loads
- * and evictions of the slices they walk) and grows the L1 table twice,
- * the second time with its tables preallocated: every read sees its own
- * block, whichever path it took. */
+ * and evictions of the slices they walk), grows the L1 table twice (the
+ * second time with its tables preallocated) and discards, flushing the
+ * frees: every read sees its own block, whichever path it took. */
 static void test_lookups_race_allocations_and_evictions(void **state)
 {
     (void)state;
@@ -450,6 +461,8 @@ static void test_lookups_race_allocations_and_evictions(void **state)
     assert_int_equal(coblk_dev_open(spec, 0, &r.dev), 0);
     write_stripes(r.dev, 0, r.blocks);
 
+    struct coblk_queue *frees;
+    assert_int_equal(coblk_queue_new(r.dev, 1, NULL, &frees), 0);
     pthread_t reader;
     assert_int_equal(pthread_create(&reader, NULL, read_stripes, &r), 0);
     uint64_t x = 3;
@@ -466,9 +479,17 @@ static void test_lookups_race_allocations_and_evictions(void **state)
                                          : i < 600 ? 6144
                                                    : 14336);
         write_stripes(r.dev, b, b + 1);
+        if (i % 250 == 249) {
+            /* Freed while the reader's reads hold their pins. */
+            run_one(frees, &(struct coblk_req){ .type = COBLK_REQ_DISCARD,
+                                                .sector = (b & ~15ull) * 8,
+                                                .nr_sectors = 16 * 8 });
+            run_one(frees, &(struct coblk_req){ .type = COBLK_REQ_FLUSH });
+        }
     }
     r.stop = true;
     assert_int_equal(pthread_join(reader, NULL), 0);
+    coblk_queue_free(frees);
     if (r.wrong) {
         print_error("block %" PRIu64 " read wrong after %lu reads\n",
                     r.wrong_block, r.reads);
@@ -479,6 +500,107 @@ static void test_lookups_race_allocations_and_evictions(void **state)
     if (have_qemu) {
         sh("qemu-img check -q race.qcow2");
     }
+}
+
+/* A read that found its cluster, and is slow to read it (blkdebug holds
+ * it back), while a discard frees the cluster, a flush lets the free
+ * happen and a write allocates: the write does not get that cluster
+ * before the read is done, so the read returns its own data or zeroes,
+ * never what the write wrote; a check meanwhile finds no leak. */
+static void test_read_in_flight_keeps_its_cluster(void **state)
+{
+    (void)state;
+    sh("rm -f pin.qcow2");
+    assert_int_equal(coblk_create("qcow2", path_of("pin.qcow2"), 1 << 20,
+                                  NULL), 0);
+    char spec[400];
+    snprintf(spec, sizeof(spec), "qcow2:%s", path_of("pin.qcow2"));
+    struct coblk_dev *dev;
+    static uint8_t old[65536], new[65536], got[65536];
+    memset(old, 0xaa, sizeof(old));
+    memset(new, 0xbb, sizeof(new));
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    assert_int_equal(coblk_pwrite(dev, old, sizeof(old), 0), 0);
+    struct coblk_block_status bs;
+    assert_int_equal(coblk_block_status(dev, 0, 65536, &bs), 0);
+    assert_true(bs.flags & COBLK_BS_OFFSET_VALID);
+    assert_int_equal(coblk_dev_close(dev), 0);
+
+    snprintf(spec, sizeof(spec),
+             "qcow2:blkdebug:event=read,offset=%" PRIu64 ",len=65536,"
+             "delay-ns=300000000,once:file:%s", bs.host_offset,
+             path_of("pin.qcow2"));
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    struct coblk_queue *q;
+    assert_int_equal(coblk_queue_new(dev, 4, NULL, &q), 0);
+    struct iovec read_iov = { got, sizeof(got) };
+    struct coblk_req read = { .type = COBLK_REQ_IN, .iov = &read_iov,
+                              .iovcnt = 1, .sector = 0 };
+    struct coblk_req *ptr = &read;
+    assert_int_equal(coblk_queue_submit(q, &ptr, 1), 1);
+
+    run_one(q, &(struct coblk_req){ .type = COBLK_REQ_DISCARD, .sector = 0,
+                                    .nr_sectors = 128 });
+    run_one(q, &(struct coblk_req){ .type = COBLK_REQ_FLUSH });
+    struct iovec write_iov = { new, sizeof(new) };
+    run_one(q, &(struct coblk_req){ .type = COBLK_REQ_OUT,
+                                    .iov = &write_iov, .iovcnt = 1,
+                                    .sector = 128 });
+    /* The cluster waiting to be freed is the image's still: no leak to
+     * repair (and so no refcount to take twice). */
+    struct coblk_check check = { .repair = COBLK_CHECK_REPAIR_LEAKS };
+    assert_int_equal(coblk_check(dev, &check, sizeof(check)), 0);
+    assert_int_equal(check.leaks, 0);
+    assert_int_equal(check.corruptions, 0);
+    struct coblk_req *done;
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, -1), 1);
+    assert_ptr_equal(done, &read);
+    assert_int_equal(read.status, COBLK_S_OK);
+    for (size_t i = 0; i < sizeof(got); i++) {
+        if (got[i] != 0xaa && got[i] != 0) {
+            print_error("byte %zu read %#x: the write's data\n", i, got[i]);
+            fail();
+        }
+    }
+    coblk_queue_free(q);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    if (have_qemu) {
+        /* The free happened after all, at close: no leak. */
+        sh("qemu-img check -q pin.qcow2");
+    }
+}
+
+/* Reads through a queue (started on the file, each holding the pin it
+ * took until its completion) let go: after them a discard and a flush
+ * free the cluster, and the next allocation takes it again. */
+static void test_reads_done_let_frees_happen(void **state)
+{
+    (void)state;
+    sh("rm -f free.qcow2");
+    assert_int_equal(coblk_create("qcow2", path_of("free.qcow2"), 1 << 20,
+                                  NULL), 0);
+    char spec[300];
+    snprintf(spec, sizeof(spec), "qcow2:%s", path_of("free.qcow2"));
+    struct coblk_dev *dev;
+    static uint8_t data[65536];
+    memset(data, 0x5c, sizeof(data));
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    assert_int_equal(coblk_pwrite(dev, data, sizeof(data), 0), 0);
+    struct coblk_block_status first, second;
+    assert_int_equal(coblk_block_status(dev, 0, 65536, &first), 0);
+    free(read_device_queued(dev, 65536));
+    free(read_device(dev, &(size_t){ 0 }));
+
+    struct coblk_queue *q;
+    assert_int_equal(coblk_queue_new(dev, 1, NULL, &q), 0);
+    run_one(q, &(struct coblk_req){ .type = COBLK_REQ_DISCARD, .sector = 0,
+                                    .nr_sectors = 128 });
+    run_one(q, &(struct coblk_req){ .type = COBLK_REQ_FLUSH });
+    coblk_queue_free(q);
+    assert_int_equal(coblk_pwrite(dev, data, sizeof(data), 65536), 0);
+    assert_int_equal(coblk_block_status(dev, 65536, 65536, &second), 0);
+    assert_int_equal(second.host_offset, first.host_offset);
+    assert_int_equal(coblk_dev_close(dev), 0);
 }
 
 /* ---- backing chains ------------------------------------------------------------------ */
@@ -2704,6 +2826,8 @@ int main(void)
         cmocka_unit_test(test_queue_reads_at_depth_through_a_tiny_cache),
         cmocka_unit_test(test_cached_reads_take_no_lock),
         cmocka_unit_test(test_lookups_race_allocations_and_evictions),
+        cmocka_unit_test(test_read_in_flight_keeps_its_cluster),
+        cmocka_unit_test(test_reads_done_let_frees_happen),
         cmocka_unit_test(test_backing_chain_reads_through_every_layer),
         cmocka_unit_test(test_queue_read_of_a_shrunk_file_runs_again),
         cmocka_unit_test(test_backing_smaller_and_raw),
