@@ -674,7 +674,7 @@ bool blk_req_pin(struct coblk_dev *dev, struct coblk_req *req, unsigned pin)
 {
     blk_req_private *p = blk_req_private_of(req);
 
-    if (blk_queue_dev(p->queue) != dev || pin >= UINT8_MAX) {
+    if (blk_queue_dev(p->queue) != dev) {
         return false;
     }
     p->pin = (uint8_t)(pin + 1);

@@ -309,9 +309,6 @@ static void coroutine_fn compare_pass(struct checker *k, bool fix,
     }
 }
 
-/* The references of everything the image holds: header, active and
- * snapshot tables and data, refcount structure.  `stats`: also the
- * allocation counters, which only the first count may add to. */
 /* Clusters an open image frees once the reads that may use them end
  * (qcow2_free_clusters) are still its own: neither leaked nor free. */
 static void count_frees_waiting(struct checker *k)
@@ -325,6 +322,10 @@ static void count_frees_waiting(struct checker *k)
     }
 }
 
+/* The references of everything the image holds: header, active and
+ * snapshot tables and data, refcount structure, clusters waiting to be
+ * freed.  `stats`: also the
+ * allocation counters, which only the first count may add to. */
 static int count_references(struct checker *k, bool stats)
 {
     qcow2_state *s = k->s;

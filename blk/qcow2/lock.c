@@ -94,15 +94,22 @@ bool qcow2_read_valid(qcow2_state *s, unsigned long seq)
 
 /* ---- reads in flight ---------------------------------------------------- */
 
-/* Sequentially consistent: a read either is counted before the phase it
- * read ends (qcow2_reads_ended sees it), or looks its clusters up after
- * the change that dropped them (and does not find them). */
+/* Counted in the phase that is current once counted: a phase that ends
+ * later sees the read (qcow2_reads_ended), and changes made before an
+ * earlier one ended (clusters dropped) are visible to its lookup, which
+ * read that phase's start.  A phase that ended between the load and the
+ * count would see neither: the count is taken back, and the read tries
+ * the new phase.  Sequentially consistent throughout. */
 unsigned qcow2_read_pin(qcow2_state *s)
 {
-    unsigned phase = __atomic_load_n(&s->read_phase, __ATOMIC_SEQ_CST) & 1;
-
-    __atomic_fetch_add(&s->reads[phase], 1, __ATOMIC_SEQ_CST);
-    return phase;
+    for (;;) {
+        unsigned phase = __atomic_load_n(&s->read_phase, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&s->reads[phase & 1], 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&s->read_phase, __ATOMIC_SEQ_CST) == phase) {
+            return phase & 1;
+        }
+        __atomic_fetch_sub(&s->reads[phase & 1], 1, __ATOMIC_SEQ_CST);
+    }
 }
 
 void qcow2_read_unpin(qcow2_state *s, unsigned phase)
@@ -117,10 +124,12 @@ bool qcow2_reads_ended(qcow2_state *s, unsigned phase)
 
 unsigned qcow2_next_read_phase(qcow2_state *s)
 {
-    unsigned ended = s->read_phase & 1;
+    unsigned ended = s->read_phase;
 
-    __atomic_store_n(&s->read_phase, !ended, __ATOMIC_SEQ_CST);
-    return ended;
+    /* Counted on, not flipped: a read that loaded the phase before can
+     * tell it changed even if it changed twice. */
+    __atomic_store_n(&s->read_phase, ended + 1, __ATOMIC_SEQ_CST);
+    return ended & 1;
 }
 
 /* ---- L1 tables a lookup may read -------------------------------------- */

@@ -348,6 +348,7 @@ static void free_state(qcow2_state *s)
     }
     qcow2_cache_free(&s->l2_cache);
     qcow2_refcount_close(s);
+    qcow2_frees_close(s);
     qcow2_meta_free(s);
     qcow2_free_snapshots(s);
     free(s->backing_path);

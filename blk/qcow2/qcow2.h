@@ -202,9 +202,9 @@ typedef struct qcow2_state {
      * for the reads of read phase graced_phase to end in `graced`. */
     qcow2_frees pending, graced;
     unsigned graced_phase;
-    /* Reads of this image's clusters in flight, by the read phase they
-     * began in (lock.c, qcow2_read_pin). */
-    unsigned read_phase;
+    /* Reads of this image's clusters in flight, by the parity of the read
+     * phase they began in (lock.c, qcow2_read_pin). */
+    unsigned read_phase;                /* counts up */
     unsigned long reads[2];
     qcow2_snapshot *snapshots;          /* h.nb_snapshots of them */
     uint64_t snapshots_bytes;           /* the table's, in the file */
@@ -337,6 +337,9 @@ int coroutine_fn qcow2_free_clusters(qcow2_state *s, uint64_t offset,
 /* Writes the L2 cache back, then frees what waited for it and for the
  * reads: at once on an image no read is using, else at a later call. */
 int coroutine_fn qcow2_free_pending(qcow2_state *s);
+/* Forgets what waits to be freed (closing: freed at the last flush, or
+ * leaked). */
+void qcow2_frees_close(qcow2_state *s);
 /* Allocates `clusters` contiguous clusters (refcount 1); sets *offset, and
  * *fresh when they lie past the end of the file (they read as zeroes). */
 int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,

@@ -271,37 +271,28 @@ bool coroutine_fn qcow2_start_rw(struct coblk_dev *dev,
     if (write) {
         return false;
     }
-    /* Pinned before the lookup, held by the request until it finishes
-     * (or the coroutine path pins it itself). */
-    bool pin = pins_reads(dev);
-    unsigned phase = pin ? qcow2_read_pin(s) : 0;
-    bool started = false;
-    if (map_range(dev, offset, bytes, &ext) == 0 && ext.bytes >= bytes) {
-        switch (ext.kind) {
-        case QCOW2_NORMAL:
-            started = (!pin || blk_req_pin(dev, req, phase)) &&
-                      blk_start_rw_on(s->file, req, false, ext.host, bytes,
-                                      req_flags);
-            if (started) {
-                return true;
-            }
-            break;
-        case QCOW2_UNALLOCATED:
-        case QCOW2_UNALLOCATED_ALLOC:
-            /* The backing image's: no cluster of this one to keep. */
-            started = s->backing &&
-                      blk_start_rw_on(s->backing, req, false, offset, bytes,
-                                      req_flags);
-            break;
-        default:
-            break;
+    /* Pinned before the lookup; a read of this image's clusters holds the
+     * pin until it finishes (the coroutine path pins its own). */
+    bool pinning = pins_reads(dev);
+    unsigned phase = pinning ? qcow2_read_pin(s) : 0;
+    bool mapped = map_range(dev, offset, bytes, &ext) == 0 &&
+                  ext.bytes >= bytes;
+    if (mapped && ext.kind == QCOW2_NORMAL &&
+        (!pinning || blk_req_pin(dev, req, phase))) {
+        if (blk_start_rw_on(s->file, req, false, ext.host, bytes,
+                            req_flags)) {
+            return true;
         }
-    }
-    if (pin) {
         blk_req_unpin(req);
+    }
+    if (pinning) {
         qcow2_read_unpin(s, phase);
     }
-    return started;
+    /* The backing image's bytes: no cluster of this image to keep. */
+    return mapped && s->backing &&
+           (ext.kind == QCOW2_UNALLOCATED ||
+            ext.kind == QCOW2_UNALLOCATED_ALLOC) &&
+           blk_start_rw_on(s->backing, req, false, offset, bytes, req_flags);
 }
 
 /* Whether the image looks preallocated: it counts clearly more clusters in

@@ -61,9 +61,13 @@ void qcow2_refcount_close(qcow2_state *s)
 {
     qcow2_cache_free(&s->refcount_cache);
     free(s->reftable);
+    s->reftable = NULL;
+}
+
+void qcow2_frees_close(qcow2_state *s)
+{
     free(s->pending.offsets);
     free(s->graced.offsets);
-    s->reftable = NULL;
     s->pending = (qcow2_frees){ 0 };
     s->graced = (qcow2_frees){ 0 };
 }
@@ -513,9 +517,11 @@ static int coroutine_fn free_graced(qcow2_state *s)
     for (size_t i = 0; i < g->count; i++) {
         int ret = qcow2_update_refcounts(s, g->offsets[i], 1, -1);
         if (ret < 0) {
-            /* The rest is tried again at the next call. */
-            memmove(g->offsets, g->offsets + i, (g->count - i) * 8);
-            g->count -= i;
+            /* That one is left allocated (a leak, which check repairs);
+             * the rest is tried again at the next call. */
+            g->count -= i + 1;
+            memmove(g->offsets, g->offsets + i + 1,
+                    g->count * sizeof(*g->offsets));
             return ret;
         }
     }

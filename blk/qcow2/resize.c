@@ -222,15 +222,17 @@ static int coroutine_fn preallocate_table(qcow2_state *s, uint64_t from,
         return ret;
     }
     uint64_t run_end = host + (n << s->h.cluster_bits);
-    uint64_t inside_end = run_end < s->file->size ? run_end : s->file->size;
+    uint64_t file_size = blk_size(s->file);
+    uint64_t inside_end = run_end < file_size ? run_end : file_size;
     ret = host < inside_end ? zero_host(s, host, inside_end - host, mode)
                             : 0;
-    if (ret == 0 && run_end > s->file->size) {
+    if (ret == 0 && run_end > file_size) {
         ret = grow_file(s, run_end, mode);
     }
     if (ret < 0) {
-        /* No entry names the run yet: it goes back (no leak). */
-        qcow2_free_clusters(s, host, n);
+        /* No entry names the run yet, no read can use it: it goes back
+         * at once (no leak). */
+        qcow2_update_refcounts(s, host, n, -1);
         return ret;
     }
     for (uint64_t c = begin; c < end && ret == 0; c += s->cluster_size) {

@@ -101,6 +101,26 @@ static int coroutine_fn check_headroom(qcow2_state *s, uint64_t offset,
 
 /* Adds delta to the refcounts of the data one L2 entry points to; delta
  * 0 only checks they can count one more. */
+/* Drops a reference to each of `clusters` data clusters from first;
+ * those it frees wait for the reads that may be using them (qcow2_free_
+ * clusters): a reference an apply drops is the active image's. */
+static int coroutine_fn unref_data(qcow2_state *s, uint64_t first,
+                                   uint64_t clusters)
+{
+    for (uint64_t i = 0; i < clusters; i++) {
+        uint64_t at = first + (i << s->h.cluster_bits), refcount;
+        int ret = qcow2_get_refcount(s, at, &refcount);
+        if (ret == 0) {
+            ret = refcount == 1 ? qcow2_free_clusters(s, at, 1)
+                                : qcow2_update_refcounts(s, at, 1, -1);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
 static int coroutine_fn ref_entry(qcow2_state *s, uint64_t e, int delta)
 {
     uint64_t first, clusters;
@@ -109,8 +129,9 @@ static int coroutine_fn ref_entry(qcow2_state *s, uint64_t e, int delta)
     if (ret < 0 || !clusters) {
         return ret;
     }
-    return delta ? qcow2_update_refcounts(s, first, clusters, delta)
-                 : check_headroom(s, first, clusters);
+    return delta > 0 ? qcow2_update_refcounts(s, first, clusters, delta)
+           : delta < 0 ? unref_data(s, first, clusters)
+                       : check_headroom(s, first, clusters);
 }
 
 /* Adds delta (+1 or -1) to the refcounts of everything the L1 table l1
