@@ -9,7 +9,8 @@
  * refcount block is not where a block can be, a repair of errors rebuilds
  * the whole refcount structure (rebuild.c) and counts again.
  *
- * The whole check runs under the image's lock, on metadata written back
+ * The whole check runs under the image's lock, owning every guest
+ * cluster (after the writes that own any), on metadata written back
  * first: requests wait meanwhile, and nothing changes under it.
  */
 #include "config.h"
@@ -595,25 +596,42 @@ int coroutine_fn qcow2_co_check(struct coblk_dev *dev,
     return qcow2_check_image(dev->opaque, check);
 }
 
+/* The check's memory, for the file as it is now. */
+static int make_checker(qcow2_state *s, struct checker *k)
+{
+    k->nb_clusters = (blk_size(s->file) + s->cluster_size - 1) >>
+                     s->h.cluster_bits;
+    if (k->nb_clusters > CHECK_MAX_CLUSTERS) {
+        return blk_error(-EFBIG, "qcow2: %" PRIu64 " clusters are too many "
+                         "to check in memory", k->nb_clusters);
+    }
+    k->refs = calloc(k->nb_clusters + 1, sizeof(*k->refs));
+    if (!k->refs ||
+        posix_memalign((void **)&k->table, 4096, s->cluster_size)) {
+        free(k->refs);
+        k->refs = NULL;
+        return blk_error(-ENOMEM, "qcow2: out of memory for the check");
+    }
+    return 0;
+}
+
 int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check)
 {
     struct checker k = { .s = s, .c = check };
 
     check->total_clusters = (s->h.size + s->cluster_size - 1) >>
                             s->h.cluster_bits;
-    k.nb_clusters = (s->file->size + s->cluster_size - 1) >>
-                    s->h.cluster_bits;
-    if (k.nb_clusters > CHECK_MAX_CLUSTERS) {
-        return blk_error(-EFBIG, "qcow2: %" PRIu64 " clusters are too many "
-                         "to check in memory", k.nb_clusters);
-    }
-    k.refs = calloc(k.nb_clusters + 1, sizeof(*k.refs));
-    if (!k.refs || posix_memalign((void **)&k.table, 4096, s->cluster_size)) {
-        free(k.refs);
-        return blk_error(-ENOMEM, "qcow2: out of memory for the check");
-    }
     qcow2_lock(s);
-    int ret = qcow2_flush_metadata(s);
+    /* A write that allocated, and dropped the lock to write its data,
+     * holds clusters no entry names yet: counted now, they would look
+     * leaked, and a repair would free them under it.  Its data may grow
+     * the file: measured after. */
+    qcow2_inflight all;
+    qcow2_own_all(s, &all);
+    int ret = make_checker(s, &k);
+    if (ret == 0) {
+        ret = qcow2_flush_metadata(s);
+    }
     if (ret == 0) {
         ret = run_check(&k);
     }
@@ -625,6 +643,7 @@ int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check)
     if (ret == 0 && check->repair) {
         ret = clear_corrupt(s, check);
     }
+    qcow2_release(s, &all);
     qcow2_unlock(s);
     free(k.refs);
     free(k.table);

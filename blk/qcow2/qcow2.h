@@ -435,6 +435,9 @@ int coroutine_fn qcow2_unref_entry(qcow2_state *s, uint64_t e);
  * held.  -EIO once the image is found corrupt. */
 int coroutine_fn qcow2_own_exclusive(qcow2_state *s, qcow2_inflight *mine,
                                      uint64_t begin, uint64_t end);
+/* Owns every guest cluster, after the requests that own any, also on an
+ * image found corrupt (check repairs it); lock held. */
+void coroutine_fn qcow2_own_all(qcow2_state *s, qcow2_inflight *mine);
 /* Ends an ownership (qcow2_own_exclusive(), or a write's own). */
 void qcow2_release(qcow2_state *s, qcow2_inflight *mine);
 

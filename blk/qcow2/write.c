@@ -658,19 +658,32 @@ static int coroutine_fn empty_clusters(qcow2_state *s, uint64_t begin,
     return 0;
 }
 
-int coroutine_fn qcow2_own_exclusive(qcow2_state *s, inflight *mine,
-                                     uint64_t begin, uint64_t end)
+/* Waits until no request owns any of [begin, end). */
+static void coroutine_fn wait_owners(qcow2_state *s, uint64_t begin,
+                                     uint64_t end)
 {
     inflight *r;
 
     while ((r = conflict(s, begin, end, true))) {
         qcow2_wait(s, &r->waiters);
     }
+}
+
+int coroutine_fn qcow2_own_exclusive(qcow2_state *s, inflight *mine,
+                                     uint64_t begin, uint64_t end)
+{
+    wait_owners(s, begin, end);
     if (s->corrupt) {
         return refuse_corrupt();
     }
     own(s, mine, begin, end, true);
     return 0;
+}
+
+void coroutine_fn qcow2_own_all(qcow2_state *s, inflight *mine)
+{
+    wait_owners(s, 0, UINT64_MAX);
+    own(s, mine, 0, UINT64_MAX, true);
 }
 
 int coroutine_fn qcow2_empty_range(qcow2_state *s, uint64_t begin,

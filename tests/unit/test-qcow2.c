@@ -588,6 +588,60 @@ static void test_read_in_flight_keeps_its_cluster(void **state)
     assert_read_outlives_discard("pin.qcow2", 0xaa);
 }
 
+/* A check with repair while an allocating write, held back by blkdebug,
+ * writes its data into a cluster freed before: the cluster it allocated
+ * is no leak to repair, and the image stays sound (a repair that freed
+ * it would leave the write's entry pointing at a free cluster). */
+static void test_check_waits_for_allocating_writes(void **state)
+{
+    (void)state;
+    make_image_of("alloc.qcow2", 0x3c);
+    char spec[300];
+    snprintf(spec, sizeof(spec), "qcow2:%s", path_of("alloc.qcow2"));
+    struct coblk_dev *dev;
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    static uint8_t data[65536];
+    memset(data, 0x3c, sizeof(data));
+    assert_int_equal(coblk_pwrite(dev, data, sizeof(data), 65536), 0);
+    struct coblk_block_status bs;
+    assert_int_equal(coblk_block_status(dev, 0, 65536, &bs), 0);
+    struct coblk_queue *q;
+    assert_int_equal(coblk_queue_new(dev, 1, NULL, &q), 0);
+    run_one(q, &(struct coblk_req){ .type = COBLK_REQ_DISCARD, .sector = 0,
+                                    .nr_sectors = 128 });
+    coblk_queue_free(q);
+    assert_int_equal(coblk_dev_close(dev), 0);
+
+    snprintf(spec, sizeof(spec),
+             "qcow2:blkdebug:event=write,offset=%" PRIu64 ",len=65536,"
+             "delay-ns=300000000,once:file:%s", bs.host_offset,
+             path_of("alloc.qcow2"));
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    assert_int_equal(coblk_queue_new(dev, 1, NULL, &q), 0);
+    struct iovec iov = { data, sizeof(data) };
+    struct coblk_req write = { .type = COBLK_REQ_OUT, .iov = &iov,
+                               .iovcnt = 1, .sector = 256 };
+    struct coblk_req *ptr = &write, *done;
+    assert_int_equal(coblk_queue_submit(q, &ptr, 1), 1);
+    /* The write runs (the queue's requests run while it is reaped) and
+     * waits in blkdebug, its cluster allocated. */
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, 20), 0);
+    struct coblk_check check = { .repair = COBLK_CHECK_REPAIR_LEAKS };
+    assert_int_equal(coblk_check(dev, &check, sizeof(check)), 0);
+    assert_int_equal(check.leaks, 0);
+    assert_int_equal(check.corruptions, 0);
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, -1), 1);
+    assert_int_equal(write.status, COBLK_S_OK);
+    coblk_queue_free(q);
+    struct coblk_block_status now;
+    assert_int_equal(coblk_block_status(dev, 131072, 65536, &now), 0);
+    assert_int_equal(now.host_offset, bs.host_offset);  /* it was reused */
+    assert_int_equal(coblk_dev_close(dev), 0);
+    if (have_qemu) {
+        sh("qemu-img check -q alloc.qcow2");
+    }
+}
+
 /* Reads through a queue (started on the file, each holding the pin it
  * took until its completion) let go: after them a discard and a flush
  * free the cluster, and the next allocation takes it again. */
@@ -2846,6 +2900,7 @@ int main(void)
         cmocka_unit_test(test_lookups_race_allocations_and_evictions),
         cmocka_unit_test(test_read_in_flight_keeps_its_cluster),
         cmocka_unit_test(test_reads_done_let_frees_happen),
+        cmocka_unit_test(test_check_waits_for_allocating_writes),
         cmocka_unit_test(test_backing_chain_reads_through_every_layer),
         cmocka_unit_test(test_queue_read_of_a_shrunk_file_runs_again),
         cmocka_unit_test(test_backing_smaller_and_raw),
