@@ -368,6 +368,22 @@ static int coroutine_fn blkdebug_pwrite_zeroes(struct coblk_dev *dev,
                                             req_flags);
 }
 
+/* Faults are for requests: a size change goes straight through. */
+static int coroutine_fn blkdebug_truncate(struct coblk_dev *dev, uint64_t size,
+                                          enum coblk_prealloc mode)
+{
+    struct coblk_dev *child = ((blkdebug_state *)dev->opaque)->child;
+    int ret = child->drv->co_truncate
+                  ? child->drv->co_truncate(child, size, mode)
+                  : blk_error(-ENOTSUP, "blkdebug: %s does not change size",
+                              child->drv->name);
+
+    if (ret == 0) {
+        blk_set_size(child, size);
+    }
+    return ret;
+}
+
 const blk_driver blk_blkdebug_driver = {
     .name = "blkdebug",
     .filter = true,
@@ -378,4 +394,5 @@ const blk_driver blk_blkdebug_driver = {
     .co_flush = blkdebug_flush,
     .co_pdiscard = blkdebug_pdiscard,
     .co_pwrite_zeroes = blkdebug_pwrite_zeroes,
+    .co_truncate = blkdebug_truncate,
 };

@@ -158,7 +158,7 @@ static int coroutine_fn probed_write(raw_state *s, uint64_t offset,
                                      unsigned iovcnt, int req_flags)
 {
     uint8_t head[PROBE_BYTES] = { 0 };
-    uint64_t have = s->child->size - s->offset;
+    uint64_t have = blk_size(s->child) - s->offset;
     struct iovec old = { head, have < PROBE_BYTES ? (size_t)have
                                                   : PROBE_BYTES };
 
@@ -239,7 +239,7 @@ static int coroutine_fn raw_truncate(struct coblk_dev *dev, uint64_t size,
 {
     raw_state *s = dev->opaque;
 
-    if (s->offset || dev->size != s->child->size) {
+    if (s->offset || blk_size(dev) != blk_size(s->child)) {
         return blk_error(-ENOTSUP, "raw: a window (offset=, size=) does not "
                          "change size");
     }

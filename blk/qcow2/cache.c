@@ -215,8 +215,9 @@ static int coroutine_fn load(qcow2_state *s, qcow2_cache *c, uint32_t index,
     }
 
     sl->loading = false;
-    if (ret < 0) {
+    if (ret < 0 || sl->forgotten) {
         unlink_slice(c, index);     /* whoever waits tries again */
+        sl->forgotten = false;
     }
     coblk_co_queue_restart_all(&sl->loaded);
     return ret;
@@ -322,12 +323,19 @@ void qcow2_cache_mark_dirty(qcow2_cache *c, const uint64_t *entries)
     c->slices[index].dirty = true;
 }
 
+/* A slice being read may hold what was there before: its loader drops it
+ * (load()). */
 void qcow2_cache_forget(qcow2_cache *c, uint64_t offset, uint64_t bytes)
 {
     for (uint32_t i = 0; i < c->nr_slices; i++) {
         qcow2_slice *sl = &c->slices[i];
-        if (sl->offset && !sl->loading && sl->offset >= offset &&
-            sl->offset - offset < bytes) {
+        if (!sl->offset || sl->offset < offset ||
+            sl->offset - offset >= bytes) {
+            continue;
+        }
+        if (sl->loading) {
+            sl->forgotten = true;
+        } else {
             sl->dirty = false;
             unlink_slice(c, i);
         }

@@ -347,7 +347,7 @@ static int count_references(struct checker *k, bool stats)
 static int recount(struct checker *k)
 {
     qcow2_state *s = k->s;
-    uint64_t nb_clusters = (s->file->size + s->cluster_size - 1) >>
+    uint64_t nb_clusters = (blk_size(s->file) + s->cluster_size - 1) >>
                            s->h.cluster_bits;
     uint32_t *refs = nb_clusters <= CHECK_MAX_CLUSTERS
                          ? calloc(nb_clusters + 1, sizeof(*refs)) : NULL;

@@ -147,8 +147,8 @@ static int coroutine_fn write_header(qcow2_state *s,
         return blk_error(-ENOMEM, "out of memory");
     }
     uint8_t *out = old + s->cluster_size;
-    uint64_t have = s->file->size < s->cluster_size ? s->file->size
-                                                    : s->cluster_size;
+    uint64_t file_size = blk_size(s->file);
+    uint64_t have = file_size < s->cluster_size ? file_size : s->cluster_size;
     struct iovec iov = { old, have };
     int ret = qcow2_flush_metadata(s);
     if (ret == 0) {

@@ -110,6 +110,7 @@ typedef struct qcow2_slice {
     uint64_t last_use;
     uint32_t hash_next;     /* in its bucket; UINT32_MAX ends */
     bool loading;           /* read in progress: wait on `loaded` */
+    bool forgotten;         /* while loading: dropped once read */
     bool dirty;             /* changed since read: write it back */
     coblk_co_queue loaded;
     uint64_t *entries;      /* big-endian, as in the file */

@@ -602,7 +602,7 @@ int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,
         return qcow2_corrupt(s, "metadata at cluster %" PRIu64 " counts as "
                              "free", start);
     }
-    uint64_t file_end = (s->file->size + s->cluster_size - 1) >>
+    uint64_t file_end = (blk_size(s->file) + s->cluster_size - 1) >>
                         s->h.cluster_bits;
     for (uint64_t c = start; c < start + clusters; c++) {
         int ret = set_index(s, c, 1, start, clusters);

@@ -106,30 +106,24 @@ int coroutine_fn qcow2_grow_l1(qcow2_state *s, uint64_t entries)
     return ret;
 }
 
-/* The file grows to `end` (it is shorter), its new space as mode says:
- * metadata preallocation leaves it sparse. */
-static int coroutine_fn grow_file(qcow2_state *s, uint64_t end,
-                                  enum coblk_prealloc mode)
+/* The file reaches at least `end`, by a write of the last bytes below
+ * it (in a run of new clusters the caller owns).  Never a truncate: an
+ * allocating write past `end`, in flight and not yet counted in the
+ * file's size, may be in the file already, and would be cut off. */
+static int coroutine_fn reach_end(qcow2_state *s, uint64_t end)
 {
-    struct coblk_dev *file = s->file;
+    static const uint8_t zeroes[512];
+    struct iovec iov = { (void *)zeroes, sizeof(zeroes) };
 
-    if (!file->drv->co_truncate) {
-        return blk_error(-ENOTSUP, "qcow2: %s cannot grow: no "
-                         "preallocation", blk_dev_filename(file));
-    }
-    int ret = file->drv->co_truncate(file, end,
-                                     mode == COBLK_PREALLOC_METADATA
-                                         ? COBLK_PREALLOC_OFF : mode);
-    if (ret == 0) {
-        blk_set_size(file, end);
-    }
-    return ret;
+    return coblk_co_pwritev(s->file, end - sizeof(zeroes), sizeof(zeroes),
+                            &iov, 1, 0);
 }
 
-/* Host bytes [host, host + bytes) the file already has (freed clusters
- * reused, or the new part of a cluster in use) must read as zeroes:
- * written so with full preallocation, zeroed in place with falloc
- * (reserved), holes with metadata. */
+/* Host bytes [host, host + bytes) inside the file (freed clusters reused,
+ * the new part of a cluster in use, or a run the file was just grown to
+ * hold) must read as zeroes: written so with full preallocation, zeroed
+ * in place with falloc (reserved), holes with metadata.  Full writes grow
+ * the file themselves. */
 static int coroutine_fn zero_host(qcow2_state *s, uint64_t host,
                                   uint64_t bytes, enum coblk_prealloc mode)
 {
@@ -195,9 +189,9 @@ static int coroutine_fn reserve_tail(qcow2_state *s, uint64_t c,
 
 /* Preallocates the clusters of guest [begin, end), all under one L2
  * table, whose new space starts at from: the unallocated ones get host
- * clusters in one run, counted first, then the file grown (or the
- * reused part zeroed) to hold them, then the entries pointed at them, so
- * that no entry names space the file lacks. */
+ * clusters in one run, counted first, then the file grown to hold them
+ * and the run zeroed, then the entries pointed at them, so that no entry
+ * names space the file lacks. */
 static int coroutine_fn preallocate_table(qcow2_state *s, uint64_t from,
                                           uint64_t begin, uint64_t end,
                                           enum coblk_prealloc mode)
@@ -222,12 +216,11 @@ static int coroutine_fn preallocate_table(qcow2_state *s, uint64_t from,
         return ret;
     }
     uint64_t run_end = host + (n << s->h.cluster_bits);
-    uint64_t file_size = blk_size(s->file);
-    uint64_t inside_end = run_end < file_size ? run_end : file_size;
-    ret = host < inside_end ? zero_host(s, host, inside_end - host, mode)
-                            : 0;
-    if (ret == 0 && run_end > file_size) {
-        ret = grow_file(s, run_end, mode);
+    if (mode != COBLK_PREALLOC_FULL && run_end > blk_size(s->file)) {
+        ret = reach_end(s, run_end);
+    }
+    if (ret == 0) {
+        ret = zero_host(s, host, run_end - host, mode);
     }
     if (ret < 0) {
         /* No entry names the run yet, no read can use it: it goes back

@@ -642,6 +642,123 @@ static void test_check_waits_for_allocating_writes(void **state)
     }
 }
 
+/* A growing resize with preallocation whose new cluster reuses one that a
+ * failed write gave back, while a later allocating write past it is half
+ * in the file: preallocation grows the file to the new cluster's end,
+ * never truncates it, which would cut off the write's first part.  The
+ * write goes to the file in two parts (outer blkdebug), the second held
+ * back (inner blkdebug); the failed write is held back, then fails. */
+static void test_preallocation_keeps_writes_past_it(void **state)
+{
+    (void)state;
+    make_image_of("pregrow.qcow2", 0x11);
+    struct stat st;
+    assert_int_equal(stat(path_of("pregrow.qcow2"), &st), 0);
+    uint64_t failed = (uint64_t)st.st_size, split = failed + 65536;
+    char spec[600];
+    snprintf(spec, sizeof(spec),
+             "qcow2:blkdebug:event=write,offset=%" PRIu64 ",len=65536,"
+             "errno=EIO,delay-ns=100000000,once;event=write,offset=%" PRIu64
+             ",len=65536,short=512,once:blkdebug:event=write,offset=%" PRIu64
+             ",len=512,delay-ns=400000000,once:file:%s", failed, split,
+             split + 512, path_of("pregrow.qcow2"));
+    struct coblk_dev *dev;
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    struct coblk_queue *q;
+    assert_int_equal(coblk_queue_new(dev, 2, NULL, &q), 0);
+    static uint8_t lost[65536], kept[65536];
+    memset(lost, 0x22, sizeof(lost));
+    memset(kept, 0x33, sizeof(kept));
+    struct iovec iovs[2] = { { lost, sizeof(lost) }, { kept, sizeof(kept) } };
+    struct coblk_req writes[2] = {
+        { .type = COBLK_REQ_OUT, .iov = &iovs[0], .iovcnt = 1, .sector = 128 },
+        { .type = COBLK_REQ_OUT, .iov = &iovs[1], .iovcnt = 1, .sector = 256 },
+    };
+    struct coblk_req *ptrs[2] = { &writes[0], &writes[1] }, *done;
+    assert_int_equal(coblk_queue_submit(q, ptrs, 2), 2);
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, -1), 1);
+    assert_ptr_equal(done, &writes[0]);
+    assert_int_equal(writes[0].status, COBLK_S_IOERR);
+    /* The second write's first 512 bytes are in the file, the rest waits. */
+    assert_int_equal(coblk_truncate_prealloc(dev, (1 << 20) + 65536,
+                                             COBLK_PREALLOC_FALLOC), 0);
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, -1), 1);
+    assert_int_equal(writes[1].status, COBLK_S_OK);
+    coblk_queue_free(q);
+    struct coblk_block_status bs;
+    assert_int_equal(coblk_block_status(dev, 1 << 20, 65536, &bs), 0);
+    assert_int_equal(bs.host_offset, failed);       /* it was reused */
+    uint8_t *back = malloc(65536);
+    assert_int_equal(coblk_pread(dev, back, 65536, 131072), 0);
+    assert_memory_equal(back, kept, 65536);
+    assert_int_equal(coblk_pread(dev, back, 65536, 1 << 20), 0);
+    static const uint8_t zeroes[65536];
+    assert_memory_equal(back, zeroes, 65536);
+    free(back);
+    struct coblk_check check = { 0 };
+    assert_int_equal(coblk_check(dev, &check, sizeof(check)), 0);
+    assert_int_equal(check.leaks + check.corruptions, 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    if (have_qemu) {
+        sh("qemu-img check -q pregrow.qcow2");
+    }
+}
+
+/* A repair that rewrites an L2 table while a read, held back by blkdebug,
+ * is loading a slice of it: the slice read before the repair is not kept
+ * (it would lack the COPIED flag the repair set, and the next write would
+ * copy the cluster it may write in place). */
+static void test_slice_loading_during_repair_is_not_kept(void **state)
+{
+    (void)state;
+    make_image_of("flag.qcow2", 0x44);
+    uint64_t l1, l2, reftable;
+    tables_of("flag.qcow2", &l1, &l2, &reftable);
+    char spec[400];
+    snprintf(spec, sizeof(spec), "qcow2:%s", path_of("flag.qcow2"));
+    struct coblk_dev *dev = open_ok(spec);
+    struct coblk_block_status bs;
+    assert_int_equal(coblk_block_status(dev, 0, 65536, &bs), 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    put_be("flag.qcow2", l2, 8, bs.host_offset);        /* COPIED lost */
+
+    /* The slice's first 512 bytes are read before the repair, the rest
+     * after: outer blkdebug splits the read, inner holds back its tail. */
+    snprintf(spec, sizeof(spec),
+             "qcow2:blkdebug:event=read,offset=%" PRIu64 ",len=512,short=512,"
+             "once:blkdebug:event=read,offset=%" PRIu64 ",len=512,"
+             "delay-ns=200000000,once:file:%s", l2, l2 + 512,
+             path_of("flag.qcow2"));
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    struct coblk_queue *q;
+    assert_int_equal(coblk_queue_new(dev, 1, NULL, &q), 0);
+    static uint8_t back[4096], expect[4096];
+    memset(expect, 0x44, sizeof(expect));
+    struct iovec iov = { back, sizeof(back) };
+    struct coblk_req read = { .type = COBLK_REQ_IN, .iov = &iov,
+                              .iovcnt = 1, .sector = 0 };
+    struct coblk_req *ptr = &read, *done;
+    assert_int_equal(coblk_queue_submit(q, &ptr, 1), 1);
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, 20), 0);
+    struct coblk_check check = { .repair = COBLK_CHECK_REPAIR_LEAKS |
+                                           COBLK_CHECK_REPAIR_ERRORS };
+    assert_int_equal(coblk_check(dev, &check, sizeof(check)), 0);
+    assert_int_equal(check.corruptions_fixed, 1);
+    assert_int_equal(coblk_queue_reap(q, &done, 1, 1, -1), 1);
+    assert_int_equal(read.status, COBLK_S_OK);
+    assert_memory_equal(back, expect, sizeof(back));
+    coblk_queue_free(q);
+    memset(expect, 0x45, sizeof(expect));
+    assert_int_equal(coblk_pwrite(dev, expect, sizeof(expect), 0), 0);
+    struct coblk_block_status now;
+    assert_int_equal(coblk_block_status(dev, 0, 65536, &now), 0);
+    assert_int_equal(now.host_offset, bs.host_offset);  /* in place */
+    assert_int_equal(coblk_dev_close(dev), 0);
+    if (have_qemu) {
+        sh("qemu-img check -q flag.qcow2");
+    }
+}
+
 /* Reads through a queue (started on the file, each holding the pin it
  * took until its completion) let go: after them a discard and a flush
  * free the cluster, and the next allocation takes it again. */
@@ -2901,6 +3018,8 @@ int main(void)
         cmocka_unit_test(test_read_in_flight_keeps_its_cluster),
         cmocka_unit_test(test_reads_done_let_frees_happen),
         cmocka_unit_test(test_check_waits_for_allocating_writes),
+        cmocka_unit_test(test_preallocation_keeps_writes_past_it),
+        cmocka_unit_test(test_slice_loading_during_repair_is_not_kept),
         cmocka_unit_test(test_backing_chain_reads_through_every_layer),
         cmocka_unit_test(test_queue_read_of_a_shrunk_file_runs_again),
         cmocka_unit_test(test_backing_smaller_and_raw),
