@@ -628,15 +628,16 @@ int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check)
      * the file: measured after. */
     qcow2_inflight all;
     qcow2_own_all(s, &all);
-    int ret = make_checker(s, &k);
+    int ret = qcow2_flush_metadata(s);
     if (ret == 0) {
-        ret = qcow2_flush_metadata(s);
+        ret = make_checker(s, &k);
+        if (ret == 0) {
+            ret = run_check(&k);
+        }
+        /* L2 tables were read, and perhaps written, around the cache (its
+         * slices clean: flushed). */
+        qcow2_cache_forget(&s->l2_cache, 0, UINT64_MAX);
     }
-    if (ret == 0) {
-        ret = run_check(&k);
-    }
-    /* L2 tables were read, and perhaps written, around the cache. */
-    qcow2_cache_forget(&s->l2_cache, 0, UINT64_MAX);
     if (ret == 0 && check->repair) {
         ret = qcow2_cache_flush(s, &s->refcount_cache);
     }

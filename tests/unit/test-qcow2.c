@@ -759,6 +759,36 @@ static void test_slice_loading_during_repair_is_not_kept(void **state)
     }
 }
 
+/* A check that cannot run (a file of more clusters than it counts in
+ * memory) keeps the L2 entries of writes not yet flushed. */
+static void test_failed_check_keeps_unflushed_writes(void **state)
+{
+    (void)state;
+    sh("rm -f big.qcow2 && qemu-img create -q -f qcow2 -o cluster_size=512 "
+       "big.qcow2 1M && truncate -s 130G big.qcow2");
+    char spec[300];
+    snprintf(spec, sizeof(spec), "qcow2:%s", path_of("big.qcow2"));
+    struct coblk_dev *dev;
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    static uint8_t data[4096], back[4096];
+    memset(data, 0x6d, sizeof(data));
+    /* The second write changes an entry of a table on disk: in the cache
+     * only, until a flush. */
+    assert_int_equal(coblk_pwrite(dev, data, sizeof(data), 0), 0);
+    assert_int_equal(coblk_flush(dev), 0);
+    assert_int_equal(coblk_pwrite(dev, data, sizeof(data), 8192), 0);
+    struct coblk_check check = { .repair = COBLK_CHECK_REPAIR_LEAKS };
+    assert_int_equal(coblk_check(dev, &check, sizeof(check)), -EFBIG);
+    assert_int_equal(coblk_pread(dev, back, sizeof(back), 8192), 0);
+    assert_memory_equal(back, data, sizeof(back));
+    assert_int_equal(coblk_dev_close(dev), 0);
+    assert_int_equal(coblk_dev_open(spec, COBLK_OPEN_RDONLY, &dev), 0);
+    assert_int_equal(coblk_pread(dev, back, sizeof(back), 8192), 0);
+    assert_memory_equal(back, data, sizeof(back));
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("rm -f big.qcow2");
+}
+
 /* Reads through a queue (started on the file, each holding the pin it
  * took until its completion) let go: after them a discard and a flush
  * free the cluster, and the next allocation takes it again. */
@@ -3020,6 +3050,7 @@ int main(void)
         cmocka_unit_test(test_check_waits_for_allocating_writes),
         cmocka_unit_test(test_preallocation_keeps_writes_past_it),
         cmocka_unit_test(test_slice_loading_during_repair_is_not_kept),
+        cmocka_unit_test(test_failed_check_keeps_unflushed_writes),
         cmocka_unit_test(test_backing_chain_reads_through_every_layer),
         cmocka_unit_test(test_queue_read_of_a_shrunk_file_runs_again),
         cmocka_unit_test(test_backing_smaller_and_raw),
