@@ -190,6 +190,10 @@ cp odd.raw cd/odd.raw
 cp odd70k.raw qd/odd70k.raw
 cp odd70k.raw cd/odd70k.raw
 
+# Written back before sizes are compared: a file's blocks (actual-size)
+# can change when the kernel writes it back, between the two tools' runs.
+sync
+
 # ---- info ----------------------------------------------------------------------
 for f in base.qcow2 top.qcow2 sub/leaf.qcow2 v2.qcow2 ext.qcow2 lazy.qcow2 \
          snap.qcow2 comp.qcow2 dirty.qcow2 disk.raw huge.qcow2 junk.img \
