@@ -137,14 +137,21 @@ static int locate(const qcow2_state *s, const uint64_t *l1, uint32_t l1_size,
 int coroutine_fn qcow2_l2_slice(qcow2_state *s, uint64_t offset,
                                 uint64_t **entries, uint32_t *index)
 {
-    uint64_t slice;
-    int ret = locate(s, s->l1, s->h.l1_size, offset, &slice, index, true);
+    for (;;) {
+        uint64_t slice, forgets = s->l2_cache.forgets;
+        int ret = locate(s, s->l1, s->h.l1_size, offset, &slice, index, true);
 
-    *entries = NULL;
-    if (ret < 0 || !slice) {
-        return ret;
+        *entries = NULL;
+        if (ret < 0 || !slice) {
+            return ret;
+        }
+        ret = qcow2_cache_get(s, &s->l2_cache, slice, entries);
+        /* A table forgotten while the lock was dropped (for a load) may
+         * be one the L1 entry no longer names: walked again. */
+        if (ret < 0 || s->l2_cache.forgets == forgets) {
+            return ret;
+        }
     }
-    return qcow2_cache_get(s, &s->l2_cache, slice, entries);
 }
 
 /* qcow2_map() from the slice holding offset's entry at index (NULL: no
