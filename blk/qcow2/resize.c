@@ -335,8 +335,16 @@ int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size,
         ret = zero_backing_tail(dev, old, size);
     }
     if (ret == 0 && mode != COBLK_PREALLOC_OFF && size > old) {
+        /* Owned: a write there, or a check, waits for the clusters to be
+         * given and named (the lock drops while L2 slices load). */
+        qcow2_inflight mine;
         qcow2_lock(s);
-        ret = preallocate(s, old, size, mode);
+        ret = qcow2_own_exclusive(s, &mine, old & ~(s->cluster_size - 1),
+                                  size);
+        if (ret == 0) {
+            ret = preallocate(s, old, size, mode);
+            qcow2_release(s, &mine);
+        }
         qcow2_unlock(s);
     }
     return ret;

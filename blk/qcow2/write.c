@@ -672,18 +672,48 @@ static void coroutine_fn wait_owners(qcow2_state *s, uint64_t begin,
 int coroutine_fn qcow2_own_exclusive(qcow2_state *s, inflight *mine,
                                      uint64_t begin, uint64_t end)
 {
-    wait_owners(s, begin, end);
+    if (begin == 0 && end == UINT64_MAX) {
+        qcow2_own_all(s, mine);
+    } else {
+        wait_owners(s, begin, end);
+        own(s, mine, begin, end, true);
+    }
     if (s->corrupt) {
+        qcow2_release(s, mine);
         return refuse_corrupt();
     }
-    own(s, mine, begin, end, true);
     return 0;
 }
 
+/* The first request other than mine that owns some guest cluster, or
+ * waits to own them all (a claim: only_claims). */
+static inflight *other_owner(qcow2_state *s, const inflight *mine,
+                             bool only_claims)
+{
+    for (inflight *r = s->inflight; r; r = r->next) {
+        if (r != mine &&
+            (!only_claims || (r->begin == 0 && r->end == UINT64_MAX))) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Claimed first, then waited for: a request that comes meanwhile waits
+ * for this one, so that a steady stream of writes, each owning a little,
+ * cannot hold it off for ever.  One claim at a time (two would wait for
+ * each other). */
 void coroutine_fn qcow2_own_all(qcow2_state *s, inflight *mine)
 {
-    wait_owners(s, 0, UINT64_MAX);
+    inflight *r;
+
+    while ((r = other_owner(s, NULL, true))) {
+        qcow2_wait(s, &r->waiters);
+    }
     own(s, mine, 0, UINT64_MAX, true);
+    while ((r = other_owner(s, mine, false))) {
+        qcow2_wait(s, &r->waiters);
+    }
 }
 
 int coroutine_fn qcow2_empty_range(qcow2_state *s, uint64_t begin,

@@ -759,6 +759,57 @@ static void test_slice_loading_during_repair_is_not_kept(void **state)
     }
 }
 
+/* A check waits for the writes that own clusters, and the writes that
+ * come meanwhile wait for the check: else a steady stream of writes could
+ * hold it off for ever.  The first write is held back by blkdebug; the
+ * second, over its cluster and the next, waits for it, then for the
+ * check, which counts the first write's cluster but not the second's. */
+static void test_check_goes_before_later_writes(void **state)
+{
+    (void)state;
+    make_image_of("claim.qcow2", 0x71);
+    struct stat st;
+    assert_int_equal(stat(path_of("claim.qcow2"), &st), 0);
+    char spec[300];
+    snprintf(spec, sizeof(spec),
+             "qcow2:blkdebug:event=write,offset=%lld,len=65536,"
+             "delay-ns=200000000,once:file:%s", (long long)st.st_size,
+             path_of("claim.qcow2"));
+    struct coblk_dev *dev;
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    struct coblk_queue *q;
+    assert_int_equal(coblk_queue_new(dev, 2, NULL, &q), 0);
+    static uint8_t first[65536], second[65536], back[65536];
+    memset(first, 0x72, sizeof(first));
+    memset(second, 0x73, sizeof(second));
+    struct iovec iovs[2] = { { first, sizeof(first) },
+                             { second, sizeof(second) } };
+    struct coblk_req writes[2] = {
+        { .type = COBLK_REQ_OUT, .iov = &iovs[0], .iovcnt = 1, .sector = 128 },
+        { .type = COBLK_REQ_OUT, .iov = &iovs[1], .iovcnt = 1, .sector = 192 },
+    };
+    struct coblk_req *ptrs[2] = { &writes[0], &writes[1] }, *done[2];
+    assert_int_equal(coblk_queue_submit(q, ptrs, 2), 2);
+    assert_int_equal(coblk_queue_reap(q, done, 1, 1, 20), 0);
+    struct coblk_check check = { 0 };
+    assert_int_equal(coblk_check(dev, &check, sizeof(check)), 0);
+    assert_int_equal(check.allocated_clusters, 2);
+    assert_int_equal(check.leaks + check.corruptions, 0);
+    assert_int_equal(coblk_queue_reap(q, done, 2, 2, -1), 2);
+    assert_int_equal(writes[0].status, COBLK_S_OK);
+    assert_int_equal(writes[1].status, COBLK_S_OK);
+    coblk_queue_free(q);
+    assert_int_equal(coblk_pread(dev, back, 32768, 65536), 0);
+    assert_memory_equal(back, first, 32768);
+    assert_int_equal(coblk_pread(dev, back, 65536, 98304), 0);
+    assert_memory_equal(back, second, 65536);
+    check = (struct coblk_check){ 0 };
+    assert_int_equal(coblk_check(dev, &check, sizeof(check)), 0);
+    assert_int_equal(check.allocated_clusters, 3);
+    assert_int_equal(check.leaks + check.corruptions, 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
 /* A check that cannot run (a file of more clusters than it counts in
  * memory) keeps the L2 entries of writes not yet flushed. */
 static void test_failed_check_keeps_unflushed_writes(void **state)
@@ -3051,6 +3102,7 @@ int main(void)
         cmocka_unit_test(test_preallocation_keeps_writes_past_it),
         cmocka_unit_test(test_slice_loading_during_repair_is_not_kept),
         cmocka_unit_test(test_failed_check_keeps_unflushed_writes),
+        cmocka_unit_test(test_check_goes_before_later_writes),
         cmocka_unit_test(test_backing_chain_reads_through_every_layer),
         cmocka_unit_test(test_queue_read_of_a_shrunk_file_runs_again),
         cmocka_unit_test(test_backing_smaller_and_raw),
