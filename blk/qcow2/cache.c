@@ -327,17 +327,11 @@ void qcow2_cache_mark_dirty(qcow2_cache *c, const uint64_t *entries)
  * (load()). */
 void qcow2_cache_forget(qcow2_cache *c, uint64_t offset, uint64_t bytes)
 {
-    bool counted = false;
-
     for (uint32_t i = 0; i < c->nr_slices; i++) {
         qcow2_slice *sl = &c->slices[i];
         if (!sl->offset || sl->offset < offset ||
             sl->offset - offset >= bytes) {
             continue;
-        }
-        if (!counted) {
-            c->forgets++;
-            counted = true;
         }
         if (sl->loading) {
             sl->forgotten = true;

@@ -137,18 +137,22 @@ static int locate(const qcow2_state *s, const uint64_t *l1, uint32_t l1_size,
 int coroutine_fn qcow2_l2_slice(qcow2_state *s, uint64_t offset,
                                 uint64_t **entries, uint32_t *index)
 {
+    uint64_t l1_index = offset >> (s->h.cluster_bits + s->l2_bits);
+
     for (;;) {
-        uint64_t slice, forgets = s->l2_cache.forgets;
+        uint64_t slice;
         int ret = locate(s, s->l1, s->h.l1_size, offset, &slice, index, true);
 
         *entries = NULL;
         if (ret < 0 || !slice) {
             return ret;
         }
+        uint64_t named = s->l1[l1_index];
         ret = qcow2_cache_get(s, &s->l2_cache, slice, entries);
-        /* A table forgotten while the lock was dropped (for a load) may
-         * be one the L1 entry no longer names: walked again. */
-        if (ret < 0 || s->l2_cache.forgets == forgets) {
+        /* The lock drops while a slice loads or is waited for: the L1
+         * entry may name another table by now (the old one freed, its
+         * cluster discarded).  Walked again. */
+        if (ret < 0 || s->l1[l1_index] == named) {
             return ret;
         }
     }

@@ -127,8 +127,6 @@ typedef struct qcow2_cache {
     struct qcow2_cache *depends_on; /* written (and flushed) first */
     bool keep_lock;         /* loads keep the image's lock: allocations
                              * must not interleave */
-    uint64_t forgets;       /* qcow2_cache_forget() calls that dropped or
-                             * marked a slice */
 } qcow2_cache;
 
 /* An internal snapshot (snapshot.c). */

@@ -815,8 +815,10 @@ static void test_check_goes_before_later_writes(void **state)
 static void test_failed_check_keeps_unflushed_writes(void **state)
 {
     (void)state;
-    sh("rm -f big.qcow2 && qemu-img create -q -f qcow2 -o cluster_size=512 "
-       "big.qcow2 1M && truncate -s 130G big.qcow2");
+    sh("rm -f big.qcow2");
+    assert_int_equal(coblk_create("qcow2", path_of("big.qcow2"), 1 << 20,
+                                  "cluster_size=512"), 0);
+    sh("truncate -s 130G big.qcow2");
     char spec[300];
     snprintf(spec, sizeof(spec), "qcow2:%s", path_of("big.qcow2"));
     struct coblk_dev *dev;
