@@ -263,6 +263,12 @@ int blk_open_child(struct coblk_dev *parent, const char *spec,
  * file: dev must be a driver that can grow, or a filter over one.
  * Returns 0, or -ENOTSUP naming what cannot grow. */
 int blk_make_growable(struct coblk_dev *dev);
+/* A filter's or a whole-child format's truncate: its child's, the child's
+ * size then set.  -ENOTSUP, naming both drivers, for a child that does
+ * not change size. */
+int coroutine_fn blk_co_truncate_child(struct coblk_dev *parent,
+                                       struct coblk_dev *child, uint64_t size,
+                                       enum coblk_prealloc mode);
 
 /* Opens a format's backing image: as a child, but read-only. */
 int blk_open_backing(struct coblk_dev *parent, const char *spec,

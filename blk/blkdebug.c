@@ -372,16 +372,8 @@ static int coroutine_fn blkdebug_pwrite_zeroes(struct coblk_dev *dev,
 static int coroutine_fn blkdebug_truncate(struct coblk_dev *dev, uint64_t size,
                                           enum coblk_prealloc mode)
 {
-    struct coblk_dev *child = ((blkdebug_state *)dev->opaque)->child;
-    int ret = child->drv->co_truncate
-                  ? child->drv->co_truncate(child, size, mode)
-                  : blk_error(-ENOTSUP, "blkdebug: %s does not change size",
-                              child->drv->name);
-
-    if (ret == 0) {
-        blk_set_size(child, size);
-    }
-    return ret;
+    return blk_co_truncate_child(dev, ((blkdebug_state *)dev->opaque)->child,
+                                 size, mode);
 }
 
 const blk_driver blk_blkdebug_driver = {

@@ -439,6 +439,21 @@ int coblk_measure(const char *fmt, const char *options, uint64_t size,
     return 0;
 }
 
+int coroutine_fn blk_co_truncate_child(struct coblk_dev *parent,
+                                       struct coblk_dev *child, uint64_t size,
+                                       enum coblk_prealloc mode)
+{
+    int ret = child->drv->co_truncate
+                  ? child->drv->co_truncate(child, size, mode)
+                  : blk_error(-ENOTSUP, "%s: %s does not change size",
+                              parent->drv->name, child->drv->name);
+
+    if (ret == 0) {
+        blk_set_size(child, size);
+    }
+    return ret;
+}
+
 struct truncate_call {
     struct coblk_dev *dev;
     uint64_t size;

@@ -243,14 +243,7 @@ static int coroutine_fn raw_truncate(struct coblk_dev *dev, uint64_t size,
         return blk_error(-ENOTSUP, "raw: a window (offset=, size=) does not "
                          "change size");
     }
-    int ret = s->child->drv->co_truncate
-                  ? s->child->drv->co_truncate(s->child, size, mode)
-                  : blk_error(-ENOTSUP, "raw: %s does not change size",
-                              s->child->drv->name);
-    if (ret == 0) {
-        blk_set_size(s->child, size);
-    }
-    return ret;
+    return blk_co_truncate_child(dev, s->child, size, mode);
 }
 
 static int coroutine_fn raw_block_status(struct coblk_dev *dev,
