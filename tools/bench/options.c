@@ -80,6 +80,7 @@ void bench_job_defaults(struct job *job)
         .ios_per_seek = 1, .clat_percentiles = true, .per_job_logs = true,
         .ss_iops = true, .ss_slope = true, .ss_pct = true, .ss_limit = 0.01,
         .wait_for_job = -1, .ratecycle_ms = 1000,
+        .fallocate = FALLOC_NATIVE,
     };
 }
 
@@ -1039,6 +1040,30 @@ static int parse_continue(struct job *job, const char *value, char *err,
                 "write, io, verify or all, got '%s'", value);
 }
 
+/* none|native|posix|keep|truncate (0 none, 1 posix), as fio. */
+static int parse_fallocate(struct job *job, const char *value, char *err,
+                           size_t err_size)
+{
+    static const struct {
+        const char *name;
+        enum falloc_mode mode;
+    } modes[] = {
+        { "native", FALLOC_NATIVE }, { "none", FALLOC_NONE },
+        { "0", FALLOC_NONE }, { "posix", FALLOC_POSIX },
+        { "1", FALLOC_POSIX }, { "keep", FALLOC_KEEP },
+        { "truncate", FALLOC_TRUNCATE },
+    };
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (!strcmp(value, modes[i].name)) {
+            job->fallocate = modes[i].mode;
+            return 0;
+        }
+    }
+    return fail(err, err_size, "fallocate: expected none, native, posix, "
+                "keep or truncate, got '%s'", value);
+}
+
 /* An errno by its name ("ENOSPC") or number; 0 if neither. */
 static int errno_of(const char *text)
 {
@@ -1164,6 +1189,7 @@ static const struct opt options[] = {
     OPTION("filename_format", OPT_STR, filename_format, 0, 0, NULL),
     OPTION("unlink", OPT_BOOL, unlink, 0, 0, NULL),
     OPTION("filesize", OPT_SIZE, filesize, 1, UINT64_MAX, NULL),
+    FUNC("fallocate", parse_fallocate),
     FLAG_FUNC("buffered", parse_buffered),
     FUNC("size", parse_job_size),
     OPTION("offset", OPT_SIZE, offset, 0, UINT64_MAX, NULL),

@@ -63,6 +63,14 @@ struct job {
     char filename_format[256];  /* that name: "" = $jobname.$jobnum.$filenum */
     bool unlink;                /* remove the file when the job is done */
     uint64_t filesize;          /* the file's; 0: offset + size */
+    /* How a file the job makes or extends gets its blocks (fio's
+     * fallocate=): fallocate() where the file system can (native),
+     * posix_fallocate(), fallocate() keeping the size (keep), or none
+     * (none, truncate: the size alone). */
+    enum falloc_mode {
+        FALLOC_NATIVE, FALLOC_NONE, FALLOC_POSIX, FALLOC_KEEP,
+        FALLOC_TRUNCATE,
+    } fallocate;
     uint64_t size;              /* bytes to do I/O over; 0 = the file's */
     uint64_t io_size;           /* bytes to do a pass; 0 = size */
     uint64_t offset_increment;  /* copy N of the job starts N times on */

@@ -167,6 +167,34 @@ int bench_lay_out(const char *path, uint64_t bytes, char *err,
     return ret;
 }
 
+/* Blocks for a file of `size` bytes as fallocate= says, then that size
+ * in every mode: fio leaves it to the writes with none and keep, but the
+ * device opened on the file has the size the file has.  Native falls back
+ * to none where the file system cannot reserve, as fio's does; posix and
+ * keep were asked for: their failure is an error. */
+static int make_room(int fd, uint64_t size, enum falloc_mode mode)
+{
+    int ret = 0;
+
+    switch (mode) {
+    case FALLOC_NATIVE:
+        (void)fallocate(fd, 0, 0, (off_t)size);
+        break;
+    case FALLOC_POSIX:
+        ret = posix_fallocate(fd, 0, (off_t)size);
+        errno = ret;
+        ret = ret ? -1 : 0;
+        break;
+    case FALLOC_KEEP:
+        ret = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size);
+        break;
+    case FALLOC_NONE:
+    case FALLOC_TRUNCATE:
+        break;
+    }
+    return ret < 0 ? -1 : ftruncate(fd, (off_t)size);
+}
+
 int bench_device_spec(const struct job *job, char *spec, size_t size,
                       bool *created, char *err, size_t err_size)
 {
@@ -201,7 +229,7 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
     *created = job->size && missing;
     if (job->size && (missing || (short_file && !only_reads(job)))) {
         int fd = open(name, O_CREAT | O_WRONLY, 0644);
-        if (fd < 0 || ftruncate(fd, (off_t)want) < 0) {
+        if (fd < 0 || make_room(fd, want, job->fallocate) < 0) {
             snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", name,
                      (unsigned long long)want, strerror(errno));
             if (fd >= 0) {
