@@ -66,6 +66,7 @@ static const char *const generator_names[] = {
 /* Names of the UNSUPPORTED_* bits, in their order. */
 static const char *const unsupported_names[] = {
     "sqthread_poll", "sqthread_poll_cpu", "hipri", "error_dump=1",
+    "create_on_open=1",
 };
 
 void bench_job_defaults(struct job *job)
@@ -1246,6 +1247,15 @@ static const struct opt options[] = {
     /* fio can hand submission to a thread of its own; coblk submits from
      * the job's thread in both modes (its queue batches instead). */
     ACCEPTED("io_submit_mode", OPT_ENUM, submit_modes, 0),
+    /* coblk lays files out one after another either way (the files are
+     * the same), and verifies on the job's thread rather than on fio's
+     * verify threads (the same blocks, the same checks). */
+    ACCEPTED("create_serialize", OPT_BOOL, NULL, 0),
+    ACCEPTED("verify_async", OPT_UINT, NULL, 0),
+    ACCEPTED("verify_async_cpus", OPT_STR, NULL, 0),
+    /* fio makes the file when the job opens it; coblk makes every file
+     * before the jobs start. */
+    ACCEPTED("create_on_open", OPT_BOOL, NULL, UNSUPPORTED_CREATE_ON_OPEN),
     OPTION("fixedbufs", OPT_BOOL, fixedbufs, 0, 0, NULL),
     ACCEPTED("sqthread_poll", OPT_BOOL, NULL, UNSUPPORTED_SQTHREAD_POLL),
     ACCEPTED("sqthread_poll_cpu", OPT_UINT, NULL,
@@ -1454,6 +1464,10 @@ static int set_option(struct job *job, const char *name, const char *value,
     }
     if (!value && o->type != OPT_BOOL) {
         return fail(err, err_size, "option '%s' needs a value", name);
+    }
+    if (o->type == OPT_STR && o->no_field) {
+        store(o, job, 1);               /* any text: nothing to keep */
+        return 0;
     }
     if (o->type == OPT_STR) {
         if (strlen(value) >= o->size) {
