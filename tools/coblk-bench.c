@@ -347,6 +347,7 @@ static int prepare_specs(struct run *run)
             }
             snprintf(job->filename, sizeof(job->filename), "%s",
                      run->temps[j]);
+            job->fallocate = FALLOC_NONE;   /* scratch space: no blocks */
         }
         struct stat st;
         if (cfg->readonly && !run->temps[j][0] && job->engine != ENGINE_NULL &&

@@ -55,6 +55,45 @@ check "file: laid out" test "$(stat -c %s "$work/img")" -eq 16777216
 check "a short file is laid out to size for a job that writes, as fio" \
     test "$(stat -c %s "$work/img")" -eq 33554432
 
+# fallocate=: a new file's blocks, as fio reserves them (one 4k write:
+# the rest is reserved or a hole).  Checked where the file system
+# reserves what fallocate(1) asks and gives a 4k write 4k.
+blocks() {  # mode ("": the default): the KiB a new 8M file has after one 4k write
+    rm -f "$work/fa"
+    "$bench" --name=j --filename="$work/fa" --size=8M --rw=write \
+        --number_ios=1 ${1:+--fallocate="$1"} >/dev/null 2>&1 ||
+        { echo fail; return; }
+    echo $(( $(stat -c '%b * %B' "$work/fa") / 1024 ))
+}
+kib() {  # file: the KiB it has
+    echo $(( $(stat -c '%b * %B' "$1") / 1024 ))
+}
+if fallocate -l 8M "$work/probe" 2>/dev/null &&
+    [ "$(kib "$work/probe")" -ge 8192 ]; then
+    for mode in "" native posix 1; do
+        check "fallocate=${mode:-(native, the default)}: the whole file reserved" \
+            test "$(blocks "$mode")" -ge 8192
+    done
+    check "fallocate=keep: reserved, and the size set" \
+        test "$(blocks keep)" -ge 8192 -a "$(stat -c %s "$work/fa")" -eq 8388608
+    truncate -s 1M "$work/fa"
+    "$bench" --name=j --filename="$work/fa" --size=8M --rw=write \
+        --number_ios=1 >/dev/null
+    check "a short file extended for a write job is reserved too" \
+        test "$(kib "$work/fa")" -ge 8192
+fi
+rm -f "$work/probe"
+printf 'x' | dd of="$work/probe" bs=4k conv=sync status=none
+if [ "$(kib "$work/probe")" -lt 1024 ]; then
+    for mode in none truncate 0; do
+        check "fallocate=$mode: a hole but the written block" \
+            test "$(blocks "$mode")" -lt 1024 -a "$(stat -c %s "$work/fa")" -eq 8388608
+    done
+fi
+rm -f "$work/probe"
+rejects "fallocate: expected none, native, posix, keep or truncate, got 'yes'" \
+    --name=j --ioengine=null --size=1M --fallocate=yes
+
 # Valid JSON, even with a job name that needs escaping.
 "$bench" --name='a"b\c' --ioengine=null --size=1M --output-format=json \
     >"$work/escaped.json"

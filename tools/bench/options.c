@@ -66,6 +66,7 @@ static const char *const generator_names[] = {
 /* Names of the UNSUPPORTED_* bits, in their order. */
 static const char *const unsupported_names[] = {
     "sqthread_poll", "sqthread_poll_cpu", "hipri", "error_dump=1",
+    "create_on_open=1",
 };
 
 void bench_job_defaults(struct job *job)
@@ -80,6 +81,7 @@ void bench_job_defaults(struct job *job)
         .ios_per_seek = 1, .clat_percentiles = true, .per_job_logs = true,
         .ss_iops = true, .ss_slope = true, .ss_pct = true, .ss_limit = 0.01,
         .wait_for_job = -1, .ratecycle_ms = 1000,
+        .fallocate = FALLOC_NATIVE,
     };
 }
 
@@ -1039,6 +1041,30 @@ static int parse_continue(struct job *job, const char *value, char *err,
                 "write, io, verify or all, got '%s'", value);
 }
 
+/* none|native|posix|keep|truncate (0 none, 1 posix), as fio. */
+static int parse_fallocate(struct job *job, const char *value, char *err,
+                           size_t err_size)
+{
+    static const struct {
+        const char *name;
+        enum falloc_mode mode;
+    } modes[] = {
+        { "native", FALLOC_NATIVE }, { "none", FALLOC_NONE },
+        { "0", FALLOC_NONE }, { "posix", FALLOC_POSIX },
+        { "1", FALLOC_POSIX }, { "keep", FALLOC_KEEP },
+        { "truncate", FALLOC_TRUNCATE },
+    };
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (!strcmp(value, modes[i].name)) {
+            job->fallocate = modes[i].mode;
+            return 0;
+        }
+    }
+    return fail(err, err_size, "fallocate: expected none, native, posix, "
+                "keep or truncate, got '%s'", value);
+}
+
 /* An errno by its name ("ENOSPC") or number; 0 if neither. */
 static int errno_of(const char *text)
 {
@@ -1164,6 +1190,7 @@ static const struct opt options[] = {
     OPTION("filename_format", OPT_STR, filename_format, 0, 0, NULL),
     OPTION("unlink", OPT_BOOL, unlink, 0, 0, NULL),
     OPTION("filesize", OPT_SIZE, filesize, 1, UINT64_MAX, NULL),
+    FUNC("fallocate", parse_fallocate),
     FLAG_FUNC("buffered", parse_buffered),
     FUNC("size", parse_job_size),
     OPTION("offset", OPT_SIZE, offset, 0, UINT64_MAX, NULL),
@@ -1220,6 +1247,15 @@ static const struct opt options[] = {
     /* fio can hand submission to a thread of its own; coblk submits from
      * the job's thread in both modes (its queue batches instead). */
     ACCEPTED("io_submit_mode", OPT_ENUM, submit_modes, 0),
+    /* coblk lays files out one after another either way (the files are
+     * the same), and verifies on the job's thread rather than on fio's
+     * verify threads (the same blocks, the same checks). */
+    ACCEPTED("create_serialize", OPT_BOOL, NULL, 0),
+    ACCEPTED("verify_async", OPT_UINT, NULL, 0),
+    ACCEPTED("verify_async_cpus", OPT_STR, NULL, 0),
+    /* fio makes the file when the job opens it; coblk makes every file
+     * before the jobs start. */
+    ACCEPTED("create_on_open", OPT_BOOL, NULL, UNSUPPORTED_CREATE_ON_OPEN),
     OPTION("fixedbufs", OPT_BOOL, fixedbufs, 0, 0, NULL),
     ACCEPTED("sqthread_poll", OPT_BOOL, NULL, UNSUPPORTED_SQTHREAD_POLL),
     ACCEPTED("sqthread_poll_cpu", OPT_UINT, NULL,
@@ -1428,6 +1464,10 @@ static int set_option(struct job *job, const char *name, const char *value,
     }
     if (!value && o->type != OPT_BOOL) {
         return fail(err, err_size, "option '%s' needs a value", name);
+    }
+    if (o->type == OPT_STR && o->no_field) {
+        store(o, job, 1);               /* any text: nothing to keep */
+        return 0;
     }
     if (o->type == OPT_STR) {
         if (strlen(value) >= o->size) {

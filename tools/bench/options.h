@@ -26,15 +26,16 @@ enum engine {
     ENGINE_SYNC, ENGINE_PSYNC, ENGINE_VSYNC, ENGINE_PVSYNC, ENGINE_PVSYNC2,
 };
 
-/* fio's io_uring options for what coblk does not do: accepted, warned
+/* fio's options for what coblk does not do: accepted, warned
  * about once. */
 enum {
     UNSUPPORTED_SQTHREAD_POLL = 1u << 0,
     UNSUPPORTED_SQTHREAD_POLL_CPU = 1u << 1,
     UNSUPPORTED_HIPRI = 1u << 2,        /* polled completions */
     UNSUPPORTED_ERROR_DUMP = 1u << 3,   /* errors let through, printed */
+    UNSUPPORTED_CREATE_ON_OPEN = 1u << 4,   /* files made as jobs open */
 };
-#define UNSUPPORTED_COUNT 4
+#define UNSUPPORTED_COUNT 5
 enum distribution { DIST_RANDOM, DIST_ZIPF, DIST_ZONED };
 /* continue_on_error=: errors of these kinds are counted, not fatal. */
 enum { CONTINUE_READ = 1, CONTINUE_WRITE = 2, CONTINUE_VERIFY = 4 };
@@ -63,6 +64,14 @@ struct job {
     char filename_format[256];  /* that name: "" = $jobname.$jobnum.$filenum */
     bool unlink;                /* remove the file when the job is done */
     uint64_t filesize;          /* the file's; 0: offset + size */
+    /* How a file the job makes or extends gets its blocks (fio's
+     * fallocate=): fallocate() where the file system can (native),
+     * posix_fallocate(), fallocate() keeping the size (keep), or none
+     * (none, truncate: the size alone). */
+    enum falloc_mode {
+        FALLOC_NATIVE, FALLOC_NONE, FALLOC_POSIX, FALLOC_KEEP,
+        FALLOC_TRUNCATE,
+    } fallocate;
     uint64_t size;              /* bytes to do I/O over; 0 = the file's */
     uint64_t io_size;           /* bytes to do a pass; 0 = size */
     uint64_t offset_increment;  /* copy N of the job starts N times on */

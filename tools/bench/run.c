@@ -167,6 +167,39 @@ int bench_lay_out(const char *path, uint64_t bytes, char *err,
     return ret;
 }
 
+/* Blocks for the file `name` of `size` bytes as fallocate= says, then
+ * that size in every mode: fio leaves it to the writes with none and
+ * keep, but the device opened on the file has the size the file has.  As
+ * fio: native falls back to none where the file system cannot reserve,
+ * posix says why it could not and goes on, keep's failure is an error. */
+static int make_room(const char *name, int fd, uint64_t size,
+                     enum falloc_mode mode)
+{
+    int err;
+
+    switch (mode) {
+    case FALLOC_NATIVE:
+        (void)fallocate(fd, 0, 0, (off_t)size);
+        break;
+    case FALLOC_POSIX:
+        err = posix_fallocate(fd, 0, (off_t)size);
+        if (err) {
+            fprintf(stderr, "coblk-bench: %s: posix_fallocate fails: %s\n",
+                    name, strerror(err));
+        }
+        break;
+    case FALLOC_KEEP:
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) < 0) {
+            return -1;
+        }
+        break;
+    case FALLOC_NONE:
+    case FALLOC_TRUNCATE:
+        break;
+    }
+    return ftruncate(fd, (off_t)size);
+}
+
 int bench_device_spec(const struct job *job, char *spec, size_t size,
                       bool *created, char *err, size_t err_size)
 {
@@ -200,8 +233,10 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
                       (uint64_t)st.st_size < want;
     *created = job->size && missing;
     if (job->size && (missing || (short_file && !only_reads(job)))) {
-        int fd = open(name, O_CREAT | O_WRONLY, 0644);
-        if (fd < 0 || ftruncate(fd, (off_t)want) < 0) {
+        /* Read too: glibc's posix_fallocate() reads the blocks a file
+         * has where the file system cannot reserve. */
+        int fd = open(name, O_CREAT | O_RDWR, 0644);
+        if (fd < 0 || make_room(name, fd, want, job->fallocate) < 0) {
             snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", name,
                      (unsigned long long)want, strerror(errno));
             if (fd >= 0) {

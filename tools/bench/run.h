@@ -82,9 +82,10 @@ void bench_leave_unstarted(struct job_result *r);
 uint64_t bench_now_ns(void);
 
 /* The device spec for a job that names a file or a spec.  With size=, a
- * missing file is made (sparse; *created is set), and a short one is
- * extended for a job that writes; a job that only reads never changes a
- * file that exists.  0, or -1 with a message in err. */
+ * missing file is made (its blocks as fallocate= says; *created is set),
+ * and a short one is extended for a job that writes; a job that only
+ * reads never changes a file that exists.  0, or -1 with a message in
+ * err. */
 int bench_device_spec(const struct job *job, char *spec, size_t size,
                       bool *created, char *err, size_t err_size);
 
