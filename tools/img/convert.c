@@ -36,6 +36,7 @@ enum chunk_kind { CHUNK_DATA, CHUNK_ZERO, CHUNK_SKIP };
 struct chunk {
     uint64_t offset, bytes, seq;
     enum chunk_kind kind;
+    bool turn_passed;           /* the next chunk may write */
 };
 
 struct convert {
@@ -166,23 +167,31 @@ static int coroutine_fn claim_compressed(struct convert *c, struct chunk *k)
 }
 
 /* Data in chunks of a buffer; what needs none (zeroes, the backing file's)
- * in one chunk, however long, so that sparse images go fast. */
+ * in one chunk, however long, so that sparse images go fast.  Chunks end
+ * at the target's clusters: where the source's status changes inside one,
+ * the whole cluster is data, so that no two chunks write one cluster (the
+ * second would wait for the first, and its clusters would fall out of
+ * order in the file). */
 static int coroutine_fn claim_plain(struct convert *c, struct chunk *k)
 {
     int ret = source_status(c, c->total - c->next, k);
     uint64_t align = c->cluster ? c->cluster : c->o->sparse;
 
-    if (ret == 0 && k->kind == CHUNK_DATA && k->bytes > CHUNK_MAX) {
+    if (ret < 0) {
+        return ret;
+    }
+    if (k->kind == CHUNK_DATA && k->bytes > CHUNK_MAX) {
         k->bytes = CHUNK_MAX;
     }
-    /* Cut at the target's clusters, unless that leaves nothing. */
-    if (ret == 0 && align && k->bytes > align) {
-        uint64_t end = (c->next + k->bytes) / align * align;
-        if (end > c->next) {
-            k->bytes = end - c->next;
-        }
+    uint64_t end = align ? (c->next + k->bytes) / align * align : 0;
+    if (end > c->next) {
+        k->bytes = end - c->next;
+    } else if (c->cluster && c->next + k->bytes < c->total) {
+        end = (c->next / c->cluster + 1) * c->cluster;
+        k->bytes = (end < c->total ? end : c->total) - c->next;
+        k->kind = CHUNK_DATA;
     }
-    return ret;
+    return 0;
 }
 
 /* Takes the next chunk; false when there is none left (or an error). */
@@ -198,11 +207,67 @@ static bool coroutine_fn claim(struct convert *c, struct chunk *k)
         } else {
             k->offset = c->next;
             k->seq = c->next_seq++;
+            k->turn_passed = false;
             c->next += k->bytes;
         }
     }
     coblk_co_mutex_unlock(&c->claim_lock);
     return got;
+}
+
+/* ---- writes in order ---------------------------------------------------- */
+
+/* Without -W, writes go in the source's order.  Into a raw target they
+ * only start in order.  Into an image that allocates (a target with
+ * clusters), a chunk waits until the one before has started its last
+ * request: the image takes clusters for a request as it comes, so they
+ * lie in order in its file, as qemu-img lays them, while the data of one
+ * chunk is copied beside the next chunk's (qemu-img waits for the whole
+ * write; measured: raw -> qcow2 of 1 GiB, 0.15 s that way, 0.11 s this).
+ * Not quite all: where qcow2 takes a request's clusters in two steps, at
+ * the boundary of an L2 slice (every 32 MiB with 64 KiB clusters), the
+ * next chunk's may come between. */
+static bool serialised(const struct convert *c)
+{
+    return !c->o->out_of_order && c->cluster;
+}
+
+static void pass_turn(struct convert *c, struct chunk *k)
+{
+    if (!k->turn_passed) {
+        k->turn_passed = true;
+        c->turn++;
+        coblk_co_queue_restart_all(&c->turn_queue);
+    }
+}
+
+/* Called before each request that writes k: before k's last one, the
+ * next chunk may go on.  Its coroutine runs once this one yields, after
+ * k's request has entered the image, ahead of the next chunk's in the
+ * queue of the image's lock. */
+static void request_starts(struct convert *c, struct chunk *k, bool last)
+{
+    if (last && serialised(c)) {
+        pass_turn(c, k);
+    }
+}
+
+/* Waits until k's turn to write (not with -W). */
+static bool coroutine_fn take_turn(struct convert *c, struct chunk *k)
+{
+    if (c->o->out_of_order) {
+        return !c->error;
+    }
+    while (c->turn != k->seq && !c->error) {
+        coblk_co_queue_wait(&c->turn_queue, NULL);
+    }
+    if (c->error) {
+        return false;
+    }
+    if (!serialised(c)) {
+        pass_turn(c, k);
+    }
+    return true;
 }
 
 /* ---- reading and writing ----------------------------------------------- */
@@ -269,7 +334,7 @@ static int coroutine_fn write_zeroes(struct convert *c, uint64_t offset,
 
 /* Writes a data chunk: runs of zero blocks (-S bytes, or the target's
  * clusters) as zeroes, the rest as data. */
-static int coroutine_fn write_sparse(struct convert *c, const struct chunk *k,
+static int coroutine_fn write_sparse(struct convert *c, struct chunk *k,
                                      uint8_t *buf)
 {
     uint64_t unit = c->o->sparse > c->cluster ? c->o->sparse : c->cluster;
@@ -288,6 +353,7 @@ static int coroutine_fn write_sparse(struct convert *c, const struct chunk *k,
             }
             end = next;
         }
+        request_starts(c, k, end == k->bytes);
         int ret = zero ? write_zeroes(c, k->offset + pos, end - pos)
                        : write_data(c, k->offset + pos, end - pos, buf + pos,
                                     0);
@@ -344,39 +410,6 @@ static int coroutine_fn write_compressed(struct convert *c,
     return 0;
 }
 
-/* Without -W, writes go in the source's order: into an image that
- * allocates (a target with clusters) one chunk after the other, so that
- * its clusters lie in order in its file, as qemu-img lays them; into a
- * raw target they only start in order. */
-static bool serialised(const struct convert *c)
-{
-    return !c->o->out_of_order && c->cluster;
-}
-
-static void pass_turn(struct convert *c)
-{
-    c->turn++;
-    coblk_co_queue_restart_all(&c->turn_queue);
-}
-
-/* Waits until k's turn to write (not with -W). */
-static bool coroutine_fn take_turn(struct convert *c, const struct chunk *k)
-{
-    if (c->o->out_of_order) {
-        return !c->error;
-    }
-    while (c->turn != k->seq && !c->error) {
-        coblk_co_queue_wait(&c->turn_queue, NULL);
-    }
-    if (c->error) {
-        return false;
-    }
-    if (!serialised(c)) {
-        pass_turn(c);
-    }
-    return true;
-}
-
 /* Keeps to -r bytes per second: a chunk starts when the chunks claimed
  * before it have had their time. */
 static void coroutine_fn rate_limit(struct convert *c, const struct chunk *k)
@@ -393,25 +426,31 @@ static void coroutine_fn rate_limit(struct convert *c, const struct chunk *k)
     }
 }
 
-static int coroutine_fn write_chunk(struct convert *c, const struct chunk *k,
+/* Compressed chunks keep their turn to the end: the image takes their
+ * clusters once compressed, in the order they finish. */
+static int coroutine_fn write_chunk(struct convert *c, struct chunk *k,
                                     uint8_t *buf)
 {
     switch (k->kind) {
     case CHUNK_SKIP:
         return 0;
     case CHUNK_ZERO:
+        request_starts(c, k, true);
         return write_zeroes(c, k->offset, k->bytes);
     case CHUNK_DATA:
         if (c->o->compress) {
             return write_compressed(c, k, buf);
         }
-        return c->o->sparse ? write_sparse(c, k, buf)
-                            : write_data(c, k->offset, k->bytes, buf, 0);
+        if (c->o->sparse) {
+            return write_sparse(c, k, buf);
+        }
+        request_starts(c, k, true);
+        return write_data(c, k->offset, k->bytes, buf, 0);
     }
     return -EINVAL;
 }
 
-static int coroutine_fn copy_chunk(struct convert *c, const struct chunk *k,
+static int coroutine_fn copy_chunk(struct convert *c, struct chunk *k,
                                    uint8_t *buf)
 {
     int ret = 0;
@@ -424,7 +463,7 @@ static int coroutine_fn copy_chunk(struct convert *c, const struct chunk *k,
     }
     ret = write_chunk(c, k, buf);
     if (ret == 0 && serialised(c)) {
-        pass_turn(c);
+        pass_turn(c, k);
     }
     return ret;
 }
