@@ -187,7 +187,9 @@ static int coroutine_fn claim_plain(struct convert *c, struct chunk *k)
     if (end > c->next) {
         k->bytes = end - c->next;
     } else if (c->cluster && c->next + k->bytes < c->total) {
+        /* A buffer at most: an rbd image's "clusters" are 4 MiB. */
         end = (c->next / c->cluster + 1) * c->cluster;
+        end = end < c->next + CHUNK_MAX ? end : c->next + CHUNK_MAX;
         k->bytes = (end < c->total ? end : c->total) - c->next;
         k->kind = CHUNK_DATA;
     }
