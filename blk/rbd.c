@@ -20,10 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rados/librados.h>
-#include <rbd/librbd.h>
-
 #include "blk-int.h"
+#include "rbd-lib.h"
 
 typedef struct rbd_state {
     rados_t cluster;
@@ -179,7 +177,7 @@ static int parse_spec(const char *args, struct rbd_spec *sp)
  * context (in its namespace). */
 static int connect_pool(rbd_state *s, const struct rbd_spec *sp)
 {
-    int ret = rados_create(&s->cluster, sp->id);
+    int ret = rbd_lib.rados_create(&s->cluster, sp->id);
 
     if (ret < 0) {
         return blk_error(ret, "rbd: cannot set up a Ceph client: %s",
@@ -189,35 +187,35 @@ static int connect_pool(rbd_state *s, const struct rbd_spec *sp)
      * completion callbacks on one thread instead of two.  Ours only wakes
      * a coroutine; a second thread added wakeups (measured: a sixth less
      * CPU per 4k read at the same rate). */
-    rados_conf_set(s->cluster, "librados_thread_count", "1");
-    ret = rados_conf_read_file(s->cluster, sp->conf);
+    rbd_lib.rados_conf_set(s->cluster, "librados_thread_count", "1");
+    ret = rbd_lib.rados_conf_read_file(s->cluster, sp->conf);
     if (ret < 0 && sp->conf) {
         return blk_error(ret, "rbd: cannot read the Ceph configuration "
                          "'%s': %s", sp->conf, strerror(-ret));
     }
-    ret = rados_conf_parse_env(s->cluster, NULL);
+    ret = rbd_lib.rados_conf_parse_env(s->cluster, NULL);
     for (unsigned i = 0; ret >= 0 && i < sp->nr_options; i++) {
-        ret = rados_conf_set(s->cluster, sp->keys[i], sp->values[i]);
+        ret = rbd_lib.rados_conf_set(s->cluster, sp->keys[i], sp->values[i]);
         if (ret < 0) {
             return blk_error(ret, "rbd: bad Ceph option %s: %s",
                              sp->keys[i], strerror(-ret));
         }
     }
-    ret = ret < 0 ? ret : rados_connect(s->cluster);
+    ret = ret < 0 ? ret : rbd_lib.rados_connect(s->cluster);
     if (ret < 0) {
         return blk_error(ret, "rbd: cannot connect to the Ceph cluster as "
                          "client.%s (check the monitors in %s, and the key): "
                          "%s", sp->id ? sp->id : "admin",
                          sp->conf ? sp->conf : "ceph.conf", strerror(-ret));
     }
-    ret = rados_ioctx_create(s->cluster, sp->pool, &s->io);
+    ret = rbd_lib.rados_ioctx_create(s->cluster, sp->pool, &s->io);
     if (ret < 0) {
         s->io = NULL;
         return blk_error(ret, "rbd: %s pool '%s'",
                          ret == -ENOENT ? "there is no" : "cannot open the",
                          sp->pool);
     }
-    rados_ioctx_set_namespace(s->io, sp->ns ? sp->ns : "");
+    rbd_lib.rados_ioctx_set_namespace(s->io, sp->ns ? sp->ns : "");
     return 0;
 }
 
@@ -229,9 +227,9 @@ static int open_image(rbd_state *s, const struct rbd_spec *sp, int flags)
         return blk_error(-EINVAL, "rbd: a snapshot opens read-only "
                          "(@%s)", sp->snapshot);
     }
-    int ret = rdonly ? rbd_open_read_only(s->io, sp->image, &s->image,
-                                          sp->snapshot)
-                     : rbd_open(s->io, sp->image, &s->image, NULL);
+    int ret = rdonly ? rbd_lib.rbd_open_read_only(s->io, sp->image,
+                                                  &s->image, sp->snapshot)
+                     : rbd_lib.rbd_open(s->io, sp->image, &s->image, NULL);
     if (ret == -ENOENT) {
         return blk_error(ret, sp->snapshot
                                   ? "rbd: no image '%s' with a snapshot "
@@ -261,13 +259,13 @@ static void disconnect(rbd_state *s)
 {
     forget_snapshots(s);
     if (s->image) {
-        rbd_close(s->image);
+        rbd_lib.rbd_close(s->image);
     }
     if (s->io) {
-        rados_ioctx_destroy(s->io);
+        rbd_lib.rados_ioctx_destroy(s->io);
     }
     if (s->cluster) {
-        rados_shutdown(s->cluster);
+        rbd_lib.rados_shutdown(s->cluster);
     }
     free(s);
 }
@@ -275,9 +273,12 @@ static void disconnect(rbd_state *s)
 /* A new client connected to the pool sp names: *out to disconnect(). */
 static int connect_new(const struct rbd_spec *sp, rbd_state **out)
 {
+    int ret = rbd_lib_load();
+    if (ret < 0) {
+        return ret;
+    }
     rbd_state *s = calloc(1, sizeof(*s));
-    int ret = s ? connect_pool(s, sp) : blk_error(-ENOMEM, "out of memory");
-
+    ret = s ? connect_pool(s, sp) : blk_error(-ENOMEM, "out of memory");
     if (ret < 0) {
         if (s) {
             disconnect(s);
@@ -303,7 +304,7 @@ static int rbd_open_dev(struct coblk_dev *dev, const char *args)
     }
     spec_free(&sp);
     uint64_t size;
-    if (ret == 0 && (ret = rbd_get_size(s->image, &size)) < 0) {
+    if (ret == 0 && (ret = rbd_lib.rbd_get_size(s->image, &size)) < 0) {
         blk_error(ret, "rbd: cannot read the image's size: %s",
                   strerror(-ret));
     }
@@ -336,8 +337,8 @@ static void request_done(rbd_completion_t c, void *arg)
 {
     struct rbd_wait *w = arg;
 
-    w->ret = rbd_aio_get_return_value(c);
-    rbd_aio_release(c);
+    w->ret = rbd_lib.rbd_aio_get_return_value(c);
+    rbd_lib.rbd_aio_release(c);
     coblk_aio_co_wake(w->co);
 }
 
@@ -357,16 +358,18 @@ static int start(rbd_image_t image, const struct rbd_call *r,
 {
     switch (r->op) {
     case RBD_READ:
-        return rbd_aio_readv(image, r->iov, (int)r->iovcnt, r->offset, c);
+        return rbd_lib.rbd_aio_readv(image, r->iov, (int)r->iovcnt,
+                                     r->offset, c);
     case RBD_WRITE:
-        return rbd_aio_writev(image, r->iov, (int)r->iovcnt, r->offset, c);
+        return rbd_lib.rbd_aio_writev(image, r->iov, (int)r->iovcnt,
+                                      r->offset, c);
     case RBD_FLUSH:
-        return rbd_aio_flush(image, c);
+        return rbd_lib.rbd_aio_flush(image, c);
     case RBD_DISCARD:
-        return rbd_aio_discard(image, r->offset, r->bytes, c);
+        return rbd_lib.rbd_aio_discard(image, r->offset, r->bytes, c);
     case RBD_ZEROES:
-        return rbd_aio_write_zeroes(image, r->offset, r->bytes, c,
-                                    r->zero_flags, 0);
+        return rbd_lib.rbd_aio_write_zeroes(image, r->offset, r->bytes, c,
+                                            r->zero_flags, 0);
     }
     return -EINVAL;
 }
@@ -377,14 +380,14 @@ static int coroutine_fn call(struct coblk_dev *dev, const struct rbd_call *r)
     rbd_state *s = dev->opaque;
     struct rbd_wait w = { .co = coblk_co_self() };
     rbd_completion_t c;
-    int ret = rbd_aio_create_completion(&w, request_done, &c);
+    int ret = rbd_lib.rbd_aio_create_completion(&w, request_done, &c);
 
     if (ret < 0) {
         return ret;
     }
     ret = start(s->image, r, c);
     if (ret < 0) {
-        rbd_aio_release(c);
+        rbd_lib.rbd_aio_release(c);
         return ret;
     }
     coblk_co_yield();
@@ -474,8 +477,8 @@ static int diff_walk(void *opaque)
 
     w->exists = false;
     w->len = w->bytes;
-    w->ret = rbd_diff_iterate2(w->image, NULL, w->start, w->bytes, 1, 1,
-                               diff_extent, w);
+    w->ret = rbd_lib.rbd_diff_iterate2(w->image, NULL, w->start, w->bytes,
+                                       1, 1, diff_extent, w);
     return 0;
 }
 
@@ -484,9 +487,9 @@ static bool fast_diff(rbd_image_t image)
 {
     uint64_t features, flags;
 
-    return rbd_get_features(image, &features) == 0 &&
+    return rbd_lib.rbd_get_features(image, &features) == 0 &&
            (features & RBD_FEATURE_FAST_DIFF) &&
-           rbd_get_flags(image, &flags) == 0 &&
+           rbd_lib.rbd_get_flags(image, &flags) == 0 &&
            !(flags & RBD_FLAG_FAST_DIFF_INVALID);
 }
 
@@ -524,7 +527,7 @@ static int coroutine_fn rbd_co_truncate(struct coblk_dev *dev, uint64_t size,
         return blk_error(-ENOTSUP, "rbd: images grow without "
                          "preallocation");
     }
-    int ret = rbd_resize(s->image, size);
+    int ret = rbd_lib.rbd_resize(s->image, size);
     return ret < 0 ? blk_error(ret, "rbd: cannot resize the image: %s",
                                strerror(-ret))
                    : 0;
@@ -546,9 +549,9 @@ static int rbd_create_image(const char *args, uint64_t size)
                       : connect_new(&sp, &s);
     if (ret == 0) {
         rbd_image_options_t opts;
-        rbd_image_options_create(&opts);
-        ret = rbd_create4(s->io, sp.image, size, opts);
-        rbd_image_options_destroy(opts);
+        rbd_lib.rbd_image_options_create(&opts);
+        ret = rbd_lib.rbd_create4(s->io, sp.image, size, opts);
+        rbd_lib.rbd_image_options_destroy(opts);
         if (ret < 0) {
             blk_error(ret, "rbd: cannot create image '%s' in pool '%s': %s",
                       sp.image, sp.pool, strerror(-ret));
@@ -573,7 +576,7 @@ static rbd_snap_info_t *snapshot_list(rbd_state *s, int *n)
         if (!snaps) {
             return NULL;
         }
-        *n = rbd_snap_list(s->image, snaps, &max);
+        *n = rbd_lib.rbd_snap_list(s->image, snaps, &max);
         if (*n >= 0) {
             return snaps;
         }
@@ -607,7 +610,7 @@ static void list_snapshots(rbd_state *s)
             .id = name, .name = name, .vm_state_size = snaps[i].size,
             .disk_size = snaps[i].size };
     }
-    rbd_snap_list_end(snaps);
+    rbd_lib.rbd_snap_list_end(snaps);
     free(snaps);
 }
 
@@ -618,7 +621,7 @@ static void rbd_info(struct coblk_dev *dev, struct coblk_image_info *info)
     rbd_state *s = dev->opaque;
     rbd_image_info_t st;
 
-    if (rbd_stat(s->image, &st, sizeof(st)) == 0) {
+    if (rbd_lib.rbd_stat(s->image, &st, sizeof(st)) == 0) {
         info->cluster_size = st.obj_size;
     }
     if (!s->snapshots_listed) {
