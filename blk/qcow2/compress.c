@@ -11,6 +11,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -18,29 +19,95 @@
 
 #include "qcow2.h"
 
+/* Each worker thread's compression state, made at its first job and
+ * reused: zlib and zstd set up tables of hundreds of KiB for a stream
+ * (measured on 2 CPUs: convert -c of the 1 GiB benchmark image with zstd,
+ * 0.89 s with a new context per cluster, 0.83 s so). */
+struct compressors {
+    z_stream z;
+    bool z_ready;
+    ZSTD_CCtx *zstd;
+};
+
+static pthread_key_t compressors_key;
+static pthread_once_t compressors_once = PTHREAD_ONCE_INIT;
+static bool compressors_keyed;
+
+static void compressors_free(void *opaque)
+{
+    struct compressors *c = opaque;
+
+    if (c->z_ready) {
+        deflateEnd(&c->z);
+    }
+    ZSTD_freeCCtx(c->zstd);
+    free(c);
+}
+
+static void compressors_key_create(void)
+{
+    compressors_keyed = pthread_key_create(&compressors_key,
+                                           compressors_free) == 0;
+}
+
+/* This thread's, or NULL when out of memory (or of thread keys). */
+static struct compressors *thread_compressors(void)
+{
+    pthread_once(&compressors_once, compressors_key_create);
+    if (!compressors_keyed) {
+        return NULL;
+    }
+    struct compressors *c = pthread_getspecific(compressors_key);
+    if (!c && (c = calloc(1, sizeof(*c))) &&
+        pthread_setspecific(compressors_key, c)) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
 /* Compresses in into out (out_len bytes of room); returns the length, or
- * 0 when it does not fit. */
+ * 0 when it does not fit, or without memory for the state: the cluster is
+ * then written as it is. */
 static size_t deflate_raw(const uint8_t *in, size_t in_len, uint8_t *out,
                           size_t out_len)
 {
-    z_stream z = { .next_in = (Bytef *)in, .avail_in = (uInt)in_len,
-                   .next_out = out, .avail_out = (uInt)out_len };
+    struct compressors *c = thread_compressors();
 
-    /* Raw deflate with a 4 KiB window, as QEMU writes it. */
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-                     Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (!c) {
         return 0;
     }
-    int ret = deflate(&z, Z_FINISH);
-    deflateEnd(&z);
-    return ret == Z_STREAM_END ? out_len - z.avail_out : 0;
+    /* Raw deflate with a 4 KiB window, as QEMU writes it. */
+    if (!c->z_ready) {
+        c->z_ready = deflateInit2(&c->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
+                                  -12, 9, Z_DEFAULT_STRATEGY) == Z_OK;
+    } else {
+        c->z_ready = deflateReset(&c->z) == Z_OK;
+    }
+    if (!c->z_ready) {
+        return 0;
+    }
+    c->z.next_in = (Bytef *)in;
+    c->z.avail_in = (uInt)in_len;
+    c->z.next_out = out;
+    c->z.avail_out = (uInt)out_len;
+    int ret = deflate(&c->z, Z_FINISH);
+    return ret == Z_STREAM_END ? out_len - c->z.avail_out : 0;
 }
 
 static size_t compress_zstd(const uint8_t *in, size_t in_len, uint8_t *out,
                             size_t out_len)
 {
-    size_t n = ZSTD_compress(out, out_len, in, in_len, ZSTD_CLEVEL_DEFAULT);
+    struct compressors *c = thread_compressors();
 
+    if (c && !c->zstd) {
+        c->zstd = ZSTD_createCCtx();
+    }
+    if (!c || !c->zstd) {
+        return 0;
+    }
+    size_t n = ZSTD_compressCCtx(c->zstd, out, out_len, in, in_len,
+                                 ZSTD_CLEVEL_DEFAULT);
     return ZSTD_isError(n) ? 0 : n;
 }
 
