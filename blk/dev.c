@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,15 +360,19 @@ int coblk_create(const char *fmt, const char *path, uint64_t size,
 int coblk_image_info(struct coblk_dev *dev, struct coblk_image_info *info,
                      size_t size)
 {
-    if (!dev || !info || size < sizeof(*info)) {
+    /* A program built before the bitmaps were added gets the rest. */
+    size_t oldest = offsetof(struct coblk_image_info, nb_bitmaps);
+
+    if (!dev || !info || size < oldest) {
         return blk_error(-EINVAL, "coblk_image_info: no device, or a struct "
                          "coblk_image_info of %zu bytes", size);
     }
-    *info = (struct coblk_image_info){ .format = dev->drv->name,
-                                       .virtual_size = dev->size };
+    struct coblk_image_info all = { .format = dev->drv->name,
+                                    .virtual_size = dev->size };
     if (dev->drv->info) {
-        dev->drv->info(dev, info);
+        dev->drv->info(dev, &all);
     }
+    memcpy(info, &all, size < sizeof(all) ? size : sizeof(all));
     return 0;
 }
 

@@ -323,10 +323,23 @@ static void count_frees_waiting(struct checker *k)
     }
 }
 
+static void count_bitmap_clusters(void *opaque, uint64_t offset,
+                                  uint64_t bytes)
+{
+    count(opaque, offset, bytes);
+}
+
+static void corrupt_bitmap_entry(void *opaque)
+{
+    struct checker *k = opaque;
+
+    k->c->corruptions++;
+}
+
 /* The references of everything the image holds: header, active and
- * snapshot tables and data, refcount structure, clusters waiting to be
- * freed.  `stats`: also the
- * allocation counters, which only the first count may add to. */
+ * snapshot tables and data, bitmaps, refcount structure, clusters waiting
+ * to be freed.  `stats`: also the allocation counters, which only the
+ * first count may add to. */
 static int count_references(struct checker *k, bool stats)
 {
     qcow2_state *s = k->s;
@@ -335,6 +348,11 @@ static int count_references(struct checker *k, bool stats)
     int ret = count_l1(k, s->l1, s->h.l1_size, s->h.l1_offset, stats);
     if (ret == 0) {
         ret = count_snapshots(k);
+    }
+    if (ret == 0 && qcow2_bitmaps_clusters(s, k->table, count_bitmap_clusters,
+                                           corrupt_bitmap_entry, k) < 0) {
+        report(k, "ERROR: I/O error reading a bitmap table");
+        k->c->check_errors++;
     }
     if (ret == 0) {
         count_refcount_structures(k);

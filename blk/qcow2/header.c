@@ -135,6 +135,23 @@ static int copy_string(const uint8_t *p, uint32_t len, uint32_t max,
     return *out ? 0 : blk_error(-ENOMEM, "out of memory");
 }
 
+/* The bitmaps extension's fields, as they are: bitmaps.c checks them
+ * where they count. */
+static int read_bitmaps_ext(qcow2_header *h, const uint8_t *data,
+                            uint32_t len)
+{
+    if (len != 24) {
+        return blk_error(-EINVAL, "qcow2: the bitmaps extension is %" PRIu32
+                         " bytes long, not 24", len);
+    }
+    h->has_bitmaps_ext = true;
+    h->nb_bitmaps = qcow2_be32(data);
+    h->bitmaps_reserved = qcow2_be32(data + 4);
+    h->bitmap_dir_size = qcow2_be64(data + 8);
+    h->bitmap_dir_offset = qcow2_be64(data + 16);
+    return 0;
+}
+
 /* Walks the extensions in [start, end) of the first cluster. */
 static int read_extensions(qcow2_header *h, const uint8_t *buf,
                            uint32_t start, uint32_t end,
@@ -173,8 +190,11 @@ static int read_extensions(qcow2_header *h, const uint8_t *buf,
         case EXT_DATA_FILE:
             h->incompatible |= QCOW2_INCOMPAT_DATA_FILE;
             break;
+        case EXT_BITMAPS:
+            ret = read_bitmaps_ext(h, data, len);
+            break;
         default:
-            break;      /* bitmaps and unknown extensions: not needed */
+            break;      /* unknown extensions: not needed */
         }
         if (ret < 0) {
             return ret;

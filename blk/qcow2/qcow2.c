@@ -236,6 +236,7 @@ static int clear_autoclear(qcow2_state *s)
                          strerror(-ret));
     }
     s->h.autoclear = 0;
+    qcow2_free_bitmaps(s);      /* stale now: their clusters are leaks */
     return 0;
 }
 
@@ -295,6 +296,9 @@ static int open_image(struct coblk_dev *dev, qcow2_state *s,
     uint32_t slice = s->cluster_size < QCOW2_SLICE_BYTES
                          ? (uint32_t)s->cluster_size : QCOW2_SLICE_BYTES;
     ret = qcow2_read_snapshots(s);
+    if (ret == 0) {
+        ret = qcow2_read_bitmaps(s);
+    }
     if (ret == 0 && opts->snapshot) {
         ret = dev->flags & COBLK_OPEN_RDONLY
                   ? qcow2_select_snapshot(s, opts->snapshot)
@@ -351,6 +355,7 @@ static void free_state(qcow2_state *s)
     qcow2_frees_close(s);
     qcow2_meta_free(s);
     qcow2_free_snapshots(s);
+    qcow2_free_bitmaps(s);
     free(s->backing_path);
     qcow2_header_free(&s->h);
     qcow2_free_l1_views(s);
@@ -412,6 +417,9 @@ static void qcow2_info(struct coblk_dev *dev, struct coblk_image_info *info)
     info->dirty = h->incompatible & QCOW2_INCOMPAT_DIRTY;
     info->nb_snapshots = h->nb_snapshots;
     info->snapshots = s->snapshot_info;
+    info->nb_bitmaps = s->nb_bitmaps;
+    info->bitmaps = s->bitmap_info;
+    info->stale_bitmaps = s->stale_bitmaps;
 }
 
 static void qcow2_close(struct coblk_dev *dev)

@@ -50,6 +50,7 @@ enum {
     QCOW2_INCOMPAT_EXTL2 = 1u << 4,
     QCOW2_INCOMPAT_KNOWN = 0x1f,
     QCOW2_COMPAT_LAZY_REFCOUNTS = 1u << 0,
+    QCOW2_AUTOCLEAR_BITMAPS = 1u << 0,
 };
 
 enum { QCOW2_COMPRESS_ZLIB = 0, QCOW2_COMPRESS_ZSTD = 1 };
@@ -80,6 +81,12 @@ typedef struct qcow2_header {
     uint32_t compression_type;
     char *backing_name;                 /* NULL: none */
     char *backing_format;               /* NULL: not recorded */
+    /* The bitmaps extension as found (nb_bitmaps 0: none); checked only
+     * where autoclear says the bitmaps are consistent (bitmaps.c). */
+    uint32_t nb_bitmaps;
+    uint32_t bitmaps_reserved;
+    uint64_t bitmap_dir_size, bitmap_dir_offset;
+    bool has_bitmaps_ext;
 } qcow2_header;
 
 /* What one guest range is, in this image alone (map.c). */
@@ -210,6 +217,11 @@ typedef struct qcow2_state {
     qcow2_snapshot *snapshots;          /* h.nb_snapshots of them */
     uint64_t snapshots_bytes;           /* the table's, in the file */
     struct coblk_snapshot_info *snapshot_info;  /* for coblk_image_info */
+    /* Persistent dirty bitmaps, while consistent (bitmaps.c). */
+    uint32_t nb_bitmaps;
+    struct qcow2_bitmap *bitmaps;
+    struct coblk_bitmap_info *bitmap_info;      /* for coblk_image_info */
+    bool stale_bitmaps;                 /* found declared stale */
     char *backing_path;                 /* as opened */
     bool backing_closed;                /* opened without it
                                          * (COBLK_OPEN_NO_BACKING): data
@@ -347,6 +359,18 @@ int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,
                                       uint64_t *offset, bool *fresh);
 
 /* snapshot.c: reads and checks the snapshot table. */
+/* bitmaps.c: the bitmap directory, read and checked at open where the
+ * image has one it calls consistent; 0, or -EINVAL naming what is wrong
+ * (QEMU does not open such an image either). */
+int qcow2_read_bitmaps(qcow2_state *s);
+void qcow2_free_bitmaps(qcow2_state *s);
+/* The bitmaps' clusters: directory, tables, data.  Calls count(opaque,
+ * offset, bytes) for each, and corrupt(opaque) for each table entry the
+ * format forbids; returns 0, or -EIO when a table cannot be read. */
+int qcow2_bitmaps_clusters(qcow2_state *s, uint64_t *buf,
+                           void (*count)(void *opaque, uint64_t offset,
+                                         uint64_t bytes),
+                           void (*corrupt)(void *opaque), void *opaque);
 int qcow2_read_snapshots(qcow2_state *s);
 void qcow2_free_snapshots(qcow2_state *s);
 void qcow2_snapshot_fields_free(qcow2_snapshot *sn);

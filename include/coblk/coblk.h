@@ -288,6 +288,16 @@ struct coblk_snapshot_info {
     int64_t icount;                 /* -1: not recorded */
 };
 
+/* A persistent dirty bitmap a qcow2 image holds (coblk keeps none up to
+ * date: an image written through coblk has them all declared stale). */
+struct coblk_bitmap_info {
+    const char *name;
+    uint64_t granularity;           /* bytes a bit stands for */
+    bool in_use;                    /* qemu-img's flag "in-use": left
+                                     * inconsistent by its last writer */
+    bool auto_update;               /* its flag "auto": follows writes */
+};
+
 struct coblk_image_info {
     const char *format;             /* the driver: "qcow2", "raw", ... */
     uint64_t virtual_size;
@@ -302,6 +312,11 @@ struct coblk_image_info {
     bool lazy_refcounts, extended_l2, corrupt, dirty;
     unsigned nb_snapshots;
     const struct coblk_snapshot_info *snapshots;
+    unsigned nb_bitmaps;
+    const struct coblk_bitmap_info *bitmaps;
+    bool stale_bitmaps;             /* bitmaps a program that does not
+                                     * keep them up to date wrote past:
+                                     * their clusters are leaks */
 };
 
 /* Fills info (size: sizeof(*info)) for the device's top node.  Returns 0

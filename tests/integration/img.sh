@@ -181,6 +181,16 @@ with open("reserved.qcow2", "r+b") as f:
     f.seek(l1)
     f.write(struct.pack(">Q", e | 0x100))
 EOF
+# Persistent bitmaps: one enabled ("auto"), one disabled of 128 KiB bits,
+# data written while they were; then a copy coblk-img wrote to, which
+# leaves them stale (QEMU then warns, and counts their clusters leaked).
+qemu-img create -q -f qcow2 bitmaps.qcow2 64M
+qemu-img bitmap --add bitmaps.qcow2 b0
+qemu-img bitmap --add -g 128k bitmaps.qcow2 b1
+qemu-img bitmap --disable bitmaps.qcow2 b1
+qemu-io -c 'write -P 1 0 4M' bitmaps.qcow2 >/dev/null
+cp bitmaps.qcow2 stale-bitmaps.qcow2
+"$img" resize stale-bitmaps.qcow2 +64k >/dev/null
 for f in leaky broken; do
     cp "$f.qcow2" "qd/$f.qcow2"
     cp "$f.qcow2" "cd/$f.qcow2"
@@ -197,7 +207,8 @@ sync
 # ---- info ----------------------------------------------------------------------
 for f in base.qcow2 top.qcow2 sub/leaf.qcow2 v2.qcow2 ext.qcow2 lazy.qcow2 \
          snap.qcow2 comp.qcow2 dirty.qcow2 disk.raw huge.qcow2 junk.img \
-         empty.qcow2 odd.raw orphan.qcow2 'name, with commas.qcow2'; do
+         empty.qcow2 odd.raw orphan.qcow2 'name, with commas.qcow2' \
+         bitmaps.qcow2 stale-bitmaps.qcow2; do
     same info "$f"
     same info --output=json "$f"
     same info --backing-chain "$f"
@@ -216,7 +227,7 @@ same info --output=json --output=human base.qcow2
 # ---- check ---------------------------------------------------------------------
 for f in base.qcow2 top.qcow2 v2.qcow2 ext.qcow2 comp.qcow2 snap.qcow2 \
          leaky.qcow2 broken.qcow2 disk.raw empty.qcow2 reserved.qcow2 \
-         orphan.qcow2; do
+         orphan.qcow2 bitmaps.qcow2 stale-bitmaps.qcow2; do
     same check "$f"
     same check --output=json "$f"
     same check -q "$f"

@@ -2522,6 +2522,147 @@ static uint64_t refcount_entry(const char *image, uint64_t offset)
     return block + (offset >> 16) * 2;
 }
 
+/* ---- persistent bitmaps ---------------------------------------------- */
+
+static uint64_t get_be(const char *name, uint64_t offset, unsigned width)
+{
+    size_t size;
+    uint8_t *bytes = read_file(name, &size);
+    uint64_t value = 0;
+
+    assert_true(offset + width <= size);
+    for (unsigned i = 0; i < width; i++) {
+        value = value << 8 | bytes[offset + i];
+    }
+    free(bytes);
+    return value;
+}
+
+/* Where the bitmaps extension's data starts in image's header. */
+static uint64_t bitmaps_extension(const char *image)
+{
+    uint64_t at = get_be(image, 100, 4);    /* header_length */
+
+    for (unsigned n = 0; n < 100; n++) {
+        uint64_t type = get_be(image, at, 4), len = get_be(image, at + 4, 4);
+        if (type == 0x23852875) {
+            return at + 8;
+        }
+        assert_true(type != 0);
+        at += 8 + ((len + 7) & ~7ull);
+    }
+    fail();
+    return 0;
+}
+
+static void bitmaps_image(const char *image)
+{
+    sh("rm -f %s && qemu-img create -q -f qcow2 %s 64M && "
+       "qemu-img bitmap --add %s b0 && "
+       "qemu-img bitmap --add -g 128k %s b1 && "
+       "qemu-img bitmap --disable %s b1 && "
+       "qemu-io -c 'write -P 1 0 4M' %s >/dev/null",
+       image, image, image, image, image, image);
+}
+
+static void assert_check(struct coblk_dev *dev, uint64_t corruptions,
+                         uint64_t leaks)
+{
+    struct coblk_check c = { 0 };
+
+    assert_int_equal(coblk_check(dev, &c, sizeof(c)), 0);
+    assert_int_equal(c.corruptions, corruptions);
+    assert_int_equal(c.leaks, leaks);
+}
+
+/* A directory damaged at (offset, width) = value: the image is refused,
+ * with a message naming what is wrong, as QEMU refuses it. */
+static void bad_bitmap_directory(const char *field, uint64_t offset,
+                                 unsigned width, uint64_t value,
+                                 const char *message)
+{
+    print_message("  %s\n", field);
+    sh("cp bm.qcow2 bmx.qcow2");
+    put_be("bmx.qcow2", offset, width, value);
+    expect_open_error(qcow2_spec("bmx.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
+                      message);
+    assert_int_not_equal(sh_status("qemu-img info bmx.qcow2 >/dev/null "
+                                   "2>&1"), 0);
+}
+
+/* Bitmaps qemu-img made are listed as it lists them and their clusters
+ * counted (not leaks, which a repair would free); written through coblk,
+ * they are declared stale, and their clusters become leaks for both
+ * checks. */
+static void test_bitmaps_are_listed_and_counted(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    bitmaps_image("bm.qcow2");
+    struct coblk_dev *dev = open_ok(qcow2_spec("bm.qcow2"));
+    struct coblk_image_info info;
+    assert_int_equal(coblk_image_info(dev, &info, sizeof(info)), 0);
+    assert_int_equal(info.nb_bitmaps, 2);
+    assert_string_equal(info.bitmaps[0].name, "b0");
+    assert_int_equal(info.bitmaps[0].granularity, 65536);
+    assert_true(info.bitmaps[0].auto_update);
+    assert_string_equal(info.bitmaps[1].name, "b1");
+    assert_int_equal(info.bitmaps[1].granularity, 131072);
+    assert_false(info.bitmaps[1].auto_update);
+    assert_false(info.bitmaps[0].in_use || info.bitmaps[1].in_use);
+    assert_false(info.stale_bitmaps);
+    /* A program built before the bitmaps came gets all it knows of. */
+    size_t old_size = offsetof(struct coblk_image_info, nb_bitmaps);
+    memset(&info, 0xa5, sizeof(info));
+    assert_int_equal(coblk_image_info(dev, &info, old_size), 0);
+    assert_string_equal(info.format, "qcow2");
+    assert_int_equal(info.nb_bitmaps, 0xa5a5a5a5u);     /* not written */
+    assert_int_equal(coblk_image_info(dev, &info, old_size - 1), -EINVAL);
+    assert_check(dev, 0, 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+
+    /* A table entry with a reserved bit: a corruption, and the data
+     * cluster it named a leak.  (QEMU reads the tables at open and
+     * refuses the image; coblk reads them only to check, so that what
+     * the guest wrote can still be read and copied out.) */
+    uint64_t ext = bitmaps_extension("bm.qcow2");
+    uint64_t dir = get_be("bm.qcow2", ext + 16, 8);
+    uint64_t table = get_be("bm.qcow2", dir, 8);
+    sh("cp bm.qcow2 bmt.qcow2");
+    put_be("bmt.qcow2", table, 8, get_be("bm.qcow2", table, 8) | 2);
+    dev = open_ok(qcow2_spec("bmt.qcow2"));
+    assert_check(dev, 1, 1);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img check bmt.qcow2 2>&1 | grep -q 'bitmap_table'");
+
+    /* Hostile directories and extensions. */
+    bad_bitmap_directory("no bitmaps", ext, 4, 0, "counts 0 bitmaps");
+    bad_bitmap_directory("a directory past the file", ext + 16, 8,
+                         1ull << 40, "past the end of the file");
+    bad_bitmap_directory("an empty name", dir + 18, 2, 0, "has a name of no");
+    bad_bitmap_directory("extra data past the directory", dir + 20, 4,
+                         0xffffffffu, "runs past the directory's end");
+    bad_bitmap_directory("a granularity of 256 bytes", dir + 17, 1, 8,
+                         "has a granularity out of");
+    bad_bitmap_directory("a table in the header", dir, 8, 0,
+                         "has no valid bitmap table");
+
+    /* Opened for writing, the bitmaps are declared stale at once. */
+    sh("cp bm.qcow2 bmw.qcow2");
+    dev = open_rw("bmw.qcow2");
+    assert_check(dev, 0, 4);        /* directory, two tables, b0's data */
+    assert_int_equal(coblk_dev_close(dev), 0);
+    assert_int_equal(get_be("bmw.qcow2", 88, 8) & 1, 0);
+    dev = open_ok(qcow2_spec("bmw.qcow2"));
+    assert_int_equal(coblk_image_info(dev, &info, sizeof(info)), 0);
+    assert_int_equal(info.nb_bitmaps, 0);
+    assert_true(info.stale_bitmaps);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img check bmw.qcow2 2>&1 | grep -q '^4 leaked clusters'");
+}
+
 static void test_check_counts_as_qemu_img_and_repairs(void **state)
 {
     uint64_t l1, l2, reftable;
@@ -3130,6 +3271,7 @@ int main(void)
         cmocka_unit_test(test_compressed_writes_read_back_in_qemu),
         cmocka_unit_test(test_measure_as_qemu_img_does),
         cmocka_unit_test(test_check_counts_as_qemu_img_and_repairs),
+        cmocka_unit_test(test_bitmaps_are_listed_and_counted),
         cmocka_unit_test(
             test_dirty_images_are_repaired_when_opened_for_writing),
         cmocka_unit_test(test_first_writes_to_one_l2_table_at_once),

@@ -70,6 +70,37 @@ void img_snapshot_row(FILE *out, const struct coblk_snapshot_info *sn)
 
 /* ---- text ------------------------------------------------------------------- */
 
+/* qemu-img's names of a bitmap's flags, in its order; n of them. */
+static unsigned bitmap_flags(const struct coblk_bitmap_info *bm,
+                             const char *names[2])
+{
+    unsigned n = 0;
+
+    if (bm->in_use) {
+        names[n++] = "in-use";
+    }
+    if (bm->auto_update) {
+        names[n++] = "auto";
+    }
+    return n;
+}
+
+static void print_bitmaps(FILE *out, const struct coblk_image_info *info)
+{
+    fprintf(out, "    bitmaps:\n");
+    for (unsigned i = 0; i < info->nb_bitmaps; i++) {
+        const struct coblk_bitmap_info *bm = &info->bitmaps[i];
+        const char *flags[2];
+        unsigned n = bitmap_flags(bm, flags);
+        fprintf(out, "        [%u]:\n            flags:\n", i);
+        for (unsigned f = 0; f < n; f++) {
+            fprintf(out, "                [%u]: %s\n", f, flags[f]);
+        }
+        fprintf(out, "            name: %s\n", bm->name);
+        fprintf(out, "            granularity: %" PRIu64 "\n", bm->granularity);
+    }
+}
+
 static void print_qcow2_specific(FILE *out,
                                  const struct coblk_image_info *info)
 {
@@ -81,6 +112,9 @@ static void print_qcow2_specific(FILE *out,
     if (v3) {
         fprintf(out, "    lazy refcounts: %s\n",
                info->lazy_refcounts ? "true" : "false");
+    }
+    if (info->nb_bitmaps) {
+        print_bitmaps(out, info);
     }
     fprintf(out, "    refcount bits: %u\n", info->refcount_bits);
     if (v3) {
@@ -152,6 +186,26 @@ static struct json *snapshot_json(const struct coblk_snapshot_info *sn)
     return o;
 }
 
+static struct json *bitmaps_json(const struct coblk_image_info *info)
+{
+    struct json *list = json_array();
+
+    for (unsigned i = 0; i < info->nb_bitmaps; i++) {
+        const struct coblk_bitmap_info *bm = &info->bitmaps[i];
+        struct json *o = json_object(), *flags = json_array();
+        const char *names[2];
+        unsigned n = bitmap_flags(bm, names);
+        for (unsigned f = 0; f < n; f++) {
+            json_add(flags, NULL, json_string(names[f]));
+        }
+        json_add(o, "flags", flags);
+        json_add(o, "name", json_string(bm->name));
+        json_add(o, "granularity", json_uint(bm->granularity));
+        json_add(list, NULL, o);
+    }
+    return list;
+}
+
 static struct json *qcow2_json(const struct coblk_image_info *info)
 {
     bool v3 = !strcmp(info->compat, "1.1");
@@ -162,6 +216,9 @@ static struct json *qcow2_json(const struct coblk_image_info *info)
     json_add(data, "compression-type", json_string(info->compression_type));
     if (v3) {
         json_add(data, "lazy-refcounts", json_bool(info->lazy_refcounts));
+    }
+    if (info->nb_bitmaps) {
+        json_add(data, "bitmaps", bitmaps_json(info));
     }
     json_add(data, "refcount-bits", json_uint(info->refcount_bits));
     if (v3) {

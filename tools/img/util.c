@@ -295,6 +295,31 @@ int img_open(struct img *img, const char *filename, const char *fmt,
     return img_open_opts(img, filename, fmt, NULL, flags);
 }
 
+/* As qemu-img warns, where bitmaps were left stale by a writer that
+ * keeps none (coblk among them); its message ends in no newline. */
+static void warn_stale_bitmaps(struct coblk_dev *dev)
+{
+    struct coblk_image_info info;
+
+    if (coblk_image_info(dev, &info, sizeof(info)) < 0 ||
+        !info.stale_bitmaps) {
+        return;
+    }
+    fflush(stdout);
+    if (info.compat && !strcmp(info.compat, "0.10")) {
+        fprintf(stderr, "%s: warning: This qcow2 v2 image contains bitmaps, "
+                "but they may have been modified by a program without "
+                "persistent bitmap support; so now they must all be "
+                "considered inconsistent\n", IMG_PROG);
+    } else {
+        fprintf(stderr, "%s: warning: a program lacking bitmap support "
+                "modified this file, so all bitmaps are now considered "
+                "inconsistent\n", IMG_PROG);
+    }
+    fprintf(stderr, "Some clusters may be leaked, run '%s check -r' on the "
+            "image file to fix.", IMG_PROG);
+}
+
 int img_open_opts(struct img *img, const char *filename, const char *fmt,
                   const char *fmt_options, unsigned flags)
 {
@@ -349,6 +374,8 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
     } else if (ret < 0) {
         open_failed(filename, ret);
         img->dev = NULL;
+    } else {
+        warn_stale_bitmaps(img->dev);
     }
     return ret;
 }
