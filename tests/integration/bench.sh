@@ -582,6 +582,19 @@ check "ignore_error: ENOSPC is no EIO: it ends the job" test "$rc" -eq 1
 check "ignore_error=,EIO:ENOSPC: let through, counted" \
     test "$(json "$work/ie.json" "(d['jobs'][0]['error'],
     d['jobs'][0]['total_err'], d['jobs'][0]['first_error'])")" = "(0, 64, 28)"
+# fill_device=1: writing ends at ENOSPC, which is no error; what was
+# written (3 MiB before the "full" device) is counted and verifies.
+truncate -s 16M "$work/full.img"
+full="blkdebug:event=write,errno=ENOSPC,offset=3M,len=1G:file:$work/full.img"
+"$bench" --name=f --filename="$full" --rw=write --bs=64k --iodepth=8 \
+    --size=16M --fill_device=1 --verify=crc32c --output-format=json \
+    >"$work/full.json"
+check "fill_device: writes end at ENOSPC, 3 MiB written and read back" \
+    test "$(json "$work/full.json" "(d['jobs'][0]['error'],
+    d['jobs'][0]['write']['io_bytes'], d['jobs'][0]['read']['io_bytes'])")" \
+    = "(0, 3145728, 3145728)"
+runs --name=f --filename="$full" --rw=write --bs=64k --size=16M
+check "without fill_device, ENOSPC fails the job" test "$rc" -eq 1
 rejects "ignore_error: unknown error 'ENOTANERROR' (a name such as ENOSPC, \
 or a number; at most 16 a kind)" --name=e --ioengine=null \
     --ignore_error=ENOTANERROR

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -313,6 +314,32 @@ static void test_directory_and_filesize(void **state)
     assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a",
                            "--filesize=1M", "--offset=1M", NULL), -1);
     assert_string_equal(err, "a: offset=1048576 is past filesize=1048576");
+    bench_config_free(&cfg);
+}
+
+/* fill_device: without size=, a file gets its file system's free space
+ * (in whole blocks); a size given, or a device spec, stays. */
+static void test_fill_device_takes_the_free_space(void **state)
+{
+    struct bench_config cfg;
+    struct statvfs fs;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(statvfs("/var/tmp", &fs), 0);
+    uint64_t before = (uint64_t)fs.f_bavail * fs.f_frsize;
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--name=a",
+                           "--filename=/var/tmp/coblk-fill-test", "--bs=64k",
+                           "--fill_device=1", "--name=b", "--size=1M",
+                           "--name=c", "--filename=null:size=1M", NULL), 0);
+    assert_int_equal(statvfs("/var/tmp", &fs), 0);
+    uint64_t after = (uint64_t)fs.f_bavail * fs.f_frsize;
+    uint64_t got = cfg.jobs[0].size;
+    uint64_t least = (before < after ? before : after) - (64 << 10);
+    assert_true(got >= least && got <= (before > after ? before : after));
+    assert_int_equal(got % (64 << 10), 0);
+    assert_int_equal(cfg.jobs[1].size, 1 << 20);
+    assert_int_equal(cfg.jobs[2].size, 0);
     bench_config_free(&cfg);
 }
 
@@ -834,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_sync_engines_cap_the_depth),
         cmocka_unit_test(test_cpu_sets_and_binding),
         cmocka_unit_test(test_directory_and_filesize),
+        cmocka_unit_test(test_fill_device_takes_the_free_space),
         cmocka_unit_test(test_command_line_jobs_inherit_globals),
         cmocka_unit_test(test_job_file),
         cmocka_unit_test(test_values_in_depth),

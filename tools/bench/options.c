@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "flow.h"
@@ -1189,6 +1191,8 @@ static const struct opt options[] = {
     OPTION("directory", OPT_STR, directory, 0, 0, NULL),
     OPTION("filename_format", OPT_STR, filename_format, 0, 0, NULL),
     OPTION("unlink", OPT_BOOL, unlink, 0, 0, NULL),
+    OPTION("fill_device", OPT_BOOL, fill_device, 0, 0, NULL),
+    OPTION("fill_fs", OPT_BOOL, fill_device, 0, 0, NULL),
     OPTION("filesize", OPT_SIZE, filesize, 1, UINT64_MAX, NULL),
     FUNC("fallocate", parse_fallocate),
     FLAG_FUNC("buffered", parse_buffered),
@@ -2287,6 +2291,32 @@ static int finish_replay(struct job *job, char *err, size_t err_size)
     return 0;
 }
 
+/* fill_device without size=: as fio, a file gets the free space of its
+ * file system (rounded down to the largest block); a device or spec, its
+ * size as ever (0 here). */
+static uint64_t free_space(const struct job *job)
+{
+    char dir[sizeof(job->filename)];
+    struct stat st;
+    struct statvfs fs;
+
+    if (!job->filename[0] || strchr(job->filename, ':') ||
+        (stat(job->filename, &st) == 0 && !S_ISREG(st.st_mode))) {
+        return 0;
+    }
+    snprintf(dir, sizeof(dir), "%s", job->filename);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        slash[slash == dir] = '\0';
+    }
+    if (statvfs(slash ? dir : ".", &fs) < 0) {
+        return 0;
+    }
+    uint64_t bytes = (uint64_t)fs.f_bavail * fs.f_frsize;
+    uint64_t block = job->bs_max ? job->bs_max : 4096;
+    return bytes - bytes % block;
+}
+
 int bench_job_finish(struct job *job, char *err, size_t err_size)
 {
     name_logs(job);
@@ -2310,6 +2340,9 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
     if (finish_block_sizes(job, err, err_size) < 0 ||
         (job->read_iolog[0] && finish_replay(job, err, err_size) < 0)) {
         return -1;
+    }
+    if (job->fill_device && !job->size) {
+        job->size = free_space(job);
     }
     if (job->time_based && !job->runtime_ns) {
         job->time_based = false;        /* as fio: nothing to base it on */

@@ -63,6 +63,9 @@ struct job {
     char directory[4096];       /* for a relative filename, or fio's name */
     char filename_format[256];  /* that name: "" = $jobname.$jobnum.$filenum */
     bool unlink;                /* remove the file when the job is done */
+    bool fill_device;           /* fill_device (fill_fs): ENOSPC ends the
+                                 * writes, not in error; without size=, a
+                                 * file gets its file system's free space */
     uint64_t filesize;          /* the file's; 0: offset + size */
     /* How a file the job makes or extends gets its blocks (fio's
      * fallocate=): fallocate() where the file system can (native),

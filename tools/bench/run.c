@@ -236,7 +236,9 @@ int bench_device_spec(const struct job *job, char *spec, size_t size,
         /* Read too: glibc's posix_fallocate() reads the blocks a file
          * has where the file system cannot reserve. */
         int fd = open(name, O_CREAT | O_RDWR, 0644);
-        if (fd < 0 || make_room(name, fd, want, job->fallocate) < 0) {
+        /* fill_device: the writes take the room, up to what there is. */
+        int mode = job->fill_device ? FALLOC_NONE : job->fallocate;
+        if (fd < 0 || make_room(name, fd, want, mode) < 0) {
             snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", name,
                      (unsigned long long)want, strerror(errno));
             if (fd >= 0) {
@@ -332,6 +334,7 @@ struct runner {
     struct extent *backlog;
     unsigned nr_backlog;
     uint64_t bad_units;
+    bool full;                  /* fill_device: a write found no room */
     bool verifying;             /* reading back what was written */
     bool check_reads;           /* a read job's verify: each read checked */
     bool may_hold;              /* rate limits, flow, or writes kept apart */
@@ -749,6 +752,7 @@ static enum hold hold_reason(struct runner *rn, struct slot *s, uint64_t now,
 static bool issuing_open(const struct runner *rn, uint64_t now)
 {
     return now < rn->deadline_ns && !stopping() && !rn->r->error &&
+           !rn->full &&
            !atomic_load_explicit(&rn->r->progress.stop, memory_order_relaxed);
 }
 
@@ -1039,16 +1043,33 @@ static void record_write(struct runner *rn, const struct slot *s)
     }
 }
 
+/* fill_device: a write that found the device full ends the writing; it
+ * is neither an error nor counted, as in fio. */
+static bool found_full(const struct runner *rn, const struct slot *s)
+{
+    int err = s->req.error;
+
+    return rn->job->fill_device && s->dir == DIR_WRITE &&
+           s->req.status != COBLK_S_OK && (err == -ENOSPC || err == -EDQUOT);
+}
+
 /* A request done: checks and bookkeeping; the statistics are account()'s. */
 static void complete(struct runner *rn, struct slot *s)
 {
-    if (s->dir <= DIR_TRIM) {
+    bool full = found_full(rn, s);
+
+    rn->full |= full;
+    if (s->dir <= DIR_TRIM && !full) {
         rn->done_bytes[s->dir] += s->bytes;
         rn->done_ios[s->dir]++;
     }
     if ((s->dir == DIR_WRITE || (rn->serialize && s->dir <= DIR_TRIM)) &&
         rn->unit_busy) {
         mark_busy(rn, s, 0);
+    }
+    if (full) {
+        rn->free_slots[rn->nr_free++] = s;
+        return;
     }
     int err = s->req.error ? s->req.error : -EIO;
     bool read_or_write = s->dir == DIR_READ || s->dir == DIR_WRITE;
@@ -1079,6 +1100,7 @@ static void complete_all(struct runner *rn, unsigned got, uint64_t now)
 {
     for (unsigned i = 0; i < got;) {
         struct slot *first = slot_of(rn->done[i]);
+        bool counted = !found_full(rn, first);
         uint64_t bytes = 0;
         unsigned n = 0;
         do {
@@ -1087,8 +1109,11 @@ static void complete_all(struct runner *rn, unsigned got, uint64_t now)
             bytes += s->bytes;
             n++;
         } while (i + n < got &&
-                 same_latencies(slot_of(rn->done[i + n]), first));
-        account(rn, rn->done + i, n, bytes, now);
+                 same_latencies(slot_of(rn->done[i + n]), first) &&
+                 found_full(rn, slot_of(rn->done[i + n])) == !counted);
+        if (counted) {
+            account(rn, rn->done + i, n, bytes, now);
+        }
         i += n;
     }
 }
