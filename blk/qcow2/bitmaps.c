@@ -22,6 +22,7 @@
 #define ENTRY_FIXED_BYTES 24u
 #define NAME_MAX_BYTES 1023u
 #define TABLE_ENTRIES_MAX 0x8000000u
+#define BITMAP_BYTES_MAX 0x20000000ull     /* a bitmap's bits, in memory */
 #define GRANULARITY_BITS_MIN 9
 #define GRANULARITY_BITS_MAX 31
 
@@ -49,6 +50,30 @@ static int broken(uint32_t index, const char *why)
     return blk_error(-EINVAL, "qcow2: bitmap %" PRIu32 " of the bitmap "
                      "directory %s (repair the image with QEMU, or drop its "
                      "bitmaps with qemu-img bitmap --remove)", index, why);
+}
+
+/* Whether bm's table is where the format allows, and as long as the
+ * image's size needs at bm's granularity (shorter only for a bitmap in
+ * use, as QEMU allows): -EINVAL, -EFBIG. */
+static int check_table(const qcow2_state *s, const qcow2_bitmap *bm)
+{
+    uint64_t file = blk_size(s->file);
+    uint64_t bits = (s->h.size >> bm->granularity_bits) +
+                    !!(s->h.size & ((1ull << bm->granularity_bits) - 1));
+    uint64_t bytes = (bits + 7) / 8;
+    uint64_t clusters = (bytes + s->cluster_size - 1) >> s->h.cluster_bits;
+
+    if (!bm->table_offset || (bm->table_offset & (s->cluster_size - 1)) ||
+        !bm->table_entries || bm->table_entries > TABLE_ENTRIES_MAX ||
+        bm->table_offset > file ||
+        (uint64_t)bm->table_entries * 8 > file - bm->table_offset) {
+        return -EINVAL;
+    }
+    if (bytes > BITMAP_BYTES_MAX || bm->table_entries > clusters ||
+        (bm->table_entries < clusters && !(bm->flags & FLAG_IN_USE))) {
+        return -EFBIG;
+    }
+    return 0;
 }
 
 /* The entry at dir + *at (of dir_bytes), checked. */
@@ -81,18 +106,21 @@ static int parse_entry(qcow2_state *s, const uint8_t *dir, uint64_t dir_bytes,
         bm->granularity_bits > GRANULARITY_BITS_MAX) {
         return broken(index, "has a granularity out of 512 B to 2 GiB");
     }
-    if (!name_bytes || name_bytes > NAME_MAX_BYTES) {
-        return broken(index, "has a name of no, or over 1023, bytes");
+    if (name_bytes > NAME_MAX_BYTES) {
+        return broken(index, "has a name of over 1023 bytes");
     }
-    const uint8_t *name = e + ENTRY_FIXED_BYTES + extra_bytes;
-    if (memchr(name, '\0', name_bytes)) {
-        return broken(index, "has a NUL byte in its name");
+    if (extra_bytes) {
+        return broken(index, "has extra data, which coblk (as QEMU) does "
+                      "not know");
     }
-    if (!bm->table_offset || (bm->table_offset & (s->cluster_size - 1)) ||
-        !bm->table_entries || bm->table_entries > TABLE_ENTRIES_MAX) {
-        return broken(index, "has no valid bitmap table");
+    int ret = check_table(s, bm);
+    if (ret < 0) {
+        return broken(index, ret == -EFBIG ? "has a bitmap table of another "
+                      "size than the image needs" : "has no valid bitmap "
+                      "table");
     }
-    bm->name = strndup((const char *)name, name_bytes);
+    /* Up to a NUL, as QEMU reads it. */
+    bm->name = strndup((const char *)e + ENTRY_FIXED_BYTES, name_bytes);
     if (!bm->name) {
         return blk_error(-ENOMEM, "out of memory");
     }
@@ -125,6 +153,41 @@ static int check_extension(const qcow2_state *s)
                          "the end of the file");
     }
     return 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names differ, and the tables fit in the file side by side: a check,
+ * which reads them all, then reads no more than the file. */
+static int check_together(const qcow2_state *s)
+{
+    uint64_t entries = 0;
+    char **names = malloc(s->nb_bitmaps * sizeof(*names));
+
+    if (!names) {
+        return blk_error(-ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < s->nb_bitmaps; i++) {
+        names[i] = s->bitmaps[i].name;
+        entries += s->bitmaps[i].table_entries;
+    }
+    qsort(names, s->nb_bitmaps, sizeof(*names), compare_names);
+    int ret = 0;
+    for (uint32_t i = 1; i < s->nb_bitmaps && ret == 0; i++) {
+        if (!strcmp(names[i - 1], names[i])) {
+            ret = blk_error(-EINVAL, "qcow2: two bitmaps are named '%s'",
+                            names[i]);
+        }
+    }
+    free(names);
+    if (ret == 0 && entries * 8 > blk_size(s->file)) {
+        ret = blk_error(-EINVAL, "qcow2: the bitmap tables take more room "
+                        "than the file has");
+    }
+    return ret;
 }
 
 static int build_info(qcow2_state *s)
@@ -175,6 +238,9 @@ int qcow2_read_bitmaps(qcow2_state *s)
     if (ret == 0 && at != h->bitmap_dir_size) {
         ret = blk_error(-EINVAL, "qcow2: the bitmap directory holds more "
                         "than its %" PRIu32 " bitmaps", h->nb_bitmaps);
+    }
+    if (ret == 0) {
+        ret = check_together(s);
     }
     free(dir);
     if (ret == 0) {

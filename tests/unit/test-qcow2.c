@@ -2641,7 +2641,11 @@ static void test_bitmaps_are_listed_and_counted(void **state)
     bad_bitmap_directory("no bitmaps", ext, 4, 0, "counts 0 bitmaps");
     bad_bitmap_directory("a directory past the file", ext + 16, 8,
                          1ull << 40, "past the end of the file");
-    bad_bitmap_directory("an empty name", dir + 18, 2, 0, "has a name of no");
+    bad_bitmap_directory("extra data", dir + 20, 4, 8, "has extra data");
+    bad_bitmap_directory("a table longer than the image needs", dir + 8, 4,
+                         2, "of another size than the image needs");
+    bad_bitmap_directory("two bitmaps of one name", dir + 32 + 24, 2,
+                         ('b' << 8) | '0', "two bitmaps are named 'b0'");
     bad_bitmap_directory("extra data past the directory", dir + 20, 4,
                          0xffffffffu, "runs past the directory's end");
     bad_bitmap_directory("a granularity of 256 bytes", dir + 17, 1, 8,
