@@ -598,6 +598,9 @@ base.qcow2 out.raw
 -c -O qcow2 -o cluster_size=2M,compression_type=zstd odd70k.raw out.qcow2
 -O raw odd.raw out.raw
 -O qcow2 odd.raw out.qcow2
+-O raw odd.raw odd70k.raw odd.raw out.raw
+-O qcow2 odd70k.raw base.qcow2 out.qcow2
+-c -O qcow2 odd.raw odd70k.raw out.qcow2
 -C -O raw top.qcow2 out.raw
 -C -O qcow2 top.qcow2 out.qcow2
 base.qcow2
@@ -641,6 +644,16 @@ for d in qd cd; do
 done
 both convert -n -O qcow2 top.qcow2 backed.qcow2
 reads_as cd/backed.qcow2 top.qcow2
+# -c -B: only what the top image holds is compressed in, the rest shows
+# through (once a 2 MiB chunk took the backing file's data too).
+both convert -c -O qcow2 -B base.qcow2 -F qcow2 top.qcow2 cb.qcow2
+images_agree cb.qcow2
+(cd qd && qemu-img map --output=json cb.qcow2) >q.map
+(cd cd && qemu-img map --output=json cb.qcow2) >c.map
+if cmp -s q.map c.map; then ok; else
+    failed "convert -c -B allocates other clusters than qemu-img's"
+    diff q.map c.map | head
+fi
 # -n -c into a larger image: whole clusters compress; a source that ends
 # inside one fails there, as in qemu-img (once a buffer overrun).
 head -c 1048576 /dev/urandom >whole.raw

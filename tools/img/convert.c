@@ -25,9 +25,12 @@
 #define SPARSE_MAX (16u << 20)
 #define COROUTINES_MAX 16
 
+/* Sources after the first start on a sector, as in qemu-img: the part of
+ * a sector a source leaves (from start + size to end) reads as zeroes. */
 struct source {
     struct img img;
     uint64_t start, size;       /* where it goes in the target */
+    uint64_t end;               /* where the next one goes */
     uint64_t skip;              /* where in the source that part begins */
 };
 
@@ -125,13 +128,19 @@ static enum chunk_kind kind_of(const struct convert *c,
 static int coroutine_fn source_status(struct convert *c, uint64_t max,
                                       struct chunk *k)
 {
-    while (c->next >= c->src[c->cur_src].start + c->src[c->cur_src].size) {
+    while (c->next >= c->src[c->cur_src].end) {
         c->cur_src++;
     }
     const struct source *s = &c->src[c->cur_src];
+    struct coblk_block_status bs = { .flags = COBLK_BS_ZERO };
+
+    if (c->next >= s->start + s->size) {          /* padding to a sector */
+        k->kind = kind_of(c, &bs);
+        k->bytes = s->end - c->next;
+        return 0;
+    }
     uint64_t local = c->next - s->start + s->skip;
     uint64_t room = s->size + s->skip - local;
-    struct coblk_block_status bs;
     int ret = coblk_co_block_status(s->img.dev, local,
                                     max < room ? max : room, &bs);
     if (ret < 0) {
@@ -149,19 +158,23 @@ static int coroutine_fn source_status(struct convert *c, uint64_t max,
     return 0;
 }
 
-/* Compressed chunks are whole target clusters, whatever the source says;
- * they are zero only if the source says so for all of them. */
+/* Compressed chunks are whole target clusters, as the source's status
+ * runs, cut down to clusters; a run shorter than a cluster makes that
+ * cluster data (it is written whole, or not at all). */
 static int coroutine_fn claim_compressed(struct convert *c, struct chunk *k)
 {
-    uint64_t want = CHUNK_MAX - CHUNK_MAX % c->cluster;
-    if (want > c->total - c->next) {
-        want = c->total - c->next;
-    }
-    int ret = source_status(c, c->total - c->next, k);
+    uint64_t buffer = CHUNK_MAX - CHUNK_MAX % c->cluster;
+    uint64_t left = c->total - c->next;
+    int ret = source_status(c, left, k);
+
     if (ret == 0) {
         uint64_t whole = k->bytes - k->bytes % c->cluster;
-        k->kind = k->kind != CHUNK_DATA && whole ? k->kind : CHUNK_DATA;
-        k->bytes = k->kind == CHUNK_DATA ? want : whole;
+        if (whole) {
+            k->bytes = k->kind == CHUNK_DATA && whole > buffer ? buffer : whole;
+        } else {
+            k->kind = CHUNK_DATA;
+            k->bytes = c->cluster < left ? c->cluster : left;
+        }
     }
     return ret;
 }
@@ -274,33 +287,49 @@ static bool coroutine_fn take_turn(struct convert *c, struct chunk *k)
 
 /* ---- reading and writing ----------------------------------------------- */
 
+/* Reads n bytes at offset (in the target) of source s into buf. */
+static int coroutine_fn read_source(struct convert *c, const struct source *s,
+                                    uint64_t offset, uint64_t n, uint8_t *buf)
+{
+    struct iovec iov = { buf, n };
+    int ret = coblk_co_preadv(s->img.dev, offset - s->start + s->skip, n,
+                              &iov, 1);
+
+    if (ret < 0) {
+        img_error("error while reading at byte %" PRIu64 ": %s", offset,
+                  strerror(-ret));
+    }
+    if (ret < 0 && c->o->salvage) {
+        memset(buf, 0, n);
+        ret = 0;
+    }
+    return ret;
+}
+
 /* Reads bytes at offset of the concatenated sources into buf. */
 static int coroutine_fn read_sources(struct convert *c, uint64_t offset,
                                      uint64_t bytes, uint8_t *buf)
 {
     for (unsigned i = 0; i < c->nr_src && bytes; i++) {
         const struct source *s = &c->src[i];
-        if (offset >= s->start + s->size) {
-            continue;
+        uint64_t data_end = s->start + s->size;
+        if (offset < data_end) {
+            uint64_t n = data_end - offset < bytes ? data_end - offset : bytes;
+            int ret = read_source(c, s, offset, n, buf);
+            if (ret < 0) {
+                return ret;
+            }
+            buf += n;
+            offset += n;
+            bytes -= n;
         }
-        uint64_t local = offset - s->start;
-        uint64_t n = s->size - local < bytes ? s->size - local : bytes;
-        struct iovec iov = { buf, n };
-        local += s->skip;
-        int ret = coblk_co_preadv(s->img.dev, local, n, &iov, 1);
-        if (ret < 0 && c->o->salvage) {
-            img_error("error while reading at byte %" PRIu64 ": %s",
-                      offset, strerror(-ret));
+        if (offset < s->end && bytes) {             /* padding to a sector */
+            uint64_t n = s->end - offset < bytes ? s->end - offset : bytes;
             memset(buf, 0, n);
-            ret = 0;
-        } else if (ret < 0) {
-            img_error("error while reading at byte %" PRIu64 ": %s", offset,
-                      strerror(-ret));
-            return ret;
+            buf += n;
+            offset += n;
+            bytes -= n;
         }
-        buf += n;
-        offset += n;
-        bytes -= n;
     }
     return 0;
 }
@@ -572,10 +601,15 @@ static int open_sources(struct convert *c, char **names, unsigned n)
         uint64_t skip = c->o->skip < (uint64_t)size ? c->o->skip
                                                     : (uint64_t)size;
         uint64_t part = (uint64_t)size - skip;
+        if (i > 0) {
+            c->total = (c->total + 511) & ~511ull;
+            c->src[i - 1].end = c->total;
+        }
         c->src[i].start = c->total;
         c->src[i].skip = skip;
         c->src[i].size = part < c->o->length ? part : c->o->length;
         c->total += c->src[i].size;
+        c->src[i].end = c->total;
     }
     free(snap);
     return ret;
