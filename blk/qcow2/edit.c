@@ -261,8 +261,7 @@ static int amend_option(void *opaque, const char *key, const char *value)
 }
 
 /* Whether compat=0.10 can describe the image. */
-static int coroutine_fn check_downgrade(qcow2_state *s, uint64_t size,
-                                        const struct amend_opts *a)
+static int check_downgrade(const qcow2_state *s, const struct amend_opts *a)
 {
     if (a->lazy_given && a->e.lazy_refcounts) {
         return blk_error(-EINVAL, "Lazy refcounts only supported with "
@@ -281,18 +280,29 @@ static int coroutine_fn check_downgrade(qcow2_state *s, uint64_t size,
                          "compat=0.10 does not have (extended L2 entries, "
                          "zstd compression, a data file)");
     }
-    for (uint64_t at = 0; at < size;) {
+    return 0;
+}
+
+/* compat=0.10 has no zero flag.  As QEMU downgrades: a zero cluster
+ * becomes unallocated where nothing shows through, and zeroes written as
+ * data where a backing image would, or where it keeps a host cluster. */
+static int coroutine_fn expand_zero_clusters(struct coblk_dev *dev)
+{
+    qcow2_state *s = dev->opaque;
+
+    for (uint64_t at = 0; at < dev->size;) {
         qcow2_extent ext;
         qcow2_lock(s);
-        int ret = qcow2_map(s, at, size - at, &ext);
+        int ret = qcow2_map(s, at, dev->size - at, &ext);
         qcow2_unlock(s);
+        if (ret == 0 && ext.kind == QCOW2_ZERO && !s->backing) {
+            ret = qcow2_empty_range(s, at, at + ext.bytes, false, false);
+        } else if (ret == 0 && (ext.kind == QCOW2_ZERO ||
+                                ext.kind == QCOW2_ZERO_ALLOC)) {
+            ret = qcow2_write_zero_bytes(dev, at, ext.bytes);
+        }
         if (ret < 0) {
             return ret;
-        }
-        if (ext.kind == QCOW2_ZERO || ext.kind == QCOW2_ZERO_ALLOC) {
-            return blk_error(-ENOTSUP, "qcow2: the image has zero clusters, "
-                             "which compat=0.10 cannot describe (coblk does "
-                             "not write them out as data)");
         }
         at += ext.bytes;
     }
@@ -316,8 +326,11 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
     }
     if (ret == 0 && a.e.version == 2) {
         ret = s->h.version == 2 && !(a.lazy_given && a.e.lazy_refcounts)
-                  ? 0 : check_downgrade(s, dev->size, &a);
+                  ? 0 : check_downgrade(s, &a);
         a.e.lazy_refcounts = false;
+    }
+    if (ret == 0 && a.e.version == 2 && s->h.version > 2) {
+        ret = expand_zero_clusters(dev);
     }
     if (ret < 0) {
         return ret;

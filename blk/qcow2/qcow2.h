@@ -492,6 +492,9 @@ char *qcow2_backing_path(const char *overlay, const char *name);
  * unallocated; keep_host keeps their host clusters (write.c). */
 int coroutine_fn qcow2_empty_range(qcow2_state *s, uint64_t begin,
                                    uint64_t end, bool zeroes, bool keep_host);
+/* Writes zeroes as data (no zero flag), from a buffer of zeroes. */
+int coroutine_fn qcow2_write_zero_bytes(struct coblk_dev *dev,
+                                        uint64_t offset, uint64_t bytes);
 /* Refuses data changes to an image opened without its backing file. */
 int qcow2_check_data_writable(const struct coblk_dev *dev);
 

@@ -744,8 +744,8 @@ static bool whole_clusters(const struct coblk_dev *dev, uint64_t offset,
     return *begin < *end;
 }
 
-static int coroutine_fn write_zero_bytes(struct coblk_dev *dev,
-                                         uint64_t offset, uint64_t bytes)
+int coroutine_fn qcow2_write_zero_bytes(struct coblk_dev *dev,
+                                        uint64_t offset, uint64_t bytes)
 {
     static const uint8_t zeroes[65536];
 
@@ -777,16 +777,16 @@ int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
      * and only where no backing image shows through. */
     if ((s->h.version < 3 && s->backing) ||
         !whole_clusters(dev, offset, bytes, &begin, &end)) {
-        return write_zero_bytes(dev, offset, bytes);
+        return qcow2_write_zero_bytes(dev, offset, bytes);
     }
-    int ret = write_zero_bytes(dev, offset, begin - offset);
+    int ret = qcow2_write_zero_bytes(dev, offset, begin - offset);
     if (ret == 0) {
         ret = qcow2_empty_range(s, begin, end, s->h.version >= 3,
                                 !(req_flags & COBLK_REQ_F_UNMAP));
     }
     uint64_t stop = offset + bytes;
     if (ret == 0 && end < stop) {
-        ret = write_zero_bytes(dev, end, stop - end);
+        ret = qcow2_write_zero_bytes(dev, end, stop - end);
     }
     return ret;
 }

@@ -1025,6 +1025,34 @@ else
     failed "amend refcount_bits: the two images' widths differ"
 fi
 
+# A downgrade writes zero clusters out as compat=0.10 can hold them:
+# unallocated, or zeroes as data over a backing file and in a cluster
+# that kept its host; the same clusters as qemu-img's, at the same offsets.
+for d in qd cd; do
+    rm -f "$d/zc.qcow2" "$d/zcb.qcow2"
+    for f in zc.qcow2 zcb.qcow2; do
+        if [ $f = zc.qcow2 ]; then
+            qemu-img create -q -f qcow2 "$d/$f" 4M
+        else
+            qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$d/$f"
+        fi
+        quiet_io -c 'write -P 1 0 1M' -c 'write -z 1M 512k' \
+            -c 'write -P 1 2M 256k' -c 'write -z 2M 128k' \
+            -c 'write -z -u 3M 64k' "$d/$f"
+    done
+done
+for f in zc.qcow2 zcb.qcow2; do
+    both amend -o compat=0.10 "$f"
+    images_agree "$f"
+    same info -U "qd/$f"
+    (cd qd && qemu-img map --output=json "$f") >q.map
+    (cd cd && qemu-img map --output=json "$f") >c.map
+    if cmp -s q.map c.map; then ok; else
+        failed "amend -o compat=0.10 $f: clusters other than qemu-img's"
+        diff q.map c.map | head
+    fi
+done
+
 # ---- bench ------------------------------------------------------------------------------
 # qemu-img's lines (timing aside), then coblk-img's own; the data written
 # is the pattern asked for.
