@@ -315,11 +315,12 @@ int coroutine_fn qcow2_co_pwritev_compressed(struct coblk_dev *dev,
                          "clusters of %" PRIu64 " bytes", s->cluster_size);
     }
     uint64_t clusters = (bytes + mask) >> s->h.cluster_bits;
-    if (!clusters) {
-        return 0;
+    int ret = clusters ? qcow2_data_will_change(dev) : 0;
+    if (!clusters || ret < 0) {
+        return ret;
     }
     struct compress_batch b;
-    int ret = batch_init(&b, s, clusters);
+    ret = batch_init(&b, s, clusters);
     for (uint64_t done = 0; ret == 0 && done < bytes;
          done += (uint64_t)b.max << s->h.cluster_bits) {
         uint64_t left = clusters - (done >> s->h.cluster_bits);

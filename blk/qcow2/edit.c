@@ -212,8 +212,11 @@ int coroutine_fn qcow2_co_make_empty(struct coblk_dev *dev)
 {
     qcow2_state *s = dev->opaque;
     uint64_t end = (dev->size + s->cluster_size - 1) & ~(s->cluster_size - 1);
+    int ret = qcow2_data_will_change(dev);
 
-    int ret = end ? qcow2_empty_range(s, 0, end, false, false) : 0;
+    if (ret == 0 && end) {
+        ret = qcow2_empty_range(s, 0, end, false, false);
+    }
     return ret == 0 ? qcow2_co_flush(dev) : ret;
 }
 

@@ -219,25 +219,56 @@ int coroutine_fn qcow2_write_incompatible(qcow2_state *s, uint64_t bits)
     return ret;
 }
 
-/* Before the first write: autoclear features coblk does not keep up
- * (bitmaps) must be declared stale, by clearing their bits. */
-static int clear_autoclear(qcow2_state *s)
+/* Writes bits as the image's autoclear features, durably: the format
+ * asks a program to clear the bits of features it does not keep up with
+ * before it writes. */
+static int coroutine_fn write_autoclear(qcow2_state *s, uint64_t bits)
 {
-    if (s->h.version < 3 || !s->h.autoclear) {
-        return 0;
-    }
-    uint8_t zero[8] = { 0 };
-    int ret = coblk_pwrite(s->file, zero, sizeof(zero), 88);
+    uint8_t be[8];
+    struct iovec iov = { be, sizeof(be) };
+
+    qcow2_put64(be, bits);
+    int ret = coblk_co_pwritev(s->file, 88, sizeof(be), &iov, 1, 0);
     if (ret == 0) {
-        ret = coblk_flush(s->file);
+        ret = coblk_co_flush(s->file);
     }
     if (ret < 0) {
         return blk_error(ret, "qcow2: clearing autoclear features: %s",
                          strerror(-ret));
     }
-    s->h.autoclear = 0;
-    qcow2_free_bitmaps(s);      /* stale now: their clusters are leaks */
+    __atomic_store_n(&s->h.autoclear, bits, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* At a read-write open: features coblk does not know at all. */
+static int coroutine_fn clear_unknown_autoclear(void *opaque)
+{
+    qcow2_state *s = opaque;
+
+    return write_autoclear(s, s->h.autoclear & QCOW2_AUTOCLEAR_BITMAPS);
+}
+
+/* Bitmaps, which coblk lists but does not update, are declared stale
+ * before the guest's data first changes, not at open: a check -r, an
+ * amend or a snapshot listed leave them valid, as in QEMU. */
+int coroutine_fn qcow2_data_will_change(struct coblk_dev *dev)
+{
+    qcow2_state *s = dev->opaque;
+    int ret = 0;
+
+    if (s->h.version < 3 ||
+        !__atomic_load_n(&s->h.autoclear, __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    qcow2_lock(s);
+    if (s->h.autoclear) {
+        ret = write_autoclear(s, 0);
+    }
+    if (ret == 0) {
+        qcow2_free_bitmaps(s);      /* stale now: their clusters are leaks */
+    }
+    qcow2_unlock(s);
+    return ret;
 }
 
 /* An image left dirty (lazy refcounts, not closed cleanly) gets its
@@ -327,8 +358,9 @@ static int open_image(struct coblk_dev *dev, qcow2_state *s,
     if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY)) {
         ret = qcow2_meta_build(s);
     }
-    if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY)) {
-        ret = clear_autoclear(s);
+    if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY) && s->h.version >= 3 &&
+        (s->h.autoclear & ~(uint64_t)QCOW2_AUTOCLEAR_BITMAPS)) {
+        ret = blk_run_in_coroutine(clear_unknown_autoclear, s);
     }
     if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY) &&
         (s->h.incompatible & QCOW2_INCOMPAT_DIRTY)) {

@@ -495,8 +495,9 @@ int coroutine_fn qcow2_empty_range(qcow2_state *s, uint64_t begin,
 /* Writes zeroes as data (no zero flag), from a buffer of zeroes. */
 int coroutine_fn qcow2_write_zero_bytes(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes);
-/* Refuses data changes to an image opened without its backing file. */
-int qcow2_check_data_writable(const struct coblk_dev *dev);
+/* qcow2.c: called before any change of the guest's data: marks the
+ * bitmaps stale. */
+int coroutine_fn qcow2_data_will_change(struct coblk_dev *dev);
 
 /* check.c: coblk_check() for qcow2. */
 int coroutine_fn qcow2_co_check(struct coblk_dev *dev,

@@ -328,8 +328,12 @@ int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size,
         return blk_error(-EINVAL, "qcow2: the size must be a multiple of "
                          "512 bytes, not %" PRIu64, size);
     }
+    int ret = qcow2_data_will_change(dev);
+    if (ret < 0) {
+        return ret;
+    }
     qcow2_lock(s);
-    int ret = resize_locked(s, size);
+    ret = resize_locked(s, size);
     qcow2_unlock(s);
     if (ret == 0 && size > old && s->backing && s->backing->size > old) {
         ret = zero_backing_tail(dev, old, size);

@@ -787,8 +787,9 @@ int coroutine_fn qcow2_co_snapshot_apply(struct coblk_dev *dev,
                                          const char *which)
 {
     struct apply_args a = { dev, which };
+    int ret = qcow2_data_will_change(dev);
 
-    return exclusively(dev->opaque, apply_locked, &a);
+    return ret < 0 ? ret : exclusively(dev->opaque, apply_locked, &a);
 }
 
 int coroutine_fn qcow2_co_snapshot_delete(struct coblk_dev *dev,

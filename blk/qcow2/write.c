@@ -563,7 +563,8 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
     return ret;
 }
 
-int qcow2_check_data_writable(const struct coblk_dev *dev)
+/* Refuses data changes to an image opened without its backing file. */
+static int coroutine_fn data_writable(struct coblk_dev *dev)
 {
     const qcow2_state *s = dev->opaque;
 
@@ -572,14 +573,14 @@ int qcow2_check_data_writable(const struct coblk_dev *dev)
                          "file: its data cannot change",
                          blk_dev_filename(s->file));
     }
-    return 0;
+    return qcow2_data_will_change(dev);
 }
 
 int coroutine_fn qcow2_co_pwritev(struct coblk_dev *dev, uint64_t offset,
                                   uint64_t bytes, const struct iovec *iov,
                                   unsigned iovcnt, int req_flags)
 {
-    int writable = qcow2_check_data_writable(dev);
+    int writable = data_writable(dev);
     if (writable < 0) {
         return writable;
     }
@@ -768,7 +769,7 @@ int coroutine_fn qcow2_co_pwrite_zeroes(struct coblk_dev *dev,
 {
     qcow2_state *s = dev->opaque;
     uint64_t begin, end;
-    int writable = qcow2_check_data_writable(dev);
+    int writable = data_writable(dev);
 
     if (writable < 0) {
         return writable;
@@ -796,7 +797,7 @@ int coroutine_fn qcow2_co_pdiscard(struct coblk_dev *dev, uint64_t offset,
 {
     qcow2_state *s = dev->opaque;
     uint64_t begin, end;
-    int writable = qcow2_check_data_writable(dev);
+    int writable = data_writable(dev);
 
     if (writable < 0) {
         return writable;

@@ -242,6 +242,13 @@ same_status check broken.qcow2
 images_agree broken.qcow2
 cmp -s qd/broken.qcow2 cd/broken.qcow2 && ok ||
     failed "check -r all broken.qcow2: rebuilt unlike qemu-img's"
+# A repair keeps persistent bitmaps: they count, they stay consistent
+# (once coblk declared them stale at a read-write open, and freed them).
+cp bitmaps.qcow2 qd/bitmaps-r.qcow2
+cp bitmaps.qcow2 cd/bitmaps-r.qcow2
+both check -r all bitmaps-r.qcow2
+same info --output=json qd/bitmaps-r.qcow2
+same check cd/bitmaps-r.qcow2
 
 # Refcount blocks lost (table entries zeroed, a small cluster size so that
 # there are many): without repair of errors, both refuse with qemu-img's

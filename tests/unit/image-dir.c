@@ -105,3 +105,17 @@ void put_be(const char *name, uint64_t offset, unsigned width,
     assert_int_equal(pwrite(fd, bytes, width, (off_t)offset), (ssize_t)width);
     close(fd);
 }
+
+uint64_t get_be(const char *name, uint64_t offset, unsigned width)
+{
+    size_t size;
+    uint8_t *bytes = read_file(name, &size);
+    uint64_t value = 0;
+
+    assert_true(offset + width <= size);
+    for (unsigned i = 0; i < width; i++) {
+        value = value << 8 | bytes[offset + i];
+    }
+    free(bytes);
+    return value;
+}

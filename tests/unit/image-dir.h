@@ -33,5 +33,7 @@ uint8_t *read_file(const char *name, size_t *size);
 /* Writes value, big-endian, into width bytes of NAME at offset. */
 void put_be(const char *name, uint64_t offset, unsigned width,
             uint64_t value);
+/* The big-endian value in width bytes of NAME at offset. */
+uint64_t get_be(const char *name, uint64_t offset, unsigned width);
 
 #endif
