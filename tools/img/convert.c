@@ -25,8 +25,9 @@
 #define SPARSE_MAX (16u << 20)
 #define COROUTINES_MAX 16
 
-/* Sources after the first start on a sector, as in qemu-img: the part of
- * a sector a source leaves (from start + size to end) reads as zeroes. */
+/* Every source ends on a sector, as in qemu-img (it counts in sectors): the
+ * part of a sector a source leaves (from start + size to end) reads as
+ * zeroes, and is written as zeroes where the target is not (-n). */
 struct source {
     struct img img;
     uint64_t start, size;       /* where it goes in the target */
@@ -48,7 +49,6 @@ struct convert {
     unsigned nr_src;
     struct img dst;
     uint64_t total;             /* bytes to convert */
-    uint64_t dst_size;
     uint64_t cluster;           /* the target's, or 0 */
     bool zero_init;             /* the target reads as zeroes where unwritten */
     bool dst_backing;           /* ... or as its backing file */
@@ -404,21 +404,12 @@ static uint64_t cluster_len(const struct convert *c, uint64_t bytes,
 }
 
 /* Compressed clusters, whole but the image's last: that one reaches the
- * target's end (the source's rounded up to a sector), zero padded.  A
- * larger target (-n) is padded no further than that sector: the buffer
- * holds one sector more than a chunk, and the library then refuses the
- * part of a cluster. */
+ * target's end (the sources' rounded up to a sector). */
 static int coroutine_fn write_compressed(struct convert *c,
                                          const struct chunk *k, uint8_t *buf)
 {
     uint64_t bytes = k->bytes;
-    uint64_t sector_end = (c->total + 511) / 512 * 512;
-    uint64_t pad_to = c->dst_size < sector_end ? c->dst_size : sector_end;
 
-    if (k->offset + bytes == c->total && pad_to > c->total) {
-        memset(buf + bytes, 0, pad_to - c->total);
-        bytes += pad_to - c->total;
-    }
     /* Runs of clusters alike, each in one request: the library
      * compresses a request's clusters at once, on all CPUs. */
     for (uint64_t pos = 0; pos < bytes;) {
@@ -499,15 +490,14 @@ static int coroutine_fn copy_chunk(struct convert *c, struct chunk *k,
     return ret;
 }
 
-/* A chunk's buffer, with room to pad the last compressed cluster to a
- * sector; in a huge page where the kernel gives one.  The first copy into
+/* A chunk's buffer, in a huge page where the kernel gives one.  The first copy into
  * a buffer of 4 KiB pages faults each page in: measured on 2 CPUs, a
  * convert of 1 GiB took 0.14 s that way, 0.10 s with huge pages. */
 static uint8_t *chunk_buffer(void)
 {
     void *buf;
 
-    if (posix_memalign(&buf, CHUNK_MAX, CHUNK_MAX + 512)) {
+    if (posix_memalign(&buf, CHUNK_MAX, CHUNK_MAX)) {
         return NULL;
     }
     madvise(buf, CHUNK_MAX, MADV_HUGEPAGE);     /* only advice */
@@ -601,14 +591,10 @@ static int open_sources(struct convert *c, char **names, unsigned n)
         uint64_t skip = c->o->skip < (uint64_t)size ? c->o->skip
                                                     : (uint64_t)size;
         uint64_t part = (uint64_t)size - skip;
-        if (i > 0) {
-            c->total = (c->total + 511) & ~511ull;
-            c->src[i - 1].end = c->total;
-        }
         c->src[i].start = c->total;
         c->src[i].skip = skip;
         c->src[i].size = part < c->o->length ? part : c->o->length;
-        c->total += c->src[i].size;
+        c->total = (c->total + c->src[i].size + 511) & ~511ull;
         c->src[i].end = c->total;
     }
     free(snap);
@@ -635,8 +621,8 @@ static int create_target(struct convert *c, const char *filename)
     }
     char *options = img_opts_normalise(opts, c->o->out_fmt) == 0
                         ? img_opts_join(opts, "size") : NULL;
-    uint64_t size = (c->total + 511) & ~511ull;  /* whole sectors */
-    int ret = options ? coblk_create(c->o->out_fmt, filename, size, options)
+    int ret = options ? coblk_create(c->o->out_fmt, filename, c->total,
+                                     options)
                       : -ENOMEM;
     free(options);
     if (ret < 0) {
@@ -644,6 +630,20 @@ static int create_target(struct convert *c, const char *filename)
                   c->o->out_fmt, img_lib_error());
     }
     return ret;
+}
+
+static uint64_t last_data_end(const struct convert *c)
+{
+    const struct source *last = &c->src[c->nr_src - 1];
+    return last->start + last->size;
+}
+
+/* A target (-n) whose size is not whole sectors takes the last source's
+ * data, and as much of its padding as fits. */
+static void clip_to_target(struct convert *c, uint64_t size)
+{
+    c->total = size;
+    c->src[c->nr_src - 1].end = size;
 }
 
 static int open_target(struct convert *c, const char *filename)
@@ -670,11 +670,13 @@ static int open_target(struct convert *c, const char *filename)
                      (c->o->backing || img_opts_get(&c->o->out_opts,
                                                     "backing_file"));
     int64_t size = coblk_dev_size(c->dst.dev);
-    c->dst_size = size < 0 ? 0 : (uint64_t)size;
-    if (size >= 0 && (((uint64_t)size + 511) & ~511ull) <
-                         ((c->total + 511) & ~511ull)) {
+    if (size >= 0 && (((uint64_t)size + 511) & ~511ull) < c->total) {
         img_error("output file is smaller than input file");
         return -EINVAL;
+    }
+    if (size >= 0 && (uint64_t)size < c->total &&
+        (uint64_t)size >= last_data_end(c)) {
+        clip_to_target(c, (uint64_t)size);  /* -n, a raw file's odd size */
     }
     if (c->o->compress && !c->cluster) {
         img_error("Compression not supported for this file format");
