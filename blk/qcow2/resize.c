@@ -328,6 +328,9 @@ int coroutine_fn qcow2_co_truncate(struct coblk_dev *dev, uint64_t size,
         return blk_error(-EINVAL, "qcow2: the size must be a multiple of "
                          "512 bytes, not %" PRIu64, size);
     }
+    if (size == old) {
+        return 0;                       /* bitmaps stay valid */
+    }
     int ret = qcow2_data_will_change(dev);
     if (ret < 0) {
         return ret;

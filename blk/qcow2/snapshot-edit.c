@@ -786,10 +786,15 @@ int coroutine_fn qcow2_co_snapshot_create(struct coblk_dev *dev,
 int coroutine_fn qcow2_co_snapshot_apply(struct coblk_dev *dev,
                                          const char *which)
 {
+    qcow2_state *s = dev->opaque;
     struct apply_args a = { dev, which };
-    int ret = qcow2_data_will_change(dev);
 
-    return ret < 0 ? ret : exclusively(dev->opaque, apply_locked, &a);
+    /* QEMU refuses too: the bitmaps would not match the data applied. */
+    if (s->nb_bitmaps) {
+        return blk_error(-EBUSY, "Device has active dirty bitmaps");
+    }
+    int ret = qcow2_data_will_change(dev);
+    return ret < 0 ? ret : exclusively(s, apply_locked, &a);
 }
 
 int coroutine_fn qcow2_co_snapshot_delete(struct coblk_dev *dev,

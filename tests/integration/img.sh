@@ -643,6 +643,17 @@ reads_as cd/pre.qcow2 top.qcow2
 both convert -n --target-is-zero -O qcow2 base.qcow2 zero.qcow2
 images_agree zero.qcow2
 both convert -n -O raw top.qcow2 small.raw
+# -n: the rest of a source's last sector is written as zeroes, as qemu-img
+# writes it (once the target's old bytes stayed there).
+for d in qd cd; do
+    qemu-img create -q -f raw "$d/ff.raw" 4k
+    quiet_io -f raw -c 'write -P 0xff 0 4k' "$d/ff.raw"
+done
+both convert -n -O raw odd.raw odd.raw ff.raw
+if cmp -s qd/ff.raw cd/ff.raw; then ok; else
+    failed "convert -n: the tail of a source's last sector differs"
+    cmp qd/ff.raw cd/ff.raw
+fi
 # -n into an image with a backing file of its own: all is written.
 for d in qd cd; do
     qemu-img create -q -f qcow2 "$d/other.qcow2" 64M
@@ -883,6 +894,21 @@ both snapshot -c x -f raw sn.raw
 both snapshot -d two sn.qcow2
 listings_agree sn.qcow2
 images_agree sn.qcow2
+# With persistent bitmaps, applying any snapshot is refused, as QEMU
+# refuses it, and a resize to the same size leaves them valid (once both
+# declared the bitmaps stale: an apply of a snapshot that was not there).
+for d in qd cd; do
+    cp bitmaps.qcow2 "$d/bm-sn.qcow2"
+    qemu-img snapshot -c s "$d/bm-sn.qcow2"
+done
+both snapshot -a s bm-sn.qcow2
+both snapshot -a nosuch bm-sn.qcow2
+both resize bm-sn.qcow2 64M
+qemu-img info cd/bm-sn.qcow2 >bm.out 2>bm.err
+if [ ! -s bm.err ] && grep -q 'name: b1' bm.out; then ok; else
+    failed "bitmaps declared stale by a refused apply or a no-op resize"
+    cat bm.err
+fi
 
 # A damaged snapshot entry (QEMU's iotest 080): the image still opens;
 # loading, applying or deleting that snapshot fails, and check reports it
