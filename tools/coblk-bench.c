@@ -388,7 +388,7 @@ static int lay_out_files(struct run *run)
                     job->name, (unsigned long long)(run->lay_out[j] >> 20));
             fflush(run->out);
         }
-        if (run->lay_out[j] && bench_lay_out(job->filename, run->lay_out[j],
+        if (run->lay_out[j] && bench_lay_out(job, run->lay_out[j],
                                              err, sizeof(err)) < 0) {
             fprintf(stderr, "coblk-bench: %s: %s\n", job->name, err);
             return -1;

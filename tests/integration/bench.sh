@@ -543,6 +543,52 @@ check "unified_rw_reporting: fio's mixed and MIXED lines" test "$(grep -c \
 rejects "unified_rw_reporting: expected none or mixed (0 or 1), got \
 'both'" --name=u --ioengine=null --unified_rw_reporting=both
 
+# What writes carry, beside fio writing the same job: zlib's share and
+# the share of distinct 4k blocks of the files agree within 3 points.
+shares() {  # file: zlib's share and distinct blocks' share, in per cent
+    python3 -c "import sys, zlib
+d = open(sys.argv[1], 'rb').read()
+b = {d[i:i + 4096] for i in range(0, len(d), 4096)}
+print(round(100 * len(zlib.compress(d, 1)) / len(d)),
+      round(100 * 4096 * len(b) / len(d)))" "$1"
+}
+if command -v fio >/dev/null 2>&1; then
+    for opts in "--buffer_compress_percentage=60" \
+                "--dedupe_percentage=40 --buffer_compress_percentage=20" \
+                "--dedupe_percentage=50 --dedupe_mode=working_set" \
+                "--rw=randrw --buffer_pattern=0x5a --size=4M" \
+                "--rw=randread --dedupe_percentage=30"; do
+        rm -f "$work/cc.img" "$work/fc.img"
+        # shellcheck disable=SC2086
+        "$bench" --name=c --filename="$work/cc.img" --size=16M --rw=write \
+            $opts >/dev/null
+        # shellcheck disable=SC2086
+        fio --name=c --filename="$work/fc.img" --size=16M --rw=write \
+            $opts >/dev/null
+        set -- $(shares "$work/cc.img") $(shares "$work/fc.img")
+        check "$opts: zlib $1% and $2% distinct; fio's $3% and $4%" \
+            test $(($1 - $3)) -le 3 -a $(($3 - $1)) -le 3 \
+                 -a $(($2 - $4)) -le 3 -a $(($4 - $2)) -le 3
+    done
+    # dedupe_global (fio's examples/dedupe-global.fio): the working set is
+    # both jobs' first new buffers, so that the two files together hold
+    # fewer distinct blocks than each alone.
+    for tool in "$bench" fio; do
+        mkdir "$work/dg-${tool##*/}"
+        "$tool" --directory="$work/dg-${tool##*/}" --size=16m --rw=write \
+            --dedupe_mode=working_set --dedupe_global=1 \
+            --dedupe_percentage=50 --dedupe_working_set_percentage=50 \
+            --name=a --name=b >/dev/null
+        cat "$work/dg-${tool##*/}/a.0.0" "$work/dg-${tool##*/}/b.0.0" \
+            >"$work/dg-${tool##*/}/ab"
+    done
+    for f in a.0.0 ab; do
+        set -- $(shares "$work/dg-coblk-bench/$f") $(shares "$work/dg-fio/$f")
+        check "dedupe_global: $f: $2% distinct; fio's $4%" \
+            test $(($2 - $4)) -le 3 -a $(($4 - $2)) -le 3
+    done
+fi
+
 # buffer_pattern: what is written is the pattern; exitall: once a job of
 # the group is done, the others stop (b would run 30 s).
 "$bench" --name=p --filename="$work/bp.img" --size=64k --rw=write \

@@ -61,6 +61,7 @@ static const char *const nonvectored_values[] = { "-1", "0", "1", NULL };
 static const char *const submit_modes[] = { "inline", "offload", NULL };
 static const char *const think_types[] = { "complete", "issue", NULL };
 static const char *const rate_processes[] = { "linear", "poisson", NULL };
+static const char *const dedupe_modes[] = { "repeat", "working_set", NULL };
 static const char *const exit_whats[] = { "group", "stonewall", "all", NULL };
 static const char *const generator_names[] = {
     "tausworthe", "lfsr", "tausworthe64", NULL,
@@ -84,6 +85,8 @@ void bench_job_defaults(struct job *job)
         .ss_iops = true, .ss_slope = true, .ss_pct = true, .ss_limit = 0.01,
         .wait_for_job = -1, .ratecycle_ms = 1000,
         .fallocate = FALLOC_NATIVE,
+        .scramble_buffers = true, .compress_chunk = 512,
+        .dedupe_working_set_pct = 5,
     };
 }
 
@@ -1156,6 +1159,24 @@ static int parse_buffered(struct job *job, const char *value, char *err,
     return 0;
 }
 
+/* zero_buffers and refill_buffers: set in the job, they turn off what
+ * fio would otherwise choose (content.c). */
+static int parse_zero_buffers(struct job *job, const char *value, char *err,
+                              size_t err_size)
+{
+    job->zero_buffers_given = true;
+    return parse_bool("zero_buffers", value, &job->zero_buffers, err,
+                      err_size);
+}
+
+static int parse_refill_buffers(struct job *job, const char *value,
+                                char *err, size_t err_size)
+{
+    job->refill_buffers_given = true;
+    return parse_bool("refill_buffers", value, &job->refill_buffers, err,
+                      err_size);
+}
+
 /* fio's engines: those coblk-bench runs, or one line saying which it
  * runs ("ioengine=rbd: ..."). */
 static int parse_engine(struct job *job, const char *value, char *err,
@@ -1298,6 +1319,18 @@ static const struct opt options[] = {
     OPTION("verify_backlog", OPT_UINT, verify_backlog, 0, 1u << 20, NULL),
     FUNC("verify_pattern", parse_verify_pattern),
     FUNC("buffer_pattern", parse_buffer_pattern),
+    FLAG_FUNC("zero_buffers", parse_zero_buffers),
+    FLAG_FUNC("refill_buffers", parse_refill_buffers),
+    OPTION("scramble_buffers", OPT_BOOL, scramble_buffers, 0, 0, NULL),
+    OPTION("buffer_compress_percentage", OPT_UINT, compress_pct, 0, 100,
+           NULL),
+    OPTION("buffer_compress_chunk", OPT_SIZE, compress_chunk, 0, UINT32_MAX,
+           NULL),
+    OPTION("dedupe_percentage", OPT_UINT, dedupe_pct, 0, 100, NULL),
+    OPTION("dedupe_mode", OPT_ENUM, dedupe_mode, 0, 0, dedupe_modes),
+    OPTION("dedupe_working_set_percentage", OPT_UINT,
+           dedupe_working_set_pct, 0, 100, NULL),
+    OPTION("dedupe_global", OPT_BOOL, dedupe_global, 0, 0, NULL),
     OPTION("verify_interval", OPT_SIZE, verify_interval, 512, UINT32_MAX,
            NULL),
     OPTION("verify_dump", OPT_BOOL, verify_dump, 0, 0, NULL),
@@ -2317,6 +2350,25 @@ static uint64_t free_space(const struct job *job)
     return bytes - bytes % block;
 }
 
+/* fio's checks of dedupe_mode=working_set: its set is a share of size. */
+static int check_dedupe(const struct job *job, char *err, size_t err_size)
+{
+    if (!job->dedupe_pct || job->dedupe_mode != DEDUPE_WORKING_SET) {
+        return 0;
+    }
+    if (!job->size_given) {
+        return fail(err, err_size, "%s: dedupe_mode=working_set needs "
+                    "size= (the working set is a share of it)", job->name);
+    }
+    if (job->dedupe_working_set_pct + job->dedupe_pct > 100) {
+        return fail(err, err_size, "%s: dedupe_percentage=%u cannot be "
+                    "reached: dedupe_working_set_percentage=%u of the size "
+                    "is unique data", job->name, job->dedupe_pct,
+                    job->dedupe_working_set_pct);
+    }
+    return 0;
+}
+
 int bench_job_finish(struct job *job, char *err, size_t err_size)
 {
     name_logs(job);
@@ -2373,7 +2425,8 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
         return fail(err, err_size, "%s: size=0 means the whole file, and "
                     "ioengine=null has none: give a size", job->name);
     }
-    if (finish_zones(job, err, err_size) < 0) {
+    if (finish_zones(job, err, err_size) < 0 ||
+        check_dedupe(job, err, err_size) < 0) {
         return -1;
     }
     if (job->seq_add) {
@@ -2451,7 +2504,7 @@ static bool section_chosen(const struct bench_config *cfg, const char *name)
 static int finish_config(struct bench_config *cfg, char *err,
                          size_t err_size)
 {
-    unsigned kept = 0;
+    unsigned kept = 0, instances = 0;
 
     cfg->formats = cfg->formats ? cfg->formats : OUTPUT_NORMAL;
     /* As fio: the terse lines too, before the normal reports. */
@@ -2499,6 +2552,10 @@ static int finish_config(struct bench_config *cfg, char *err,
                         "but coblk-bench is in read-only mode (--readonly)",
                         job->name);
         }
+        instances += job->numjobs;
+    }
+    for (unsigned i = 0; i < kept; i++) {
+        cfg->jobs[i].instances_in_run = instances;
     }
     return 0;
 }

@@ -154,6 +154,18 @@ struct job {
     bool verify_dump;                   /* bad blocks to files */
     uint8_t buffer_pattern[MAX_VERIFY_PATTERN];    /* written data */
     unsigned buffer_pattern_len;        /* 0: pseudo-random data */
+    /* What writes carry besides (content.h), as fio's options of these
+     * names; _given: set in the job, which changes fio's defaults. */
+    bool zero_buffers, zero_buffers_given;
+    bool refill_buffers, refill_buffers_given;
+    bool scramble_buffers;
+    unsigned compress_pct;              /* buffer_compress_percentage */
+    uint64_t compress_chunk;            /* buffer_compress_chunk */
+    unsigned dedupe_pct;                /* dedupe_percentage */
+    enum { DEDUPE_REPEAT, DEDUPE_WORKING_SET } dedupe_mode;
+    unsigned dedupe_working_set_pct;
+    bool dedupe_global;
+    unsigned instances_in_run;          /* every job's numjobs, summed */
     bool serialize_overlap;             /* no overlapping I/Os in flight */
     bool exitall;                       /* one done: others stop, */
     enum { EXIT_GROUP, EXIT_STONEWALL, EXIT_ALL } exit_what;  /* which */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "coblk/coblk.h"
+#include "content.h"
 #include "flow.h"
 #include "gate.h"
 #include "logs.h"
@@ -128,22 +129,26 @@ bool bench_job_reads(const struct job *job)
            job->rw == RW_RANDRW;
 }
 
-int bench_lay_out(const char *path, uint64_t bytes, char *err,
+int bench_lay_out(const struct job *job, uint64_t bytes, char *err,
                   size_t err_size)
 {
     enum { CHUNK = 1 << 20 };
-    uint64_t *chunk = malloc(CHUNK);
-    uint64_t seed = picker_seed_state(bytes);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    uint64_t bs = job->dir_bs_max[DIR_WRITE];
+    uint8_t *chunk = malloc(CHUNK);
+    int fd = open(job->filename, O_WRONLY | O_CLOEXEC);
+    struct content content;
     int ret = 0;
 
     if (!chunk || fd < 0) {
         ret = -1;
     }
+    bs = bs && bs < CHUNK ? bs : CHUNK;
+    content_init(&content, job, job->randseed, 0);
     for (uint64_t done = 0; ret == 0 && done < bytes;) {
         size_t len = bytes - done < CHUNK ? (size_t)(bytes - done) : CHUNK;
-        for (size_t i = 0; i < CHUNK / sizeof(*chunk); i++) {
-            chunk[i] = picker_rand(&seed);  /* no two chunks alike */
+        for (size_t pos = 0; pos < len; pos += bs) {
+            content_fill(&content, chunk + pos, len - pos < bs ? len - pos
+                                                                : bs);
         }
         ssize_t n = pwrite(fd, chunk, len, (off_t)done);
         if (n <= 0) {
@@ -156,9 +161,9 @@ int bench_lay_out(const char *path, uint64_t bytes, char *err,
         ret = -1;
     }
     if (ret < 0) {
-        snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s", path,
-                 (unsigned long long)bytes, chunk ? strerror(errno)
-                                                  : "out of memory");
+        snprintf(err, err_size, "%s: cannot lay out %llu bytes: %s",
+                 job->filename, (unsigned long long)bytes,
+                 chunk ? strerror(errno) : "out of memory");
     }
     if (fd >= 0) {
         close(fd);
@@ -328,6 +333,7 @@ struct runner {
      * the device may keep either). */
     struct verify_params vp;
     uint64_t seed, write_seq;
+    struct content content;     /* what writes carry */
     uint32_t *unit_seq;
     uint8_t *unit_busy;
     bool serialize;             /* serialize_overlap: reads too wait */
@@ -603,6 +609,9 @@ static void prepare_io(struct runner *rn, struct slot *s)
                 bytes);
     if (dir == DIR_WRITE && rn->unit_seq) {
         fill_for_verify(rn, s, unit);
+    } else if (dir == DIR_WRITE) {
+        content_write(&rn->content, s->iov.iov_base, bytes,
+                      s->req.sector * COBLK_SECTOR_SIZE);
     }
     if (rn->iolog.file) {
         log_issue(rn, s);
@@ -631,6 +640,10 @@ static void prepare_replayed(struct runner *rn, struct slot *s)
     } else {
         set_request(rn, s, io->kind, io->offset / COBLK_SECTOR_SIZE,
                     io->bytes);
+        if (io->kind == REPLAY_WRITE) {
+            content_write(&rn->content, s->iov.iov_base, io->bytes,
+                          io->offset);
+        }
         if (rn->iolog.file) {
             log_issue(rn, s);
         }
@@ -1610,21 +1623,16 @@ static int alloc_slots(struct runner *rn)
                          "%llu bytes", depth,
                          (unsigned long long)job->bs_max);
     }
-    uint64_t seed = picker_seed_state(rn->seed);
-    for (size_t i = 0; job_does(job, DIR_WRITE) && i < bytes;
-         i += sizeof(uint64_t)) {
-        uint64_t v = picker_rand(&seed);        /* incompressible writes */
-        memcpy(rn->buffers + i, &v, sizeof(v));
-    }
-    /* buffer_pattern=: every buffer the pattern over and over, as fio
-     * fills them (verify writes its own data over it). */
-    for (size_t i = 0; job->buffer_pattern_len && i < bytes; i++) {
-        rn->buffers[i] = job->buffer_pattern[(i % job->bs_max) %
-                                             job->buffer_pattern_len];
-    }
+    content_init(&rn->content, job,
+                 job->randrepeat ? job->randseed : rn->seed,
+                 rn->log_index - 1);
     for (size_t i = 0; i < job->iodepth; i++) {
         rn->slots[i].iov.iov_base = rn->buffers + i * job->bs_max;
         rn->free_slots[rn->nr_free++] = &rn->slots[i];
+        if (job_does(job, DIR_WRITE)) {
+            content_fill(&rn->content, rn->slots[i].iov.iov_base,
+                         job->bs_max);
+        }
     }
     return 0;
 }

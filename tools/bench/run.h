@@ -95,10 +95,10 @@ uint64_t bench_file_size(const struct job *job);
 /* Whether the job reads (a new file must then hold data, not holes). */
 bool bench_job_reads(const struct job *job);
 
-/* Writes a new file out, as fio lays out the file of a job that reads:
- * pseudo-random data over [0, bytes), then fsync.  0, or -1 with a
- * message in err. */
-int bench_lay_out(const char *path, uint64_t bytes, char *err,
+/* Writes the job's new file out, as fio lays out the file of a job that
+ * reads: over [0, bytes) what the job's writes would carry (content.h),
+ * then fsync.  0, or -1 with a message in err. */
+int bench_lay_out(const struct job *job, uint64_t bytes, char *err,
                   size_t err_size);
 
 /* Runs instance number `instance` of the job on the device spec; fills
