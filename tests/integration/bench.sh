@@ -602,6 +602,38 @@ check "buffer_pattern: the file holds the pattern throughout" test "$(od \
 check "exitall: the other job stopped within a second" test "$(json \
     "$work/exitall.json" "d['jobs'][1]['read']['runtime'] < 1000")" = True
 
+# latency_target: a depth every I/O fits at is iodepth, found in a few
+# windows; then one window at it and the job ends, time_based or not.
+# Where even depth 1 misses (2 ms a read, a 500 us target), fio's
+# ETIMEDOUT.
+lat_job="--name=l --ioengine=null --size=100G --rw=randread --iodepth=32 \
+    --latency_target=500 --latency_window=200000 --latency_percentile=99 \
+    --time_based --runtime=20 --output-format=json"
+# shellcheck disable=SC2086
+"$bench" $lat_job >"$work/lat.json"
+lat_fields="[d['jobs'][0][k] for k in ('latency_depth', 'latency_target', \
+    'latency_window', 'latency_percentile')]"
+check "latency_target: depth 32, the target in ns, the window in us" \
+    test "$(json "$work/lat.json" "$lat_fields")" = \
+    "[32, 500000, 200000, 99.0]"
+check "latency_target: the job ends a window after the depth is found" \
+    test "$(json "$work/lat.json" "d['jobs'][0]['read']['runtime'] < 1000")" = \
+    True
+if command -v fio >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    fio $lat_job >"$work/fio-lat.json"
+    check "latency_target: fio reports the same" test \
+        "$(json "$work/fio-lat.json" "$lat_fields")" = \
+        "$(json "$work/lat.json" "$lat_fields")"
+fi
+rc=0
+"$bench" --name=l --filename="blkdebug:event=read,delay-ns=2000000:null:size=1G" \
+    --rw=randread --iodepth=8 --latency_target=500 --output-format=json \
+    >"$work/lat-miss.json" 2>/dev/null || rc=$?
+check "latency_target missed at depth 1: exit 1" test "$rc" -eq 1
+check "latency_target missed at depth 1: fio's error 110 (ETIMEDOUT)" \
+    test "$(json "$work/lat-miss.json" "d['jobs'][0]['error']")" = 110
+
 # continue_on_error: errors of that kind counted (fio's total_err and
 # first_error), the job going on; without it, the first ends the job.
 truncate -s 1M "$work/ce.img"

@@ -86,7 +86,7 @@ void bench_job_defaults(struct job *job)
         .wait_for_job = -1, .ratecycle_ms = 1000,
         .fallocate = FALLOC_NATIVE,
         .scramble_buffers = true, .compress_chunk = 512,
-        .dedupe_working_set_pct = 5,
+        .dedupe_working_set_pct = 5, .latency_percentile = 100.0,
     };
 }
 
@@ -1177,6 +1177,20 @@ static int parse_refill_buffers(struct job *job, const char *value,
                       err_size);
 }
 
+static int parse_latency_percentile(struct job *job, const char *value,
+                                    char *err, size_t err_size)
+{
+    char *end;
+    double pct = strtod(value, &end);
+
+    if (end == value || *end || !(pct >= 0.0 && pct <= 100.0)) {
+        return fail(err, err_size, "latency_percentile: '%s' is not a "
+                    "percentage from 0 to 100", value);
+    }
+    job->latency_percentile = pct;
+    return 0;
+}
+
 /* fio's engines: those coblk-bench runs, or one line saying which it
  * runs ("ioengine=rbd: ..."). */
 static int parse_engine(struct job *job, const char *value, char *err,
@@ -1331,6 +1345,12 @@ static const struct opt options[] = {
     OPTION("dedupe_working_set_percentage", OPT_UINT,
            dedupe_working_set_pct, 0, 100, NULL),
     OPTION("dedupe_global", OPT_BOOL, dedupe_global, 0, 0, NULL),
+    OPTION("latency_target", OPT_TIME_US, latency_target_ns, 0, UINT64_MAX,
+           NULL),
+    OPTION("latency_window", OPT_TIME_US, latency_window_ns, 0, UINT64_MAX,
+           NULL),
+    FUNC("latency_percentile", parse_latency_percentile),
+    OPTION("latency_run", OPT_BOOL, latency_run, 0, 0, NULL),
     OPTION("verify_interval", OPT_SIZE, verify_interval, 512, UINT32_MAX,
            NULL),
     OPTION("verify_dump", OPT_BOOL, verify_dump, 0, 0, NULL),

@@ -166,6 +166,10 @@ struct job {
     unsigned dedupe_working_set_pct;
     bool dedupe_global;
     unsigned instances_in_run;          /* every job's numjobs, summed */
+    /* latency_target (lattarget.h); 0: the depth is iodepth. */
+    uint64_t latency_target_ns, latency_window_ns;
+    double latency_percentile;
+    bool latency_run;
     bool serialize_overlap;             /* no overlapping I/Os in flight */
     bool exitall;                       /* one done: others stop, */
     enum { EXIT_GROUP, EXIT_STONEWALL, EXIT_ALL } exit_what;  /* which */

@@ -298,10 +298,10 @@ static void json_usage(struct jw *w, const struct report_block *b)
         jw_uint(w, "total_err", r->total_err);
         jw_int(w, "first_error", r->first_error);
     }
-    jw_uint(w, "latency_depth", r->job->iodepth);
-    jw_uint(w, "latency_target", 0);
-    jw_float(w, "latency_percentile", 100.0);
-    jw_uint(w, "latency_window", 0);
+    jw_uint(w, "latency_depth", report_latency_depth(r));
+    jw_uint(w, "latency_target", r->job->latency_target_ns);
+    jw_float(w, "latency_percentile", r->job->latency_percentile);
+    jw_uint(w, "latency_window", r->job->latency_window_ns / 1000);
 }
 
 /* Beyond fio, under a key of its own: the engine's rare paths. */

@@ -287,6 +287,11 @@ uint64_t report_total_ios(const struct job_result *r)
            r->dir[DIR_TRIM].ios;
 }
 
+unsigned report_latency_depth(const struct job_result *r)
+{
+    return r->latency_depth ? r->latency_depth : r->job->iodepth;
+}
+
 /* fio's bucket of a value under 1000 (or any, for msec): "2=" holds 0-1,
  * "4=" 2-3, ... "1000=" 750-999, "2000=" 1000-1999, ">=2000=" the rest. */
 static unsigned lat_index(uint64_t value)
@@ -660,8 +665,10 @@ static void normal_tail(FILE *out, const struct report_block *b)
                 "\n", r->total_err, r->first_error,
                 strerror(r->first_error));
     }
-    fprintf(out, "     latency   : target=0, window=0, percentile=100.00%%, "
-            "depth=%u\n", r->job->iodepth);
+    fprintf(out, "     latency   : target=%" PRIu64 ", window=%" PRIu64
+            ", percentile=%.2f%%, depth=%u\n", r->job->latency_target_ns,
+            r->job->latency_window_ns / 1000, r->job->latency_percentile,
+            report_latency_depth(r));
     normal_cpu_per_io(out, r);
     normal_engine_paths(out, r);
 }

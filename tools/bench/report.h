@@ -96,6 +96,8 @@ uint64_t report_sum(const uint64_t *counts, unsigned nr);
 /* CPU time as a percentage of the block's run time. */
 double report_cpu_pct(double sec, uint64_t total_run_ns);
 uint64_t report_total_ios(const struct job_result *r);
+/* fio's latency "depth": latency_target's, else the iodepth. */
+unsigned report_latency_depth(const struct job_result *r);
 /* fio's bw "per": the mean (which fio passes as an int) as a percentage of
  * the group's aggregate bandwidth. */
 double report_agg_percent(uint64_t agg, double mean_kib);

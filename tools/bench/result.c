@@ -112,6 +112,7 @@ int bench_result_merge(struct job_result *into, const struct job_result *from)
     into->first_error = into->total_err ? into->first_error
                                         : from->first_error;
     into->total_err += from->total_err;
+    into->latency_depth = from->latency_depth;  /* the last one's, as fio */
     if (!into->error && from->error) {
         into->error = from->error;
         memcpy(into->errmsg, from->errmsg, sizeof(into->errmsg));

@@ -22,6 +22,7 @@
 #include "content.h"
 #include "flow.h"
 #include "gate.h"
+#include "lattarget.h"
 #include "logs.h"
 #include "pick.h"
 #include "replay.h"
@@ -293,6 +294,12 @@ struct runner {
     struct slot *held;          /* prepared, waiting (enum hold) */
     struct coblk_req **done;
     unsigned inflight;
+    /* latency_target: the search, and the free slots it keeps back (the
+     * depth is iodepth less those); what to do once the reap is over. */
+    bool lat_on;
+    struct lat_target lat;
+    unsigned withheld;
+    enum lat_action lat_pending;
 
     uint64_t offset;            /* of the region: offset= + offset_increment */
     uint64_t first_sector, unit_bytes, units;
@@ -851,7 +858,7 @@ static enum hold prepare_ready(struct runner *rn, uint64_t now,
     if (rn->held && !open) {
         drop_held(rn);
     }
-    while (rn->nr_free || rn->held) {
+    while (rn->nr_free > rn->withheld || rn->held) {
         struct slot *s = rn->held;
         if (!s) {
             if (!open || !counts_left(rn) || think_limited(rn)) {
@@ -994,6 +1001,20 @@ static void check_read(struct runner *rn, const struct slot *s,
     }
 }
 
+static uint64_t completed_ios(const struct runner *rn)
+{
+    return rn->done_ios[DIR_READ] + rn->done_ios[DIR_WRITE] +
+           rn->done_ios[DIR_TRIM];
+}
+
+/* latency_target's step: the depth it chose now, what to do after the
+ * reap (the most drastic of the reap's). */
+static void lat_step(struct runner *rn, enum lat_action a)
+{
+    rn->withheld = rn->job->iodepth - rn->lat.depth;
+    rn->lat_pending = a > rn->lat_pending ? a : rn->lat_pending;
+}
+
 /* Accounts n completions seen at now, the first s: of one direction,
  * submitted and prepared at the same times, so of the same latencies
  * (one clock read a submission and a reap).  One statistics update for
@@ -1024,6 +1045,9 @@ static void account(struct runner *rn, struct coblk_req *const *run,
         lat_add_n(&d->lat, now - s->prep_ns, n);
     } else if (!job->disable_lat) {
         lat_add_moments(&d->lat, now - s->prep_ns, n);
+    }
+    if (rn->lat_on && now - s->prep_ns > rn->lat.target_ns) {
+        lat_step(rn, lat_target_missed(&rn->lat, n, now, completed_ios(rn)));
     }
     if (rn->logging && !ramping(rn)) {
         for (unsigned i = 0; i < n; i++) {
@@ -1386,6 +1410,33 @@ static void flow_pause(struct runner *rn)
     sleep_until(bench_now_ns() + us * 1000ull);
 }
 
+/* latency_target, after a reap: the window judged, and what the search
+ * asks done.  Returns the time. */
+static uint64_t lat_turn(struct runner *rn, uint64_t now)
+{
+    lat_step(rn, lat_target_check(&rn->lat, now, completed_ios(rn)));
+    while (rn->lat_pending != LAT_GO_ON) {
+        enum lat_action a = rn->lat_pending;
+        rn->lat_pending = LAT_GO_ON;
+        if (a == LAT_FAILED) {
+            job_error(rn->r, -ETIMEDOUT, "latency of more than %llu nsec at "
+                      "iodepth 1: latency_target cannot be met",
+                      (unsigned long long)rn->lat.target_ns);
+            break;
+        }
+        if (a == LAT_DONE) {
+            rn->deadline_ns = now;          /* issue no more */
+            break;
+        }
+        drain(rn);      /* lowered, or found: only that depth in flight */
+        now = bench_now_ns();
+        if (a == LAT_RESTART_STATS) {
+            end_ramp(rn, now);
+        }
+    }
+    return now;
+}
+
 static void io_loop(struct runner *rn)
 {
     const struct job *job = rn->job;
@@ -1411,7 +1462,8 @@ static void io_loop(struct runner *rn)
         /* The batch is whole, or can grow no more: no slot, no more to
          * issue, or a request held (for a rate, or for a write in the
          * batch itself). */
-        bool all_ready = !rn->nr_free || !issuing_open(rn, now) ||
+        bool all_ready = rn->nr_free <= rn->withheld ||
+                         !issuing_open(rn, now) ||
                          !counts_left(rn) || hold != HOLD_NONE ||
                          think_limited(rn);
         if (rn->nr_ready &&
@@ -1442,6 +1494,9 @@ static void io_loop(struct runner *rn)
             min = 1;    /* the write it waits for, the flow, the deadline */
         }
         now = reap(rn, min, timeout_ms);
+        if (rn->lat_on && !ramping(rn)) {
+            now = lat_turn(rn, now);
+        }
     }
     if (rn->held) {
         drop_held(rn);
@@ -1767,6 +1822,13 @@ static void start_clocks(struct runner *rn)
             poisson_next(rn, d);        /* fio waits before the first */
         }
     }
+    rn->lat_on = job->latency_target_ns != 0;
+    if (rn->lat_on) {
+        lat_target_init(&rn->lat, job->latency_target_ns,
+                        job->latency_window_ns, job->latency_percentile,
+                        job->latency_run, job->iodepth, now, 0);
+        rn->withheld = job->iodepth - rn->lat.depth;
+    }
     rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
     rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
                                         job->runtime_ns
@@ -1842,6 +1904,7 @@ static void run_job(struct runner *rn)
         flow_leave(rn->flow, rn->flow_count, job->flow);
     }
     rn->r->runtime_ns = bench_now_ns() - rn->stats_ns;
+    rn->r->latency_depth = rn->lat_on ? rn->lat.depth : job->iodepth;
     if (rn->logging && !ramping(rn)) {
         log_window(rn, rn->stats_ns + rn->r->runtime_ns);   /* the rest */
     }

@@ -69,6 +69,7 @@ struct job_result {
     /* The group's start line (gate.h) the instance waits at once set up,
      * or NULL: it starts at once (wait_for, startdelay). */
     struct start_gate *gate;
+    unsigned latency_depth;     /* the depth latency_target found */
     int error;                  /* 0 or -errno */
     char errmsg[512];
 };
