@@ -321,7 +321,8 @@ static int coroutine_fn make_plan(qcow2_state *s, uint64_t offset,
         return 0;
     }
     p->new_cluster = true;
-    return qcow2_alloc_clusters(s, 1, &p->host, &p->fresh);
+    ret = ensure_l2_table(s, offset);   /* first, as QEMU: data follows */
+    return ret < 0 ? ret : qcow2_alloc_clusters(s, 1, &p->host, &p->fresh);
 }
 
 /* Reads what the guest sees in [begin, end) into buf, zeroes past the
@@ -425,17 +426,26 @@ static uint64_t run_clusters_max(const qcow2_state *s)
     return half_block < 512 ? half_block : 512;
 }
 
-/* Whether a write at offset into ext (not owned in place) may allocate a
- * run: its clusters read as zeroes, with nothing to copy or keep. */
-static bool run_allocatable(const qcow2_state *s, const qcow2_extent *ext,
-                            uint64_t offset)
+/* How much of a write of bytes at offset into ext (not owned in place)
+ * may allocate as a run: all of ext where its clusters read as zeroes,
+ * with nothing to copy or keep; over a backing image's data, the whole
+ * clusters the write covers (nothing to copy from there either).  0: the
+ * one-cluster path. */
+static uint64_t run_allocatable(const qcow2_state *s, const qcow2_extent *ext,
+                                uint64_t offset)
 {
     if (s->l2_entry_bytes != 8) {
-        return false;           /* subclusters: the one-cluster path */
+        return 0;               /* subclusters: the one-cluster path */
     }
-    return ext->kind == QCOW2_ZERO ||
-           (ext->kind == QCOW2_UNALLOCATED &&
-            (!s->backing || cluster_floor(s, offset) >= s->backing->size));
+    if (ext->kind == QCOW2_ZERO ||
+        (ext->kind == QCOW2_UNALLOCATED &&
+         (!s->backing || cluster_floor(s, offset) >= s->backing->size))) {
+        return ext->bytes;
+    }
+    if (ext->kind != QCOW2_UNALLOCATED || offset & (s->cluster_size - 1)) {
+        return 0;
+    }
+    return ext->bytes & ~(s->cluster_size - 1);
 }
 
 /* A run of clusters that read as zeroes, owned (exclusive) by the caller:
@@ -452,7 +462,15 @@ static int coroutine_fn allocating_run(struct coblk_dev *dev, uint64_t offset,
     struct plan p = { .cluster = first, .begin = first,
                       .end = first + (n << s->h.cluster_bits),
                       .new_cluster = true, .old_zeroes = true };
-    int ret = qcow2_alloc_clusters(s, n, &p.host, &p.fresh);
+    /* The L2 tables first, as QEMU: the data of writes in a row then lies
+     * in a row in the file. */
+    int ret = ensure_l2_table(s, first);
+    if (ret == 0) {
+        ret = ensure_l2_table(s, p.end - 1);
+    }
+    if (ret == 0) {
+        ret = qcow2_alloc_clusters(s, n, &p.host, &p.fresh);
+    }
 
     if (ret < 0) {
         return ret;
@@ -533,12 +551,15 @@ static int coroutine_fn write_step(struct coblk_dev *dev, uint64_t offset,
             return ret;
         }
         in_place = ext.kind == QCOW2_NORMAL && ext.copied;
-        run = !in_place && run_allocatable(s, &ext, offset);
+        uint64_t run_bytes = in_place ? 0 : run_allocatable(s, &ext, offset);
+        run = run_bytes != 0;
         uint64_t in_cluster = s->cluster_size - (offset & (s->cluster_size - 1));
         uint64_t most = run ? in_cluster + ((run_clusters_max(s) - 1)
                                             << s->h.cluster_bits)
                             : in_cluster;
-        *done = in_place || ext.bytes < most ? ext.bytes : most;
+        *done = in_place ? ext.bytes
+                : run ? (run_bytes < most ? run_bytes : most)
+                      : (ext.bytes < most ? ext.bytes : most);
         r = conflict(s, cluster_floor(s, offset),
                      cluster_ceil(s, offset + *done), !in_place);
         if (!r) {

@@ -672,6 +672,29 @@ if cmp -s q.map c.map; then ok; else
     failed "convert -c -B allocates other clusters than qemu-img's"
     diff q.map c.map | head
 fi
+# -B: the top's clusters lie in a row after their L2 table, as qemu-img
+# lays them out (once each cluster came alone: QEMU's iotest 122 and
+# 024), and past the end of a shorter backing file nothing is written,
+# not even zero clusters (compat=0.10 has none).
+for d in qd cd; do
+    qemu-img create -q -f qcow2 "$d/short.qcow2" 2M
+    qemu-img create -q -f qcow2 -b short.qcow2 -F qcow2 "$d/long.qcow2" 8M
+    quiet_io -c 'write -P 0x11 1M 1M' "$d/short.qcow2"
+    quiet_io -c 'write -P 0x22 0 1536k' -c 'write -P 0x33 5M 1M' \
+        "$d/long.qcow2"
+done
+for o in compat=1.1 compat=0.10; do
+    both convert -O qcow2 -B short.qcow2 -o $o,backing_fmt=qcow2 \
+        long.qcow2 bl.qcow2
+    images_agree bl.qcow2
+    (cd qd && qemu-img map bl.qcow2) >q.map
+    (cd cd && qemu-img map bl.qcow2) >c.map
+    if cmp -s q.map c.map; then ok; else
+        failed "convert -B -o $o lays clusters out unlike qemu-img"
+        diff q.map c.map | head
+    fi
+    rm -f qd/bl.qcow2 cd/bl.qcow2
+done
 # -n -c into a larger image: whole clusters compress; a source that ends
 # inside one fails there, as in qemu-img (once a buffer overrun).
 head -c 1048576 /dev/urandom >whole.raw

@@ -111,11 +111,13 @@ static void fail(struct convert *c, int err)
 /* ---- claiming the next chunk -------------------------------------------- */
 
 /* With a backing file, the target takes from the source only what its top
- * image holds (as qemu-img convert -B does); the rest shows through. */
+ * image holds (as qemu-img convert -B does); the rest shows through, or
+ * past the end of the backing chain reads as zeroes in both. */
 static enum chunk_kind kind_of(const struct convert *c,
                                const struct coblk_block_status *bs)
 {
-    if (c->dst_backing && bs->depth > 0) {
+    if (c->dst_backing &&
+        (bs->depth > 0 || !(bs->flags & COBLK_BS_ALLOCATED))) {
         return CHUNK_SKIP;
     }
     if (!(bs->flags & COBLK_BS_ZERO) && (bs->flags & COBLK_BS_DATA)) {
