@@ -134,8 +134,8 @@ static int check_opts(const struct create_opts *o, uint64_t size)
     uint64_t cs = o->cluster_size;
 
     if (cs < 512 || cs > (2u << 20) || (cs & (cs - 1))) {
-        return blk_error(-EINVAL, "qcow2: cluster_size must be a power of "
-                         "two from 512 to 2M, not %" PRIu64, cs);
+        return blk_error(-EINVAL, "Cluster size must be a power of two "
+                         "between 512 and 2048k");
     }
     /* What version 2 cannot describe, each in QEMU's words. */
     static const char *const needs_v3 =
@@ -216,9 +216,9 @@ static int plan_layout(const struct create_opts *o, uint64_t size,
     uint64_t per_l1 = per_l2 << l->cluster_bits;     /* bytes an entry maps */
     l->l1_size = size / per_l1 + (size % per_l1 != 0);
     if (l->l1_size > QCOW2_L1_MAX_BYTES / 8) {
-        return blk_error(-EFBIG, "qcow2: %" PRIu64 " bytes need an L1 table "
-                         "over %u MiB: use larger clusters", size,
-                         QCOW2_L1_MAX_BYTES >> 20);
+        /* QEMU's words: the L1 table would be over 32 MiB. */
+        return blk_error(-EFBIG, "The image size is too large for file "
+                         "format 'qcow2' (try using a larger cluster size)");
     }
     l->l1_clusters = (l->l1_size * 8 + l->cs - 1) / l->cs;
     if (o->prealloc != PREALLOC_OFF) {

@@ -69,26 +69,32 @@ int qcow2_pread_zeroed(struct coblk_dev *file, void *buf, uint64_t bytes,
 }
 
 /* The unknown incompatible features `bits` as qemu-img names them: the
- * names the image's feature table gives, in its order, then the mask of
- * the bits it does not name. */
+ * names the image's feature table gives, in its order up to the first
+ * entry without a name (a last entry cut short counts, zero padded, as
+ * in QEMU), then the mask of the bits it does not name. */
 static void name_features(const uint8_t *table, uint32_t table_bytes,
                           uint64_t bits, char *out, size_t size)
 {
     size_t used = 0;
 
     out[0] = '\0';
-    for (uint32_t e = 0; e + FEATURE_ENTRY_BYTES <= table_bytes && used < size;
+    for (uint32_t e = 0; e < table_bytes && used < size;
          e += FEATURE_ENTRY_BYTES) {
-        if (table[e] != 0 || table[e + 1] > 63 ||
-            !(bits & (1ull << table[e + 1]))) {
+        uint8_t entry[FEATURE_ENTRY_BYTES] = { 0 };
+        memcpy(entry, table + e, table_bytes - e < FEATURE_ENTRY_BYTES
+                                     ? table_bytes - e : FEATURE_ENTRY_BYTES);
+        if (!entry[2]) {
+            break;
+        }
+        if (entry[0] != 0 || entry[1] > 63 || !(bits & (1ull << entry[1]))) {
             continue;
         }
         char name[FEATURE_NAME_BYTES + 1] = "";
-        memcpy(name, table + e + 2, FEATURE_NAME_BYTES);
+        memcpy(name, entry + 2, FEATURE_NAME_BYTES);
         for (char *c = name; *c; c++) {
             *c = *c >= ' ' && *c < 127 ? *c : '?';
         }
-        bits &= ~(1ull << table[e + 1]);
+        bits &= ~(1ull << entry[1]);
         int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "",
                          name);
         used += n > 0 ? (size_t)n : 0;
@@ -310,15 +316,15 @@ static int check_tables(const qcow2_header *h, const struct coblk_dev *file)
     }
     uint64_t needed = (h->size + (1ull << shift) - 1) >> shift;
     if (needed > QCOW2_L1_MAX_BYTES / 8) {
-        return blk_error(-EFBIG, "qcow2: virtual size %" PRIu64 " needs an "
-                         "L1 table over %u MiB", h->size,
-                         QCOW2_L1_MAX_BYTES >> 20);
+        /* QEMU's words: its L1 table would be over 32 MiB. */
+        return blk_error(-EFBIG, "Image is too big");
     }
-    if (h->l1_size < needed || h->l1_size > QCOW2_L1_MAX_BYTES / 8) {
-        return blk_error(h->l1_size < needed ? -EINVAL : -EFBIG,
-                         "qcow2: l1_size %" PRIu32 " does not fit the "
-                         "virtual size (needs %" PRIu64 " entries, at most "
-                         "%u)", h->l1_size, needed, QCOW2_L1_MAX_BYTES / 8);
+    if (h->l1_size < needed) {
+        return blk_error(-EINVAL, "L1 table is too small");
+    }
+    if (h->l1_size > QCOW2_L1_MAX_BYTES / 8) {
+        return blk_error(-EFBIG, "qcow2: l1_size %" PRIu32 " is over %u "
+                         "entries", h->l1_size, QCOW2_L1_MAX_BYTES / 8);
     }
     int ret = h->l1_size ? qcow2_check_table(file, h->cluster_bits,
                                              "the L1 table", h->l1_offset,

@@ -1950,9 +1950,10 @@ static void test_create_refuses_what_qemu_img_refuses(void **state)
     expect_create_error("qcow2", 1 << 20, "size_of_cluster=4k", -EINVAL,
                         "unknown option 'size_of_cluster'");
     expect_create_error("qcow2", 1 << 20, "cluster_size=1000", -EINVAL,
-                        "cluster_size must be a power of two");
+                        "Cluster size must be a power of two between 512 "
+                        "and 2048k");
     expect_create_error("qcow2", 1 << 20, "cluster_size=4M", -EINVAL,
-                        "cluster_size must be a power of two");
+                        "Cluster size must be a power of two");
     expect_create_error("qcow2", 1 << 20, "compat=0.10,refcount_bits=8",
                         -EINVAL, "Different refcount widths than 16 bits "
                         "require compatibility level 1.1");
@@ -1982,7 +1983,7 @@ static void test_create_refuses_what_qemu_img_refuses(void **state)
                         "backing_fmt=qcow2,preallocation=metadata", -EINVAL,
                         "needs extended_l2=on");
     expect_create_error("qcow2", 1ull << 62, "cluster_size=512", -EFBIG,
-                        "use larger clusters");
+                        "try using a larger cluster size");
     expect_create_error("qcow2", 1 << 20, "preallocation=sparse", -EINVAL,
                         "bad preallocation 'sparse'");
     expect_create_error("vmdk", 1 << 20, "", -EINVAL,
@@ -3044,9 +3045,9 @@ static void test_malformed_headers_are_refused_by_field(void **state)
         { "cluster_bits", 20, 4, 22, -EINVAL, "cluster_bits 22 is not" },
         { "cluster_bits", 20, 4, 0xffffffff, -EINVAL, "cluster_bits" },
         { "crypt_method", 32, 4, 2, -ENOTSUP, "encrypted (luks)" },
-        { "size", 24, 8, 1ull << 62, -EFBIG, "virtual size" },
+        { "size", 24, 8, 1ull << 62, -EFBIG, "Image is too big" },
         { "size", 24, 8, UINT64_MAX, -EFBIG, "virtual size" },
-        { "l1_size", 36, 4, 0, -EINVAL, "l1_size 0 does not fit" },
+        { "l1_size", 36, 4, 0, -EINVAL, "L1 table is too small" },
         { "l1_size", 36, 4, 0x7fffffff, -EFBIG, "l1_size 2147483647" },
         { "l1_size", 36, 4, 100000, -EINVAL, "the L1 table" },
         { "l1_table_offset", 40, 8, 0x30001, -EINVAL,
