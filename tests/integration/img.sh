@@ -722,6 +722,16 @@ for o in compat=1.1 compat=0.10; do
     fi
     rm -f qd/bl.qcow2 cd/bl.qcow2
 done
+# ... but where the source has no backing file, what it leaves unallocated
+# reads as zeroes, and is written so over the target's backing data (once
+# that showed through).
+for d in qd cd; do
+    qemu-img create -q -f qcow2 "$d/alone.qcow2" 2M
+    quiet_io -c 'write -P 0x44 0 64k' "$d/alone.qcow2"
+done
+both convert -O qcow2 -B short.qcow2 -F qcow2 alone.qcow2 bz.qcow2
+images_agree bz.qcow2
+reads_as cd/bz.qcow2 cd/alone.qcow2
 # -n -c into a larger image: whole clusters compress; a source that ends
 # inside one fails there, as in qemu-img (once a buffer overrun).
 head -c 1048576 /dev/urandom >whole.raw

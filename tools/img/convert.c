@@ -52,6 +52,7 @@ struct convert {
     uint64_t cluster;           /* the target's, or 0 */
     bool zero_init;             /* the target reads as zeroes where unwritten */
     bool dst_backing;           /* ... or as its backing file */
+    uint64_t dst_backing_end;   /* where that ends */
     /* Claiming chunks. */
     coblk_co_mutex claim_lock;
     uint64_t next, next_seq;
@@ -111,16 +112,19 @@ static void fail(struct convert *c, int err)
 /* ---- claiming the next chunk -------------------------------------------- */
 
 /* With a backing file, the target takes from the source only what its top
- * image holds (as qemu-img convert -B does); the rest shows through, or
- * past the end of the backing chain reads as zeroes in both. */
+ * image holds (as qemu-img convert -B does); the rest shows through.  Its
+ * zeroes too are written only where the target's backing image could show
+ * through them: not past its end (qemu-img's rule). */
 static enum chunk_kind kind_of(const struct convert *c,
                                const struct coblk_block_status *bs)
 {
+    bool data = !(bs->flags & COBLK_BS_ZERO) && (bs->flags & COBLK_BS_DATA);
+
     if (c->dst_backing &&
-        (bs->depth > 0 || !(bs->flags & COBLK_BS_ALLOCATED))) {
+        (bs->depth > 0 || (!data && c->next >= c->dst_backing_end))) {
         return CHUNK_SKIP;
     }
-    if (!(bs->flags & COBLK_BS_ZERO) && (bs->flags & COBLK_BS_DATA)) {
+    if (data) {
         return CHUNK_DATA;
     }
     return c->o->sparse ? CHUNK_ZERO : CHUNK_DATA;   /* -S 0: allocate */
@@ -648,6 +652,26 @@ static void clip_to_target(struct convert *c, uint64_t size)
     c->src[c->nr_src - 1].end = size;
 }
 
+/* Where the new target's backing image ends; UINT64_MAX where that
+ * cannot be told (then zeroes are written all the way). */
+static uint64_t backing_end(const struct coblk_image_info *info)
+{
+    char *spec = info->full_backing_file && info->backing_format
+                     ? img_spec(info->backing_format, NULL,
+                                info->full_backing_file)
+                     : NULL;
+    struct coblk_dev *dev;
+    int64_t size = -1;
+
+    if (spec && coblk_dev_open(spec, COBLK_OPEN_RDONLY |
+                                         COBLK_OPEN_NO_BACKING, &dev) == 0) {
+        size = coblk_dev_size(dev);
+        coblk_dev_close(dev);
+    }
+    free(spec);
+    return size < 0 ? UINT64_MAX : (uint64_t)size;
+}
+
 static int open_target(struct convert *c, const char *filename)
 {
     unsigned flags = IMG_OPEN_RW | IMG_OPEN_QUIET;
@@ -663,14 +687,15 @@ static int open_target(struct convert *c, const char *filename)
         return ret;
     }
     struct coblk_image_info info;
-    if (coblk_image_info(c->dst.dev, &info, sizeof(info)) == 0) {
-        c->cluster = info.cluster_size;
-    }
+    bool have_info = coblk_image_info(c->dst.dev, &info, sizeof(info)) == 0;
+    c->cluster = have_info ? info.cluster_size : 0;
     /* Only a backing file given for the new target shows through it (-n
      * writes everything, whatever the target's backing holds). */
     c->dst_backing = !c->o->no_create &&
                      (c->o->backing || img_opts_get(&c->o->out_opts,
                                                     "backing_file"));
+    c->dst_backing_end = c->dst_backing && have_info ? backing_end(&info)
+                                                     : UINT64_MAX;
     int64_t size = coblk_dev_size(c->dst.dev);
     if (size >= 0 && (((uint64_t)size + 511) & ~511ull) < c->total) {
         img_error("output file is smaller than input file");
