@@ -557,7 +557,9 @@ if command -v fio >/dev/null 2>&1; then
                 "--dedupe_percentage=40 --buffer_compress_percentage=20" \
                 "--dedupe_percentage=50 --dedupe_mode=working_set" \
                 "--rw=randrw --buffer_pattern=0x5a --size=4M" \
-                "--rw=randread --dedupe_percentage=30"; do
+                "--rw=randread --dedupe_percentage=30" \
+                "--zero_buffers=0" "--zero_buffers --scramble_buffers=1" \
+                "--buffer_compress_percentage=100 --dedupe_percentage=50"; do
         rm -f "$work/cc.img" "$work/fc.img"
         # shellcheck disable=SC2086
         "$bench" --name=c --filename="$work/cc.img" --size=16M --rw=write \
@@ -633,6 +635,13 @@ rc=0
 check "latency_target missed at depth 1: exit 1" test "$rc" -eq 1
 check "latency_target missed at depth 1: fio's error 110 (ETIMEDOUT)" \
     test "$(json "$work/lat-miss.json" "d['jobs'][0]['error']")" = 110
+# What the ramp saw does not count (a read of 30 ms there, at depth 1,
+# once failed the job); the search starts afresh after it, as fio's.
+runs --name=l --filename="blkdebug:event=read,delay-ns=30000000,once:null:size=1G" \
+    --rw=randread --iodepth=16 --latency_target=20000 \
+    --latency_window=300000 --ramp_time=1 --time_based --runtime=3
+check "latency_target: a miss during ramp_time is not counted" \
+    test "$rc" -eq 0
 
 # continue_on_error: errors of that kind counted (fio's total_err and
 # first_error), the job going on; without it, the first ends the job.

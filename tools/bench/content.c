@@ -144,7 +144,8 @@ void content_scramble(struct content *c, uint8_t *buf, uint64_t bytes,
 
 /* fio's rules: a pattern or zeroes stay (refilled where reads may have
  * overwritten them); compression or dedupe refill unless told not to;
- * random data is scrambled unless zero_buffers was asked for. */
+ * the rest is scrambled unless zero_buffers=1 or a pattern was asked for
+ * (scramble_buffers=1 given scrambles them too). */
 static void choose_per_write(struct content *c, const struct job *job)
 {
     bool mixed = c->fill == FILL_MIXED;
@@ -156,8 +157,11 @@ static void choose_per_write(struct content *c, const struct job *job)
 
     if (refill) {
         c->per_write = PER_WRITE_REFILL;
-    } else if (job->scramble_buffers && !job->zero_buffers_given &&
-               !c->pattern_len && !job->compress_pct && !job->dedupe_pct) {
+    } else if (job->scramble_buffers &&
+               (job->scramble_buffers_given ||
+                (!(job->zero_buffers && job->zero_buffers_given) &&
+                 !c->pattern_len)) &&
+               !job->compress_pct && !job->dedupe_pct) {
         c->per_write = PER_WRITE_SCRAMBLE;
     } else {
         c->per_write = PER_WRITE_KEEP;
@@ -168,7 +172,7 @@ void content_init(struct content *c, const struct job *job, uint64_t seed,
                   unsigned index)
 {
     *c = (struct content){
-        .random_pct = 100 - job->compress_pct, .dedupe_pct = job->dedupe_pct,
+        .dedupe_pct = job->dedupe_pct,
         .pattern = job->buffer_pattern, .pattern_len = job->buffer_pattern_len,
         .seed = seed, .index = index,
         .instances = job->instances_in_run ? job->instances_in_run : 1,
@@ -177,14 +181,18 @@ void content_init(struct content *c, const struct job *job, uint64_t seed,
     uint64_t bs = job->dir_bs_min[DIR_WRITE];
     c->chunk = job->compress_chunk && job->compress_chunk < bs
                    ? job->compress_chunk : bs;
-    if (job->compress_pct == 100) {
-        c->fill = c->pattern_len ? FILL_PATTERN : FILL_ZERO;
-    } else if (job->compress_pct || job->dedupe_pct) {
+    /* As fio: 100% compressible is zero_buffers and no compression (so
+     * that dedupe then repeats random buffers). */
+    unsigned compress = job->compress_pct == 100 ? 0 : job->compress_pct;
+    c->random_pct = 100 - compress;
+    if (compress || job->dedupe_pct) {
         c->fill = FILL_MIXED;
     } else if (c->pattern_len) {
         c->fill = FILL_PATTERN;
+    } else if (job->zero_buffers || job->compress_pct == 100) {
+        c->fill = FILL_ZERO;
     } else {
-        c->fill = job->zero_buffers ? FILL_ZERO : FILL_RANDOM;
+        c->fill = FILL_RANDOM;
     }
     if (job->dedupe_mode == DEDUPE_WORKING_SET) {
         c->working_set = job->size * job->dedupe_working_set_pct / 100 / bs;

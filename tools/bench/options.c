@@ -1159,8 +1159,8 @@ static int parse_buffered(struct job *job, const char *value, char *err,
     return 0;
 }
 
-/* zero_buffers and refill_buffers: set in the job, they turn off what
- * fio would otherwise choose (content.c). */
+/* zero_buffers, refill_buffers, scramble_buffers: set in the job, they
+ * overrule what fio would otherwise choose (content.c). */
 static int parse_zero_buffers(struct job *job, const char *value, char *err,
                               size_t err_size)
 {
@@ -1189,6 +1189,14 @@ static int parse_latency_percentile(struct job *job, const char *value,
     }
     job->latency_percentile = pct;
     return 0;
+}
+
+static int parse_scramble_buffers(struct job *job, const char *value,
+                                  char *err, size_t err_size)
+{
+    job->scramble_buffers_given = true;
+    return parse_bool("scramble_buffers", value, &job->scramble_buffers, err,
+                      err_size);
 }
 
 /* fio's engines: those coblk-bench runs, or one line saying which it
@@ -1335,7 +1343,7 @@ static const struct opt options[] = {
     FUNC("buffer_pattern", parse_buffer_pattern),
     FLAG_FUNC("zero_buffers", parse_zero_buffers),
     FLAG_FUNC("refill_buffers", parse_refill_buffers),
-    OPTION("scramble_buffers", OPT_BOOL, scramble_buffers, 0, 0, NULL),
+    FLAG_FUNC("scramble_buffers", parse_scramble_buffers),
     OPTION("buffer_compress_percentage", OPT_UINT, compress_pct, 0, 100,
            NULL),
     OPTION("buffer_compress_chunk", OPT_SIZE, compress_chunk, 0, UINT32_MAX,

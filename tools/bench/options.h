@@ -158,7 +158,7 @@ struct job {
      * names; _given: set in the job, which changes fio's defaults. */
     bool zero_buffers, zero_buffers_given;
     bool refill_buffers, refill_buffers_given;
-    bool scramble_buffers;
+    bool scramble_buffers, scramble_buffers_given;
     unsigned compress_pct;              /* buffer_compress_percentage */
     uint64_t compress_chunk;            /* buffer_compress_chunk */
     unsigned dedupe_pct;                /* dedupe_percentage */

@@ -518,11 +518,33 @@ static void serve_snapshot(struct runner *rn)
                           memory_order_release);
 }
 
+static uint64_t completed_ios(const struct runner *rn)
+{
+    return rn->done_ios[DIR_READ] + rn->done_ios[DIR_WRITE] +
+           rn->done_ios[DIR_TRIM];
+}
+
+/* latency_target's search from depth 1: at the start, and after the
+ * ramp (what it saw there does not count). */
+static void start_lat_target(struct runner *rn, uint64_t now)
+{
+    const struct job *job = rn->job;
+
+    lat_target_init(&rn->lat, job->latency_target_ns, job->latency_window_ns,
+                    job->latency_percentile, job->latency_run, job->iodepth,
+                    now, completed_ios(rn));
+    rn->withheld = job->iodepth - rn->lat.depth;
+    rn->lat_pending = LAT_GO_ON;
+}
+
 static void tick(struct runner *rn, uint64_t now)
 {
     if (ramping(rn)) {
         if (now >= rn->ramp_end_ns) {
             end_ramp(rn, now);
+            if (rn->lat_on) {
+                start_lat_target(rn, now);  /* as fio: afresh after it */
+            }
         }
         return;
     }
@@ -1001,12 +1023,6 @@ static void check_read(struct runner *rn, const struct slot *s,
     }
 }
 
-static uint64_t completed_ios(const struct runner *rn)
-{
-    return rn->done_ios[DIR_READ] + rn->done_ios[DIR_WRITE] +
-           rn->done_ios[DIR_TRIM];
-}
-
 /* latency_target's step: the depth it chose now, what to do after the
  * reap (the most drastic of the reap's). */
 static void lat_step(struct runner *rn, enum lat_action a)
@@ -1046,7 +1062,7 @@ static void account(struct runner *rn, struct coblk_req *const *run,
     } else if (!job->disable_lat) {
         lat_add_moments(&d->lat, now - s->prep_ns, n);
     }
-    if (rn->lat_on && now - s->prep_ns > rn->lat.target_ns) {
+    if (rn->lat_on && !ramping(rn) && now - s->prep_ns > rn->lat.target_ns) {
         lat_step(rn, lat_target_missed(&rn->lat, n, now, completed_ios(rn)));
     }
     if (rn->logging && !ramping(rn)) {
@@ -1824,10 +1840,7 @@ static void start_clocks(struct runner *rn)
     }
     rn->lat_on = job->latency_target_ns != 0;
     if (rn->lat_on) {
-        lat_target_init(&rn->lat, job->latency_target_ns,
-                        job->latency_window_ns, job->latency_percentile,
-                        job->latency_run, job->iodepth, now, 0);
-        rn->withheld = job->iodepth - rn->lat.depth;
+        start_lat_target(rn, now);
     }
     rn->ramp_end_ns = job->ramp_time_ns ? now + job->ramp_time_ns : 0;
     rn->deadline_ns = job->runtime_ns ? now + job->ramp_time_ns +
