@@ -131,6 +131,22 @@ struct blk_driver {
     int coroutine_fn (*co_block_status)(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes,
                                         struct coblk_block_status *out);
+    /* Optional, copy offload (coblk_co_copy_range()), in two halves: the
+     * source's driver maps its range onto the node that holds the bytes
+     * and calls blk_co_copy_range_from() on it, or, holding them itself,
+     * blk_co_copy_range_to(); the destination's maps its range the same
+     * way down to the node that copies.  Ranges are in bounds and aligned.
+     * NULL answers -ENOTSUP (a filter passes on to its file). */
+    int coroutine_fn (*co_copy_range_from)(struct coblk_dev *src,
+                                           uint64_t src_offset,
+                                           struct coblk_dev *dst,
+                                           uint64_t dst_offset,
+                                           uint64_t bytes);
+    int coroutine_fn (*co_copy_range_to)(struct coblk_dev *src,
+                                         uint64_t src_offset,
+                                         struct coblk_dev *dst,
+                                         uint64_t dst_offset,
+                                         uint64_t bytes);
     /* Changes the size (coblk_truncate_prealloc()); dev->size is set
      * after.  A mode other than OFF comes only with growth. */
     int coroutine_fn (*co_truncate)(struct coblk_dev *dev, uint64_t size,
@@ -322,6 +338,16 @@ int blk_file_option(struct blk_file_opts *o, const char *key,
  * `who` (the driver). */
 int blk_create_file(const char *path, const char *who,
                     const struct blk_file_opts *o);
+
+/* The halves of a copy offload (see blk_driver.co_copy_range_from). */
+int coroutine_fn blk_co_copy_range_from(struct coblk_dev *src,
+                                        uint64_t src_offset,
+                                        struct coblk_dev *dst,
+                                        uint64_t dst_offset, uint64_t bytes);
+int coroutine_fn blk_co_copy_range_to(struct coblk_dev *src,
+                                      uint64_t src_offset,
+                                      struct coblk_dev *dst,
+                                      uint64_t dst_offset, uint64_t bytes);
 
 /* Runs fn(opaque) on a worker thread (worker.c) while the calling
  * coroutine waits, for CPU-bound work; returns fn's result. */

@@ -706,6 +706,60 @@ static int coroutine_fn file_block_status(struct coblk_dev *dev,
     return 0;
 }
 
+/* ---- copy offload ---------------------------------------------------------- */
+
+struct copy_args {
+    int fd_in, fd_out;
+    uint64_t off_in, off_out, bytes;
+};
+
+/* On a worker: copy_file_range(2) blocks (io_uring has no such op). */
+static int copy_file_job(void *opaque)
+{
+    struct copy_args *a = opaque;
+    loff_t in = (loff_t)a->off_in, out = (loff_t)a->off_out;
+
+    for (uint64_t left = a->bytes; left;) {
+        ssize_t n = copy_file_range(a->fd_in, &in, a->fd_out, &out, left, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            return -ENODATA;        /* the source ends before the range */
+        }
+        left -= (uint64_t)n;
+    }
+    return 0;
+}
+
+static int coroutine_fn file_copy_range_from(struct coblk_dev *src,
+                                             uint64_t src_offset,
+                                             struct coblk_dev *dst,
+                                             uint64_t dst_offset,
+                                             uint64_t bytes)
+{
+    return blk_co_copy_range_to(src, src_offset, dst, dst_offset, bytes);
+}
+
+/* Where both ends are files. */
+static int coroutine_fn file_copy_range_to(struct coblk_dev *src,
+                                           uint64_t src_offset,
+                                           struct coblk_dev *dst,
+                                           uint64_t dst_offset,
+                                           uint64_t bytes)
+{
+    if (src->drv != &blk_file_driver) {
+        return -ENOTSUP;
+    }
+    struct copy_args a = { .fd_in = file_fd(src), .fd_out = file_fd(dst),
+                           .off_in = src_offset, .off_out = dst_offset,
+                           .bytes = bytes };
+    return blk_co_run_in_worker(copy_file_job, &a);
+}
+
 static int64_t file_allocated_bytes(struct coblk_dev *dev)
 {
     struct stat st;
@@ -727,5 +781,7 @@ const blk_driver blk_file_driver = {
     .co_pwrite_zeroes = file_pwrite_zeroes,
     .co_block_status = file_block_status,
     .co_truncate = file_truncate,
+    .co_copy_range_from = file_copy_range_from,
+    .co_copy_range_to = file_copy_range_to,
     .allocated_bytes = file_allocated_bytes,
 };

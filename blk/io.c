@@ -435,6 +435,75 @@ int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
     return co_range(dev, true, offset, bytes, req_flags);
 }
 
+/* ---- copy offload ---------------------------------------------------------- */
+
+int coroutine_fn blk_co_copy_range_from(struct coblk_dev *src,
+                                        uint64_t src_offset,
+                                        struct coblk_dev *dst,
+                                        uint64_t dst_offset, uint64_t bytes)
+{
+    if (src->drv->co_copy_range_from) {
+        return src->drv->co_copy_range_from(src, src_offset, dst, dst_offset,
+                                            bytes);
+    }
+    return src->drv->filter ? blk_co_copy_range_from(src->file, src_offset,
+                                                     dst, dst_offset, bytes)
+                            : -ENOTSUP;
+}
+
+int coroutine_fn blk_co_copy_range_to(struct coblk_dev *src,
+                                      uint64_t src_offset,
+                                      struct coblk_dev *dst,
+                                      uint64_t dst_offset, uint64_t bytes)
+{
+    if (dst->flags & COBLK_OPEN_RDONLY) {
+        return -EROFS;
+    }
+    if (dst->drv->co_copy_range_to) {
+        return dst->drv->co_copy_range_to(src, src_offset, dst, dst_offset,
+                                          bytes);
+    }
+    return dst->drv->filter ? blk_co_copy_range_to(src, src_offset,
+                                                   dst->file, dst_offset,
+                                                   bytes)
+                            : -ENOTSUP;
+}
+
+static bool aligned_for(const struct coblk_dev *dev, uint64_t offset,
+                        uint64_t bytes)
+{
+    return !((offset | bytes) & (dev->offset_align - 1));
+}
+
+int coroutine_fn coblk_co_copy_range(struct coblk_dev *src,
+                                     uint64_t src_offset,
+                                     struct coblk_dev *dst,
+                                     uint64_t dst_offset, uint64_t bytes)
+{
+    if (!src || !dst || !in_bounds(src, src_offset, bytes) ||
+        !in_bounds(dst, dst_offset, bytes)) {
+        return -EINVAL;
+    }
+    if (dst->flags & COBLK_OPEN_RDONLY) {
+        return -EROFS;
+    }
+    if (bytes == 0) {
+        return 0;
+    }
+    /* The kernel copies O_DIRECT files in their blocks. */
+    if (!aligned_for(src, src_offset, bytes) ||
+        !aligned_for(dst, dst_offset, bytes)) {
+        return -ENOTSUP;
+    }
+    blk_tracked reading, writing;
+    request_begin(src, &reading, src_offset, src_offset + bytes, false);
+    request_begin(dst, &writing, dst_offset, dst_offset + bytes, false);
+    int ret = blk_co_copy_range_from(src, src_offset, dst, dst_offset, bytes);
+    request_end(dst, &writing);
+    request_end(src, &reading);
+    return ret;
+}
+
 /* ---- block status ---------------------------------------------------------- */
 
 void coroutine_fn blk_status_file_zeroes(struct coblk_dev *file,

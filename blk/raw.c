@@ -134,6 +134,18 @@ static int coroutine_fn raw_preadv(struct coblk_dev *dev, uint64_t offset,
     return coblk_co_preadv(s->child, s->offset + offset, bytes, iov, iovcnt);
 }
 
+static int coroutine_fn raw_copy_range_from(struct coblk_dev *src,
+                                            uint64_t src_offset,
+                                            struct coblk_dev *dst,
+                                            uint64_t dst_offset,
+                                            uint64_t bytes)
+{
+    raw_state *s = src->opaque;
+
+    return blk_co_copy_range_from(s->child, s->offset + src_offset, dst,
+                                  dst_offset, bytes);
+}
+
 /* The first bytes a format's guess looks at. */
 #define PROBE_BYTES 32
 
@@ -178,6 +190,22 @@ static int coroutine_fn probed_write(raw_state *s, uint64_t offset,
     }
     coblk_co_mutex_unlock(&s->head_lock);
     return ret;
+}
+
+/* Not over the first bytes of a guessed image: probed_write() checks
+ * what lands there. */
+static int coroutine_fn raw_copy_range_to(struct coblk_dev *src,
+                                          uint64_t src_offset,
+                                          struct coblk_dev *dst,
+                                          uint64_t dst_offset, uint64_t bytes)
+{
+    raw_state *s = dst->opaque;
+
+    if (s->probed && dst_offset < PROBE_BYTES) {
+        return -ENOTSUP;
+    }
+    return blk_co_copy_range_to(src, src_offset, s->child,
+                                s->offset + dst_offset, bytes);
 }
 
 static int coroutine_fn raw_pwritev(struct coblk_dev *dev, uint64_t offset,
@@ -372,6 +400,8 @@ const blk_driver blk_raw_driver = {
     .co_pwrite_zeroes = raw_pwrite_zeroes,
     .co_block_status = raw_block_status,
     .co_truncate = raw_truncate,
+    .co_copy_range_from = raw_copy_range_from,
+    .co_copy_range_to = raw_copy_range_to,
     .create = raw_create,
     .measure = raw_measure,
     .info = raw_info,

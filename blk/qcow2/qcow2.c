@@ -473,6 +473,7 @@ const blk_driver blk_qcow2_driver = {
     .co_preadv = qcow2_co_preadv,
     .start_rw = qcow2_start_rw,
     .read_unpin = qcow2_read_unpin_op,
+    .co_copy_range_from = qcow2_co_copy_range_from,
     .co_pwritev = qcow2_co_pwritev,
     .co_flush = qcow2_co_flush,
     .co_pdiscard = qcow2_co_pdiscard,

@@ -515,6 +515,10 @@ int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
                                  unsigned iovcnt);
 /* The driver's read_unpin: drops the pin a started read held. */
 void qcow2_read_unpin_op(struct coblk_dev *dev, unsigned pin);
+int coroutine_fn qcow2_co_copy_range_from(struct coblk_dev *src,
+                                          uint64_t src_offset,
+                                          struct coblk_dev *dst,
+                                          uint64_t dst_offset, uint64_t bytes);
 /* A queue's read of one extent, started on the device that holds it
  * (start_rw). */
 bool coroutine_fn qcow2_start_rw(struct coblk_dev *dev,

@@ -250,6 +250,69 @@ int coroutine_fn qcow2_co_preadv(struct coblk_dev *dev, uint64_t offset,
     return ret;
 }
 
+/* One extent of a copy offload: from the image's file, or from its
+ * backing image where that holds the bytes.  Zeroes and compressed
+ * clusters are for the caller to copy through a buffer. */
+static int coroutine_fn copy_extent(qcow2_state *s, const qcow2_extent *ext,
+                                    uint64_t offset, struct coblk_dev *dst,
+                                    uint64_t dst_offset)
+{
+    switch (ext->kind) {
+    case QCOW2_NORMAL:
+        return blk_co_copy_range_from(s->file, ext->host, dst, dst_offset,
+                                      ext->bytes);
+    case QCOW2_UNALLOCATED:
+    case QCOW2_UNALLOCATED_ALLOC:
+        if (s->backing && offset <= blk_size(s->backing) &&
+            ext->bytes <= blk_size(s->backing) - offset) {
+            return blk_co_copy_range_from(s->backing, offset, dst,
+                                          dst_offset, ext->bytes);
+        }
+        return -ENOTSUP;
+    default:
+        return -ENOTSUP;
+    }
+}
+
+/* Copy offload, pinned as a read (see copy_extent). */
+static int coroutine_fn copy_extents(struct coblk_dev *src,
+                                     uint64_t src_offset,
+                                     struct coblk_dev *dst,
+                                     uint64_t dst_offset, uint64_t bytes)
+{
+    qcow2_state *s = src->opaque;
+
+    for (uint64_t done = 0; done < bytes;) {
+        qcow2_extent ext;
+        int ret = map_range(src, src_offset + done, bytes - done, &ext);
+        if (ret == 0) {
+            ret = copy_extent(s, &ext, src_offset + done, dst,
+                              dst_offset + done);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        done += ext.bytes;
+    }
+    return 0;
+}
+
+int coroutine_fn qcow2_co_copy_range_from(struct coblk_dev *src,
+                                          uint64_t src_offset,
+                                          struct coblk_dev *dst,
+                                          uint64_t dst_offset, uint64_t bytes)
+{
+    qcow2_state *s = src->opaque;
+
+    if (!pins_reads(src)) {
+        return copy_extents(src, src_offset, dst, dst_offset, bytes);
+    }
+    unsigned pin = qcow2_read_pin(s);
+    int ret = copy_extents(src, src_offset, dst, dst_offset, bytes);
+    qcow2_read_unpin(s, pin);
+    return ret;
+}
+
 void qcow2_read_unpin_op(struct coblk_dev *dev, unsigned pin)
 {
     qcow2_read_unpin(dev->opaque, pin);

@@ -192,6 +192,19 @@ COBLK_API int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
                                                   uint64_t bytes,
                                                   int req_flags);
 
+/* Copies bytes from src at src_offset to dst at dst_offset without passing
+ * them through the caller (copy offload, as qemu-img convert -C): where
+ * both end on files, through raw images and filters, and from a qcow2
+ * image's allocated data clusters, with copy_file_range(2).  -ENOTSUP
+ * where the devices cannot, or offsets and length do not suit their
+ * alignment: copy the range through a buffer instead (a part of it may
+ * have been copied already). */
+COBLK_API int coroutine_fn coblk_co_copy_range(struct coblk_dev *src,
+                                               uint64_t src_offset,
+                                               struct coblk_dev *dst,
+                                               uint64_t dst_offset,
+                                               uint64_t bytes);
+
 /* What an image would take (coblk_measure()), as qemu-img measure says. */
 struct coblk_measure {
     uint64_t required;              /* for the data there is */

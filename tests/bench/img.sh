@@ -4,6 +4,7 @@
 #   convert qcow2 -> raw and raw -> qcow2 of a 1 GiB image holding data
 #           (shared libraries: compressible), zeroes written as data,
 #           random data, zero clusters and unallocated space;
+#   convert -C (copy offload) qcow2 -> raw, no target: for the record;
 #   convert -c into qcow2, zlib and zstd;
 #   compare of the image with its raw copy;
 #   bench: reads (-t none, a sparse file: the software path) and writes
@@ -83,6 +84,7 @@ one() {
     tool=$1 log=$2
     rm -f o.*
     timed to_raw "$tool" convert -O raw mix.qcow2 o.raw
+    timed offload "$tool" convert -C -O raw mix.qcow2 o.offload
     timed to_qcow2 "$tool" convert -O qcow2 mix.raw o.qcow2
     timed zlib "$tool" convert -c -O qcow2 mix.qcow2 o.zlib
     timed zstd "$tool" convert -c -O qcow2 -o compression_type=zstd \
@@ -102,7 +104,7 @@ while [ "$i" -le "$rounds" ]; do
     one qemu-img "$out/qemu"
     one "$img" "$out/coblk"
     # What coblk-img wrote reads as its source and is clean.
-    for f in o.raw o.qcow2 o.zlib o.zstd; do
+    for f in o.raw o.offload o.qcow2 o.zlib o.zstd; do
         qemu-img compare -q mix.raw "$f" ||
             { echo "img.sh: $f differs from its source" >&2; exit 2; }
     done
@@ -116,7 +118,7 @@ log=$out/huge
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "coblk-img benchmark: $rounds alternating rounds, median seconds," \
      "$(nproc) CPUs"
-for m in to_raw to_qcow2 zlib zstd compare; do
+for m in to_raw offload to_qcow2 zlib zstd compare; do
     c=$(median "$out/coblk" $m)
     q=$(median "$out/qemu" $m)
     printf '%-9s coblk-img %6.2f  qemu-img %6.2f  ratio %s\n' "$m" "$c" "$q" \

@@ -637,6 +637,10 @@ base.qcow2 out.raw
 -c -O qcow2 odd.raw odd70k.raw out.qcow2
 -C -O raw top.qcow2 out.raw
 -C -O qcow2 top.qcow2 out.qcow2
+-C -O raw disk.raw out.raw
+-C -O raw comp.qcow2 out.raw
+-C -O raw odd.raw odd70k.raw odd.raw out.raw
+-C -t none -T none -O raw top.qcow2 out.raw
 base.qcow2
 -c -O raw base.qcow2 bad.raw
 -m 17 base.qcow2 bad.raw
@@ -651,12 +655,23 @@ nonexistent.qcow2 bad.raw
 -o foo=bar -O qcow2 base.qcow2 bad.qcow2
 -C -c -O qcow2 base.qcow2 bad.qcow2
 -C -S 4k -O raw base.qcow2 bad.raw
+-C --salvage -O raw base.qcow2 bad.raw
 -l nosuch snap.qcow2 bad.raw
 -O qcow2 -B base.qcow2 -F qcow2 top.qcow2 top.qcow2 bad.qcow2
 -l 1 snap.qcow2 snap.qcow2 bad.raw
 -F qcow2 base.qcow2 bad.raw
 -n -o cluster_size=4k -O qcow2 base.qcow2 bad.qcow2
 EOF
+# -C: the data goes by copy_file_range(2), file to file, where strace
+# can tell.
+if command -v strace >/dev/null; then
+    strace -f -e trace=copy_file_range -o cd/trace "$img" convert -C -O raw \
+        top.qcow2 cd/offload.raw || failed "convert -C"
+    reads_as cd/offload.raw top.qcow2
+    if grep -q 'copy_file_range.*= [1-9]' cd/trace; then ok; else
+        failed "convert -C copied no data by copy_file_range"
+    fi
+fi
 # Into existing images: -n, with and without --target-is-zero.
 for d in qd cd; do
     qemu-img create -q -f qcow2 "$d/pre.qcow2" 64M

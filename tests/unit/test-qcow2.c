@@ -245,6 +245,121 @@ static void test_compressed_clusters_read_back(void **state)
     }
 }
 
+/* ---- copy offload ---------------------------------------------------------------- */
+
+struct copy_call {
+    struct coblk_dev *src, *dst;
+    uint64_t src_offset, dst_offset, bytes;
+    int ret;
+    bool done;
+};
+
+static void coroutine_fn copy_range_co(void *opaque)
+{
+    struct copy_call *c = opaque;
+
+    c->ret = coblk_co_copy_range(c->src, c->src_offset, c->dst,
+                                 c->dst_offset, c->bytes);
+    c->done = true;
+}
+
+static int copy_range(struct coblk_dev *src, uint64_t src_offset,
+                      struct coblk_dev *dst, uint64_t dst_offset,
+                      uint64_t bytes)
+{
+    struct copy_call c = { src, dst, src_offset, dst_offset, bytes, 0,
+                           false };
+
+    coblk_co_enter(coblk_co_create(copy_range_co, &c));
+    while (!c.done) {
+        coblk_aio_poll(coblk_aio_current(), true);
+    }
+    return c.ret;
+}
+
+static void assert_filled(struct coblk_dev *dev, uint64_t offset,
+                          size_t bytes, uint8_t byte)
+{
+    uint8_t *buf = malloc(bytes);
+
+    assert_non_null(buf);
+    assert_int_equal(coblk_pread(dev, buf, bytes, offset), 0);
+    for (size_t i = 0; i < bytes; i++) {
+        if (buf[i] != byte) {
+            fail_msg("byte %zu at %" PRIu64 ": %#x, not %#x", i, offset,
+                     buf[i], byte);
+        }
+    }
+    free(buf);
+}
+
+/* Data clusters of a qcow2 image and raw windows copy file to file; what
+ * is not plain data, or not a file underneath, answers -ENOTSUP, having
+ * written at most what came before it. */
+static void test_copy_range_offloads_file_to_file(void **state)
+{
+    char spec[300];
+    struct coblk_dev *qcow2, *dst, *window, *null, *ro;
+
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    sh("rm -f cr.qcow2 && qemu-img create -f qcow2 cr.qcow2 9217k");
+    sh("qemu-io -f qcow2 " QEMU_IO_MIX " -c 'write -c -P 0x55 6M 64k' "
+       "cr.qcow2");
+    sh("rm -f cr.raw && qemu-img create -f raw cr.raw 9M");
+    assert_int_equal(coblk_dev_open(qcow2_spec("cr.qcow2"), 0, &qcow2), 0);
+    snprintf(spec, sizeof(spec), "raw:file:%s", path_of("cr.raw"));
+    assert_int_equal(coblk_dev_open(spec, 0, &dst), 0);
+
+    assert_int_equal(copy_range(qcow2, 1 << 20, dst, 4 << 20, 512 << 10), 0);
+    assert_filled(dst, 4 << 20, 512 << 10, 0x33);
+    assert_filled(dst, (4 << 20) + (512 << 10), 4096, 0);
+    /* A zero cluster in the range, a compressed one, a raw image read
+     * only, a range past the end, a device with no file: */
+    assert_int_equal(copy_range(qcow2, (1 << 20) + 4096, dst, 2 << 20,
+                                2 << 20), -ENOTSUP);
+    assert_filled(dst, 2 << 20, (508 << 10), 0x33);
+    assert_filled(dst, (2 << 20) + (508 << 10), (1 << 20) + (516 << 10), 0);
+    assert_int_equal(copy_range(qcow2, 6 << 20, dst, 0, 64 << 10), -ENOTSUP);
+    ro = open_ok(spec);
+    assert_int_equal(copy_range(qcow2, 0, ro, 0, 4096), -EROFS);
+    assert_int_equal(copy_range(qcow2, 0, dst, 9 << 20, 4096), -EINVAL);
+    assert_int_equal(coblk_dev_open("null:size=1M", 0, &null), 0);
+    assert_int_equal(copy_range(null, 0, dst, 0, 4096), -ENOTSUP);
+    assert_int_equal(copy_range(qcow2, 0, null, 0, 4096), -ENOTSUP);
+    assert_int_equal(copy_range(dst, 0, qcow2, 0, 4096), -ENOTSUP);
+    assert_filled(dst, 0, 2 << 20, 0);
+
+    /* Through a backing file, as far as it goes. */
+    struct coblk_dev *top;
+    sh("rm -f crt.qcow2 && qemu-img create -f qcow2 -b cr.qcow2 -F qcow2 "
+       "crt.qcow2 12M && qemu-io -f qcow2 -c 'write -P 0x66 1088k 64k' "
+       "crt.qcow2");
+    assert_int_equal(coblk_dev_open(qcow2_spec("crt.qcow2"), 0, &top), 0);
+    assert_int_equal(copy_range(top, 1 << 20, dst, 5 << 20, 256 << 10), 0);
+    assert_filled(dst, 5 << 20, 64 << 10, 0x33);
+    assert_filled(dst, (5 << 20) + (64 << 10), 64 << 10, 0x66);
+    assert_filled(dst, (5 << 20) + (128 << 10), 128 << 10, 0x33);
+    assert_int_equal(copy_range(top, 10 << 20, dst, 0, 4096), -ENOTSUP);
+    assert_int_equal(coblk_dev_close(top), 0);
+
+    /* Between raw windows of files: each maps its own offset. */
+    snprintf(spec, sizeof(spec), "raw:offset=1M:file:%s", path_of("cr.raw"));
+    assert_int_equal(coblk_dev_open(spec, 0, &window), 0);
+    assert_int_equal(copy_range(window, 3 << 20, window, 0, 100 << 10), 0);
+    assert_filled(dst, 1 << 20, 100 << 10, 0x33);
+    assert_int_equal(copy_range(window, 0, dst, 8 << 20, 4096), 0);
+    assert_filled(dst, 8 << 20, 4096, 0x33);
+
+    assert_int_equal(coblk_dev_close(window), 0);
+    assert_int_equal(coblk_dev_close(null), 0);
+    assert_int_equal(coblk_dev_close(ro), 0);
+    assert_int_equal(coblk_dev_close(dst), 0);
+    assert_int_equal(coblk_dev_close(qcow2), 0);
+}
+
 static void test_queue_reads_at_depth_through_a_tiny_cache(void **state)
 {
     (void)state;
@@ -3232,6 +3347,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants_read_as_qemu_reads_them),
         cmocka_unit_test(test_compressed_clusters_read_back),
+        cmocka_unit_test(test_copy_range_offloads_file_to_file),
         cmocka_unit_test(test_queue_reads_at_depth_through_a_tiny_cache),
         cmocka_unit_test(test_cached_reads_take_no_lock),
         cmocka_unit_test(test_lookups_race_allocations_and_evictions),

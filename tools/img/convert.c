@@ -53,6 +53,7 @@ struct convert {
     bool zero_init;             /* the target reads as zeroes where unwritten */
     bool dst_backing;           /* ... or as its backing file */
     uint64_t dst_backing_end;   /* where that ends */
+    bool copy_range;            /* -C, until an offloaded copy fails */
     /* Claiming chunks. */
     coblk_co_mutex claim_lock;
     uint64_t next, next_seq;
@@ -478,18 +479,55 @@ static int coroutine_fn write_chunk(struct convert *c, struct chunk *k,
     return -EINVAL;
 }
 
+/* Copy offload (-C) of a data chunk from each source it lies in; the
+ * padding of a source to a sector has nothing to copy from. */
+static int coroutine_fn copy_range(struct convert *c, const struct chunk *k)
+{
+    uint64_t offset = k->offset, bytes = k->bytes;
+
+    for (unsigned i = 0; i < c->nr_src && bytes; i++) {
+        const struct source *s = &c->src[i];
+        if (offset >= s->end) {
+            continue;
+        }
+        uint64_t n = s->end - offset < bytes ? s->end - offset : bytes;
+        if (offset + n > s->start + s->size) {
+            return -ENOTSUP;
+        }
+        int ret = coblk_co_copy_range(s->img.dev, offset - s->start + s->skip,
+                                      c->dst.dev, offset, n);
+        if (ret < 0) {
+            return ret;
+        }
+        offset += n;
+        bytes -= n;
+    }
+    return 0;
+}
+
+/* With -C, data chunks go by copy offload until one fails (the devices
+ * cannot, or an error): as in qemu-img, that chunk and the rest then go
+ * through the buffer, where a real error shows again. */
 static int coroutine_fn copy_chunk(struct convert *c, struct chunk *k,
                                    uint8_t *buf)
 {
+    bool offload = c->copy_range && k->kind == CHUNK_DATA;
     int ret = 0;
 
-    if (k->kind == CHUNK_DATA) {
+    if (k->kind == CHUNK_DATA && !offload) {
         ret = read_sources(c, k->offset, k->bytes, buf);
     }
     if (ret < 0 || !take_turn(c, k)) {
         return ret < 0 ? ret : c->error;
     }
-    ret = write_chunk(c, k, buf);
+    if (offload && copy_range(c, k) < 0) {
+        c->copy_range = false;
+        offload = false;
+        ret = read_sources(c, k->offset, k->bytes, buf);
+    }
+    if (ret == 0 && !offload) {
+        ret = write_chunk(c, k, buf);
+    }
     if (ret == 0 && serialised(c)) {
         pass_turn(c, k);
     }
@@ -720,7 +758,7 @@ void convert_defaults(struct convert_opts *o)
 
 int convert_run(const struct convert_opts *o, char **names, unsigned n)
 {
-    struct convert c = { .o = o };
+    struct convert c = { .o = o, .copy_range = o->copy_range };
     const char *out = names[n];
     int ret = open_sources(&c, names, n);
 
@@ -806,6 +844,10 @@ static int check_options(const struct convert_opts *o, unsigned sources)
     }
     if (o->copy_range && o->sparse_given) {
         img_error("Cannot enable copy offloading when -S is used");
+        return -EINVAL;
+    }
+    if (o->copy_range && o->salvage) {
+        img_error("Cannot use copy offloading in salvaging mode");
         return -EINVAL;
     }
     if (o->backing && strcmp(o->out_fmt, "qcow2")) {

@@ -14,8 +14,7 @@ struct convert_opts {
     const char *fmt, *out_fmt, *backing, *backing_fmt, *snapshot;
     struct img_opts out_opts;
     bool compress, progress, quiet, no_create, out_of_order, target_is_zero;
-    /* copy_range (-C): accepted, as qemu-img takes it; the data is
-     * copied as without it (no copy offloading). */
+    /* copy_range (-C): data by copy offload (coblk_co_copy_range()). */
     bool salvage, copy_range, direct_src, direct_dst, flush_dst;
     bool sparse_given;              /* -S on the command line */
     uint64_t sparse, rate_limit;
