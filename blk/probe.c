@@ -14,6 +14,41 @@
 #include "blk-int.h"
 #include "qcow2/qcow2.h"
 
+#define HEAD_BYTES 72
+
+/* The formats QEMU knows by their first bytes that coblk does not read:
+ * guessed raw, their metadata would be read as the guest's disk (and a
+ * resize would cut them). */
+static const struct {
+    const char *name;
+    unsigned offset, len;
+    const char *magic;
+} foreign[] = {
+    { "vmdk", 0, 4, "KDMV" },
+    { "vmdk", 0, 4, "COWD" },
+    { "vmdk", 0, 21, "# Disk DescriptorFile" },
+    { "vdi", 64, 4, "\x7f\x10\xda\xbe" },
+    { "vpc", 0, 8, "conectix" },
+    { "vhdx", 0, 8, "vhdxfile" },
+    { "qed", 0, 4, "QED\0" },
+    { "bochs", 0, 22, "Bochs Virtual HD Image" },
+    { "parallels", 0, 16, "WithoutFreeSpace" },
+    { "parallels", 0, 16, "WithouFreSpacExt" },
+    { "luks", 0, 6, "LUKS\xba\xbe" },
+};
+
+static const char *foreign_format(const uint8_t *head, size_t len)
+{
+    for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+        if (foreign[i].offset + foreign[i].len <= len &&
+            !memcmp(head + foreign[i].offset, foreign[i].magic,
+                    foreign[i].len)) {
+            return foreign[i].name;
+        }
+    }
+    return NULL;
+}
+
 int coblk_probe(const char *path, char *fmt, size_t size)
 {
     if (!path || !*path || !fmt || size < 8) {
@@ -30,19 +65,25 @@ int coblk_probe(const char *path, char *fmt, size_t size)
     if (ret < 0) {
         return ret;
     }
-    uint8_t head[8] = { 0 };
-    if (dev->size >= sizeof(head)) {
-        ret = coblk_pread(dev, head, sizeof(head), 0);
-    }
+    uint8_t head[HEAD_BYTES] = { 0 };
+    size_t len = dev->size < sizeof(head) ? dev->size : sizeof(head);
+    ret = coblk_pread(dev, head, len, 0);
     coblk_dev_close(dev);
     if (ret < 0) {
         return ret;
     }
-    if (qcow2_be32(head) == QCOW2_MAGIC && qcow2_be32(head + 4) == 1) {
+    if (len >= 8 && qcow2_be32(head) == QCOW2_MAGIC &&
+        qcow2_be32(head + 4) == 1) {
         return blk_error(-ENOTSUP, "%s is a qcow (version 1) image, which "
                          "coblk does not read", path);
     }
+    const char *other = foreign_format(head, len);
+    if (other) {
+        return blk_error(-ENOTSUP, "%s is a %s image, which coblk does not "
+                         "read (it reads raw and qcow2; give -f raw to read "
+                         "the file as it is)", path, other);
+    }
     snprintf(fmt, size, "%s",
-             qcow2_be32(head) == QCOW2_MAGIC ? "qcow2" : "raw");
+             len >= 4 && qcow2_be32(head) == QCOW2_MAGIC ? "qcow2" : "raw");
     return 0;
 }

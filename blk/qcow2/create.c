@@ -169,6 +169,10 @@ static int check_opts(const struct create_opts *o, uint64_t size)
         return blk_error(-EINVAL, "qcow2: a backing file needs its format "
                          "(backing_fmt=qcow2 or raw)");
     }
+    if (o->backing_fmt && !o->backing_file) {
+        return blk_error(-EINVAL, "Backing format cannot be used without "
+                         "backing file");
+    }
     if (o->backing_fmt && strcmp(o->backing_fmt, "qcow2") &&
         strcmp(o->backing_fmt, "raw")) {
         return blk_error(-EINVAL, "qcow2: backing_fmt '%s' (coblk reads "

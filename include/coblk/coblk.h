@@ -273,7 +273,8 @@ COBLK_API int coblk_block_status(struct coblk_dev *dev, uint64_t offset,
 
 /* For tools that guess formats as qemu-img does: reads the start of the
  * file at path and writes "qcow2" or "raw" to fmt (size bytes, at least
- * 8).  Returns 0, or -errno (-ENOTSUP for an old qcow version 1).  A
+ * 8).  Returns 0, or -errno (-ENOTSUP for an old qcow version 1, or a
+ * format coblk does not read: vmdk, vdi, vpc, vhdx, qed, ...).  A
  * caller that opens a probed image must not trust it with a backing file:
  * coblk opens "qcow2:probed=on:PATH" only without one. */
 COBLK_API int coblk_probe(const char *path, char *fmt, size_t size);

@@ -3130,6 +3130,19 @@ static void test_raw_windows_and_probe(void **state)
     assert_int_equal(coblk_probe(path_of("nothing"), fmt, sizeof(fmt)),
                      -ENOENT);
     assert_int_equal(coblk_probe(path_of("w.raw"), fmt, 4), -EINVAL);
+    /* Formats coblk does not read are named, not guessed raw; files
+     * shorter than their magic are raw. */
+    static const char *const others[] = { "vmdk", "vdi", "vpc", "vhdx",
+                                          "qed", "parallels" };
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        sh("rm -f o.img && qemu-img create -q -f %s o.img 1M", others[i]);
+        assert_int_equal(coblk_probe(path_of("o.img"), fmt, sizeof(fmt)),
+                         -ENOTSUP);
+        assert_non_null(strstr(coblk_last_error(), others[i]));
+    }
+    sh("printf KDM > o.img");
+    assert_int_equal(coblk_probe(path_of("o.img"), fmt, sizeof(fmt)), 0);
+    assert_string_equal(fmt, "raw");
     /* A bare path is a file, never a guessed format. */
     dev = open_ok(path_of("pr.qcow2"));
     struct stat st;
