@@ -536,6 +536,7 @@ new.raw 1M
 -f raw -o preallocation=full new.raw 1M
 -f qcow2 -b base.qcow2 -F qcow2 new.qcow2
 -f qcow2 -b base.qcow2 -F qcow2 new.qcow2 128M
+-f qcow2 -o compat=0.10,cluster_size=4k -b base.qcow2 -F qcow2 new.qcow2
 -f qcow2 -o backing_file=base.qcow2,backing_fmt=qcow2 new.qcow2
 -f qcow2 -u -b missing.qcow2 -F qcow2 new-unsafe.qcow2 1G
 -q -f qcow2 new.qcow2 1M
@@ -552,6 +553,7 @@ new.raw 1000
 -f qcow2 -o size=foobar bad.qcow2
 -f qcow2 -o foo=1 bad.qcow2 1M
 -f qcow2 -b missing.qcow2 -F qcow2 bad.qcow2
+-f qcow2 -F qcow2 bad.qcow2 1M
 -f qcow2 -u -b missing.qcow2 -F qcow2 bad.qcow2
 -f qcow2 bad.qcow2
 -f foo bad.qcow2 1M
@@ -761,14 +763,18 @@ images_agree large.qcow2
 both convert -n -c -f raw -O qcow2 part.raw large2.qcow2
 # Faults (blkdebug: a coblk spec as the target or source): a full disk is
 # one message and exit 1; --salvage reads past a failing source.
-run "$img" c convert -n -O raw base.qcow2 \
-    'blkdebug:event=write,errno=ENOSPC:file:qd/pre.qcow2'
-if [ "$(cat c.rc)" = 1 ] && [ "$(cat c.err)" = \
-     "qemu-img: error while writing at byte 0: No space left on device" ]; then
-    ok
-else
-    failed "ENOSPC during convert: exit $(cat c.rc), $(cat c.err)"
-fi
+# Slow writes, so that several fail at once: one line still.
+for slow in "" ",delay-ns=10000000"; do
+    run "$img" c convert -S 0 -n -O raw base.qcow2 \
+        "blkdebug:event=write,errno=ENOSPC$slow:file:qd/pre.qcow2"
+    if [ "$(cat c.rc)" = 1 ] && [ "$(cat c.err)" = \
+         "qemu-img: error while writing at byte 0: No space left on device" ]
+    then
+        ok
+    else
+        failed "ENOSPC during convert ($slow): exit $(cat c.rc), $(cat c.err)"
+    fi
+done
 run "$img" c convert -O raw 'blkdebug:event=read,errno=EIO:file:disk.raw' \
     cd/failed.raw
 if [ "$(cat c.rc)" = 1 ] && grep -q 'Input/output error' c.err; then ok; else
@@ -1189,6 +1195,10 @@ done <<'EOF'
 --flush-interval=10 base.qcow2
 --no-drain -w bench.qcow2
 -i foo base.qcow2
+-w -c 100 --flush-interval=10 bench.qcow2
+-n -c 10 base.qcow2
+-i native -c 10 base.qcow2
+-n -t none -c 10 -f raw disk.raw
 EOF
 if qemu-img compare -q qd/bench.qcow2 cd/bench.qcow2 &&
    qemu-img check -q cd/bench.qcow2; then ok; else
@@ -1204,6 +1214,23 @@ assert 0 < d["latency-ns"]["p50"] <= d["latency-ns"]["max"], d' c.out; then
 else
     failed "bench --output=json"
 fi
+
+# Formats coblk does not read are refused by name, never guessed raw (their
+# metadata read as the disk, a resize cutting them).
+qemu-img create -q -f vmdk other.vmdk 1M
+cp other.vmdk other-before.vmdk
+for cmd in "info" "convert -O raw" "resize"; do
+    case $cmd in
+    info) set -- info other.vmdk ;;
+    resize) set -- resize other.vmdk 2M ;;
+    *) set -- convert -O raw other.vmdk bad.raw ;;
+    esac
+    run "$img" c "$@"
+    if [ "$(cat c.rc)" = 1 ] && grep -q "other.vmdk is a vmdk image" c.err &&
+       cmp -s other.vmdk other-before.vmdk; then ok; else
+        failed "$cmd of a vmdk image: exit $(cat c.rc), $(cat c.err)"
+    fi
+done
 
 # ---- locks, as QEMU takes them ------------------------------------------------------
 # A writer (qemu-io, as a VM would) holds locked.qcow2: both tools refuse
@@ -1225,6 +1252,19 @@ same compare locked.qcow2 base.qcow2
 same convert -O raw locked.qcow2 bad.raw
 same create -f qcow2 locked.qcow2 1M
 same resize locked.qcow2 8M
+# -U shares what a command reads, never what it writes: refused where the
+# image itself is written, locked where it is the output.
+cp locked.qcow2 locked-before.qcow2
+same check -U -r all locked.qcow2
+same snapshot -U -c s locked.qcow2
+same bench -U -w -c 1 locked.qcow2
+same rebase -U -u -b base.qcow2 -F qcow2 locked.qcow2
+same rebase -U -b base.qcow2 -F qcow2 locked.qcow2
+same convert -U -n -O qcow2 base.qcow2 locked.qcow2
+same dd -U -O qcow2 if=base.qcow2 of=locked.qcow2
+if cmp -s locked.qcow2 locked-before.qcow2; then ok; else
+    failed "-U: an image another process writes was written"
+fi
 kill $holder 2>/dev/null
 wait $holder
 # convert never writes over its source or the source's backing file.
@@ -1239,10 +1279,10 @@ reads_as base.qcow2 self-base.qcow2
 # read the target consistently.
 qemu-img create -q -f qcow2 locked.qcow2 16M
 quiet_io -c 'write -P 1 0 16M' locked.qcow2
-"$img" convert -r 2M -O qcow2 locked.qcow2 held.qcow2 >held.out &
+"$img" convert -r 2M -O qcow2 locked.qcow2 held.qcow2 2>held.out &
 holder=$!
 sleep 1.5
-kill -USR1 $holder          # without -p: one progress line
+kill -USR1 $holder          # without -p: one progress line, on stderr
 run qemu-img q info held.qcow2
 if grep -q 'Failed to get shared "write" lock' q.err; then ok; else
     failed "qemu-img read the image coblk-img is writing"

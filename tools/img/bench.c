@@ -22,6 +22,9 @@ struct bench_opts {
     uint64_t offset;
     int pattern;
     bool write, drain, json, direct;
+    bool native;                    /* -n, -i native: QEMU's Linux AIO,
+                                     * which needs -t none (coblk runs on
+                                     * io_uring either way) */
 };
 
 struct slot {
@@ -297,6 +300,7 @@ static int parse_option(int c, struct bench_opts *o, bool *step_set)
             img_error("Invalid aio option: %s", optarg);
             return -EINVAL;
         }
+        o->native |= !strcmp(optarg, "native");
         return 0;       /* coblk always runs on io_uring */
     case 't':
         if (!strcmp(optarg, "none") || !strcmp(optarg, "directsync")) {
@@ -335,7 +339,7 @@ int img_bench(int argc, char **argv)
         switch (c) {
         case 'h': return img_help();
         case 'f': o.fmt = optarg; break;
-        case 'n': break;        /* native AIO: io_uring is coblk's */
+        case 'n': o.native = true; break;
         case 'q': break;        /* qemu-img bench prints all the same */
         case 'w': o.write = true; break;
         case 'U': img_force_share = true; break;
@@ -376,6 +380,16 @@ int img_bench(int argc, char **argv)
     }
     if (o.flush_interval && !o.write) {
         img_error("--flush-interval is only available in write tests");
+        return 1;
+    }
+    if (o.flush_interval && o.flush_interval < o.depth) {
+        img_error("Flush interval can't be smaller than depth");
+        return 1;
+    }
+    if (o.native && !o.direct) {
+        img_error("Could not open '%s': aio=native was specified, but it "
+                  "requires cache.direct=on, which was not specified.",
+                  argv[optind]);
         return 1;
     }
     return bench(argv[optind], &o);

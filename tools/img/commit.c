@@ -235,7 +235,7 @@ int img_commit(int argc, char **argv)
             img_progress_start(&c.progress, progress && !quiet);
             ret = !c.buf || commit_layers(&c) < 0 ||
                   (!drop && empty_image(&c) < 0);
-            img_progress_end(&c.progress);
+            img_progress_end(&c.progress, ret == 0);
         }
     }
     if (ret == 0 && !quiet) {

@@ -223,7 +223,7 @@ static int run_compare(struct compare *c, char **names, const char *fmt_a,
     img_progress_start(&c->progress, progress && !c->quiet);
     ret = img_run(compare_co, c);
     ret = ret < 0 ? EXIT_OPEN : ret;
-    img_progress_end(&c->progress);
+    img_progress_end(&c->progress, ret == 0);
 out:
     free(c->buf_a);
     free(c->buf_b);

@@ -102,6 +102,17 @@ static bool is_zero(const uint8_t *p, size_t len)
     return true;
 }
 
+/* The first error only: the requests in flight beside it would fail
+ * alike (ENOSPC), one line each. */
+static void report(const struct convert *c, const char *what,
+                   uint64_t offset, int err)
+{
+    if (!c->error) {
+        img_error("error while %s at byte %" PRIu64 ": %s", what, offset,
+                  strerror(-err));
+    }
+}
+
 static void fail(struct convert *c, int err)
 {
     if (!c->error) {
@@ -303,8 +314,7 @@ static int coroutine_fn read_source(struct convert *c, const struct source *s,
                               &iov, 1);
 
     if (ret < 0) {
-        img_error("error while reading at byte %" PRIu64 ": %s", offset,
-                  strerror(-ret));
+        report(c, "reading", offset, ret);
     }
     if (ret < 0 && c->o->salvage) {
         memset(buf, 0, n);
@@ -348,8 +358,7 @@ static int coroutine_fn write_data(struct convert *c, uint64_t offset,
     int ret = coblk_co_pwritev(c->dst.dev, offset, bytes, &iov, 1, flags);
 
     if (ret < 0) {
-        img_error("error while writing at byte %" PRIu64 ": %s", offset,
-                  strerror(-ret));
+        report(c, "writing", offset, ret);
     }
     return ret;
 }
@@ -364,8 +373,7 @@ static int coroutine_fn write_zeroes(struct convert *c, uint64_t offset,
     int flags = c->dst_backing ? 0 : COBLK_REQ_F_UNMAP;
     int ret = coblk_co_pwrite_zeroes(c->dst.dev, offset, bytes, flags);
     if (ret < 0) {
-        img_error("error while writing at byte %" PRIu64 ": %s", offset,
-                  strerror(-ret));
+        report(c, "writing", offset, ret);
     }
     return ret;
 }
@@ -669,7 +677,10 @@ static int create_target(struct convert *c, const char *filename)
                                      options)
                       : -ENOMEM;
     free(options);
-    if (ret < 0) {
+    if (ret < 0 && c->o->dd) {
+        img_error("%s: error while creating output image: %s", filename,
+                  img_lib_error());
+    } else if (ret < 0) {
         img_error("%s: error while converting %s: %s", filename,
                   c->o->out_fmt, img_lib_error());
     }
@@ -712,7 +723,7 @@ static uint64_t backing_end(const struct coblk_image_info *info)
 
 static int open_target(struct convert *c, const char *filename)
 {
-    unsigned flags = IMG_OPEN_RW | IMG_OPEN_QUIET;
+    unsigned flags = IMG_OPEN_RW | IMG_OPEN_QUIET | IMG_OPEN_OUTPUT;
 
     if (c->o->direct_dst) {
         flags |= IMG_OPEN_DIRECT;
@@ -772,7 +783,7 @@ int convert_run(const struct convert_opts *o, char **names, unsigned n)
         c.zero_init = !o->no_create || o->target_is_zero;
         img_progress_start(&c.progress, o->progress && !o->quiet);
         ret = img_run(convert_co, &c);
-        img_progress_end(&c.progress);
+        img_progress_end(&c.progress, ret == 0);
     }
     if (c.dst.dev) {
         img_close(&c.dst);

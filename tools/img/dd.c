@@ -137,6 +137,7 @@ int img_dd(int argc, char **argv)
         return 1;
     }
     o.fmt = fmt;
+    o.dd = true;
     char *names[2] = { (char *)dd.in, (char *)dd.out };
     return convert_run(&o, names, 1);
 }

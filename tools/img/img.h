@@ -71,6 +71,11 @@ enum {
     IMG_OPEN_DIRECT = 1u << 3,      /* -t none: O_DIRECT */
     IMG_OPEN_NO_FLUSH = 1u << 4,    /* -t unsafe: flushes do nothing */
     IMG_OPEN_CHECK = 1u << 5,       /* check -r: a corrupt image too */
+    /* The image a command writes beside what it reads (convert's and
+     * dd's target, rebase's overlay): -U shares only what is read, so it
+     * is locked whatever -U says.  Any other image opened for writing
+     * under -U is refused, as qemu-img refuses it. */
+    IMG_OPEN_OUTPUT = 1u << 6,
 };
 
 struct img {
@@ -134,7 +139,9 @@ struct img_progress {
 
 void img_progress_start(struct img_progress *p, bool enabled);
 void img_progress_update(struct img_progress *p, double percent);
-void img_progress_end(struct img_progress *p);
+/* Ends the line; a command that completed shows 100% first, as
+ * qemu-img does (not after a mismatch or an error). */
+void img_progress_end(struct img_progress *p, bool complete);
 
 /* ---- JSON, printed as QEMU prints it (json.c) ----------------------------- */
 

@@ -32,9 +32,9 @@ static const struct opt_desc qcow2_opts[] = {
     { "compression_type", T_STR, "zlib",
       "Compression method used for image cluster compression" },
     { "size", T_SIZE, NULL, "Virtual disk size" },
+    { "compat", T_STR, NULL, "Compatibility level (v2 [0.10] or v3 [1.1])" },
     { "backing_file", T_STR, NULL, "File name of a base image" },
     { "backing_fmt", T_STR, NULL, "Image format of the base image" },
-    { "compat", T_STR, NULL, "Compatibility level (v2 [0.10] or v3 [1.1])" },
     { "lazy_refcounts", T_BOOL, "off", "Postpone refcount updates" },
     { "refcount_bits", T_NUM, "16", "Width of a reference count entry in "
                                     "bits" },

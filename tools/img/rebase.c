@@ -123,7 +123,8 @@ static int rebase(const char *filename, const char *fmt, const char *name,
                   const char *backing_fmt, bool unsafe, bool progress)
 {
     struct rebase r = { 0 };
-    unsigned flags = IMG_OPEN_RW | (unsafe ? IMG_OPEN_NO_BACKING : 0);
+    unsigned flags = IMG_OPEN_RW | IMG_OPEN_OUTPUT |
+                     (unsafe ? IMG_OPEN_NO_BACKING : 0);
 
     /* As qemu-img 7.2: a new backing file's format is never guessed. */
     if (*name && !backing_fmt) {
@@ -147,7 +148,7 @@ static int rebase(const char *filename, const char *fmt, const char *name,
         if (ret == 0) {
             img_progress_start(&r.progress, progress);
             ret = img_run(rebase_co, &r);
-            img_progress_end(&r.progress);
+            img_progress_end(&r.progress, ret == 0);
         }
     }
     if (ret == 0) {

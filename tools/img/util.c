@@ -356,8 +356,14 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
         img_error("out of memory");
         return -ENOMEM;
     }
+    bool share = img_force_share && !(flags & IMG_OPEN_OUTPUT);
+    if (share && (flags & IMG_OPEN_RW)) {
+        img_error("Could not open '%s': force-share=on can only be used "
+                  "with read-only images", filename);
+        return -EINVAL;
+    }
     int oflags = (flags & IMG_OPEN_RW) ? 0 : COBLK_OPEN_RDONLY;
-    oflags |= (img_force_share ? 0 : COBLK_OPEN_LOCK) |
+    oflags |= (share ? 0 : COBLK_OPEN_LOCK) |
               (flags & IMG_OPEN_NO_BACKING ? COBLK_OPEN_NO_BACKING : 0) |
               (flags & IMG_OPEN_DIRECT ? COBLK_OPEN_DIRECT : 0) |
               (flags & IMG_OPEN_NO_FLUSH ? COBLK_OPEN_NO_FLUSH : 0) |
@@ -460,8 +466,7 @@ void img_progress_update(struct img_progress *p, double percent)
     if (!p->enabled) {
         if (progress_asked) {
             progress_asked = 0;
-            printf("    (%3.2f/100%%)\n", p->current);
-            fflush(stdout);
+            fprintf(stderr, "    (%3.2f/100%%)\n", p->current);
         }
         return;
     }
@@ -473,10 +478,10 @@ void img_progress_update(struct img_progress *p, double percent)
     fflush(stdout);
 }
 
-void img_progress_end(struct img_progress *p)
+void img_progress_end(struct img_progress *p, bool complete)
 {
     if (p->enabled) {
-        if (p->shown < 100) {
+        if (complete && p->shown < 100) {
             printf("    (%3.2f/100%%)\r", 100.0);
         }
         printf("\n");
