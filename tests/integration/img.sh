@@ -706,6 +706,21 @@ for d in qd cd; do
 done
 both convert -n -O qcow2 top.qcow2 backed.qcow2
 reads_as cd/backed.qcow2 top.qcow2
+# -n -B (qemu-img 7.2 takes it): only what the top image holds is written,
+# into qcow2 and into raw, whatever backing the target has.
+for d in qd cd; do
+    qemu-img create -q -f qcow2 -b other.qcow2 -F qcow2 "$d/nb.qcow2"
+    qemu-img create -q -f raw "$d/nb.raw" 64M
+done
+both convert -n -B base.qcow2 -O qcow2 top.qcow2 nb.qcow2
+both convert -n -B base.qcow2 -O raw top.qcow2 nb.raw
+for f in nb.qcow2 nb.raw; do
+    if qemu-img compare -q "qd/$f" "cd/$f" &&
+       [ "$(cd qd && qemu-img map --output=json "$f")" = \
+         "$(cd cd && qemu-img map --output=json "$f")" ]; then ok; else
+        failed "convert -n -B into $f differs from qemu-img's"
+    fi
+done
 # -c -B: only what the top image holds is compressed in, the rest shows
 # through (once a 2 MiB chunk took the backing file's data too).
 both convert -c -O qcow2 -B base.qcow2 -F qcow2 top.qcow2 cb.qcow2
@@ -816,6 +831,7 @@ for d in qd cd; do
     cp disk.raw "$d/shrink.raw"
     qemu-img create -q -f qcow2 -b ../base.qcow2 -F qcow2 "$d/shrink-top.qcow2"
     qemu-io -c 'write -P 3 512k 1M' "$d/shrink-top.qcow2" >/dev/null
+    head -c 1000 disk.raw >"$d/odd1000.raw"
 done
 while read -r args; do
     # shellcheck disable=SC2086
@@ -835,6 +851,9 @@ grow.qcow2 3G
 --shrink -f qcow2 shrink-base.qcow2 3M
 --shrink -f qcow2 shrink-top.qcow2 1000k
 --shrink -f raw shrink.raw 1M
+-f raw odd1000.raw +1
+-f raw odd1000.raw 1001
+--shrink -f raw odd1000.raw 999
 grow.qcow2
 EOF
 same info --output=json qd/grow.qcow2
@@ -842,6 +861,9 @@ for f in grow.qcow2 grow.raw shrink-base.qcow2 shrink-top.qcow2 \
          shrink.raw; do
     images_agree $f
 done
+if cmp -s qd/odd1000.raw cd/odd1000.raw; then ok; else
+    failed "resize of a raw file of 1000 bytes differs from qemu-img's"
+fi
 
 # reads_zeroes FMT IMAGE: IMAGE reads as zeroes to its end (qemu-io prints
 # its "read" line even when the pattern does not match: its exit status
@@ -1083,6 +1105,8 @@ done <<'EOF'
 -o compat=0.10
 -o compat=1.1
 -o lazy_refcounts=on
+-p -o lazy_refcounts=on
+-p -q -o lazy_refcounts=on
 -o compat=1.1,lazy_refcounts=on
 -o lazy_refcounts=off
 -o cluster_size=4k
@@ -1102,6 +1126,12 @@ done <<'EOF'
 -f raw -o compat=1.1
 EOF
 same amend base.qcow2
+# A guessed raw image given to a command that writes it: the warning,
+# then the error.
+qemu-img create -q -f raw guessed.raw 1M
+same commit guessed.raw
+same rebase -b base.qcow2 -F qcow2 guessed.raw
+same amend -o compat=1.1 guessed.raw
 for d in qd cd; do
     qemu-img create -q -f qcow2 -o compat=0.10 "$d/am.qcow2" 16M
     qemu-io -c 'write -P 1 0 1M' "$d/am.qcow2" >/dev/null
@@ -1252,6 +1282,8 @@ same compare locked.qcow2 base.qcow2
 same convert -O raw locked.qcow2 bad.raw
 same create -f qcow2 locked.qcow2 1M
 same resize locked.qcow2 8M
+same commit locked.qcow2
+same convert -B locked.qcow2 -F qcow2 -O qcow2 base.qcow2 bad-backed.qcow2
 # -U shares what a command reads, never what it writes: refused where the
 # image itself is written, locked where it is the output.
 cp locked.qcow2 locked-before.qcow2

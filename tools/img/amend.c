@@ -76,6 +76,7 @@ int img_amend(int argc, char **argv)
     };
     struct img_opts opts = { 0 };
     const char *fmt = NULL;
+    bool progress = false, quiet = false;
     int c, ret = 1;
 
     while ((c = getopt_long(argc, argv, ":ho:f:t:pq", longopts, NULL)) !=
@@ -83,7 +84,9 @@ int img_amend(int argc, char **argv)
         switch (c) {
         case 'h': img_opts_free(&opts); return img_help();
         case 'f': fmt = optarg; break;
-        case 't': case 'p': case 'q': case 'F': break;
+        case 'p': progress = true; break;
+        case 'q': quiet = true; break;
+        case 't': case 'F': break;
         case 'o':
             if (img_opts_parse(&opts, optarg) < 0) {
                 goto out;
@@ -112,7 +115,11 @@ int img_amend(int argc, char **argv)
     } else if (img_opts_is_help(&opts)) {
         ret = img_opts_help(img.format);
     } else if (amendable(&opts)) {
+        /* qemu-img's steps between are its own: the start and the end. */
+        struct img_progress shown;
+        img_progress_start(&shown, progress && !quiet);
         ret = apply(&img, &opts) < 0 ? 1 : 0;
+        img_progress_end(&shown, true);
         if (ret) {
             img_error("%s", coblk_last_error());
         }

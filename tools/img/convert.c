@@ -738,13 +738,14 @@ static int open_target(struct convert *c, const char *filename)
     struct coblk_image_info info;
     bool have_info = coblk_image_info(c->dst.dev, &info, sizeof(info)) == 0;
     c->cluster = have_info ? info.cluster_size : 0;
-    /* Only a backing file given for the new target shows through it (-n
-     * writes everything, whatever the target's backing holds). */
-    c->dst_backing = !c->o->no_create &&
-                     (c->o->backing || img_opts_get(&c->o->out_opts,
-                                                    "backing_file"));
-    c->dst_backing_end = c->dst_backing && have_info ? backing_end(&info)
-                                                     : UINT64_MAX;
+    /* Only a backing file given (-B) shows through the target: without
+     * it -n writes everything, whatever the target's backing holds.  As
+     * in qemu-img 7.2, the end of the backing image is known only for a
+     * new target; into an existing one zeroes are written all the way. */
+    c->dst_backing = c->o->backing || img_opts_get(&c->o->out_opts,
+                                                   "backing_file");
+    c->dst_backing_end = c->dst_backing && !c->o->no_create && have_info
+                             ? backing_end(&info) : UINT64_MAX;
     int64_t size = coblk_dev_size(c->dst.dev);
     if (size >= 0 && (((uint64_t)size + 511) & ~511ull) < c->total) {
         img_error("output file is smaller than input file");
@@ -861,14 +862,14 @@ static int check_options(const struct convert_opts *o, unsigned sources)
         img_error("Cannot use copy offloading in salvaging mode");
         return -EINVAL;
     }
-    if (o->backing && strcmp(o->out_fmt, "qcow2")) {
+    if (o->backing && !o->no_create && strcmp(o->out_fmt, "qcow2")) {
         img_error("Backing file not supported for file format '%s'",
                   o->out_fmt);
         return -EINVAL;
     }
-    if (o->backing && o->no_create) {
-        img_error("-B makes no sense when concatenating multiple input "
-                  "images or when -n is used");
+    if (o->backing && o->target_is_zero) {
+        img_error("Cannot use --target-is-zero when the destination image "
+                  "has a backing file");
         return -EINVAL;
     }
     return 0;

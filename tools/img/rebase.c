@@ -156,7 +156,8 @@ static int rebase(const char *filename, const char *fmt, const char *name,
                                 *name ? new_fmt : NULL);
         if (ret < 0) {
             img_error("Could not change the backing file to '%s': %s", name,
-                      coblk_last_error());
+                      ret == -ENOTSUP ? strerror(ENOTSUP)   /* raw */
+                                      : coblk_last_error());
         }
     }
     if (r.backing.dev) {

@@ -83,7 +83,10 @@ static int resize(const char *filename, const char *size_arg,
     if (img_open(&img, filename, o->fmt, IMG_OPEN_RW) < 0) {
         return 1;
     }
-    int64_t current = coblk_dev_size(img.dev);
+    int64_t stored = coblk_dev_size(img.dev);
+    /* As QEMU counts it, in whole sectors: a raw file of 1000 bytes is
+     * 1024 ("+1" makes it 1025, 1001 is a shrink). */
+    int64_t current = stored < 0 ? stored : (stored + 511) & ~511ll;
     uint64_t size = 0;
     int ret = current < 0 ? 1 : new_size(size_arg, (uint64_t)current, &size);
     if (ret == 0 && mode != COBLK_PREALLOC_OFF && size < (uint64_t)current) {
@@ -97,8 +100,8 @@ static int resize(const char *filename, const char *size_arg,
                   "operation, make sure there is no important data there.");
         ret = 1;
     }
-    if (ret == 0 && size < (uint64_t)current) {
-        struct shrink sh = { img.dev, size, (uint64_t)current };
+    if (ret == 0 && size < (uint64_t)stored) {
+        struct shrink sh = { img.dev, size, (uint64_t)stored };
         int err = img_run(discard_tail, &sh);
         if (err < 0 && err != -ENOTSUP) {
             img_error("%s", coblk_last_error());

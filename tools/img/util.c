@@ -271,10 +271,13 @@ static void open_failed(const char *filename, int err)
     const char *why = coblk_last_error();
     const char *path = strncmp(filename, "file:", 5) ? filename : filename + 5;
     size_t len = strlen(path);
+    bool own = !strncmp(why, "file: ", 6) && !strncmp(why + 6, path, len) &&
+               why[6 + len] == ':';
     if (err == -EBUSY && strstr(why, ": Failed to get ")) {
-        img_error("Could not open '%s': %s", filename, img_lib_error());
-    } else if (!strncmp(why, "file: ", 6) && !strncmp(why + 6, path, len) &&
-        why[6 + len] == ':') {
+        img_error("Could not open '%s': %s%s", filename,
+                  own ? "" : "Could not open backing file: ",
+                  img_lib_error());
+    } else if (own) {
         img_error("Could not open '%s': Could not open '%s': %s", filename,
                   filename, strerror(-err));
     } else if (!strncmp(why, "file: ", 6)) {
