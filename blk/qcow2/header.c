@@ -216,26 +216,25 @@ static int read_extensions(qcow2_header *h, const uint8_t *buf,
 /* The fixed fields. */
 static int parse_fields(qcow2_header *h, const uint8_t *p, uint64_t file_size)
 {
-    if (file_size < V2_HEADER_BYTES || qcow2_be32(p) != QCOW2_MAGIC) {
-        return blk_error(-EINVAL, "qcow2: not a qcow2 image (no QFI\\xfb "
-                         "magic at its start)");
+    /* In QEMU's words where it has them (qemu-img prints them). */
+    if (file_size < 4 || qcow2_be32(p) != QCOW2_MAGIC) {
+        return blk_error(-EINVAL, "Image is not in qcow2 format");
+    }
+    if (file_size < V2_HEADER_BYTES) {
+        return blk_error(-EINVAL, "qcow2 header too short");
     }
     h->version = qcow2_be32(p + 4);
-    if (h->version == 1) {
-        return blk_error(-ENOTSUP, "qcow2: a qcow (version 1) image, not "
-                         "qcow2: convert it with qemu-img");
-    }
     if (h->version != 2 && h->version != 3) {
-        return blk_error(-ENOTSUP, "qcow2: version %" PRIu32 " (coblk "
-                         "reads 2 and 3)", h->version);
+        return blk_error(-ENOTSUP, "Unsupported qcow2 version %" PRIu32
+                         "%s", h->version,
+                         h->version == 1 ? " (a qcow image: convert it with "
+                                           "qemu-img)" : "");
     }
     h->cluster_bits = qcow2_be32(p + 20);
     if (h->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
         h->cluster_bits > QCOW2_MAX_CLUSTER_BITS) {
-        return blk_error(-EINVAL, "qcow2: cluster_bits %" PRIu32 " is not "
-                         "from %d to %d (512 bytes to 2 MiB)",
-                         h->cluster_bits, QCOW2_MIN_CLUSTER_BITS,
-                         QCOW2_MAX_CLUSTER_BITS);
+        return blk_error(-EINVAL, "Unsupported cluster size: 2^%" PRIu32,
+                         h->cluster_bits);
     }
     h->size = qcow2_be64(p + 24);
     uint32_t crypt = qcow2_be32(p + 32);
@@ -254,25 +253,26 @@ static int parse_fields(qcow2_header *h, const uint8_t *p, uint64_t file_size)
     h->header_length = V2_HEADER_BYTES;
     if (h->version == 3) {
         if (file_size < V3_HEADER_BYTES) {
-            return blk_error(-EINVAL, "qcow2: the file ends inside the "
-                             "version 3 header");
+            return blk_error(-EINVAL, "qcow2 header too short");
         }
         h->incompatible = qcow2_be64(p + 72);
         h->compatible = qcow2_be64(p + 80);
         h->autoclear = qcow2_be64(p + 88);
         h->refcount_order = qcow2_be32(p + 96);
         h->header_length = qcow2_be32(p + 100);
-        if (h->header_length < V3_HEADER_BYTES || h->header_length % 8 ||
-            h->header_length > (1u << h->cluster_bits)) {
+        if (h->header_length < V3_HEADER_BYTES) {
+            return blk_error(-EINVAL, "qcow2 header too short");
+        }
+        if (h->header_length > (1u << h->cluster_bits)) {
+            return blk_error(-EINVAL, "qcow2 header exceeds cluster size");
+        }
+        if (h->header_length % 8) {
             return blk_error(-EINVAL, "qcow2: header_length %" PRIu32
-                             " is not a multiple of 8 from %u to the "
-                             "cluster size", h->header_length,
-                             V3_HEADER_BYTES);
+                             " is not a multiple of 8", h->header_length);
         }
         if (h->refcount_order > 6) {
-            return blk_error(-EINVAL, "qcow2: refcount_order %" PRIu32
-                             " is over 6 (64-bit refcounts)",
-                             h->refcount_order);
+            return blk_error(-EINVAL, "Reference count entry width too "
+                             "large; may not exceed 64 bits");
         }
     }
     return 0;

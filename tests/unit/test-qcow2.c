@@ -3092,7 +3092,7 @@ static void test_specs_nest_and_name_their_errors(void **state)
     /* A raw file is no qcow2 image. */
     sh("qemu-img create -f raw plain.raw 1M");
     expect_open_error(qcow2_spec("plain.raw"), COBLK_OPEN_RDONLY, -EINVAL,
-                      "not a qcow2 image");
+                      "Image is not in qcow2 format");
 }
 
 static void test_raw_windows_and_probe(void **state)
@@ -3166,12 +3166,15 @@ struct patch {
 static void test_malformed_headers_are_refused_by_field(void **state)
 {
     static const struct patch patches[] = {
-        { "magic", 0, 4, 0x51464900, -EINVAL, "not a qcow2 image" },
-        { "version", 4, 4, 4, -ENOTSUP, "version 4" },
-        { "version 1", 4, 4, 1, -ENOTSUP, "a qcow (version 1) image" },
-        { "cluster_bits", 20, 4, 8, -EINVAL, "cluster_bits 8 is not" },
-        { "cluster_bits", 20, 4, 22, -EINVAL, "cluster_bits 22 is not" },
-        { "cluster_bits", 20, 4, 0xffffffff, -EINVAL, "cluster_bits" },
+        { "magic", 0, 4, 0x51464900, -EINVAL,
+          "Image is not in qcow2 format" },
+        { "version", 4, 4, 4, -ENOTSUP, "Unsupported qcow2 version 4" },
+        { "version 1", 4, 4, 1, -ENOTSUP, "version 1 (a qcow image" },
+        { "cluster_bits", 20, 4, 8, -EINVAL, "Unsupported cluster size: 2^8" },
+        { "cluster_bits", 20, 4, 22, -EINVAL,
+          "Unsupported cluster size: 2^22" },
+        { "cluster_bits", 20, 4, 0xffffffff, -EINVAL,
+          "Unsupported cluster size" },
         { "crypt_method", 32, 4, 2, -ENOTSUP, "encrypted (luks)" },
         { "size", 24, 8, 1ull << 62, -EFBIG, "Image is too big" },
         { "size", 24, 8, UINT64_MAX, -EFBIG, "virtual size" },
@@ -3197,10 +3200,12 @@ static void test_malformed_headers_are_refused_by_field(void **state)
           "external data file" },
         { "incompatible_features", 72, 8, 1ull << 3, -EINVAL,
           "compression_type 0 does not match" },
-        { "refcount_order", 96, 4, 7, -EINVAL, "refcount_order 7" },
-        { "header_length", 100, 4, 100, -EINVAL, "header_length 100" },
+        { "refcount_order", 96, 4, 7, -EINVAL,
+          "Reference count entry width too large" },
+        { "header_length", 100, 4, 100, -EINVAL, "qcow2 header too short" },
         { "header_length", 100, 4, 108, -EINVAL, "header_length 108" },
-        { "header_length", 100, 4, 0x20000, -EINVAL, "header_length" },
+        { "header_length", 100, 4, 0x20000, -EINVAL,
+          "qcow2 header exceeds cluster size" },
         { "compression_type", 104, 1, 1, -EINVAL,
           "compression_type 1 does not match" },
         { "extension length", 112 + 4, 4, 0xfffffff0, -EINVAL,
@@ -3262,7 +3267,7 @@ static void test_malformed_features_and_sizes(void **state)
     /* A file too short for any header. */
     sh("printf 'QFI\\373' > short.qcow2");
     expect_open_error(qcow2_spec("short.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
-                      "not a qcow2 image");
+                      "qcow2 header too short");
 }
 
 /* The file offsets of the L1 table, the first L2 table and the refcount
