@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "img/img.h"
@@ -121,8 +122,55 @@ int img_help(void)
     return 0;
 }
 
+/* -T / --trace PATTERN[,...]: taken as qemu-img takes it; coblk-img has no
+ * trace events, so a pattern enables none (qemu-img's warning). */
+static void trace_option(const char *arg)
+{
+    char *copy = strdup(arg);
+
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        const char *pattern = !strncmp(item, "enable=", 7) ? item + 7
+                              : strchr(item, '=') ? NULL : item;
+        if (pattern && *pattern) {
+            fprintf(stderr, "%s: warning: trace event '%s' does not exist\n",
+                    IMG_PROG, pattern);
+        }
+    }
+    free(copy);
+}
+
+/* The global options before the command that need an argument: how many
+ * words they take (0: argv[i] is none of them). */
+static int trace_words(char **argv, int i, int argc)
+{
+    const char *a = argv[i];
+
+    if (!strcmp(a, "-T") || !strcmp(a, "--trace")) {
+        if (i + 1 >= argc) {
+            return -1;
+        }
+        trace_option(argv[i + 1]);
+        return 2;
+    }
+    if (!strncmp(a, "-T", 2) || !strncmp(a, "--trace=", 8)) {
+        trace_option(a[1] == 'T' ? a + 2 : a + 8);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    int first = 1;
+    for (int n; first < argc && (n = trace_words(argv, first, argc)) != 0;
+         first += n) {
+        if (n < 0) {
+            return img_usage("option requires an argument -- 'T'");
+        }
+    }
+    argc -= first - 1;
+    argv += first - 1;
     if (argc < 2) {
         return img_usage("Not enough arguments");
     }

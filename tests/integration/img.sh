@@ -249,6 +249,24 @@ f.seek(72)
 f.write(h[72:80])
 PY
 same info feat.qcow2
+# Malformed headers, in qemu-img's words: OFFSET BYTES (octal escapes).
+qemu-img create -q -f qcow2 hdr.qcow2 1M
+while read -r at bytes; do
+    cp hdr.qcow2 bad-hdr.qcow2
+    # shellcheck disable=SC2059
+    printf "$bytes" | dd of=bad-hdr.qcow2 bs=1 seek="$at" conv=notrunc \
+        2>/dev/null
+    same info bad-hdr.qcow2
+done <<'EOF'
+4 \0\0\0\4
+20 \0\0\0\10
+20 \0\0\0\26
+96 \0\0\0\7
+100 \0\0\0\120
+EOF
+head -c 80 hdr.qcow2 >short-hdr.qcow2
+same info -f qcow2 short-hdr.qcow2
+same info -f qcow2 disk.raw
 
 # ---- check ---------------------------------------------------------------------
 for f in base.qcow2 top.qcow2 v2.qcow2 ext.qcow2 comp.qcow2 snap.qcow2 \
@@ -1343,6 +1361,30 @@ same map
 same compare
 same convert
 same resize base.qcow2
+# Global -T (no trace events here: the warning), --output taking the file
+# name, qemu-img's words for a bad size, option help with and without a
+# file name.
+while read -r args; do
+    # shellcheck disable=SC2086
+    same $args
+done <<'EOF'
+-T foo info base.qcow2
+--trace enable=bar,file=trace.log info base.qcow2
+-Tfoo --trace=baz map base.qcow2
+info --output base.qcow2
+check --output base.qcow2
+map --output base.qcow2
+convert -S 1x base.qcow2 bad.raw
+convert -r 1x base.qcow2 bad.raw
+commit -r 1x top.qcow2
+dd bs=1x if=base.qcow2 of=bad.raw
+dd count=1x if=base.qcow2 of=bad.raw
+map --start-offset=1x base.qcow2
+bench -o 1x base.qcow2
+create -f raw -o help
+create -f raw -o help bad.raw
+convert -O raw -o help base.qcow2 bad.raw
+EOF
 
 echo "coblk-img against qemu-img: $passes agreed, $failures failed"
 [ "$failures" -eq 0 ]

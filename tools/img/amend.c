@@ -113,7 +113,7 @@ int img_amend(int argc, char **argv)
         img_error("Format driver '%s' does not support option amendment",
                   img.format);
     } else if (img_opts_is_help(&opts)) {
-        ret = img_opts_help(img.format);
+        ret = img_opts_help(img.format, false);
     } else if (amendable(&opts)) {
         /* qemu-img's steps between are its own: the start and the end. */
         struct img_progress shown;

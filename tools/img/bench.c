@@ -288,8 +288,7 @@ static int parse_option(int c, struct bench_opts *o, bool *step_set)
         *step_set = true;
         return parse_uint(optarg, "step size", true, 0, &o->step);
     case 'o':
-        if (img_parse_size(optarg, &v) < 0 || v > INT64_MAX) {
-            img_error("Invalid offset specified");
+        if (img_parse_size_option("offset", optarg, 0, INT64_MAX, &v) < 0) {
             return -EINVAL;
         }
         o->offset = v;

@@ -159,6 +159,7 @@ int img_check(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct check_opts o = { 0 };
+    const char *output = NULL;
     int c;
 
     while ((c = getopt_long(argc, argv, ":hf:r:T:qU", longopts, NULL)) !=
@@ -180,17 +181,17 @@ int img_check(int argc, char **argv)
                                  "'leaks' or 'all'): %s", optarg);
             }
             break;
-        case 'O':
-            if (img_parse_output(optarg, &o.json) < 0) {
-                return 1;
-            }
-            break;
+        case 'O': output = optarg; break;
         default:
             return img_bad_option(c, argv);
         }
     }
     if (optind != argc - 1) {
         return img_usage("Expecting one image file name");
+    }
+    /* Checked after the file name, as qemu-img checks it. */
+    if (output && img_parse_output(output, &o.json) < 0) {
+        return 1;
     }
     return check_image(argv[optind], &o);
 }

@@ -214,8 +214,8 @@ int img_commit(int argc, char **argv)
         case 'q': quiet = true; break;
         case 't': break;
         case 'r':
-            if (img_parse_size(optarg, &c.rate_limit) < 0) {
-                img_error("Invalid rate limit specified");
+            if (img_parse_size_option("rate limit", optarg, 0, INT64_MAX,
+                                      &c.rate_limit) < 0) {
                 return 1;
             }
             break;

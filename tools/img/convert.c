@@ -878,10 +878,13 @@ static int check_options(const struct convert_opts *o, unsigned sources)
 static int parse_number_option(int c, const char *arg, struct convert_opts *o)
 {
     uint64_t v;
-    int ret = img_parse_size(arg, &v);
 
     if (c == 'S') {
-        if (ret < 0 || v % 512 || v > SPARSE_MAX) {
+        if (img_parse_size_option("buffer size for sparse output", arg, 0,
+                                  INT64_MAX, &v) < 0) {
+            return -EINVAL;
+        }
+        if (v % 512 || v > SPARSE_MAX) {
             img_error("Invalid buffer size for sparse output specified. "
                       "Valid sizes are multiples of 512 up to %u. Select 0 "
                       "to disable sparse detection (fully allocates "
@@ -900,11 +903,7 @@ static int parse_number_option(int c, const char *arg, struct convert_opts *o)
         }
         o->coroutines = (unsigned)m;
     } else {
-        if (ret < 0) {
-            img_error("Invalid rate limit specified. You may use k, M, G, "
-                      "T, P or E suffixes for ");
-            img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes "
-                      "and exabytes.");
+        if (img_parse_size_option("rate limit", arg, 0, INT64_MAX, &v) < 0) {
             return -EINVAL;
         }
         o->rate_limit = v;
@@ -976,7 +975,7 @@ int img_convert(int argc, char **argv)
         }
     }
     if (img_opts_is_help(&o.out_opts)) {
-        ret = img_opts_help(o.out_fmt);
+        ret = img_opts_help(o.out_fmt, argc - optind >= 2);
         goto out;
     }
     if (argc - optind < 2) {

@@ -157,7 +157,7 @@ int img_create(int argc, char **argv)
         }
     }
     if (img_opts_is_help(&opts)) {
-        ret = img_opts_help(fmt);
+        ret = img_opts_help(fmt, optind < argc);
         goto out;
     }
     if (optind >= argc) {

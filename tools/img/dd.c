@@ -21,15 +21,6 @@ struct dd {
     bool has_count, has_skip;
 };
 
-static int size_error(const char *what)
-{
-    img_error("Invalid %s specified. You may use k, M, G, T, P or E "
-              "suffixes for", what);
-    img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
-              "exabytes.");
-    return -EINVAL;
-}
-
 static int parse_operand(struct dd *dd, const char *arg)
 {
     const char *eq = strchr(arg, '=');
@@ -47,20 +38,19 @@ static int parse_operand(struct dd *dd, const char *arg)
     if (!strncmp(arg, "of", key) && key == 2) {
         dd->out = value;
     } else if (!strncmp(arg, "bs", key) && key == 2) {
-        if (img_parse_size(value, &dd->bs) < 0 || dd->bs == 0 ||
-            dd->bs > INT_MAX) {
-            img_error("Invalid bs specified. Must be between 1 and %d.",
-                      INT_MAX);
+        if (img_parse_size_option("bs", value, 1, INT_MAX, &dd->bs) < 0) {
             return -EINVAL;
         }
     } else if (!strncmp(arg, "count", key) && key == 5) {
-        if (img_parse_size(value, &dd->count) < 0 || dd->count > INT64_MAX) {
-            return size_error("count");
+        if (img_parse_size_option("count", value, 0, INT64_MAX,
+                                  &dd->count) < 0) {
+            return -EINVAL;
         }
         dd->has_count = true;
     } else if (!strncmp(arg, "skip", key) && key == 4) {
-        if (img_parse_size(value, &dd->skip) < 0 || dd->skip > INT64_MAX) {
-            return size_error("skip");
+        if (img_parse_size_option("skip", value, 0, INT64_MAX,
+                                  &dd->skip) < 0) {
+            return -EINVAL;
         }
         dd->has_skip = true;
     } else {

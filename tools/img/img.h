@@ -59,6 +59,11 @@ int img_help(void);
  * (-ERANGE past 2^64 - 1). */
 int img_parse_size(const char *s, uint64_t *out);
 
+/* A size option named `what`, from min to max: 0, or -EINVAL / -ERANGE
+ * after qemu-img's messages for it (a bad suffix, out of range). */
+int img_parse_size_option(const char *what, const char *arg, uint64_t min,
+                          uint64_t max, uint64_t *out);
+
 /* qemu's human size, "1 GiB", "1.32 MiB", "512 B", into buf. */
 const char *img_size_str(uint64_t bytes, char buf[32]);
 

@@ -400,6 +400,7 @@ int img_info(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct info_opts o = { 0 };
+    const char *output = NULL;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
@@ -408,11 +409,7 @@ int img_info(int argc, char **argv)
         case 'h': return img_help();
         case 'U': img_force_share = true; break;
         case 'b': o.chain = true; break;
-        case 'O':
-            if (img_parse_output(optarg, &o.json) < 0) {
-                return 1;
-            }
-            break;
+        case 'O': output = optarg; break;
         case 'I':
             img_error("--image-opts is not supported: coblk specs name "
                       "the options (see coblk(3))");
@@ -423,6 +420,10 @@ int img_info(int argc, char **argv)
     }
     if (optind != argc - 1) {
         return img_usage("Expecting one image file name");
+    }
+    /* Checked after the file name, as qemu-img checks it. */
+    if (output && img_parse_output(output, &o.json) < 0) {
+        return 1;
     }
     return info_chain(argv[optind], &o);
 }

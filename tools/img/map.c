@@ -191,14 +191,7 @@ static int run_map(struct map *m, const char *filename, const char *fmt,
 
 static int parse_offset(const char *arg, const char *what, uint64_t *out)
 {
-    if (img_parse_size(arg, out) < 0 || *out > INT64_MAX) {
-        img_error("Invalid %s specified. You may use k, M, G, T, P or E "
-                  "suffixes for", what);
-        img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
-                  "exabytes.");
-        return -1;
-    }
-    return 0;
+    return img_parse_size_option(what, arg, 0, INT64_MAX, out) < 0 ? -1 : 0;
 }
 
 int img_map(int argc, char **argv)
@@ -217,6 +210,7 @@ int img_map(int argc, char **argv)
     const char *fmt = NULL;
     uint64_t max_length = 0;
     bool has_max_length = false;
+    const char *output = NULL;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
@@ -235,17 +229,17 @@ int img_map(int argc, char **argv)
             }
             has_max_length = true;
             break;
-        case OPT_OUTPUT:
-            if (img_parse_output(optarg, &m.json) < 0) {
-                return 1;
-            }
-            break;
+        case OPT_OUTPUT: output = optarg; break;
         default:
             return img_bad_option(c, argv);
         }
     }
     if (optind != argc - 1) {
         return img_usage("Expecting one image file name");
+    }
+    /* Checked after the file name, as qemu-img checks it. */
+    if (output && img_parse_output(output, &m.json) < 0) {
+        return 1;
     }
     return run_map(&m, argv[optind], fmt,
                    has_max_length ? &max_length : NULL);

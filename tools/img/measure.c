@@ -144,7 +144,7 @@ int img_measure(int argc, char **argv)
     } else if (!o.size_arg && !filename) {
         img_error("Either --size N or one filename must be specified.");
     } else if (img_opts_is_help(&o.opts)) {
-        ret = img_opts_help(o.out_fmt);
+        ret = img_opts_help(o.out_fmt, false);
     } else {
         ret = measure(&o, filename);
     }

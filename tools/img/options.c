@@ -158,14 +158,26 @@ bool img_opts_is_help(const struct img_opts *o)
     return img_opts_get(o, "help") != NULL;
 }
 
-int img_opts_help(const char *fmt)
+/* Whether an option is the file's (QEMU's protocol's) rather than the
+ * format's: help lists those only for a file name. */
+static bool file_level(const char *fmt, const char *name)
+{
+    return !strcmp(name, "nocow") || !strcmp(name, "extent_size_hint") ||
+           (!strcmp(fmt, "raw") && !strcmp(name, "preallocation"));
+}
+
+int img_opts_help(const char *fmt, bool with_file)
 {
     static const char *const types[] = { "str", "size", "num",
                                          "bool (on/off)" };
     if (!img_known_format(fmt)) {
         return 1;
     }
-    printf("Supported %s options:\n", fmt);
+    if (with_file) {
+        printf("Supported options:\n");
+    } else {
+        printf("Supported %s options:\n", fmt);
+    }
     /* Listed by name, as qemu-img lists them. */
     const struct opt_desc *opts = format_opts(fmt);
     size_t n = 0;
@@ -173,7 +185,10 @@ int img_opts_help(const char *fmt)
         n++;
     }
     bool done[16] = { false };
-    for (size_t k = 0; k < n; k++) {
+    for (size_t i = 0; i < n; i++) {
+        done[i] = !with_file && file_level(fmt, opts[i].name);
+    }
+    for (;;) {
         size_t best = n;
         for (size_t i = 0; i < n; i++) {
             if (!done[i] && (best == n ||
@@ -181,14 +196,19 @@ int img_opts_help(const char *fmt)
                 best = i;
             }
         }
+        if (best == n) {
+            break;
+        }
         done[best] = true;
         char left[64];
         snprintf(left, sizeof(left), "%s=<%s>", opts[best].name,
                  types[opts[best].type]);
         printf("  %-22s - %s\n", left, opts[best].help);
     }
-    printf("\nThe protocol level may support further options.\n"
-           "Specify the target filename to include those options.\n");
+    if (!with_file) {
+        printf("\nThe protocol level may support further options.\n"
+               "Specify the target filename to include those options.\n");
+    }
     return 0;
 }
 

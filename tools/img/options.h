@@ -27,8 +27,9 @@ void img_opts_free(struct img_opts *o);
 
 /* Whether "help" (or "?") was one of the options. */
 bool img_opts_is_help(const struct img_opts *o);
-/* Lists fmt's options as qemu-img does; returns the exit status. */
-int img_opts_help(const char *fmt);
+/* Lists fmt's options as qemu-img does (with_file: a file name was
+ * given, and the file's own options are listed too); the exit status. */
+int img_opts_help(const char *fmt, bool with_file);
 
 /* Refuses an option fmt does not have, with qemu-img's message naming
  * filename (or nothing: NULL).  Returns 0 or -EINVAL. */

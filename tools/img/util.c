@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -88,6 +89,26 @@ static int suffix_shift(char c)
     case 'E': case 'e': return 60;
     }
     return -1;
+}
+
+int img_parse_size_option(const char *what, const char *arg, uint64_t min,
+                          uint64_t max, uint64_t *out)
+{
+    int ret = img_parse_size(arg, out);
+
+    if (ret < 0 && ret != -ERANGE) {
+        img_error("Invalid %s specified. You may use k, M, G, T, P or E "
+                  "suffixes for", what);
+        img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
+                  "exabytes.");
+        return ret;
+    }
+    if (ret == -ERANGE || *out < min || *out > max) {
+        img_error("Invalid %s specified. Must be between %" PRIu64 " and %"
+                  PRIu64 ".", what, min, max);
+        return -ERANGE;
+    }
+    return 0;
 }
 
 int img_parse_size(const char *s, uint64_t *out)
