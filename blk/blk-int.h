@@ -136,7 +136,8 @@ struct blk_driver {
      * and calls blk_co_copy_range_from() on it, or, holding them itself,
      * blk_co_copy_range_to(); the destination's maps its range the same
      * way down to the node that copies.  Ranges are in bounds and aligned.
-     * NULL answers -ENOTSUP (a filter passes on to its file). */
+     * NULL answers -ENOTSUP: blkdebug's rules, say, must see the data go
+     * through it. */
     int coroutine_fn (*co_copy_range_from)(struct coblk_dev *src,
                                            uint64_t src_offset,
                                            struct coblk_dev *dst,

@@ -442,13 +442,10 @@ int coroutine_fn blk_co_copy_range_from(struct coblk_dev *src,
                                         struct coblk_dev *dst,
                                         uint64_t dst_offset, uint64_t bytes)
 {
-    if (src->drv->co_copy_range_from) {
-        return src->drv->co_copy_range_from(src, src_offset, dst, dst_offset,
-                                            bytes);
-    }
-    return src->drv->filter ? blk_co_copy_range_from(src->file, src_offset,
-                                                     dst, dst_offset, bytes)
-                            : -ENOTSUP;
+    return src->drv->co_copy_range_from
+               ? src->drv->co_copy_range_from(src, src_offset, dst,
+                                              dst_offset, bytes)
+               : -ENOTSUP;
 }
 
 int coroutine_fn blk_co_copy_range_to(struct coblk_dev *src,
@@ -459,14 +456,10 @@ int coroutine_fn blk_co_copy_range_to(struct coblk_dev *src,
     if (dst->flags & COBLK_OPEN_RDONLY) {
         return -EROFS;
     }
-    if (dst->drv->co_copy_range_to) {
-        return dst->drv->co_copy_range_to(src, src_offset, dst, dst_offset,
-                                          bytes);
-    }
-    return dst->drv->filter ? blk_co_copy_range_to(src, src_offset,
-                                                   dst->file, dst_offset,
-                                                   bytes)
-                            : -ENOTSUP;
+    return dst->drv->co_copy_range_to
+               ? dst->drv->co_copy_range_to(src, src_offset, dst, dst_offset,
+                                            bytes)
+               : -ENOTSUP;
 }
 
 static bool aligned_for(const struct coblk_dev *dev, uint64_t offset,

@@ -216,12 +216,11 @@ static int read_extensions(qcow2_header *h, const uint8_t *buf,
 /* The fixed fields. */
 static int parse_fields(qcow2_header *h, const uint8_t *p, uint64_t file_size)
 {
-    /* In QEMU's words where it has them (qemu-img prints them). */
+    /* In QEMU's words where it has them (qemu-img prints them); p reads
+     * as zeroes past the end of a short file, as QEMU reads it, and the
+     * file's length is judged once the fields have been. */
     if (file_size < 4 || qcow2_be32(p) != QCOW2_MAGIC) {
         return blk_error(-EINVAL, "Image is not in qcow2 format");
-    }
-    if (file_size < V2_HEADER_BYTES) {
-        return blk_error(-EINVAL, "qcow2 header too short");
     }
     h->version = qcow2_be32(p + 4);
     if (h->version != 2 && h->version != 3) {
@@ -252,9 +251,6 @@ static int parse_fields(qcow2_header *h, const uint8_t *p, uint64_t file_size)
     h->refcount_order = 4;
     h->header_length = V2_HEADER_BYTES;
     if (h->version == 3) {
-        if (file_size < V3_HEADER_BYTES) {
-            return blk_error(-EINVAL, "qcow2 header too short");
-        }
         h->incompatible = qcow2_be64(p + 72);
         h->compatible = qcow2_be64(p + 80);
         h->autoclear = qcow2_be64(p + 88);
@@ -274,6 +270,9 @@ static int parse_fields(qcow2_header *h, const uint8_t *p, uint64_t file_size)
             return blk_error(-EINVAL, "Reference count entry width too "
                              "large; may not exceed 64 bits");
         }
+    }
+    if (file_size < (h->version == 3 ? V3_HEADER_BYTES : V2_HEADER_BYTES)) {
+        return blk_error(-EINVAL, "qcow2 header too short");
     }
     return 0;
 }

@@ -194,7 +194,7 @@ COBLK_API int coroutine_fn coblk_co_pwrite_zeroes(struct coblk_dev *dev,
 
 /* Copies bytes from src at src_offset to dst at dst_offset without passing
  * them through the caller (copy offload, as qemu-img convert -C): where
- * both end on files, through raw images and filters, and from a qcow2
+ * both end on files, through raw images (not blkdebug), and from a qcow2
  * image's allocated data clusters, with copy_file_range(2).  -ENOTSUP
  * where the devices cannot, or offsets and length do not suit their
  * alignment: copy the range through a buffer instead (a part of it may

@@ -331,6 +331,15 @@ static void test_copy_range_offloads_file_to_file(void **state)
     assert_int_equal(copy_range(qcow2, 0, null, 0, 4096), -ENOTSUP);
     assert_int_equal(copy_range(dst, 0, qcow2, 0, 4096), -ENOTSUP);
     assert_filled(dst, 0, 2 << 20, 0);
+    /* blkdebug's rules see every byte: no offload through it. */
+    struct coblk_dev *faulty;
+    snprintf(spec, sizeof(spec), "blkdebug:event=read,errno=EIO:file:%s",
+             path_of("cr.raw"));
+    assert_int_equal(coblk_dev_open(spec, 0, &faulty), 0);
+    assert_int_equal(copy_range(faulty, 4 << 20, dst, 0, 4096), -ENOTSUP);
+    assert_int_equal(copy_range(qcow2, 1 << 20, faulty, 0, 4096), -ENOTSUP);
+    assert_int_equal(coblk_dev_close(faulty), 0);
+    assert_filled(dst, 0, 2 << 20, 0);
 
     /* Through a backing file, as far as it goes. */
     struct coblk_dev *top;
@@ -3264,8 +3273,13 @@ static void test_malformed_features_and_sizes(void **state)
     assert_int_equal(coblk_pread(dev, buf, sizeof(buf), 0), 0);
     assert_int_equal(buf[4095], 0x12);
     assert_int_equal(coblk_dev_close(dev), 0);
-    /* A file too short for any header. */
+    /* A file too short for any header: read as zeroes past its end, as
+     * QEMU reads it, then refused for its length. */
     sh("printf 'QFI\\373' > short.qcow2");
+    expect_open_error(qcow2_spec("short.qcow2"), COBLK_OPEN_RDONLY, -ENOTSUP,
+                      "Unsupported qcow2 version 0");
+    sh("printf 'QFI\\373\\0\\0\\0\\2\\0\\0\\0\\0\\0\\0\\0\\0"
+       "\\0\\0\\0\\0\\0\\0\\0\\20' > short.qcow2");
     expect_open_error(qcow2_spec("short.qcow2"), COBLK_OPEN_RDONLY, -EINVAL,
                       "qcow2 header too short");
 }
