@@ -166,8 +166,12 @@ int main(int argc, char **argv)
     for (int n; first < argc && (n = trace_words(argv, first, argc)) != 0;
          first += n) {
         if (n < 0) {
-            return img_usage("option requires an argument -- 'T'");
+            return img_usage("missing argument for option '%s'",
+                             argv[first]);
         }
+    }
+    if (first < argc && !strcmp(argv[first], "--")) {
+        first++;                    /* the end of the global options */
     }
     argc -= first - 1;
     argv += first - 1;

@@ -682,6 +682,12 @@ nonexistent.qcow2 bad.raw
 -F qcow2 base.qcow2 bad.raw
 -n -o cluster_size=4k -O qcow2 base.qcow2 bad.qcow2
 EOF
+# -C through blkdebug: its rules still fire (no offload past a filter).
+run "$img" c convert -C -f raw -O raw \
+    'blkdebug:event=read,errno=EIO:file:disk.raw' cd/failed-c.raw
+if [ "$(cat c.rc)" = 1 ] && grep -q 'Input/output error' c.err; then ok; else
+    failed "convert -C through blkdebug: exit $(cat c.rc), $(cat c.err)"
+fi
 # -C: the data goes by copy_file_range(2), file to file, where strace
 # can tell.
 if command -v strace >/dev/null; then
@@ -1267,6 +1273,12 @@ fi
 # metadata read as the disk, a resize cutting them).
 qemu-img create -q -f vmdk other.vmdk 1M
 cp other.vmdk other-before.vmdk
+# Guessed as QEMU guesses: a descriptor that is no vmdk's, a qcow2 magic
+# with version 0, are raw.
+printf '# Disk DescriptorFile\nhello\n' >text.raw
+printf 'QFI\373\0\0\0\0' >qfi0.raw
+same info text.raw
+same info qfi0.raw
 for cmd in "info" "convert -O raw" "resize"; do
     case $cmd in
     info) set -- info other.vmdk ;;
@@ -1285,7 +1297,8 @@ done
 # to read it consistently, to write it, or to create over it; -U reads.
 qemu-img create -q -f qcow2 locked.qcow2 4M
 quiet_io -c 'write -P 1 0 1M' locked.qcow2
-qemu-io -c 'sleep 20000' locked.qcow2 >/dev/null 2>&1 &
+# (10 minutes, killed below: 20 s once ran out on a loaded machine.)
+qemu-io -c 'sleep 600000' locked.qcow2 >/dev/null 2>&1 &
 holder=$!
 i=0
 while qemu-img info locked.qcow2 >/dev/null 2>&1 && [ $i -lt 50 ]; do
@@ -1301,6 +1314,8 @@ same convert -O raw locked.qcow2 bad.raw
 same create -f qcow2 locked.qcow2 1M
 same resize locked.qcow2 8M
 same commit locked.qcow2
+qemu-img create -q -f qcow2 -b locked.qcow2 -F qcow2 over-locked.qcow2
+same commit over-locked.qcow2
 same convert -B locked.qcow2 -F qcow2 -O qcow2 base.qcow2 bad-backed.qcow2
 # -U shares what a command reads, never what it writes: refused where the
 # image itself is written, locked where it is the output.
@@ -1369,6 +1384,10 @@ while read -r args; do
     same $args
 done <<'EOF'
 -T foo info base.qcow2
+-T
+--trace
+-- info base.qcow2
+bench -n nosuch.qcow2
 --trace enable=bar,file=trace.log info base.qcow2
 -Tfoo --trace=baz map base.qcow2
 info --output base.qcow2

@@ -205,6 +205,14 @@ static int bench(const char *filename, const struct bench_opts *o)
     if (img_open(&img, filename, o->fmt, flags) < 0) {
         return 1;
     }
+    /* Where qemu-img finds it: once the file has opened. */
+    if (o->native && !o->direct) {
+        img_error("Could not open '%s': aio=native was specified, but it "
+                  "requires cache.direct=on, which was not specified.",
+                  filename);
+        img_close(&img);
+        return 1;
+    }
     int64_t size = coblk_dev_size(img.dev);
     b.size = size < 0 ? 0 : (uint64_t)size;
     b.slots = calloc(o->depth, sizeof(*b.slots));
@@ -383,12 +391,6 @@ int img_bench(int argc, char **argv)
     }
     if (o.flush_interval && o.flush_interval < o.depth) {
         img_error("Flush interval can't be smaller than depth");
-        return 1;
-    }
-    if (o.native && !o.direct) {
-        img_error("Could not open '%s': aio=native was specified, but it "
-                  "requires cache.direct=on, which was not specified.",
-                  argv[optind]);
         return 1;
     }
     return bench(argv[optind], &o);

@@ -57,10 +57,11 @@ static int find_chain(struct commit *c, const char *filename,
         struct img img;
         struct coblk_image_info info;
         unsigned i = c->nr - 1;
-        /* The top for writing, as qemu-img opens it first: a writer
-         * holding it is told as qemu-img tells it. */
+        /* The top for writing with its chain, as qemu-img opens it
+         * first: a writer holding any of them is told as qemu-img tells
+         * it. */
         if (img_open(&img, c->names[i], c->formats[i],
-                     IMG_OPEN_NO_BACKING | (i == 0 ? IMG_OPEN_RW : 0)) < 0) {
+                     i == 0 ? IMG_OPEN_RW : IMG_OPEN_NO_BACKING) < 0) {
             return -EIO;
         }
         int ret = coblk_image_info(img.dev, &info, sizeof(info));

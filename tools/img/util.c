@@ -375,16 +375,16 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
     if (!fmt && !strcmp(img->format, "raw")) {
         fmt_options = "probed=on";
     }
-    char *spec = img_spec(img->format, fmt_options, filename);
-    if (!spec) {
-        img_error("out of memory");
-        return -ENOMEM;
-    }
     bool share = img_force_share && !(flags & IMG_OPEN_OUTPUT);
     if (share && (flags & IMG_OPEN_RW)) {
         img_error("Could not open '%s': force-share=on can only be used "
                   "with read-only images", filename);
         return -EINVAL;
+    }
+    char *spec = img_spec(img->format, fmt_options, filename);
+    if (!spec) {
+        img_error("out of memory");
+        return -ENOMEM;
     }
     int oflags = (flags & IMG_OPEN_RW) ? 0 : COBLK_OPEN_RDONLY;
     oflags |= (share ? 0 : COBLK_OPEN_LOCK) |
