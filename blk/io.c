@@ -453,9 +453,6 @@ int coroutine_fn blk_co_copy_range_to(struct coblk_dev *src,
                                       struct coblk_dev *dst,
                                       uint64_t dst_offset, uint64_t bytes)
 {
-    if (dst->flags & COBLK_OPEN_RDONLY) {
-        return -EROFS;
-    }
     return dst->drv->co_copy_range_to
                ? dst->drv->co_copy_range_to(src, src_offset, dst, dst_offset,
                                             bytes)
