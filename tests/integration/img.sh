@@ -1302,10 +1302,17 @@ quiet_io -c 'write -P 1 0 1M' locked.qcow2
 # (10 minutes, killed below: 20 s once ran out on a loaded machine.)
 qemu-io -c 'sleep 600000' locked.qcow2 >/dev/null 2>&1 &
 holder=$!
+# Wait for its lock (a minute: CI runs this beside a Ceph cluster); every
+# check below is void if qemu-io has not taken it.
 i=0
-while qemu-img info locked.qcow2 >/dev/null 2>&1 && [ $i -lt 50 ]; do
-    sleep 0.1
+while qemu-img info locked.qcow2 >/dev/null 2>&1; do
     i=$((i + 1))
+    if [ $i -ge 600 ] || ! kill -0 $holder 2>/dev/null; then
+        echo "FAILED: qemu-io did not lock locked.qcow2 within a minute"
+        kill $holder 2>/dev/null
+        exit 1
+    fi
+    sleep 0.1
 done
 same info locked.qcow2
 same info -U locked.qcow2
@@ -1348,7 +1355,19 @@ qemu-img create -q -f qcow2 locked.qcow2 16M
 quiet_io -c 'write -P 1 0 16M' locked.qcow2
 "$img" convert -r 2M -O qcow2 locked.qcow2 held.qcow2 2>held.out &
 holder=$!
-sleep 1.5
+# Once it has taken its locks and catches SIGUSR1 (bit 10 of SigCgt): both
+# come before the copy, which takes 8 s.
+i=0
+until qemu-img info held.qcow2 2>&1 | grep -q 'lock' &&
+      [ $(( 0x$(awk '/^SigCgt/ { print $2 }' /proc/$holder/status) & 0x200 )) != 0 ]; do
+    i=$((i + 1))
+    if [ $i -ge 600 ] || ! kill -0 $holder 2>/dev/null; then
+        echo "FAILED: the rate-limited convert did not start within a minute"
+        kill $holder 2>/dev/null
+        exit 1
+    fi
+    sleep 0.1
+done
 kill -USR1 $holder          # without -p: one progress line, on stderr
 run qemu-img q info held.qcow2
 if grep -q 'Failed to get shared "write" lock' q.err; then ok; else
