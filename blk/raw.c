@@ -55,13 +55,19 @@ static int raw_option(void *opaque, const char *key, const char *value)
     return 0;
 }
 
-/* The window must lie inside the child, and keep its alignment. */
+static uint64_t window_size(const struct coblk_dev *child,
+                            const struct raw_options *opts)
+{
+    return opts->have_size ? opts->size
+           : child->size - (opts->offset < child->size ? opts->offset
+                                                       : child->size);
+}
+
+/* The window must lie inside the child. */
 static int check_window(const struct coblk_dev *child,
                         const struct raw_options *opts)
 {
-    uint64_t size = opts->have_size ? opts->size
-                    : child->size - (opts->offset < child->size
-                                         ? opts->offset : child->size);
+    uint64_t size = window_size(child, opts);
 
     if (opts->offset > child->size || size > child->size - opts->offset) {
         return blk_error(-EINVAL, "raw: offset %llu and size %llu go past "
@@ -69,10 +75,6 @@ static int check_window(const struct coblk_dev *child,
                          (unsigned long long)opts->offset,
                          (unsigned long long)size,
                          (unsigned long long)child->size);
-    }
-    if ((opts->offset | size) & (child->offset_align - 1)) {
-        return blk_error(-EINVAL, "raw: offset and size must be multiples "
-                         "of %u for this file", child->offset_align);
     }
     return 0;
 }
@@ -111,9 +113,14 @@ static int raw_open(struct coblk_dev *dev, const char *args)
     coblk_co_mutex_init(&s->head_lock);
     dev->opaque = s;
     dev->file = s->child;
-    dev->size = opts.have_size ? opts.size : s->child->size - opts.offset;
+    dev->size = window_size(s->child, &opts);
     dev->mem_align = s->child->mem_align;
-    dev->offset_align = s->child->offset_align;
+    /* A window off the child's O_DIRECT blocks (an odd-sized file, or an
+     * odd offset) passes its requests on as they come: rounded out here
+     * they would reach past the window, while the child pads them within
+     * its own bounds. */
+    dev->offset_align = (opts.offset | dev->size) & (s->child->offset_align - 1)
+                            ? 1 : s->child->offset_align;
     return 0;
 }
 

@@ -516,6 +516,13 @@ same compare -s base.qcow2 big.qcow2
 quiet_io -c 'write -P 1 100M 4k' big.qcow2
 same compare base.qcow2 big.qcow2
 same compare base.qcow2 nonexistent.qcow2
+# A raw file's partial last sector reads as zeroes, to its end.
+cp odd.raw odd-pad.raw
+truncate -s 1024 odd-pad.raw
+same compare odd.raw odd-pad.raw
+same compare -T none odd.raw odd-pad.raw
+printf '\1' | dd of=odd-pad.raw bs=1 seek=1023 conv=notrunc 2>/dev/null
+same compare odd.raw odd-pad.raw
 same compare base.qcow2
 
 # ---- create ------------------------------------------------------------------------
@@ -661,6 +668,8 @@ base.qcow2 out.raw
 -C -O raw comp.qcow2 out.raw
 -C -O raw odd.raw odd70k.raw odd.raw out.raw
 -C -t none -T none -O raw top.qcow2 out.raw
+-T none -O raw odd.raw out.raw
+-t none -T none -O qcow2 odd.raw odd70k.raw out.qcow2
 base.qcow2
 -c -O raw base.qcow2 bad.raw
 -m 17 base.qcow2 bad.raw

@@ -1735,6 +1735,46 @@ static void test_raw_window_through_a_queue(void **state)
     coblk_dev_close(file);
 }
 
+/* A raw window off the O_DIRECT blocks (odd offset, odd size, as a raw
+ * file of 1000 bytes is): every byte of it reads and writes, none outside
+ * it, and the file keeps its size. */
+static void test_raw_window_off_the_direct_blocks(void **state)
+{
+    const off_t size = 3 * 4096 + 1000;
+    struct sized_image img;
+    struct coblk_dev *raw;
+    char spec[120];
+    unsigned char fill[3000], in[3000], file[3000];
+
+    if (!open_sized_image(&img, "window", size)) {
+        skip_because("no O_DIRECT on this file system");
+    }
+    memset(fill, 0x11, sizeof(fill));
+    assert_int_equal(pwrite(img.fd, fill, sizeof(fill), size - 3000), 3000);
+    snprintf(spec, sizeof(spec), "raw:offset=%lld,size=2001:file:%s",
+             (long long)size - 2500, img.path);
+    assert_int_equal(coblk_dev_open(spec, COBLK_OPEN_DIRECT, &raw), 0);
+    assert_int_equal(coblk_dev_size(raw), 2001);
+    for (unsigned i = 0; i < sizeof(in); i++) {
+        in[i] = (unsigned char)(i * 7 + 1);
+    }
+    assert_int_equal(coblk_pwrite(raw, in, 2001, 0), 0);
+    assert_int_equal(coblk_pread(raw, file, 2001, 0), 0);
+    assert_memory_equal(file, in, 2001);
+    assert_int_equal(coblk_pread(raw, file, 1, 2000), 0);
+    assert_int_equal(file[0], in[2000]);
+    assert_int_equal(coblk_pread(raw, file, 2, 2000), -EINVAL);
+    assert_int_equal(coblk_pwrite(raw, in, 2, 2000), -EINVAL);
+    /* In the file: 500 bytes of 0x11, the window, 499 of 0x11. */
+    assert_int_equal(pread(img.fd, file, 3000, size - 3000), 3000);
+    assert_memory_equal(file, fill, 500);
+    assert_memory_equal(file + 500, in, 2001);
+    assert_memory_equal(file + 2501, fill, 499);
+    assert_file_size(img.fd, size);
+    coblk_dev_close(raw);
+    close_sized_image(&img);
+}
+
 static void test_graph_depth_is_capped(void **state)
 {
     struct coblk_dev *dev;
@@ -1851,6 +1891,7 @@ int main(void)
         cmocka_unit_test(test_blkdebug_errors),
         cmocka_unit_test(test_probed_raw_stays_raw),
         cmocka_unit_test(test_raw_window_through_a_queue),
+        cmocka_unit_test(test_raw_window_off_the_direct_blocks),
         cmocka_unit_test(test_graph_depth_is_capped),
         cmocka_unit_test(test_blkdebug_probability_is_seeded),
         cmocka_unit_test(test_blkdebug_short_transfers_keep_data),

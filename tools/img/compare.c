@@ -141,13 +141,22 @@ static int coroutine_fn compare_step(struct compare *c, uint64_t offset,
     return check_empty(c, data_a ? &c->a : &c->b, offset, *chunk);
 }
 
+/* QEMU counts whole sectors: a raw file of 1000 bytes has 1024, the last
+ * 24 reading as zeroes. */
+static uint64_t sectors(uint64_t size)
+{
+    return (size + SECTOR - 1) / SECTOR;
+}
+
 /* The part of the larger image past the smaller one must read as zero. */
 static int coroutine_fn compare_tail(struct compare *c, uint64_t offset,
                                      uint64_t end)
 {
     const struct img *over = c->size_a > c->size_b ? &c->a : &c->b;
 
-    say(c, "Warning: Image size mismatch!\n");
+    if (sectors(c->size_a) != sectors(c->size_b)) {
+        say(c, "Warning: Image size mismatch!\n");
+    }
     while (offset < end) {
         struct coblk_block_status bs;
         if (status(over, offset, end - offset, &bs) < 0) {
@@ -175,7 +184,7 @@ static int coroutine_fn compare_co(void *opaque)
     uint64_t end = c->size_a > c->size_b ? c->size_a : c->size_b;
     uint64_t offset = 0;
 
-    if (c->strict && c->size_a != c->size_b) {
+    if (c->strict && sectors(c->size_a) != sectors(c->size_b)) {
         say(c, "Strict mode: Image size mismatch!\n");
         return DIFFERENT;
     }
