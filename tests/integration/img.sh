@@ -733,6 +733,22 @@ if cmp -s qd/ff.raw cd/ff.raw; then ok; else
     failed "convert -n: the tail of a source's last sector differs"
     cmp qd/ff.raw cd/ff.raw
 fi
+# ... and into raw files ending inside that sector: each grows to the
+# whole sector, as under qemu-img.
+for d in qd cd; do
+    head -c 71000 /dev/zero >"$d/short.raw"
+    head -c 71000 /dev/zero >"$d/short-direct.raw"
+    head -c 71150 /dev/zero >"$d/long-enough.raw"
+done
+both convert -n -O raw odd70k.raw odd.raw short.raw
+both convert -n -t none -O raw odd70k.raw odd.raw short-direct.raw
+both convert -n -O raw odd70k.raw odd.raw long-enough.raw
+for f in short.raw short-direct.raw long-enough.raw; do
+    if cmp -s qd/$f cd/$f; then ok; else
+        failed "convert -n into a raw file ending in the last sector: $f"
+        cmp qd/$f cd/$f
+    fi
+done
 # -n into an image with a backing file of its own: all is written.
 for d in qd cd; do
     qemu-img create -q -f qcow2 "$d/other.qcow2" 64M

@@ -687,20 +687,6 @@ static int create_target(struct convert *c, const char *filename)
     return ret;
 }
 
-static uint64_t last_data_end(const struct convert *c)
-{
-    const struct source *last = &c->src[c->nr_src - 1];
-    return last->start + last->size;
-}
-
-/* A target (-n) whose size is not whole sectors takes the last source's
- * data, and as much of its padding as fits. */
-static void clip_to_target(struct convert *c, uint64_t size)
-{
-    c->total = size;
-    c->src[c->nr_src - 1].end = size;
-}
-
 /* Where the new target's backing image ends; UINT64_MAX where that
  * cannot be told (then zeroes are written all the way). */
 static uint64_t backing_end(const struct coblk_image_info *info)
@@ -751,9 +737,13 @@ static int open_target(struct convert *c, const char *filename)
         img_error("output file is smaller than input file");
         return -EINVAL;
     }
+    /* -n into a raw file ending inside the last sector: qemu-img writes
+     * the whole sector, and the file grows to hold it. */
     if (size >= 0 && (uint64_t)size < c->total &&
-        (uint64_t)size >= last_data_end(c)) {
-        clip_to_target(c, (uint64_t)size);  /* -n, a raw file's odd size */
+        (ret = coblk_truncate(c->dst.dev, c->total)) < 0) {
+        img_error("error while growing '%s' to %" PRIu64 " bytes: %s",
+                  filename, c->total, strerror(-ret));
+        return ret;
     }
     if (c->o->compress && !c->cluster) {
         img_error("Compression not supported for this file format");
