@@ -263,27 +263,83 @@ static int amend_option(void *opaque, const char *key, const char *value)
     return blk_error(-EINVAL, "Invalid parameter '%s'", key);
 }
 
+/* 1 if one of the L2 tables of this L1 table (a snapshot's, of l1_size
+ * entries at l1_offset) has a zero cluster, 0 if none has, or an error.
+ * l1 and l2: a cluster of room each. */
+static int coroutine_fn l1_has_zero_clusters(qcow2_state *s,
+                                             uint64_t l1_offset,
+                                             uint32_t l1_size, uint64_t *l1,
+                                             uint64_t *l2)
+{
+    uint64_t per_cluster = s->cluster_size / 8;
+
+    for (uint64_t i = 0; i < l1_size; i += per_cluster) {
+        uint64_t n = l1_size - i < per_cluster ? l1_size - i : per_cluster;
+        int ret = qcow2_pread_zeroed(s->file, l1, n * 8, l1_offset + i * 8);
+        for (uint64_t j = 0; ret == 0 && j < n; j++) {
+            uint64_t l2_offset = be64toh(l1[j]) & QCOW2_L1E_OFFSET_MASK;
+            if (!l2_offset) {
+                continue;
+            }
+            ret = qcow2_pread_zeroed(s->file, l2, s->cluster_size, l2_offset);
+            for (uint64_t e = 0; ret == 0 && e < per_cluster; e++) {
+                uint64_t entry = be64toh(l2[e]);
+                if ((entry & QCOW2_OFLAG_ZERO) &&
+                    !(entry & QCOW2_OFLAG_COMPRESSED)) {
+                    return 1;
+                }
+            }
+        }
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/* compat=0.10 has no zero flag, and coblk writes out the active layer's
+ * zero clusters only: an image with a snapshot that has some stays as it
+ * is.  (QEMU 7.2 downgrades it into an image its own check finds corrupt,
+ * with the snapshot's data changed.) */
+static int coroutine_fn check_snapshot_zeroes(qcow2_state *s)
+{
+    uint64_t *l1 = malloc(s->cluster_size);
+    uint64_t *l2 = malloc(s->cluster_size);
+    int ret = l1 && l2 ? 0 : -ENOMEM;
+
+    for (uint32_t i = 0; ret == 0 && i < s->h.nb_snapshots; i++) {
+        const qcow2_snapshot *sn = &s->snapshots[i];
+        ret = qcow2_snapshot_l1_usable(sn);
+        if (ret == 0) {
+            ret = l1_has_zero_clusters(s, sn->l1_offset, sn->l1_size, l1, l2);
+        }
+        if (ret == 1) {
+            ret = blk_error(-ENOTSUP, "qcow2: snapshot '%s' has zero "
+                            "clusters, which compat=0.10 cannot describe, "
+                            "and coblk does not rewrite snapshots (delete "
+                            "it first)", sn->name);
+        }
+    }
+    free(l1);
+    free(l2);
+    return ret;
+}
+
 /* Whether compat=0.10 can describe the image. */
-static int check_downgrade(const qcow2_state *s, const struct amend_opts *a)
+static int coroutine_fn check_downgrade(qcow2_state *s,
+                                        const struct amend_opts *a)
 {
     if (a->lazy_given && a->e.lazy_refcounts) {
         return blk_error(-EINVAL, "Lazy refcounts only supported with "
                          "compatibility level 1.1 and above (use "
                          "compat=1.1 or greater)");
     }
-
-    /* Their zero clusters too would need writing out. */
-    if (s->h.nb_snapshots) {
-        return blk_error(-ENOTSUP, "qcow2: coblk does not downgrade an image "
-                         "with internal snapshots to compat=0.10 (delete "
-                         "them first)");
-    }
     if (s->h.incompatible & ~(uint64_t)QCOW2_INCOMPAT_DIRTY) {
         return blk_error(-ENOTSUP, "qcow2: the image uses features "
                          "compat=0.10 does not have (extended L2 entries, "
                          "zstd compression, a data file)");
     }
-    return 0;
+    return check_snapshot_zeroes(s);
 }
 
 /* compat=0.10 has no zero flag.  As QEMU downgrades: a zero cluster

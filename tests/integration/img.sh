@@ -1247,6 +1247,36 @@ for f in zc.qcow2 zcb.qcow2; do
         diff q.map c.map | head
     fi
 done
+# With an internal snapshot: the active layer's zero clusters (written
+# after it) are written out, the snapshot's data stays (qemu-img 7.2
+# changes it: compared with the snapshot as it was).
+for d in qd cd; do
+    rm -f "$d/zs.qcow2"
+    qemu-img create -q -f qcow2 "$d/zs.qcow2" 4M
+    quiet_io -c 'write -P 1 0 2M' "$d/zs.qcow2"
+    qemu-img snapshot -c s1 "$d/zs.qcow2"
+    qemu-img convert -l s1 -O raw "$d/zs.qcow2" zs-s1.raw
+    quiet_io -c 'write -z 0 512k' -c 'write -z -u 1M 128k' \
+        -c 'write -P 2 2M 64k' "$d/zs.qcow2"
+done
+both amend -o compat=0.10 zs.qcow2
+images_agree zs.qcow2
+qemu-img convert -l s1 -O raw cd/zs.qcow2 cd/zs-s1.raw
+if cmp -s cd/zs-s1.raw zs-s1.raw; then ok; else
+    failed "amend -o compat=0.10: the snapshot's data changed"
+fi
+# A snapshot with zero clusters of its own: refused, the image as it was.
+# (qemu-img 7.2 downgrades it into an image its check finds corrupt.)
+qemu-img create -q -f qcow2 zs.qcow2 4M
+quiet_io -c 'write -P 1 0 2M' -c 'write -z 1536k 64k' zs.qcow2
+qemu-img snapshot -c s1 zs.qcow2
+cp zs.qcow2 zs-before.qcow2
+run "$img" c amend -o compat=0.10 zs.qcow2
+if [ "$(cat c.rc)" = 1 ] && grep -q "snapshot 's1' has zero clusters" c.err &&
+   cmp -s zs.qcow2 zs-before.qcow2; then ok; else
+    failed "amend -o compat=0.10 of a snapshot with zero clusters:" \
+        "exit $(cat c.rc), $(cat c.err)"
+fi
 
 # ---- bench ------------------------------------------------------------------------------
 # qemu-img's lines (timing aside), then coblk-img's own; the data written
@@ -1325,7 +1355,7 @@ done
 qemu-img create -q -f qcow2 locked.qcow2 4M
 quiet_io -c 'write -P 1 0 1M' locked.qcow2
 # (10 minutes, killed below: 20 s once ran out on a loaded machine.)
-qemu-io -c 'sleep 600000' locked.qcow2 >/dev/null 2>&1 &
+qemu-io -c 'sleep 600000' locked.qcow2 >/dev/null 2>holder.err &
 holder=$!
 # Wait for its lock (a minute: CI runs this beside a Ceph cluster); every
 # check below is void if qemu-io has not taken it.
@@ -1333,7 +1363,8 @@ i=0
 while qemu-img info locked.qcow2 >/dev/null 2>&1; do
     i=$((i + 1))
     if [ $i -ge 600 ] || ! kill -0 $holder 2>/dev/null; then
-        echo "FAILED: qemu-io did not lock locked.qcow2 within a minute"
+        echo "FAILED: qemu-io did not lock locked.qcow2 within a minute:" \
+            "$(cat holder.err)"
         kill $holder 2>/dev/null
         exit 1
     fi

@@ -1658,8 +1658,8 @@ static void test_snapshot_errors(void **state)
     assert_int_equal(coblk_dev_close(dev), 0);
     sh("cmp s2.qcow2 s2-before.qcow2");
     /* Upgrading a version 2 image rewrites its snapshot table with the
-     * extra data version 3 wants; downgrading one with snapshots is
-     * refused. */
+     * extra data version 3 wants; downgrading it again keeps the
+     * snapshot (one without zero clusters). */
     sh("rm -f v2.qcow2 && qemu-img create -f qcow2 -o compat=0.10 v2.qcow2 "
        "1M && qemu-img snapshot -c a v2.qcow2");
     size_t size;
@@ -1682,10 +1682,20 @@ static void test_snapshot_errors(void **state)
     sh("qemu-img snapshot -l v2.qcow2 | grep -q '^1 *a '");
     dev = open_rw("v2.qcow2");
     assert_int_equal(coblk_amend(dev, "compat=1.1"), 0);
-    assert_int_equal(coblk_amend(dev, "compat=0.10"), -ENOTSUP);
+    assert_int_equal(coblk_amend(dev, "compat=0.10"), 0);
     assert_int_equal(coblk_dev_close(dev), 0);
     sh("qemu-img check v2.qcow2 && qemu-img snapshot -l v2.qcow2 | "
-       "grep -q '^1 *a '");
+       "grep -q '^1 *a ' && qemu-img info v2.qcow2 | grep -q 'compat: 0.10'");
+    /* A snapshot's zero clusters have no form in version 2: refused, the
+     * image unchanged. */
+    sh("rm -f zs.qcow2 && qemu-img create -f qcow2 zs.qcow2 1M && "
+       "qemu-io -c 'write -z 64k 64k' zs.qcow2 && "
+       "qemu-img snapshot -c z zs.qcow2 && cp zs.qcow2 zs-before.qcow2");
+    dev = open_rw("zs.qcow2");
+    assert_int_equal(coblk_amend(dev, "compat=0.10"), -ENOTSUP);
+    assert_non_null(strstr(coblk_last_error(), "snapshot 'z' has zero"));
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("cmp zs.qcow2 zs-before.qcow2");
     /* The old snapshot table counted free: freeing it after the switch
      * fails, and the new table stays the image's (it was freed twice). */
     sh("rm -f sf.qcow2 && qemu-img create -f qcow2 sf.qcow2 4M && "
