@@ -49,7 +49,14 @@ int qcow2_check_table(const struct coblk_dev *file, uint32_t cluster_bits,
         return blk_error(-EINVAL, "qcow2: %s offset %#" PRIx64 " is not "
                          "aligned to a cluster", what, offset);
     }
-    if (offset == 0 || offset > file->size || bytes > file->size - offset) {
+    if (offset == 0) {
+        /* QEMU opens it, the header read as the table: its check then
+         * reports a cluster of garbage, and -r all grows the file by
+         * gigabytes rebuilding from it. */
+        return blk_error(-EINVAL, "qcow2: %s offset is 0, the header's "
+                         "cluster: the image is corrupt", what);
+    }
+    if (offset > file->size || bytes > file->size - offset) {
         return blk_error(-EINVAL, "qcow2: %s (%" PRIu64 " bytes at %#"
                          PRIx64 ") is not inside the file (%" PRIu64
                          " bytes)", what, bytes, offset, file->size);
