@@ -1443,6 +1443,23 @@ if grep -Eq '^    \([0-9]+\.[0-9]{2}/100%\)$' held.out; then ok; else
 fi
 reads_as held.qcow2 locked.qcow2
 
+# ---- "file:" names the protocol: the rest is the path, colons and all ----------------
+both create -f qcow2 -b base.qcow2 -F qcow2 file:im:top.qcow2
+both create -f raw file:im:raw.img 1M
+both convert -O qcow2 top.qcow2 file:im:conv.qcow2
+for f in im:top.qcow2 im:raw.img im:conv.qcow2; do
+    images_agree "$f"
+done
+cp qd/im:top.qcow2 .
+for args in "info file:im:top.qcow2" "info --output=json file:im:top.qcow2" \
+            "info --backing-chain file:im:top.qcow2" "info file:base.qcow2" \
+            "info file:$PWD/base.qcow2" "map file:im:top.qcow2" \
+            "check file:im:top.qcow2" "compare file:im:top.qcow2 base.qcow2" \
+            "info file:nosuch:file.qcow2" "info file:nosuch.qcow2"; do
+    # shellcheck disable=SC2086
+    same $args
+done
+
 # ---- command lines ---------------------------------------------------------------------
 same
 same nosuchcommand

@@ -673,10 +673,12 @@ static int create_target(struct convert *c, const char *filename)
     }
     char *options = img_opts_normalise(opts, c->o->out_fmt) == 0
                         ? img_opts_join(opts, "size") : NULL;
-    int ret = options ? coblk_create(c->o->out_fmt, filename, c->total,
-                                     options)
-                      : -ENOMEM;
+    char *path = img_file_path(filename);
+    int ret = options && path ? coblk_create(c->o->out_fmt, path, c->total,
+                                             options)
+                              : -ENOMEM;
     free(options);
+    free(path);
     if (ret < 0 && c->o->dd) {
         img_error("%s: error while creating output image: %s", filename,
                   img_lib_error());

@@ -108,8 +108,11 @@ static int create_image(const char *fmt, const char *filename,
     size = (size + 511) & ~511ull;      /* QEMU's images are whole sectors */
     char *options = img_opts_normalise(opts, fmt) == 0
                         ? img_opts_join(opts, "size") : NULL;
-    int ret = options ? coblk_create(fmt, filename, size, options) : -ENOMEM;
+    char *path = img_file_path(filename);
+    int ret = options && path ? coblk_create(fmt, path, size, options)
+                              : -ENOMEM;
     free(options);
+    free(path);
     if (ret == -EBUSY) {
         img_error("%s: %s", filename, img_lib_error());
         return 1;

@@ -107,6 +107,11 @@ void img_close(struct img *img);
 
 /* The spec that opens filename as fmt ("qcow2", "raw") with the driver's
  * options (or NULL), to free(). */
+/* The path of a file named on the command line, as QEMU reads it: a
+ * "file:" prefix names the protocol, and is no part of the path; what
+ * follows it gets "./" where it would read as a protocol itself (a colon
+ * before any slash).  Allocated; NULL without memory. */
+char *img_file_path(const char *name);
 char *img_spec(const char *fmt, const char *options, const char *filename);
 
 /* The driver option for qemu-img's -l snapshot_param

@@ -20,13 +20,12 @@
  * is no local file. */
 static int64_t actual_size(const char *filename)
 {
-    const char *path = strncmp(filename, "file:", 5) ? filename : filename + 5;
+    char *path = img_file_path(filename);
     struct stat st;
+    bool file = path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 
-    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-        return -1;
-    }
-    return (int64_t)st.st_blocks * 512;
+    free(path);
+    return file ? (int64_t)st.st_blocks * 512 : -1;
 }
 
 /* QEMU's block layer counts whole sectors. */

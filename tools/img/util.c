@@ -206,15 +206,32 @@ static bool is_protocol_spec(const char *name)
     return false;
 }
 
+char *img_file_path(const char *name)
+{
+    char *path;
+
+    if (strncmp(name, "file:", 5)) {
+        return strdup(name);
+    }
+    name += 5;
+    bool looks_like_protocol = strcspn(name, ":") < strcspn(name, "/");
+    return asprintf(&path, "%s%s", looks_like_protocol ? "./" : "",
+                    name) < 0 ? NULL : path;
+}
+
 char *img_spec(const char *fmt, const char *options, const char *filename)
 {
-    char *spec;
-    bool file = !is_protocol_spec(filename) && strncmp(filename, "file:", 5);
+    char *spec = NULL;
+    char *path = is_protocol_spec(filename) ? strdup(filename)
+                                            : img_file_path(filename);
 
-    if (asprintf(&spec, "%s:%s%s%s%s", fmt, options ? options : "",
-                 options ? ":" : "", file ? "file:" : "", filename) < 0) {
-        return NULL;
+    if (path && asprintf(&spec, "%s:%s%s%s%s", fmt, options ? options : "",
+                         options ? ":" : "",
+                         is_protocol_spec(filename) ? "" : "file:",
+                         path) < 0) {
+        spec = NULL;
     }
+    free(path);
     return spec;
 }
 
@@ -234,8 +251,11 @@ char *img_display_name(const char *name)
                        : !strncmp(name, "nbd+tcp://", 10) ? name + 10 : NULL;
     char *out = NULL;
 
-    if (!rest || strchr(rest, '[')) {
-        return strdup(name);    /* not NBD, or an IPv6 host: as given */
+    if (!rest) {
+        return img_file_path(name);
+    }
+    if (strchr(rest, '[')) {
+        return strdup(name);    /* an IPv6 host: as given */
     }
     size_t auth_len = strcspn(rest, "/?");
     const char *path = rest[auth_len] == '/' ? rest + auth_len + 1 : "";
@@ -266,8 +286,11 @@ static int probe(const char *filename, char *fmt, size_t size)
         snprintf(fmt, size, "raw");
         return 0;
     }
-    const char *path = strncmp(filename, "file:", 5) ? filename : filename + 5;
-    return coblk_probe(path, fmt, size);
+    char *path = img_file_path(filename);
+    int ret = path ? coblk_probe(path, fmt, size) : -ENOMEM;
+
+    free(path);
+    return ret;
 }
 
 const char *img_lib_error(void)
@@ -290,17 +313,17 @@ const char *img_lib_error(void)
 static void open_failed(const char *filename, int err)
 {
     const char *why = coblk_last_error();
-    const char *path = strncmp(filename, "file:", 5) ? filename : filename + 5;
-    size_t len = strlen(path);
-    bool own = !strncmp(why, "file: ", 6) && !strncmp(why + 6, path, len) &&
-               why[6 + len] == ':';
+    char *path = img_file_path(filename);
+    size_t len = path ? strlen(path) : 0;
+    bool own = path && !strncmp(why, "file: ", 6) &&
+               !strncmp(why + 6, path, len) && why[6 + len] == ':';
     if (err == -EBUSY && strstr(why, ": Failed to get ")) {
         img_error("Could not open '%s': %s%s", filename,
                   own ? "" : "Could not open backing file: ",
                   img_lib_error());
     } else if (own) {
         img_error("Could not open '%s': Could not open '%s': %s", filename,
-                  filename, strerror(-err));
+                  path, strerror(-err));
     } else if (!strncmp(why, "file: ", 6)) {
         const char *other = why + 6;
         const char *colon = strstr(other, ": ");
@@ -311,6 +334,7 @@ static void open_failed(const char *filename, int err)
         img_error("Could not open '%s': %s", filename,
                   *why ? why : strerror(-err));
     }
+    free(path);
 }
 
 int img_open(struct img *img, const char *filename, const char *fmt,
