@@ -592,16 +592,17 @@ static int coroutine_fn run_check(struct checker *k)
 }
 
 /* After a repair that left nothing wrong, the image is no longer marked
- * corrupt (as qemu-img check -r clears the mark), and takes writes. */
-static int coroutine_fn clear_corrupt(qcow2_state *s,
-                                      const struct coblk_check *c)
+ * corrupt, nor dirty (its refcounts are right again), as qemu-img check
+ * -r clears both marks; it takes writes. */
+static int coroutine_fn mark_clean(qcow2_state *s, const struct coblk_check *c)
 {
-    if (!s->corrupt || c->check_errors ||
+    const uint64_t marks = QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DIRTY;
+
+    if (!(s->h.incompatible & marks) || c->check_errors ||
         c->corruptions > c->corruptions_fixed) {
         return 0;
     }
-    int ret = qcow2_write_incompatible(s, s->h.incompatible &
-                                              ~(uint64_t)QCOW2_INCOMPAT_CORRUPT);
+    int ret = qcow2_write_incompatible(s, s->h.incompatible & ~marks);
     if (ret == 0) {
         s->corrupt = false;
     }
@@ -660,7 +661,7 @@ int coroutine_fn qcow2_check_image(qcow2_state *s, struct coblk_check *check)
         ret = qcow2_cache_flush(s, &s->refcount_cache);
     }
     if (ret == 0 && check->repair) {
-        ret = clear_corrupt(s, check);
+        ret = mark_clean(s, check);
     }
     qcow2_release(s, &all);
     qcow2_unlock(s);

@@ -362,7 +362,8 @@ static int open_image(struct coblk_dev *dev, qcow2_state *s,
         (s->h.autoclear & ~(uint64_t)QCOW2_AUTOCLEAR_BITMAPS)) {
         ret = blk_run_in_coroutine(clear_unknown_autoclear, s);
     }
-    if (ret == 0 && !(dev->flags & COBLK_OPEN_RDONLY) &&
+    /* Opened for a check, the check repairs it, and says what it did. */
+    if (ret == 0 && !(dev->flags & (COBLK_OPEN_RDONLY | COBLK_OPEN_CHECK)) &&
         (s->h.incompatible & QCOW2_INCOMPAT_DIRTY)) {
         ret = blk_run_in_coroutine(repair_dirty, s);
     }
