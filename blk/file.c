@@ -277,6 +277,7 @@ struct rw_args {
     bool write;
     int buf_index;          /* of a registered buffer holding iov[0], or -1 */
     int rw_flags;
+    uint16_t ioprio;        /* the SQE's: 0, the thread's priority */
     bool offload;           /* to a kernel worker (IOSQE_ASYNC) */
     uint64_t offset;
     const struct iovec *iov;
@@ -323,6 +324,7 @@ prep_rw(struct io_uring_sqe *sqe, void *opaque)
         io_uring_prep_readv(sqe, a->fd, a->iov, a->iovcnt, a->offset);
     }
     sqe->rw_flags = a->rw_flags;
+    sqe->ioprio = a->ioprio;
     if (a->fixed) {
         sqe->flags |= IOSQE_FIXED_FILE;
     }
@@ -487,6 +489,7 @@ static bool coroutine_fn file_start_rw(struct coblk_dev *dev,
     blk_req_private *p = blk_req_private_of(req);
     struct rw_args a = rw_args_on(dev, ctx, write, offset, bytes, req->iov,
                                   req->iovcnt, rw_flags_of(req_flags));
+    a.ioprio = COBLK_REQ_IOPRIO_OF(req->flags);
     p->handler.complete = started_complete;
     p->bytes = (uint32_t)bytes;
     prep_rw(aio_get_sqe(ctx, &p->handler), &a);

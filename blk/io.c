@@ -652,12 +652,16 @@ static int request_get_id(struct coblk_dev *dev, struct coblk_req *req)
     return ret;
 }
 
-/* Flags each type accepts; anything else is UNSUPP. */
+/* Flags each type accepts; anything else is UNSUPP.  Reads and writes
+ * take a priority (COBLK_REQ_IOPRIO), which the driver's start_rw reads
+ * from the request. */
 static uint32_t allowed_flags(uint32_t type)
 {
     switch (type) {
+    case COBLK_REQ_IN:
+        return COBLK_REQ_IOPRIO_MASK;
     case COBLK_REQ_OUT:
-        return COBLK_REQ_F_FUA | COBLK_REQ_F_COMPRESS;
+        return COBLK_REQ_F_FUA | COBLK_REQ_F_COMPRESS | COBLK_REQ_IOPRIO_MASK;
     case COBLK_REQ_WRITE_ZEROES:
         return COBLK_REQ_F_UNMAP;
     default:

@@ -46,6 +46,23 @@ enum {
                                      * (qcow2); others: -ENOTSUP */
 };
 
+/* An I/O priority for a read or write, as ioprio(2) values it (class << 13
+ * | level, IOPRIO_PRIO_VALUE()), in the upper 16 bits of flags: 0 is the
+ * submitting thread's own priority (ioprio_set(2)).  A queue's requests
+ * on a file (or raw over one) that go straight to its io_uring ring, the
+ * common case (aligned, within the transfer limit), carry it as their
+ * SQE's ioprio; those the library splits, bounces or retries after a
+ * short transfer, and requests on other devices, run at the thread's
+ * priority.  The kernel checks it: a class it does not know fails the
+ * request with -EINVAL, the real-time class without CAP_SYS_ADMIN or
+ * CAP_SYS_NICE with -EPERM. */
+#define COBLK_REQ_IOPRIO_SHIFT 16
+#define COBLK_REQ_IOPRIO_MASK 0xffff0000u
+#define COBLK_REQ_IOPRIO(v)                                                  \
+    (((uint32_t)(v) & 0xffffu) << COBLK_REQ_IOPRIO_SHIFT)
+#define COBLK_REQ_IOPRIO_OF(flags)                                           \
+    ((uint16_t)((flags) >> COBLK_REQ_IOPRIO_SHIFT))
+
 /* Request status, with virtio-blk's values. */
 enum {
     COBLK_S_OK = 0,
