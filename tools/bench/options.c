@@ -460,6 +460,211 @@ static int parse_bssplit(struct job *job, const char *value, char *err,
     return 0;
 }
 
+/* ---- I/O priorities ------------------------------------------------------ */
+
+uint16_t bench_ioprio_value(unsigned ioprio_class, unsigned level)
+{
+    ioprio_class = ioprio_class ? ioprio_class : IOPRIO_CLASS_BE;
+    return (uint16_t)(ioprio_class << IOPRIO_CLASS_SHIFT | level);
+}
+
+/* A whole number in [lo, hi] (a priority's class or level, a share). */
+static int parse_in_range(const char *name, const char *text, unsigned lo,
+                          unsigned hi, unsigned *out, char *err,
+                          size_t err_size)
+{
+    uint64_t v;
+    const char *unit;
+
+    if (!parse_number(text, &v, &unit) || *unit || v < lo || v > hi) {
+        return fail(err, err_size, "%s: '%s' is not a number in [%u, %u]",
+                    name, text, lo, hi);
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* prio=0..7 and prioclass=0..3: the job's priority (fio's ioprio_set()
+ * of the job's thread). */
+static int parse_prio(struct job *job, const char *value, char *err,
+                      size_t err_size)
+{
+    job->prio_given = true;
+    return parse_in_range("prio", value, 0, IOPRIO_MAX_LEVEL, &job->prio,
+                          err, err_size);
+}
+
+static int parse_prioclass(struct job *job, const char *value, char *err,
+                           size_t err_size)
+{
+    job->prio_given = true;
+    return parse_in_range("prioclass", value, IOPRIO_CLASS_NONE,
+                          IOPRIO_CLASS_IDLE, &job->prioclass, err, err_size);
+}
+
+/* The cmdprio options' values: READ[,WRITE] (one for both), as fio's
+ * engines take them; -1 for more. */
+static int read_write_parts(const char *value, char part[3][1024])
+{
+    const char *comma = strchr(value, ',');
+
+    if (comma && strchr(comma + 1, ',')) {
+        return -1;
+    }
+    return per_direction(value, part);
+}
+
+/* NAME=V[,V] of the cmdprio options: reads' and writes' values in
+ * [lo, hi]; an empty part leaves that direction's as it was. */
+static int parse_cmdprio_values(struct job *job, const char *name,
+                                const char *value, unsigned lo, unsigned hi,
+                                unsigned out[CMDPRIO_DIRS], char *err,
+                                size_t err_size)
+{
+    char part[3][1024];
+
+    if (read_write_parts(value, part) < 0) {
+        return fail(err, err_size, "%s: at most READ,WRITE, got '%s'", name,
+                    value);
+    }
+    for (int d = 0; d < CMDPRIO_DIRS; d++) {
+        if (part[d][0] &&
+            parse_in_range(name, part[d], lo, hi, &out[d], err,
+                           err_size) < 0) {
+            return -1;
+        }
+    }
+    job->cmdprio_option = job->cmdprio_option ? job->cmdprio_option : name;
+    return 0;
+}
+
+static int parse_cmdprio_percentage(struct job *job, const char *value,
+                                    char *err, size_t err_size)
+{
+    return parse_cmdprio_values(job, "cmdprio_percentage", value, 0, 100,
+                                job->cmdprio_pct, err, err_size);
+}
+
+/* Class 0 (none) is refused, as fio: unset means real-time. */
+static int parse_cmdprio_class(struct job *job, const char *value,
+                               char *err, size_t err_size)
+{
+    return parse_cmdprio_values(job, "cmdprio_class", value,
+                                IOPRIO_CLASS_RT, IOPRIO_CLASS_IDLE,
+                                job->cmdprio_class, err, err_size);
+}
+
+static int parse_cmdprio_level(struct job *job, const char *value,
+                               char *err, size_t err_size)
+{
+    return parse_cmdprio_values(job, "cmdprio", value, 0, IOPRIO_MAX_LEVEL,
+                                job->cmdprio_level, err, err_size);
+}
+
+/* One cmdprio_bssplit entry: SIZE[/[PCT[/CLASS/LEVEL]]]; without a class
+ * and level, the I/Os take cmdprio_class and cmdprio's (ioprio -1). */
+static int parse_cmdprio_entry(char *item, struct prio_choice *c,
+                               char *err, size_t err_size)
+{
+    char text[256];
+    char *field[5] = { item };
+    unsigned n = 1, prio_class, level;
+
+    snprintf(text, sizeof(text), "%s", item);
+    for (char *p = item; (p = strchr(p, '/')) && n < 5; n++) {
+        *p++ = '\0';
+        field[n] = p;
+    }
+    if (n == 3 || n > 4 || !parse_size(field[0], &c->bs) || !c->bs ||
+        c->bs > MAX_BS) {
+        return fail(err, err_size, "cmdprio_bssplit: invalid entry '%s' "
+                    "(SIZE/PCT or SIZE/PCT/CLASS/LEVEL)", text);
+    }
+    c->pct = 0;
+    c->ioprio = -1;
+    if (n >= 2 && field[1][0] &&
+        parse_in_range("cmdprio_bssplit", field[1], 0, 100, &c->pct, err,
+                       err_size) < 0) {
+        return -1;
+    }
+    if (n == 4) {
+        if (parse_in_range("cmdprio_bssplit", field[2], IOPRIO_CLASS_NONE,
+                           IOPRIO_CLASS_IDLE, &prio_class, err,
+                           err_size) < 0 ||
+            parse_in_range("cmdprio_bssplit", field[3], 0, IOPRIO_MAX_LEVEL,
+                           &level, err, err_size) < 0) {
+            return -1;
+        }
+        c->ioprio = bench_ioprio_value(prio_class, level);
+    }
+    return 0;
+}
+
+/* One direction's "64k/25/1/1:64k/75/3/2:1024k/0": its entries of more
+ * than 0%, in the order of their sizes (fio's), each size's shares at
+ * most 100% together. */
+static int parse_cmdprio_list(char *list, struct prio_choice *out,
+                              unsigned *nr, char *err, size_t err_size)
+{
+    char *save, *item;
+    unsigned n = 0;
+
+    for (item = strtok_r(list, ":", &save); item;
+         item = strtok_r(NULL, ":", &save)) {
+        struct prio_choice c;
+        if (parse_cmdprio_entry(item, &c, err, err_size) < 0) {
+            return -1;
+        }
+        if (!c.pct) {
+            continue;           /* as fio: says nothing */
+        }
+        if (n == MAX_BSSPLIT) {
+            return fail(err, err_size, "cmdprio_bssplit: more than %d "
+                        "entries", MAX_BSSPLIT);
+        }
+        unsigned j = n++, total = c.pct;
+        for (; j > 0 && out[j - 1].bs > c.bs; j--) {
+            out[j] = out[j - 1];
+        }
+        out[j] = c;
+        for (unsigned i = 0; i < n; i++) {
+            total += i != j && out[i].bs == c.bs ? out[i].pct : 0;
+        }
+        if (total > 100) {
+            return fail(err, err_size, "cmdprio_bssplit: total percentage "
+                        "for bs: %llu exceeds 100",
+                        (unsigned long long)c.bs);
+        }
+    }
+    *nr = n;
+    return 0;
+}
+
+/* cmdprio_bssplit=LIST[,LIST]: reads', writes'. */
+static int parse_cmdprio_bssplit(struct job *job, const char *value,
+                                 char *err, size_t err_size)
+{
+    char part[3][1024];
+
+    if (read_write_parts(value, part) < 0) {
+        return fail(err, err_size, "cmdprio_bssplit: at most READ,WRITE "
+                    "lists, got '%s'", value);
+    }
+    for (int d = 0; d < CMDPRIO_DIRS; d++) {
+        job->nr_cmdprio_bssplit[d] = 0;
+        if (part[d][0] &&
+            parse_cmdprio_list(part[d], job->cmdprio_bssplit[d],
+                               &job->nr_cmdprio_bssplit[d], err,
+                               err_size) < 0) {
+            return -1;
+        }
+    }
+    job->cmdprio_bssplit_given = value[0] != '\0';
+    job->cmdprio_option = job->cmdprio_option ? job->cmdprio_option
+                                              : "cmdprio_bssplit";
+    return 0;
+}
+
 static int parse_rate_triple(const char *name, const char *value,
                              uint64_t out[3], bool sizes, char *err,
                              size_t err_size)
@@ -1411,9 +1616,14 @@ static const struct opt options[] = {
     FUNC("cpus_allowed_policy", parse_cpus_policy),
     FUNC("numa_cpu_nodes", parse_numa_cpu_nodes),
     FUNC("numa_mem_policy", parse_numa_mem_policy),
-    /* The priority column is each I/O's priority; coblk issues all at
-     * the default (0), which fio's log_prio=1 writes as 0 too. */
-    ACCEPTED("log_prio", OPT_BOOL, NULL, 0),
+    OPTION("log_prio", OPT_BOOL, log_prio, 0, 0, NULL),
+    FUNC("prio", parse_prio),
+    FUNC("prioclass", parse_prioclass),
+    /* Options of the io_uring and libaio engines (bench_job_finish). */
+    FUNC("cmdprio_percentage", parse_cmdprio_percentage),
+    FUNC("cmdprio_class", parse_cmdprio_class),
+    FUNC("cmdprio", parse_cmdprio_level),
+    FUNC("cmdprio_bssplit", parse_cmdprio_bssplit),
     OPTION("loops", OPT_UINT, loops, 1, UINT32_MAX, NULL),
     OPTION("number_ios", OPT_UINT, number_ios, 0, UINT64_MAX, NULL),
     OPTION("flow_id", OPT_UINT, flow_id, 0, UINT32_MAX, NULL),
@@ -2397,6 +2607,97 @@ static int check_dedupe(const struct job *job, char *err, size_t err_size)
     return 0;
 }
 
+/* Whether rw= does reads (d 0) or writes (1): fio's td_read(),
+ * td_write(). */
+static bool rw_does(enum rw_mode rw, int d)
+{
+    switch (rw) {
+    case RW_READ:
+    case RW_RANDREAD:
+        return d == 0;
+    case RW_WRITE:
+    case RW_RANDWRITE:
+    case RW_TRIMWRITE:
+    case RW_RANDTRIMWRITE:
+        return d == 1;
+    case RW_RW:
+    case RW_RANDRW:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The index of ioprio among the direction's priorities, added if new. */
+static unsigned prio_index(struct job *job, int d, uint16_t ioprio)
+{
+    unsigned i = 0;
+
+    while (i < job->nr_prio_values[d] && job->prio_values[d][i] != ioprio) {
+        i++;
+    }
+    if (i == job->nr_prio_values[d]) {
+        job->prio_values[d][job->nr_prio_values[d]++] = ioprio;
+    }
+    return i;
+}
+
+/* Direction d's choices (fio's cmdprio for a direction the job does):
+ * cmdprio_bssplit's, or cmdprio_percentage of any size; each with its
+ * priority and its statistics' index, the job's priority being 0. */
+static void finish_prio_choices(struct job *job, int d)
+{
+    struct prio_choice *c = job->prio_choices[d];
+    unsigned n = 0;
+    unsigned prio_class = job->cmdprio_class[d] ? job->cmdprio_class[d]
+                                                : IOPRIO_CLASS_RT;
+    uint16_t implicit = bench_ioprio_value(prio_class,
+                                           job->cmdprio_level[d]);
+
+    if (rw_does(job->rw, d) && job->cmdprio_bssplit_given) {
+        n = job->nr_cmdprio_bssplit[d];
+        memcpy(c, job->cmdprio_bssplit[d], n * sizeof(*c));
+    } else if (rw_does(job->rw, d) && job->cmdprio_pct[d]) {
+        c[n++] = (struct prio_choice){ .pct = job->cmdprio_pct[d],
+                                       .ioprio = -1 };
+    }
+    job->nr_prio_choices[d] = n;
+    job->nr_prio_values[d] = 0;
+    if (!n) {
+        return;
+    }
+    prio_index(job, d, job->ioprio);
+    for (unsigned i = 0; i < n; i++) {
+        c[i].ioprio = c[i].ioprio < 0 ? implicit : c[i].ioprio;
+        c[i].index = prio_index(job, d, (uint16_t)c[i].ioprio);
+    }
+}
+
+/* The job's priority, and cmdprio's for those of its I/Os it picks, as
+ * fio's engines check the options at their start. */
+static int finish_priorities(struct job *job, char *err, size_t err_size)
+{
+    job->ioprio = job->prio_given ? bench_ioprio_value(job->prioclass,
+                                                       job->prio)
+                                  : 0;
+    if (job->cmdprio_option && job->engine != ENGINE_IO_URING &&
+        job->engine != ENGINE_LIBAIO) {
+        return fail(err, err_size, "%s: %s is an option of the io_uring and "
+                    "libaio engines, not of ioengine=%s", job->name,
+                    job->cmdprio_option, bench_engine_name(job->engine));
+    }
+    if ((job->cmdprio_pct[0] || job->cmdprio_pct[1]) &&
+        job->cmdprio_bssplit_given) {
+        return fail(err, err_size, "%s: cmdprio_percentage and "
+                    "cmdprio_bssplit options are mutually exclusive",
+                    job->name);
+    }
+    for (int d = 0; d < CMDPRIO_DIRS; d++) {
+        finish_prio_choices(job, d);
+    }
+    return 0;
+}
+
 int bench_job_finish(struct job *job, char *err, size_t err_size)
 {
     name_logs(job);
@@ -2454,7 +2755,8 @@ int bench_job_finish(struct job *job, char *err, size_t err_size)
                     "ioengine=null has none: give a size", job->name);
     }
     if (finish_zones(job, err, err_size) < 0 ||
-        check_dedupe(job, err, err_size) < 0) {
+        check_dedupe(job, err, err_size) < 0 ||
+        finish_priorities(job, err, err_size) < 0) {
         return -1;
     }
     if (job->seq_add) {

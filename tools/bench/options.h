@@ -56,6 +56,23 @@ struct bs_split {
     unsigned pct;
 };
 
+/* I/O priorities as ioprio(2) values them: class << 13 | level. */
+#define IOPRIO_CLASS_SHIFT 13
+enum { IOPRIO_CLASS_NONE, IOPRIO_CLASS_RT, IOPRIO_CLASS_BE,
+       IOPRIO_CLASS_IDLE };
+#define IOPRIO_MAX_LEVEL 7
+/* cmdprio: the directions it applies to (reads, writes; never trims). */
+#define CMDPRIO_DIRS 2
+
+/* A share of a direction's I/Os that takes another priority than the
+ * job's: pct percent of those of size bs (0: of any size). */
+struct prio_choice {
+    uint64_t bs;
+    unsigned pct;
+    int ioprio;                 /* parsed: -1 for cmdprio_class/cmdprio */
+    unsigned index;             /* in prio_values (bench_job_finish) */
+};
+
 struct job {
     char name[64];
     char description[256];      /* fio's description=, in the reports */
@@ -207,6 +224,9 @@ struct job {
     uint64_t replay_end;                /* past their highest byte */
     uint64_t log_avg_msec;
     bool log_offset;                    /* an offset column in the logs */
+    /* The logs' priority column: each I/O's priority (log_prio=1), or
+     * as fio by default, 1 for a real-time one and 0 for others. */
+    bool log_prio;
     bool per_job_logs;                  /* .N in log names (default) */
     uint64_t log_compression;           /* bytes a compressed chunk holds */
     bool log_store_compressed;          /* logs written as NAME.log.fz */
@@ -229,6 +249,31 @@ struct job {
     uint64_t thinktime_ns, thinktime_spin_ns, thinktime_iotime_ns;
     unsigned thinktime_blocks;
     enum { THINK_COMPLETE, THINK_ISSUE } thinktime_blocks_type;
+    /* prio= and prioclass= (prio_given: either): the job's thread's I/O
+     * priority, set with ioprio_set(), and its I/Os' by default (ioprio,
+     * as fio's ioprio_value(): class 0 is best-effort; 0 when neither is
+     * given, the thread's own). */
+    bool prio_given;
+    unsigned prio, prioclass;
+    uint16_t ioprio;                    /* set by bench_job_finish */
+    /* The io_uring and libaio engines' cmdprio options, reads and writes:
+     * cmdprio_percentage of the I/Os at cmdprio_class (0: fio's default,
+     * real-time) and level cmdprio, or cmdprio_bssplit's shares of each
+     * size (the parsed lists, their entries of 0% left out). */
+    unsigned cmdprio_pct[CMDPRIO_DIRS];
+    unsigned cmdprio_class[CMDPRIO_DIRS], cmdprio_level[CMDPRIO_DIRS];
+    struct prio_choice cmdprio_bssplit[CMDPRIO_DIRS][MAX_BSSPLIT];
+    unsigned nr_cmdprio_bssplit[CMDPRIO_DIRS];
+    bool cmdprio_bssplit_given;
+    const char *cmdprio_option;         /* the first given, for errors */
+    /* What runs (bench_job_finish): per direction, the choices an I/O is
+     * drawn against (fio's fio_cmdprio_set_ioprio()), and the priorities
+     * its statistics are kept by, [0] the job's; none: every I/O of the
+     * direction takes ioprio and has no per-priority statistics. */
+    struct prio_choice prio_choices[CMDPRIO_DIRS][MAX_BSSPLIT];
+    unsigned nr_prio_choices[CMDPRIO_DIRS];
+    uint16_t prio_values[CMDPRIO_DIRS][MAX_BSSPLIT + 1];
+    unsigned nr_prio_values[CMDPRIO_DIRS];
     unsigned groupid;                   /* set by bench_parse_args */
     /* The options given with a value, as typed, for fio's "job options":
      * "name\0value\0" pairs, a later one replacing an earlier. */
@@ -321,6 +366,8 @@ const char *bench_rw_name(enum rw_mode rw);
 const char *bench_engine_name(enum engine engine);
 bool bench_engine_is_sync(enum engine engine);
 uint64_t bench_gcd(uint64_t a, uint64_t b);
+/* fio's ioprio_value(): class 0 is best-effort. */
+uint16_t bench_ioprio_value(unsigned ioprio_class, unsigned level);
 bool bench_rw_is_random(enum rw_mode rw);
 
 #endif
