@@ -690,6 +690,9 @@ static void free_run(struct run *run)
         fclose(run->out);
     }
     free(run->results);
+    for (unsigned i = 0; run->snapshots && i < run->total; i++) {
+        bench_result_free(&run->snapshots[i]);
+    }
     free(run->snapshots);
     free(run->views);
     free(run->inst);

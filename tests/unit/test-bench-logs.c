@@ -94,9 +94,9 @@ static void test_line_per_io(void **state)
     struct job_logs logs;
 
     open_logs(&logs, &job, 1);
-    logs_io(&logs, 5, 0, 4096, 0, 100, 2000, 2100);
-    logs_io(&logs, 7, 1, 8192, 4096, 150, 3000, 3150);
-    logs_io(&logs, 9, 2, 4096, 12288, 10, 20, 30);
+    logs_io(&logs, 5, 0, 4096, 0, 0, 100, 2000, 2100);
+    logs_io(&logs, 7, 1, 8192, 4096, 0, 150, 3000, 3150);
+    logs_io(&logs, 9, 2, 4096, 12288, 0, 10, 20, 30);
     close_logs(&logs, 10);
     assert_string_equal(slurp("a_lat.1.log"), "5, 2100, 0, 4096, 0\n"
                         "7, 3150, 1, 8192, 0\n"
@@ -119,11 +119,11 @@ static void test_window_means(void **state)
     struct job_logs logs;
 
     open_logs(&logs, &job, 3);
-    logs_io(&logs, 10, 0, 4096, 0, 10, 900, 1000);
-    logs_io(&logs, 50, 0, 4096, 0, 30, 2900, 3000);
-    logs_io(&logs, 60, 1, 8192, 0, 5, 495, 500);
-    logs_io(&logs, 120, 0, 4096, 0, 70, 6930, 7000);
-    logs_io(&logs, 330, 1, 4096, 0, 1, 1, 2);
+    logs_io(&logs, 10, 0, 4096, 0, 0, 10, 900, 1000);
+    logs_io(&logs, 50, 0, 4096, 0, 0, 30, 2900, 3000);
+    logs_io(&logs, 60, 1, 8192, 0, 0, 5, 495, 500);
+    logs_io(&logs, 120, 0, 4096, 0, 0, 70, 6930, 7000);
+    logs_io(&logs, 330, 1, 4096, 0, 0, 1, 1, 2);
     close_logs(&logs, 350);
     assert_string_equal(slurp("b_lat.3.log"), "100, 2000, 0, 4096, 0\n"
                         "100, 500, 1, 8192, 0\n"
@@ -146,8 +146,8 @@ static void test_bandwidth_and_iops_per_io(void **state)
     job.log_offset = true;
     job.per_job_logs = false;
     open_logs(&logs, &job, 2);
-    logs_io(&logs, 3, 0, 4096, 8192, 10, 4000, 4010);
-    logs_io(&logs, 4, 1, 65536, 0, 10, 0, 10);
+    logs_io(&logs, 3, 0, 4096, 8192, 0, 10, 4000, 4010);
+    logs_io(&logs, 4, 1, 65536, 0, 0, 10, 0, 10);
     logs_window(&logs, 500, 0, 4096, 1234.5, 308.6);    /* none */
     close_logs(&logs, 500);
     assert_string_equal(slurp("e_bw.log"), "3, 1024000, 0, 4096, 8192, 0\n"
@@ -165,7 +165,7 @@ static void test_bandwidth_and_iops(void **state)
     open_logs(&logs, &job, 2);
     logs_window(&logs, 500, 0, 4096, 1234.5, 308.6);
     logs_window(&logs, 500, 1, 65536, 99.4, 1.2);
-    logs_io(&logs, 600, 0, 4096, 0, 1, 2, 3);   /* no latency log: none */
+    logs_io(&logs, 600, 0, 4096, 0, 0, 1, 2, 3);    /* no latency log: none */
     logs_window(&logs, 1000, 0, 4096, 0, 0);
     close_logs(&logs, 1000);
     assert_string_equal(slurp("c_bw.2.log"), "500, 1235, 0, 4096, 0\n"
@@ -192,7 +192,8 @@ static void test_stored_compressed(void **state)
     job.log_compression = 130;
     open_logs(&logs, &job, 1);
     for (uint64_t i = 0; i < 7; i++) {
-        logs_io(&logs, i, (int)(i % 2), 4096, i << 12, 1, 10 + i, 100 + i);
+        logs_io(&logs, i, (int)(i % 2), 4096, i << 12, 0, 1, 10 + i,
+                100 + i);
     }
     close_logs(&logs, 7);
     assert_null(slurp("z_lat.1.log"));

@@ -66,6 +66,7 @@ int logs_open(struct job_logs *logs, const struct job *job, unsigned index,
     logs->avg_ms = job->log_avg_msec;
     logs->window_end_ms = logs->avg_ms;
     logs->offsets = job->log_offset;
+    logs->prio_values = job->log_prio;
     logs->store_compressed = job->log_store_compressed;
     /* fio compresses a chunk when it fills: log_compression, else the
      * whole log at the end. */
@@ -94,17 +95,29 @@ int logs_open(struct job_logs *logs, const struct job *job, unsigned index,
 #define SAMPLE_BYTES 32u
 #define SAMPLE_OFFSET_BYTES 40u
 #define SAMPLE_HAS_OFFSET 0x80000000u
+#define SAMPLE_PRIO_VALUES 0x40000000u  /* log_prio=1 */
 #define SAMPLE_FLAGS 0xc0000000u        /* offset, and priority, bits */
 
-static void put_sample(FILE *f, uint64_t t_ms, uint64_t value, int dir,
-                       uint64_t bs, const uint64_t *offset)
+/* The priority column: with log_prio=1 the I/O's priority (written
+ * 0x%04x), else as fio 1 for a real-time one and 0 for others. */
+static unsigned prio_column(bool values, uint16_t ioprio)
+{
+    return values ? ioprio
+                  : (ioprio >> IOPRIO_CLASS_SHIFT) == IOPRIO_CLASS_RT;
+}
+
+static void put_sample(const struct job_logs *logs, FILE *f, uint64_t t_ms,
+                       uint64_t value, int dir, uint64_t bs, uint16_t ioprio,
+                       const uint64_t *offset)
 {
     uint8_t rec[SAMPLE_OFFSET_BYTES] = { 0 };
-    uint32_t ddir = (uint32_t)dir | (offset ? SAMPLE_HAS_OFFSET : 0);
+    uint32_t ddir = (uint32_t)dir | (offset ? SAMPLE_HAS_OFFSET : 0) |
+                    (logs->prio_values ? SAMPLE_PRIO_VALUES : 0);
 
     memcpy(rec, &t_ms, 8);
     memcpy(rec + 8, &value, 8);
     memcpy(rec + 16, &ddir, 4);
+    memcpy(rec + 20, &ioprio, 2);
     memcpy(rec + 24, &bs, 8);
     if (offset) {
         memcpy(rec + 32, offset, 8);
@@ -113,16 +126,26 @@ static void put_sample(FILE *f, uint64_t t_ms, uint64_t value, int dir,
 }
 
 static void line(const struct job_logs *logs, FILE *f, uint64_t t_ms,
-                 uint64_t value, int dir, uint64_t bs, uint64_t offset)
+                 uint64_t value, int dir, uint64_t bs, uint64_t offset,
+                 uint16_t ioprio)
 {
+    bool hex = logs->prio_values;
+    unsigned prio = prio_column(hex, ioprio);
+
     if (logs->store_compressed) {
-        put_sample(f, t_ms, value, dir, bs, logs->offsets ? &offset : NULL);
+        put_sample(logs, f, t_ms, value, dir, bs, ioprio,
+                   logs->offsets ? &offset : NULL);
     } else if (logs->offsets) {
-        fprintf(f, "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64 ", %" PRIu64
-                ", 0\n", t_ms, value, dir, bs, offset);
+        fprintf(f, hex ? "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64 ", %"
+                         PRIu64 ", 0x%04x\n"
+                       : "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64 ", %"
+                         PRIu64 ", %u\n",
+                t_ms, value, dir, bs, offset, prio);
     } else {
-        fprintf(f, "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64 ", 0\n", t_ms,
-                value, dir, bs);
+        fprintf(f, hex ? "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64
+                         ", 0x%04x\n"
+                       : "%" PRIu64 ", %" PRIu64 ", %d, %" PRIu64 ", %u\n",
+                t_ms, value, dir, bs, prio);
     }
 }
 
@@ -134,7 +157,7 @@ static void flush_windows(struct job_logs *logs, uint64_t t_ms)
             struct log_window *w = &logs->window[k][dir];
             if (w->count) {
                 line(logs, logs->file[k], t_ms,
-                     (uint64_t)(w->sum / w->count), dir, w->bs, 0);
+                     (uint64_t)(w->sum / w->count), dir, w->bs, 0, 0);
             }
             *w = (struct log_window){ 0 };
         }
@@ -142,21 +165,24 @@ static void flush_windows(struct job_logs *logs, uint64_t t_ms)
 }
 
 void logs_io(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
-             uint64_t offset, uint64_t slat_ns, uint64_t clat_ns,
-             uint64_t lat_ns)
+             uint64_t offset, uint16_t ioprio, uint64_t slat_ns,
+             uint64_t clat_ns, uint64_t lat_ns)
 {
     const uint64_t values[] = { lat_ns, clat_ns, slat_ns };
 
     if (!logs->avg_ms) {
         for (int k = LOG_LAT; k <= LOG_SLAT && logs->file[LOG_LAT]; k++) {
-            line(logs, logs->file[k], t_ms, values[k], dir, bs, offset);
+            line(logs, logs->file[k], t_ms, values[k], dir, bs, offset,
+                 ioprio);
         }
         if (logs->file[LOG_BW]) {       /* as fio: bytes * 10^6 / clat */
             line(logs, logs->file[LOG_BW], t_ms,
-                 clat_ns ? bs * 1000000 / clat_ns : 0, dir, bs, offset);
+                 clat_ns ? bs * 1000000 / clat_ns : 0, dir, bs, offset,
+                 ioprio);
         }
         if (logs->file[LOG_IOPS]) {
-            line(logs, logs->file[LOG_IOPS], t_ms, 1, dir, bs, offset);
+            line(logs, logs->file[LOG_IOPS], t_ms, 1, dir, bs, offset,
+                 ioprio);
         }
         return;
     }
@@ -183,11 +209,11 @@ void logs_window(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
     }
     if (logs->file[LOG_BW]) {
         line(logs, logs->file[LOG_BW], t_ms, (uint64_t)(kib_per_sec + 0.5),
-             dir, bs, 0);
+             dir, bs, 0, 0);
     }
     if (logs->file[LOG_IOPS]) {
         line(logs, logs->file[LOG_IOPS], t_ms, (uint64_t)(iops + 0.5), dir,
-             bs, 0);
+             bs, 0, 0);
     }
 }
 
@@ -261,22 +287,31 @@ static void print_samples(const uint8_t *rec, size_t len, FILE *out)
     }
     memcpy(&ddir, rec + 16, 4);
     bool offsets = ddir & SAMPLE_HAS_OFFSET;
+    bool hex = ddir & SAMPLE_PRIO_VALUES;
     size_t size = offsets ? SAMPLE_OFFSET_BYTES : SAMPLE_BYTES;
     for (; len >= size; rec += size, len -= size) {
         uint64_t t_ms, value, bs, offset;
+        uint16_t ioprio;
         memcpy(&t_ms, rec, 8);
         memcpy(&value, rec + 8, 8);
         memcpy(&ddir, rec + 16, 4);
+        memcpy(&ioprio, rec + 20, 2);
         memcpy(&bs, rec + 24, 8);
         ddir &= ~SAMPLE_FLAGS;
+        unsigned prio = prio_column(hex, ioprio);
         if (offsets) {
             memcpy(&offset, rec + 32, 8);
-            fprintf(out, "%" PRIu64 ", %" PRId64 ", %" PRIu32 ", %" PRIu64
-                    ", %" PRIu64 ", 0\n", t_ms, (int64_t)value, ddir, bs,
-                    offset);
+            fprintf(out, hex ? "%" PRIu64 ", %" PRId64 ", %" PRIu32 ", %"
+                               PRIu64 ", %" PRIu64 ", 0x%04x\n"
+                             : "%" PRIu64 ", %" PRId64 ", %" PRIu32 ", %"
+                               PRIu64 ", %" PRIu64 ", %u\n",
+                    t_ms, (int64_t)value, ddir, bs, offset, prio);
         } else {
-            fprintf(out, "%" PRIu64 ", %" PRId64 ", %" PRIu32 ", %" PRIu64
-                    ", 0\n", t_ms, (int64_t)value, ddir, bs);
+            fprintf(out, hex ? "%" PRIu64 ", %" PRId64 ", %" PRIu32 ", %"
+                               PRIu64 ", 0x%04x\n"
+                             : "%" PRIu64 ", %" PRId64 ", %" PRIu32 ", %"
+                               PRIu64 ", %u\n",
+                    t_ms, (int64_t)value, ddir, bs, prio);
         }
     }
 }

@@ -3,8 +3,9 @@
  * and PREFIX_slat.N.log; write_bw_log PREFIX_bw.N.log; write_iops_log
  * PREFIX_iops.N.log, N counting job instances from 1 (no .N with
  * per_job_logs=0).  Each line is "time (ms), value, direction (0 read,
- * 1 write, 2 trim), block size, [offset,] priority" as fio 3.x writes
- * them, the offset with log_offset=1; latencies in ns, bandwidth in KiB/s.
+ * 1 write, 2 trim), block size, [offset,] priority" as fio 3.33 writes
+ * them, the offset with log_offset=1, the priority the I/O's with
+ * log_prio=1 (0x%04x), else 1 for a real-time one and 0 for others; latencies in ns, bandwidth in KiB/s.
  * As fio, without log_avg_msec every log has a line per I/O (bandwidth
  * that I/O's size over its completion latency, IOPS 1); with it, each
  * window's mean (latency) or rate (bandwidth, IOPS) per direction.
@@ -37,6 +38,7 @@ struct job_logs {
     bool store_compressed;
     uint64_t avg_ms;            /* 0: a line per I/O */
     bool offsets;               /* log_offset=1 */
+    bool prio_values;           /* log_prio=1 */
     uint64_t window_end_ms;
     struct log_window window[LOG_KINDS][3];
 };
@@ -44,10 +46,11 @@ struct job_logs {
 /* Opens the logs the job asks for; 0, or -1 with a message in err. */
 int logs_open(struct job_logs *logs, const struct job *job, unsigned index,
               char *err, size_t err_size);
-/* One completed I/O at t_ms since the start of the job. */
+/* One completed I/O at t_ms since the start of the job, of priority
+ * ioprio (ioprio(2)'s value). */
 void logs_io(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
-             uint64_t offset, uint64_t slat_ns, uint64_t clat_ns,
-             uint64_t lat_ns);
+             uint64_t offset, uint16_t ioprio, uint64_t slat_ns,
+             uint64_t clat_ns, uint64_t lat_ns);
 /* The I/O of one bandwidth window that ended at t_ms (log_avg_msec). */
 void logs_window(struct job_logs *logs, uint64_t t_ms, int dir, uint64_t bs,
                  double kib_per_sec, double iops);

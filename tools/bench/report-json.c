@@ -150,6 +150,34 @@ static void json_lat(struct jw *w, const char *key, const struct lat_stats *s,
     jw_close(w, '}');
 }
 
+/* fio's "prios": the latencies by priority, each with its class and
+ * level, when two or more have some. */
+static void json_prios(struct jw *w, const struct job *job,
+                       const struct dir_stats *s,
+                       const struct report_plist *pl, bool plus)
+{
+    bool percentiles = job->clat_percentiles || job->lat_percentiles;
+    char key[16];
+
+    if (!report_prios_shown(s)) {
+        return;
+    }
+    snprintf(key, sizeof(key), "%s_ns", report_prio_lat_name(job));
+    jw_open(w, "prios", '[');
+    for (unsigned i = 0; i < s->nr_prios; i++) {
+        const struct prio_lat *p = &s->prios[i];
+        if (!p->lat.count) {
+            continue;
+        }
+        jw_open(w, NULL, '{');
+        jw_uint(w, "prioclass", p->ioprio >> IOPRIO_CLASS_SHIFT);
+        jw_uint(w, "prio", p->ioprio & IOPRIO_MAX_LEVEL);
+        json_lat(w, key, &p->lat, percentiles ? pl : NULL, plus);
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+}
+
 static void json_bw(struct jw *w, const struct sample_stats *s, uint64_t agg)
 {
     bool any = s->count;
@@ -231,6 +259,7 @@ static void json_dir(struct jw *w, const struct job_result *r, int d,
     json_lat(w, "clat_ns", &s->clat, job->clat_percentiles ? pl : NULL,
              plus);
     json_lat(w, "lat_ns", &s->lat, job->lat_percentiles ? pl : NULL, plus);
+    json_prios(w, job, s, pl, plus);
     json_bw(w, &s->bw, grp->agg[d]);
     json_iops(w, &s->iops);
     jw_close(w, '}');

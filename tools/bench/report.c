@@ -90,11 +90,13 @@ static void sum_all_samples(struct job_result *m,
 }
 
 /* unified_rw_reporting=mixed: every direction's statistics in the
- * first's, reported as "mixed". */
+ * first's, reported as "mixed" (those by priority too, as fio's). */
 static void fold_directions(struct job_result *m)
 {
     for (int d = 1; d < DIR_COUNT; d++) {
+        (void)dir_stats_merge_prios(&m->dir[0], m->job, &m->dir[d], m->job);
         dir_stats_merge(&m->dir[0], &m->dir[d]);
+        free(m->dir[d].prios);
         m->dir[d] = (struct dir_stats){ 0 };
     }
 }
@@ -122,7 +124,8 @@ static void add_merged(struct report *rep, const struct job_result *results,
     *b = (struct report_block){ .r = m, .merged = m, .members = count };
     bench_result_init(m, results[0].job, results[0].instance);
     for (unsigned i = 0; i < count; i++) {
-        /* Only the time series can fail to merge; reports don't use it. */
+        /* Out of memory, the time series (reports don't use it) or the
+         * latencies by priority may be left short. */
         (void)bench_result_merge(m, &results[i]);
         b->total_run_ns += results[i].runtime_ns;
     }
@@ -471,6 +474,56 @@ static void normal_percentiles(FILE *out, const char *pre,
     }
 }
 
+bool report_prios_shown(const struct dir_stats *s)
+{
+    unsigned with_samples = 0;
+
+    for (unsigned i = 0; i < s->nr_prios; i++) {
+        with_samples += s->prios[i].lat.count > 0;
+    }
+    return with_samples >= 2;
+}
+
+const char *report_prio_lat_name(const struct job *job)
+{
+    return job->lat_percentiles ? "lat" : "clat";
+}
+
+/* fio's "clat prio 1/0 (usec): min=..." lines. */
+static void normal_prio_lats(FILE *out, const struct job *job,
+                             const struct dir_stats *s)
+{
+    for (unsigned i = 0; i < s->nr_prios; i++) {
+        const struct prio_lat *p = &s->prios[i];
+        char name[64];
+        snprintf(name, sizeof(name), "%s prio %u/%u",
+                 report_prio_lat_name(job), p->ioprio >> IOPRIO_CLASS_SHIFT,
+                 p->ioprio & IOPRIO_MAX_LEVEL);
+        normal_lat(out, name, &p->lat);
+    }
+}
+
+/* fio's "clat prio 1/0 (50.12% of IOs) percentiles (usec):" blocks. */
+static void normal_prio_percentiles(FILE *out, const struct job *job,
+                                    const struct dir_stats *s,
+                                    const struct report_plist *pl)
+{
+    uint64_t total = dir_prio_source(s, job)->count;
+
+    for (unsigned i = 0; i < s->nr_prios; i++) {
+        const struct prio_lat *p = &s->prios[i];
+        char name[64];
+        if (!p->lat.count) {
+            continue;
+        }
+        snprintf(name, sizeof(name), "%s prio %u/%u (%.2f%% of IOs)",
+                 report_prio_lat_name(job), p->ioprio >> IOPRIO_CLASS_SHIFT,
+                 p->ioprio & IOPRIO_MAX_LEVEL,
+                 100.0 * (double)p->lat.count / (double)total);
+        normal_percentiles(out, name, &p->lat, pl);
+    }
+}
+
 static void normal_bw(FILE *out, const struct sample_stats *s, uint64_t agg)
 {
     double mean = sample_mean(s), dev = sample_stdev(s);
@@ -526,6 +579,10 @@ static void normal_dir(FILE *out, const struct job_result *r, int d,
     normal_lat(out, "slat", &s->slat);
     normal_lat(out, "clat", &s->clat);
     normal_lat(out, " lat", &s->lat);
+    bool by_prio = report_prios_shown(s);
+    if (by_prio) {
+        normal_prio_lats(out, r->job, s);
+    }
     if (r->job->slat_percentiles) {
         normal_percentiles(out, "slat", &s->slat, pl);
     }
@@ -534,6 +591,9 @@ static void normal_dir(FILE *out, const struct job_result *r, int d,
     }
     if (r->job->lat_percentiles) {
         normal_percentiles(out, "lat", &s->lat, pl);
+    }
+    if (by_prio && (r->job->clat_percentiles || r->job->lat_percentiles)) {
+        normal_prio_percentiles(out, r->job, s, pl);
     }
     normal_bw(out, &s->bw, grp->agg[d]);
     normal_iops(out, &s->iops);

@@ -96,6 +96,11 @@ uint64_t report_sum(const uint64_t *counts, unsigned nr);
 /* CPU time as a percentage of the block's run time. */
 double report_cpu_pct(double sec, uint64_t total_run_ns);
 uint64_t report_total_ios(const struct job_result *r);
+/* Whether the direction's latencies by priority are shown: as fio, when
+ * two priorities or more have some. */
+bool report_prios_shown(const struct dir_stats *s);
+/* What fio calls them: "lat" with lat_percentiles, else "clat". */
+const char *report_prio_lat_name(const struct job *job);
 /* fio's latency "depth": latency_target's, else the iodepth. */
 unsigned report_latency_depth(const struct job_result *r);
 /* fio's bw "per": the mean (which fio passes as an int) as a percentage of

@@ -29,6 +29,93 @@ void dir_stats_merge(struct dir_stats *into, const struct dir_stats *from)
     sample_merge(&into->iops, &from->iops);
 }
 
+const struct lat_stats *dir_prio_source(const struct dir_stats *d,
+                                        const struct job *job)
+{
+    return job->lat_percentiles ? &d->lat : &d->clat;
+}
+
+int bench_result_alloc_prios(struct job_result *r)
+{
+    const struct job *job = r->job;
+
+    for (int d = 0; d < CMDPRIO_DIRS; d++) {
+        unsigned n = job->nr_prio_values[d];
+        if (!n) {
+            continue;
+        }
+        r->dir[d].prios = calloc(n, sizeof(*r->dir[d].prios));
+        if (!r->dir[d].prios) {
+            return -ENOMEM;
+        }
+        r->dir[d].nr_prios = n;
+        for (unsigned i = 0; i < n; i++) {
+            r->dir[d].prios[i].ioprio = job->prio_values[d][i];
+        }
+    }
+    return 0;
+}
+
+void bench_result_clear_dirs(struct job_result *r)
+{
+    for (int d = 0; d < DIR_COUNT; d++) {
+        struct dir_stats *s = &r->dir[d];
+        for (unsigned i = 0; i < s->nr_prios; i++) {
+            s->prios[i].lat = (struct lat_stats){ 0 };
+        }
+        *s = (struct dir_stats){ .prios = s->prios, .nr_prios = s->nr_prios };
+    }
+}
+
+/* Adds latencies s to those of priority ioprio, new ones at the end. */
+static int add_prio_lat(struct dir_stats *d, uint16_t ioprio,
+                        const struct lat_stats *s)
+{
+    unsigned i = 0;
+
+    while (i < d->nr_prios && d->prios[i].ioprio != ioprio) {
+        i++;
+    }
+    if (i == d->nr_prios) {
+        struct prio_lat *p = realloc(d->prios, (i + 1) * sizeof(*p));
+        if (!p) {
+            return -ENOMEM;
+        }
+        p[i] = (struct prio_lat){ .ioprio = ioprio };
+        d->prios = p;
+        d->nr_prios++;
+    }
+    lat_merge(&d->prios[i].lat, s);
+    return 0;
+}
+
+int dir_stats_merge_prios(struct dir_stats *into, const struct job *into_job,
+                          const struct dir_stats *from,
+                          const struct job *from_job)
+{
+    const struct lat_stats *mine = dir_prio_source(into, into_job);
+    const struct lat_stats *theirs = dir_prio_source(from, from_job);
+
+    if (!into->prios && !from->prios && into_job->ioprio == from_job->ioprio) {
+        return 0;
+    }
+    if (!into->prios && mine->count &&
+        add_prio_lat(into, into_job->ioprio, mine) < 0) {
+        return -ENOMEM;
+    }
+    if (!from->prios) {
+        return theirs->count ? add_prio_lat(into, from_job->ioprio, theirs)
+                             : 0;
+    }
+    for (unsigned i = 0; i < from->nr_prios; i++) {
+        if (add_prio_lat(into, from->prios[i].ioprio,
+                         &from->prios[i].lat) < 0) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 /* Interval by interval: the group's I/O in each one. */
 static int series_merge(struct series *into, const struct series *from)
 {
@@ -89,8 +176,12 @@ static void engine_stats_merge(struct job_result *into,
 
 int bench_result_merge(struct job_result *into, const struct job_result *from)
 {
+    int ret = 0;
+
     engine_stats_merge(into, from);
     for (int d = 0; d < DIR_COUNT; d++) {
+        ret = ret ? ret : dir_stats_merge_prios(&into->dir[d], into->job,
+                                                &from->dir[d], from->job);
         dir_stats_merge(&into->dir[d], &from->dir[d]);
     }
     into->sync_ios += from->sync_ios;
@@ -117,11 +208,17 @@ int bench_result_merge(struct job_result *into, const struct job_result *from)
         into->error = from->error;
         memcpy(into->errmsg, from->errmsg, sizeof(into->errmsg));
     }
-    return series_merge(&into->series, &from->series);
+    int series_ret = series_merge(&into->series, &from->series);
+    return ret ? ret : series_ret;
 }
 
 void bench_result_free(struct job_result *r)
 {
+    for (int d = 0; d < DIR_COUNT; d++) {
+        free(r->dir[d].prios);
+        r->dir[d].prios = NULL;
+        r->dir[d].nr_prios = 0;
+    }
     free(r->series.points);
     r->series = (struct series){ .interval_ms = r->series.interval_ms };
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@
 #include "replay.h"
 #include "run.h"
 #include "verify.h"
+
+/* ioprio_set(2)'s which: the calling thread (who 0). */
+#define IOPRIO_WHO_PROCESS 1
 
 #define DEFAULT_NULL_SIZE (1ull << 30)
 #define DIR_SYNC DIR_COUNT      /* a slot carrying a flush (fsync=) */
@@ -268,6 +272,7 @@ struct slot {
     uint64_t seq;               /* verify: the write's number */
     uint64_t due_ns;            /* read_iolog=: not before stats_ns + it */
     int dir;                    /* DIR_*, DIR_SYNC or DIR_END_SYNC */
+    unsigned prio_index;        /* in job->prio_values[dir]; 0: the job's */
 };
 
 /* The slot of a request (its first member). */
@@ -285,6 +290,7 @@ struct runner {
     struct job_result *r;
     struct coblk_queue *q;
     struct picker pick;
+    struct frand prio_rand;     /* cmdprio's draws (fio's prio_state) */
     struct slot *slots;
     char *buffers;
     struct slot **free_slots;
@@ -469,7 +475,7 @@ static void end_ramp(struct runner *rn, uint64_t now)
 {
     struct job_result *r = rn->r;
 
-    memset(r->dir, 0, sizeof(r->dir));
+    bench_result_clear_dirs(r);
     memset(&r->sync, 0, sizeof(r->sync));
     r->sync_ios = 0;
     memset(r->io_depth, 0, sizeof(r->io_depth));
@@ -496,6 +502,31 @@ unsigned bench_request_snapshot(void)
     return atomic_fetch_add(&snapshot_request, 1) + 1;
 }
 
+/* The directions' statistics into the snapshot's, which keeps its own
+ * copies of those by priority (made at the first snapshot; none when
+ * out of memory): the instance goes on writing to its arrays. */
+static void snapshot_dirs(struct job_result *snap, const struct job_result *r)
+{
+    struct prio_lat *own[DIR_COUNT];
+
+    for (int d = 0; d < DIR_COUNT; d++) {
+        own[d] = snap->dir[d].prios;
+    }
+    memcpy(snap->dir, r->dir, sizeof(r->dir));
+    for (int d = 0; d < DIR_COUNT; d++) {
+        struct dir_stats *s = &snap->dir[d];
+        size_t size = s->nr_prios * sizeof(*s->prios);
+        if (s->prios && !own[d]) {
+            own[d] = malloc(size);
+        }
+        if (own[d]) {
+            memcpy(own[d], s->prios, size);
+        }
+        s->prios = own[d];
+        s->nr_prios = own[d] ? s->nr_prios : 0;
+    }
+}
+
 static void serve_snapshot(struct runner *rn)
 {
     /* Acquire: the main thread is done reading the previous copy. */
@@ -507,7 +538,7 @@ static void serve_snapshot(struct runner *rn)
         return;
     }
     rn->snapshot_gen = gen;
-    memcpy(r->snapshot->dir, r->dir, sizeof(r->dir));
+    snapshot_dirs(r->snapshot, r);
     r->snapshot->sync = r->sync;
     r->snapshot->sync_ios = r->sync_ios;
     memcpy(r->snapshot->io_depth, r->io_depth, sizeof(r->io_depth));
@@ -596,7 +627,9 @@ static void prepare_flush(struct runner *rn, struct slot *s)
 {
     s->dir = DIR_SYNC;
     s->bytes = 0;
+    s->prio_index = 0;
     s->req.type = COBLK_REQ_FLUSH;
+    s->req.flags = 0;
     s->req.sector = 0;
     s->req.nr_sectors = 0;
     s->req.iov = NULL;
@@ -616,7 +649,9 @@ static void set_request(struct runner *rn, struct slot *s, int dir,
 
     s->dir = dir;
     s->bytes = bytes;
+    s->prio_index = 0;
     s->req.type = types[dir];
+    s->req.flags = 0;
     s->req.sector = sector;
     s->req.nr_sectors = (uint32_t)(bytes / COBLK_SECTOR_SIZE);
     s->iov.iov_len = bytes;
@@ -625,6 +660,41 @@ static void set_request(struct runner *rn, struct slot *s, int dir,
     rn->issued_bytes += bytes;
     rn->issued_ios++;
     rn->writes_since_sync += dir == DIR_WRITE;
+}
+
+/* fio's fio_cmdprio_set_ioprio(): a draw of 0..99 below the share of
+ * I/Os of this size that take another priority picks one of those
+ * (cumulatively, in the order given); else the job's, index 0. */
+static unsigned pick_prio(struct runner *rn, int dir, uint64_t bytes)
+{
+    const struct prio_choice *c = rn->job->prio_choices[dir];
+    unsigned n = rn->job->nr_prio_choices[dir], total = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        total += !c[i].bs || c[i].bs == bytes ? c[i].pct : 0;
+    }
+    if (!total) {
+        return 0;               /* as fio: no draw */
+    }
+    unsigned draw = (unsigned)frand_between(&rn->prio_rand, 0, 99);
+    for (unsigned i = 0, below = 0; i < n && draw < total; i++) {
+        below += !c[i].bs || c[i].bs == bytes ? c[i].pct : 0;
+        if (draw < below) {
+            return c[i].index;
+        }
+    }
+    return 0;
+}
+
+/* The priority of the I/O in s: its request carries it unless it is the
+ * job's (the thread's own, set by ioprio_set). */
+static void set_prio(struct runner *rn, struct slot *s)
+{
+    s->prio_index = pick_prio(rn, s->dir, s->bytes);
+    if (s->prio_index) {
+        s->req.flags = COBLK_REQ_IOPRIO(
+            rn->job->prio_values[s->dir][s->prio_index]);
+    }
 }
 
 static void prepare_io(struct runner *rn, struct slot *s)
@@ -636,6 +706,9 @@ static void prepare_io(struct runner *rn, struct slot *s)
     set_request(rn, s, dir,
                 rn->first_sector + unit * (rn->unit_bytes / COBLK_SECTOR_SIZE),
                 bytes);
+    if (dir < CMDPRIO_DIRS && rn->job->nr_prio_choices[dir]) {
+        set_prio(rn, s);
+    }
     if (dir == DIR_WRITE && rn->unit_seq) {
         fill_for_verify(rn, s, unit);
     } else if (dir == DIR_WRITE) {
@@ -1031,6 +1104,27 @@ static void lat_step(struct runner *rn, enum lat_action a)
     rn->lat_pending = a > rn->lat_pending ? a : rn->lat_pending;
 }
 
+/* fio's latency by priority: the total one with lat_percentiles, else
+ * the completion latency. */
+static void add_prio_latency(const struct job *job, struct dir_stats *d,
+                             const struct slot *s, uint64_t now, unsigned n)
+{
+    struct lat_stats *p = &d->prios[s->prio_index].lat;
+
+    if (job->lat_percentiles && !job->disable_lat) {
+        lat_add_n(p, now - s->prep_ns, n);
+    } else if (!job->lat_percentiles && !job->disable_clat) {
+        lat_add_n(p, now - s->sub_ns, n);
+    }
+}
+
+/* The priority an I/O of s's direction went at. */
+static uint16_t slot_ioprio(const struct job *job, const struct slot *s)
+{
+    return s->prio_index ? job->prio_values[s->dir][s->prio_index]
+                         : job->ioprio;
+}
+
 /* Accounts n completions seen at now, the first s: of one direction,
  * submitted and prepared at the same times, so of the same latencies
  * (one clock read a submission and a reap).  One statistics update for
@@ -1062,6 +1156,9 @@ static void account(struct runner *rn, struct coblk_req *const *run,
     } else if (!job->disable_lat) {
         lat_add_moments(&d->lat, now - s->prep_ns, n);
     }
+    if (d->prios) {
+        add_prio_latency(job, d, s, now, n);
+    }
     if (rn->lat_on && !ramping(rn) && now - s->prep_ns > rn->lat.target_ns) {
         lat_step(rn, lat_target_missed(&rn->lat, n, now, completed_ios(rn)));
     }
@@ -1070,8 +1167,8 @@ static void account(struct runner *rn, struct coblk_req *const *run,
             const struct slot *si = slot_of(run[i]);
             logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir,
                     si->bytes, si->req.sector * COBLK_SECTOR_SIZE,
-                    s->sub_ns - s->prep_ns, now - s->sub_ns,
-                    now - s->prep_ns);
+                    slot_ioprio(job, s), s->sub_ns - s->prep_ns,
+                    now - s->sub_ns, now - s->prep_ns);
         }
     }
 }
@@ -1144,7 +1241,7 @@ static void complete(struct runner *rn, struct slot *s)
 static bool same_latencies(const struct slot *a, const struct slot *b)
 {
     return a->dir == b->dir && a->sub_ns == b->sub_ns &&
-           a->prep_ns == b->prep_ns;
+           a->prep_ns == b->prep_ns && a->prio_index == b->prio_index;
 }
 
 /* Completes what one reap returned, accounting each run of requests with
@@ -1235,6 +1332,7 @@ static void verify_extents(struct runner *rn, const struct extent *ext,
             struct slot *s = rn->free_slots[--rn->nr_free];
             uint64_t units = e.count < max_units ? e.count : max_units;
             s->dir = DIR_READ;
+            s->prio_index = 0;
             s->bytes = units * rn->unit_bytes;
             s->req = (struct coblk_req){
                 .type = COBLK_REQ_IN, .iov = &s->iov, .iovcnt = 1,
@@ -1893,6 +1991,7 @@ static void run_job(struct runner *rn)
     frand_job_seeds(job->randrepeat || job->randseed_given ? job->randseed
                                                            : rn->seed,
                     rn->log_index, job->randrepeat, seeds);
+    frand_seed(&rn->prio_rand, seeds[FRAND_PRIO], false);
     if (picker_init(&rn->pick, job, rn->units, seeds) < 0) {
         job_error(rn->r, -ENOMEM, "out of memory for the random map of %llu "
                   "blocks", (unsigned long long)rn->units);
@@ -1979,6 +2078,24 @@ void bench_leave_unstarted(struct job_result *r)
     pass_gate(r, false);
 }
 
+/* prio=, prioclass=: the thread's I/O priority, as fio sets its job's
+ * (before its engine starts); cmdprio: the statistics by priority. */
+static int setup_priorities(struct runner *rn)
+{
+    const struct job *job = rn->job;
+
+    if (job->prio_given &&
+        syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, job->ioprio) < 0) {
+        int err = errno;
+        return job_error(rn->r, -err, "ioprio_set: %s", strerror(err));
+    }
+    if (bench_result_alloc_prios(rn->r) < 0) {
+        return job_error(rn->r, -ENOMEM, "out of memory for the latencies "
+                         "by priority");
+    }
+    return 0;
+}
+
 void bench_run(const struct job *job, const char *spec, unsigned instance,
                unsigned log_index, struct job_result *r)
 {
@@ -2007,6 +2124,7 @@ void bench_run(const struct job *job, const char *spec, unsigned instance,
     if (ret < 0) {
         job_error(r, ret, "%s", coblk_last_error());
     } else if (check_geometry(&rn, dev, spec) == 0 &&
+               setup_priorities(&rn) == 0 &&
                setup_replay(&rn, instance) == 0 && alloc_slots(&rn) == 0 &&
                setup_serialize(&rn) == 0 && setup_verify(&rn) == 0) {
         ret = coblk_queue_new(dev, job->iodepth, NULL, &rn.q);

@@ -121,12 +121,30 @@ unsigned bench_request_snapshot(void);
 
 void bench_result_init(struct job_result *r, const struct job *job,
                        unsigned instance);
-/* Adds from into into (group_reporting): sums counts, merges statistics,
- * keeps the longest runtime and the first error.  Returns 0 or -ENOMEM. */
+/* Adds from into into (group_reporting): sums counts, merges statistics
+ * (those by priority as fio), keeps the longest runtime and the first
+ * error.  Returns 0 or -ENOMEM. */
 int bench_result_merge(struct job_result *into,
                        const struct job_result *from);
 void bench_result_free(struct job_result *r);
-/* Adds one direction's statistics to another's (samples pooled). */
+/* Adds one direction's statistics to another's (samples pooled), but
+ * for those by priority (dir_stats_merge_prios). */
 void dir_stats_merge(struct dir_stats *into, const struct dir_stats *from);
+/* fio's sum_clat_prio_stats(), before dir_stats_merge(): adds from's
+ * latencies by priority to into's, by priority value; a direction without
+ * them counts as all at its job's priority.  None are made when neither
+ * has any and the jobs' priorities are the same.  0 or -ENOMEM. */
+int dir_stats_merge_prios(struct dir_stats *into, const struct job *into_job,
+                          const struct dir_stats *from,
+                          const struct job *from_job);
+/* The statistics by priority the job keeps (cmdprio), for an instance
+ * about to run; 0 or -ENOMEM. */
+int bench_result_alloc_prios(struct job_result *r);
+/* The statistics of every direction back to none, keeping those by
+ * priority (zeroed): the end of ramp_time. */
+void bench_result_clear_dirs(struct job_result *r);
+/* The latencies kept by priority: lat with lat_percentiles, else clat. */
+const struct lat_stats *dir_prio_source(const struct dir_stats *d,
+                                        const struct job *job);
 
 #endif

@@ -29,6 +29,13 @@ struct sample_stats {
     double min, max, sum, sum_sq;
 };
 
+/* One priority's latencies (fio's clat_prio_stat): completion latencies,
+ * or with lat_percentiles total ones. */
+struct prio_lat {
+    uint16_t ioprio;            /* ioprio(2)'s value: class << 13 | level */
+    struct lat_stats lat;
+};
+
 struct dir_stats {
     uint64_t ios;
     uint64_t bytes;
@@ -37,6 +44,10 @@ struct dir_stats {
     struct lat_stats lat;       /* preparing to completed (no histogram) */
     struct sample_stats bw;     /* KiB/s, one sample per interval */
     struct sample_stats iops;
+    /* cmdprio: the latencies by priority, owned (job_result's functions);
+     * NULL: every I/O at the job's priority. */
+    struct prio_lat *prios;
+    unsigned nr_prios;
 };
 
 /* fio's depth buckets: 1, 2, 4, 8, 16, 32, >=64 (IO depths) and
