@@ -118,6 +118,43 @@ static const struct value_case cases[] = {
     { "blockalign", "8k,16k", AT(ba[2]), 16384, NULL },
     { "ba", "4k", AT(ba[0]), 4096, NULL },
     { "bs", "4k,4k,8k,8k", AT(bs), 0, "bs: at most READ,WRITE,TRIM" },
+    /* I/O priorities: fio's ranges, cmdprio's READ[,WRITE]. */
+    { "prio", "7", AT(prio), 7, NULL },
+    { "prio", "8", AT(prio), 0, "prio: '8' is not a number in [0, 7]" },
+    { "prioclass", "3", AT(prioclass), 3, NULL },
+    { "prioclass", "4", AT(prioclass), 0, "prioclass: '4' is not a number "
+      "in [0, 3]" },
+    { "prioclass", "1", AT(prio_given), 1, NULL },
+    { "cmdprio_percentage", "50", AT(cmdprio_pct[1]), 50, NULL },
+    { "cmdprio_percentage", "30,70", AT(cmdprio_pct[0]), 30, NULL },
+    { "cmdprio_percentage", "30,70", AT(cmdprio_pct[1]), 70, NULL },
+    { "cmdprio_percentage", "101", AT(cmdprio_pct[0]), 0,
+      "cmdprio_percentage: '101' is not a number in [0, 100]" },
+    { "cmdprio_percentage", "1,2,3", AT(cmdprio_pct[0]), 0,
+      "cmdprio_percentage: at most READ,WRITE, got '1,2,3'" },
+    { "cmdprio_class", "2", AT(cmdprio_class[1]), 2, NULL },
+    { "cmdprio_class", "0", AT(cmdprio_class[0]), 0,
+      "cmdprio_class: '0' is not a number in [1, 3]" },
+    { "cmdprio", ",5", AT(cmdprio_level[1]), 5, NULL },
+    { "cmdprio", "8", AT(cmdprio_level[0]), 0, "in [0, 7]" },
+    /* Entries of 0% are left out; the rest sorted by size. */
+    { "cmdprio_bssplit", "64k/25/1/1:64k/75/3/2:1024k/0",
+      AT(nr_cmdprio_bssplit[1]), 2, NULL },
+    { "cmdprio_bssplit", "1m/10:64k/100,1024k/0", AT(cmdprio_bssplit[0][0].bs),
+      65536, NULL },
+    { "cmdprio_bssplit", "64k/100:1024k/0,1024k/0", AT(nr_cmdprio_bssplit[1]),
+      0, NULL },
+    { "cmdprio_bssplit", "4k/60:8k/50:4k/50", AT(nr_cmdprio_bssplit[0]), 0,
+      "cmdprio_bssplit: total percentage for bs: 4096 exceeds 100" },
+    { "cmdprio_bssplit", "4k/10/1", AT(nr_cmdprio_bssplit[0]), 0,
+      "cmdprio_bssplit: invalid entry '4k/10/1' (SIZE/PCT or "
+      "SIZE/PCT/CLASS/LEVEL)" },
+    { "cmdprio_bssplit", "4k/10/4/0", AT(nr_cmdprio_bssplit[0]), 0,
+      "cmdprio_bssplit: '4' is not a number in [0, 3]" },
+    { "cmdprio_bssplit", "4k/101", AT(nr_cmdprio_bssplit[0]), 0,
+      "cmdprio_bssplit: '101' is not a number in [0, 100]" },
+    { "cmdprio_bssplit", "a,b,c", AT(nr_cmdprio_bssplit[0]), 0,
+      "cmdprio_bssplit: at most READ,WRITE lists" },
     { "io_submit_mode", "offload", AT(unsupported), 0, NULL },
     { "io_submit_mode", "later", AT(unsupported), 0, "invalid value" },
     { "bssplit", "4k/10:64k/50:32k", AT(nr_bssplit[0]), 3, NULL },
@@ -653,6 +690,80 @@ static void test_values_in_depth(void **state)
     assert_int_equal(job.iodepth_batch_submit, 4);
 }
 
+/* A job with the options, finished: 0, or -1 with the message in err. */
+static int finish_with(struct job *job, const char *const opts[], char *err,
+                       size_t err_size)
+{
+    bench_job_defaults(job);
+    snprintf(job->name, sizeof(job->name), "p");
+    for (unsigned i = 0; opts[i]; i++) {
+        char item[256];
+        snprintf(item, sizeof(item), "%s", opts[i]);
+        char *eq = strchr(item, '=');
+        *eq = '\0';
+        assert_int_equal(bench_set_option(job, item, eq + 1, err, err_size),
+                         0);
+    }
+    return bench_job_finish(job, err, err_size);
+}
+
+/* What runs: the job's priority (fio's ioprio_value()), and per
+ * direction the choices and the priorities kept apart, the job's first;
+ * the combinations fio's engines refuse. */
+static void test_priorities_finished(void **state)
+{
+    struct job job;
+    char err[256];
+
+    /* fio's examples/cmdprio-bssplit.fio, [cmdprio-adv-def]. */
+    assert_int_equal(finish_with(&job, (const char *[]){
+        "ioengine=libaio", "rw=randrw", "prioclass=2", "prio=7",
+        "cmdprio_bssplit=64k/25/1/1:64k/75/3/2:1024k/0,1024k/0", NULL },
+        err, sizeof(err)), 0);
+    assert_int_equal(job.ioprio, 2 << 13 | 7);
+    assert_int_equal(job.nr_prio_values[0], 3);
+    assert_int_equal(job.prio_values[0][0], 2 << 13 | 7);
+    assert_int_equal(job.prio_values[0][1], 1 << 13 | 1);
+    assert_int_equal(job.prio_values[0][2], 3 << 13 | 2);
+    assert_int_equal(job.nr_prio_choices[0], 2);
+    assert_int_equal(job.prio_choices[0][1].bs, 65536);
+    assert_int_equal(job.prio_choices[0][1].pct, 75);
+    assert_int_equal(job.prio_choices[0][1].index, 2);
+    assert_int_equal(job.nr_prio_values[1], 0);      /* writes: 1024k/0 */
+
+    /* The simple format takes cmdprio_class and cmdprio; class 0 of
+     * prioclass is best-effort, as fio's. */
+    assert_int_equal(finish_with(&job, (const char *[]){
+        "ioengine=io_uring", "rw=randwrite", "prio=3",
+        "cmdprio_bssplit=64k/100", "cmdprio_class=3", "cmdprio=4", NULL },
+        err, sizeof(err)), 0);
+    assert_int_equal(job.ioprio, 2 << 13 | 3);
+    assert_int_equal(job.nr_prio_values[0], 0);      /* no reads */
+    assert_int_equal(job.nr_prio_values[1], 2);
+    assert_int_equal(job.prio_choices[1][0].ioprio, 3 << 13 | 4);
+
+    /* cmdprio_percentage: real-time unless told; no prio=: 0, the
+     * thread's own. */
+    assert_int_equal(finish_with(&job, (const char *[]){
+        "ioengine=libaio", "rw=randread", "cmdprio_percentage=50", NULL },
+        err, sizeof(err)), 0);
+    assert_int_equal(job.ioprio, 0);
+    assert_int_equal(job.nr_prio_choices[0], 1);
+    assert_int_equal(job.prio_choices[0][0].bs, 0);
+    assert_int_equal(job.prio_values[0][1], 1 << 13);
+    assert_false(job.prio_given);
+
+    assert_int_equal(finish_with(&job, (const char *[]){
+        "ioengine=libaio", "cmdprio_percentage=50",
+        "cmdprio_bssplit=4k/10", NULL }, err, sizeof(err)), -1);
+    assert_string_equal(err, "p: cmdprio_percentage and cmdprio_bssplit "
+                        "options are mutually exclusive");
+    assert_int_equal(finish_with(&job, (const char *[]){
+        "ioengine=psync", "cmdprio_class=2", NULL }, err, sizeof(err)), -1);
+    assert_string_equal(err, "p: cmdprio_class is an option of the io_uring "
+                        "and libaio engines, not of ioengine=psync");
+}
+
 /* fio's batches: submit 0 is the iodepth, none above it, a maximum
  * below the minimum is raised to it; ours: no maximum by default. */
 static void test_batches(void **state)
@@ -872,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_job_file_includes_stdin_showcmd),
         cmocka_unit_test(test_options_as_given),
         cmocka_unit_test(test_groups_and_sections),
+        cmocka_unit_test(test_priorities_finished),
     };
 
     return cmocka_run_group_tests_name("bench-options", tests, NULL, NULL);
