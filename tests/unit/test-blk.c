@@ -710,6 +710,43 @@ static void test_queue_write_error_reaches_the_request(void **state)
     coblk_dev_close(dev);
 }
 
+/* COBLK_REQ_IOPRIO reaches the SQE of a file's request: the kernel takes
+ * a class it knows (idle; real-time as root) and fails one it does not
+ * with EINVAL, on reads and writes alike; other types refuse the bits. */
+static void test_queue_ioprio_reaches_the_kernel(void **state)
+{
+    struct coblk_dev *dev;
+    char buf[SECTOR] = { 1 };
+    struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+    const uint32_t idle = COBLK_REQ_IOPRIO(3 << 13 | 7);
+    const uint32_t unknown = COBLK_REQ_IOPRIO(7 << 13);
+
+    assert_int_equal(coblk_dev_open(file_spec(), 0, &dev), 0);
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_OUT, .flags = idle, .iov = &iov,
+                       .iovcnt = 1, .sector = 2 }, COBLK_S_OK, 0);
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_IN, .flags = idle, .iov = &iov,
+                       .iovcnt = 1, .sector = 2 }, COBLK_S_OK, 0);
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_IN, .flags = unknown, .iov = &iov,
+                       .iovcnt = 1, .sector = 2 }, COBLK_S_IOERR, -EINVAL);
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_OUT, .flags = unknown, .iov = &iov,
+                       .iovcnt = 1, .sector = 2 }, COBLK_S_IOERR, -EINVAL);
+    if (geteuid() == 0) {
+        expect_request(dev, (struct coblk_req){
+                           .type = COBLK_REQ_IN,
+                           .flags = COBLK_REQ_IOPRIO(1 << 13 | 0),
+                           .iov = &iov, .iovcnt = 1, .sector = 2 },
+                       COBLK_S_OK, 0);
+    }
+    expect_request(dev, (struct coblk_req){
+                       .type = COBLK_REQ_FLUSH, .flags = idle },
+                   COBLK_S_UNSUPP, -ENOTSUP);
+    coblk_dev_close(dev);
+}
+
 /* ---- queues on iothreads, drain --------------------------------------------- */
 
 struct half {
@@ -1871,6 +1908,7 @@ int main(void)
                                   restore_image),
         cmocka_unit_test_teardown(test_queue_write_error_reaches_the_request,
                                   restore_image),
+        cmocka_unit_test(test_queue_ioprio_reaches_the_kernel),
         cmocka_unit_test(test_two_queues_on_two_iothreads),
         cmocka_unit_test(test_close_drains_requests_in_flight),
         cmocka_unit_test(test_close_refuses_while_queues_are_open),
