@@ -663,10 +663,130 @@ static void test_stop(void **state)
     free_instance(late);
 }
 
+/* ---- I/O priorities ----------------------------------------------------- */
+
+/* Lines of a log whose priority column (log_prio=1) is prio, per
+ * direction. */
+static void count_log_prios(const char *path, const char *prio,
+                            uint64_t counts[2])
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+
+    assert_non_null(f);
+    counts[0] = counts[1] = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long long t, v, bs;
+        int dir;
+        char col[16];
+        assert_int_equal(sscanf(line, "%llu, %llu, %d, %llu, %15s", &t, &v,
+                                &dir, &bs, col), 5);
+        if (!strcmp(col, prio) && dir >= 0 && dir < 2) {
+            counts[dir]++;
+        }
+    }
+    fclose(f);
+}
+
+/* cmdprio_percentage=50 on a file, at the real-time class (fio's
+ * default, which the kernel takes from root) or else the idle one: about
+ * half of each direction's I/Os go at it, the rest at the job's (0),
+ * each counted once in the latencies by priority and logged with its
+ * priority. */
+static void test_cmdprio_splits_the_ios(void **state)
+{
+    char path[64], spec[80], prefix[80], log[112];
+    bool root = geteuid() == 0;
+    struct job job = make_job((const char *[]){
+        "rw=randrw", "bs=4k", "iodepth=8", "ioengine=io_uring",
+        "cmdprio_percentage=50", root ? "cmdprio_class=1" : "cmdprio_class=3",
+        "log_prio=1", NULL });
+
+    temp_file(path, 16 << 20);
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    snprintf(prefix, sizeof(prefix), "%s-log", path);
+    snprintf(job.lat_log, sizeof(job.lat_log), "%s", prefix);
+    struct job_result *r = run(&job, spec);
+    assert_int_equal(r->error, 0);
+    uint64_t logged_picked[2], logged_default[2];
+    snprintf(log, sizeof(log), "%s_clat.1.log", prefix);
+    count_log_prios(log, root ? "0x2000" : "0x6000", logged_picked);
+    count_log_prios(log, "0x0000", logged_default);
+    for (int d = DIR_READ; d <= DIR_WRITE; d++) {
+        const struct dir_stats *s = &r->dir[d];
+        assert_int_equal(s->nr_prios, 2);
+        assert_int_equal(s->prios[0].ioprio, 0);
+        assert_int_equal(s->prios[1].ioprio, (root ? 1 : 3) << 13);
+        uint64_t picked = s->prios[1].lat.count;
+        assert_int_equal(s->prios[0].lat.count + picked, s->ios);
+        assert_int_equal(histogram_sum(&s->prios[0].lat) +
+                             histogram_sum(&s->prios[1].lat), s->ios);
+        assert_true(s->ios > 1000);
+        assert_true(picked > s->ios * 2 / 5 && picked < s->ios * 3 / 5);
+        assert_int_equal(logged_picked[d], picked);
+        assert_int_equal(logged_default[d], s->prios[0].lat.count);
+    }
+    done(r);
+    for (const char *kind = "lat\0clat\0slat\0"; *kind;
+         kind += strlen(kind) + 1) {
+        snprintf(log, sizeof(log), "%s_%s.1.log", prefix, kind);
+        unlink(log);
+    }
+    unlink(path);
+}
+
+/* group_reporting, as fio's sum_thread_stats(): latencies by priority
+ * merge by value, an instance without them counting at its job's
+ * priority; none are made for instances all at one priority. */
+static void test_prio_stats_merge_by_value(void **state)
+{
+    struct job cmdprio = make_job((const char *[]){
+        "rw=randread", "bs=4k", "ioengine=libaio", "cmdprio_percentage=50",
+        "lat_percentiles=1", NULL });
+    struct job plain = make_job((const char *[]){
+        "rw=randread", "bs=4k", "lat_percentiles=1", NULL });
+    struct job_result *a = run(&cmdprio, "null:size=4M");
+    struct job_result *b = run(&plain, "null:size=4M");
+    struct job_result m;
+
+    /* With lat_percentiles=1, fio keeps total latencies by priority. */
+    assert_int_equal(a->dir[DIR_READ].prios[0].lat.count +
+                         a->dir[DIR_READ].prios[1].lat.count,
+                     a->dir[DIR_READ].lat.count);
+    assert_null(b->dir[DIR_READ].prios);
+
+    bench_result_init(&m, &plain, 0);
+    assert_int_equal(bench_result_merge(&m, b), 0);
+    assert_int_equal(bench_result_merge(&m, b), 0);
+    assert_null(m.dir[DIR_READ].prios);         /* one priority */
+    bench_result_free(&m);
+
+    plain.ioprio = 3 << 13 | 7;     /* as prioclass=3, prio=7 (no syscall) */
+    bench_result_init(&m, &cmdprio, 0);
+    assert_int_equal(bench_result_merge(&m, a), 0);
+    assert_int_equal(bench_result_merge(&m, b), 0);
+    assert_int_equal(bench_result_merge(&m, a), 0);
+    const struct dir_stats *s = &m.dir[DIR_READ];
+    assert_int_equal(s->nr_prios, 3);
+    assert_int_equal(s->prios[0].ioprio, 0);
+    assert_int_equal(s->prios[1].ioprio, 1 << 13);
+    assert_int_equal(s->prios[2].ioprio, 3 << 13 | 7);
+    assert_int_equal(s->prios[0].lat.count,
+                     2 * a->dir[DIR_READ].prios[0].lat.count);
+    assert_int_equal(s->prios[2].lat.count, b->dir[DIR_READ].lat.count);
+    assert_int_equal(s->prios[0].lat.count + s->prios[1].lat.count +
+                         s->prios[2].lat.count, s->lat.count);
+    bench_result_free(&m);
+    done(a);
+    done(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_null_counts),
+        cmocka_unit_test(test_cmdprio_splits_the_ios),
+        cmocka_unit_test(test_prio_stats_merge_by_value),
         cmocka_unit_test(test_grouped_accounting_counts_each_io),
         cmocka_unit_test(test_held_write_submits_its_batch),
         cmocka_unit_test(test_size_and_offset),
