@@ -219,6 +219,41 @@ static void test_stored_compressed(void **state)
     fclose(out);
 }
 
+/* The priority column as fio 3.33 writes it: 1 for a real-time I/O and
+ * 0 for others, or with log_prio=1 the I/O's priority (0x%04x), in plain
+ * and in stored compressed logs alike. */
+static void test_priority_column(void **state)
+{
+    struct job job = log_job("p", true, false, false, 0);
+    struct job_logs logs;
+    char path[256], err[256], text[256];
+
+    open_logs(&logs, &job, 1);
+    logs_io(&logs, 1, 0, 4096, 0, 1 << 13 | 1, 1, 2, 3);
+    logs_io(&logs, 2, 1, 4096, 0, 3 << 13 | 2, 1, 2, 3);
+    close_logs(&logs, 3);
+    assert_string_equal(slurp("p_clat.1.log"), "1, 2, 0, 4096, 1\n"
+                        "2, 2, 1, 4096, 0\n");
+    job.log_prio = true;
+    open_logs(&logs, &job, 2);
+    logs_io(&logs, 1, 0, 4096, 0, 1 << 13 | 1, 1, 2, 3);
+    logs_io(&logs, 2, 1, 4096, 0, 0, 1, 2, 3);
+    close_logs(&logs, 3);
+    assert_string_equal(slurp("p_clat.2.log"), "1, 2, 0, 4096, 0x2001\n"
+                        "2, 2, 1, 4096, 0x0000\n");
+    job.log_store_compressed = true;
+    open_logs(&logs, &job, 3);
+    logs_io(&logs, 1, 0, 4096, 0, 2 << 13 | 7, 1, 2, 3);
+    close_logs(&logs, 3);
+    snprintf(path, sizeof(path), "%s/p_clat.3.log.fz", dir);
+    FILE *out = tmpfile();
+    assert_int_equal(logs_inflate(path, out, err, sizeof(err)), 0);
+    rewind(out);
+    text[fread(text, 1, sizeof(text) - 1, out)] = '\0';
+    fclose(out);
+    assert_string_equal(text, "1, 2, 0, 4096, 0x4007\n");
+}
+
 static void test_unwritable(void **state)
 {
     struct job job;
@@ -244,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_window_means),
         cmocka_unit_test(test_bandwidth_and_iops),
         cmocka_unit_test(test_stored_compressed),
+        cmocka_unit_test(test_priority_column),
         cmocka_unit_test(test_unwritable),
     };
 
