@@ -1204,6 +1204,43 @@ runs --name=b --ioengine=null --size=1M --rw=randread --bs=16k \
 check "blockalign: the random map off, told once" test "$(cat "$work/err")" \
     = "coblk-bench: any use of blockalign= turns off the random map, as in fio"
 
+# cmdprio: per-I/O priorities (the idle and best-effort classes, which
+# need no privilege), their latencies by priority in JSON's "prios", each
+# direction's adding up to its total; the same counts as fio's, whose
+# draws the same seeds repeat.
+prio_job='--name=p --ioengine=libaio --rw=randrw --size=4M
+    --bssplit=64k/40:1024k/60 --numjobs=2 --group_reporting
+    --cmdprio_bssplit=64k/25/2/1:64k/75/3/2:1024k/0 --output-format=json'
+prios='
+import json, sys
+for f in sys.argv[1:]:
+    job = json.load(open(f))["jobs"][0]
+    print([(p["prioclass"], p["prio"], p["clat_ns"]["N"])
+           for d in ("read", "write") for p in job[d]["prios"]])'
+# shellcheck disable=SC2086
+"$bench" $prio_job --filename="$work/prio.img" >"$work/prio.json"
+check "cmdprio: prios add up to each direction's I/Os" python3 -c '
+import json, sys
+job = json.load(open(sys.argv[1]))["jobs"][0]
+for d in ("read", "write"):
+    prios = job[d]["prios"]
+    assert [(p["prioclass"], p["prio"]) for p in prios] == \
+        [(0, 0), (2, 1), (3, 2)], prios
+    assert sum(p["clat_ns"]["N"] for p in prios) == job[d]["total_ios"]
+' "$work/prio.json"
+if command -v fio >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    fio $prio_job --filename="$work/prio-fio.img" >"$work/prio-fio.json"
+    check "cmdprio: the same I/Os at each priority as fio" test \
+        "$(python3 -c "$prios" "$work/prio.json")" = \
+        "$(python3 -c "$prios" "$work/prio-fio.json")"
+fi
+rejects "p: cmdprio_percentage and cmdprio_bssplit options are mutually \
+exclusive" --name=p --ioengine=libaio --cmdprio_percentage=10 \
+    --cmdprio_bssplit=4k/10 --parse-only
+rejects "prioclass: '4' is not a number in [0, 3]" --name=p --prioclass=4 \
+    --parse-only
+
 # No arguments: the README's main job, shortened.
 COBLK_BENCH_RUNTIME=1 "$bench" >"$work/default" 2>&1
 check "default run reports reads" grep -q "read: IOPS=" "$work/default"
