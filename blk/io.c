@@ -652,21 +652,31 @@ static int request_get_id(struct coblk_dev *dev, struct coblk_req *req)
     return ret;
 }
 
-/* Flags each type accepts; anything else is UNSUPP.  Reads and writes
- * take a priority (COBLK_REQ_IOPRIO), which the driver's start_rw reads
- * from the request. */
+/* Flags each type accepts besides a priority (flags_allowed()). */
 static uint32_t allowed_flags(uint32_t type)
 {
     switch (type) {
-    case COBLK_REQ_IN:
-        return COBLK_REQ_IOPRIO_MASK;
     case COBLK_REQ_OUT:
-        return COBLK_REQ_F_FUA | COBLK_REQ_F_COMPRESS | COBLK_REQ_IOPRIO_MASK;
+        return COBLK_REQ_F_FUA | COBLK_REQ_F_COMPRESS;
     case COBLK_REQ_WRITE_ZEROES:
         return COBLK_REQ_F_UNMAP;
     default:
         return 0;
     }
+}
+
+/* Whether the request's flags are all its type's; reads and writes also
+ * take a priority (COBLK_REQ_IOPRIO), which the driver's start_rw reads
+ * from the request.  The common request, without flags, costs what it
+ * did before priorities. */
+static inline __attribute__((always_inline)) bool
+flags_allowed(const struct coblk_req *req)
+{
+    uint32_t other = req->flags & ~allowed_flags(req->type);
+
+    return !other || (!(other & ~COBLK_REQ_IOPRIO_MASK) &&
+                      (req->type == COBLK_REQ_IN ||
+                       req->type == COBLK_REQ_OUT));
 }
 
 /* Runs a virtio-blk request and sets its status and error; returns false
@@ -676,7 +686,7 @@ co_request(struct coblk_dev *dev, struct coblk_req *req)
 {
     int ret;
 
-    if (req->flags & ~allowed_flags(req->type)) {
+    if (!flags_allowed(req)) {
         set_result(req, -ENOTSUP);
         return true;
     }

@@ -290,6 +290,7 @@ struct runner {
     struct job_result *r;
     struct coblk_queue *q;
     struct picker pick;
+    bool cmdprio;               /* some direction draws priorities */
     struct frand prio_rand;     /* cmdprio's draws (fio's prio_state) */
     struct slot *slots;
     char *buffers;
@@ -639,29 +640,6 @@ static void prepare_flush(struct runner *rn, struct slot *s)
     }
 }
 
-/* s's request: a read, write or trim of bytes at sector, counted as
- * issued. */
-static void set_request(struct runner *rn, struct slot *s, int dir,
-                        uint64_t sector, uint64_t bytes)
-{
-    static const uint32_t types[] = { COBLK_REQ_IN, COBLK_REQ_OUT,
-                                      COBLK_REQ_DISCARD };
-
-    s->dir = dir;
-    s->bytes = bytes;
-    s->prio_index = 0;
-    s->req.type = types[dir];
-    s->req.flags = 0;
-    s->req.sector = sector;
-    s->req.nr_sectors = (uint32_t)(bytes / COBLK_SECTOR_SIZE);
-    s->iov.iov_len = bytes;
-    s->req.iov = dir == DIR_TRIM ? NULL : &s->iov;
-    s->req.iovcnt = dir == DIR_TRIM ? 0 : 1;
-    rn->issued_bytes += bytes;
-    rn->issued_ios++;
-    rn->writes_since_sync += dir == DIR_WRITE;
-}
-
 /* fio's fio_cmdprio_set_ioprio(): a draw of 0..99 below the share of
  * I/Os of this size that take another priority picks one of those
  * (cumulatively, in the order given); else the job's, index 0. */
@@ -686,15 +664,40 @@ static unsigned pick_prio(struct runner *rn, int dir, uint64_t bytes)
     return 0;
 }
 
-/* The priority of the I/O in s: its request carries it unless it is the
- * job's (the thread's own, set by ioprio_set). */
-static void set_prio(struct runner *rn, struct slot *s)
+/* cmdprio: the priority of the I/O in s (reads and writes); its request
+ * carries it unless it is the job's (the thread's own, ioprio_set's).
+ * Without cmdprio, every slot keeps index 0 and no priority flags.  Out
+ * of line: the default path stays as small as it was. */
+static __attribute__((noinline)) void set_prio(struct runner *rn,
+                                               struct slot *s)
 {
-    s->prio_index = pick_prio(rn, s->dir, s->bytes);
-    if (s->prio_index) {
-        s->req.flags = COBLK_REQ_IOPRIO(
-            rn->job->prio_values[s->dir][s->prio_index]);
-    }
+    int dir = s->dir;
+
+    s->prio_index = dir < CMDPRIO_DIRS ? pick_prio(rn, dir, s->bytes) : 0;
+    uint16_t ioprio = s->prio_index ? rn->job->prio_values[dir][s->prio_index]
+                                    : 0;
+    s->req.flags = COBLK_REQ_IOPRIO(ioprio);
+}
+
+/* s's request: a read, write or trim of bytes at sector, counted as
+ * issued. */
+static void set_request(struct runner *rn, struct slot *s, int dir,
+                        uint64_t sector, uint64_t bytes)
+{
+    static const uint32_t types[] = { COBLK_REQ_IN, COBLK_REQ_OUT,
+                                      COBLK_REQ_DISCARD };
+
+    s->dir = dir;
+    s->bytes = bytes;
+    s->req.type = types[dir];
+    s->req.sector = sector;
+    s->req.nr_sectors = (uint32_t)(bytes / COBLK_SECTOR_SIZE);
+    s->iov.iov_len = bytes;
+    s->req.iov = dir == DIR_TRIM ? NULL : &s->iov;
+    s->req.iovcnt = dir == DIR_TRIM ? 0 : 1;
+    rn->issued_bytes += bytes;
+    rn->issued_ios++;
+    rn->writes_since_sync += dir == DIR_WRITE;
 }
 
 static void prepare_io(struct runner *rn, struct slot *s)
@@ -706,7 +709,7 @@ static void prepare_io(struct runner *rn, struct slot *s)
     set_request(rn, s, dir,
                 rn->first_sector + unit * (rn->unit_bytes / COBLK_SECTOR_SIZE),
                 bytes);
-    if (dir < CMDPRIO_DIRS && rn->job->nr_prio_choices[dir]) {
+    if (__builtin_expect(rn->cmdprio, 0)) {
         set_prio(rn, s);
     }
     if (dir == DIR_WRITE && rn->unit_seq) {
@@ -742,6 +745,9 @@ static void prepare_replayed(struct runner *rn, struct slot *s)
     } else {
         set_request(rn, s, io->kind, io->offset / COBLK_SECTOR_SIZE,
                     io->bytes);
+        if (rn->cmdprio) {
+            set_prio(rn, s);
+        }
         if (io->kind == REPLAY_WRITE) {
             content_write(&rn->content, s->iov.iov_base, io->bytes,
                           io->offset);
@@ -1104,17 +1110,22 @@ static void lat_step(struct runner *rn, enum lat_action a)
     rn->lat_pending = a > rn->lat_pending ? a : rn->lat_pending;
 }
 
-/* fio's latency by priority: the total one with lat_percentiles, else
- * the completion latency. */
-static void add_prio_latency(const struct job *job, struct dir_stats *d,
-                             const struct slot *s, uint64_t now, unsigned n)
+/* fio's latencies by priority of a run of n completions (of the same
+ * latencies, each of its own priority): the total latency with
+ * lat_percentiles, else the completion latency. */
+static void add_prio_latencies(const struct job *job, struct dir_stats *d,
+                               struct coblk_req *const *run, unsigned n,
+                               uint64_t now)
 {
-    struct lat_stats *p = &d->prios[s->prio_index].lat;
+    const struct slot *s = slot_of(run[0]);
+    bool total = job->lat_percentiles;
+    uint64_t ns = total ? now - s->prep_ns : now - s->sub_ns;
 
-    if (job->lat_percentiles && !job->disable_lat) {
-        lat_add_n(p, now - s->prep_ns, n);
-    } else if (!job->lat_percentiles && !job->disable_clat) {
-        lat_add_n(p, now - s->sub_ns, n);
+    if (total ? job->disable_lat : job->disable_clat) {
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        lat_add(&d->prios[slot_of(run[i])->prio_index].lat, ns);
     }
 }
 
@@ -1157,7 +1168,7 @@ static void account(struct runner *rn, struct coblk_req *const *run,
         lat_add_moments(&d->lat, now - s->prep_ns, n);
     }
     if (d->prios) {
-        add_prio_latency(job, d, s, now, n);
+        add_prio_latencies(job, d, run, n, now);
     }
     if (rn->lat_on && !ramping(rn) && now - s->prep_ns > rn->lat.target_ns) {
         lat_step(rn, lat_target_missed(&rn->lat, n, now, completed_ios(rn)));
@@ -1167,7 +1178,7 @@ static void account(struct runner *rn, struct coblk_req *const *run,
             const struct slot *si = slot_of(run[i]);
             logs_io(&rn->logs, (now - rn->stats_ns) / 1000000, s->dir,
                     si->bytes, si->req.sector * COBLK_SECTOR_SIZE,
-                    slot_ioprio(job, s), s->sub_ns - s->prep_ns,
+                    slot_ioprio(job, si), s->sub_ns - s->prep_ns,
                     now - s->sub_ns, now - s->prep_ns);
         }
     }
@@ -1241,7 +1252,7 @@ static void complete(struct runner *rn, struct slot *s)
 static bool same_latencies(const struct slot *a, const struct slot *b)
 {
     return a->dir == b->dir && a->sub_ns == b->sub_ns &&
-           a->prep_ns == b->prep_ns && a->prio_index == b->prio_index;
+           a->prep_ns == b->prep_ns;
 }
 
 /* Completes what one reap returned, accounting each run of requests with
@@ -1992,6 +2003,7 @@ static void run_job(struct runner *rn)
                                                            : rn->seed,
                     rn->log_index, job->randrepeat, seeds);
     frand_seed(&rn->prio_rand, seeds[FRAND_PRIO], false);
+    rn->cmdprio = job->nr_prio_choices[0] || job->nr_prio_choices[1];
     if (picker_init(&rn->pick, job, rn->units, seeds) < 0) {
         job_error(rn->r, -ENOMEM, "out of memory for the random map of %llu "
                   "blocks", (unsigned long long)rn->units);
