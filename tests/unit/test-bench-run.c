@@ -25,6 +25,7 @@
 #include "bench/options.h"
 #include "bench/run.h"
 #include "bench/verify.h"
+#include "caps.h"
 
 /* A job from "name=value" (or "flag") strings, finished as the command
  * line finishes it; fails the test on a bad option. */
@@ -689,14 +690,14 @@ static void count_log_prios(const char *path, const char *prio,
 }
 
 /* cmdprio_percentage=50 on a file, at the real-time class (fio's
- * default, which the kernel takes from root) or else the idle one: about
- * half of each direction's I/Os go at it, the rest at the job's (0),
- * each counted once in the latencies by priority and logged with its
- * priority. */
+ * default, which the kernel takes with the capability) or else the idle
+ * one: about half of each direction's I/Os go at it, the rest at the
+ * job's (0), each counted once in the latencies by priority and logged
+ * with its priority. */
 static void test_cmdprio_splits_the_ios(void **state)
 {
     char path[64], spec[80], prefix[80], log[112];
-    bool root = geteuid() == 0;
+    bool root = may_use_realtime_io();
     struct job job = make_job((const char *[]){
         "rw=randrw", "bs=4k", "iodepth=8", "ioengine=io_uring",
         "cmdprio_percentage=50", root ? "cmdprio_class=1" : "cmdprio_class=3",

@@ -27,6 +27,7 @@
 
 #include "aio-int.h"
 #include "blk-int.h"
+#include "caps.h"
 #include "skip.h"
 
 #define DEV_SIZE (8u << 20)
@@ -711,7 +712,8 @@ static void test_queue_write_error_reaches_the_request(void **state)
 }
 
 /* COBLK_REQ_IOPRIO reaches the SQE of a file's request: the kernel takes
- * a class it knows (idle; real-time as root) and fails one it does not
+ * a class it knows (idle; real-time with the capability) and fails one it
+ * does not
  * with EINVAL, on reads and writes alike; other types refuse the bits. */
 static void test_queue_ioprio_reaches_the_kernel(void **state)
 {
@@ -734,7 +736,7 @@ static void test_queue_ioprio_reaches_the_kernel(void **state)
     expect_request(dev, (struct coblk_req){
                        .type = COBLK_REQ_OUT, .flags = unknown, .iov = &iov,
                        .iovcnt = 1, .sector = 2 }, COBLK_S_IOERR, -EINVAL);
-    if (geteuid() == 0) {
+    if (may_use_realtime_io()) {
         expect_request(dev, (struct coblk_req){
                            .type = COBLK_REQ_IN,
                            .flags = COBLK_REQ_IOPRIO(1 << 13 | 0),
