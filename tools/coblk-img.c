@@ -70,16 +70,16 @@ static const struct command commands[] = {
 
 static void print_version(void)
 {
-    printf(IMG_PROG " version " PACKAGE_VERSION " (libcoblk), qemu-img 7.2 "
-           "command lines\n");
+    printf("%s version " PACKAGE_VERSION " (libcoblk), qemu-img 7.2 "
+           "command lines\n", IMG_PROG);
 }
 
 int img_help(void)
 {
     print_version();
-    printf("usage: " IMG_PROG " [standard options] command [command "
-           "options]\n"
-           "Disk image utility on libcoblk (qemu-img's command lines)\n\n"
+    printf("usage: %s [standard options] command [command options]\n",
+           IMG_PROG);
+    printf("Disk image utility on libcoblk (qemu-img's command lines)\n\n"
            "    '-h', '--help'       display this help and exit\n"
            "    '-V', '--version'    output version information and exit\n\n"
            "Command syntax:\n");
@@ -108,7 +108,7 @@ int img_help(void)
            "  '-q' use Quiet mode - do not print any output (except errors)\n"
            "  '-S' indicates the consecutive number of bytes (defaults to 4k) "
            "that must\n"
-           "       contain only zeros for " IMG_PROG " to create a sparse "
+           "       contain only zeros for coblk-img to create a sparse "
            "image during\n"
            "       conversion.\n"
            "  '--output' takes the format in which the output must be done "
@@ -160,8 +160,14 @@ static int trace_words(char **argv, int i, int argc)
     return 0;
 }
 
+const char *img_prog = "coblk-img";
+
 int main(int argc, char **argv)
 {
+    const char *called = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    if (argc > 0 && !strcmp(called ? called + 1 : argv[0], "qemu-img")) {
+        img_prog = "qemu-img";
+    }
     int first = 1;
     for (int n; first < argc && (n = trace_words(argv, first, argc)) != 0;
          first += n) {

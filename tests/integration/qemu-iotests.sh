@@ -4,8 +4,7 @@
 # tree of the installed qemu-img's version (Debian 12: `apt-get source
 # qemu`, 7.2); without one it exits 77.  qemu-io and qemu-nbd stay QEMU's;
 # the tests that need the system emulator are not in the lists (a stub
-# stands in for it, as the runner wants one).  coblk-img's messages start
-# "coblk-img:": the wrapper renames that, and only that, to "qemu-img:".
+# stands in for it, as the runner wants one).
 #
 # usage: tests/integration/qemu-iotests.sh QEMU_SRC [qcow2|raw [TEST...]]
 #        (from the build tree; default: both formats, the tests below)
@@ -41,10 +40,17 @@ work=$(mktemp -d /var/tmp/coblk-iotests-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/stub" "$work/run/tests/qemu-iotests"
 ln -s "$iotests/check" "$work/run/tests/qemu-iotests/check"
+# Run by the name qemu-img, coblk-img gives itself that name in its
+# messages (no filter between it and its stderr, which would reorder that
+# and stdout); a shared build's program is libtool's, under .libs.
+real=$img libs=
+if [ -x "$top_builddir/tools/.libs/coblk-img" ]; then
+    real=$top_builddir/tools/.libs/coblk-img libs=$top_builddir/.libs
+fi
 cat >"$work/bin/qemu-img" <<EOF
 #!/bin/bash
-{ "$img" "\$@" 2>&1 1>&3 3>&- | sed -u 's/^coblk-img:/qemu-img:/' 1>&2 3>&-
-  exit "\${PIPESTATUS[0]}"; } 3>&1
+${libs:+export LD_LIBRARY_PATH=$libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}}
+exec -a qemu-img "$real" "\$@"
 EOF
 # The runner insists on an emulator and a storage daemon; these answer
 # the two questions it asks and refuse the rest.

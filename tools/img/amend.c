@@ -24,8 +24,8 @@ static bool amendable(const struct img_opts *o)
         "data_file", "data_file_raw", "encryption", "encrypt.format" };
 
     if (img_opts_get(o, "backing_file") || img_opts_get(o, "backing_fmt")) {
-        img_error("Cannot amend the backing file\nYou can use '" IMG_PROG
-                  " rebase' instead.");
+        img_error("Cannot amend the backing file\nYou can use '%s rebase' "
+                  "instead.", IMG_PROG);
         return false;
     }
     for (unsigned i = 0; i < o->n; i++) {

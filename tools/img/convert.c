@@ -959,7 +959,8 @@ int img_convert(int argc, char **argv)
             }
             break;
         case OPT_UNSUPPORTED:
-            img_error("%s is not supported by " IMG_PROG, argv[optind - 1]);
+            img_error("%s is not supported by %s", argv[optind - 1],
+                      IMG_PROG);
             goto out;
         default:
             ret = img_bad_option(c, argv);

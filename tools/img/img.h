@@ -12,7 +12,11 @@
 
 #include "coblk/coblk.h"
 
-#define IMG_PROG "coblk-img"
+/* The name the tool gives itself: "coblk-img", or "qemu-img" when run by
+ * that name (a drop-in link), so that its messages read as the ones the
+ * scripts it stands in for expect. */
+extern const char *img_prog;
+#define IMG_PROG img_prog
 
 /* The commands. */
 int img_amend(int argc, char **argv);

@@ -25,7 +25,7 @@ static void __attribute__((format(printf, 1, 0)))
 print_error(const char *fmt, va_list ap)
 {
     fflush(stdout);
-    fputs(IMG_PROG ": ", stderr);
+    fprintf(stderr, "%s: ", IMG_PROG);
     vfprintf(stderr, fmt, ap);
 }
 
@@ -51,7 +51,7 @@ int img_usage(const char *fmt, ...)
     va_start(ap, fmt);
     print_error(fmt, ap);
     va_end(ap);
-    fputs("\nTry '" IMG_PROG " --help' for more information\n", stderr);
+    fprintf(stderr, "\nTry '%s --help' for more information\n", IMG_PROG);
     return 1;
 }
 
