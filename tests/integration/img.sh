@@ -1350,6 +1350,32 @@ for cmd in "info" "convert -O raw" "resize"; do
 done
 
 # ---- locks, as QEMU takes them ------------------------------------------------------
+# has_lock FILE: a process holds an OFD lock on FILE.  Read in /proc/locks:
+# asking qemu-img would open the file, and its own lock could make the
+# holder's fail.
+has_lock() {
+    [ -e "$1" ] && grep -q "OFDLCK.*:$(stat -c %i "$1") " /proc/locks
+}
+# catches_usr1 PID: PID has a handler for SIGUSR1 (bit 10 of SigCgt).
+catches_usr1() {
+    [ $(( 0x$(awk '/^SigCgt/ { print $2 }' "/proc/$1/status") & 0x200 )) != 0 ]
+}
+# wait_until WHAT PID LOG COMMAND...: COMMAND succeeds within a minute (CI
+# runs this beside a Ceph cluster), or the script ends, PID killed.
+wait_until() {
+    what=$1 pid=$2 log=$3
+    shift 3
+    i=0
+    until "$@"; do
+        i=$((i + 1))
+        if [ $i -ge 600 ] || ! kill -0 "$pid" 2>/dev/null; then
+            echo "FAILED: not within a minute: $what: $(cat "$log")"
+            kill "$pid" 2>/dev/null
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
 # A writer (qemu-io, as a VM would) holds locked.qcow2: both tools refuse
 # to read it consistently, to write it, or to create over it; -U reads.
 qemu-img create -q -f qcow2 locked.qcow2 4M
@@ -1357,19 +1383,9 @@ quiet_io -c 'write -P 1 0 1M' locked.qcow2
 # (10 minutes, killed below: 20 s once ran out on a loaded machine.)
 qemu-io -c 'sleep 600000' locked.qcow2 >/dev/null 2>holder.err &
 holder=$!
-# Wait for its lock (a minute: CI runs this beside a Ceph cluster); every
-# check below is void if qemu-io has not taken it.
-i=0
-while qemu-img info locked.qcow2 >/dev/null 2>&1; do
-    i=$((i + 1))
-    if [ $i -ge 600 ] || ! kill -0 $holder 2>/dev/null; then
-        echo "FAILED: qemu-io did not lock locked.qcow2 within a minute:" \
-            "$(cat holder.err)"
-        kill $holder 2>/dev/null
-        exit 1
-    fi
-    sleep 0.1
-done
+# Every check below is void if qemu-io has not taken its lock.
+wait_until "qemu-io locked locked.qcow2" $holder holder.err \
+    has_lock locked.qcow2
 same info locked.qcow2
 same info -U locked.qcow2
 same map -U locked.qcow2
@@ -1411,19 +1427,10 @@ qemu-img create -q -f qcow2 locked.qcow2 16M
 quiet_io -c 'write -P 1 0 16M' locked.qcow2
 "$img" convert -r 2M -O qcow2 locked.qcow2 held.qcow2 2>held.out &
 holder=$!
-# Once it has taken its locks and catches SIGUSR1 (bit 10 of SigCgt): both
-# come before the copy, which takes 8 s.
-i=0
-until qemu-img info held.qcow2 2>&1 | grep -q 'lock' &&
-      [ $(( 0x$(awk '/^SigCgt/ { print $2 }' /proc/$holder/status) & 0x200 )) != 0 ]; do
-    i=$((i + 1))
-    if [ $i -ge 600 ] || ! kill -0 $holder 2>/dev/null; then
-        echo "FAILED: the rate-limited convert did not start within a minute"
-        kill $holder 2>/dev/null
-        exit 1
-    fi
-    sleep 0.1
-done
+# Once it has taken its locks and catches SIGUSR1: both come before the
+# copy, which takes 8 s.
+wait_until "the rate-limited convert started" $holder held.out \
+    eval 'has_lock held.qcow2 && catches_usr1 $holder'
 kill -USR1 $holder          # without -p: one progress line, on stderr
 run qemu-img q info held.qcow2
 if grep -q 'Failed to get shared "write" lock' q.err; then ok; else
