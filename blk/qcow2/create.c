@@ -285,8 +285,7 @@ static void put_extension(uint8_t *buf, uint32_t *at, uint32_t type,
     *at += 8 + ((len + 7) & ~7u);
 }
 
-/* The feature name table QEMU writes: names for every known bit. */
-static uint32_t feature_table(uint8_t *out)
+uint32_t qcow2_feature_table(uint8_t *out)
 {
     static const struct {
         uint8_t type, bit;
@@ -342,7 +341,7 @@ static int write_header(int fd, const struct create_opts *o, uint64_t size,
     }
     /* As QEMU: no room for names in a cluster of 512 bytes. */
     if (o->version == 3 && l->cs > 512) {
-        put_extension(buf, &at, 0x6803f857u, table, feature_table(table));
+        put_extension(buf, &at, 0x6803f857u, table, qcow2_feature_table(table));
     }
     at += 8;        /* the end of the extensions: zeroes */
     if (o->backing_file) {

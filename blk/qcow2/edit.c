@@ -17,8 +17,10 @@
 #include "qcow2.h"
 
 #define EXT_BACKING_FORMAT 0xe2792acau
+#define EXT_FEATURE_TABLE 0x6803f857u
 #define V2_HEADER_BYTES 72u
-#define V3_HEADER_BYTES 104u
+/* With compression_type, padded: the length QEMU writes. */
+#define V3_HEADER_BYTES 112u
 
 /* Where the old header's extensions start. */
 static uint32_t extensions_start(const qcow2_state *s)
@@ -32,7 +34,7 @@ static uint32_t extensions_start(const qcow2_state *s)
  * fit. */
 static int rewrite_header(const qcow2_state *s, const uint8_t *old,
                           const uint8_t *fixed, uint32_t fixed_len,
-                          uint8_t *out, const char *backing,
+                          uint32_t version, uint8_t *out, const char *backing,
                           const char *format)
 {
     uint32_t cs = (uint32_t)s->cluster_size;
@@ -48,6 +50,19 @@ static int rewrite_header(const qcow2_state *s, const uint8_t *old,
         memcpy(out + at + 8, format, fmt_len);
         at += 8 + (((uint32_t)fmt_len + 7) & ~7u);
     }
+    /* As QEMU writes a header: version 3 names its feature bits, in a
+     * table of its own rather than the old one; version 2 has none. */
+    if (version >= 3) {
+        uint8_t table[QCOW2_FEATURE_TABLE_MAX];
+        uint32_t len = qcow2_feature_table(table);
+        if (at + 8 + len > cs) {
+            return -EINVAL;
+        }
+        qcow2_put32(out + at, EXT_FEATURE_TABLE);
+        qcow2_put32(out + at + 4, len);
+        memcpy(out + at + 8, table, len);
+        at += 8 + ((len + 7) & ~7u);
+    }
     /* The old extensions were checked on open: they fit and end. */
     for (uint32_t from = start; from + 8 <= cs;) {
         uint32_t type = qcow2_be32(old + from);
@@ -55,7 +70,7 @@ static int rewrite_header(const qcow2_state *s, const uint8_t *old,
         if (type == 0) {
             break;
         }
-        if (type != EXT_BACKING_FORMAT) {
+        if (type != EXT_BACKING_FORMAT && type != EXT_FEATURE_TABLE) {
             if (at + len > cs) {
                 return -EINVAL;
             }
@@ -159,8 +174,8 @@ static int coroutine_fn write_header(qcow2_state *s,
                         extensions_start(s));
     }
     if (ret == 0 &&
-        rewrite_header(s, old, fixed, edit_fixed(s, old, e, fixed), out,
-                       e->backing, e->format) < 0) {
+        rewrite_header(s, old, fixed, edit_fixed(s, old, e, fixed),
+                       e->version, out, e->backing, e->format) < 0) {
         ret = blk_error(-EINVAL, "qcow2: the header and the backing file's "
                         "name do not fit in the image's first cluster");
     }

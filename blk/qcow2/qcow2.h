@@ -555,4 +555,10 @@ static inline void qcow2_put64(uint8_t *p, uint64_t v)
     }
 }
 
+/* create.c: the feature name table QEMU writes in a version 3 header
+ * (names for every known bit) into out, QCOW2_FEATURE_TABLE_MAX bytes of
+ * room; returns its length. */
+#define QCOW2_FEATURE_TABLE_MAX 512
+uint32_t qcow2_feature_table(uint8_t *out);
+
 #endif /* COBLK_QCOW2_H */
