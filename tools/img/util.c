@@ -222,12 +222,11 @@ char *img_file_path(const char *name)
 char *img_spec(const char *fmt, const char *options, const char *filename)
 {
     char *spec = NULL;
-    char *path = is_protocol_spec(filename) ? strdup(filename)
-                                            : img_file_path(filename);
+    bool protocol = is_protocol_spec(filename);
+    char *path = protocol ? strdup(filename) : img_file_path(filename);
 
     if (path && asprintf(&spec, "%s:%s%s%s%s", fmt, options ? options : "",
-                         options ? ":" : "",
-                         is_protocol_spec(filename) ? "" : "file:",
+                         options ? ":" : "", protocol ? "" : "file:",
                          path) < 0) {
         spec = NULL;
     }
