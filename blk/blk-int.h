@@ -184,6 +184,9 @@ struct blk_driver {
                                           const char *which);
     int coroutine_fn (*co_snapshot_delete)(struct coblk_dev *dev,
                                            const char *which);
+    /* Formats: persistent bitmaps (coblk_bitmap_edit()). */
+    int coroutine_fn (*co_bitmap_edit)(struct coblk_dev *dev,
+                                       const struct coblk_bitmap_edit *edit);
 };
 
 extern const blk_driver blk_file_driver;

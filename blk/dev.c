@@ -634,6 +634,37 @@ int coblk_snapshot_delete(struct coblk_dev *dev, const char *which)
                        dev ? dev->drv->co_snapshot_delete : NULL, which);
 }
 
+struct bitmap_call {
+    struct coblk_dev *dev;
+    const struct coblk_bitmap_edit *edit;
+};
+
+static int coroutine_fn bitmap_in_coroutine(void *opaque)
+{
+    struct bitmap_call *call = opaque;
+
+    return call->dev->drv->co_bitmap_edit(call->dev, call->edit);
+}
+
+int coblk_bitmap_edit(struct coblk_dev *dev,
+                      const struct coblk_bitmap_edit *edit)
+{
+    int ret = image_editable(dev, "coblk_bitmap_edit",
+                             dev && dev->drv->co_bitmap_edit);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!edit || !edit->name) {
+        return blk_error(-EINVAL, "coblk_bitmap_edit: no bitmap named");
+    }
+    if (edit->op > COBLK_BITMAP_MERGE ||
+        (edit->op == COBLK_BITMAP_MERGE && !edit->source_name)) {
+        return blk_error(-EINVAL, "coblk_bitmap_edit: no such edit");
+    }
+    struct bitmap_call call = { dev, edit };
+    return blk_run_in_coroutine(bitmap_in_coroutine, &call);
+}
+
 struct check_call {
     struct coblk_dev *dev;
     struct coblk_check *check;

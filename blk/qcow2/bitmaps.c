@@ -16,35 +16,6 @@
 
 #include "qcow2.h"
 
-/* The format's bounds (and QEMU's). */
-#define BITMAPS_MAX 65535u
-#define DIR_BYTES_MAX (1024ull * BITMAPS_MAX)
-#define ENTRY_FIXED_BYTES 24u
-#define NAME_MAX_BYTES 1023u
-#define TABLE_ENTRIES_MAX 0x8000000u
-#define BITMAP_BYTES_MAX 0x20000000ull     /* a bitmap's bits, in memory */
-#define GRANULARITY_BITS_MIN 9
-#define GRANULARITY_BITS_MAX 31
-
-enum {
-    FLAG_IN_USE = 1u << 0,
-    FLAG_AUTO = 1u << 1,
-    FLAG_EXTRA_DATA_COMPATIBLE = 1u << 2,
-    FLAGS_KNOWN = 0x7,
-};
-
-#define TABLE_ENTRY_RESERVED 0xff000000000001feull
-#define TABLE_ENTRY_OFFSET 0x00fffffffffffe00ull
-#define TABLE_ENTRY_ALL_ONES 1ull
-
-typedef struct qcow2_bitmap {
-    char *name;
-    uint64_t table_offset;
-    uint32_t table_entries;
-    uint32_t flags;
-    uint8_t granularity_bits;
-} qcow2_bitmap;
-
 static int broken(uint32_t index, const char *why)
 {
     return blk_error(-EINVAL, "qcow2: bitmap %" PRIu32 " of the bitmap "
@@ -64,13 +35,13 @@ static int check_table(const qcow2_state *s, const qcow2_bitmap *bm)
     uint64_t clusters = (bytes + s->cluster_size - 1) >> s->h.cluster_bits;
 
     if (!bm->table_offset || (bm->table_offset & (s->cluster_size - 1)) ||
-        !bm->table_entries || bm->table_entries > TABLE_ENTRIES_MAX ||
+        !bm->table_entries || bm->table_entries > QCOW2_BITMAP_TABLE_MAX ||
         bm->table_offset > file ||
         (uint64_t)bm->table_entries * 8 > file - bm->table_offset) {
         return -EINVAL;
     }
-    if (bytes > BITMAP_BYTES_MAX || bm->table_entries > clusters ||
-        (bm->table_entries < clusters && !(bm->flags & FLAG_IN_USE))) {
+    if (bytes > QCOW2_BITMAP_BYTES_MAX || bm->table_entries > clusters ||
+        (bm->table_entries < clusters && !(bm->flags & QCOW2_BITMAP_IN_USE))) {
         return -EFBIG;
     }
     return 0;
@@ -80,13 +51,13 @@ static int check_table(const qcow2_state *s, const qcow2_bitmap *bm)
 static int parse_entry(qcow2_state *s, const uint8_t *dir, uint64_t dir_bytes,
                        uint64_t *at, uint32_t index, qcow2_bitmap *bm)
 {
-    if (dir_bytes - *at < ENTRY_FIXED_BYTES) {
+    if (dir_bytes - *at < QCOW2_BITMAP_ENTRY_FIXED) {
         return broken(index, "is cut off by the directory's end");
     }
     const uint8_t *e = dir + *at;
     uint32_t name_bytes = (uint32_t)e[18] << 8 | e[19];
     uint32_t extra_bytes = qcow2_be32(e + 20);
-    uint64_t bytes = ((uint64_t)ENTRY_FIXED_BYTES + extra_bytes + name_bytes +
+    uint64_t bytes = ((uint64_t)QCOW2_BITMAP_ENTRY_FIXED + extra_bytes + name_bytes +
                       7) & ~7ull;
 
     *bm = (qcow2_bitmap){ .table_offset = qcow2_be64(e),
@@ -99,14 +70,14 @@ static int parse_entry(qcow2_state *s, const uint8_t *dir, uint64_t dir_bytes,
     if (e[16] != 1) {
         return broken(index, "is of an unknown type");
     }
-    if (bm->flags & ~FLAGS_KNOWN) {
+    if (bm->flags & ~QCOW2_BITMAP_FLAGS_KNOWN) {
         return broken(index, "has reserved flags set");
     }
-    if (bm->granularity_bits < GRANULARITY_BITS_MIN ||
-        bm->granularity_bits > GRANULARITY_BITS_MAX) {
+    if (bm->granularity_bits < QCOW2_BITMAP_GRANULARITY_MIN ||
+        bm->granularity_bits > QCOW2_BITMAP_GRANULARITY_MAX) {
         return broken(index, "has a granularity out of 512 B to 2 GiB");
     }
-    if (name_bytes > NAME_MAX_BYTES) {
+    if (name_bytes > QCOW2_BITMAP_NAME_MAX) {
         return broken(index, "has a name of over 1023 bytes");
     }
     if (extra_bytes) {
@@ -120,7 +91,7 @@ static int parse_entry(qcow2_state *s, const uint8_t *dir, uint64_t dir_bytes,
                       "table");
     }
     /* Up to a NUL, as QEMU reads it. */
-    bm->name = strndup((const char *)e + ENTRY_FIXED_BYTES, name_bytes);
+    bm->name = strndup((const char *)e + QCOW2_BITMAP_ENTRY_FIXED, name_bytes);
     if (!bm->name) {
         return blk_error(-ENOMEM, "out of memory");
     }
@@ -132,13 +103,13 @@ static int check_extension(const qcow2_state *s)
 {
     const qcow2_header *h = &s->h;
 
-    if (!h->nb_bitmaps || h->nb_bitmaps > BITMAPS_MAX || h->bitmaps_reserved) {
+    if (!h->nb_bitmaps || h->nb_bitmaps > QCOW2_BITMAPS_MAX || h->bitmaps_reserved) {
         return blk_error(-EINVAL, "qcow2: the bitmaps extension counts %"
                          PRIu32 " bitmaps (1 to 65535)%s", h->nb_bitmaps,
                          h->bitmaps_reserved ? ", and sets reserved bytes"
                                              : "");
     }
-    if (!h->bitmap_dir_size || h->bitmap_dir_size > DIR_BYTES_MAX ||
+    if (!h->bitmap_dir_size || h->bitmap_dir_size > QCOW2_BITMAP_DIR_MAX ||
         !h->bitmap_dir_offset ||
         (h->bitmap_dir_offset & (s->cluster_size - 1))) {
         return blk_error(-EINVAL, "qcow2: the bitmap directory (%" PRIu64
@@ -190,7 +161,7 @@ static int check_together(const qcow2_state *s)
     return ret;
 }
 
-static int build_info(qcow2_state *s)
+int qcow2_bitmap_info_build(qcow2_state *s)
 {
     s->bitmap_info = calloc(s->nb_bitmaps, sizeof(*s->bitmap_info));
     if (!s->bitmap_info) {
@@ -201,8 +172,8 @@ static int build_info(qcow2_state *s)
         s->bitmap_info[i] = (struct coblk_bitmap_info){
             .name = bm->name,
             .granularity = 1ull << bm->granularity_bits,
-            .in_use = bm->flags & FLAG_IN_USE,
-            .auto_update = bm->flags & FLAG_AUTO,
+            .in_use = bm->flags & QCOW2_BITMAP_IN_USE,
+            .auto_update = bm->flags & QCOW2_BITMAP_AUTO,
         };
     }
     return 0;
@@ -244,7 +215,7 @@ int qcow2_read_bitmaps(qcow2_state *s)
     }
     free(dir);
     if (ret == 0) {
-        ret = build_info(s);
+        ret = qcow2_bitmap_info_build(s);
     }
     if (ret < 0) {
         qcow2_free_bitmaps(s);
@@ -283,9 +254,9 @@ static int table_clusters(qcow2_state *s, const qcow2_bitmap *bm,
         }
         for (uint64_t i = 0; i < n; i++) {
             uint64_t e = be64toh(buf[i]);
-            uint64_t offset = e & TABLE_ENTRY_OFFSET;
-            if ((e & TABLE_ENTRY_RESERVED) ||
-                (offset && (e & TABLE_ENTRY_ALL_ONES)) ||
+            uint64_t offset = e & QCOW2_BITMAP_ENTRY_OFFSET;
+            if ((e & QCOW2_BITMAP_ENTRY_RESERVED) ||
+                (offset && (e & QCOW2_BITMAP_ENTRY_ALL_ONES)) ||
                 (offset & (s->cluster_size - 1))) {
                 corrupt(opaque);
             } else if (offset) {

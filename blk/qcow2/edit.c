@@ -18,9 +18,24 @@
 
 #define EXT_BACKING_FORMAT 0xe2792acau
 #define EXT_FEATURE_TABLE 0x6803f857u
+#define EXT_BITMAPS 0x23852875u
+#define BITMAPS_EXT_BYTES 24u
 #define V2_HEADER_BYTES 72u
 /* With compression_type, padded: the length QEMU writes. */
 #define V3_HEADER_BYTES 112u
+
+/* A header edit: the fixed fields (edit_fixed() may change them, and
+ * where the extensions start), the backing name and format, and the
+ * bitmaps extension (kept as it was unless replace_bitmaps). */
+struct header_edit {
+    const char *backing, *format;
+    uint32_t version;               /* 2 or 3 */
+    bool lazy_refcounts;
+    uint64_t autoclear;
+    bool replace_bitmaps;
+    uint32_t nb_bitmaps;            /* 0: no extension */
+    uint64_t bitmap_dir_offset, bitmap_dir_size;
+};
 
 /* Where the old header's extensions start. */
 static uint32_t extensions_start(const qcow2_state *s)
@@ -28,15 +43,29 @@ static uint32_t extensions_start(const qcow2_state *s)
     return s->h.version >= 3 ? s->h.header_length : V2_HEADER_BYTES;
 }
 
+/* Appends an extension of len bytes at *at (padded to 8), if it fits. */
+static int put_extension(uint8_t *out, uint32_t cs, uint32_t *at,
+                         uint32_t type, const uint8_t *data, uint32_t len)
+{
+    if (*at + 8 + ((len + 7) & ~7u) > cs) {
+        return -EINVAL;
+    }
+    qcow2_put32(out + *at, type);
+    qcow2_put32(out + *at + 4, len);
+    memcpy(out + *at + 8, data, len);
+    *at += 8 + ((len + 7) & ~7u);
+    return 0;
+}
+
 /* The first cluster from the fixed header `fixed` (its length: where the
- * extensions begin), the format extension, the old extensions but the
- * format's, the end, the name.  Returns 0 or -EINVAL when that does not
- * fit. */
+ * extensions begin), the format extension, the feature table, the
+ * bitmaps extension, the old extensions but those, the end, the name: in
+ * QEMU's order.  Returns 0 or -EINVAL when that does not fit. */
 static int rewrite_header(const qcow2_state *s, const uint8_t *old,
                           const uint8_t *fixed, uint32_t fixed_len,
-                          uint32_t version, uint8_t *out, const char *backing,
-                          const char *format)
+                          const struct header_edit *e, uint8_t *out)
 {
+    const char *backing = e->backing, *format = e->format;
     uint32_t cs = (uint32_t)s->cluster_size;
     uint32_t start = extensions_start(s);
     uint32_t at = fixed_len;
@@ -52,16 +81,21 @@ static int rewrite_header(const qcow2_state *s, const uint8_t *old,
     }
     /* As QEMU writes a header: version 3 names its feature bits, in a
      * table of its own rather than the old one; version 2 has none. */
-    if (version >= 3) {
+    if (e->version >= 3) {
         uint8_t table[QCOW2_FEATURE_TABLE_MAX];
         uint32_t len = qcow2_feature_table(table);
-        if (at + 8 + len > cs) {
+        if (put_extension(out, cs, &at, EXT_FEATURE_TABLE, table, len) < 0) {
             return -EINVAL;
         }
-        qcow2_put32(out + at, EXT_FEATURE_TABLE);
-        qcow2_put32(out + at + 4, len);
-        memcpy(out + at + 8, table, len);
-        at += 8 + ((len + 7) & ~7u);
+    }
+    if (e->replace_bitmaps && e->nb_bitmaps) {
+        uint8_t ext[BITMAPS_EXT_BYTES] = { 0 };
+        qcow2_put32(ext, e->nb_bitmaps);
+        qcow2_put64(ext + 8, e->bitmap_dir_size);
+        qcow2_put64(ext + 16, e->bitmap_dir_offset);
+        if (put_extension(out, cs, &at, EXT_BITMAPS, ext, sizeof(ext)) < 0) {
+            return -EINVAL;
+        }
     }
     /* The old extensions were checked on open: they fit and end. */
     for (uint32_t from = start; from + 8 <= cs;) {
@@ -70,7 +104,8 @@ static int rewrite_header(const qcow2_state *s, const uint8_t *old,
         if (type == 0) {
             break;
         }
-        if (type != EXT_BACKING_FORMAT && type != EXT_FEATURE_TABLE) {
+        if (type != EXT_BACKING_FORMAT && type != EXT_FEATURE_TABLE &&
+            (type != EXT_BITMAPS || !e->replace_bitmaps)) {
             if (at + len > cs) {
                 return -EINVAL;
             }
@@ -115,14 +150,6 @@ static int remember(qcow2_state *s, const char *backing, const char *format)
     return 0;
 }
 
-/* A header edit: the fixed fields (edit_fixed() may change them, and
- * where the extensions start), the backing name and format. */
-struct header_edit {
-    const char *backing, *format;
-    uint32_t version;               /* 2 or 3 */
-    bool lazy_refcounts;
-};
-
 /* The fixed header of the edited image, from the old one; its length. */
 static uint32_t edit_fixed(const qcow2_state *s, const uint8_t *old,
                            const struct header_edit *e, uint8_t *fixed)
@@ -146,7 +173,7 @@ static uint32_t edit_fixed(const qcow2_state *s, const uint8_t *old,
                           ? s->h.incompatible & ~(uint64_t)QCOW2_INCOMPAT_DIRTY
                           : 0);
     qcow2_put64(fixed + 80, compatible);
-    qcow2_put64(fixed + 88, s->h.version >= 3 ? s->h.autoclear : 0);
+    qcow2_put64(fixed + 88, e->autoclear);
     qcow2_put32(fixed + 96, s->h.refcount_order);
     qcow2_put32(fixed + 100, len);
     return len;
@@ -174,8 +201,8 @@ static int coroutine_fn write_header(qcow2_state *s,
                         extensions_start(s));
     }
     if (ret == 0 &&
-        rewrite_header(s, old, fixed, edit_fixed(s, old, e, fixed),
-                       e->version, out, e->backing, e->format) < 0) {
+        rewrite_header(s, old, fixed, edit_fixed(s, old, e, fixed), e,
+                       out) < 0) {
         ret = blk_error(-EINVAL, "qcow2: the header and the backing file's "
                         "name do not fit in the image's first cluster");
     }
@@ -196,7 +223,8 @@ static struct header_edit current(const qcow2_state *s)
     return (struct header_edit){
         .backing = s->h.backing_name, .format = s->h.backing_format,
         .version = s->h.version,
-        .lazy_refcounts = s->h.compatible & QCOW2_COMPAT_LAZY_REFCOUNTS };
+        .lazy_refcounts = s->h.compatible & QCOW2_COMPAT_LAZY_REFCOUNTS,
+        .autoclear = s->h.version >= 3 ? s->h.autoclear : 0 };
 }
 
 int coroutine_fn qcow2_co_set_backing(struct coblk_dev *dev,
@@ -442,5 +470,29 @@ int coroutine_fn qcow2_co_amend(struct coblk_dev *dev, const char *options)
         ret = qcow2_change_refcount_order(s, a.refcount_order);
     }
     qcow2_unlock(s);
+    return ret;
+}
+
+int coroutine_fn qcow2_write_bitmaps_ext(qcow2_state *s, uint32_t nb_bitmaps,
+                                         uint64_t dir_offset,
+                                         uint64_t dir_size)
+{
+    struct header_edit e = current(s);
+
+    e.replace_bitmaps = true;
+    e.nb_bitmaps = nb_bitmaps;
+    e.bitmap_dir_offset = dir_offset;
+    e.bitmap_dir_size = dir_size;
+    e.autoclear = nb_bitmaps ? e.autoclear | QCOW2_AUTOCLEAR_BITMAPS
+                             : e.autoclear & ~(uint64_t)QCOW2_AUTOCLEAR_BITMAPS;
+    int ret = write_header(s, &e);
+    if (ret == 0) {
+        s->h.has_bitmaps_ext = nb_bitmaps != 0;
+        s->h.nb_bitmaps = nb_bitmaps;
+        s->h.bitmaps_reserved = 0;
+        s->h.bitmap_dir_offset = dir_offset;
+        s->h.bitmap_dir_size = dir_size;
+        __atomic_store_n(&s->h.autoclear, e.autoclear, __ATOMIC_RELEASE);
+    }
     return ret;
 }

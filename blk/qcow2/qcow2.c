@@ -490,5 +490,6 @@ const blk_driver blk_qcow2_driver = {
     .co_snapshot_create = qcow2_co_snapshot_create,
     .co_snapshot_apply = qcow2_co_snapshot_apply,
     .co_snapshot_delete = qcow2_co_snapshot_delete,
+    .co_bitmap_edit = qcow2_co_bitmap_edit,
     .info = qcow2_info,
 };

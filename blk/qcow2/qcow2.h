@@ -359,6 +359,37 @@ int coroutine_fn qcow2_alloc_clusters(qcow2_state *s, uint64_t clusters,
                                       uint64_t *offset, bool *fresh);
 
 /* snapshot.c: reads and checks the snapshot table. */
+/* Persistent bitmaps: the format's bounds (and QEMU's), flags, table
+ * entries, and one bitmap's directory entry. */
+#define QCOW2_BITMAPS_MAX 65535u
+#define QCOW2_BITMAP_DIR_MAX (1024ull * QCOW2_BITMAPS_MAX)
+#define QCOW2_BITMAP_ENTRY_FIXED 24u
+#define QCOW2_BITMAP_NAME_MAX 1023u
+#define QCOW2_BITMAP_TABLE_MAX 0x8000000u
+/* A bitmap's bits, in memory. */
+#define QCOW2_BITMAP_BYTES_MAX 0x20000000ull
+#define QCOW2_BITMAP_GRANULARITY_MIN 9
+#define QCOW2_BITMAP_GRANULARITY_MAX 31
+
+enum {
+    QCOW2_BITMAP_IN_USE = 1u << 0,
+    QCOW2_BITMAP_AUTO = 1u << 1,
+    QCOW2_BITMAP_EXTRA_DATA_COMPATIBLE = 1u << 2,
+    QCOW2_BITMAP_FLAGS_KNOWN = 0x7,
+};
+
+#define QCOW2_BITMAP_ENTRY_RESERVED 0xff000000000001feull
+#define QCOW2_BITMAP_ENTRY_OFFSET 0x00fffffffffffe00ull
+#define QCOW2_BITMAP_ENTRY_ALL_ONES 1ull
+
+typedef struct qcow2_bitmap {
+    char *name;
+    uint64_t table_offset;
+    uint32_t table_entries;
+    uint32_t flags;
+    uint8_t granularity_bits;
+} qcow2_bitmap;
+
 /* bitmaps.c: the bitmap directory, read and checked at open where the
  * image has one it calls consistent; 0, or -EINVAL naming what is wrong
  * (QEMU does not open such an image either). */
@@ -371,6 +402,17 @@ int qcow2_bitmaps_clusters(qcow2_state *s, uint64_t *buf,
                            void (*count)(void *opaque, uint64_t offset,
                                          uint64_t bytes),
                            void (*corrupt)(void *opaque), void *opaque);
+/* (Re)makes the list coblk_image_info() hands out. */
+int qcow2_bitmap_info_build(qcow2_state *s);
+/* bitmap-edit.c: coblk_bitmap_edit(). */
+int coroutine_fn qcow2_co_bitmap_edit(struct coblk_dev *dev,
+                                      const struct coblk_bitmap_edit *e);
+/* edit.c: points the header at a bitmap directory of nb_bitmaps bitmaps
+ * (0: none), with the autoclear bit that says they are consistent; lock
+ * held. */
+int coroutine_fn qcow2_write_bitmaps_ext(qcow2_state *s, uint32_t nb_bitmaps,
+                                         uint64_t dir_offset,
+                                         uint64_t dir_size);
 int qcow2_read_snapshots(qcow2_state *s);
 void qcow2_free_snapshots(qcow2_state *s);
 void qcow2_snapshot_fields_free(qcow2_snapshot *sn);

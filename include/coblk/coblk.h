@@ -421,6 +421,41 @@ COBLK_API int coblk_snapshot_create(struct coblk_dev *dev, const char *name);
 COBLK_API int coblk_snapshot_apply(struct coblk_dev *dev, const char *which);
 COBLK_API int coblk_snapshot_delete(struct coblk_dev *dev, const char *which);
 
+/* Persistent dirty bitmaps of the image dev (qcow2 version 3, opened for
+ * writing), edited as qemu-img bitmap edits them; no request may be in
+ * flight on dev meanwhile.  Each edit is on disk when the call returns.
+ * ADD makes an empty bitmap that follows writes ("auto"), of
+ * `granularity` bytes a bit (a power of two from 512 B to 2 GiB; 0: the
+ * cluster size within 4 KiB to 64 KiB, as QEMU picks); REMOVE drops one,
+ * CLEAR empties it, ENABLE and DISABLE set or drop "auto", and MERGE sets
+ * in it every bit that `source_name` of `source` (a qcow2 image of the
+ * same size; NULL: dev) has set, whatever the two granularities.  A
+ * bitmap left in use (inconsistent) may only be removed.  coblk keeps no
+ * bitmap up to date: the first write to dev's data declares them all
+ * stale.  Returns 0, or -ENOENT (no such bitmap), -EEXIST, -EINVAL (a bad
+ * name or granularity, an inconsistent bitmap, sizes that differ),
+ * -EFBIG (too many, or too large), -ENOTSUP (raw, version 2), -EROFS,
+ * -errno. */
+enum coblk_bitmap_op {
+    COBLK_BITMAP_ADD,
+    COBLK_BITMAP_REMOVE,
+    COBLK_BITMAP_CLEAR,
+    COBLK_BITMAP_ENABLE,
+    COBLK_BITMAP_DISABLE,
+    COBLK_BITMAP_MERGE,
+};
+
+struct coblk_bitmap_edit {
+    enum coblk_bitmap_op op;
+    const char *name;               /* the bitmap edited */
+    uint64_t granularity;           /* ADD */
+    struct coblk_dev *source;       /* MERGE */
+    const char *source_name;        /* MERGE */
+};
+
+COBLK_API int coblk_bitmap_edit(struct coblk_dev *dev,
+                                const struct coblk_bitmap_edit *edit);
+
 /* What the last failing call on this thread said, or "". */
 COBLK_API const char *coblk_last_error(void);
 

@@ -2793,6 +2793,202 @@ static void test_bitmaps_are_listed_and_counted(void **state)
     sh("qemu-img check bmw.qcow2 2>&1 | grep -q '^4 leaked clusters'");
 }
 
+static int bitmap_edit(struct coblk_dev *dev, enum coblk_bitmap_op op,
+                       const char *name, uint64_t granularity,
+                       const char *source_name)
+{
+    struct coblk_bitmap_edit e = { .op = op, .name = name,
+                                   .granularity = granularity,
+                                   .source_name = source_name };
+    return coblk_bitmap_edit(dev, &e);
+}
+
+static struct coblk_image_info bitmaps_of(struct coblk_dev *dev)
+{
+    struct coblk_image_info info;
+
+    assert_int_equal(coblk_image_info(dev, &info, sizeof(info)), 0);
+    return info;
+}
+
+/* Bad edits are refused with the errno and QEMU's words, the image
+ * unchanged. */
+static void test_bitmap_edits_refused(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    bitmaps_image("bx.qcow2");
+    sh("cp bx.qcow2 bx-before.qcow2");
+    struct coblk_dev *dev = open_rw("bx.qcow2");
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "b0", 0, NULL),
+                     -EEXIST);
+    assert_string_equal(coblk_last_error(), "Bitmap already exists: b0");
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "", 0, NULL),
+                     -EINVAL);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "g", 3000, NULL),
+                     -EINVAL);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "g", 256, NULL),
+                     -EINVAL);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "g", 1ull << 32,
+                                 NULL), -EINVAL);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_CLEAR, "nope", 0, NULL),
+                     -ENOENT);
+    assert_string_equal(coblk_last_error(), "Dirty bitmap 'nope' not found");
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_MERGE, "b0", 0, "nope"),
+                     -ENOENT);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_MERGE, "b0", 0, NULL),
+                     -EINVAL);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, NULL, 0, NULL),
+                     -EINVAL);
+    assert_int_equal(coblk_bitmap_edit(dev, NULL), -EINVAL);
+    assert_int_equal(coblk_bitmap_edit(NULL, NULL), -EINVAL);
+    char name[1025];
+    memset(name, 'n', 1024);
+    name[1024] = '\0';
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, name, 0, NULL),
+                     -EINVAL);
+    assert_non_null(strstr(coblk_last_error(), "Can't make bitmap 'nnn"));
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("cmp bx.qcow2 bx-before.qcow2");
+    /* A granularity whose bits would pass QEMU's 512 MiB. */
+    sh("rm -f bx32t.qcow2 && qemu-img create -q -f qcow2 bx32t.qcow2 32T");
+    dev = open_rw("bx32t.qcow2");
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "g", 512, NULL),
+                     -EFBIG);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "g", 65536, NULL), 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img check -q bx32t.qcow2");
+
+    /* Read-only, raw and version 2 images hold none. */
+    assert_int_equal(coblk_dev_open(qcow2_spec("bx-before.qcow2"),
+                                    COBLK_OPEN_RDONLY, &dev), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "x", 0, NULL),
+                     -EROFS);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("rm -f bx.raw && truncate -s 1M bx.raw");
+    char spec[300];
+    snprintf(spec, sizeof(spec), "raw:%s", path_of("bx.raw"));
+    assert_int_equal(coblk_dev_open(spec, 0, &dev), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "x", 0, NULL),
+                     -ENOTSUP);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("rm -f bx2.qcow2 && qemu-img create -q -f qcow2 -o compat=0.10 "
+       "bx2.qcow2 1M && cp bx2.qcow2 bx2-before.qcow2");
+    dev = open_rw("bx2.qcow2");
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "x", 0, NULL),
+                     -ENOTSUP);
+    assert_non_null(strstr(coblk_last_error(), "qcow2 v2 files"));
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("cmp bx2.qcow2 bx2-before.qcow2");
+}
+
+/* Added, merged, disabled, enabled, cleared and removed: each edit on
+ * disk, listed as qemu-img lists it, no cluster leaked or lost; the bits
+ * themselves are compared with QEMU's in tests/integration/img.sh. */
+static void test_bitmaps_edited_as_qemu_img_edits_them(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    bitmaps_image("be.qcow2");
+    struct coblk_dev *dev = open_rw("be.qcow2");
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "n", 0, NULL), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "f", 4096, NULL), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_MERGE, "f", 0, "b1"), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_DISABLE, "n", 0, NULL),
+                     0);
+    struct coblk_image_info info = bitmaps_of(dev);
+    assert_int_equal(info.nb_bitmaps, 4);
+    assert_string_equal(info.bitmaps[2].name, "n");
+    assert_int_equal(info.bitmaps[2].granularity, 65536);
+    assert_false(info.bitmaps[2].auto_update);
+    assert_string_equal(info.bitmaps[3].name, "f");
+    assert_int_equal(info.bitmaps[3].granularity, 4096);
+    assert_true(info.bitmaps[3].auto_update);
+    assert_check(dev, 0, 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img check -q be.qcow2");
+    /* b1 had 4 MiB dirty at 128 KiB bits; f has them at 4 KiB bits: 1024
+     * bits, in one 64 KiB data cluster beside its table. */
+    sh("qemu-img info be.qcow2 | grep -q 'name: f'");
+
+    dev = open_rw("be.qcow2");
+    info = bitmaps_of(dev);
+    assert_int_equal(info.nb_bitmaps, 4);
+    assert_false(info.bitmaps[2].auto_update);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ENABLE, "n", 0, NULL), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_CLEAR, "f", 0, NULL), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_REMOVE, "b1", 0, NULL),
+                     0);
+    info = bitmaps_of(dev);
+    assert_int_equal(info.nb_bitmaps, 3);
+    assert_string_equal(info.bitmaps[1].name, "n");
+    assert_true(info.bitmaps[1].auto_update);
+    assert_check(dev, 0, 0);
+    /* The last one gone, the extension and its autoclear bit go too. */
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_REMOVE, "b0", 0, NULL),
+                     0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_REMOVE, "n", 0, NULL), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_REMOVE, "f", 0, NULL), 0);
+    assert_int_equal(bitmaps_of(dev).nb_bitmaps, 0);
+    assert_check(dev, 0, 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    assert_int_equal(get_be("be.qcow2", 88, 8) & 1, 0);
+    sh("qemu-img check -q be.qcow2 && "
+       "! qemu-img info be.qcow2 | grep -q bitmaps");
+
+    /* Bitmaps declared stale (coblk wrote the guest's data) are gone for
+     * QEMU too: a new one starts a new directory, the old clusters stay
+     * leaked, as qemu-img leaves them. */
+    bitmaps_image("bs.qcow2");
+    dev = open_rw("bs.qcow2");
+    uint8_t sector[512] = { 7 };
+    assert_int_equal(coblk_pwrite(dev, sector, sizeof(sector), 0), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "new", 0, NULL), 0);
+    info = bitmaps_of(dev);
+    assert_int_equal(info.nb_bitmaps, 1);
+    assert_false(info.stale_bitmaps);
+    assert_check(dev, 0, 4);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img info bs.qcow2 | grep -q 'name: new'");
+}
+
+/* A hostile table naming metadata as a bitmap's data: a merge refuses to
+ * read it as bits where it lies past the file; a clear drops the table
+ * without freeing the cluster it named, so the image stays sound. */
+static void test_bitmap_tables_naming_metadata(void **state)
+{
+    (void)state;
+    if (!have_qemu) {
+        skip_because("qemu-img is not installed");
+    }
+    bitmaps_image("bh.qcow2");
+    uint64_t ext = bitmaps_extension("bh.qcow2");
+    uint64_t dir = get_be("bh.qcow2", ext + 16, 8);
+    uint64_t table = get_be("bh.qcow2", dir, 8);
+    uint64_t l1 = get_be("bh.qcow2", 40, 8);
+    put_be("bh.qcow2", table, 8, l1);
+    struct coblk_dev *dev = open_rw("bh.qcow2");
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_CLEAR, "b0", 0, NULL), 0);
+    assert_int_equal(coblk_dev_close(dev), 0);
+    sh("qemu-img check bh.qcow2 >/dev/null 2>&1; test $? -le 3 && "
+       "! qemu-img check bh.qcow2 2>&1 | grep -q ERROR");
+    bitmaps_image("bp.qcow2");
+    ext = bitmaps_extension("bp.qcow2");
+    dir = get_be("bp.qcow2", ext + 16, 8);
+    table = get_be("bp.qcow2", dir, 8);
+    put_be("bp.qcow2", table, 8, 1ull << 40);
+    dev = open_rw("bp.qcow2");
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_ADD, "n", 0, NULL), 0);
+    assert_int_equal(bitmap_edit(dev, COBLK_BITMAP_MERGE, "n", 0, "b0"),
+                     -EINVAL);
+    assert_non_null(strstr(coblk_last_error(), "the image is corrupt"));
+    assert_int_equal(coblk_dev_close(dev), 0);
+}
+
 static void test_check_counts_as_qemu_img_and_repairs(void **state)
 {
     uint64_t l1, l2, reftable;
@@ -3429,6 +3625,9 @@ int main(void)
         cmocka_unit_test(test_measure_as_qemu_img_does),
         cmocka_unit_test(test_check_counts_as_qemu_img_and_repairs),
         cmocka_unit_test(test_bitmaps_are_listed_and_counted),
+        cmocka_unit_test(test_bitmap_edits_refused),
+        cmocka_unit_test(test_bitmaps_edited_as_qemu_img_edits_them),
+        cmocka_unit_test(test_bitmap_tables_naming_metadata),
         cmocka_unit_test(
             test_dirty_images_are_repaired_when_opened_for_writing),
         cmocka_unit_test(test_first_writes_to_one_l2_table_at_once),
