@@ -26,6 +26,10 @@ static const struct command commands[] = {
       "[-o offset] [--pattern=pattern] [-q] [-s buffer_size] "
       "[-S step_size] [-t cache] [-w] [-U] [--output=human|json] "
       "filename" },
+    { "bitmap", img_bitmap,
+      "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | "
+      "--disable)... [-b source_file [-F source_fmt]] [-g granularity] "
+      "[-f fmt] filename bitmap" },
     { "check", img_check,
       "check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] "
       "[-U] filename" },
@@ -36,7 +40,7 @@ static const struct command commands[] = {
       "compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] "
       "filename1 filename2" },
     { "convert", img_convert,
-      "convert [--target-is-zero] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] "
+      "convert [--target-is-zero] [--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] "
       "[-t cache] [-T src_cache] [-O output_fmt] [-B backing_file "
       "[-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
       "[-r rate_limit] [-m num_coroutines] [-W] [--salvage] filename "

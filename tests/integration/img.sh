@@ -106,6 +106,22 @@ reads_as() {
 }
 
 quiet_io() { qemu-io "$@" >/dev/null || failed "qemu-io $*"; }
+# wait_until WHAT PID LOG COMMAND...: COMMAND succeeds within a minute (CI
+# runs this beside a Ceph cluster), or the script ends, PID killed.
+wait_until() {
+    what=$1 pid=$2 log=$3
+    shift 3
+    i=0
+    until "$@"; do
+        i=$((i + 1))
+        if [ $i -ge 600 ] || ! kill -0 "$pid" 2>/dev/null; then
+            echo "FAILED: not within a minute: $what: $(cat "$log")"
+            kill "$pid" 2>/dev/null
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
 
 # ---- images qemu-img wrote ---------------------------------------------------
 qemu-img create -q -f qcow2 base.qcow2 64M
@@ -293,6 +309,128 @@ cp bitmaps.qcow2 cd/bitmaps-r.qcow2
 both check -r all bitmaps-r.qcow2
 same info --output=json qd/bitmaps-r.qcow2
 same check cd/bitmaps-r.qcow2
+
+# ---- bitmap ------------------------------------------------------------------
+# Each tool edits its own copy of bitmaps.qcow2 (b0 and b1 hold what QEMU
+# recorded of a write), the same actions in the same order: what they
+# print, the bitmaps info lists and every bit of them agree, and the
+# images stay clean.  The bits are read by QEMU itself: qemu-nbd exports
+# a bitmap, nbdinfo maps it.
+bitmap_bits() {  # IMAGE NAME: the bitmap's dirty and clean extents
+    sock=$work/bitmap.sock
+    rm -f "$sock"
+    # --fork: back once the socket listens; the server serves one client.
+    qemu-nbd --fork -r -f qcow2 -k "$sock" -B "$2" "$1" &&
+        nbdinfo --map=qemu:dirty-bitmap:"$2" "nbd+unix:///?socket=$sock" ||
+        echo "FAILED: no map of bitmap $2 of $1"
+}
+exportable_bitmaps() {  # IMAGE: the names of its bitmaps not in use
+    qemu-img info --output=json "$1" | python3 -c '
+import json, sys
+data = json.load(sys.stdin).get("format-specific", {}).get("data", {})
+for b in data.get("bitmaps", []):
+    if "in-use" not in b["flags"]:
+        print(b["name"])'
+}
+bitmaps_agree() {  # IMAGE: info, check and every bitmap's bits agree
+    same info qd/$1
+    run qemu-img c info cd/$1
+    sed -i 's|^image: cd/|image: qd/|; /^disk size:/d' c.out
+    sed -i '/^disk size:/d' q.out
+    agree "info of the bitmaps of $1"
+    q=0 c=0
+    qemu-img check -q qd/$1 >/dev/null 2>&1 || q=$?
+    qemu-img check -q cd/$1 >/dev/null 2>&1 || c=$?
+    if [ $q = $c ]; then ok; else
+        failed "$1: qemu-img check exits $c on coblk-img's, $q on qemu-img's"
+    fi
+    command -v nbdinfo >/dev/null || return 0
+    for b in $(exportable_bitmaps qd/$1); do
+        bitmap_bits qd/$1 "$b" >q.bits
+        bitmap_bits cd/$1 "$b" >c.bits
+        if grep -q FAILED q.bits c.bits || ! cmp -s q.bits c.bits; then
+            failed "bitmap $b of $1: bits differ from qemu-img's"
+            diff q.bits c.bits | head -10
+        else
+            ok
+        fi
+    done
+}
+cp bitmaps.qcow2 bm.qcow2
+quiet_io -c 'write -P 2 5000k 1' -c 'write 63M 4k' bm.qcow2
+qemu-img bitmap --add -g 1k bm.qcow2 b2
+quiet_io -c 'write -P 3 100k 10k' -c 'write 9M 5k' bm.qcow2
+for d in qd cd; do
+    cp bm.qcow2 $d/bm.qcow2
+    qemu-img create -q -f qcow2 -o compat=0.10 $d/bm-v2.qcow2 1M
+    qemu-img create -q -f qcow2 $d/bm-other.qcow2 128M
+    qemu-img bitmap --add $d/bm-other.qcow2 other
+    qemu-img create -q -f qcow2 $d/bm-same.qcow2 64M
+    qemu-img bitmap --add -g 4k $d/bm-same.qcow2 same
+    quiet_io -c 'write 7M 64k' $d/bm-same.qcow2
+done
+both bitmap --add bm.qcow2 n0
+both bitmap --add -g 4k --disable bm.qcow2 n1
+both bitmap --add -g 2M --merge b2 bm.qcow2 coarse
+both bitmap --add -g 512 --merge b1 --merge b0 bm.qcow2 fine
+both bitmap --merge b2 --merge b1 bm.qcow2 b0
+both bitmap --merge same -b bm-same.qcow2 -F qcow2 bm.qcow2 n1
+both bitmap --clear --enable bm.qcow2 n1
+both bitmap --remove bm.qcow2 b1
+both bitmap --remove --add bm.qcow2 n0
+both bitmap --disable bm.qcow2 b2
+bitmaps_agree bm.qcow2
+# Refused, in qemu-img's words; the actions before the failing one stay.
+both bitmap --add bm.qcow2 b0
+both bitmap --clear bm.qcow2 nosuch
+both bitmap --add --merge nosuch bm.qcow2 kept
+both bitmap --merge other -b bm-other.qcow2 bm.qcow2 b0
+both bitmap --add -g 3000 bm.qcow2 g
+both bitmap --add -g 256 bm.qcow2 g
+both bitmap --add -g 1x bm.qcow2 g
+both bitmap --add bm.qcow2 ''
+both bitmap --remove -f raw bm.qcow2 b0
+both bitmap bm.qcow2 b0
+both bitmap --add bm.qcow2
+both bitmap -g 4k --remove bm.qcow2 b0
+both bitmap -F qcow2 --merge b0 bm.qcow2 b2
+both bitmap -b bm-other.qcow2 --add bm.qcow2 b9
+both bitmap --bogus bm.qcow2 b0
+both_run bitmap --add bm-v2.qcow2 b
+same_status bitmap --add -f raw qd/bm-v2.qcow2 b
+bitmaps_agree bm.qcow2
+# A bitmap QEMU left in use (its writer died) may only be removed.
+for d in qd cd; do
+    cp bm.qcow2 $d/bm-used.qcow2
+    qemu-io -c abort $d/bm-used.qcow2 2>/dev/null
+done
+both bitmap --clear bm-used.qcow2 b0
+both bitmap --enable bm-used.qcow2 b2
+both bitmap --merge b2 bm-used.qcow2 fine
+both bitmap --add -g 64k --merge b0 bm-used.qcow2 new
+both bitmap --remove bm-used.qcow2 coarse
+bitmaps_agree bm-used.qcow2
+# convert --bitmaps: every bitmap of the source, with its granularity,
+# flags and bits, in the new image; those in use refused, or skipped with
+# --skip-broken-bitmaps; targets that store none refused, as qemu-img
+# refuses them (after creating them, as it does).
+both convert --bitmaps -O qcow2 ../bm.qcow2 bm-conv.qcow2
+bitmaps_agree bm-conv.qcow2
+both convert --bitmaps -O qcow2 ../qd/bm-used.qcow2 bm-conv-used.qcow2
+both convert --bitmaps --skip-broken-bitmaps -O qcow2 ../qd/bm-used.qcow2 \
+    bm-conv-used.qcow2
+bitmaps_agree bm-conv-used.qcow2
+both convert --bitmaps -O raw ../bm.qcow2 bm-conv.raw
+both convert --bitmaps -O qcow2 -o compat=0.10 ../bm.qcow2 bm-conv-v2.qcow2
+both convert --bitmaps -f raw -O qcow2 ../bm.qcow2 bm-conv-none.qcow2
+both convert --bitmaps -O qcow2 ../bm.qcow2 ../bm.qcow2 bm-conv-two.qcow2
+both convert --skip-broken-bitmaps -O qcow2 ../bm.qcow2 bm-conv-skip.qcow2
+# Bitmaps coblk declared stale are gone for both: a new one starts over.
+for d in qd cd; do
+    cp stale-bitmaps.qcow2 $d/bm-stale.qcow2
+done
+both bitmap --add bm-stale.qcow2 b0
+bitmaps_agree bm-stale.qcow2
 
 # Refcount blocks lost (table entries zeroed, a small cluster size so that
 # there are many): without repair of errors, both refuse with qemu-img's
@@ -1359,22 +1497,6 @@ has_lock() {
 # catches_usr1 PID: PID has a handler for SIGUSR1 (bit 10 of SigCgt).
 catches_usr1() {
     [ $(( 0x$(awk '/^SigCgt/ { print $2 }' "/proc/$1/status") & 0x200 )) != 0 ]
-}
-# wait_until WHAT PID LOG COMMAND...: COMMAND succeeds within a minute (CI
-# runs this beside a Ceph cluster), or the script ends, PID killed.
-wait_until() {
-    what=$1 pid=$2 log=$3
-    shift 3
-    i=0
-    until "$@"; do
-        i=$((i + 1))
-        if [ $i -ge 600 ] || ! kill -0 "$pid" 2>/dev/null; then
-            echo "FAILED: not within a minute: $what: $(cat "$log")"
-            kill "$pid" 2>/dev/null
-            exit 1
-        fi
-        sleep 0.1
-    done
 }
 # A writer (qemu-io, as a VM would) holds locked.qcow2: both tools refuse
 # to read it consistently, to write it, or to create over it; -U reads.

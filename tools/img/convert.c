@@ -766,16 +766,27 @@ int convert_run(const struct convert_opts *o, char **names, unsigned n)
     const char *out = names[n];
     int ret = open_sources(&c, names, n);
 
+    if (ret == 0 && o->bitmaps) {
+        ret = img_bitmaps_check_source(c.src[0].img.dev,
+                                       o->skip_broken_bitmaps);
+    }
     if (ret == 0 && !o->no_create) {
         ret = create_target(&c, out);
     }
     if (ret == 0) {
         ret = open_target(&c, out);
     }
+    if (ret == 0 && o->bitmaps) {
+        ret = img_bitmaps_check_target(c.dst.dev);
+    }
     if (ret == 0) {
         c.zero_init = !o->no_create || o->target_is_zero;
         img_progress_start(&c.progress, o->progress && !o->quiet);
         ret = img_run(convert_co, &c);
+        /* The bitmaps once the data is in: no write makes them stale. */
+        if (ret == 0 && o->bitmaps) {
+            ret = img_bitmaps_copy(c.src[0].img.dev, c.dst.dev);
+        }
         img_progress_end(&c.progress, ret == 0);
     }
     if (c.dst.dev) {
@@ -832,6 +843,14 @@ static int check_options(const struct convert_opts *o, unsigned sources)
     if (o->backing && sources > 1) {
         img_error("Having a backing file for the target makes no sense "
                   "when concatenating multiple input images");
+        return -EINVAL;
+    }
+    if (o->skip_broken_bitmaps && !o->bitmaps) {
+        img_error("Use of --skip-broken-bitmaps requires --bitmaps");
+        return -EINVAL;
+    }
+    if (o->bitmaps && sources > 1) {
+        img_error("Copying bitmaps only possible with single source");
         return -EINVAL;
     }
     if (o->target_is_zero && !o->no_create) {
@@ -905,7 +924,10 @@ static int parse_number_option(int c, const char *arg, struct convert_opts *o)
 
 int img_convert(int argc, char **argv)
 {
-    enum { OPT_TARGET_IS_ZERO = 256, OPT_SALVAGE, OPT_UNSUPPORTED };
+    enum {
+        OPT_TARGET_IS_ZERO = 256, OPT_SALVAGE, OPT_BITMAPS, OPT_SKIP_BROKEN,
+        OPT_UNSUPPORTED,
+    };
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
         { "force-share", no_argument, NULL, 'U' },
@@ -913,7 +935,8 @@ int img_convert(int argc, char **argv)
         { "salvage", no_argument, NULL, OPT_SALVAGE },
         { "image-opts", no_argument, NULL, OPT_UNSUPPORTED },
         { "target-image-opts", no_argument, NULL, OPT_UNSUPPORTED },
-        { "bitmaps", no_argument, NULL, OPT_UNSUPPORTED },
+        { "bitmaps", no_argument, NULL, OPT_BITMAPS },
+        { "skip-broken-bitmaps", no_argument, NULL, OPT_SKIP_BROKEN },
         { NULL, 0, NULL, 0 },
     };
     struct convert_opts o;
@@ -938,6 +961,8 @@ int img_convert(int argc, char **argv)
         case 'U': img_force_share = true; break;
         case OPT_TARGET_IS_ZERO: o.target_is_zero = true; break;
         case OPT_SALVAGE: o.salvage = true; break;
+        case OPT_BITMAPS: o.bitmaps = true; break;
+        case OPT_SKIP_BROKEN: o.skip_broken_bitmaps = true; break;
         case 'o':
             if (img_opts_parse(&o.out_opts, optarg) < 0) {
                 goto out;

@@ -17,6 +17,7 @@ struct convert_opts {
     /* copy_range (-C): data by copy offload (coblk_co_copy_range()). */
     bool salvage, copy_range, direct_src, direct_dst, flush_dst;
     bool sparse_given;              /* -S on the command line */
+    bool bitmaps, skip_broken_bitmaps;
     bool dd;                        /* dd's words for a failed create */
     uint64_t sparse, rate_limit;
     unsigned coroutines;

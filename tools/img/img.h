@@ -21,6 +21,7 @@ extern const char *img_prog;
 /* The commands. */
 int img_amend(int argc, char **argv);
 int img_bench(int argc, char **argv);
+int img_bitmap(int argc, char **argv);
 int img_check(int argc, char **argv);
 int img_commit(int argc, char **argv);
 int img_compare(int argc, char **argv);
@@ -33,6 +34,14 @@ int img_measure(int argc, char **argv);
 int img_rebase(int argc, char **argv);
 int img_resize(int argc, char **argv);
 int img_snapshot(int argc, char **argv);
+
+/* convert --bitmaps (bitmap.c), with qemu-img's messages: whether the
+ * source can give its bitmaps (none in use, unless skip_broken), whether
+ * the target can take them; then the copy, each bitmap added and filled
+ * (those in use skipped, with a warning).  0 or -errno. */
+int img_bitmaps_check_source(struct coblk_dev *src, bool skip_broken);
+int img_bitmaps_check_target(struct coblk_dev *dst);
+int img_bitmaps_copy(struct coblk_dev *src, struct coblk_dev *dst);
 
 /* ---- messages (util.c) -------------------------------------------------- */
 
@@ -109,13 +118,13 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
                   const char *fmt_options, unsigned flags);
 void img_close(struct img *img);
 
-/* The spec that opens filename as fmt ("qcow2", "raw") with the driver's
- * options (or NULL), to free(). */
 /* The path of a file named on the command line, as QEMU reads it: a
  * "file:" prefix names the protocol, and is no part of the path; what
  * follows it gets "./" where it would read as a protocol itself (a colon
  * before any slash).  Allocated; NULL without memory. */
 char *img_file_path(const char *name);
+/* The spec that opens filename as fmt ("qcow2", "raw") with the driver's
+ * options (or NULL), to free(). */
 char *img_spec(const char *fmt, const char *options, const char *filename);
 
 /* The driver option for qemu-img's -l snapshot_param
