@@ -409,6 +409,31 @@ static int coroutine_fn source_data(void *opaque)
     return 0;
 }
 
+/* What QEMU sets aside for source's persistent bitmaps in a qcow2 image
+ * of cluster_size clusters: every bit allocated, the tables, the
+ * directory. */
+static uint64_t bitmaps_bytes(struct coblk_dev *source, uint64_t cluster_size)
+{
+    struct coblk_image_info info;
+    uint64_t bytes = 0, dir = 0;
+
+    if (coblk_image_info(source, &info, sizeof(info)) < 0) {
+        return 0;
+    }
+    for (unsigned i = 0; i < info.nb_bitmaps; i++) {
+        const struct coblk_bitmap_info *bm = &info.bitmaps[i];
+        uint64_t bits = source->size / bm->granularity +
+                        !!(source->size % bm->granularity);
+        uint64_t clusters = ((bits + 7) / 8 + cluster_size - 1) /
+                            cluster_size;
+        bytes += clusters * cluster_size +
+                 (clusters * 8 + cluster_size - 1) / cluster_size *
+                     cluster_size;
+        dir += (24 + strlen(bm->name) + 7) & ~7ull;
+    }
+    return bytes + (dir + cluster_size - 1) / cluster_size * cluster_size;
+}
+
 int coblk_measure(const char *fmt, const char *options, uint64_t size,
                   struct coblk_dev *source, struct coblk_measure *out,
                   size_t out_size)
@@ -440,7 +465,9 @@ int coblk_measure(const char *fmt, const char *options, uint64_t size,
     }
     *out = (struct coblk_measure){
         .required = metadata + (data_is_size ? aligned : m.data),
-        .fully_allocated = metadata + aligned };
+        .fully_allocated = metadata + aligned,
+        .bitmaps = source && drv == &blk_qcow2_driver
+                       ? bitmaps_bytes(source, cs) : 0 };
     return 0;
 }
 

@@ -626,6 +626,11 @@ for f in base.qcow2 top.qcow2 v2.qcow2 comp.qcow2 disk.raw; do
     same measure --output=json -O raw "$f"
 done
 same measure -O raw odd.raw
+# Bitmaps: every bit, table and directory entry set aside, at the target's
+# cluster size.
+same measure -O qcow2 bitmaps.qcow2
+same measure -O qcow2 -o cluster_size=512 --output=json bitmaps.qcow2
+same measure -O qcow2 -o cluster_size=2M bitmaps.qcow2
 same measure -O qcow2 odd.raw
 same measure -O qcow2 -o compat=0.10 base.qcow2
 same measure -O qcow2 -o size=100M base.qcow2
