@@ -595,18 +595,11 @@ int coroutine_fn qcow2_co_bitmap_edit(struct coblk_dev *dev,
 {
     qcow2_state *s = dev->opaque;
     qcow2_inflight mine;
+    int ret = qcow2_alone_begin(s, &mine);
 
-    qcow2_lock(s);
-    int ret = qcow2_own_exclusive(s, &mine, 0, UINT64_MAX);
-    if (ret < 0) {
-        qcow2_unlock(s);
-        return ret;
-    }
-    ret = qcow2_flush_metadata(s);
     if (ret == 0) {
         ret = edit_locked(dev, e);
+        qcow2_alone_end(s, &mine);
     }
-    qcow2_release(s, &mine);
-    qcow2_unlock(s);
     return ret;
 }

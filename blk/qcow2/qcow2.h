@@ -507,6 +507,12 @@ int coroutine_fn qcow2_own_exclusive(qcow2_state *s, qcow2_inflight *mine,
 void coroutine_fn qcow2_own_all(qcow2_state *s, qcow2_inflight *mine);
 /* Ends an ownership (qcow2_own_exclusive(), or a write's own). */
 void qcow2_release(qcow2_state *s, qcow2_inflight *mine);
+/* The image alone, for an edit of its metadata: the lock taken, every
+ * guest cluster owned after the requests that own any, what is cached
+ * on disk.  0 (then end with qcow2_alone_end()), or -errno with nothing
+ * held. */
+int coroutine_fn qcow2_alone_begin(qcow2_state *s, qcow2_inflight *mine);
+void coroutine_fn qcow2_alone_end(qcow2_state *s, qcow2_inflight *mine);
 
 /* compress.c: COBLK_REQ_F_COMPRESS writes: whole clusters. */
 int coroutine_fn qcow2_co_pwritev_compressed(struct coblk_dev *dev,

@@ -488,25 +488,19 @@ static int coroutine_fn exclusively(qcow2_state *s, snapshot_op *op,
 {
     struct active_tables active = { 0 };
     qcow2_inflight mine;
+    int ret = qcow2_alone_begin(s, &mine);
 
-    qcow2_lock(s);
-    int ret = qcow2_own_exclusive(s, &mine, 0, UINT64_MAX);
     if (ret < 0) {
-        qcow2_unlock(s);
         return ret;
     }
-    ret = qcow2_flush_metadata(s);
-    if (ret == 0) {
-        ret = active_tables_of(s, &active);
-    }
+    ret = active_tables_of(s, &active);
     if (ret == 0) {
         ret = op(s, &active, arg);
     }
     free(active.offsets);
     /* Tables came and went: what is metadata now. */
     int ret2 = qcow2_meta_build(s);
-    qcow2_release(s, &mine);
-    qcow2_unlock(s);
+    qcow2_alone_end(s, &mine);
     return ret < 0 ? ret : ret2;
 }
 

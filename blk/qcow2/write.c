@@ -707,6 +707,25 @@ int coroutine_fn qcow2_own_exclusive(qcow2_state *s, inflight *mine,
     return 0;
 }
 
+int coroutine_fn qcow2_alone_begin(qcow2_state *s, inflight *mine)
+{
+    qcow2_lock(s);
+    int ret = qcow2_own_exclusive(s, mine, 0, UINT64_MAX);
+    if (ret == 0 && (ret = qcow2_flush_metadata(s)) < 0) {
+        qcow2_release(s, mine);
+    }
+    if (ret < 0) {
+        qcow2_unlock(s);
+    }
+    return ret;
+}
+
+void coroutine_fn qcow2_alone_end(qcow2_state *s, inflight *mine)
+{
+    qcow2_release(s, mine);
+    qcow2_unlock(s);
+}
+
 /* The first request other than mine that owns some guest cluster, or
  * waits to own them all (a claim: only_claims). */
 static inflight *other_owner(qcow2_state *s, const inflight *mine,
