@@ -19,9 +19,9 @@ struct command {
 
 static const struct command commands[] = {
     { "amend", img_amend,
-      "amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename" },
+      "amend [--image-opts] [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename" },
     { "bench", img_bench,
-      "bench [-c count] [-d depth] [-f fmt] "
+      "bench [--image-opts] [-c count] [-d depth] [-f fmt] "
       "[--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] "
       "[-o offset] [--pattern=pattern] [-q] [-s buffer_size] "
       "[-S step_size] [-t cache] [-w] [-U] [--output=human|json] "
@@ -29,18 +29,18 @@ static const struct command commands[] = {
     { "bitmap", img_bitmap,
       "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | "
       "--disable)... [-b source_file [-F source_fmt]] [-g granularity] "
-      "[-f fmt] filename bitmap" },
+      "[--image-opts | -f fmt] filename bitmap" },
     { "check", img_check,
-      "check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] "
+      "check [--image-opts] [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] "
       "[-U] filename" },
     { "commit", img_commit,
-      "commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] "
+      "commit [--image-opts] [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] "
       "filename" },
     { "compare", img_compare,
-      "compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] "
+      "compare [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] "
       "filename1 filename2" },
     { "convert", img_convert,
-      "convert [--target-is-zero] [--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] "
+      "convert [--image-opts] [--target-is-zero] [--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] "
       "[-t cache] [-T src_cache] [-O output_fmt] [-B backing_file "
       "[-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
       "[-r rate_limit] [-m num_coroutines] [-W] [--salvage] filename "
@@ -52,21 +52,21 @@ static const struct command commands[] = {
       "dd [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] "
       "[skip=blocks] if=input of=output" },
     { "info", img_info,
-      "info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename" },
+      "info [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename" },
     { "map", img_map,
-      "map [-f fmt] [--start-offset=offset] [--max-length=len] "
+      "map [--image-opts] [-f fmt] [--start-offset=offset] [--max-length=len] "
       "[--output=ofmt] [-U] filename" },
     { "measure", img_measure,
       "measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | "
-      "[-f fmt] [-l snapshot_param] filename]" },
+      "[--image-opts] [-f fmt] [-l snapshot_param] filename]" },
     { "snapshot", img_snapshot,
-      "snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] "
+      "snapshot [--image-opts] [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] "
       "filename" },
     { "rebase", img_rebase,
-      "rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] "
+      "rebase [--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] "
       "-b backing_file [-F backing_fmt] filename" },
     { "resize", img_resize,
-      "resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename "
+      "resize [--image-opts] [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename "
       "[+ | -]size" },
 };
 

@@ -432,6 +432,44 @@ done
 both bitmap --add bm-stale.qcow2 b0
 bitmaps_agree bm-stale.qcow2
 
+# ---- image options ----------------------------------------------------------------
+# --image-opts and json: names, QEMU's options for a node and its file:
+# read as the image they name, with qemu-img's messages for what is wrong.
+for opts in driver=qcow2,file.filename=top.qcow2 \
+            driver=qcow2,file.driver=file,file.filename=top.qcow2,node-name=n \
+            file.filename=top.qcow2 driver=raw,file.filename=disk.raw \
+            'driver=qcow2,file.filename=name,, with commas.qcow2'; do
+    same info --image-opts "$opts"
+    same info --backing-chain --output=json --image-opts "$opts"
+    same map --image-opts "$opts"
+    same check --image-opts "$opts"
+done
+same compare --image-opts driver=qcow2,file.filename=base.qcow2 \
+    driver=qcow2,file.filename=top.qcow2
+same measure -O qcow2 --image-opts driver=qcow2,file.filename=top.qcow2
+same snapshot -l --image-opts driver=qcow2,file.filename=snap.qcow2
+json='json:{"driver": "qcow2", "file": {"driver": "file", "filename": "top.qcow2"}}'
+same info "$json"
+same info --output=json "$json"
+same map --output=json "$json"
+same info 'json:{"driver":"raw","file":{"filename":"disk.raw"},"node-name":"r"}'
+both convert --image-opts -O raw driver=qcow2,file.filename=../top.qcow2 \
+    io-conv.raw
+images_agree io-conv.raw
+for d in qd cd; do cp bm.qcow2 $d/io-bm.qcow2; done
+both bitmap --remove --image-opts \
+    driver=qcow2,file.driver=file,file.filename=io-bm.qcow2 b0
+bitmaps_agree io-bm.qcow2
+for opts in filename=top.qcow2 driver=qcow2 driver=qcow2,file=top.qcow2 \
+            driver=qcow2,file.filename=top.qcow2,foo=1 \
+            driver=qcow2,file.filename=top.qcow2,file.foo=1 \
+            driver=qcow2,file.filename=nonexistent.qcow2; do
+    same info --image-opts "$opts"
+done
+same info --image-opts -f qcow2 driver=qcow2,file.filename=top.qcow2
+same_status info 'json:{"driver": "qcow2"'
+same_status info --image-opts driver=vmdk,file.filename=top.qcow2
+
 # Refcount blocks lost (table entries zeroed, a small cluster size so that
 # there are many): without repair of errors, both refuse with qemu-img's
 # message; with it, both rebuild, and the images read as before.

@@ -71,6 +71,7 @@ int img_amend(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "force", no_argument, NULL, 'F' },
         { NULL, 0, NULL, 0 },
     };
@@ -82,6 +83,7 @@ int img_amend(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":ho:f:t:pq", longopts, NULL)) !=
            -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': img_opts_free(&opts); return img_help();
         case 'f': fmt = optarg; break;
         case 'p': progress = true; break;

@@ -328,6 +328,7 @@ int img_bench(int argc, char **argv)
     enum { OPT_FLUSH = 256, OPT_PATTERN, OPT_NO_DRAIN, OPT_OUTPUT };
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "flush-interval", required_argument, NULL, OPT_FLUSH },
         { "pattern", required_argument, NULL, OPT_PATTERN },
         { "no-drain", no_argument, NULL, OPT_NO_DRAIN },
@@ -344,6 +345,7 @@ int img_bench(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU", longopts,
                             NULL)) != -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': return img_help();
         case 'f': o.fmt = optarg; break;
         case 'n': o.native = true; break;

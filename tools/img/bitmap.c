@@ -115,7 +115,8 @@ static int run(const struct bitmap_opts *o, const char *filename,
     }
     int status = 0;
     if (o->source && img_open(&source, o->source, o->source_fmt,
-                              IMG_OPEN_NO_BACKING) < 0) {
+                              IMG_OPEN_NO_BACKING | IMG_OPEN_PLAIN_NAME) <
+                         0) {
         status = 1;
     }
     for (size_t i = 0; status == 0 && i < o->nr_actions; i++) {
@@ -161,10 +162,7 @@ static int parse_one(struct bitmap_opts *o, int c, char **argv)
         img_error("--object is not supported: coblk-img has no secrets or "
                   "other objects to define");
         return 1;
-    case OPT_IMAGE_OPTS:
-        img_error("--image-opts is not supported: coblk specs name "
-                  "drivers and options (coblk(3))");
-        return 1;
+    case OPT_IMAGE_OPTS: img_image_opts_given = true; return 0;
     default:
         return img_bad_option(c, argv);
     }

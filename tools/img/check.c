@@ -152,6 +152,7 @@ int img_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "format", required_argument, NULL, 'f' },
         { "repair", required_argument, NULL, 'r' },
         { "output", required_argument, NULL, 'O' },
@@ -165,6 +166,7 @@ int img_check(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:r:T:qU", longopts, NULL)) !=
            -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': return img_help();
         case 'f': o.fmt = optarg; break;
         case 'q': o.quiet = true; break;

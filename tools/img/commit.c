@@ -61,7 +61,8 @@ static int find_chain(struct commit *c, const char *filename,
          * first: a writer holding any of them is told as qemu-img tells
          * it. */
         if (img_open(&img, c->names[i], c->formats[i],
-                     i == 0 ? IMG_OPEN_RW : IMG_OPEN_NO_BACKING) < 0) {
+                     i == 0 ? IMG_OPEN_RW
+                            : IMG_OPEN_NO_BACKING | IMG_OPEN_PLAIN_NAME) < 0) {
             return -EIO;
         }
         int ret = coblk_image_info(img.dev, &info, sizeof(info));
@@ -144,7 +145,8 @@ static int commit_layers(struct commit *c)
 {
     unsigned base = c->nr - 1;
 
-    if (img_open(&c->base, c->names[base], c->formats[base], IMG_OPEN_RW) < 0) {
+    if (img_open(&c->base, c->names[base], c->formats[base],
+                 IMG_OPEN_RW | (base ? IMG_OPEN_PLAIN_NAME : 0)) < 0) {
         return -EIO;
     }
     int64_t base_size = coblk_dev_size(c->base.dev);
@@ -160,7 +162,7 @@ static int commit_layers(struct commit *c)
     c->start_ns = now_ns();
     for (unsigned i = base; ret == 0 && i-- > 0;) {
         ret = img_open(&c->layer, c->names[i], c->formats[i],
-                       IMG_OPEN_NO_BACKING);
+                       IMG_OPEN_NO_BACKING | (i ? IMG_OPEN_PLAIN_NAME : 0));
         if (ret == 0) {
             ret = img_run(commit_layer_co, c);
             img_close(&c->layer);
@@ -197,6 +199,7 @@ int img_commit(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { NULL, 0, NULL, 0 },
     };
     struct commit c = { 0 };
@@ -207,6 +210,7 @@ int img_commit(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, ":f:ht:b:dpqr:", longopts,
                               NULL)) != -1) {
         switch (opt) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': return img_help();
         case 'f': fmt = optarg; break;
         case 'b': base = optarg; drop = true; break;

@@ -246,6 +246,7 @@ int img_compare(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
@@ -257,6 +258,7 @@ int img_compare(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, ":hf:F:T:pqsU", longopts,
                               NULL)) != -1) {
         switch (opt) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': return img_help();
         case 'f': fmt_a = optarg; break;
         case 'F': fmt_b = optarg; break;

@@ -711,7 +711,8 @@ static uint64_t backing_end(const struct coblk_image_info *info)
 
 static int open_target(struct convert *c, const char *filename)
 {
-    unsigned flags = IMG_OPEN_RW | IMG_OPEN_QUIET | IMG_OPEN_OUTPUT;
+    unsigned flags = IMG_OPEN_RW | IMG_OPEN_QUIET | IMG_OPEN_OUTPUT |
+                     IMG_OPEN_PLAIN_NAME;
 
     if (c->o->direct_dst) {
         flags |= IMG_OPEN_DIRECT;
@@ -930,10 +931,10 @@ int img_convert(int argc, char **argv)
     };
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "force-share", no_argument, NULL, 'U' },
         { "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
         { "salvage", no_argument, NULL, OPT_SALVAGE },
-        { "image-opts", no_argument, NULL, OPT_UNSUPPORTED },
         { "target-image-opts", no_argument, NULL, OPT_UNSUPPORTED },
         { "bitmaps", no_argument, NULL, OPT_BITMAPS },
         { "skip-broken-bitmaps", no_argument, NULL, OPT_SKIP_BROKEN },
@@ -946,6 +947,7 @@ int img_convert(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
                             longopts, NULL)) != -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': img_opts_free(&o.out_opts); return img_help();
         case 'f': o.fmt = optarg; break;
         case 'O': o.out_fmt = optarg; break;

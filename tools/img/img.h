@@ -94,12 +94,17 @@ enum {
      * is locked whatever -U says.  Any other image opened for writing
      * under -U is refused, as qemu-img refuses it. */
     IMG_OPEN_OUTPUT = 1u << 6,
+    /* A name that is never image options (convert's target, a backing
+     * file found in the chain). */
+    IMG_OPEN_PLAIN_NAME = 1u << 7,
 };
 
 struct img {
     struct coblk_dev *dev;
-    const char *filename;           /* as the user wrote it */
+    const char *filename;           /* as the user wrote it; of image
+                                     * options, the file they name */
     char format[16];                /* as given or probed */
+    char *options_name;             /* that name's memory */
 };
 
 /* -U (--force-share): images open without QEMU's locks, so even one a
@@ -108,6 +113,16 @@ extern bool img_force_share;
 
 /* coblk_last_error(), a lock conflict worded as qemu-img words it. */
 const char *img_lib_error(void);
+
+/* --image-opts: every image name is QEMU's image options
+ * ("driver=qcow2,file.filename=x"); a "json:{...}" name always is. */
+extern bool img_image_opts_given;
+/* The commands' getopt value for --image-opts. */
+#define IMG_OPT_IMAGE_OPTS 0x1000
+/* The format (or NULL: probe) and the name for img_open() that image
+ * options (--image-opts text, or a json: name) give; 0, or -EINVAL with
+ * qemu-img's message printed.  Both allocated. */
+int img_image_opts(const char *text, char **fmt, char **name);
 
 /* Opens filename in format fmt (NULL: probe as qemu-img does), prints
  * qemu-img's message on failure.  Returns 0 or -errno. */

@@ -280,15 +280,17 @@ struct info_opts {
 /* One image of the chain: printed to out (text) or returned in *obj
  * (JSON).
  * Sets *next to the backing file to follow (to free()), or NULL. */
+/* One image of the chain (a backing file: depth > 0, named plainly). */
 static int info_one(FILE *out, const char *filename, const char *fmt,
-                    const struct info_opts *o, struct json **obj,
-                    char **next, char **next_fmt)
+                    unsigned depth, const struct info_opts *o,
+                    struct json **obj, char **next, char **next_fmt)
 {
     struct img img;
     struct coblk_image_info info;
 
     *next = *next_fmt = NULL;
-    if (img_open(&img, filename, fmt, IMG_OPEN_NO_BACKING) < 0) {
+    if (img_open(&img, filename, fmt, IMG_OPEN_NO_BACKING |
+                                      (depth ? IMG_OPEN_PLAIN_NAME : 0)) < 0) {
         return 1;
     }
     if (coblk_image_info(img.dev, &info, sizeof(info)) < 0) {
@@ -296,8 +298,8 @@ static int info_one(FILE *out, const char *filename, const char *fmt,
         img_close(&img);
         return 1;
     }
-    int64_t actual = actual_size(filename);
-    char *shown = img_display_name(filename);
+    int64_t actual = actual_size(img.filename);
+    char *shown = img_display_name(img.filename);
     if (!shown) {
         img_error("out of memory");
         img_close(&img);
@@ -305,7 +307,8 @@ static int info_one(FILE *out, const char *filename, const char *fmt,
     }
     /* QEMU knows no dirty flag of a raw image whose protocol keeps none
      * (NBD). */
-    bool dirty_known = !(img_is_nbd(filename) && !strcmp(info.format, "raw"));
+    bool dirty_known = !(img_is_nbd(img.filename) &&
+                         !strcmp(info.format, "raw"));
     if (o->json) {
         *obj = info_json(shown, &info, actual, dirty_known);
     } else {
@@ -360,7 +363,7 @@ static int info_chain(const char *filename, const struct info_opts *o)
             fputc('\n', out);
         }
         char *next, *next_fmt;
-        ret = info_one(out, name, fmt, o, &obj, &next, &next_fmt);
+        ret = info_one(out, name, fmt, depth, o, &obj, &next, &next_fmt);
         if (list && obj) {
             json_add(list, NULL, obj);
             obj = NULL;
@@ -409,10 +412,7 @@ int img_info(int argc, char **argv)
         case 'U': img_force_share = true; break;
         case 'b': o.chain = true; break;
         case 'O': output = optarg; break;
-        case 'I':
-            img_error("--image-opts is not supported: coblk specs name "
-                      "the options (see coblk(3))");
-            return 1;
+        case 'I': img_image_opts_given = true; break;
         default:
             return img_bad_option(c, argv);
         }

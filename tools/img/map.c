@@ -44,7 +44,8 @@ static int name_layers(struct map *m, const char *filename)
         struct coblk_image_info info;
         m->nr_layers = i + 1;
         int ret = i == 0 ? 0 : img_open(&layer, m->layers[i], next_fmt,
-                                        IMG_OPEN_NO_BACKING | IMG_OPEN_QUIET);
+                                        IMG_OPEN_NO_BACKING | IMG_OPEN_QUIET |
+                                            IMG_OPEN_PLAIN_NAME);
         free(next_fmt);
         next_fmt = NULL;
         if (ret < 0) {
@@ -165,7 +166,7 @@ static int run_map(struct map *m, const char *filename, const char *fmt,
     if (img_open(&m->img, filename, fmt, 0) < 0) {
         return 1;
     }
-    int ret = name_layers(m, filename) < 0 ? 1 : 0;
+    int ret = name_layers(m, m->img.filename) < 0 ? 1 : 0;
     int64_t size = coblk_dev_size(m->img.dev);
     m->size = size < 0 ? 0 : (uint64_t)size;
     /* QEMU counts whole sectors: a raw file's partial last one too. */
@@ -199,6 +200,7 @@ int img_map(int argc, char **argv)
     enum { OPT_START = 256, OPT_MAX_LENGTH, OPT_OUTPUT };
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, OPT_OUTPUT },
         { "force-share", no_argument, NULL, 'U' },
@@ -215,6 +217,7 @@ int img_map(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': return img_help();
         case 'f': fmt = optarg; break;
         case 'U': img_force_share = true; break;

@@ -104,6 +104,7 @@ int img_measure(int argc, char **argv)
     enum { OPT_SIZE = 256, OPT_OUTPUT };
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "output", required_argument, NULL, OPT_OUTPUT },
         { "size", required_argument, NULL, OPT_SIZE },
         { "force-share", no_argument, NULL, 'U' },
@@ -115,6 +116,7 @@ int img_measure(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", longopts, NULL)) !=
            -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': img_opts_free(&o.opts); return img_help();
         case 'f': o.fmt = optarg; break;
         case 'O': o.out_fmt = optarg; break;

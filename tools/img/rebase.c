@@ -173,6 +173,7 @@ int img_rebase(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
@@ -183,6 +184,7 @@ int img_rebase(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", longopts,
                             NULL)) != -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': return img_help();
         case 'f': fmt = optarg; break;
         case 'F': backing_fmt = optarg; break;

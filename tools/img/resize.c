@@ -127,6 +127,7 @@ int img_resize(int argc, char **argv)
     enum { OPT_PREALLOC = 256, OPT_SHRINK };
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "preallocation", required_argument, NULL, OPT_PREALLOC },
         { "shrink", no_argument, NULL, OPT_SHRINK },
         { NULL, 0, NULL, 0 },
@@ -144,6 +145,7 @@ int img_resize(int argc, char **argv)
     }
     while ((c = getopt_long(argc, argv, ":hf:q", longopts, NULL)) != -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': return img_help();
         case 'f': o.fmt = optarg; break;
         case 'q': o.quiet = true; break;

@@ -86,6 +86,7 @@ int img_snapshot(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
@@ -96,6 +97,7 @@ int img_snapshot(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":la:c:d:hqU", longopts, NULL)) !=
            -1) {
         switch (c) {
+        case IMG_OPT_IMAGE_OPTS: img_image_opts_given = true; break;
         case 'h': return img_help();
         case 'q': break;
         case 'U': img_force_share = true; break;

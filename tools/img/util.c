@@ -309,10 +309,10 @@ const char *img_lib_error(void)
 /* qemu-img's words for a failed open: a file's errno twice over, as
  * QEMU's protocol and format layers each add the name; a backing file's
  * named as such. */
-static void open_failed(const char *filename, int err)
+static void open_failed(const char *filename, const char *name, int err)
 {
     const char *why = coblk_last_error();
-    char *path = img_file_path(filename);
+    char *path = img_file_path(name);
     size_t len = path ? strlen(path) : 0;
     bool own = path && !strncmp(why, "file: ", 6) &&
                !strncmp(why + 6, path, len) && why[6 + len] == ':';
@@ -367,11 +367,15 @@ static void warn_stale_bitmaps(struct coblk_dev *dev)
             "image file to fix.", IMG_PROG);
 }
 
-int img_open_opts(struct img *img, const char *filename, const char *fmt,
-                  const char *fmt_options, unsigned flags)
+/* img_open_opts() of the image at path (a file's, or a spec), which the
+ * user named filename. */
+static int open_path(struct img *img, const char *filename, const char *path,
+                     const char *fmt, const char *fmt_options,
+                     unsigned flags)
 {
     img->dev = NULL;
     img->filename = filename;
+    img->options_name = NULL;
     if (fmt && strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) {
         img_error("Could not open '%s': Unknown driver '%s'", filename, fmt);
         return -EINVAL;
@@ -379,9 +383,9 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
     if (fmt) {
         snprintf(img->format, sizeof(img->format), "%s", fmt);
     } else {
-        int ret = probe(filename, img->format, sizeof(img->format));
+        int ret = probe(path, img->format, sizeof(img->format));
         if (ret < 0) {
-            open_failed(filename, ret);
+            open_failed(filename, path, ret);
             return ret;
         }
         if (!strcmp(img->format, "raw") && (flags & IMG_OPEN_RW) &&
@@ -404,7 +408,7 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
                   "with read-only images", filename);
         return -EINVAL;
     }
-    char *spec = img_spec(img->format, fmt_options, filename);
+    char *spec = img_spec(img->format, fmt_options, path);
     if (!spec) {
         img_error("out of memory");
         return -ENOMEM;
@@ -425,12 +429,45 @@ int img_open_opts(struct img *img, const char *filename, const char *fmt,
         img_error("Failed to load snapshot: %s", coblk_last_error());
         img->dev = NULL;
     } else if (ret < 0) {
-        open_failed(filename, ret);
+        open_failed(filename, path, ret);
         img->dev = NULL;
     } else {
         warn_stale_bitmaps(img->dev);
     }
     return ret;
+}
+
+bool img_image_opts_given;
+
+int img_open_opts(struct img *img, const char *filename, const char *fmt,
+                  const char *fmt_options, unsigned flags)
+{
+    bool given = img_image_opts_given && !(flags & IMG_OPEN_PLAIN_NAME);
+    if (!given && strncmp(filename, "json:", 5)) {
+        return open_path(img, filename, filename, fmt, fmt_options, flags);
+    }
+    char *opts_fmt, *path;
+    img->dev = NULL;
+    img->filename = filename;
+    img->options_name = NULL;
+    if (given && fmt) {
+        img_error("--image-opts and --format are mutually exclusive");
+        return -EINVAL;
+    }
+    if (img_image_opts(filename, &opts_fmt, &path) < 0) {
+        return -EINVAL;
+    }
+    int ret = open_path(img, filename, path, opts_fmt ? opts_fmt : fmt,
+                        fmt_options, flags);
+    free(opts_fmt);
+    if (ret < 0) {
+        free(path);
+        return ret;
+    }
+    /* Shown as QEMU shows the node: its file's name. */
+    img->options_name = path;
+    img->filename = strncmp(path, "file:", 5) ? path : path + 5;
+    return 0;
 }
 
 void img_close(struct img *img)
@@ -439,6 +476,8 @@ void img_close(struct img *img)
         img_error("%s: %s", img->filename, coblk_last_error());
     }
     img->dev = NULL;
+    free(img->options_name);
+    img->options_name = NULL;
 }
 
 /* ---- coroutines ----------------------------------------------------------- */
