@@ -68,7 +68,10 @@ chmod +x "$work/bin/qemu-img" "$work/stub/"*
 
 # result TOOL FMT TEST: pass, fail, notrun or timeout.
 result() {
-    local scratch=$work/scratch/$1-$2-$3
+    # Short: a test's socket paths must fit in 108 bytes.
+    local tag=q
+    [ "$1" = "$work/bin/qemu-img" ] && tag=c
+    local scratch=$work/s/$tag-$2-$3
     mkdir -p "$scratch/t" "$scratch/s"
     (cd "$work/run/tests/qemu-iotests" &&
      QEMU_IMG_PROG=$1 QEMU_PROG=$work/stub/qemu-system-x86_64 \
