@@ -148,10 +148,13 @@ static int negotiate_structured(struct hs *h, struct nbd_export_info *info)
     return 0;
 }
 
-/* Selects base:allocation, for block status. */
+/* Selects base:allocation, or the context the URI names, for block
+ * status: another context's flags read as base:allocation's (QEMU's
+ * x-dirty-bitmap: a dirty bit is a hole). */
 static int negotiate_allocation(struct hs *h, struct nbd_export_info *info)
 {
-    static const char context[] = "base:allocation";
+    const char *context = h->uri->meta_context ? h->uri->meta_context
+                                               : "base:allocation";
     const char *name = h->uri->export_name;
     uint32_t name_len = (uint32_t)strlen(name);
     uint32_t len = 4 + name_len + 4 + 4 + (uint32_t)strlen(context);

@@ -392,12 +392,15 @@ static int coroutine_fn status_chunk(nbd_client *s, struct slot *sl,
         if (bytes == 0) {
             return -EPROTO;
         }
-        /* A protocol node: where the data lies is where it is asked. */
+        /* A protocol node: where the data lies is where it is asked.  A
+         * hole that may not read as zeroes (QEMU's x-dirty-bitmap makes a
+         * dirty bit one) is told as nothing there, as QEMU tells it. */
+        uint32_t kind = (flags & NBD_STATE_HOLE ? 0 : COBLK_BS_DATA) |
+                        (flags & NBD_STATE_ZERO ? COBLK_BS_ZERO : 0);
         *sl->status = (struct coblk_block_status){
             .bytes = bytes < sl->len ? bytes : sl->len,
-            .flags = COBLK_BS_ALLOCATED | COBLK_BS_OFFSET_VALID |
-                     (flags & NBD_STATE_HOLE ? 0 : COBLK_BS_DATA) |
-                     (flags & NBD_STATE_ZERO ? COBLK_BS_ZERO : 0),
+            .flags = kind ? kind | COBLK_BS_ALLOCATED | COBLK_BS_OFFSET_VALID
+                          : 0,
             .host_offset = sl->offset };
         sl->status_set = true;
     }

@@ -103,8 +103,8 @@ static int parse_seconds(const char *uri, const char *name,
     return 0;
 }
 
-/* The query: socket=PATH (Unix sockets only), timeout=SECONDS and
- * reconnect-delay=SECONDS. */
+/* The query: socket=PATH (Unix sockets only), timeout=SECONDS,
+ * reconnect-delay=SECONDS and meta-context=NAME. */
 static int parse_query(const char *uri, char *query, struct nbd_uri *out)
 {
     for (char *save, *item = strtok_r(query, "&", &save); item;
@@ -119,6 +119,16 @@ static int parse_query(const char *uri, char *query, struct nbd_uri *out)
                                             : &out->reconnect_delay_s);
             if (ret < 0) {
                 return ret;
+            }
+            continue;
+        }
+        if (!strncmp(item, "meta-context=", 13)) {
+            free(out->meta_context);
+            out->meta_context = strdup(item + 13);
+            if (!out->meta_context || !decode(out->meta_context) ||
+                !*out->meta_context ||
+                strlen(out->meta_context) > NBD_META_CONTEXT_MAX) {
+                return bad(uri, "bad meta context name");
             }
             continue;
         }
@@ -204,5 +214,6 @@ void nbd_uri_free(struct nbd_uri *uri)
     free(uri->port);
     free(uri->socket);
     free(uri->export_name);
+    free(uri->meta_context);
     *uri = (struct nbd_uri){ 0 };
 }

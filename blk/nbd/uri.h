@@ -22,9 +22,12 @@ struct nbd_uri {
     char *export_name;      /* "" for the default export */
     unsigned timeout_s;     /* timeout= */
     unsigned reconnect_delay_s; /* reconnect-delay= */
+    char *meta_context;     /* meta-context=: what block status reads
+                             * (NULL: base:allocation) */
 };
 
 #define NBD_URI_TIMEOUT_DEFAULT 60u
+#define NBD_META_CONTEXT_MAX 4096u  /* the protocol's longest string */
 #define NBD_URI_SECONDS_MAX 86400u
 
 /* True if spec names an NBD URI (even a bad one). */

@@ -380,6 +380,15 @@ both bitmap --remove bm.qcow2 b1
 both bitmap --remove --add bm.qcow2 n0
 both bitmap --disable bm.qcow2 b2
 bitmaps_agree bm.qcow2
+# x-dirty-bitmap: block status from NBD's qemu:dirty-bitmap context, as
+# QEMU reads it: a dirty extent is a hole, and map lists the clean ones.
+for tool in q c; do
+    rm -f "$work/xd.sock"
+    qemu-nbd --fork -r -f qcow2 -k "$work/xd.sock" -B b0 qd/bm.qcow2
+    run "$( [ $tool = q ] && echo qemu-img || echo "$img")" $tool map \
+        --image-opts "driver=nbd,server.type=unix,server.path=$work/xd.sock,x-dirty-bitmap=qemu:dirty-bitmap:b0"
+done
+agree "map of bitmap b0 through x-dirty-bitmap"
 # Refused, in qemu-img's words; the actions before the failing one stay.
 both bitmap --add bm.qcow2 b0
 both bitmap --clear bm.qcow2 nosuch

@@ -554,6 +554,8 @@ static void test_bad_uris(void **state)
           "reconnect-delay= takes seconds" },
         { "nbd://h/?reconnect-delay=999999", -EINVAL,
           "reconnect-delay= takes seconds" },
+        { "nbd://h/?meta-context=", -EINVAL, "bad meta context name" },
+        { "nbd://h/?meta-context=a%zz", -EINVAL, "bad meta context name" },
         { "nbd://h/bad%zz", -EINVAL, "export name" },
         { "nbds://h/", -ENOTSUP, "TLS" },
         { "nbd:h:10809", -EINVAL, "unknown scheme" },

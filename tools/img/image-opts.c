@@ -253,16 +253,22 @@ static char *protocol_name(struct opts *o, const char *prefix)
         const char *type = get(o, prefix, "server.type");
         const char *export = get(o, prefix, "export");
         export = export ? export : "";
+        /* QEMU's x-dirty-bitmap: block status of that context. */
+        const char *context = get(o, prefix, "x-dirty-bitmap");
+        const char *query = context ? "meta-context=" : "";
+        context = context ? context : "";
         if (type && !strcmp(type, "unix")) {
             const char *path = get(o, prefix, "server.path");
-            n = path ? asprintf(&name, "nbd+unix:///%s?socket=%s", export,
+            n = path ? asprintf(&name, "nbd+unix:///%s?%s%s%ssocket=%s",
+                                export, query, context, *query ? "&" : "",
                                 path)
                      : -1;
         } else if (type && !strcmp(type, "inet")) {
             const char *host = get(o, prefix, "server.host");
             const char *port = get(o, prefix, "server.port");
-            n = host ? asprintf(&name, "nbd://%s:%s/%s", host,
-                                port ? port : "10809", export)
+            n = host ? asprintf(&name, "nbd://%s:%s/%s%s%s%s", host,
+                                port ? port : "10809", export,
+                                *query ? "?" : "", query, context)
                      : -1;
         } else {
             n = -1;
