@@ -131,6 +131,11 @@ struct blk_driver {
     int coroutine_fn (*co_block_status)(struct coblk_dev *dev,
                                         uint64_t offset, uint64_t bytes,
                                         struct coblk_block_status *out);
+    /* Formats whose unallocated ranges read as zeroes where no backing
+     * file lies under them (qcow2).  Elsewhere a range not allocated
+     * (an NBD server's hole that may not read as zeroes) is told as the
+     * node told it. */
+    bool unallocated_reads_zeroes;
     /* Optional, copy offload (coblk_co_copy_range()), in two halves: the
      * source's driver maps its range onto the node that holds the bytes
      * and calls blk_co_copy_range_from() on it, or, holding them itself,

@@ -548,7 +548,8 @@ int coroutine_fn coblk_co_block_status(struct coblk_dev *dev,
         out->depth = depth;
         if ((out->flags & COBLK_BS_ALLOCATED) || !dev->backing ||
             offset >= dev->backing->size) {
-            if (!(out->flags & COBLK_BS_ALLOCATED)) {
+            if (!(out->flags & COBLK_BS_ALLOCATED) &&
+                dev->drv->unallocated_reads_zeroes) {
                 /* Past every layer: zeroes (where the layer may keep
                  * room for them). */
                 out->flags = COBLK_BS_ZERO |

@@ -491,5 +491,6 @@ const blk_driver blk_qcow2_driver = {
     .co_snapshot_apply = qcow2_co_snapshot_apply,
     .co_snapshot_delete = qcow2_co_snapshot_delete,
     .co_bitmap_edit = qcow2_co_bitmap_edit,
+    .unallocated_reads_zeroes = true,
     .info = qcow2_info,
 };

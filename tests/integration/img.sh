@@ -386,7 +386,7 @@ for tool in q c; do
     rm -f "$work/xd.sock"
     qemu-nbd --fork -r -f qcow2 -k "$work/xd.sock" -B b0 qd/bm.qcow2
     run "$( [ $tool = q ] && echo qemu-img || echo "$img")" $tool map \
-        --image-opts "driver=nbd,server.type=unix,server.path=$work/xd.sock,x-dirty-bitmap=qemu:dirty-bitmap:b0"
+        --output=json --image-opts "driver=nbd,server.type=unix,server.path=$work/xd.sock,x-dirty-bitmap=qemu:dirty-bitmap:b0"
 done
 agree "map of bitmap b0 through x-dirty-bitmap"
 # Refused, in qemu-img's words; the actions before the failing one stay.
