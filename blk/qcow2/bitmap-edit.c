@@ -179,6 +179,9 @@ static int coroutine_fn unref_owned(qcow2_state *s, uint64_t offset,
 {
     for (uint64_t i = 0; i < clusters; i++) {
         uint64_t at = offset + (i << s->h.cluster_bits), refcount;
+        if (qcow2_meta_overlaps(s, at, s->cluster_size)) {
+            continue;           /* a table or directory over metadata */
+        }
         int ret = qcow2_get_refcount(s, at, &refcount);
         if (ret == 0 && refcount == 1) {
             ret = qcow2_update_refcounts(s, at, 1, -1);
