@@ -22,19 +22,6 @@
 #define DEFAULT_GRANULARITY_MIN 4096u
 #define DEFAULT_GRANULARITY_MAX 65536u
 
-static uint64_t clusters_for(const qcow2_state *s, uint64_t bytes)
-{
-    return (bytes + s->cluster_size - 1) >> s->h.cluster_bits;
-}
-
-/* The bytes of bits a bitmap of 2^gran_bits bytes a bit takes. */
-static uint64_t bits_bytes(const qcow2_state *s, unsigned gran_bits)
-{
-    uint64_t bits = (s->h.size >> gran_bits) +
-                    !!(s->h.size & ((1ull << gran_bits) - 1));
-    return (bits + 7) / 8;
-}
-
 static bool all_zero(const uint8_t *p, size_t n)
 {
     return p[0] == 0 && !memcmp(p, p + 1, n - 1);
@@ -137,7 +124,7 @@ static int coroutine_fn write_cluster(qcow2_state *s, const void *buf,
                                       uint64_t bytes, uint64_t *offset)
 {
     bool fresh;
-    int ret = qcow2_alloc_clusters(s, clusters_for(s, bytes), offset, &fresh);
+    int ret = qcow2_alloc_clusters(s, qcow2_clusters(s, bytes), offset, &fresh);
     struct iovec iov = { (void *)buf, bytes };
 
     if (ret == 0) {
@@ -171,9 +158,9 @@ static int coroutine_fn write_bits(qcow2_state *s, const uint8_t *bits,
                    : 0;
 }
 
-/* Drops one reference of the clusters from offset, unless one holds what
- * more than this bitmap refers to: a damaged image leaks, rather than
- * frees what is in use. */
+/* Drops one reference of the clusters from offset, unless one holds
+ * metadata or what more than this bitmap refers to: a damaged image
+ * leaks, rather than frees what is in use. */
 static int coroutine_fn unref_owned(qcow2_state *s, uint64_t offset,
                                     uint64_t clusters)
 {
@@ -202,15 +189,14 @@ static int coroutine_fn free_bits(qcow2_state *s, const qcow2_bitmap *bm)
     for (uint32_t i = 0; ret == 0 && i < bm->table_entries; i++) {
         uint64_t offset = table[i] & QCOW2_BITMAP_ENTRY_OFFSET;
         if (table[i] > QCOW2_BITMAP_ENTRY_ALL_ONES &&
-            entry_valid(s, table[i]) &&
-            !qcow2_meta_overlaps(s, offset, s->cluster_size)) {
+            entry_valid(s, table[i])) {
             ret = unref_owned(s, offset, 1);
         }
     }
     free(table);
     if (ret == 0) {
         ret = unref_owned(s, bm->table_offset,
-                          clusters_for(s, (uint64_t)bm->table_entries * 8));
+                          qcow2_clusters(s, (uint64_t)bm->table_entries * 8));
     }
     return ret;
 }
@@ -360,7 +346,7 @@ static int coroutine_fn replace_directory(qcow2_state *s, qcow2_bitmap *list,
     s->stale_bitmaps = false;
     ret = qcow2_bitmap_info_build(s);
     if (ret == 0 && old_bytes) {
-        ret = unref_owned(s, old_offset, clusters_for(s, old_bytes));
+        ret = unref_owned(s, old_offset, qcow2_clusters(s, old_bytes));
     }
     return ret;
 }
@@ -398,8 +384,8 @@ static int check_new(const qcow2_state *s, const char *name, uint64_t gran)
     if (s->h.version < 3) {
         problem = "Cannot store dirty bitmaps in qcow2 v2 files";
         ret = -ENOTSUP;
-    } else if (bits_bytes(s, log2_of(gran)) > QCOW2_BITMAP_BYTES_MAX ||
-               clusters_for(s, bits_bytes(s, log2_of(gran))) >
+    } else if (qcow2_bitmap_bytes(s, log2_of(gran)) > QCOW2_BITMAP_BYTES_MAX ||
+               qcow2_clusters(s, qcow2_bitmap_bytes(s, log2_of(gran))) >
                    QCOW2_BITMAP_TABLE_MAX) {
         problem = "Too much space will be occupied by the bitmap. Use "
                   "larger granularity";
@@ -450,7 +436,7 @@ static int coroutine_fn add(qcow2_state *s, const struct coblk_bitmap_edit *e)
     qcow2_bitmap *bm = &list[s->nb_bitmaps];
     bm->granularity_bits = (uint8_t)log2_of(gran);
     bm->flags = QCOW2_BITMAP_AUTO;
-    bm->table_entries = (uint32_t)clusters_for(s, bits_bytes(s,
+    bm->table_entries = (uint32_t)qcow2_clusters(s, qcow2_bitmap_bytes(s,
                                                    bm->granularity_bits));
     bm->name = strdup(e->name);
     uint64_t *table = calloc(bm->table_entries, sizeof(*table));
@@ -564,7 +550,7 @@ static int coroutine_fn merge(struct coblk_dev *dev,
         const qcow2_bitmap *sbm = &src->bitmaps[from];
         merge_bits(bits, list[at].granularity_bits, src_bits,
                    sbm->granularity_bits, dev->size,
-                   bits_bytes(src, sbm->granularity_bits));
+                   qcow2_bitmap_bytes(src, sbm->granularity_bits));
         ret = replace_bits(s, list, (uint32_t)at, bits);
     }
     free(bits);

@@ -29,10 +29,8 @@ static int broken(uint32_t index, const char *why)
 static int check_table(const qcow2_state *s, const qcow2_bitmap *bm)
 {
     uint64_t file = blk_size(s->file);
-    uint64_t bits = (s->h.size >> bm->granularity_bits) +
-                    !!(s->h.size & ((1ull << bm->granularity_bits) - 1));
-    uint64_t bytes = (bits + 7) / 8;
-    uint64_t clusters = (bytes + s->cluster_size - 1) >> s->h.cluster_bits;
+    uint64_t bytes = qcow2_bitmap_bytes(s, bm->granularity_bits);
+    uint64_t clusters = qcow2_clusters(s, bytes);
 
     if (!bm->table_offset || (bm->table_offset & (s->cluster_size - 1)) ||
         !bm->table_entries || bm->table_entries > QCOW2_BITMAP_TABLE_MAX ||

@@ -577,6 +577,22 @@ int coroutine_fn qcow2_co_block_status(struct coblk_dev *dev,
                                        uint64_t offset, uint64_t bytes,
                                        struct coblk_block_status *out);
 
+/* The clusters bytes take. */
+static inline uint64_t qcow2_clusters(const qcow2_state *s, uint64_t bytes)
+{
+    return (bytes + s->cluster_size - 1) >> s->h.cluster_bits;
+}
+
+/* The bytes of bits a bitmap of 2^gran_bits bytes a bit takes for the
+ * image. */
+static inline uint64_t qcow2_bitmap_bytes(const qcow2_state *s,
+                                          unsigned gran_bits)
+{
+    uint64_t bits = (s->h.size >> gran_bits) +
+                    !!(s->h.size & ((1ull << gran_bits) - 1));
+    return (bits + 7) / 8;
+}
+
 /* Big-endian fields. */
 static inline uint32_t qcow2_be32(const uint8_t *p)
 {

@@ -320,11 +320,6 @@ static uint8_t *put_entry(uint8_t *p, const qcow2_snapshot *sn)
     return p + entry_bytes(sn);
 }
 
-static uint64_t clusters_of(const qcow2_state *s, uint64_t bytes)
-{
-    return (bytes + s->cluster_size - 1) >> s->h.cluster_bits;
-}
-
 static uint64_t table_bytes(const qcow2_snapshot *snaps, uint32_t n)
 {
     uint64_t bytes = 0;
@@ -364,7 +359,7 @@ static int coroutine_fn replace_table(qcow2_state *s, qcow2_snapshot *snaps,
     if (n) {
         bool fresh;
         table = calloc(1, bytes);
-        ret = table ? qcow2_alloc_clusters(s, clusters_of(s, bytes), &offset,
+        ret = table ? qcow2_alloc_clusters(s, qcow2_clusters(s, bytes), &offset,
                                            &fresh)
                     : blk_error(-ENOMEM, "out of memory");
     }
@@ -401,7 +396,7 @@ static int coroutine_fn replace_table(qcow2_state *s, qcow2_snapshot *snaps,
     s->snapshots_bytes = bytes;
     ret = qcow2_snapshot_info_build(s);
     if (ret == 0 && old_bytes) {
-        ret = qcow2_update_refcounts(s, old_offset, clusters_of(s, old_bytes),
+        ret = qcow2_update_refcounts(s, old_offset, qcow2_clusters(s, old_bytes),
                                      -1);
     }
     return ret;
@@ -547,7 +542,7 @@ static int coroutine_fn copy_active_l1(qcow2_state *s, uint64_t *offset)
         return 0;
     }
     uint64_t *copy = malloc(bytes);
-    int ret = copy ? qcow2_alloc_clusters(s, clusters_of(s, bytes), offset,
+    int ret = copy ? qcow2_alloc_clusters(s, qcow2_clusters(s, bytes), offset,
                                           &fresh)
                    : blk_error(-ENOMEM, "out of memory");
     if (ret == 0) {
@@ -749,7 +744,7 @@ static int coroutine_fn delete_locked(qcow2_state *s,
     }
     if (ret == 0 && gone.l1_size) {
         ret = qcow2_update_refcounts(s, gone.l1_offset,
-                                     clusters_of(s, gone.l1_size * 8ull), -1);
+                                     qcow2_clusters(s, gone.l1_size * 8ull), -1);
     }
     if (ret == 0) {
         ret = fix_copied(s);
